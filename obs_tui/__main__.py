@@ -1,0 +1,3 @@
+from obs_tui.cli import main
+
+raise SystemExit(main())
