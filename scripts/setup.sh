@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Idempotent set-up on Debian 12 as root: apt packages, then the venv with obs-tui installed.
+# Usage: scripts/setup.sh [run|test|bench]   (each level adds the packages it needs)
+# Quick when already done: apt runs only for missing packages; pip only when pyproject changed.
+set -euo pipefail
+level=${1:-run}
+cd "$(dirname "$0")/.."
+
+packages=(python3 python3-venv python3-bpfcc)
+# The kernel-headers fallback: with no headers for the running kernel, obs-tui assembles the
+# distro's nearest linux-headers tree (see obs_tui/bcc_setup.py).
+if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then
+  packages+=(linux-headers-amd64)
+fi
+if [ "$level" = test ] || [ "$level" = bench ]; then
+  packages+=(prometheus nginx wrk tmux curl openssl)
+  command -v node >/dev/null || packages+=(nodejs)
+fi
+if [ "$level" = bench ]; then
+  packages+=(htop glances)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # nginx and prometheus must not start system services on install: tests start their own.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+# Debian's python3 with system site-packages: bcc (python3-bpfcc) lives in dist-packages and
+# PyPI's "bcc" is an unrelated package.
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.obs-tui-installed-$level
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  extras=""
+  [ "$level" != run ] && extras="[test]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
+  touch "$stamp"
+fi
