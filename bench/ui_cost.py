@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""UI cost of obs-tui against htop and glances (issue 2, item 8).
+
+Each tool runs in turn, at a 1 s refresh, in its own detached tmux session sized 120x40, under the
+same process load (idle `sleep` children topping the host up to --procs processes). For each tool:
+
+  cpu%      CPU time of the tool's process tree (utime+stime+cutime+cstime from /proc/PID/stat)
+            over the measured window, as a percentage of one core;
+  rss_MB    RSS summed over the process tree, mean of one sample a second over the window;
+  term_B/s  bytes the tool wrote to its terminal: tmux `pipe-pane -o 'cat >> FILE'` on the pane
+            over the measured window (what tmux read from the pty master, before tmux's own
+            rendering), divided by the window's length.
+
+Then the time from launching `obs-tui --read-only` to its first full frame: the pane is polled with
+`tmux capture-pane -p` every --poll-ms until the screen shows a process table (a header line
+with PID and at least --ready-rows rows under it starting with a PID), reported in ms from the
+moment `tmux new-session` was called (interpreter start-up and imports included).
+
+With --rounds N the tools run in a rotated order each round and the table shows medians; ratios
+are obs-tui's median over the other tool's median, from the same run.
+
+eBPF programs run in the context of the traced processes, so their cost is not in the obs-tui
+row; only the user-space side (bcc/LLVM, map reads, the UI) is.
+
+Run from the repo root:  .venv/bin/python bench/ui_cost.py [--rounds 3] [--warmup 10 --measure 30]
+Cleans up its tmux server (own socket) and its sleepers on exit, Ctrl-C and SIGTERM; sleepers also
+die with this process (PR_SET_PDEATHSIG) should it be killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOCKET = f"ui_cost_{os.getpid()}"
+PR_SET_PDEATHSIG = 1
+
+
+# ---------------------------------------------------------------------------------------- tmux
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    proc = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"tmux {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def tmux_kill_server() -> None:
+    subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+    sock = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", SOCKET)
+    try:
+        os.unlink(sock)
+    except OSError:
+        pass
+
+
+def start_pane(session: str, argv: list[str], env: dict[str, str], cols: int, rows: int) -> int:
+    """Start argv as the only pane of a new detached session; return the pane's PID."""
+    env_args: list[str] = []
+    for key, value in env.items():
+        env_args += ["-e", f"{key}={value}"]
+    # argv given as separate words: tmux execs it directly (no shell), so pane_pid is the tool.
+    tmux("new-session", "-d", "-s", session, "-x", str(cols), "-y", str(rows), *env_args, "--", *argv)
+    tmux("set-option", "-t", session, "remain-on-exit", "on")
+    return int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
+
+
+def pane_dead(session: str) -> bool:
+    out = tmux("display-message", "-p", "-t", session, "#{pane_dead}", check=False).strip()
+    return out != "0"
+
+
+def capture(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session, check=False)
+
+
+def kill_session(session: str, pids: list[int]) -> None:
+    tmux("kill-session", "-t", session, check=False)
+    deadline = time.monotonic() + 3
+    for pid in pids:
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+# ---------------------------------------------------------------------------------------- /proc
+
+
+def tree(root: int) -> list[int]:
+    try:
+        proc = psutil.Process(root)
+        return [root] + [c.pid for c in proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime+stime+cutime+cstime: children reaped during the window are then counted once."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    fields = data[data.rindex(b")") + 2:].split()
+    # fields[0] is state (field 3); utime is field 14 -> index 11
+    return sum(int(x) for x in fields[11:15])
+
+
+def tree_ticks(pids: list[int]) -> dict[int, int]:
+    return {pid: cpu_ticks(pid) for pid in pids}
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def count_processes() -> int:
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+
+
+# ---------------------------------------------------------------------------------------- load
+
+
+class Sleepers:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    @staticmethod
+    def _die_with_parent() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def top_up(self, target: int) -> None:
+        sleep = shutil.which("sleep") or "/bin/sleep"
+        need = target - count_processes()
+        for _ in range(max(0, need)):
+            self.procs.append(subprocess.Popen(
+                [sleep, "infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, preexec_fn=self._die_with_parent))
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.clear()
+
+
+# ---------------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Sample:
+    cpu_pct: float
+    rss_mb: float
+    term_bps: float
+    procs: int
+
+
+@dataclass
+class Tool:
+    name: str
+    argv: list[str]
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | None:
+    session = re.sub(r"[^A-Za-z0-9_-]", "_", tool.name)
+    pane_pid = start_pane(session, tool.argv, env, args.cols, args.rows)
+    known: set[int] = {pane_pid}
+    try:
+        time.sleep(args.warmup)
+        if pane_dead(session):
+            tool.errors.append(f"exited during warm-up; screen:\n{capture(session).rstrip()}")
+            return None
+        out = os.path.join(workdir, f"{session}.term")
+        open(out, "wb").close()
+        tmux("pipe-pane", "-o", "-t", session, f"cat >> {shlex.quote(out)}")
+        time.sleep(0.2)  # let cat start before the window opens
+        pids = tree(pane_pid)
+        known.update(pids)
+        size0 = os.path.getsize(out)
+        t0 = time.monotonic()
+        start = tree_ticks(pids)
+        rss: list[int] = []
+        procs: list[int] = []
+        end_at = t0 + args.measure
+        while True:
+            now = time.monotonic()
+            if now >= end_at:
+                break
+            pids = tree(pane_pid)
+            known.update(pids)
+            rss.append(sum(rss_bytes(p) for p in pids))
+            procs.append(count_processes())
+            time.sleep(min(1.0, end_at - now))
+        pids = tree(pane_pid)
+        known.update(pids)
+        end = tree_ticks(pids)
+        t1 = time.monotonic()
+        time.sleep(0.05)  # what the tool wrote before t1 reaches the file
+        size1 = os.path.getsize(out)
+        tmux("pipe-pane", "-t", session, check=False)  # no command: close the pipe
+        if pane_dead(session):
+            tool.errors.append(f"exited during the window; screen:\n{capture(session).rstrip()}")
+            return None
+        ticks = sum(end.values()) - sum(start.get(p, 0) for p in end)
+        elapsed = t1 - t0
+        return Sample(cpu_pct=100.0 * ticks / CLK_TCK / elapsed,
+                      rss_mb=statistics.mean(rss) / 1e6 if rss else 0.0,
+                      term_bps=(size1 - size0) / elapsed,
+                      procs=round(statistics.median(procs)) if procs else count_processes())
+    finally:
+        kill_session(session, sorted(known))
+
+
+# A process row: optional leading spaces or a box-drawing/bar character, then a PID, then text.
+ROW = re.compile(r"^[\s│┃|▏▎]*\d{1,7}\s+\S")
+HEADER = re.compile(r"\bPID\b")
+
+
+def screen_ready(text: str, min_rows: int) -> bool:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if HEADER.search(line):
+            rows = sum(1 for ln in lines[i + 1:] if ROW.match(ln))
+            if rows >= min_rows:
+                return True
+    return False
+
+
+def first_frame(argv: list[str], args, env: dict[str, str]) -> tuple[float | None, str]:
+    session = "first_frame"
+    t0 = time.monotonic()
+    pane_pid = start_pane(session, argv, env, args.cols, args.rows)
+    known = {pane_pid}
+    screen = ""
+    try:
+        deadline = t0 + args.first_frame_timeout
+        while time.monotonic() < deadline:
+            screen = capture(session)
+            if screen_ready(screen, args.ready_rows):
+                return (time.monotonic() - t0) * 1000.0, screen
+            if pane_dead(session):
+                return None, screen
+            known.update(tree(pane_pid))
+            time.sleep(args.poll_ms / 1000.0)
+        return None, screen
+    finally:
+        known.update(tree(pane_pid))
+        kill_session(session, sorted(known))
+
+
+# ---------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring (10)")
+    p.add_argument("--measure", type=float, default=30.0, help="measured window in seconds (30)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds, tool order rotated; medians (1)")
+    p.add_argument("--procs", type=int, default=375, help="top the host up to this many processes")
+    p.add_argument("--cols", type=int, default=120)
+    p.add_argument("--rows", type=int, default=40)
+    p.add_argument("--obs-tui", default=os.path.join(REPO, ".venv", "bin", "obs-tui"),
+                   help="obs-tui executable")
+    p.add_argument("--tools", default="htop,glances,obs-tui,obs-tui-ro",
+                   help="comma list of htop, glances, obs-tui (default mode: eBPF when root), "
+                        "obs-tui-ro (--read-only)")
+    p.add_argument("--term", default="tmux-256color", help="TERM inside the panes")
+    p.add_argument("--colorterm", default="truecolor", help="COLORTERM inside the panes ('' unsets)")
+    p.add_argument("--no-first-frame", action="store_true", help="skip the first-frame timing")
+    p.add_argument("--first-frame-runs", type=int, default=3, help="launches; median reported (3)")
+    p.add_argument("--first-frame-timeout", type=float, default=20.0)
+    p.add_argument("--poll-ms", type=float, default=20.0)
+    p.add_argument("--ready-rows", type=int, default=5,
+                   help="process rows under a PID header that make a full frame (5)")
+    p.add_argument("--show-screen", action="store_true", help="print the first-frame screen")
+    return p.parse_args(argv)
+
+
+def build_tools(args) -> list[Tool]:
+    known = {
+        "htop": ["htop", "-d", "10"],
+        "glances": ["glances", "-t", "1"],
+        "obs-tui": [args.obs_tui, "--interval", "1"],
+        "obs-tui-ro": [args.obs_tui, "--interval", "1", "--read-only"],
+    }
+    names = [n.strip() for n in args.tools.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"ui_cost: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [Tool(n, known[n]) for n in names]
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def median_of(tool: Tool, attr: str) -> float | None:
+    vals = [getattr(s, attr) for s in tool.samples]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def report(tools: list[Tool], args, ff: list[float], ff_failed: int) -> str:
+    lines = []
+    lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
+                 f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
+                 f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}")
+    lines.append("# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
+                 "term = tmux pipe-pane bytes (pty output)")
+    lines.append(f"{'tool':<12}{'cpu%':>7}{'rss_MB':>9}{'term_B/s':>10}{'procs':>7}  per-round cpu%")
+    for t in tools:
+        per = " ".join(f"{s.cpu_pct:.2f}" for s in t.samples)
+        lines.append(f"{t.name:<12}{fmt(median_of(t, 'cpu_pct'), '.2f'):>7}"
+                     f"{fmt(median_of(t, 'rss_mb'), '.1f'):>9}{fmt(median_of(t, 'term_bps'), '.0f'):>10}"
+                     f"{fmt(median_of(t, 'procs'), '.0f'):>7}  {per}")
+    by = {t.name: t for t in tools}
+    for mine in ("obs-tui", "obs-tui-ro"):
+        if mine not in by:
+            continue
+        parts = []
+        for other in ("htop", "glances"):
+            if other in by:
+                parts.append(f"{mine}/{other}: cpu {ratio(median_of(by[mine], 'cpu_pct'), median_of(by[other], 'cpu_pct'))}, "
+                             f"rss {ratio(median_of(by[mine], 'rss_mb'), median_of(by[other], 'rss_mb'))}, "
+                             f"term {ratio(median_of(by[mine], 'term_bps'), median_of(by[other], 'term_bps'))}")
+        if parts:
+            lines.append("ratio " + " ; ".join(parts))
+    if ff:
+        lines.append(f"first frame: {statistics.median(ff):.0f} ms (--read-only, median of {len(ff)}: "
+                     f"{', '.join(f'{x:.0f}' for x in ff)})"
+                     + (f"; {ff_failed} launch(es) never showed a frame" if ff_failed else ""))
+    elif not args.no_first_frame:
+        lines.append(f"first frame: none within {args.first_frame_timeout:g} s (--read-only)")
+    for t in tools:
+        for e in t.errors:
+            lines.append(f"! {t.name}: {e}")
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for exe in ("tmux",):
+        if not shutil.which(exe):
+            sys.exit(f"ui_cost: {exe} not found (apt-get install -y htop glances tmux)")
+    tools = build_tools(args)
+    env = {"TERM": args.term, "COLORTERM": args.colorterm, "LANG": os.environ.get("LANG", "C.UTF-8")}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+    sleepers = Sleepers()
+    ff: list[float] = []
+    ff_failed = 0
+    workdir = tempfile.mkdtemp(prefix="ui_cost_")
+    try:
+        # A server with no session would exit at once; a placeholder session keeps it (and its
+        # environment) up for the whole run.
+        tmux("new-session", "-d", "-s", "keepalive", "-x", "20", "-y", "5", "--", "sleep", "infinity")
+        base = count_processes()
+        sleepers.top_up(args.procs)
+        print(f"# {base} processes before, {len(sleepers.procs)} sleepers added -> {count_processes()}",
+              file=sys.stderr, flush=True)
+        for r in range(args.rounds):
+            order = tools[r % len(tools):] + tools[:r % len(tools)]
+            for tool in order:
+                print(f"# round {r + 1}/{args.rounds}: {tool.name} ({' '.join(tool.argv)})",
+                      file=sys.stderr, flush=True)
+                s = measure(tool, args, env, workdir)
+                if s:
+                    tool.samples.append(s)
+                    print(f"#   cpu {s.cpu_pct:.2f} %  rss {s.rss_mb:.1f} MB  term {s.term_bps:.0f} B/s  "
+                          f"procs {s.procs}", file=sys.stderr, flush=True)
+                else:
+                    print(f"#   failed: {tool.errors[-1].splitlines()[0]}", file=sys.stderr, flush=True)
+        if not args.no_first_frame:
+            for i in range(args.first_frame_runs):
+                ms, screen = first_frame([args.obs_tui, "--interval", "1", "--read-only"], args, env)
+                print(f"# first frame run {i + 1}: {fmt(ms, '.0f')} ms", file=sys.stderr, flush=True)
+                if ms is None:
+                    ff_failed += 1
+                    print(screen, file=sys.stderr)
+                else:
+                    ff.append(ms)
+                if args.show_screen and i == 0:
+                    print(screen, file=sys.stderr)
+        print(report(tools, args, ff, ff_failed), flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("ui_cost: interrupted, cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
+        tmux_kill_server()
+        sleepers.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
