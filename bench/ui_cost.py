@@ -248,16 +248,24 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
         kill_session(session, sorted(known))
 
 
-# A process row: optional leading spaces or a box-drawing/bar character, then a PID, then text.
-ROW = re.compile(r"^[\s│┃|▏▎]*\d{1,7}\s+\S")
 HEADER = re.compile(r"\bPID\b")
+NUMBER = re.compile(r"\d+")
 
 
 def screen_ready(text: str, min_rows: int) -> bool:
+    """A full frame: a header line with a PID column and at least min_rows lines under it with a
+    number in that column (right- or left-aligned numbers both overlap the header's span)."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if HEADER.search(line):
-            rows = sum(1 for ln in lines[i + 1:] if ROW.match(ln))
+        for h in HEADER.finditer(line):
+            lo, hi = h.start(), h.end()
+            rows = 0
+            for ln in lines[i + 1:]:
+                if any(m.start() < hi + 1 and m.end() > lo - 1 and m.end() - m.start() >= 1
+                       for m in NUMBER.finditer(ln)
+                       if (m.start() == 0 or not ln[m.start() - 1].isalnum() and ln[m.start() - 1] not in ".:")
+                       and (m.end() == len(ln) or not ln[m.end()].isalnum() and ln[m.end()] not in ".:%")):
+                    rows += 1
             if rows >= min_rows:
                 return True
     return False
@@ -304,6 +312,8 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--term", default="tmux-256color", help="TERM inside the panes")
     p.add_argument("--colorterm", default="truecolor", help="COLORTERM inside the panes ('' unsets)")
     p.add_argument("--no-first-frame", action="store_true", help="skip the first-frame timing")
+    p.add_argument("--first-frame-tools", default="obs-tui-ro",
+                   help="tools whose launch-to-first-frame time is measured (obs-tui-ro)")
     p.add_argument("--first-frame-runs", type=int, default=3, help="launches; median reported (3)")
     p.add_argument("--first-frame-timeout", type=float, default=20.0)
     p.add_argument("--poll-ms", type=float, default=20.0)
@@ -313,13 +323,17 @@ def parse_args(argv: list[str] | None = None):
     return p.parse_args(argv)
 
 
-def build_tools(args) -> list[Tool]:
-    known = {
+def known_tools(args) -> dict[str, list[str]]:
+    return {
         "htop": ["htop", "-d", "10"],
         "glances": ["glances", "-t", "1"],
         "obs-tui": [args.obs_tui, "--interval", "1"],
         "obs-tui-ro": [args.obs_tui, "--interval", "1", "--read-only"],
     }
+
+
+def build_tools(args) -> list[Tool]:
+    known = known_tools(args)
     names = [n.strip() for n in args.tools.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -342,7 +356,7 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
-def report(tools: list[Tool], args, ff: list[float], ff_failed: int) -> str:
+def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> str:
     lines = []
     lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
                  f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
@@ -367,12 +381,14 @@ def report(tools: list[Tool], args, ff: list[float], ff_failed: int) -> str:
                              f"term {ratio(median_of(by[mine], 'term_bps'), median_of(by[other], 'term_bps'))}")
         if parts:
             lines.append("ratio " + " ; ".join(parts))
-    if ff:
-        lines.append(f"first frame: {statistics.median(ff):.0f} ms (--read-only, median of {len(ff)}: "
-                     f"{', '.join(f'{x:.0f}' for x in ff)})"
-                     + (f"; {ff_failed} launch(es) never showed a frame" if ff_failed else ""))
-    elif not args.no_first_frame:
-        lines.append(f"first frame: none within {args.first_frame_timeout:g} s (--read-only)")
+    for name, (times, failed) in ff.items():
+        label = {"obs-tui-ro": "obs-tui --read-only", "obs-tui": "obs-tui (eBPF)"}.get(name, name)
+        if times:
+            lines.append(f"first frame: {statistics.median(times):.0f} ms ({label}, median of {len(times)}: "
+                         f"{', '.join(f'{x:.0f}' for x in times)} ms)"
+                         + (f"; {failed} launch(es) showed no frame in {args.first_frame_timeout:g} s" if failed else ""))
+        else:
+            lines.append(f"first frame: none within {args.first_frame_timeout:g} s ({label})")
     for t in tools:
         for e in t.errors:
             lines.append(f"! {t.name}: {e}")
@@ -394,8 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
     sleepers = Sleepers()
-    ff: list[float] = []
-    ff_failed = 0
+    ff: dict[str, tuple[list[float], int]] = {}
     workdir = tempfile.mkdtemp(prefix="ui_cost_")
     try:
         # A server with no session would exit at once; a placeholder session keeps it (and its
@@ -418,17 +433,22 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     print(f"#   failed: {tool.errors[-1].splitlines()[0]}", file=sys.stderr, flush=True)
         if not args.no_first_frame:
-            for i in range(args.first_frame_runs):
-                ms, screen = first_frame([args.obs_tui, "--interval", "1", "--read-only"], args, env)
-                print(f"# first frame run {i + 1}: {fmt(ms, '.0f')} ms", file=sys.stderr, flush=True)
-                if ms is None:
-                    ff_failed += 1
-                    print(screen, file=sys.stderr)
-                else:
-                    ff.append(ms)
-                if args.show_screen and i == 0:
-                    print(screen, file=sys.stderr)
-        print(report(tools, args, ff, ff_failed), flush=True)
+            for name in [n.strip() for n in args.first_frame_tools.split(",") if n.strip()]:
+                argv_ff = known_tools(args)[name]
+                times: list[float] = []
+                failed = 0
+                for i in range(args.first_frame_runs):
+                    ms, screen = first_frame(argv_ff, args, env)
+                    print(f"# first frame {name} run {i + 1}: {fmt(ms, '.0f')} ms", file=sys.stderr, flush=True)
+                    if ms is None:
+                        failed += 1
+                        print(screen, file=sys.stderr)
+                    else:
+                        times.append(ms)
+                    if args.show_screen and i == 0:
+                        print(screen, file=sys.stderr)
+                ff[name] = (times, failed)
+        print(report(tools, args, ff), flush=True)
         return 0
     except KeyboardInterrupt:
         print("ui_cost: interrupted, cleaning up", file=sys.stderr)
