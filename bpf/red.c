@@ -1,0 +1,387 @@
+// RED (rate, errors, duration) of every HTTP/1.x server on the host, aggregated in kernel.
+//
+// Loaded by obs_tui/sources/red.py through bcc. Only syscall tracepoints and uprobes: this
+// kernel has no kprobes and refuses fentry/fexit.
+//
+// Cost model (measured, DESIGN.md section 3): syscall tracepoints fire for every process, the
+// load generator included, so every program rejects uninteresting calls before touching any
+// shared state. A tgid becomes interesting only when it accepts a socket (one bit in the
+// `servers` bitmap, an array lookup the verifier inlines); only fds it accepted have an entry
+// in `conns`. Everything else returns after one array load.
+//
+// Syscall arguments are read at sys_exit from the task's saved user registers
+// (bpf_task_pt_regs), so there are no sys_enter programs and no per-thread stash map on the
+// hot path. HTTPS through OpenSSL needs uprobe/uretprobe pairs; those stash arguments per
+// thread, but only libssl users pay for them.
+//
+// Only the method, the path (cut at '?', '#' or ' ': query strings carry secrets) and the
+// status code leave the probe; headers and bodies are never copied.
+
+#include <uapi/linux/ptrace.h>
+
+#ifndef PATH_LEN
+#define PATH_LEN 96  // a multiple of 8: the path is scanned a word at a time
+#endif
+#define PATH_WORDS (PATH_LEN / 8)
+#define HIST_SUB_BITS 4
+#define HIST_SUB (1 << HIST_SUB_BITS)
+// log-linear buckets over microseconds: 16 per power of two up to 2^26 us (67 s); see
+// obs_tui/analysis/histogram.py, which must agree with bucket_of().
+#define HIST_MAX_LOG 26
+#define HIST_BUCKETS ((HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB)
+
+// Index of the lost counters; user space sums them into red.lost_events.
+#define LOST_CONNS 0      // conns map full at accept: that connection's requests are not seen
+#define LOST_STATS 1      // stats map full: a finished request could not be counted
+#define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
+#define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
+#define LOST_SLOTS 4
+
+#define SSL_FD 0xffffffffu
+
+struct conn_key {
+    u32 tgid;
+    u32 fd;   // SSL_FD for connections keyed by their SSL*
+    u64 ssl;  // 0 for plain sockets
+};
+
+struct conn {
+    u64 start_ns;  // exit of the read that brought the request's first bytes
+    u8 method;     // 0: no request waiting for its response
+    u8 truncated;  // the path filled PATH_LEN without reaching its end
+    u8 pad[5];  // path 8-byte aligned for the word scan
+    char path[PATH_LEN];
+};
+
+struct stat_key {
+    u32 tgid;
+    u16 status;  // 0: connection closed before the response
+    u8 method;
+    u8 truncated;
+    char path[PATH_LEN];
+};
+
+struct stat_val {
+    u64 count;
+    u64 sum_ns;
+    u64 hist[HIST_BUCKETS];
+};
+
+struct ssl_args {
+    u64 ssl;
+    u64 buf;
+    u64 nbytes_ptr;  // size_t * of the _ex forms, 0 for SSL_read/SSL_write
+};
+
+// One bit per tgid that has accepted a socket: 65536 * 64 covers pid_max's ceiling (2^22).
+BPF_ARRAY(servers, u64, 65536);
+BPF_HASH(conns, struct conn_key, struct conn, 65536);
+BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
+BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
+BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
+// Zeroed templates: these values are too big for the 512-byte BPF stack.
+BPF_PERCPU_ARRAY(zero_stat, struct stat_val, 1);
+BPF_PERCPU_ARRAY(scratch_key, struct stat_key, 1);
+
+static __always_inline void count_lost(int slot) {
+    u64 *v = lost.lookup(&slot);
+    if (v)
+        *v += 1;  // per-CPU: no atomics needed
+}
+
+static __always_inline int is_server(u32 tgid) {
+    u32 word = tgid >> 6;
+    u64 *bits = servers.lookup(&word);
+    return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
+static __always_inline u32 bucket_of(u64 ns) {
+    u64 us = ns >> 10;  // 1.024 us units: a shift, not a division
+    if (us < HIST_SUB)
+        return us;
+    u32 e = bpf_log2l(us);  // floor(log2), >= HIST_SUB_BITS here
+    if (e > HIST_MAX_LOG)
+        return HIST_BUCKETS - 1;
+    u32 sub = (us >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);
+    return (e - HIST_SUB_BITS + 1) * HIST_SUB + sub;
+}
+
+// Method code and request-line offset of the path, from the first 8 bytes of a read.
+static __always_inline int parse_method(u64 w, u32 *off) {
+    // little-endian: the first byte is the lowest
+    if ((w & 0xffffffff) == 0x20544547) { *off = 4; return 1; }            // "GET "
+    if ((w & 0xffffffffff) == 0x2054534f50) { *off = 5; return 2; }        // "POST "
+    if ((w & 0xffffffff) == 0x20545550) { *off = 4; return 3; }            // "PUT "
+    if ((w & 0xffffffffffff) == 0x204843544150) { *off = 6; return 4; }    // "PATCH "
+    if ((w & 0xffffffffffffff) == 0x204554454c4544) { *off = 7; return 5; } // "DELETE "
+    if ((w & 0xffffffffff) == 0x2044414548) { *off = 5; return 6; }        // "HEAD "
+    if (w == 0x20534e4f4954504f) { *off = 8; return 7; }                   // "OPTIONS "
+    return 0;
+}
+
+static __always_inline void record(u32 tgid, struct conn *c, u16 status, u64 now) {
+    int zero = 0;
+    struct stat_key *k = scratch_key.lookup(&zero);
+    if (!k)
+        return;
+    k->tgid = tgid;
+    k->status = status;
+    k->method = c->method;
+    k->truncated = c->truncated;
+    __builtin_memcpy(k->path, c->path, PATH_LEN);
+    struct stat_val *v = stats.lookup(k);
+    if (!v) {
+        struct stat_val *z = zero_stat.lookup(&zero);
+        if (!z)
+            return;
+        // NOEXIST: another CPU may have created it meanwhile; the lookup below finds that one.
+        stats.insert(k, z);
+        v = stats.lookup(k);
+        if (!v) {
+            count_lost(LOST_STATS);
+            return;
+        }
+    }
+    u64 dur = now - c->start_ns;
+    u64 b = bucket_of(dur);
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->sum_ns, dur);
+    // Keep clang from bounds-checking a copy of b and indexing with the unchecked original.
+    asm volatile("" : "+r"(b));
+    if (b < HIST_BUCKETS)
+        __sync_fetch_and_add(&v->hist[b], 1);
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+// High bit set in each byte of w equal to the byte c (the lowest flagged byte is always exact;
+// borrows can only flag bytes above a real match, which we never look at).
+#define BYTE_EQ(w, c) (((w ^ (ONES * (c))) - ONES) & ~(w ^ (ONES * (c))) & HIGHS)
+
+// Copy the request path into the connection, cut at its end (' ', '?', '#'): the query string
+// and everything after it never stay in a map. The scan goes a word (8 bytes) at a time and
+// stops at the first word holding the end, so "/" costs one word, and the verifier sees a
+// 12-step unrolled loop rather than a 96-step one.
+static __always_inline void copy_path(struct conn *c, u64 src, long avail) {
+    u32 len = avail > PATH_LEN ? PATH_LEN : (u32)avail;
+    u64 *words = (u64 *)c->path;
+    __builtin_memset(c->path, 0, PATH_LEN);  // bytes past len read as NUL: an end too
+    c->truncated = 0;
+    if (len == 0 || len > PATH_LEN)
+        return;
+    bpf_probe_read_user(c->path, len, (void *)src);
+    int found = 0;
+#pragma unroll
+    for (int i = 0; i < PATH_WORDS; i++) {
+        if (found) {
+            words[i] = 0;
+            continue;
+        }
+        u64 w = words[i];
+        u64 m = BYTE_EQ(w, ' ') | BYTE_EQ(w, '?') | BYTE_EQ(w, '#') | BYTE_EQ(w, 0);
+        if (m) {
+            u64 low = m & -m;  // the 0x80 bit of the first end byte
+            u64 k = (((low >> 7) * 0x0001020304050607ULL) >> 56) & 7;  // its index in the word
+            words[i] = w & ((1ULL << (k * 8)) - 1);
+            found = 1;
+        }
+    }
+    c->truncated = !found && avail > PATH_LEN;
+}
+
+// Bytes a server read: a request begins if they start with a method.
+static __always_inline void on_read(struct conn_key *key, u64 buf, long n, int create) {
+    if (n < 8)
+        return;  // a request line is at least "GET / HTTP/1.0\r\n"
+    u64 w = 0;
+    if (bpf_probe_read_user(&w, sizeof(w), (void *)buf))
+        return;
+    u32 off = 0;
+    int method = parse_method(w, &off);
+    if (!method)
+        return;  // header continuation, body, TLS records: not the start of a request
+    struct conn *c = conns.lookup(key);
+    if (!c) {
+        if (!create)
+            return;
+        struct conn fresh = {};
+        if (conns.update(key, &fresh)) {
+            count_lost(LOST_CONNS);
+            return;
+        }
+        c = conns.lookup(key);
+        if (!c)
+            return;
+    }
+    if (c->method)
+        count_lost(LOST_UNMATCHED);
+    c->start_ns = bpf_ktime_get_ns();
+    c->method = method;
+    copy_path(c, buf + off, n - off);
+}
+
+// Bytes a server wrote: "HTTP/1.x NNN" ends the waiting request.
+static __always_inline void on_write(u32 tgid, struct conn_key *key, u64 buf, long n) {
+    if (n < 12)
+        return;
+    struct conn *c = conns.lookup(key);
+    if (!c || !c->method)
+        return;  // body bytes, or no request seen on this connection
+    char head[12] = {};
+    if (bpf_probe_read_user(head, sizeof(head), (void *)buf))
+        return;
+    if (head[0] != 'H' || head[1] != 'T' || head[2] != 'T' || head[3] != 'P' || head[4] != '/' ||
+        head[5] != '1' || head[6] != '.' || head[8] != ' ')
+        return;
+    u16 status = 0;
+#pragma unroll
+    for (int i = 9; i < 12; i++) {
+        if (head[i] < '0' || head[i] > '9')
+            return;
+        status = status * 10 + (head[i] - '0');
+    }
+    if (status < 200)
+        return;  // 1xx is interim (100 Continue): the final response follows
+    record(tgid, c, status, bpf_ktime_get_ns());
+    c->method = 0;
+}
+
+static __always_inline void on_close(u32 tgid, struct conn_key *key) {
+    struct conn *c = conns.lookup(key);
+    if (!c)
+        return;
+    if (c->method)
+        record(tgid, c, 0, bpf_ktime_get_ns());  // closed before its response
+    conns.delete(key);
+}
+
+// ---- plain sockets: syscall tracepoints ----
+
+#define ARG_PLAIN 0  // (fd, buf, len, ...): read write recvfrom sendto
+#define ARG_IOV 1    // (fd, const struct iovec *, cnt): readv writev
+#define ARG_MSG 2    // (fd, struct msghdr *, flags): recvmsg sendmsg
+
+static __always_inline int sock_io(long ret, int kind, int is_write) {
+    if (ret <= 0)
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    // The user registers saved at syscall entry still hold the arguments at exit.
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+    u64 *regs = (u64 *)bpf_task_pt_regs(task);
+    u64 fd = 0, arg1 = 0;
+    bpf_probe_read_kernel(&fd, sizeof(fd), regs + 14);   // x86-64 pt_regs: di
+    bpf_probe_read_kernel(&arg1, sizeof(arg1), regs + 13); // si
+    struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
+    u64 buf = arg1;
+    long n = ret;
+    if (kind != ARG_PLAIN) {
+        u64 iov_ptr = arg1;
+        if (kind == ARG_MSG && bpf_probe_read_user(&iov_ptr, sizeof(iov_ptr), (void *)(arg1 + 16)))
+            return 0;  // msghdr.msg_iov
+        u64 iov[2] = {};
+        if (bpf_probe_read_user(iov, sizeof(iov), (void *)iov_ptr))
+            return 0;
+        buf = iov[0];
+        if ((long)iov[1] < n)
+            n = iov[1];  // only the first iovec is parsed
+    }
+    if (is_write)
+        on_write(tgid, &key, buf, n);
+    else
+        on_read(&key, buf, n, 0);
+    return 0;
+}
+
+static __always_inline int on_accept(long fd) {
+    if (fd < 0)
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
+    struct conn fresh = {};
+    // Overwrites what a previous owner of this fd number left (close not seen).
+    if (conns.update(&key, &fresh)) {
+        count_lost(LOST_CONNS);
+        return 0;
+    }
+    u32 word = tgid >> 6;
+    u64 *bits = servers.lookup(&word);
+    if (bits && !(*bits & (1ULL << (tgid & 63))))
+        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_accept) { return on_accept(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_exit_accept4) { return on_accept(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_exit_read) { return sock_io(args->ret, ARG_PLAIN, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom) { return sock_io(args->ret, ARG_PLAIN, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_readv) { return sock_io(args->ret, ARG_IOV, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_recvmsg) { return sock_io(args->ret, ARG_MSG, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_write) { return sock_io(args->ret, ARG_PLAIN, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_sendto) { return sock_io(args->ret, ARG_PLAIN, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return sock_io(args->ret, ARG_IOV, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return sock_io(args->ret, ARG_MSG, 1); }
+// sendfile carries response bodies only; the status line was already written by write/writev,
+// so it needs no program (one fewer tracepoint on the hot path).
+
+TRACEPOINT_PROBE(syscalls, sys_enter_close) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    struct conn_key key = {.tgid = tgid, .fd = (u32)args->fd, .ssl = 0};
+    on_close(tgid, &key);
+    return 0;
+}
+
+// ---- HTTPS through OpenSSL: uprobes on libssl.so.3 ----
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, u64 nbytes_ptr) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args a = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .nbytes_ptr = nbytes_ptr};
+    if (ssl_stash.update(&id, &a))
+        count_lost(LOST_SSL_ARGS);
+    return 0;
+}
+
+static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args *a = ssl_stash.lookup(&id);
+    if (!a)
+        return 0;
+    struct ssl_args args = *a;
+    ssl_stash.delete(&id);
+    long ret = PT_REGS_RC(ctx);
+    long n = ret;
+    if (args.nbytes_ptr) {
+        if ((int)ret != 1)
+            return 0;  // the _ex forms return 1 on success and the count through a pointer
+        u64 got = 0;
+        if (bpf_probe_read_user(&got, sizeof(got), (void *)args.nbytes_ptr))
+            return 0;
+        n = got;
+    }
+    if (n <= 0)
+        return 0;
+    u32 tgid = id >> 32;
+    struct conn_key key = {.tgid = tgid, .fd = SSL_FD, .ssl = args.ssl};
+    if (is_write)
+        on_write(tgid, &key, args.buf, n);
+    else
+        on_read(&key, args.buf, n, 1);  // no accept names an SSL*: create on the first request
+    return 0;
+}
+
+int ssl_read_enter(struct pt_regs *ctx) { return ssl_enter(ctx, 0); }
+int ssl_read_ex_enter(struct pt_regs *ctx) { return ssl_enter(ctx, PT_REGS_PARM4(ctx)); }
+int ssl_write_enter(struct pt_regs *ctx) { return ssl_enter(ctx, 0); }
+int ssl_write_ex_enter(struct pt_regs *ctx) { return ssl_enter(ctx, PT_REGS_PARM4(ctx)); }
+int ssl_read_exit(struct pt_regs *ctx) { return ssl_exit(ctx, 0); }
+int ssl_write_exit(struct pt_regs *ctx) { return ssl_exit(ctx, 1); }
+
+int ssl_free_enter(struct pt_regs *ctx) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct conn_key key = {.tgid = tgid, .fd = SSL_FD, .ssl = PT_REGS_PARM1(ctx)};
+    on_close(tgid, &key);
+    return 0;
+}

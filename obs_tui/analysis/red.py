@@ -1,0 +1,119 @@
+"""RED per service and route from two cumulative samples of the probe's counters.
+
+The probe (bpf/red.c) keeps cumulative counts and latency histograms per (tgid, method,
+status, path); a window's numbers are cur - prev. On the first tick (prev is None) the
+counts are those since the probe attached, and rates are 0 (there is no window to divide by).
+
+Requests are responses seen with a final status (>= 200); errors are 5xx. A connection
+closed while its request waited for a response is counted as `aborted`, not as a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from obs_tui.analysis import histogram
+from obs_tui.analysis.routes import normalise
+from obs_tui.model import RedSection, RouteStats, ServiceStats
+
+METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
+
+
+@dataclass(frozen=True)
+class StatKey:
+    pid: int
+    method: str
+    status: int  # 0: closed before the response
+    path: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class StatEntry:
+    count: int
+    sum_ns: int
+    hist: tuple[tuple[int, int], ...]  # (bucket, count), non-zero buckets only
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    comm: str
+    cmdline: str
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RedRaw:
+    """One sample of the probe: cumulative since attach."""
+
+    lost_events: int
+    stats: dict[StatKey, StatEntry]
+    services: dict[int, ServiceInfo]
+    patterns: tuple[str, ...] = ()
+    max_children: int = 10
+
+
+@dataclass
+class _Acc:
+    requests: int = 0
+    errors: int = 0
+    aborted: int = 0
+    classes: dict[str, int] = field(default_factory=dict)
+    hist: dict[int, int] = field(default_factory=dict)
+
+    def add(self, status: int, count: int, hist: dict[int, int]) -> None:
+        if status == 0:
+            self.aborted += count
+            return
+        self.requests += count
+        if 500 <= status <= 599:
+            self.errors += count
+        cls = f"{status // 100}xx"
+        self.classes[cls] = self.classes.get(cls, 0) + count
+        for index, n in hist.items():
+            self.hist[index] = self.hist.get(index, 0) + n
+
+
+def _delta(cur: StatEntry, prev: StatEntry | None) -> tuple[int, dict[int, int]]:
+    hist = dict(cur.hist)
+    if prev is None or prev.count > cur.count:  # new key, or the key was pruned and reborn
+        return cur.count, hist
+    return cur.count - prev.count, histogram.subtract(hist, dict(prev.hist))
+
+
+def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
+    return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
+
+
+def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
+    lost = cur.lost_events - (prev.lost_events if prev and prev.lost_events <= cur.lost_events else 0)
+    by_pid: dict[int, list[StatKey]] = {}
+    for key in cur.stats:
+        by_pid.setdefault(key.pid, []).append(key)
+    services = []
+    for pid, keys in by_pid.items():
+        route_of = normalise((k.path for k in keys), cur.patterns, cur.max_children,
+                             truncated=(k.path for k in keys if k.truncated))
+        svc = _Acc()
+        routes: dict[tuple[str, str], _Acc] = {}
+        for key in keys:
+            count, hist = _delta(cur.stats[key], prev.stats.get(key) if prev else None)
+            if count <= 0:
+                continue
+            svc.add(key.status, count, hist)
+            routes.setdefault((key.method, route_of[key.path]), _Acc()).add(key.status, count, hist)
+        info = cur.services.get(pid, ServiceInfo("?", "", ()))
+        route_stats = tuple(
+            RouteStats(method, route, acc.requests, acc.errors, *_quantiles(acc.hist),
+                       aborted=acc.aborted, status_classes=tuple(sorted(acc.classes.items())))
+            for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
+        services.extend(ServiceStats(
+            pid=pid, comm=info.comm, ports=info.ports, requests=svc.requests, errors=svc.errors,
+            rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
+            error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+            p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=route_stats, cmdline=info.cmdline,
+            aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
+        ) for p50, p95, p99 in [_quantiles(svc.hist)])
+    services.sort(key=lambda s: (-s.requests, s.pid))
+    return RedSection(lost_events=max(0, lost), services=tuple(services),
+                      lost_since_attach=cur.lost_events)

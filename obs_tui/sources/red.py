@@ -1,0 +1,210 @@
+"""RED of every HTTP/1.x server on the host: loads bpf/red.c through bcc and reads its maps.
+
+The probe aggregates in kernel (counts and latency histograms per tgid, method, status and
+path), so a sample is one pass over a small hash whatever the request rate, and nothing can
+be dropped between kernel and user space; what the probe itself could not record is counted
+in its `lost` array and reported as red.lost_events.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from pathlib import Path
+
+from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.model import Capability
+from obs_tui.sources.base import SourceError
+
+BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
+LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
+BTF = Path("/sys/kernel/btf/vmlinux")
+SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
+             "SSL_write": "ssl_write_enter", "SSL_write_ex": "ssl_write_ex_enter",
+             "SSL_free": "ssl_free_enter"}
+SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
+              "SSL_write": "ssl_write_exit", "SSL_write_ex": "ssl_write_exit"}
+PRUNE_EVERY_S = 10.0
+PORTS_TTL_S = 15.0
+
+
+class RedSource:
+    name = "red"
+    mode = "live"
+
+    def __init__(self, routes=(), max_children: int = 10, bpf_source: Path = BPF_SOURCE,
+                 libssl: str = LIBSSL) -> None:
+        self.patterns = tuple(routes)
+        self.max_children = max_children
+        self.bpf_source = Path(bpf_source)
+        self.libssl = libssl
+        self.load_seconds: float | None = None
+        self.https = False  # uprobes on libssl attached
+        self._bpf = None
+        self._capability: Capability | None = None
+        self._info: dict[int, tuple[float, ServiceInfo]] = {}
+        self._dead_since: dict[int, float] = {}
+        self._last_prune = 0.0
+
+    # -- Source protocol --
+
+    def available(self) -> Capability:
+        """Checks privileges and the kernel, then compiles and attaches the probe (once)."""
+        if self._capability is None:
+            self._capability = self._load()
+        return self._capability
+
+    def sample(self, now: float) -> RedRaw:
+        if not self.available().ok:
+            raise SourceError(self._capability.reason)
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._prune(now)
+            self._last_prune = now
+        stats = self._read_stats()
+        pids = {key.pid for key in stats}
+        return RedRaw(lost_events=self._read_lost(), stats=stats,
+                      services={pid: self._service(pid, now) for pid in pids},
+                      patterns=self.patterns, max_children=self.max_children)
+
+    def close(self) -> None:
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
+        self._capability = Capability(False, "closed")
+
+    # -- loading --
+
+    def _load(self) -> Capability:
+        if os.geteuid() != 0:
+            return Capability(False, "eBPF probes need root: run obs-tui with sudo "
+                                     "(or use --read-only for Prometheus only)")
+        if not BTF.exists():
+            return Capability(False, f"kernel has no BTF ({BTF} missing): needs CONFIG_DEBUG_INFO_BTF=y")
+        if not self.bpf_source.is_file():
+            return Capability(False, f"probe source {self.bpf_source} not found (broken install)")
+        try:
+            from obs_tui.bcc_setup import import_bcc
+            bcc = import_bcc(notice=lambda line: None)
+        except (ImportError, RuntimeError, OSError) as exc:
+            return Capability(False, str(exc))
+        started = time.monotonic()
+        try:
+            # Tracepoint programs attach themselves on load (TRACEPOINT_PROBE).
+            self._bpf = bcc.BPF(src_file=str(self.bpf_source).encode())
+        except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
+            return Capability(False, f"probe failed to compile or load: {exc} "
+                                     "(run `obs-tui doctor` for headers and tracefs)")
+        self._attach_ssl()
+        self.load_seconds = time.monotonic() - started
+        return Capability(True, "" if self.https else f"HTTPS not traced: cannot attach to {self.libssl}")
+
+    def _attach_ssl(self) -> None:
+        if not os.path.exists(self.libssl):
+            return
+        try:
+            for sym, fn in SSL_ENTRY.items():
+                self._bpf.attach_uprobe(name=self.libssl, sym=sym, fn_name=fn)
+            for sym, fn in SSL_RETURN.items():
+                self._bpf.attach_uretprobe(name=self.libssl, sym=sym, fn_name=fn)
+            self.https = True
+        except Exception:
+            # Plain HTTP still works; available() says HTTPS is off.
+            self.https = False
+
+    # -- reading the maps --
+
+    def _read_lost(self) -> int:
+        return sum(sum(per_cpu) for per_cpu in (v for _, v in self._bpf["lost"].items()))
+
+    def _read_stats(self) -> dict[StatKey, StatEntry]:
+        table = self._bpf["stats"]
+        out = {}
+        for k, v in table.items():
+            counts = memoryview(bytes(v)).cast("Q")  # count, sum_ns, hist[...]
+            hist = tuple((i, c) for i, c in enumerate(counts[2:]) if c)
+            method = METHODS[k.method] if k.method < len(METHODS) else "?"
+            path = bytes(k.path).split(b"\0", 1)[0].decode("utf-8", "replace")
+            out[StatKey(k.tgid, method, k.status, path, bool(k.truncated))] = StatEntry(counts[0], counts[1], hist)
+        return out
+
+    # -- services --
+
+    def _service(self, pid: int, now: float) -> ServiceInfo:
+        cached = self._info.get(pid)
+        if cached and now - cached[0] < PORTS_TTL_S:
+            return cached[1]
+        proc = Path("/proc") / str(pid)
+        try:
+            comm = (proc / "comm").read_text().strip()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            info = ServiceInfo(comm, cmdline, listening_ports(pid))
+        except OSError:
+            if cached:  # exited: keep what we knew so its last requests still have a name
+                return cached[1]
+            info = ServiceInfo("?", "", ())
+        self._info[pid] = (now, info)
+        return info
+
+    def _prune(self, now: float) -> None:
+        """Forget processes that exited: their connections, server bit and, after a grace
+        period (so their last requests are reported), their counters."""
+        conns, stats, servers = self._bpf["conns"], self._bpf["stats"], self._bpf["servers"]
+        dead = set()
+        for key in list(conns.keys()):
+            if not _alive(key.tgid):
+                dead.add(key.tgid)
+                del conns[key]
+        for tgid in dead:
+            word = servers[ctypes.c_uint32(tgid >> 6)]
+            word.value &= ~(1 << (tgid & 63))
+            servers[ctypes.c_uint32(tgid >> 6)] = word
+        for key in list(stats.keys()):
+            tgid = key.tgid
+            if _alive(tgid):
+                self._dead_since.pop(tgid, None)
+            elif now - self._dead_since.setdefault(tgid, now) >= 3 * PRUNE_EVERY_S:
+                del stats[key]
+                self._info.pop(tgid, None)
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
+
+
+def _listening_inodes() -> dict[int, int]:
+    """socket inode -> port, for TCP sockets in LISTEN (state 0A)."""
+    out = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A":
+                try:
+                    out[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+                except ValueError:
+                    continue
+    return out
+
+
+def listening_ports(pid: int) -> tuple[int, ...]:
+    listening = _listening_inodes()
+    ports = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return ()
+    for fd in fds:
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            port = listening.get(int(target[8:-1]))
+            if port is not None:
+                ports.add(port)
+    return tuple(sorted(ports))
