@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from obs_tui.analysis.processes import process_samples
+from obs_tui.analysis.red import red_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
 
@@ -21,6 +22,7 @@ from obs_tui.sources.base import Source
 Analysis = Callable[[Any, Any, float], Any]
 ANALYSES: dict[str, tuple[str, Analysis]] = {
     "procs": ("processes", process_samples),
+    "red": ("red", red_section),
 }
 
 

@@ -55,6 +55,8 @@ class RouteStats:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    aborted: int = 0  # connections closed while the request waited for its response
+    status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,15 @@ class ServiceStats:
     p99_ms: float
     routes: tuple[RouteStats, ...] = ()
     cmdline: str = ""
+    aborted: int = 0  # connections closed while the request waited for its response
+    status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
 
 
 @dataclass(frozen=True)
 class RedSection:
-    lost_events: int
+    lost_events: int  # over the frame's window, like the counts
     services: tuple[ServiceStats, ...]
+    lost_since_attach: int = 0
 
 
 @dataclass(frozen=True)
