@@ -99,7 +99,7 @@ static __always_inline u32 bucket_of(u64 ns) {
     u64 us = ns >> 10;  // 1.024 us units: a shift, not a division
     if (us < HIST_SUB)
         return us;
-    u32 e = bpf_log2l(us);  // floor(log2), >= HIST_SUB_BITS here
+    u32 e = bpf_log2l(us) - 1;  // bcc's bpf_log2l is floor(log2) + 1; e >= HIST_SUB_BITS here
     if (e > HIST_MAX_LOG)
         return HIST_BUCKETS - 1;
     u32 sub = (us >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);

@@ -104,9 +104,9 @@ class RedSource:
             return
         try:
             for sym, fn in SSL_ENTRY.items():
-                self._bpf.attach_uprobe(name=self.libssl, sym=sym, fn_name=fn)
+                self._bpf.attach_uprobe(name=self.libssl.encode(), sym=sym.encode(), fn_name=fn.encode())
             for sym, fn in SSL_RETURN.items():
-                self._bpf.attach_uretprobe(name=self.libssl, sym=sym, fn_name=fn)
+                self._bpf.attach_uretprobe(name=self.libssl.encode(), sym=sym.encode(), fn_name=fn.encode())
             self.https = True
         except Exception:
             # Plain HTTP still works; available() says HTTPS is off.
@@ -115,10 +115,10 @@ class RedSource:
     # -- reading the maps --
 
     def _read_lost(self) -> int:
-        return sum(sum(per_cpu) for per_cpu in (v for _, v in self._bpf["lost"].items()))
+        return sum(sum(per_cpu) for per_cpu in (v for _, v in self._bpf[b"lost"].items()))
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
-        table = self._bpf["stats"]
+        table = self._bpf[b"stats"]
         out = {}
         for k, v in table.items():
             counts = memoryview(bytes(v)).cast("Q")  # count, sum_ns, hist[...]
@@ -149,7 +149,7 @@ class RedSource:
     def _prune(self, now: float) -> None:
         """Forget processes that exited: their connections, server bit and, after a grace
         period (so their last requests are reported), their counters."""
-        conns, stats, servers = self._bpf["conns"], self._bpf["stats"], self._bpf["servers"]
+        conns, stats, servers = self._bpf[b"conns"], self._bpf[b"stats"], self._bpf[b"servers"]
         dead = set()
         for key in list(conns.keys()):
             if not _alive(key.tgid):

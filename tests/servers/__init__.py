@@ -1,0 +1,125 @@
+"""Real HTTP servers for the RED tests: nginx, Python's threading http.server and Node's
+http module, each on a free 127.0.0.1 port in its own temp dir, started and stopped by a
+context manager that yields the pid that serves requests."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int  # the process that reads requests and writes responses
+    port: int
+    tls_port: int | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.args}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@contextlib.contextmanager
+def _running(args: list[str], port: int, cwd: Path):
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NGINX_CONF = """
+user root;
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        {tls}
+        root {dir}/www;
+        location / {{ }}
+        location /fail {{ return 500; }}
+        location /drop {{ return 444; }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(tmp: Path, tls: bool = False):
+    """nginx with a static index (200), any other path (404), /fail (500) and /drop (closes
+    the connection without a response); with tls, also HTTPS on a second port."""
+    port = free_port()
+    tls_port = free_port() if tls else None
+    tls_conf = ""
+    if tls:
+        cert, key = self_signed_cert(tmp)
+        tls_conf = (f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
+                    f"ssl_certificate_key {key};")
+    (tmp / "www").mkdir(exist_ok=True)
+    (tmp / "www" / "index.html").write_text("hello\n")
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=port, tls=tls_conf))
+    with _running(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], port, tmp) as proc:
+        if tls:
+            wait_port(tls_port, proc)
+        workers = psutil.Process(proc.pid).children()
+        yield Server(workers[0].pid, port, tls_port)
+
+
+@contextlib.contextmanager
+def python_server(tmp: Path, tls: bool = False):
+    port = free_port()
+    args = [sys.executable, str(HERE / "py_server.py"), str(port)]
+    if tls:
+        args += [str(p) for p in self_signed_cert(tmp)]
+    with _running(args, port, tmp) as proc:
+        yield Server(proc.pid, port, port if tls else None)
+
+
+@contextlib.contextmanager
+def node_server(tmp: Path):
+    port = free_port()
+    with _running(["node", str(HERE / "node_server.js"), str(port)], port, tmp) as proc:
+        yield Server(proc.pid, port)

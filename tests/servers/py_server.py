@@ -1,0 +1,46 @@
+"""A threading HTTP/1.1 server for the RED tests: python py_server.py PORT [CERT KEY].
+
+/sleep/MS  answers 200 after MS milliseconds
+/status/N  answers with status N
+anything else answers 200
+"""
+
+import ssl
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def do_GET(self):
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        status = 200
+        if parts[0] == "sleep" and len(parts) > 1:
+            time.sleep(int(parts[1]) / 1000)
+        elif parts[0] == "status" and len(parts) > 1:
+            status = int(parts[1])
+        body = b"ok\n"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    if len(sys.argv) > 3:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

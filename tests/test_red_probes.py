@@ -1,0 +1,200 @@
+"""The RED probe against real servers on 127.0.0.1: N requests sent => exactly N counted on
+the serving pid, by status class, over keep-alive and fresh connections, HTTP and HTTPS."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from obs_tui.analysis.red import red_section
+from obs_tui.sources.red import RedSource
+from tests import servers
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF probes need root")
+
+
+@pytest.fixture(scope="module")
+def red():
+    source = RedSource(routes=["/users/{id}"])
+    cap = source.available()
+    if not cap.ok:
+        pytest.skip(f"RED probe unavailable: {cap.reason}")
+    yield source
+    source.close()
+
+
+def _tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _connection(port, tls):
+    if tls:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=_tls_context())
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+
+def keepalive(port, paths, tls=False):
+    """All paths over one connection, one after the other."""
+    conn = _connection(port, tls)
+    statuses = []
+    for path in paths:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        statuses.append(response.status)
+    conn.close()
+    return statuses
+
+
+def fresh(port, paths, tls=False):
+    """One new connection per path."""
+    return [status for path in paths for status in keepalive(port, [path], tls)]
+
+
+class Window:
+    """Samples around some traffic and returns that server's numbers for the window."""
+
+    def __init__(self, source, pid):
+        self.source, self.pid = source, pid
+        self.prev = source.sample(time.time())
+        self.t0 = time.time()
+
+    def result(self, expected):
+        # A response is counted at the exit of the server's write, which may come a moment
+        # after the client has read it: wait for the expected count, then once more to be
+        # sure nothing extra arrives.
+        deadline = time.time() + 5
+        while True:
+            section = red_section(self.prev, self.source.sample(time.time()), time.time() - self.t0)
+            svc = next((s for s in section.services if s.pid == self.pid), None)
+            done = svc is not None and svc.requests + svc.aborted >= expected
+            if done or time.time() > deadline:
+                time.sleep(0.1)
+                section = red_section(self.prev, self.source.sample(time.time()), time.time() - self.t0)
+                svc = next((s for s in section.services if s.pid == self.pid), None)
+                return section, svc
+
+
+def _classes(svc):
+    return dict(svc.status_classes)
+
+
+def _assert_exact(section, svc, total, classes):
+    assert svc is not None, f"no service for pid: {section}"
+    assert svc.requests == total
+    assert _classes(svc) == classes
+    assert svc.errors == classes.get("5xx", 0)
+    assert section.lost_events == 0
+
+
+def test_nginx_http_exact(red, tmp_path):
+    with servers.nginx(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        s1 = keepalive(srv.port, ["/"] * 40 + ["/missing"] * 15 + ["/fail"] * 7 + ["/?token=hunter2"] * 3)
+        s2 = fresh(srv.port, ["/"] * 20 + ["/fail"] * 5 + ["/users/42"] * 4)
+        assert s1.count(200) == 43 and s2.count(500) == 5
+        section, svc = w.result(94)
+    _assert_exact(section, svc, 94, {"2xx": 63, "4xx": 19, "5xx": 12})
+    assert srv.port in svc.ports and svc.comm == "nginx"
+    routes = {(r.method, r.route): r.requests for r in svc.routes}
+    assert routes[("GET", "/")] == 63 and routes[("GET", "/users/{id}")] == 4
+    assert "hunter2" not in repr(section) and "hunter2" not in repr(red.sample(time.time()))
+
+
+def test_nginx_connection_closed_before_response(red, tmp_path):
+    with servers.nginx(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        for _ in range(6):
+            with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+                keepalive(srv.port, ["/drop"])
+        keepalive(srv.port, ["/"] * 3)
+        section, svc = w.result(9)
+    assert svc.aborted == 6 and svc.requests == 3
+    assert [(r.route, r.aborted) for r in svc.routes if r.aborted] == [("/drop", 6)]
+
+
+def test_nginx_https_exact(red, tmp_path):
+    if not red.https:
+        pytest.skip(red.available().reason)
+    with servers.nginx(tmp_path, tls=True) as srv:
+        w = Window(red, srv.pid)
+        base = f"https://127.0.0.1:{srv.tls_port}"
+        # curl reuses one connection for all URLs of an invocation: keep-alive.
+        subprocess.run(["curl", "-sk", "-o", "/dev/null"] + [f"{base}/"] * 12 + [f"{base}/fail"] * 4
+                       + [f"{base}/nope"] * 2, check=True)
+        for _ in range(5):
+            subprocess.run(["curl", "-sk", "-o", "/dev/null", f"{base}/"], check=True)
+        fresh(srv.tls_port, ["/fail"] * 3, tls=True)
+        keepalive(srv.tls_port, ["/"] * 10, tls=True)
+        section, svc = w.result(36)
+    # Counted once on nginx (not again from the encrypted bytes), never on curl.
+    _assert_exact(section, svc, 36, {"2xx": 27, "4xx": 2, "5xx": 7})
+    assert [s.pid for s in section.services if s.comm == "curl"] == []
+
+
+def test_python_http_exact_and_latency(red, tmp_path):
+    with servers.python_server(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        keepalive(srv.port, ["/"] * 30 + ["/status/503"] * 4 + ["/status/404"] * 6)
+        fresh(srv.port, ["/status/500"] * 5 + ["/"] * 10)
+        keepalive(srv.port, ["/sleep/50"] * 20)
+        section, svc = w.result(75)
+    _assert_exact(section, svc, 75, {"2xx": 60, "4xx": 6, "5xx": 9})
+    sleep = next(r for r in svc.routes if r.route == "/sleep/{id}")
+    assert sleep.requests == 20
+    assert abs(sleep.p50_ms - 50) <= 5, sleep
+
+
+def test_python_https_exact(red, tmp_path):
+    # CPython's ssl module calls SSL_read_ex/SSL_write_ex.
+    if not red.https:
+        pytest.skip(red.available().reason)
+    with servers.python_server(tmp_path, tls=True) as srv:
+        w = Window(red, srv.pid)
+        keepalive(srv.port, ["/"] * 15 + ["/status/502"] * 3, tls=True)
+        fresh(srv.port, ["/"] * 5, tls=True)
+        section, svc = w.result(23)
+    _assert_exact(section, svc, 23, {"2xx": 20, "5xx": 3})
+
+
+def test_node_http_exact(red, tmp_path):
+    with servers.node_server(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        keepalive(srv.port, ["/"] * 25 + ["/status/500"] * 5 + ["/status/404"] * 5)
+        fresh(srv.port, ["/"] * 10 + ["/status/503"] * 2)
+        section, svc = w.result(47)
+    _assert_exact(section, svc, 47, {"2xx": 35, "4xx": 5, "5xx": 7})
+    assert svc.comm.startswith("node") and srv.port in svc.ports
+
+
+def test_hostile_paths_never_break_the_analysis(red, tmp_path):
+    long_path = "/a/" + "b" * 200
+    with servers.nginx(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        raw = [b"GET /\xff\xfe\x01bad HTTP/1.1\r\nHost: x\r\n\r\n",
+               f"GET {long_path}?q=secret HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+               b"GET  HTTP/1.1\r\nHost: x\r\n\r\n"]
+        for request in raw:
+            with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+                sock.sendall(request)
+                sock.recv(4096)
+        section, svc = w.result(3)
+    assert svc.requests == 3
+    routes = [r.route for r in svc.routes]
+    assert "/a/*" in routes  # the path was cut by the probe: its last segment is partial
+    assert all(r.isprintable() for r in routes) and "secret" not in repr(section)
+
+
+def test_without_root_says_why(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    cap = RedSource().available()
+    assert not cap.ok and "root" in cap.reason
