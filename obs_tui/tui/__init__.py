@@ -1,0 +1,1 @@
+"""The Textual console: four panes (power, requests, SLO, carbon) fed by engine Frames."""

@@ -1,0 +1,471 @@
+"""ObsApp: the four-pane console (power, requests, SLO, carbon) over engine Frames.
+
+Flow: the engine is built and ticked in a thread worker (bcc compiles take ~0.5 s, so the
+layout shows at once with "starting…"); each Frame comes back as a FrameReady message; the
+next poll is chained with set_timer after the previous one finished, so polls never overlap
+and there is no other timer. A frame repaints only what is shown: nothing while paused or
+while another screen is up, only the summary line of a compact pane, nothing of a pane hidden
+behind a maximised one, and inside a table only the cells whose text changed (KeyedTable).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Input
+
+from obs_tui.model import Frame
+from obs_tui.tui import fmt
+from obs_tui.tui.history import History
+from obs_tui.tui.panes import PANES, Pane
+from obs_tui.tui.screens.detail import DetailScreen
+from obs_tui.tui.screens.help import HelpScreen
+from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
+from obs_tui.tui.themes import ORDER, available_themes, initial_theme, load_theme
+from obs_tui.tui.widgets import TextLine
+
+# Below these the four panes stack (the focused one large, the others one summary line each).
+NARROW_WIDTH, NARROW_HEIGHT = 120, 30
+FIRST_RATE_DELAY = 0.5  # the first frame has no rates; fetch the second one sooner
+
+
+class EngineLike(Protocol):
+    interval: float
+
+    def tick(self) -> Frame: ...
+
+    def close(self) -> None: ...
+
+
+class FrameReady(Message):
+    def __init__(self, frame: Frame, started: float) -> None:
+        super().__init__()
+        self.frame = frame
+        self.started = started
+
+
+class EngineFailed(Message):
+    def __init__(self, error: str, fatal: bool, started: float) -> None:
+        super().__init__()
+        self.error = error
+        self.fatal = fatal
+        self.started = started
+
+
+KEYS_WIDE = ("[b]q[/] quit  [b]?[/] help  [b]/[/] filter  [b]< >[/] sort  [b]space[/] pause  "
+             "[b]enter[/] detail  [b]tab[/] pane  [b]1-4[/] zoom  [b]T[/] theme")
+KEYS_NARROW = ("[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/] pause "
+               "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme")
+
+
+def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
+    colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$muted")
+    shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
+    text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
+    if with_reason and reason and mode != "live":
+        text += f": {escape(fmt.truncate(reason, 28))}"
+    return text + "[/]"
+
+
+def badges(frame: Frame) -> list[tuple[str, str, str]]:
+    """(name, mode, reason) for every source in the frame, plus the panes' sources not built yet."""
+    out = []
+    for s in frame.sources:
+        out.append((s.name, "stale" if s.stale else s.mode, s.reason))
+    names = {s.name for s in frame.sources}
+    wanted = [("red", "ebpf"), ("power", "rapl")]
+    if "slo" not in names:
+        wanted.append(("prometheus", "prometheus"))
+    for name, cap_name in wanted:
+        if name in names:
+            continue
+        cap = frame.capability(cap_name)
+        reason = cap.reason if cap is not None and not cap.ok else "not built yet"
+        out.append((name, "off", reason))
+    return out
+
+
+class MainScreen(Screen[None]):
+    """The header, the four panes, and the key line (or the filter input)."""
+
+    DEFAULT_CSS = """
+    MainScreen { layout: vertical; }
+    MainScreen > #header { background: $panel; color: $foreground; padding: 0 1; }
+    MainScreen > #body { height: 1fr; layout: grid; grid-size: 2 2; }
+    MainScreen > #body.-zoomed { grid-size: 1 1; }
+    MainScreen > #body.narrow { layout: vertical; }
+    MainScreen > #body.narrow > Pane {
+        height: auto; border: none; border-top: solid $border-blurred;
+    }
+    MainScreen > #body.narrow > Pane:focus-within { border: none; border-top: solid $border; }
+    MainScreen > #body.narrow > Pane.-focused { height: 1fr; }
+    MainScreen > #body > Pane.-hidden { display: none; }
+    MainScreen > #keys { color: $muted; padding: 0 1; }
+    MainScreen > #keys.-filtering { display: none; }
+    MainScreen > #filter {
+        display: none; height: 1; border: none; padding: 0 1; background: $panel;
+    }
+    MainScreen > #filter.-show { display: block; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield TextLine(" obs-tui  starting…", id="header")
+        with Container(id="body"):
+            for cls in PANES:
+                yield cls(id=f"pane-{cls.__name__.removesuffix('Pane').lower()}")
+        yield TextLine(KEYS_WIDE, id="keys")
+        yield Input(placeholder="filter: type to narrow the focused pane, Enter keeps, Esc clears",
+                    id="filter")
+
+    def on_mount(self) -> None:
+        app = self.app
+        if isinstance(app, ObsApp):
+            app.main_ready()
+
+    def on_screen_resume(self) -> None:
+        app = self.app
+        if isinstance(app, ObsApp):
+            app.call_after_refresh(app.render_frame)
+
+
+class ObsApp(App[int]):
+    TITLE = "obs-tui"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("q", "quit", "quit", id="quit"),
+        Binding("question_mark,f1", "help", "help", id="help"),
+        Binding("slash", "filter", "filter", id="filter"),
+        Binding("less_than_sign", "sort(-1)", "sort previous", id="sort-prev"),
+        Binding("greater_than_sign,f6", "sort(1)", "sort next", id="sort-next"),
+        Binding("space", "pause", "pause", id="pause"),
+        Binding("enter", "detail", "detail", id="detail"),
+        Binding("tab", "next_pane(1)", "next pane", id="next-pane", priority=True),
+        Binding("shift+tab", "next_pane(-1)", "previous pane", id="prev-pane", priority=True),
+        Binding("1", "zoom(0)", "maximise 1", id="zoom-1"),
+        Binding("2", "zoom(1)", "maximise 2", id="zoom-2"),
+        Binding("3", "zoom(2)", "maximise 3", id="zoom-3"),
+        Binding("4", "zoom(3)", "maximise 4", id="zoom-4"),
+        Binding("T,t", "cycle_theme", "theme", id="theme"),
+        Binding("escape", "escape", "back", id="escape", show=False),
+    ]
+
+    def __init__(self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
+                 read_only: bool = False) -> None:
+        super().__init__()
+        for name in available_themes():
+            self.register_theme(load_theme(name))
+        self.theme = initial_theme(theme_name)
+        self.engine_factory = engine_factory
+        self.read_only = read_only
+        self.engine: EngineLike | None = None
+        self.frame: Frame | None = None
+        self.history = History()
+        self.paused = False
+        self.zoomed: int | None = None
+        self.focused_pane = 0
+        self.frames = 0
+        self.error = ""
+        self.start_error = ""
+        self._engine_lock = threading.Lock()
+        self._closing = False
+        self._timer: Timer | None = None
+        self._main: MainScreen | None = None
+        self._main_up = False
+
+    def get_default_screen(self) -> Screen:
+        self._main = MainScreen()
+        return self._main
+
+    # ---- widgets --------------------------------------------------------------------------
+
+    @property
+    def main(self) -> MainScreen:
+        assert self._main is not None
+        return self._main
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.main.query(Pane).results(Pane))
+
+    @property
+    def pane(self) -> Pane:
+        return self.panes[self.focused_pane]
+
+    # ---- lifecycle and the poll -----------------------------------------------------------
+
+    def main_ready(self) -> None:
+        self._main_up = True
+        self.apply_layout()
+        self.pane.focus()
+        self.check_size(self.size.width, self.size.height)
+        self._poll()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self) -> None:
+        started = time.monotonic()
+        with self._engine_lock:
+            if self._closing:
+                return
+            if self.engine is None:
+                try:
+                    self.engine = self.engine_factory()
+                except Exception as exc:  # the console stays up and says why
+                    self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", True, started))
+                    return
+            try:
+                frame = self.engine.tick()
+            except Exception as exc:
+                self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", False, started))
+                return
+        self.post_message(FrameReady(frame, started))
+
+    def _schedule(self, started: float) -> None:
+        if self._closing:
+            return
+        interval = float(getattr(self.engine, "interval", 1.0) or 1.0)
+        if self.frames == 1:
+            interval = min(interval, FIRST_RATE_DELAY)
+        delay = max(interval - (time.monotonic() - started), 0.05)
+        self._timer = self.set_timer(delay, self._poll, name="poll")
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        self.frame = message.frame
+        self.frames += 1
+        self.error = ""
+        self.history.record(message.frame)
+        self._schedule(message.started)
+        if not self.paused:
+            self.render_frame()
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self.error = message.error
+        if message.fatal:
+            self.start_error = message.error
+            for pane in self.panes:
+                pane.summary_line.set(f"[$error]engine failed to start:[/] {escape(message.error)}")
+        else:
+            self._schedule(message.started)
+        self.render_header()
+
+    def on_unmount(self) -> None:
+        self._closing = True
+        if self._timer is not None:
+            self._timer.stop()
+        with self._engine_lock:
+            if self.engine is not None:
+                try:
+                    self.engine.close()
+                except Exception:
+                    pass
+
+    # ---- rendering ------------------------------------------------------------------------
+
+    def render_frame(self) -> None:
+        """Repaint what is shown from the latest frame (nothing behind another screen)."""
+        if self.frame is None or self.paused:
+            return
+        screen = self.screen
+        if isinstance(screen, DetailScreen):
+            screen.update_frame()
+            return
+        if screen is not self._main:
+            return
+        self.render_header()
+        for pane in self.panes:
+            if not pane.has_class("-hidden"):
+                pane.show(self.frame, self.history)
+
+    def render_header(self) -> None:
+        if not self._main_up:
+            return
+        header = self.main.query_one("#header", TextLine)
+        width = max(header.size.width, self.size.width - 2)
+        right = ""
+        if self.paused:
+            right = "[reverse b] PAUSED [/]"
+        elif self.error:
+            right = f"[$error]{escape(fmt.truncate(self.error, 40))}[/]"
+        if self.read_only:
+            right = "[b]read-only[/] " + right
+        frame = self.frame
+        if frame is None:
+            left = "[b]obs-tui[/]  starting… (loading sources)"
+            header.set(f"{left}  {right}" if right else left)
+            return
+        up = fmt.uptime(frame.uptime_s)
+        full = (f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s")
+        short = f"[b]{escape(frame.host)}[/] up {up} {frame.interval_s:g}s"
+        found = badges(frame)
+        text = ""
+        for base, sep, with_reason, abbrev in ((full, "  ", True, False),
+                                                (full, "  ", False, False),
+                                                (short, " ", False, False),
+                                                (short, " ", False, True)):
+            text = base + "  " + sep.join(badge(n, m, r, with_reason, abbrev) for n, m, r in found)
+            if len(_plain(text)) + len(_plain(right)) + 2 <= width:
+                break
+        pad = max(width - len(_plain(text)) - len(_plain(right)), 2)
+        header.set(text + " " * pad + right if right else text)
+
+    # ---- layout ---------------------------------------------------------------------------
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
+
+    def apply_layout(self) -> None:
+        if not self._main_up:
+            return
+        narrow = self.narrow
+        body = self.main.query_one("#body")
+        body.set_class(narrow, "narrow")
+        body.set_class(self.zoomed is not None, "-zoomed")
+        self.main.query_one("#keys", TextLine).set(KEYS_NARROW if narrow else KEYS_WIDE)
+        for i, pane in enumerate(self.panes):
+            hidden = self.zoomed is not None and i != self.zoomed
+            was_hidden = pane.has_class("-hidden")
+            pane.set_class(hidden, "-hidden")
+            pane.set_class(i == self.focused_pane, "-focused")
+            pane.set_compact(narrow and not hidden and i != self.focused_pane)
+            if was_hidden and not hidden and self.frame is not None:
+                self.call_after_refresh(pane.show, self.frame, self.history)
+
+    def check_size(self, width: int, height: int) -> None:
+        small = too_small(width, height)
+        showing = isinstance(self.screen, TooSmallScreen)
+        if small and not showing:
+            self.push_screen(TooSmallScreen())
+        elif not small and showing:
+            self.pop_screen()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.check_size(event.size.width, event.size.height)
+        self.apply_layout()
+        self.call_after_refresh(self.render_header)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        widget: Any = event.widget
+        while widget is not None and not isinstance(widget, Pane):
+            widget = widget.parent
+        if widget is not None:
+            index = self.panes.index(widget)
+            if index != self.focused_pane:
+                self.focused_pane = index
+                if self.zoomed is not None:
+                    self.zoomed = index
+                self.apply_layout()
+
+    def focus_pane(self, index: int) -> None:
+        self.focused_pane = index % len(PANES)
+        if self.zoomed is not None:
+            self.zoomed = self.focused_pane
+        self.apply_layout()
+        self.call_after_refresh(self.pane.focus)
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def _on_main(self) -> bool:
+        return self.screen is self._main
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.render_header()
+        if not self.paused:
+            self.render_frame()
+
+    def action_next_pane(self, step: int) -> None:
+        if self._on_main():
+            self.focus_pane(self.focused_pane + step)
+
+    def action_zoom(self, index: int) -> None:
+        if not self._on_main():
+            return
+        self.zoomed = None if self.zoomed == index else index
+        self.focus_pane(index)
+
+    def action_sort(self, step: int) -> None:
+        if self._on_main():
+            self.pane.cycle_sort(step)
+
+    def action_cycle_theme(self) -> None:
+        names = [n for n in ORDER if n in available_themes()] or available_themes()
+        current = self.theme if self.theme in names else names[0]
+        self.theme = names[(names.index(current) + 1) % len(names)]
+
+    def action_detail(self) -> None:
+        if not self._on_main():
+            return
+        pane = self.pane
+        key = pane.selected_key()
+        spec = pane.detail(key) if key is not None else None
+        if spec is None:
+            self.bell()
+            return
+        self.push_screen(DetailScreen(lambda: pane.detail(key), spec))
+
+    def action_filter(self) -> None:
+        if not self._on_main():
+            return
+        box = self.main.query_one("#filter", Input)
+        box.value = self.pane.filter_text
+        box.placeholder = f"filter {self.pane.TITLE}: type, Enter keeps, Esc clears"
+        box.add_class("-show")
+        self.main.query_one("#keys").add_class("-filtering")
+        box.focus()
+
+    def _close_filter(self, clear: bool) -> None:
+        box = self.main.query_one("#filter", Input)
+        if clear:
+            self.pane.set_filter("")
+        box.remove_class("-show")
+        self.main.query_one("#keys").remove_class("-filtering")
+        self.pane.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter" and event.input.has_class("-show"):
+            self.pane.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._close_filter(clear=False)
+
+    def action_escape(self) -> None:
+        if not self._on_main():
+            return
+        if self.main.query_one("#filter", Input).has_class("-show"):
+            self._close_filter(clear=True)
+        elif self.pane.filter_text:
+            self.pane.set_filter("")
+        elif self.zoomed is not None:
+            self.zoomed = None
+            self.apply_layout()
+
+
+def _plain(markup: str) -> str:
+    from textual.content import Content
+
+    return Content.from_markup(markup).plain
+
+
+def run_console(engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
+                read_only: bool = False) -> int:
+    """Run the console until q; 0 on a normal exit, 1 when the engine could not start."""
+    app = ObsApp(engine_factory, theme_name=theme_name, read_only=read_only)
+    app.run()
+    return 1 if app.start_error else 0

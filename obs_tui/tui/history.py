@@ -1,0 +1,63 @@
+"""Kept history per row, for the sparkline columns and the detail-screen charts.
+
+One bounded deque per (metric, key). Series whose key vanished from the last frame are
+dropped, so a host with churning processes does not grow this without bound.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+from obs_tui.model import Frame
+
+KEEP = 120  # samples: two minutes at the default 1 s interval
+
+
+class History:
+    def __init__(self, keep: int = KEEP) -> None:
+        self.keep = keep
+        self._series: dict[tuple[str, Hashable], deque] = {}
+        self._seen: set[tuple[str, Hashable]] = set()
+        self.frames = 0
+
+    def get(self, metric: str, key: Hashable = None) -> deque:
+        return self._series.get((metric, key)) or deque()
+
+    def add(self, metric: str, key: Hashable, value: float | None) -> None:
+        k = (metric, key)
+        series = self._series.get(k)
+        if series is None:
+            series = self._series[k] = deque(maxlen=self.keep)
+        series.append(value)
+        self._seen.add(k)
+
+    def record(self, frame: Frame) -> None:
+        self._seen = set()
+        add = self.add
+        for p in frame.processes:
+            add("cpu", p.pid, p.cpu_percent)
+            add("rss", p.pid, p.rss_bytes)
+        if frame.red is not None:
+            for s in frame.red.services:
+                add("rps", s.pid, s.rps)
+                add("err", s.pid, 100.0 * s.error_ratio)
+                add("p50", s.pid, s.p50_ms)
+                add("p99", s.pid, s.p99_ms)
+        if frame.power is not None:
+            add("host_w", None, frame.power.host_watts)
+            for pp in frame.power.processes:
+                add("w", pp.pid, pp.watts)
+        if frame.carbon is not None:
+            add("host_gph", None, frame.carbon.host_g_per_h)
+            for pc in frame.carbon.processes:
+                add("gph", pc.pid, pc.g_per_h)
+        for slo in frame.slo:
+            add("budget", slo.name, None if slo.error_budget_remaining is None
+                else 100.0 * slo.error_budget_remaining)
+            rates = dict(slo.burn_rates)
+            add("burn1h", slo.name, rates.get("1h"))
+            add("burn6h", slo.name, rates.get("6h"))
+        for k in self._series.keys() - self._seen:
+            del self._series[k]
+        self.frames += 1

@@ -1,0 +1,262 @@
+"""The pane base: a bordered box with a summary line, a notice and a KeyedTable.
+
+A pane turns a Frame into rows: `items` picks its section, the pane filters and sorts the
+items (cheap: plain Python over tuples), cuts them to the rows that fit, and only then builds
+cell text for those rows. What is missing is said in the notice, never papered over.
+
+Subclasses set NUMBER, TITLE, COLUMNS, SORTS and implement items/key/cells/summary/notice/detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.widgets import Static
+
+from obs_tui.model import Frame
+from obs_tui.tui.history import History
+from obs_tui.tui.table import Cell, Column, KeyedTable
+from obs_tui.tui.widgets import TextLine
+
+
+@dataclass
+class Chart:
+    label: str
+    values: list[float]
+    unit: Callable[[float | None], str]
+
+
+@dataclass
+class DetailSpec:
+    """What a detail screen shows for one row: fields, charts of its history, maybe a table."""
+
+    title: str
+    fields: list[tuple[str, str]]
+    charts: list[Chart] = field(default_factory=list)
+    table_title: str = ""
+    columns: list[Column] = field(default_factory=list)
+    rows: list[tuple[Hashable, tuple[Cell, ...]]] = field(default_factory=list)
+    note: str = ""
+
+
+def tone_for(value: float | None, warn: float, error: float) -> str:
+    if value is None:
+        return "muted"
+    if value >= error:
+        return "error"
+    if value >= warn:
+        return "warn"
+    return ""
+
+
+def source_reason(frame: Frame, source: str, capability: str | None = None) -> tuple[str, str]:
+    """(mode, reason) for a source, falling back to the capability and then 'not built yet'."""
+    status = frame.source(source)
+    if status is not None:
+        reason = status.reason
+        if status.stale:
+            return "stale", reason or "last sample failed"
+        if status.mode == "off" and not reason and capability:
+            cap = frame.capability(capability)
+            reason = cap.reason if cap is not None else ""
+        return status.mode, reason
+    if capability:
+        cap = frame.capability(capability)
+        if cap is not None and not cap.ok:
+            return "off", cap.reason
+    return "off", ""
+
+
+class Pane(Vertical, can_focus=True):
+    NUMBER = 0
+    TITLE = ""
+    COLUMNS: list[Column] = []
+    # column key -> (sort value of an item, descending by default?)
+    SORTS: dict[str, tuple[Callable[[Any], Any], bool]] = {}
+    DEFAULT_SORT = ""
+    FILTER_HINT = "name"
+
+    DEFAULT_CSS = """
+    Pane {
+        border: round $border-blurred;
+        border-title-color: $foreground;
+        border-title-style: bold;
+        border-subtitle-color: $muted;
+        padding: 0;
+        height: 1fr;
+        width: 1fr;
+    }
+    Pane:focus-within { border: round $border; border-title-color: $accent; }
+    Pane > .summary { color: $foreground; padding: 0 1; }
+    Pane > .notice { color: $warning; padding: 0 1; height: auto; max-height: 6; }
+    Pane > .notice.-off { color: $muted; }
+    Pane.-nodata > KeyedTable { display: none; }
+    Pane.-quiet > .notice { display: none; }
+    Pane.-compact > KeyedTable, Pane.-compact > .notice { display: none; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = f"{self.NUMBER} {self.TITLE}"
+        self.frame: Frame | None = None
+        self.history: History | None = None
+        self.filter_text = ""
+        self.row_offset = 0
+        self.sort_col = self.DEFAULT_SORT
+        self.sort_reverse = self.SORTS[self.DEFAULT_SORT][1] if self.SORTS else True
+        self.total_rows = 0
+        self.is_compact = False
+        self._notice = None
+        self._items: list[Any] = []
+        self._shown: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield TextLine("starting…", classes="summary")
+        yield Static("", classes="notice", markup=True)
+        yield KeyedTable(self.COLUMNS)
+
+    def on_mount(self) -> None:
+        self.table.set_sort(self.sort_col, self.sort_reverse)
+        self._update_subtitle()
+        self.add_class("-nodata", "-quiet")
+
+    def on_focus(self) -> None:
+        # The pane takes focus for Tab/1-4/click; the table takes it when it is shown.
+        if not self.is_compact and not self.has_class("-nodata"):
+            self.call_after_refresh(self.table.focus)
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    @property
+    def summary_line(self) -> TextLine:
+        return self.query_one(".summary", TextLine)
+
+    # ---- to implement ---------------------------------------------------------------------
+
+    def items(self, frame: Frame) -> list[Any] | None:
+        """The pane's rows (any order), or None when its section is absent."""
+        raise NotImplementedError
+
+    def key(self, item: Any) -> Hashable:
+        raise NotImplementedError
+
+    def cells(self, item: Any) -> tuple[Cell, ...]:
+        raise NotImplementedError
+
+    def text(self, item: Any) -> str:
+        """What the filter matches against."""
+        raise NotImplementedError
+
+    def summary(self, frame: Frame, items: list[Any] | None) -> str:
+        raise NotImplementedError
+
+    def notice(self, frame: Frame) -> tuple[str, bool]:
+        """(markup, is_off) shown above the table; '' for none."""
+        return "", False
+
+    def detail(self, key: Hashable) -> DetailSpec | None:
+        return None
+
+    # ---- the update path ------------------------------------------------------------------
+
+    def show(self, frame: Frame, history: History) -> None:
+        """Take a new frame; repaint what is visible of this pane (and only what changed)."""
+        self.frame, self.history = frame, history
+        items = self.items(frame)
+        self.summary_line.set(self.summary(frame, items))
+        if self.is_compact:
+            return
+        markup, off = self.notice(frame)
+        if markup != self._notice:
+            self._notice = markup
+            notice = self.query_one(".notice", Static)
+            notice.update(markup)
+            notice.set_class(off, "-off")
+            self.set_class(not markup, "-quiet")
+        if (items is None) != self.has_class("-nodata"):
+            self.set_class(items is None, "-nodata")
+            if items is not None and self.has_focus:
+                self.call_after_refresh(self.table.focus)
+        self._items = items or []
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        table = self.table
+        items = self._items
+        if self.filter_text:
+            needle = self.filter_text.lower()
+            items = [i for i in items if needle in self.text(i).lower()]
+        fn = self.SORTS.get(self.sort_col, (None, True))[0]
+        if fn is not None:
+            items = sorted(items, key=fn, reverse=self.sort_reverse)
+        self.total_rows = len(items)
+        capacity = table.capacity or 0
+        self.row_offset = max(0, min(self.row_offset, max(len(items) - capacity, 0)))
+        self._shown = items[self.row_offset : self.row_offset + capacity]
+        table.sync([(self.key(i), self.cells(i)) for i in self._shown])
+
+    def rerender(self) -> None:
+        """Re-run filter/sort/cut on the current frame (after a key press or a resize)."""
+        if self.frame is not None and self.history is not None:
+            if self.is_compact:
+                return
+            self._render_rows()
+
+    def selected_key(self) -> Hashable | None:
+        return self.table.cursor_key
+
+    # ---- interaction ----------------------------------------------------------------------
+
+    def on_keyed_table_scroll(self, event: KeyedTable.Scroll) -> None:
+        event.stop()
+        capacity = self.table.capacity
+        before = self.row_offset
+        self.row_offset = max(0, min(self.row_offset + event.delta, max(self.total_rows - capacity, 0)))
+        if self.row_offset != before:
+            self._render_rows()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.rerender)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.row_offset = 0
+        self._update_subtitle()
+        self.rerender()
+
+    def cycle_sort(self, step: int) -> None:
+        keys = [c.key for c in self.COLUMNS if c.key in self.SORTS]
+        if not keys:
+            return
+        visible = set(self.table.visible_columns()) or set(keys)
+        keys = [k for k in keys if k in visible] or keys
+        i = keys.index(self.sort_col) if self.sort_col in keys else -1
+        self.sort_col = keys[(i + step) % len(keys)]
+        self.sort_reverse = self.SORTS[self.sort_col][1]
+        self.table.set_sort(self.sort_col, self.sort_reverse)
+        self._update_subtitle()
+        self.rerender()
+
+    def _update_subtitle(self) -> None:
+        label = next((c.label for c in self.COLUMNS if c.key == self.sort_col), "")
+        parts = []
+        if label:
+            parts.append(f"sort {label}")
+        if self.filter_text:
+            parts.append(f"filter: {escape(self.filter_text)}")
+        self.border_subtitle = " · ".join(parts)
+
+    def set_compact(self, compact: bool) -> None:
+        if compact == self.is_compact:
+            return
+        self.is_compact = compact
+        self.set_class(compact, "-compact")
+        if not compact and self.frame is not None and self.history is not None:
+            self.call_after_refresh(self.show, self.frame, self.history)

@@ -1,0 +1,148 @@
+"""Pane 2: Requests (RED: rate, errors, duration) per service, from the eBPF source."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from textual.markup import escape
+
+from obs_tui.model import Frame, ServiceStats
+from obs_tui.tui import fmt
+from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
+from obs_tui.tui.table import Column
+
+SPARK = 10
+
+
+def how_to_fix(reason: str, read_only: bool) -> str:
+    low = reason.lower()
+    if read_only:
+        return "read-only mode loads no probes; run without --read-only (as root) to trace HTTP"
+    if any(w in low for w in ("root", "permission", "privilege", "cap_bpf", "eperm")):
+        return "run as root: sudo obs-tui · obs-tui doctor for details"
+    return "obs-tui doctor for details"
+
+
+class RequestsPane(Pane):
+    NUMBER = 2
+    TITLE = "Requests (RED) per service"
+    COLUMNS = [
+        Column("comm", "SERVICE", 9, align="left", flex=True, priority=9),
+        Column("pid", "PID", 7, priority=6),
+        Column("ports", "PORTS", 6, align="left", priority=4),
+        Column("rps", "RPS", 6, priority=9),
+        Column("err", "ERR%", 6, priority=9),
+        Column("p50", "P50", 7, priority=3),
+        Column("p95", "P95", 7, priority=2),
+        Column("p99", "P99", 7, priority=8),
+        Column("trend", "RPS trend", SPARK, align="left", priority=5),
+    ]
+    SORTS = {
+        "comm": (lambda s: s.comm.lower(), False),
+        "pid": (lambda s: s.pid, False),
+        "rps": (lambda s: (s.rps, s.requests), True),
+        "err": (lambda s: s.error_ratio, True),
+        "p50": (lambda s: s.p50_ms, True),
+        "p95": (lambda s: s.p95_ms, True),
+        "p99": (lambda s: s.p99_ms, True),
+    }
+    DEFAULT_SORT = "rps"
+
+    DEFAULT_CSS = """
+    RequestsPane { }
+    """
+
+    def items(self, frame: Frame) -> list[ServiceStats] | None:
+        return None if frame.red is None else list(frame.red.services)
+
+    def key(self, item: ServiceStats) -> Hashable:
+        return item.pid
+
+    def text(self, item: ServiceStats) -> str:
+        ports = " ".join(str(p) for p in item.ports)
+        return f"{item.pid} {item.comm} {ports} {item.cmdline}"
+
+    def cells(self, s: ServiceStats) -> tuple:
+        history = self.history.get("rps", s.pid) if self.history else ()
+        err = 100.0 * s.error_ratio
+        ports = ",".join(str(p) for p in s.ports) or fmt.DASH
+        return (
+            s.comm,
+            str(s.pid),
+            ports,
+            fmt.num(s.rps),
+            (fmt.pct(err), tone_for(err, 1.0, 5.0)) if s.requests else (fmt.DASH, "muted"),
+            fmt.ms(s.p50_ms) if s.requests else fmt.DASH,
+            fmt.ms(s.p95_ms) if s.requests else fmt.DASH,
+            fmt.ms(s.p99_ms) if s.requests else fmt.DASH,
+            (fmt.spark(history, SPARK, floor=1.0), "spark"),
+        )
+
+    def _red_reason(self, frame: Frame) -> tuple[str, str]:
+        mode, reason = source_reason(frame, "red", "ebpf")
+        if not reason and frame.source("red") is None:
+            reason = "the eBPF RED source is not running"
+        return mode, reason
+
+    def summary(self, frame: Frame, items: list | None) -> str:
+        if frame.red is None:
+            _, reason = self._red_reason(frame)
+            return f"[$muted]off —[/] {escape(reason)}"
+        services = frame.red.services
+        rps = sum(s.rps for s in services)
+        reqs = sum(s.requests for s in services)
+        errs = sum(s.errors for s in services)
+        err = 100.0 * errs / reqs if reqs else 0.0
+        text = f"{len(services)} services · {fmt.num(rps)} rps · err {fmt.pct(err)}"
+        if frame.red.lost_events:
+            text += f" · [$warning]lost {fmt.count(frame.red.lost_events)} events[/]"
+        return text
+
+    def notice(self, frame: Frame) -> tuple[str, bool]:
+        status = frame.source("red")
+        if frame.red is None:
+            mode, reason = self._red_reason(frame)
+            fix = how_to_fix(reason, getattr(self.app, "read_only", False))
+            return f"requests: {mode} — {escape(reason)}\n{escape(fix)}", True
+        if status is not None and status.stale:
+            return f"requests: stale — {escape(status.reason)}", False
+        if not frame.red.services:
+            return "no HTTP servers seen yet: requests appear as soon as one answers", True
+        return "", False
+
+    def detail(self, key: Hashable) -> DetailSpec | None:
+        frame = self.frame
+        if frame is None or frame.red is None:
+            return None
+        s = next((x for x in frame.red.services if x.pid == key), None)
+        if s is None:
+            return None
+        h = self.history
+        fields = [
+            ("service", s.comm), ("PID", str(s.pid)),
+            ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
+            ("cmdline", s.cmdline or fmt.DASH),
+            ("requests", fmt.count(s.requests)), ("errors (5xx)", fmt.count(s.errors)),
+            ("rate", f"{fmt.num(s.rps)} rps"), ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
+            ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),
+            ("window", f"{frame.duration_s:.1f}s"),
+        ]
+        charts = [Chart("requests/s", list(h.get("rps", key)), fmt.num),
+                  Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
+                  Chart("errors %", list(h.get("err", key)), fmt.pct)]
+        columns = [
+            Column("method", "METHOD", 6, align="left", priority=9),
+            Column("route", "ROUTE", 12, align="left", flex=True, priority=9),
+            Column("req", "REQ", 7, priority=9),
+            Column("err", "ERR", 6, priority=7),
+            Column("p50", "P50", 7, priority=5),
+            Column("p95", "P95", 7, priority=4),
+            Column("p99", "P99", 7, priority=8),
+        ]
+        rows = [((r.method, r.route), (r.method, r.route, fmt.count(r.requests),
+                                       (fmt.count(r.errors), "error" if r.errors else ""),
+                                       fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
+                for r in sorted(s.routes, key=lambda r: -r.requests)]
+        return DetailSpec(f"Service {s.comm} (pid {s.pid})", fields, charts,
+                          table_title=f"Routes ({len(s.routes)})", columns=columns, rows=rows,
+                          note="" if s.routes else "no routes seen in this window")

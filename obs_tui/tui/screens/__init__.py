@@ -1,0 +1,1 @@
+"""Screens pushed over the four panes: help, a row's detail, and the too-small notice."""

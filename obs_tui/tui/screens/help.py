@@ -1,0 +1,68 @@
+"""The help screen: every key, htop/btop style."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("q", "quit"),
+    ("? / F1", "this help"),
+    ("/", "filter the focused pane (Enter keeps it, Esc clears)"),
+    ("< >  F6", "sort by the previous / next column"),
+    ("space", "pause / resume updates"),
+    ("Enter", "detail screen for the selected row"),
+    ("Tab / Shift+Tab", "move between panes"),
+    ("1 2 3 4", "maximise a pane (press again to restore)"),
+    ("T", "next theme (dark, light, mono)"),
+    ("↑ ↓ PgUp PgDn", "move the selection; Home / End jump"),
+    ("Esc", "close a screen, clear the filter, restore the layout"),
+]
+
+PANES = [
+    ("1 Power", "processes: CPU, memory; watts and joules once a power source exists"),
+    ("2 Requests", "RED per service from eBPF: rate, errors (5xx), p50/p95/p99"),
+    ("3 SLO", "error budget left and burn rates (1h, 6h) of configured SLOs"),
+    ("4 Carbon", "gCO2e per process from power, grid intensity and PUE"),
+]
+
+
+def help_markup() -> str:
+    width = max(len(k) for k, _ in KEYS)
+    lines = ["[b]Keys[/b]", ""]
+    lines += [f"  [b $accent]{k.ljust(width)}[/]  {v}" for k, v in KEYS]
+    lines += ["", "[b]Panes[/b]", ""]
+    pw = max(len(k) for k, _ in PANES)
+    lines += [f"  [b]{k.ljust(pw)}[/]  {v}" for k, v in PANES]
+    lines += ["", "Badges in the header: [$success]live[/] measured · [$warning]estimate[/]"
+              " modelled · [$muted]off[/] with the reason in the pane.",
+              "obs-tui doctor explains what works on this host and why not."]
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: auto; max-width: 96%; height: auto; max-height: 96%;
+        border: round $border; border-title-style: bold;
+        background: $surface; padding: 0 1;
+    }
+    HelpScreen Static { width: auto; }
+    """
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss", "close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        box = VerticalScroll()
+        box.border_title = "obs-tui help"
+        box.border_subtitle = "Esc to close"
+        with box:
+            yield Static(help_markup())
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
