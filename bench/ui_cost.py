@@ -160,8 +160,15 @@ class Sleepers:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     def top_up(self, target: int) -> None:
+        """Add sleepers, or stop some of ours, so the host has `target` processes (other work on
+        the host comes and goes between tools)."""
         sleep = shutil.which("sleep") or "/bin/sleep"
         need = target - count_processes()
+        while need < 0 and self.procs:
+            p = self.procs.pop()
+            p.kill()
+            p.wait()
+            need += 1
         for _ in range(max(0, need)):
             self.procs.append(subprocess.Popen(
                 [sleep, "infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -188,6 +195,14 @@ class Sample:
     rss_mb: float
     term_bps: float
     procs: int
+    host_pct: float  # busy % of all cores over the window, this tool included
+
+
+def host_busy() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    idle = vals[3] + vals[4]
+    return sum(vals[:8]) - idle, sum(vals[:8])
 
 
 @dataclass
@@ -215,6 +230,7 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
         known.update(pids)
         size0 = os.path.getsize(out)
         t0 = time.monotonic()
+        busy0 = host_busy()
         start = tree_ticks(pids)
         rss: list[int] = []
         procs: list[int] = []
@@ -231,6 +247,7 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
         pids = tree(pane_pid)
         known.update(pids)
         end = tree_ticks(pids)
+        busy1 = host_busy()
         t1 = time.monotonic()
         time.sleep(0.05)  # what the tool wrote before t1 reaches the file
         size1 = os.path.getsize(out)
@@ -243,7 +260,8 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
         return Sample(cpu_pct=100.0 * ticks / CLK_TCK / elapsed,
                       rss_mb=statistics.mean(rss) / 1e6 if rss else 0.0,
                       term_bps=(size1 - size0) / elapsed,
-                      procs=round(statistics.median(procs)) if procs else count_processes())
+                      procs=round(statistics.median(procs)) if procs else count_processes(),
+                      host_pct=100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]))
     finally:
         kill_session(session, sorted(known))
 
@@ -362,13 +380,15 @@ def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> s
                  f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
                  f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}")
     lines.append("# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
-                 "term = tmux pipe-pane bytes (pty output)")
-    lines.append(f"{'tool':<12}{'cpu%':>7}{'rss_MB':>9}{'term_B/s':>10}{'procs':>7}  per-round cpu%")
+                 "term = tmux pipe-pane bytes (pty output);\n"
+                 "# host% = busy share of all cores in the window (tool included): other work on the host shows here")
+    lines.append(f"{'tool':<12}{'cpu%':>7}{'rss_MB':>9}{'term_B/s':>10}{'procs':>7}{'host%':>7}"
+                 "  per-round cpu% / term_B/s")
     for t in tools:
-        per = " ".join(f"{s.cpu_pct:.2f}" for s in t.samples)
+        per = " ".join(f"{s.cpu_pct:.2f}/{s.term_bps:.0f}" for s in t.samples)
         lines.append(f"{t.name:<12}{fmt(median_of(t, 'cpu_pct'), '.2f'):>7}"
                      f"{fmt(median_of(t, 'rss_mb'), '.1f'):>9}{fmt(median_of(t, 'term_bps'), '.0f'):>10}"
-                     f"{fmt(median_of(t, 'procs'), '.0f'):>7}  {per}")
+                     f"{fmt(median_of(t, 'procs'), '.0f'):>7}{fmt(median_of(t, 'host_pct'), '.1f'):>7}  {per}")
     by = {t.name: t for t in tools}
     for mine in ("obs-tui", "obs-tui-ro"):
         if mine not in by:
@@ -425,11 +445,12 @@ def main(argv: list[str] | None = None) -> int:
             for tool in order:
                 print(f"# round {r + 1}/{args.rounds}: {tool.name} ({' '.join(tool.argv)})",
                       file=sys.stderr, flush=True)
+                sleepers.top_up(args.procs)
                 s = measure(tool, args, env, workdir)
                 if s:
                     tool.samples.append(s)
                     print(f"#   cpu {s.cpu_pct:.2f} %  rss {s.rss_mb:.1f} MB  term {s.term_bps:.0f} B/s  "
-                          f"procs {s.procs}", file=sys.stderr, flush=True)
+                          f"procs {s.procs}  host busy {s.host_pct:.1f} %", file=sys.stderr, flush=True)
                 else:
                     print(f"#   failed: {tool.errors[-1].splitlines()[0]}", file=sys.stderr, flush=True)
         if not args.no_first_frame:
