@@ -82,6 +82,7 @@ http {{
         location / {{ }}
         location /fail {{ return 500; }}
         location /drop {{ return 444; }}
+        location = /nginx_status {{ stub_status; }}
     }}
 }}
 """
@@ -89,8 +90,9 @@ http {{
 
 @contextlib.contextmanager
 def nginx(tmp: Path, tls: bool = False):
-    """nginx with a static index (200), any other path (404), /fail (500) and /drop (closes
-    the connection without a response); with tls, also HTTPS on a second port."""
+    """nginx with a static index (200), any other path (404), /fail (500), /drop (closes
+    the connection without a response) and /nginx_status (stub_status: nginx's own request
+    count); with tls, also HTTPS on a second port."""
     port = free_port()
     tls_port = free_port() if tls else None
     tls_conf = ""

@@ -1,0 +1,46 @@
+"""prev/cur probe samples -> RedSection: windows, first tick, errors, aborted, lost."""
+
+from obs_tui.analysis import histogram as h
+from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey, red_section
+
+INFO = {7: ServiceInfo("api", "api --port 80", (80,))}
+
+
+def entry(count, ms):
+    return StatEntry(count, int(count * ms * 1e6), ((h.bucket_of(int(ms * 1e6)), count),))
+
+
+def raw(stats, lost=0):
+    return RedRaw(lost_events=lost, stats=stats, services=INFO, patterns=("/u/{id}",))
+
+
+def test_window_is_cur_minus_prev():
+    prev = raw({StatKey(7, "GET", 200, "/u/1"): entry(10, 2.0)}, lost=1)
+    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
+               StatKey(7, "GET", 503, "/u/2"): entry(5, 40.0),
+               StatKey(7, "POST", 0, "/u/3"): entry(2, 1.0)}, lost=4)
+    section = red_section(prev, cur, 5.0)
+    (svc,) = section.services
+    assert (svc.pid, svc.comm, svc.ports) == (7, "api", (80,))
+    assert (svc.requests, svc.errors, svc.aborted) == (25, 5, 2)
+    assert svc.rps == 5.0 and svc.error_ratio == 0.2
+    assert dict(svc.status_classes) == {"2xx": 20, "5xx": 5}
+    assert abs(svc.p50_ms - 2.0) < 0.2 and abs(svc.p99_ms - 40.0) < 3
+    assert section.lost_events == 3 and section.lost_since_attach == 4
+    routes = {(r.method, r.route): r for r in svc.routes}
+    assert routes[("GET", "/u/{id}")].requests == 25 and routes[("POST", "/u/{id}")].aborted == 2
+
+
+def test_first_tick_counts_since_attach_with_zero_rates():
+    section = red_section(None, raw({StatKey(7, "GET", 200, "/"): entry(3, 1.0)}, lost=2), 0.0)
+    assert section.services[0].requests == 3 and section.services[0].rps == 0.0
+    assert section.lost_events == 2
+
+
+def test_reset_counters_and_unknown_pids_do_not_break():
+    prev = raw({StatKey(7, "GET", 200, "/"): entry(100, 1.0)}, lost=9)
+    cur = RedRaw(lost_events=0, stats={StatKey(7, "GET", 200, "/"): entry(4, 1.0),
+                                       StatKey(99, "?", 200, "\x00"): entry(1, 1.0)}, services=INFO)
+    section = red_section(prev, cur, 1.0)
+    by_pid = {s.pid: s for s in section.services}
+    assert by_pid[7].requests == 4 and by_pid[99].comm == "?" and section.lost_events == 0
