@@ -81,6 +81,10 @@ def make_engine(config: Config, read_only: bool):
 
     checks = doctor.run_checks(config, read_only=read_only, compile_probe=False)
     sources = [ProcsSource()]
+    if not read_only:
+        from obs_tui.sources.red import RedSource
+
+        sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"]))
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval)
 
