@@ -186,6 +186,31 @@ class Sleepers:
         self.procs.clear()
 
 
+def wait_quiet(threshold: float, max_wait: float) -> float:
+    """Wait (up to max_wait s) for a 2 s stretch with the host below threshold % busy, so other
+    work on a shared machine does not land in one tool's window only. Returns the last reading."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = host_busy()
+        time.sleep(2.0)
+        b1 = host_busy()
+        pct = 100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
+        if pct < threshold or time.monotonic() >= deadline:
+            return pct
+        print(f"#   host {pct:.0f} % busy, waiting for < {threshold:g} %", file=sys.stderr, flush=True)
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "obs_tui"],
+                               capture_output=True, text=True).stdout.strip()
+        return head + (" + uncommitted changes in obs_tui/" if dirty else "")
+    except OSError:
+        return "?"
+
+
 # ---------------------------------------------------------------------------------------- measuring
 
 
@@ -199,6 +224,7 @@ class Sample:
 
 
 def host_busy() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores since boot."""
     with open("/proc/stat") as f:
         vals = [int(x) for x in f.readline().split()[1:]]
     idle = vals[3] + vals[4]
@@ -252,6 +278,10 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
         time.sleep(0.05)  # what the tool wrote before t1 reaches the file
         size1 = os.path.getsize(out)
         tmux("pipe-pane", "-t", session, check=False)  # no command: close the pipe
+        if args.keep_term:
+            os.makedirs(args.keep_term, exist_ok=True)
+            n = len(tool.samples) + 1
+            shutil.copyfile(out, os.path.join(args.keep_term, f"{session}-{n}.term"))
         if pane_dead(session):
             tool.errors.append(f"exited during the window; screen:\n{capture(session).rstrip()}")
             return None
@@ -337,6 +367,12 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--poll-ms", type=float, default=20.0)
     p.add_argument("--ready-rows", type=int, default=5,
                    help="process rows under a PID header that make a full frame (5)")
+    p.add_argument("--quiet-below", type=float, default=30.0,
+                   help="before each tool, wait for the host to be under this %% busy (30; 100 = off)")
+    p.add_argument("--quiet-wait", type=float, default=120.0,
+                   help="longest wait for a quiet host, seconds (120)")
+    p.add_argument("--keep-term", metavar="DIR",
+                   help="keep each window's terminal bytes as DIR/<tool>-<round>.term")
     p.add_argument("--show-screen", action="store_true", help="print the first-frame screen")
     return p.parse_args(argv)
 
@@ -376,6 +412,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> str:
     lines = []
+    lines.append(f"# obs-tui at {git_state()}")
     lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
                  f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
                  f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}")
@@ -446,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# round {r + 1}/{args.rounds}: {tool.name} ({' '.join(tool.argv)})",
                       file=sys.stderr, flush=True)
                 sleepers.top_up(args.procs)
+                if args.quiet_below < 100:
+                    wait_quiet(args.quiet_below, args.quiet_wait)
                 s = measure(tool, args, env, workdir)
                 if s:
                     tool.samples.append(s)
