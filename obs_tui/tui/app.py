@@ -70,7 +70,7 @@ KEYS_NARROW = ("[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/]
 
 
 def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
-    colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$muted")
+    colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$text-muted")
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
     if with_reason and reason and mode != "live":
@@ -111,7 +111,7 @@ class MainScreen(Screen[None]):
     MainScreen > #body.narrow > Pane:focus-within { border: none; border-top: solid $border; }
     MainScreen > #body.narrow > Pane.-focused { height: 1fr; }
     MainScreen > #body > Pane.-hidden { display: none; }
-    MainScreen > #keys { color: $muted; padding: 0 1; }
+    MainScreen > #keys { color: $text-muted; padding: 0 1; }
     MainScreen > #keys.-filtering { display: none; }
     MainScreen > #filter {
         display: none; height: 1; border: none; padding: 0 1; background: $panel;

@@ -74,14 +74,18 @@ def size(nbytes: int | float | None) -> str:
     return f"{v:.0f}T"  # pragma: no cover
 
 
-def cpu_time(seconds: float | None) -> str:
-    """CPU time like top: 1:23.45 under an hour, 12h34m above."""
+def cpu_time(seconds: float | None, fine: bool = True) -> str:
+    """CPU time like top: 1:23.45 (fine) or 1:23 under an hour, 12h34m above.
+
+    The table uses whole seconds: a process using 1 % of a core then changes its TIME text
+    once in 100 s rather than every tick.
+    """
     if seconds is None:
         return DASH
     s = max(seconds, 0.0)
     if s < 3600:
         m, sec = divmod(s, 60)
-        return f"{int(m)}:{sec:05.2f}"
+        return f"{int(m)}:{sec:05.2f}" if fine else f"{int(m)}:{int(sec):02d}"
     h, rem = divmod(int(s), 3600)
     if h < 100:
         return f"{h}h{rem // 60:02d}m"

@@ -5,9 +5,13 @@ visible row), which is what made a diffing four-table app cost 4.8 % CPU and 12 
 widget keeps rows keyed (by pid, service, SLO name), holds only the rows that fit on screen
 (the pane slices its sorted list to `capacity` first, so a table never walks hundreds of
 processes), and on `sync` compares each shown cell with what was on screen at that position:
-only the differing cells are marked dirty, so the terminal receives a few bytes per changed
-number and nothing for the rest. Column widths are fixed (no layout refresh, ever); columns
-with the lowest priority are dropped when the pane is too narrow to hold them all.
+only the differing cells are marked dirty.
+
+Each column is its own small widget. Textual writes a partial update from the left edge of
+the widget (strictly: of the compositor "chop") up to the end of the dirty span, so with one
+widget per table a changed number at the right end would rewrite the whole row; with one
+widget per column the terminal receives just the changed cell. Column widths are fixed (no
+layout refresh on data); the lowest-priority columns are hidden when the pane is too narrow.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Region, Size
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -53,6 +57,53 @@ def fit(text: str, width: int, align: str) -> str:
     return text.rjust(width) if align == "right" else text.ljust(width)
 
 
+class ColumnView(Widget):
+    """One column of a KeyedTable: its header and the shown rows' cells."""
+
+    DEFAULT_CSS = """
+    ColumnView { height: 1fr; }
+    """
+
+    def __init__(self, table: "KeyedTable", index: int) -> None:
+        super().__init__()
+        self.table = table
+        self.index = index
+        self.column = table.columns[index]
+        self.cell_width = self.column.width
+
+    def render_line(self, y: int) -> Strip:
+        t = self.table
+        width = self.size.width
+        col = self.column
+        base = t.rich_style
+        inner = max(width - 1, 0)
+        if y == 0:
+            style = base + t.get_component_rich_style("ktable--header", partial=True)
+            label = col.label
+            if col.key == t.sort_key:
+                label += "▼" if t.sort_reverse else "▲"
+            return Strip([Segment(fit(label, inner, col.align) + " ", style)], width)
+        pos = y - 1
+        if pos >= len(t._order):
+            return Strip.blank(width, base)
+        cell = t._cells[t._order[pos]][self.index]
+        tone = _tone(cell)
+        style = base
+        if tone:
+            style = base + t.get_component_rich_style(f"ktable--{tone}", partial=True)
+        if pos == t.cursor:
+            cursor = t.get_component_rich_style(
+                "ktable--cursor" if t.has_focus else "ktable--cursor-blur", partial=True)
+            if tone:
+                style = style + Style(bgcolor=cursor.bgcolor, reverse=cursor.reverse,
+                                      underline=cursor.underline, bold=cursor.bold)
+            else:
+                style = base + cursor
+        # The gap is on the right so a dirty span (width - 1) ends on the cell's last glyph:
+        # Textual then writes nothing for the neighbouring column.
+        return Strip([Segment(fit(_text(cell), inner, col.align) + " ", style)], width)
+
+
 class KeyedTable(Widget, can_focus=True):
     """Rows keyed by a hashable; `sync(rows)` repaints only changed cells."""
 
@@ -67,6 +118,8 @@ class KeyedTable(Widget, can_focus=True):
     KeyedTable {
         height: 1fr;
         width: 1fr;
+        layout: horizontal;
+        padding-left: 1;
     }
     KeyedTable > .ktable--header { text-style: bold; color: $text-muted; }
     KeyedTable > .ktable--cursor {
@@ -82,8 +135,8 @@ class KeyedTable(Widget, can_focus=True):
     KeyedTable > .ktable--ok { color: $success; }
     KeyedTable > .ktable--warn { color: $warning; }
     KeyedTable > .ktable--error { color: $error; text-style: bold; }
-    KeyedTable > .ktable--muted { color: $muted; }
-    KeyedTable > .ktable--spark { color: $spark; }
+    KeyedTable > .ktable--muted { color: $text-muted; }
+    KeyedTable > .ktable--spark { color: $primary; }
     KeyedTable > .ktable--strong { text-style: bold; }
     """
 
@@ -119,10 +172,15 @@ class KeyedTable(Widget, can_focus=True):
         self.cursor = 0
         self.sort_key: str | None = None
         self.sort_reverse = True
-        self._layout: list[tuple[int, int, int]] = []  # (column index, x, width)
-        self._layout_width = -1
         self.hidden_columns: frozenset[str] = frozenset()
+        self._views: list[ColumnView] = []
+        self._shown: list[ColumnView] = []
+        self._layout_width = -1
         self.repaints = 0  # cells marked dirty by sync; the cost tests read it
+
+    def compose(self):
+        self._views = [ColumnView(self, i) for i in range(len(self.columns))]
+        yield from self._views
 
     # ---- geometry -------------------------------------------------------------------------
 
@@ -131,14 +189,16 @@ class KeyedTable(Widget, can_focus=True):
         """How many data rows fit (one line is the header)."""
         return max(self.size.height - 1, 0)
 
-    def _columns_layout(self) -> list[tuple[int, int, int]]:
-        width = self.size.width
-        if width == self._layout_width:
-            return self._layout
+    def _fit_columns(self) -> None:
+        """Choose the columns that fit the width; the flex column takes the spare cells."""
+        width = self.size.width + 1  # size excludes the padding
+        if width == self._layout_width or not self._views:
+            return
+        self._layout_width = width
         keep = [i for i, c in enumerate(self.columns) if c.key not in self.hidden_columns]
 
         def total(idx: list[int]) -> int:
-            return 1 + sum(self.columns[i].width + 1 for i in idx)
+            return sum(self.columns[i].width + 1 for i in idx) + 1  # + padding-left
 
         while total(keep) > width and len(keep) > 1:
             victim = min((i for i in keep if self.columns[i].priority < 9),
@@ -147,27 +207,36 @@ class KeyedTable(Widget, can_focus=True):
                 break
             keep.remove(victim)
         spare = max(width - total(keep), 0)
-        layout, x = [], 1
-        for i in keep:
-            w = self.columns[i].width + (spare if self.columns[i].flex else 0)
-            layout.append((i, x, w))
-            x += w + 1
-        self._layout, self._layout_width = layout, width
-        return layout
+        shown = []
+        for i, view in enumerate(self._views):
+            visible = i in keep
+            if visible:
+                col = self.columns[i]
+                w = col.width + 1 + (spare if col.flex else 0)
+                view.cell_width = w
+                if view.styles.width is None or view.styles.width.value != w:
+                    view.styles.width = w
+                shown.append(view)
+            if view.display != visible:
+                view.display = visible
+        self._shown = shown
 
     def set_hidden(self, keys: frozenset[str]) -> None:
         """Hide columns (e.g. watts while no power source exists); a rare, full repaint."""
         if keys != self.hidden_columns:
             self.hidden_columns = frozenset(keys)
             self._layout_width = -1
-            self.refresh()
+            self._fit_columns()
 
     def visible_columns(self) -> list[str]:
-        return [self.columns[i].key for i, _, _ in self._columns_layout()]
+        return [v.column.key for v in self._shown]
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout_width = -1
-        self.refresh()
+        self._fit_columns()
+
+    def on_mount(self) -> None:
+        self._fit_columns()
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -188,46 +257,50 @@ class KeyedTable(Widget, can_focus=True):
         Rows are compared by position with what is on screen: a row that moved repaints only
         the cells whose text differs from the row it replaced. Returns cells marked dirty.
         """
+        self._fit_columns()
         old_order, old_cells = self._order, self._cells
-        layout = self._columns_layout()
-        dirty: list[Region] = []
-        width = self.size.width
+        views = self._shown
+        dirty = 0
         for pos, (key, cells) in enumerate(rows):
             y = pos + 1
             before = old_cells.get(old_order[pos]) if pos < len(old_order) else None
-            if before is None:
-                dirty.append(Region(0, y, width, 1))
-                continue
-            for ci, x, w in layout:
-                if cells[ci] != before[ci]:
-                    dirty.append(Region(x, y, w, 1))
+            for view in views:
+                i = view.index
+                if before is None or cells[i] != before[i]:
+                    view.refresh(Region(0, y, view.cell_width - 1, 1))
+                    dirty += 1
         for pos in range(len(rows), len(old_order)):
-            dirty.append(Region(0, pos + 1, width, 1))
+            for view in views:
+                view.refresh(Region(0, pos + 1, view.cell_width - 1, 1))
+                dirty += 1
         self._order = [key for key, _ in rows]
         self._cells = dict(rows)
         if self.cursor >= len(self._order) and self._order:
             self._set_cursor(len(self._order) - 1)
-        if dirty:
-            self.repaints += len(dirty)
-            self.refresh(*dirty)
-        return len(dirty)
+        self.repaints += dirty
+        return dirty
 
     def clear_rows(self) -> None:
         self.sync([])
 
     def set_sort(self, key: str | None, reverse: bool) -> None:
         self.sort_key, self.sort_reverse = key, reverse
-        self.refresh(Region(0, 0, self.size.width, 1))
+        for view in self._views:
+            view.refresh(Region(0, 0, view.cell_width, 1))
 
     # ---- cursor ---------------------------------------------------------------------------
+
+    def _refresh_row(self, pos: int) -> None:
+        for view in self._shown:
+            view.refresh(Region(0, pos + 1, view.cell_width, 1))
 
     def _set_cursor(self, index: int) -> None:
         index = max(0, min(index, max(len(self._order) - 1, 0)))
         if index == self.cursor:
             return
         old, self.cursor = self.cursor, index
-        width = self.size.width
-        self.refresh(Region(0, old + 1, width, 1), Region(0, index + 1, width, 1))
+        self._refresh_row(old)
+        self._refresh_row(index)
         self.post_message(self.CursorMoved(self, index))
 
     def action_cursor(self, delta: int) -> None:
@@ -256,55 +329,8 @@ class KeyedTable(Widget, can_focus=True):
         event.stop()
         self.post_message(self.Scroll(self, -3))
 
-    def _refresh_cursor_row(self) -> None:
-        self.refresh(Region(0, self.cursor + 1, self.size.width, 1))
-
     def on_focus(self) -> None:
-        self._refresh_cursor_row()
+        self._refresh_row(self.cursor)
 
     def on_blur(self) -> None:
-        self._refresh_cursor_row()
-
-    # ---- rendering ------------------------------------------------------------------------
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._order) + 1
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.rich_style
-        layout = self._columns_layout()
-        if y == 0:
-            style = base + self.get_component_rich_style("ktable--header", partial=True)
-            segments = [Segment(" ", style)]
-            for ci, x, w in layout:
-                col = self.columns[ci]
-                label = col.label
-                if col.key == self.sort_key:
-                    label = label + ("▼" if self.sort_reverse else "▲")
-                segments.append(Segment(fit(label, w, col.align), style))
-                segments.append(Segment(" ", style))
-            return Strip(segments).adjust_cell_length(width, style)
-        pos = y - 1
-        if pos >= len(self._order):
-            return Strip.blank(width, base)
-        cells = self._cells[self._order[pos]]
-        row_style = base
-        cursor = None
-        if pos == self.cursor:
-            cursor = self.get_component_rich_style(
-                "ktable--cursor" if self.has_focus else "ktable--cursor-blur", partial=True)
-            row_style = base + cursor
-        segments = [Segment(" ", row_style)]
-        for ci, x, w in layout:
-            cell = cells[ci]
-            tone = _tone(cell)
-            style = row_style
-            if tone:
-                style = base + self.get_component_rich_style(f"ktable--{tone}", partial=True)
-                if cursor is not None:
-                    style = style + Style(bgcolor=cursor.bgcolor, reverse=cursor.reverse,
-                                          underline=cursor.underline, bold=cursor.bold)
-            segments.append(Segment(fit(_text(cell), w, self.columns[ci].align), style))
-            segments.append(Segment(" ", row_style))
-        return Strip(segments).adjust_cell_length(width, row_style)
+        self._refresh_row(self.cursor)

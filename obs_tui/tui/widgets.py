@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.content import Content
+from textual.geometry import Region
 from textual.widget import Widget
 
 
@@ -15,6 +16,7 @@ class TextLine(Widget):
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._markup = markup
+        self._plain = Content.from_markup(markup).plain
 
     @property
     def markup(self) -> str:
@@ -24,8 +26,18 @@ class TextLine(Widget):
         """Show `markup`; True when it changed (and so was repainted)."""
         if markup == self._markup:
             return False
+        old = len(self._plain)
         self._markup = markup
-        self.refresh()
+        self._plain = Content.from_markup(markup).plain
+        # Repaint only as far as the longer of the old and new text: Textual writes a partial
+        # update from the widget's left edge to the end of the dirty span, so this keeps the
+        # trailing blanks of a one-line widget off the wire.
+        width = self.size.width
+        if width:
+            span = min(max(old, len(self._plain)) + 1, width)
+            self.refresh(Region(0, 0, span, 1))
+        else:
+            self.refresh()
         return True
 
     def render(self) -> Content:

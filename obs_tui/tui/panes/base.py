@@ -19,6 +19,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from obs_tui.model import Frame
+from obs_tui.tui import fmt
 from obs_tui.tui.history import History
 from obs_tui.tui.table import Cell, Column, KeyedTable
 from obs_tui.tui.widgets import TextLine
@@ -86,7 +87,7 @@ class Pane(Vertical, can_focus=True):
         border: round $border-blurred;
         border-title-color: $foreground;
         border-title-style: bold;
-        border-subtitle-color: $muted;
+        border-subtitle-color: $text-muted;
         padding: 0;
         height: 1fr;
         width: 1fr;
@@ -94,7 +95,7 @@ class Pane(Vertical, can_focus=True):
     Pane:focus-within { border: round $border; border-title-color: $accent; }
     Pane > .summary { color: $foreground; padding: 0 1; }
     Pane > .notice { color: $warning; padding: 0 1; height: auto; max-height: 6; }
-    Pane > .notice.-off { color: $muted; }
+    Pane > .notice.-off { color: $text-muted; }
     Pane.-nodata > KeyedTable { display: none; }
     Pane.-quiet > .notice { display: none; }
     Pane.-compact > KeyedTable, Pane.-compact > .notice { display: none; }
@@ -114,6 +115,7 @@ class Pane(Vertical, can_focus=True):
         self._notice = None
         self._items: list[Any] = []
         self._shown: list[Any] = []
+        self._rank: dict[Hashable, int] = {}
 
     def compose(self) -> ComposeResult:
         yield TextLine("starting…", classes="summary")
@@ -195,12 +197,21 @@ class Pane(Vertical, can_focus=True):
             items = [i for i in items if needle in self.text(i).lower()]
         fn = self.SORTS.get(self.sort_col, (None, True))[0]
         if fn is not None:
+            # Ties keep the place they had on screen (a stable sort over the last shown
+            # order), so rows only move when their sort value really changed.
+            rank = self._rank
+            if rank:
+                far = len(rank)
+                key = self.key
+                items = sorted(items, key=lambda i: rank.get(key(i), far))
             items = sorted(items, key=fn, reverse=self.sort_reverse)
         self.total_rows = len(items)
         capacity = table.capacity or 0
         self.row_offset = max(0, min(self.row_offset, max(len(items) - capacity, 0)))
         self._shown = items[self.row_offset : self.row_offset + capacity]
-        table.sync([(self.key(i), self.cells(i)) for i in self._shown])
+        keys = [self.key(i) for i in self._shown]
+        self._rank = {k: n for n, k in enumerate(keys)}
+        table.sync([(k, self.cells(i)) for k, i in zip(keys, self._shown)])
 
     def rerender(self) -> None:
         """Re-run filter/sort/cut on the current frame (after a key press or a resize)."""
@@ -208,6 +219,31 @@ class Pane(Vertical, can_focus=True):
             if self.is_compact:
                 return
             self._render_rows()
+
+    SPARK_STEP = 3  # samples per sparkline cell: the trend text changes every third tick
+
+    def spark(self, metric: str, key: Hashable, width: int, floor: float) -> str:
+        """The kept history of (metric, key) as a sparkline of `width` cells.
+
+        Each cell is the max of SPARK_STEP samples, aligned to the global frame count, so
+        every row's sparkline changes text (and is repainted) only once per SPARK_STEP ticks.
+        """
+        if self.history is None:
+            return " " * width
+        series = self.history.get(metric, key)
+        step = self.SPARK_STEP
+        values = list(series)
+        drop = self.history.frames % step
+        if drop:
+            values = values[:-drop]
+        cells = []
+        for end in range(len(values), 0, -step):
+            chunk = [v for v in values[max(end - step, 0):end] if v is not None]
+            cells.append(max(chunk) if chunk else None)
+            if len(cells) >= width:
+                break
+        cells.reverse()
+        return fmt.spark(cells, width, floor)
 
     def selected_key(self) -> Hashable | None:
         return self.table.cursor_key

@@ -60,7 +60,6 @@ class CarbonPane(Pane):
         return f"{item.pid} {self._comm.get(item.pid, '')}"
 
     def cells(self, c: ProcessCarbon) -> tuple:
-        history = self.history.get("gph", c.pid) if self.history else ()
         return (
             self._comm.get(c.pid, "?"),
             str(c.pid),
@@ -69,13 +68,13 @@ class CarbonPane(Pane):
             else (fmt.DASH, "muted"),
             fmt.grams(c.g_per_1k_requests) if c.g_per_1k_requests is not None
             else (fmt.DASH, "muted"),
-            (fmt.spark(history, SPARK, floor=0.01), "spark"),
+            (self.spark("gph", c.pid, SPARK, 0.01), "spark"),
         )
 
     def summary(self, frame: Frame, items: list | None) -> str:
         c = frame.carbon
         if c is None:
-            return "[$muted]off — needs the power pane's source[/]"
+            return "[$text-muted]off — needs the power pane's source[/]"
         return (f"host {fmt.grams(c.host_g_per_h)}/h · grid {c.grid_g_per_kwh:.0f} g/kWh"
                 f" · PUE {c.pue:.2f}")
 

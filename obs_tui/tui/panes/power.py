@@ -23,7 +23,7 @@ class PowerPane(Pane):
         Column("cpu", "CPU%", 6, priority=9),
         Column("w", "W", 6, priority=8),
         Column("rss", "RSS", 6, priority=6),
-        Column("time", "TIME", 9, priority=4),
+        Column("time", "TIME", 7, priority=4),
         Column("j", "J", 7, priority=3),
         Column("trend", "CPU% trend", SPARK, align="left", priority=5),
     ]
@@ -35,16 +35,39 @@ class PowerPane(Pane):
 
     def __init__(self, *, id: str | None = None) -> None:
         self._power: dict[int, ProcessPower] = {}
+        self._sticky: dict[int, float] = {}
         self.SORTS = {
             "pid": (lambda p: p.pid, False),
             "comm": (lambda p: p.comm.lower(), False),
-            "cpu": (lambda p: (p.cpu_percent, p.cpu_seconds), True),
+            # CPU% over the last 3 samples, to whole percent: a process blinking between
+            # 0 and 1 % (one clock tick) does not jump up and down the table every second.
+            "cpu": (lambda p: self._calm_cpu(p), True),
             "w": (lambda p: self._watts(p.pid), True),
             "rss": (lambda p: p.rss_bytes, True),
             "time": (lambda p: p.cpu_seconds, True),
             "j": (lambda p: self._joules(p.pid), True),
         }
         super().__init__(id=id)
+
+    def _calm_cpu(self, p: ProcessSample) -> float:
+        """The CPU sort key: the 3-sample mean, moved only when it changes by 2 points.
+
+        /proc counts CPU in clock ticks (1 % of a core at 1 Hz), so idle processes blink
+        between 0 and 1 %; with this hysteresis they keep their row instead of swapping
+        places every second (which is most of what a naive top-N table repaints).
+        """
+        series = self.history.get("cpu", p.pid) if self.history is not None else ()
+        n = len(series)
+        if n == 0:
+            mean = p.cpu_percent
+        else:
+            last = [series[i] for i in range(max(n - 3, 0), n)]
+            mean = sum(last) / len(last)
+        before = self._sticky.get(p.pid)
+        if before is not None and abs(mean - before) < 2.0:
+            return before
+        self._sticky[p.pid] = mean
+        return mean
 
     def _watts(self, pid: int) -> float:
         pp = self._power.get(pid)
@@ -61,6 +84,9 @@ class PowerPane(Pane):
         else:
             self._power = {}
             self.table.set_hidden(frozenset({"w", "j"}))
+        if len(self._sticky) > 2 * len(frame.processes) + 64:
+            alive = {p.pid for p in frame.processes}
+            self._sticky = {k: v for k, v in self._sticky.items() if k in alive}
         status = frame.source("procs")
         if status is not None and status.mode == "off":
             return None
@@ -74,7 +100,6 @@ class PowerPane(Pane):
 
     def cells(self, p: ProcessSample) -> tuple:
         pp = self._power.get(p.pid)
-        history = self.history.get("cpu", p.pid) if self.history else ()
         cpu = fmt.pct(p.cpu_percent)
         return (
             str(p.pid),
@@ -82,23 +107,22 @@ class PowerPane(Pane):
             (cpu, tone_for(p.cpu_percent, 50, 90)) if p.cpu_percent >= 50 else cpu,
             fmt.watts(pp.watts) if pp else fmt.DASH,
             fmt.size(p.rss_bytes),
-            fmt.cpu_time(p.cpu_seconds),
+            fmt.cpu_time(p.cpu_seconds, fine=False),
             fmt.joules(pp.joules) if pp else fmt.DASH,
-            (fmt.spark(history, SPARK, floor=5.0), "spark"),
+            (self.spark("cpu", p.pid, SPARK, 5.0), "spark"),
         )
 
     def summary(self, frame: Frame, items: list | None) -> str:
         if items is None:
             mode, reason = source_reason(frame, "procs")
             return f"[$error]processes: {mode}[/] {escape(reason)}"
-        total = sum(p.cpu_percent for p in frame.processes)
-        text = f"{len(frame.processes)} processes · CPU {total:.0f}%"
+        text = f"{len(frame.processes)} processes"
         if frame.power is not None:
             label = "RAPL" if frame.power.source == "rapl" else "estimate"
             text += (f" · host {fmt.watts(frame.power.host_watts)}"
                      f" (idle {fmt.watts(frame.power.idle_watts)}, {label})")
         else:
-            text += " · [$muted]power off[/]"
+            text += " · [$text-muted]power off[/]"
         return text
 
     def notice(self, frame: Frame) -> tuple[str, bool]:

@@ -63,7 +63,6 @@ class RequestsPane(Pane):
         return f"{item.pid} {item.comm} {ports} {item.cmdline}"
 
     def cells(self, s: ServiceStats) -> tuple:
-        history = self.history.get("rps", s.pid) if self.history else ()
         err = 100.0 * s.error_ratio
         ports = ",".join(str(p) for p in s.ports) or fmt.DASH
         return (
@@ -75,7 +74,7 @@ class RequestsPane(Pane):
             fmt.ms(s.p50_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p95_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p99_ms) if s.requests else fmt.DASH,
-            (fmt.spark(history, SPARK, floor=1.0), "spark"),
+            (self.spark("rps", s.pid, SPARK, 1.0), "spark"),
         )
 
     def _red_reason(self, frame: Frame) -> tuple[str, str]:
@@ -87,7 +86,7 @@ class RequestsPane(Pane):
     def summary(self, frame: Frame, items: list | None) -> str:
         if frame.red is None:
             _, reason = self._red_reason(frame)
-            return f"[$muted]off —[/] {escape(reason)}"
+            return f"[$text-muted]off —[/] {escape(reason)}"
         services = frame.red.services
         rps = sum(s.rps for s in services)
         reqs = sum(s.requests for s in services)

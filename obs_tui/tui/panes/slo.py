@@ -80,7 +80,6 @@ class SloPane(Pane):
     def cells(self, s: SloStatus) -> tuple:
         budget = s.error_budget_remaining
         b1h, b6h = burn_of(s, "1h"), burn_of(s, "6h")
-        history = self.history.get("budget", s.name) if self.history else ()
         budget_tone = "muted" if budget is None else (
             "error" if budget <= 0 else "warn" if budget < 0.25 else "")
         return (
@@ -91,18 +90,18 @@ class SloPane(Pane):
             (fmt.burn(b1h), tone_for(b1h, 6.0, 14.4)),
             (fmt.burn(b6h), tone_for(b6h, 1.0, 6.0)),
             state_cell(s),
-            (fmt.spark(history, SPARK, floor=100.0), "spark"),
+            (self.spark("budget", s.name, SPARK, 100.0), "spark"),
         )
 
     def summary(self, frame: Frame, items: list | None) -> str:
         if not frame.slo:
-            return "[$muted]no SLOs configured[/]"
+            return "[$text-muted]no SLOs configured[/]"
         firing = sum(1 for s in frame.slo if any(a.firing for a in s.alerts))
         nodata = sum(1 for s in frame.slo if s.state != "ok")
         text = f"{len(frame.slo)} SLOs"
         text += f" · [$error]{firing} burning[/]" if firing else " · none burning"
         if nodata:
-            text += f" · [$muted]{nodata} without data[/]"
+            text += f" · [$text-muted]{nodata} without data[/]"
         return text
 
     def notice(self, frame: Frame) -> tuple[str, bool]:

@@ -22,16 +22,16 @@ from obs_tui.tui.widgets import TextLine
 
 def fields_markup(spec: DetailSpec) -> str:
     width = max((len(k) for k, _ in spec.fields), default=0)
-    return "\n".join(f"[$muted]{escape(k.ljust(width))}[/]  {escape(v)}" for k, v in spec.fields)
+    return "\n".join(f"[$text-muted]{escape(k.ljust(width))}[/]  {escape(v)}" for k, v in spec.fields)
 
 
 def chart_label(chart: Chart) -> str:
     values = [v for v in chart.values if v is not None]
     if not values:
-        return f"[b]{escape(chart.label)}[/]  [$muted]no history yet[/]"
+        return f"[b]{escape(chart.label)}[/]  [$text-muted]no history yet[/]"
     return (f"[b]{escape(chart.label)}[/]  now {escape(chart.unit(values[-1]))}"
-            f"  [$muted]max[/] {escape(chart.unit(max(values)))}"
-            f"  [$muted]{len(chart.values)} samples[/]")
+            f"  [$text-muted]max[/] {escape(chart.unit(max(values)))}"
+            f"  [$text-muted]{len(chart.values)} samples[/]")
 
 
 class DetailScreen(Screen[None]):
@@ -50,8 +50,8 @@ class DetailScreen(Screen[None]):
     DetailScreen Sparkline > .sparkline--max-color { color: $accent; }
     DetailScreen Sparkline > .sparkline--min-color { color: $primary; }
     DetailScreen > #detail-table-box { height: 1fr; border: round $border-blurred; }
-    DetailScreen > #detail-note { color: $muted; padding: 0 1; }
-    DetailScreen > #detail-keys { color: $muted; padding: 0 1; dock: bottom; }
+    DetailScreen > #detail-note { color: $text-muted; padding: 0 1; }
+    DetailScreen > #detail-keys { color: $text-muted; padding: 0 1; dock: bottom; }
     """
     BINDINGS = [
         Binding("escape,q,backspace", "close", "back", show=False),

@@ -38,7 +38,7 @@ def help_markup() -> str:
     pw = max(len(k) for k, _ in PANES)
     lines += [f"  [b]{k.ljust(pw)}[/]  {v}" for k, v in PANES]
     lines += ["", "Badges in the header: [$success]live[/] measured · [$warning]estimate[/]"
-              " modelled · [$muted]off[/] with the reason in the pane.",
+              " modelled · [$text-muted]off[/] with the reason in the pane.",
               "obs-tui doctor explains what works on this host and why not."]
     return "\n".join(lines)
 
