@@ -74,7 +74,7 @@ def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = F
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
     if with_reason and reason and mode != "live":
-        text += f": {escape(fmt.truncate(reason, 28))}"
+        text += f": {escape(fmt.truncate(reason, 24))}"
     return text + "[/]"
 
 

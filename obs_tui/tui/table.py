@@ -157,6 +157,13 @@ class KeyedTable(Widget, can_focus=True):
             self.table = table
             self.delta = delta
 
+    class Resized(Message):
+        """The table's size changed: its owner should refill it (capacity may differ)."""
+
+        def __init__(self, table: "KeyedTable") -> None:
+            super().__init__()
+            self.table = table
+
     class CursorMoved(Message):
         def __init__(self, table: "KeyedTable", index: int) -> None:
             super().__init__()
@@ -234,6 +241,7 @@ class KeyedTable(Widget, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._layout_width = -1
         self._fit_columns()
+        self.post_message(self.Resized(self))
 
     def on_mount(self) -> None:
         self._fit_columns()

@@ -258,8 +258,9 @@ class Pane(Vertical, can_focus=True):
         if self.row_offset != before:
             self._render_rows()
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.rerender)
+    def on_keyed_table_resized(self, event: KeyedTable.Resized) -> None:
+        event.stop()
+        self.rerender()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

@@ -1,0 +1,502 @@
+"""Pilot tests of the console: every key, the layouts, the too-small notice, the update rules."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+
+from tests.fake_frames import FakeEngine, full_frame, off_frame
+from obs_tui.tui import fmt
+from obs_tui.tui.app import FrameReady, ObsApp
+from obs_tui.tui.panes import CarbonPane, PowerPane, RequestsPane, SloPane
+from obs_tui.tui.screens.detail import DetailScreen
+from obs_tui.tui.screens.help import HelpScreen
+from obs_tui.tui.screens.too_small import TooSmallScreen
+from obs_tui.tui.table import KeyedTable
+from obs_tui.tui.themes import available_themes, initial_theme, load_theme
+from obs_tui.tui.widgets import TextLine
+
+
+def aio(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def make_app(frame_fn=full_frame, theme="dark", read_only=False) -> ObsApp:
+    return ObsApp(lambda: FakeEngine(frame_fn), theme_name=theme, read_only=read_only)
+
+
+async def started(app: ObsApp, pilot, frames: int = 6, frame_fn=full_frame) -> None:
+    """Wait for the engine's first frame, then feed `frames` more (deterministic history)."""
+    for _ in range(200):
+        if app.frames:
+            break
+        await pilot.pause(0.01)
+    assert app.frames, "the first frame never arrived"
+    for i in range(1, frames + 1):
+        app.post_message(FrameReady(frame_fn(i), 0.0))
+        await pilot.pause()
+    await pilot.pause()
+
+
+def table_of(app: ObsApp, cls) -> KeyedTable:
+    return app.main.query_one(cls).table
+
+
+def header_text(app: ObsApp) -> str:
+    return app.main.query_one("#header", TextLine)._plain
+
+
+# ---- start-up and panes ---------------------------------------------------------------------
+
+
+@aio
+async def test_layout_shows_at_once_with_starting_then_fills():
+    slow = asyncio.Event()
+
+    class SlowEngine(FakeEngine):
+        def tick(self):
+            import time
+
+            while not slow.is_set():
+                time.sleep(0.01)
+            return super().tick()
+
+    app = ObsApp(lambda: SlowEngine(), theme_name="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "starting" in header_text(app)
+        assert all("starting" in p.summary_line._plain for p in app.panes)
+        slow.set()
+        await started(app, pilot, frames=0)
+        assert "demo-host" in header_text(app)
+        assert table_of(app, PowerPane).keys[0] == 1412
+
+
+@aio
+async def test_all_panes_populated_and_header_badges():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        head = header_text(app)
+        for text in ("demo-host", "up 3d 04:12", "every 1s", "procs live", "red live",
+                     "power estimate", "slo live"):
+            assert text in head
+        assert table_of(app, RequestsPane).keys == [1412, 2210, 2700, 845]
+        assert "checkout-availability" in table_of(app, SloPane).keys
+        assert table_of(app, CarbonPane).keys[0] == 1412
+        # W and J columns exist only with a power section
+        assert "w" in table_of(app, PowerPane).visible_columns()
+
+
+@aio
+async def test_off_frame_says_what_is_missing_and_how_to_fix():
+    app = make_app(off_frame)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await started(app, pilot, frame_fn=off_frame)
+        power = app.main.query_one(PowerPane)
+        assert "power: off" in power._notice and "RAPL" in power._notice
+        assert "w" not in power.table.visible_columns()
+        red = app.main.query_one(RequestsPane)
+        assert "needs root" in red._notice and "sudo obs-tui" in red._notice
+        assert "obs-tui doctor" in red._notice
+        assert red.has_class("-nodata")
+        slo = app.main.query_one(SloPane)
+        assert "no SLOs configured" in slo._notice and "--prometheus" in slo._notice
+        carbon = app.main.query_one(CarbonPane)
+        assert "needs the power pane's source" in carbon._notice
+        assert "red off: needs root" in header_text(app)
+
+
+@aio
+async def test_read_only_says_so():
+    app = make_app(off_frame, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frame_fn=off_frame)
+        assert "read-only" in header_text(app)
+        assert "--read-only" in app.main.query_one(RequestsPane)._notice
+
+
+@aio
+async def test_engine_that_fails_to_start_is_reported():
+    def broken():
+        raise RuntimeError("bcc exploded")
+
+    app = ObsApp(broken, theme_name="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            if app.start_error:
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()
+        assert "bcc exploded" in app.start_error
+        assert "engine failed" in app.pane.summary_line._plain
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+
+@aio
+async def test_q_quits_and_closes_engine():
+    engines = []
+
+    def factory():
+        engines.append(FakeEngine())
+        return engines[-1]
+
+    app = ObsApp(factory, theme_name="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frames=0)
+        await pilot.press("q")
+        await pilot.pause()
+    assert engines and engines[0].closed
+
+
+@pytest.mark.parametrize("key", ["question_mark", "f1"])
+@aio
+async def test_help_opens_and_closes(key):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frames=1)
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+
+
+@aio
+async def test_slash_filters_focused_pane_enter_keeps_escape_clears():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"gunicorn")
+        await pilot.pause()
+        power = app.main.query_one(PowerPane)
+        assert power.filter_text == "gunicorn"
+        assert sorted(power.table.keys) == [2700, 2701]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not app.main.query_one("#filter").has_class("-show")
+        assert sorted(power.table.keys) == [2700, 2701]  # kept
+        assert "filter: gunicorn" in power.border_subtitle
+        await pilot.press("escape")
+        await pilot.pause()
+        assert power.filter_text == ""
+        assert len(power.table.keys) > 2
+
+
+@pytest.mark.parametrize("key,step", [("greater_than_sign", 1), ("f6", 1), ("less_than_sign", -1)])
+@aio
+async def test_sort_keys_cycle_sort_column(key, step):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        power = app.main.query_one(PowerPane)
+        assert power.sort_col == "cpu"
+        await pilot.press(key)
+        await pilot.pause()
+        expected = "w" if step == 1 else "comm"
+        assert power.sort_col == expected
+        if expected == "comm":
+            comms = [power.table.row(k)[1] for k in power.table.keys]
+            assert comms == sorted(comms, key=str.lower)
+
+
+@aio
+async def test_space_pauses_updates():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.paused and "PAUSED" in header_text(app)
+        table = table_of(app, RequestsPane)
+        before = table.row(1412)
+        repaints = table.repaints
+        app.post_message(FrameReady(full_frame(50), 0.0))
+        await pilot.pause()
+        assert table.row(1412) == before and table.repaints == repaints
+        await pilot.press("space")
+        await pilot.pause()
+        assert not app.paused and table.row(1412) != before
+
+
+@aio
+async def test_enter_opens_detail_with_charts_and_routes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("tab")  # to the Requests pane
+        await pilot.pause()
+        assert app.pane is app.main.query_one(RequestsPane)
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        assert "nginx" in screen.spec.title
+        assert len(screen.spec.charts) == 3 and len(screen.spec.charts[0].values) >= 6
+        routes = screen.query_one(KeyedTable)
+        assert ("POST", "/api/checkout") in routes.keys
+        n = len(screen.spec.charts[0].values)
+        app.post_message(FrameReady(full_frame(60), 0.0))
+        await pilot.pause()
+        assert len(screen.spec.charts[0].values) == n + 1  # the detail screen moves
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+
+
+@aio
+async def test_enter_on_process_detail():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.spec.title.startswith("Process 2210")
+
+
+@aio
+async def test_tab_moves_between_panes_and_back():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frames=1)
+        order = []
+        for _ in range(4):
+            order.append(type(app.pane).__name__)
+            await pilot.press("tab")
+            await pilot.pause()
+        assert order == ["PowerPane", "RequestsPane", "SloPane", "CarbonPane"]
+        assert type(app.pane).__name__ == "PowerPane"
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert type(app.pane).__name__ == "CarbonPane"
+        assert app.focused is app.pane.table
+
+
+@pytest.mark.parametrize("key,index", [("1", 0), ("2", 1), ("3", 2), ("4", 3)])
+@aio
+async def test_number_maximises_and_again_restores(key, index):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press(key)
+        await pilot.pause()
+        panes = app.panes
+        assert app.zoomed == index
+        assert [p.display for p in panes].count(True) == 1 and panes[index].display
+        assert panes[index].size.height >= 40
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.zoomed is None and all(p.display for p in panes)
+
+
+@aio
+async def test_hidden_panes_are_not_updated():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("1")
+        await pilot.pause()
+        red = table_of(app, RequestsPane)
+        before = red.repaints
+        app.post_message(FrameReady(full_frame(40), 0.0))
+        await pilot.pause()
+        assert red.repaints == before
+        assert table_of(app, PowerPane).repaints > 0
+
+
+@aio
+async def test_modal_screen_blocks_main_updates():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        power = table_of(app, PowerPane)
+        before = power.repaints
+        app.post_message(FrameReady(full_frame(41), 0.0))
+        await pilot.pause()
+        assert power.repaints == before
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.pause()
+        assert power.repaints > before  # caught up on return
+
+
+@aio
+async def test_T_cycles_themes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frames=1)
+        seen = [app.theme]
+        for _ in range(3):
+            await pilot.press("T")
+            await pilot.pause()
+            seen.append(app.theme)
+        assert seen == ["dark", "light", "mono", "dark"]
+
+
+@aio
+async def test_arrow_keys_move_and_scroll():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        power = app.main.query_one(PowerPane)
+        table = power.table
+        cap = table.capacity
+        assert 0 < cap < len(full_frame(0).processes)
+        await pilot.press(*["down"] * (cap + 2))
+        await pilot.pause()
+        assert table.cursor == cap - 1 and power.row_offset == 3
+        await pilot.press("home")
+        await pilot.pause()
+        assert power.row_offset == 0 and table.cursor == 0
+
+
+# ---- sizes ----------------------------------------------------------------------------------
+
+
+@aio
+async def test_narrow_layout_stacks_with_focused_pane_large():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        body = app.main.query_one("#body")
+        assert body.has_class("narrow")
+        power, red, slo, carbon = app.panes
+        assert power.table.capacity >= 8
+        for p in (red, slo, carbon):
+            assert p.is_compact and p.size.height <= 2
+            assert p.summary_line._plain
+        await pilot.press("tab")
+        await pilot.pause()
+        await pilot.pause()
+        assert red.table.capacity >= 5 and power.is_compact
+
+
+@aio
+async def test_wide_layout_is_a_grid():
+    app = make_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        await started(app, pilot)
+        assert not app.main.query_one("#body").has_class("narrow")
+        regions = [p.region for p in app.panes]
+        assert regions[0].y == regions[1].y and regions[0].x < regions[1].x
+        assert regions[2].y > regions[0].y
+
+
+@aio
+async def test_too_small_notice_and_recovery():
+    app = make_app()
+    async with app.run_test(size=(50, 12)) as pilot:
+        await started(app, pilot, frames=1)
+        assert isinstance(app.screen, TooSmallScreen)
+        text = str(app.screen.query_one("#msg").render())
+        assert "too small" in text and "60x16" in text
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen is app.main
+
+
+# ---- the update rules -----------------------------------------------------------------------
+
+
+@aio
+async def test_same_frame_twice_repaints_nothing():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frames=3)
+        frame = full_frame(3)
+        tables = [p.table for p in app.panes]
+        app.post_message(FrameReady(frame, 0.0))
+        await pilot.pause()
+        before = [t.repaints for t in tables]
+        # a frame equal to the last one: nothing in any table changes text... except the
+        # sparklines, which advance with the history; so feed it again with the history held
+        app.history.record = lambda frame: None
+        app.post_message(FrameReady(frame, 0.0))
+        await pilot.pause()
+        assert [t.repaints for t in tables] == before
+
+
+@aio
+async def test_only_changed_cells_are_repainted():
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frames=3)
+        table = table_of(app, PowerPane)
+        before = table.repaints
+        app.history.record = lambda frame: None
+        import dataclasses
+
+        frame = full_frame(3)
+        procs = list(frame.processes)
+        procs[0] = dataclasses.replace(procs[0], rss_bytes=procs[0].rss_bytes + 50 * 2**20)
+        app.post_message(FrameReady(dataclasses.replace(frame, processes=tuple(procs)), 0.0))
+        await pilot.pause()
+        assert table.repaints - before == 1
+
+
+@aio
+async def test_table_walks_only_shown_rows():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        power = app.main.query_one(PowerPane)
+        calls = []
+        real = power.cells
+        power.cells = lambda item: calls.append(item.pid) or real(item)
+        app.post_message(FrameReady(full_frame(30), 0.0))
+        await pilot.pause()
+        assert 0 < len(calls) == power.table.capacity < len(full_frame(0).processes)
+
+
+# ---- themes and formatting ------------------------------------------------------------------
+
+
+def test_themes_load_and_unknown_names_list_valid_ones():
+    assert available_themes()[:3] == ["dark", "light", "mono"]
+    for name in ("dark", "light", "mono", "16color"):
+        assert load_theme(name).name in ("dark", "light", "mono")
+    with pytest.raises(ValueError, match="valid themes: dark, light, mono"):
+        load_theme("solarized")
+
+
+def test_no_color_forces_mono(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert initial_theme("light") == "mono"
+    monkeypatch.delenv("NO_COLOR")
+    assert initial_theme("light") == "light"
+
+
+@aio
+async def test_no_color_app_uses_mono(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(theme="dark")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot, frames=1)
+        assert app.theme == "mono" and app.no_color
+
+
+def test_formatting_is_compact():
+    assert fmt.num(1234) == "1.2k" and fmt.num(0.5) == "0.5"
+    assert fmt.pct(12.34) == "12.3%" and fmt.ratio_pct(0.0123) == "1.2%"
+    assert fmt.ms(45.3) == "45.3ms" and fmt.ms(1234) == "1.23s" and fmt.ms(0.42) == "0.42ms"
+    assert fmt.size(1536) == "1.5K" and fmt.size(3 * 2**30) == "3.0G"
+    assert fmt.cpu_time(83.45) == "1:23.45" and fmt.cpu_time(83.45, fine=False) == "1:23"
+    assert fmt.uptime(3 * 86400 + 4 * 3600 + 12 * 60) == "3d 04:12"
+    assert fmt.spark([0, 1, 2, 4, 8], 6, floor=1) == "  ▂▃▅█"
+    assert fmt.spark([], 3) == "   "
