@@ -235,8 +235,8 @@ class ObsApp(App[int]):
         if self._closing:
             return
         interval = float(getattr(self.engine, "interval", 1.0) or 1.0)
-        if self.frames == 1:
-            interval = min(interval, FIRST_RATE_DELAY)
+        if self.frames == 1 and self.frame is not None and self.frame.duration_s == 0:
+            interval = min(interval, FIRST_RATE_DELAY)  # a first frame has no rates yet
         delay = max(interval - (time.monotonic() - started), 0.05)
         self._timer = self.set_timer(delay, self._poll, name="poll")
 
