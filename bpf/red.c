@@ -38,6 +38,7 @@
 #define LOST_SLOTS 4
 
 #define SSL_FD 0xffffffffu
+#define REUSE_WINDOW_NS 100000ULL  // see on_close
 
 struct conn_key {
     u32 tgid;
@@ -46,6 +47,7 @@ struct conn_key {
 };
 
 struct conn {
+    u64 accepted_ns;
     u64 start_ns;  // exit of the read that brought the request's first bytes
     u8 method;     // 0: no request waiting for its response
     u8 truncated;  // the path filled PATH_LEN without reaching its end
@@ -246,9 +248,15 @@ static __always_inline void on_write(u32 tgid, struct conn_key *key, u64 buf, lo
     c->method = 0;
 }
 
-static __always_inline void on_close(u32 tgid, struct conn_key *key) {
+// fresh_after: a connection accepted after this time with no request yet may be a new one
+// that reused the fd number between the close and its exit tracepoint (another thread's
+// accept): keep it. If it was really the closed one, it is harmless and the next accept of
+// that fd number overwrites it.
+static __always_inline void on_close(u32 tgid, struct conn_key *key, u64 fresh_after) {
     struct conn *c = conns.lookup(key);
     if (!c)
+        return;
+    if (!c->method && c->accepted_ns > fresh_after)
         return;
     if (c->method)
         record(tgid, c, 0, bpf_ktime_get_ns());  // closed before its response
@@ -261,18 +269,7 @@ static __always_inline void on_close(u32 tgid, struct conn_key *key) {
 #define ARG_IOV 1    // (fd, const struct iovec *, cnt): readv writev
 #define ARG_MSG 2    // (fd, struct msghdr *, flags): recvmsg sendmsg
 
-static __always_inline int sock_io(long ret, int kind, int is_write) {
-    if (ret <= 0)
-        return 0;
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!is_server(tgid))
-        return 0;
-    // The user registers saved at syscall entry still hold the arguments at exit.
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-    u64 *regs = (u64 *)bpf_task_pt_regs(task);
-    u64 fd = 0, arg1 = 0;
-    bpf_probe_read_kernel(&fd, sizeof(fd), regs + 14);   // x86-64 pt_regs: di
-    bpf_probe_read_kernel(&arg1, sizeof(arg1), regs + 13); // si
+static __always_inline int sock_io(u32 tgid, long ret, int kind, int is_write, u64 fd, u64 arg1) {
     struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
     u64 buf = arg1;
     long n = ret;
@@ -294,12 +291,19 @@ static __always_inline int sock_io(long ret, int kind, int is_write) {
     return 0;
 }
 
+// x86-64 struct pt_regs, from si: si, di, orig_ax (the syscall number).
+struct regs_tail {
+    u64 si;
+    u64 di;
+    u64 orig_ax;
+};
+
 static __always_inline int on_accept(long fd) {
     if (fd < 0)
         return 0;
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
-    struct conn fresh = {};
+    struct conn fresh = {.accepted_ns = bpf_ktime_get_ns()};
     // Overwrites what a previous owner of this fd number left (close not seen).
     if (conns.update(&key, &fresh)) {
         count_lost(LOST_CONNS);
@@ -314,23 +318,50 @@ static __always_inline int on_accept(long fd) {
 
 TRACEPOINT_PROBE(syscalls, sys_exit_accept) { return on_accept(args->ret); }
 TRACEPOINT_PROBE(syscalls, sys_exit_accept4) { return on_accept(args->ret); }
-TRACEPOINT_PROBE(syscalls, sys_exit_read) { return sock_io(args->ret, ARG_PLAIN, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom) { return sock_io(args->ret, ARG_PLAIN, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_readv) { return sock_io(args->ret, ARG_IOV, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_recvmsg) { return sock_io(args->ret, ARG_MSG, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_write) { return sock_io(args->ret, ARG_PLAIN, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_sendto) { return sock_io(args->ret, ARG_PLAIN, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return sock_io(args->ret, ARG_IOV, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return sock_io(args->ret, ARG_MSG, 1); }
-// sendfile carries response bodies only; the status line was already written by write/writev,
-// so it needs no program (one fewer tracepoint on the hot path).
+// The user registers saved at syscall entry still hold the arguments at exit.
+static __always_inline struct regs_tail saved_args(void) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+    u64 *regs = (u64 *)bpf_task_pt_regs(task);
+    struct regs_tail r = {};
+    bpf_probe_read_kernel(&r, sizeof(r), regs + 13);
+    return r;
+}
 
-TRACEPOINT_PROBE(syscalls, sys_enter_close) {
+static __always_inline int io_exit(long ret, int kind, int is_write) {
+    if (ret <= 0)
+        return 0;
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
         return 0;
-    struct conn_key key = {.tgid = tgid, .fd = (u32)args->fd, .ssl = 0};
-    on_close(tgid, &key);
+    struct regs_tail r = saved_args();
+    return sock_io(tgid, ret, kind, is_write, r.di, r.si);
+}
+
+// One classic tracepoint per syscall rather than one raw_syscalls:sys_exit program: the raw
+// one runs on every syscall of every process (13 runs per request under wrk -> nginx) and
+// measured slower overall (bench/red_overhead.py, BENCHMARKS.md).
+TRACEPOINT_PROBE(syscalls, sys_exit_read) { return io_exit(args->ret, ARG_PLAIN, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom) { return io_exit(args->ret, ARG_PLAIN, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_readv) { return io_exit(args->ret, ARG_IOV, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_recvmsg) { return io_exit(args->ret, ARG_MSG, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_write) { return io_exit(args->ret, ARG_PLAIN, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_sendto) { return io_exit(args->ret, ARG_PLAIN, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return io_exit(args->ret, ARG_IOV, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return io_exit(args->ret, ARG_MSG, 1); }
+// sendfile carries response bodies only; the status line was already written by write/writev,
+// so it needs no program (one fewer tracepoint on the hot path).
+
+// close is handled at exit too: any sys_enter program puts every syscall of every process
+// through the tracepoint's enter path, measured at ~7 % of nginx's CPU per request.
+TRACEPOINT_PROBE(syscalls, sys_exit_close) {
+    if (args->ret != 0)
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    struct regs_tail r = saved_args();
+    struct conn_key key = {.tgid = tgid, .fd = (u32)r.di, .ssl = 0};
+    on_close(tgid, &key, bpf_ktime_get_ns() - REUSE_WINDOW_NS);
     return 0;
 }
 
@@ -382,6 +413,6 @@ int ssl_write_exit(struct pt_regs *ctx) { return ssl_exit(ctx, 1); }
 int ssl_free_enter(struct pt_regs *ctx) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct conn_key key = {.tgid = tgid, .fd = SSL_FD, .ssl = PT_REGS_PARM1(ctx)};
-    on_close(tgid, &key);
+    on_close(tgid, &key, 0);
     return 0;
 }
