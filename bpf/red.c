@@ -25,7 +25,7 @@
 #define PATH_WORDS (PATH_LEN / 8)
 #define HIST_SUB_BITS 4
 #define HIST_SUB (1 << HIST_SUB_BITS)
-// log-linear buckets over microseconds: 16 per power of two up to 2^26 us (67 s); see
+// log-linear buckets over 1.024 us units: 16 per power of two up to 2^26 units (69 s); see
 // obs_tui/analysis/histogram.py, which must agree with bucket_of().
 #define HIST_MAX_LOG 26
 #define HIST_BUCKETS ((HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB)
@@ -51,7 +51,7 @@ struct conn {
     u64 start_ns;  // exit of the read that brought the request's first bytes
     u8 method;     // 0: no request waiting for its response
     u8 truncated;  // the path filled PATH_LEN without reaching its end
-    u8 pad[5];  // path 8-byte aligned for the word scan
+    u8 pad[6];     // path 8-byte aligned for the word scan
     char path[PATH_LEN];
 };
 
