@@ -105,13 +105,15 @@ async def test_off_frame_says_what_is_missing_and_how_to_fix():
         assert "power: off" in power._notice and "RAPL" in power._notice
         assert "w" not in power.table.visible_columns()
         red = app.main.query_one(RequestsPane)
-        assert "needs root" in red._notice and "sudo obs-tui" in red._notice
+        assert "needs root" in red.summary_line._plain and "sudo obs-tui" in red._notice
         assert "obs-tui doctor" in red._notice
         assert red.has_class("-nodata")
         slo = app.main.query_one(SloPane)
-        assert "no SLOs configured" in slo._notice and "--prometheus" in slo._notice
+        assert "no SLOs configured" in slo.summary_line._plain
+        assert "[[slo]]" in slo._notice and "--prometheus" in slo._notice
         carbon = app.main.query_one(CarbonPane)
-        assert "needs the power pane's source" in carbon._notice
+        assert "needs the power pane's source" in carbon.summary_line._plain
+        assert "pane 1 has power" in carbon._notice
         assert "red off: needs root" in header_text(app)
 
 

@@ -74,7 +74,7 @@ def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = F
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
     if with_reason and reason and mode != "live":
-        text += f": {escape(fmt.truncate(reason, 24))}"
+        text += f": {escape(fmt.truncate(fmt.first_clause(reason), 22))}"
     return text + "[/]"
 
 
@@ -321,14 +321,12 @@ class ObsApp(App[int]):
 
     # ---- layout ---------------------------------------------------------------------------
 
-    @property
-    def narrow(self) -> bool:
-        return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
-
-    def apply_layout(self) -> None:
+    def apply_layout(self, width: int | None = None, height: int | None = None) -> None:
         if not self._main_up:
             return
-        narrow = self.narrow
+        width = self.size.width if width is None else width
+        height = self.size.height if height is None else height
+        narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
         body = self.main.query_one("#body")
         body.set_class(narrow, "narrow")
         body.set_class(self.zoomed is not None, "-zoomed")
@@ -352,7 +350,7 @@ class ObsApp(App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.check_size(event.size.width, event.size.height)
-        self.apply_layout()
+        self.apply_layout(event.size.width, event.size.height)
         self.call_after_refresh(self.render_header)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:

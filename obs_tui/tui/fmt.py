@@ -149,6 +149,11 @@ def spark(values: Iterable[float | None], width: int, floor: float = 0.0) -> str
     return " " * (width - len(out)) + "".join(out)
 
 
+def first_clause(text: str) -> str:
+    """The part of a reason before its first ';' (the rest is for doctor)."""
+    return text.split(";", 1)[0].strip()
+
+
 def truncate(text: str, width: int) -> str:
     """Cut to `width` cells with an ellipsis (text here is ASCII-ish process names)."""
     if len(text) <= width:

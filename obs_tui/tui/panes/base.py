@@ -94,7 +94,7 @@ class Pane(Vertical, can_focus=True):
     }
     Pane:focus-within { border: round $border; border-title-color: $accent; }
     Pane > .summary { color: $foreground; padding: 0 1; }
-    Pane > .notice { color: $warning; padding: 0 1; height: auto; max-height: 6; }
+    Pane > .notice { color: $warning; padding: 0 1; height: auto; max-height: 3; }
     Pane > .notice.-off { color: $text-muted; }
     Pane.-nodata > KeyedTable { display: none; }
     Pane.-quiet > .notice { display: none; }

@@ -8,7 +8,7 @@ from textual.markup import escape
 
 from obs_tui.model import Frame, ProcessCarbon
 from obs_tui.tui import fmt
-from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
+from obs_tui.tui.panes.base import Chart, DetailSpec, Pane
 from obs_tui.tui.table import Column
 
 SPARK = 10
@@ -81,10 +81,9 @@ class CarbonPane(Pane):
     def notice(self, frame: Frame) -> tuple[str, bool]:
         if frame.carbon is None:
             if frame.power is None:
-                _, reason = source_reason(frame, "power", "rapl")
-                why = f" (power: {reason})" if reason else ""
-                return (f"carbon: off — needs the power pane's source{escape(why)}; with power, "
-                        "gCO2e = energy × grid intensity × PUE from [carbon] in the config"), True
+                return ("gCO2e = energy × grid intensity × PUE: shown once pane 1 has power "
+                        "(RAPL or the estimator); intensity and PUE come from "
+                        + escape("[carbon]") + " in the config"), True
             return "carbon: off — no carbon section in this frame", True
         if frame.power is not None and frame.power.source != "rapl":
             return "carbon: from estimated power (no RAPL)", False

@@ -133,9 +133,9 @@ class PowerPane(Pane):
             mode, reason = source_reason(frame, "power", "rapl")
             rapl = frame.capability("rapl")
             why = reason or (rapl.reason if rapl is not None and not rapl.ok else "")
-            why = why or "no power source yet"
-            return (f"power: off — {escape(why)}; the per-vCPU estimator is not built yet, "
-                    "so no W or J columns", True)
+            why = fmt.first_clause(why) or "no power source yet"
+            return (f"power: off — {escape(why)}; the per-vCPU estimator is not built yet",
+                    True)
         if frame.power.source != "rapl":
             return "power: estimate — modelled from CPU time, not measured (no RAPL)", False
         return "", False

@@ -86,13 +86,14 @@ class RequestsPane(Pane):
     def summary(self, frame: Frame, items: list | None) -> str:
         if frame.red is None:
             _, reason = self._red_reason(frame)
-            return f"[$text-muted]off —[/] {escape(reason)}"
+            return f"[$text-muted]off —[/] {escape(fmt.first_clause(reason))}"
         services = frame.red.services
         rps = sum(s.rps for s in services)
         reqs = sum(s.requests for s in services)
         errs = sum(s.errors for s in services)
         err = 100.0 * errs / reqs if reqs else 0.0
-        text = f"{len(services)} services · {fmt.num(rps)} rps · err {fmt.pct(err)}"
+        noun = "service" if len(services) == 1 else "services"
+        text = f"{len(services)} {noun} · {fmt.num(rps)} rps · err {fmt.pct(err)}"
         if frame.red.lost_events:
             text += f" · [$warning]lost {fmt.count(frame.red.lost_events)} events[/]"
         return text
@@ -102,7 +103,7 @@ class RequestsPane(Pane):
         if frame.red is None:
             mode, reason = self._red_reason(frame)
             fix = how_to_fix(reason, getattr(self.app, "read_only", False))
-            return f"requests: {mode} — {escape(reason)}\n{escape(fix)}", True
+            return escape(fix), True
         if status is not None and status.stale:
             return f"requests: stale — {escape(status.reason)}", False
         if not frame.red.services:

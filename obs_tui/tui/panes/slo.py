@@ -107,10 +107,11 @@ class SloPane(Pane):
     def notice(self, frame: Frame) -> tuple[str, bool]:
         if not frame.slo:
             mode, reason = source_reason(frame, "slo", "prometheus")
-            text = "no SLOs configured: add [[slo]] to the config and --prometheus URL"
+            # "[[" is literal in Textual markup; escape() would leave a backslash showing.
+            text = "add [[slo]] tables to the config and give --prometheus URL"
             if reason:
-                text += f"\nprometheus: {reason}"
-            return escape(text), True
+                text += f"\nprometheus: {escape(fmt.first_clause(reason))}"
+            return text, True
         status = frame.source("slo") or frame.source("prometheus")
         if status is not None and status.stale:
             return f"SLO: stale — {escape(status.reason)}", False
