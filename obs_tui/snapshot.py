@@ -8,10 +8,18 @@ from typing import Any
 
 from obs_tui.model import Frame
 
+# Frame fields held as tuples of (key, value) pairs to stay immutable; JSON shows them as objects.
+MAPPING_FIELDS = {"zones", "burn_rates", "status_classes"}
+
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            out[f.name] = ({k: _plain(v) for k, v in item} if f.name in MAPPING_FIELDS
+                           else _plain(item))
+        return out
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, float):
@@ -20,15 +28,6 @@ def _plain(value: Any) -> Any:
 
 
 def frame_to_json(frame: Frame) -> dict[str, Any]:
-    power = None
-    if frame.power is not None:
-        power = _plain(frame.power)
-        power["zones"] = dict(frame.power.zones)
-    slo = []
-    for status in frame.slo:
-        item = _plain(status)
-        item["burn_rates"] = dict(status.burn_rates)
-        slo.append(item)
     return {
         "schema": frame.schema,
         "host": frame.host,
@@ -36,8 +35,8 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
         "duration_s": round(frame.duration_s, 3),
         "capabilities": {name: {"ok": cap.ok, "reason": cap.reason} for name, cap in frame.capabilities},
         "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason} for s in frame.sources},
-        "red": _plain(frame.red) if frame.red is not None else None,
-        "power": power,
-        "carbon": _plain(frame.carbon) if frame.carbon is not None else None,
-        "slo": slo,
+        "red": _plain(frame.red),
+        "power": _plain(frame.power),
+        "carbon": _plain(frame.carbon),
+        "slo": _plain(frame.slo),
     }

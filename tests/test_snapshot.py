@@ -26,3 +26,26 @@ def test_snapshot_json_schema():
     # no RAPL tree on these machines: the reason must say where it looked
     assert not doc["capabilities"]["rapl"]["ok"]
     assert "powercap" in doc["capabilities"]["rapl"]["reason"]
+
+
+def test_full_frame_matches_the_documented_schema():
+    """Every key of DESIGN.md's schema, with mapping fields as JSON objects."""
+    from obs_tui.snapshot import frame_to_json
+    from tests.fake_frames import full_frame
+
+    doc = json.loads(json.dumps(frame_to_json(full_frame(3))))
+    service = doc["red"]["services"][0]
+    assert {"pid", "comm", "ports", "requests", "errors", "rps", "error_ratio",
+            "p50_ms", "p95_ms", "p99_ms", "routes"} <= set(service)
+    assert {"method", "route", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"} <= set(service["routes"][0])
+    assert isinstance(service["status_classes"], dict)
+    assert {"source", "host_watts", "idle_watts", "zones", "processes"} <= set(doc["power"])
+    assert isinstance(doc["power"]["zones"], dict)
+    assert {"pid", "comm", "cpu_seconds", "watts", "joules"} <= set(doc["power"]["processes"][0])
+    assert {"grid_g_per_kwh", "pue", "host_g_per_h", "processes"} <= set(doc["carbon"])
+    assert {"pid", "g_per_h", "joules_per_request", "g_per_1k_requests"} <= set(doc["carbon"]["processes"][0])
+    slo = doc["slo"][0]
+    assert {"name", "source", "objective", "period", "sli", "error_budget_remaining",
+            "burn_rates", "alerts", "state", "reason"} <= set(slo)
+    assert isinstance(slo["burn_rates"], dict)
+    assert {"severity", "long", "short", "factor", "firing"} <= set(slo["alerts"][0])
