@@ -35,39 +35,18 @@ class PowerPane(Pane):
 
     def __init__(self, *, id: str | None = None) -> None:
         self._power: dict[int, ProcessPower] = {}
-        self._sticky: dict[int, float] = {}
         self.SORTS = {
             "pid": (lambda p: p.pid, False),
             "comm": (lambda p: p.comm.lower(), False),
-            # CPU% over the last 3 samples, to whole percent: a process blinking between
-            # 0 and 1 % (one clock tick) does not jump up and down the table every second.
-            "cpu": (lambda p: self._calm_cpu(p), True),
+            # The order always matches the shown CPU%; equal values keep the order of total
+            # CPU time, which moves slowly, so idle rows do not shuffle among themselves.
+            "cpu": (lambda p: (round(p.cpu_percent, 1), p.cpu_seconds), True),
             "w": (lambda p: self._watts(p.pid), True),
             "rss": (lambda p: p.rss_bytes, True),
             "time": (lambda p: p.cpu_seconds, True),
             "j": (lambda p: self._joules(p.pid), True),
         }
         super().__init__(id=id)
-
-    def _calm_cpu(self, p: ProcessSample) -> float:
-        """The CPU sort key: the 3-sample mean, moved only when it changes by 2 points.
-
-        /proc counts CPU in clock ticks (1 % of a core at 1 Hz), so idle processes blink
-        between 0 and 1 %; with this hysteresis they keep their row instead of swapping
-        places every second (which is most of what a naive top-N table repaints).
-        """
-        series = self.history.get("cpu", p.pid) if self.history is not None else ()
-        n = len(series)
-        if n == 0:
-            mean = p.cpu_percent
-        else:
-            last = [series[i] for i in range(max(n - 3, 0), n)]
-            mean = sum(last) / len(last)
-        before = self._sticky.get(p.pid)
-        if before is not None and abs(mean - before) < 2.0:
-            return before
-        self._sticky[p.pid] = mean
-        return mean
 
     def _watts(self, pid: int) -> float:
         pp = self._power.get(pid)
@@ -84,9 +63,6 @@ class PowerPane(Pane):
         else:
             self._power = {}
             self.table.set_hidden(frozenset({"w", "j"}))
-        if len(self._sticky) > 2 * len(frame.processes) + 64:
-            alive = {p.pid for p in frame.processes}
-            self._sticky = {k: v for k, v in self._sticky.items() if k in alive}
         status = frame.source("procs")
         if status is not None and status.mode == "off":
             return None
