@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -30,16 +32,27 @@ PANES = [
 ]
 
 
-def help_markup() -> str:
-    width = max(len(k) for k, _ in KEYS)
+def _rows(pairs: list[tuple[str, str]], style: str, columns: int) -> list[str]:
+    """Key and description side by side; long descriptions wrap under their own column."""
+    width = max(len(k) for k, _ in pairs)
+    indent = " " * (width + 4)
+    lines = []
+    for key, text in pairs:
+        wrapped = textwrap.wrap(text, max(columns - len(indent), 20)) or [""]
+        lines.append(f"  [{style}]{key.ljust(width)}[/]  {wrapped[0]}")
+        lines += [indent + more for more in wrapped[1:]]
+    return lines
+
+
+def help_markup(columns: int = 92) -> str:
+    """The help text for a box `columns` cells wide (inside its border and padding)."""
     lines = ["[b]Keys[/b]", ""]
-    lines += [f"  [b $accent]{k.ljust(width)}[/]  {v}" for k, v in KEYS]
+    lines += _rows(KEYS, "b $accent", columns)
     lines += ["", "[b]Panes[/b]", ""]
-    pw = max(len(k) for k, _ in PANES)
-    lines += [f"  [b]{k.ljust(pw)}[/]  {v}" for k, v in PANES]
-    lines += ["", "Badges in the header: [$success]live[/] measured · [$warning]estimate[/]"
-              " modelled · [$text-muted]off[/] with the reason in the pane.",
-              "obs-tui doctor explains what works on this host and why not."]
+    lines += _rows(PANES, "b", columns)
+    footer = ("Badges in the header: live = measured, estimate = modelled, off = not available "
+              "(the pane says why). obs-tui doctor explains what works on this host and why not.")
+    lines += [""] + textwrap.wrap(footer, columns)
     return "\n".join(lines)
 
 
@@ -62,7 +75,8 @@ class HelpScreen(ModalScreen[None]):
         box.border_title = "obs-tui help"
         box.border_subtitle = "Esc to close"
         with box:
-            yield Static(help_markup())
+            # 96 % of the screen, less the border (2), padding (2) and scrollbar (2)
+            yield Static(help_markup(min(92, int(self.app.size.width * 0.96) - 6)))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
