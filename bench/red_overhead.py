@@ -9,6 +9,11 @@ the per-pair ratios. nginx's CPU time per request (its worker's utime+stime over
 it served) is reported too: it is what the probe adds to the server, and is far steadier than
 throughput under noisy neighbours.
 
+Each round also has a FLOOR run: one empty program on syscalls:sys_exit_getppid, a syscall
+nothing here makes. Attaching any syscall tracepoint puts every task's syscalls through the
+kernel's slow path, so that run is the least any syscall-tracepoint probe can cost on this
+kernel; "with / floor" is the part of the overhead the probe's own code is responsible for.
+
 Exactness is checked against nginx's own counter (stub_status `requests`), not against wrk,
 which does not count the requests still in flight when it stops.
 """
@@ -93,6 +98,18 @@ def probed(port: int, pid: int, seconds: float, connections: int) -> Run:
         source.close()
 
 
+FLOOR_PROGRAM = b"TRACEPOINT_PROBE(syscalls, sys_exit_getppid) { return 0; }"
+
+
+def floored(port: int, pid: int, seconds: float, connections: int) -> Run:
+    from obs_tui.bcc_setup import import_bcc
+    bpf = import_bcc(notice=lambda line: None).BPF(text=FLOOR_PROGRAM)
+    try:
+        return measured(port, pid, seconds, connections)
+    finally:
+        bpf.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -102,22 +119,29 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("needs root (eBPF)")
     pairs: list[tuple[Run, Run]] = []
+    floors: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp, nginx(Path(tmp)) as srv:
         wrk(srv.port, 1, args.connections)  # warm up
         for i in range(args.rounds):
             plain = lambda: measured(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
             traced = lambda: probed(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
-            if i % 2:  # flip the order so drift does not favour one side
+            floor = lambda: floored(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
+            # The floor sits between the two; the order flips so drift does not favour one side.
+            if i % 2:
                 w = traced()
+                f = floor()
                 b = plain()
             else:
                 b = plain()
+                f = floor()
                 w = traced()
             pairs.append((b, w))
+            floors.append(f)
             print(f"round {i + 1}: without {b.rps:.0f} req/s p99 {b.p99_ms:.3f} ms "
                   f"{b.cpu_us_per_request:.2f} us/req | with {w.rps:.0f} req/s p99 {w.p99_ms:.3f} ms "
                   f"{w.cpu_us_per_request:.2f} us/req, load {w.load_s:.2f} s, nginx served {w.served}, "
-                  f"probe counted {w.counted}, lost {w.lost}", flush=True)
+                  f"probe counted {w.counted}, lost {w.lost} | floor {f.rps:.0f} req/s "
+                  f"{f.cpu_us_per_request:.2f} us/req", flush=True)
     med = statistics.median
     ok = [w for _, w in pairs if w.counted == w.served and w.lost == 0]
     print(f"throughput: without {med(b.rps for b, _ in pairs):.0f} req/s, with "
@@ -129,6 +153,16 @@ def main() -> None:
           f"{med(w.cpu_us_per_request / b.cpu_us_per_request for b, w in pairs):.3f}")
     print(f"exact counts with zero lost events in {len(ok)}/{len(pairs)} probed runs; highest such rate "
           f"{max((w.rps for w in ok), default=0):.0f} req/s; lost events {sum(w.lost for _, w in pairs)}")
+    trios = [(b, f, w) for (b, w), f in zip(pairs, floors)]
+    print(f"FLOOR (empty program on syscalls:sys_exit_getppid): throughput without "
+          f"{med(b.rps for b, _, _ in trios):.0f} / floor {med(f.rps for _, f, _ in trios):.0f} / with "
+          f"{med(w.rps for _, _, w in trios):.0f} req/s, paired ratio floor/without "
+          f"{med(f.rps / b.rps for b, f, _ in trios):.3f}, with/floor {med(w.rps / f.rps for _, f, w in trios):.3f}; "
+          f"CPU per request without {med(b.cpu_us_per_request for b, _, _ in trios):.2f} / floor "
+          f"{med(f.cpu_us_per_request for _, f, _ in trios):.2f} / with "
+          f"{med(w.cpu_us_per_request for _, _, w in trios):.2f} us, paired ratio floor/without "
+          f"{med(f.cpu_us_per_request / b.cpu_us_per_request for b, f, _ in trios):.3f}, with/floor "
+          f"{med(w.cpu_us_per_request / f.cpu_us_per_request for _, f, w in trios):.3f}")
     loads = [w.load_s for _, w in pairs]
     print(f"probe load time (compile + attach): median {med(loads):.2f} s, max {max(loads):.2f} s")
 
