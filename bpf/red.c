@@ -16,12 +16,19 @@
 //
 // Only the method, the path (cut at '?', '#' or ' ': query strings carry secrets) and the
 // status code leave the probe; headers and bodies are never copied.
+//
+// The stats hash is keyed by a 64-bit hash of the path (16-byte key): the kernel hashes and
+// compares that key once per response, where a key holding the path itself cost ~100 bytes of
+// jhash + memcmp + copy each time. The path's bytes go to `paths` once, when a stats entry is
+// first created; user space joins the two. Two paths with the same 64-bit hash would share
+// counters (first one's name): accepted, it cannot leak anything the probe did not keep.
 
 #include <uapi/linux/ptrace.h>
 
 #ifndef PATH_LEN
 #define PATH_LEN 96  // a multiple of 8: the path is scanned a word at a time
 #endif
+#define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
 #define PATH_WORDS (PATH_LEN / 8)
 #define HIST_SUB_BITS 4
 #define HIST_SUB (1 << HIST_SUB_BITS)
@@ -35,7 +42,8 @@
 #define LOST_STATS 1      // stats map full: a finished request could not be counted
 #define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
 #define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
-#define LOST_SLOTS 4
+#define LOST_PATHS 4      // paths map full: a new path's requests could not be counted
+#define LOST_SLOTS 5
 
 #define SSL_FD 0xffffffffu
 #define REUSE_WINDOW_NS 100000ULL  // see on_close
@@ -48,10 +56,12 @@ struct conn_key {
 
 struct conn {
     u64 accepted_ns;
-    u64 start_ns;  // exit of the read that brought the request's first bytes
-    u8 method;     // 0: no request waiting for its response
-    u8 truncated;  // the path filled PATH_LEN without reaching its end
-    u8 pad[6];     // path 8-byte aligned for the word scan
+    u64 start_ns;   // exit of the read that brought the request's first bytes
+    u64 path_hash;
+    u8 method;      // 0: no request waiting for its response
+    u8 truncated;   // the path filled PATH_LEN without reaching its end
+    u8 path_words;  // words of path[] that belong to this request's path (the rest is stale)
+    u8 pad[5];      // path 8-byte aligned for the word scan
     char path[PATH_LEN];
 };
 
@@ -60,7 +70,11 @@ struct stat_key {
     u16 status;  // 0: connection closed before the response
     u8 method;
     u8 truncated;
-    char path[PATH_LEN];
+    u64 path_hash;
+};
+
+struct path_val {
+    char path[PATH_LEN];  // NUL-padded unless it fills PATH_LEN (then truncated)
 };
 
 struct stat_val {
@@ -79,11 +93,12 @@ struct ssl_args {
 BPF_ARRAY(servers, u64, 65536);
 BPF_HASH(conns, struct conn_key, struct conn, 65536);
 BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
+BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 // Zeroed templates: these values are too big for the 512-byte BPF stack.
 BPF_PERCPU_ARRAY(zero_stat, struct stat_val, 1);
-BPF_PERCPU_ARRAY(scratch_key, struct stat_key, 1);
+BPF_PERCPU_ARRAY(scratch_path, struct path_val, 1);
 
 static __always_inline void count_lost(int slot) {
     u64 *v = lost.lookup(&slot);
@@ -121,24 +136,38 @@ static __always_inline int parse_method(u64 w, u32 *off) {
     return 0;
 }
 
-static __always_inline void record(u32 tgid, struct conn *c, u16 status, u64 now) {
+// Publish a path's bytes under its hash, before the first stats entry that names it, so user
+// space never sees a stats key whose path is missing. Runs only when a stats entry is new.
+static __always_inline int publish_path(struct conn *c) {
     int zero = 0;
-    struct stat_key *k = scratch_key.lookup(&zero);
-    if (!k)
-        return;
-    k->tgid = tgid;
-    k->status = status;
-    k->method = c->method;
-    k->truncated = c->truncated;
-    __builtin_memcpy(k->path, c->path, PATH_LEN);
-    struct stat_val *v = stats.lookup(k);
+    struct path_val *p = scratch_path.lookup(&zero);
+    if (!p)
+        return -1;
+    u64 *dst = (u64 *)p->path, *src = (u64 *)c->path;
+    // path[] past path_words holds an earlier request's path on this connection: not copied.
+#pragma unroll
+    for (int i = 0; i < PATH_LEN / 8; i++)
+        dst[i] = i < c->path_words ? src[i] : 0;
+    int err = paths.insert(&c->path_hash, p);
+    return err == -EEXIST ? 0 : err;  // NOEXIST: the first writer of a hash wins
+}
+
+static __always_inline void record(u32 tgid, struct conn *c, u16 status, u64 now) {
+    struct stat_key k = {.tgid = tgid, .status = status, .method = c->method,
+                         .truncated = c->truncated, .path_hash = c->path_hash};
+    struct stat_val *v = stats.lookup(&k);
     if (!v) {
+        int zero = 0;
         struct stat_val *z = zero_stat.lookup(&zero);
         if (!z)
             return;
+        if (publish_path(c)) {
+            count_lost(LOST_PATHS);
+            return;
+        }
         // NOEXIST: another CPU may have created it meanwhile; the lookup below finds that one.
-        stats.insert(k, z);
-        v = stats.lookup(k);
+        stats.insert(&k, z);
+        v = stats.lookup(&k);
         if (!v) {
             count_lost(LOST_STATS);
             return;
@@ -160,34 +189,40 @@ static __always_inline void record(u32 tgid, struct conn *c, u16 status, u64 now
 // borrows can only flag bytes above a real match, which we never look at).
 #define BYTE_EQ(w, c) (((w ^ (ONES * (c))) - ONES) & ~(w ^ (ONES * (c))) & HIGHS)
 
-// Copy the request path into the connection, cut at its end (' ', '?', '#'): the query string
-// and everything after it never stay in a map. The scan goes a word (8 bytes) at a time and
-// stops at the first word holding the end, so "/" costs one word, and the verifier sees a
-// 12-step unrolled loop rather than a 96-step one.
-static __always_inline void copy_path(struct conn *c, u64 src, long avail) {
-    u32 len = avail > PATH_LEN ? PATH_LEN : (u32)avail;
-    u64 *words = (u64 *)c->path;
-    __builtin_memset(c->path, 0, PATH_LEN);  // bytes past len read as NUL: an end too
-    c->truncated = 0;
-    if (len == 0 || len > PATH_LEN)
-        return;
-    bpf_probe_read_user(c->path, len, (void *)src);
+// One read of the request's start (method + up to PATH_LEN bytes of path) into the stack; the
+// path is then taken a word at a time, each word assembled from two aligned words of the
+// buffer (the path starts 4..8 bytes in), cut at its end (' ', '?', '#', NUL), and stops at
+// the word holding the end: "/" costs one word. Only the path's words reach the connection, so
+// the query string and what follows never stay in a map. The path's hash is built on the way.
+#define REQ_WORDS (METHOD_MAX / 8 + PATH_LEN / 8 + 1)
+
+static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long avail) {
+    u64 *dst = (u64 *)c->path;
+    u32 sh = off * 8;  // 32..64
+    u64 h = 0x9e3779b97f4a7c15ULL;
     int found = 0;
+    int words = PATH_WORDS;
 #pragma unroll
     for (int i = 0; i < PATH_WORDS; i++) {
-        if (found) {
-            words[i] = 0;
-            continue;
-        }
-        u64 w = words[i];
+        // (x >> (sh - 1)) >> 1: a shift by 64 (OPTIONS) must give 0, not x
+        u64 w = ((req[i] >> (sh - 1)) >> 1) | (req[i + 1] << (64 - sh));
         u64 m = BYTE_EQ(w, ' ') | BYTE_EQ(w, '?') | BYTE_EQ(w, '#') | BYTE_EQ(w, 0);
         if (m) {
             u64 low = m & -m;  // the 0x80 bit of the first end byte
             u64 k = (((low >> 7) * 0x0001020304050607ULL) >> 56) & 7;  // its index in the word
-            words[i] = w & ((1ULL << (k * 8)) - 1);
+            w &= (1ULL << (k * 8)) - 1;
             found = 1;
         }
+        dst[i] = w;
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        if (found) {
+            words = i + 1;
+            break;
+        }
     }
+    c->path_hash = h;
+    c->path_words = words;
     c->truncated = !found && avail > PATH_LEN;
 }
 
@@ -195,11 +230,13 @@ static __always_inline void copy_path(struct conn *c, u64 src, long avail) {
 static __always_inline void on_read(struct conn_key *key, u64 buf, long n, int create) {
     if (n < 8)
         return;  // a request line is at least "GET / HTTP/1.0\r\n"
-    u64 w = 0;
-    if (bpf_probe_read_user(&w, sizeof(w), (void *)buf))
+    // Zeroed: bytes past the read's end must read as NUL, an end of path.
+    u64 req[REQ_WORDS] = {};
+    u32 len = n > sizeof(req) ? sizeof(req) : (u32)n;
+    if (len > sizeof(req) || bpf_probe_read_user(req, len, (void *)buf))
         return;
     u32 off = 0;
-    int method = parse_method(w, &off);
+    int method = parse_method(req[0], &off);
     if (!method)
         return;  // header continuation, body, TLS records: not the start of a request
     struct conn *c = conns.lookup(key);
@@ -219,7 +256,7 @@ static __always_inline void on_read(struct conn_key *key, u64 buf, long n, int c
         count_lost(LOST_UNMATCHED);
     c->start_ns = bpf_ktime_get_ns();
     c->method = method;
-    copy_path(c, buf + off, n - off);
+    take_path(c, req, off, n - off);
 }
 
 // Bytes a server wrote: "HTTP/1.x NNN" ends the waiting request.
@@ -248,15 +285,15 @@ static __always_inline void on_write(u32 tgid, struct conn_key *key, u64 buf, lo
     c->method = 0;
 }
 
-// fresh_after: a connection accepted after this time with no request yet may be a new one
+// window: a connection accepted less than this long ago with no request yet may be a new one
 // that reused the fd number between the close and its exit tracepoint (another thread's
 // accept): keep it. If it was really the closed one, it is harmless and the next accept of
 // that fd number overwrites it.
-static __always_inline void on_close(u32 tgid, struct conn_key *key, u64 fresh_after) {
+static __always_inline void on_close(u32 tgid, struct conn_key *key, u64 window) {
     struct conn *c = conns.lookup(key);
     if (!c)
-        return;
-    if (!c->method && c->accepted_ns > fresh_after)
+        return;  // most closes (files, pipes): no clock read for them
+    if (!c->method && window && c->accepted_ns > bpf_ktime_get_ns() - window)
         return;
     if (c->method)
         record(tgid, c, 0, bpf_ktime_get_ns());  // closed before its response
@@ -361,7 +398,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_close) {
         return 0;
     struct regs_tail r = saved_args();
     struct conn_key key = {.tgid = tgid, .fd = (u32)r.di, .ssl = 0};
-    on_close(tgid, &key, bpf_ktime_get_ns() - REUSE_WINDOW_NS);
+    on_close(tgid, &key, REUSE_WINDOW_NS);
     return 0;
 }
 

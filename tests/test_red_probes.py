@@ -194,6 +194,31 @@ def test_hostile_paths_never_break_the_analysis(red, tmp_path):
     assert all(r.isprintable() for r in routes) and "secret" not in repr(section)
 
 
+def test_every_method_and_path_end_exact(red, tmp_path):
+    # Each method puts the path at another offset (4..8 bytes in) and the probe assembles it
+    # from two aligned words: paths ending at and around word boundaries, under every method,
+    # come out byte for byte, cut at ' ', '?' and '#', and join their stats by hash.
+    requests = [("GET", "/abcdefg", "?x=secret1"), ("POST", "/abcdefgh", "#secret2"),
+                ("PUT", "/a", "?secret3"), ("PATCH", "/abcdefghijklmno", ""),
+                ("DELETE", "/d/e/l", "?secret4"), ("HEAD", "/" + "h" * 23, "#x"),
+                ("OPTIONS", "/opt/" + "o" * 30, "?secret5"), ("OPTIONS", "/o", "")]
+    with servers.nginx(tmp_path) as srv:
+        prev = red.sample(time.time())
+        w = Window(red, srv.pid)
+        for method, path, tail in requests:
+            with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+                sock.sendall(f"{method} {path}{tail} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                while sock.recv(4096):
+                    pass
+        section, svc = w.result(len(requests))
+        cur = red.sample(time.time())
+    assert svc.requests == len(requests) and section.lost_events == 0
+    seen = sorted((k.method, k.path) for k, v in cur.stats.items()
+                  if k.pid == srv.pid and v.count - (prev.stats[k].count if k in prev.stats else 0))
+    assert seen == sorted((m, p) for m, p, _ in requests)
+    assert "secret" not in repr(cur)
+
+
 def test_without_root_says_why(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     cap = RedSource().available()

@@ -4,6 +4,10 @@ The probe aggregates in kernel (counts and latency histograms per tgid, method, 
 path), so a sample is one pass over a small hash whatever the request rate, and nothing can
 be dropped between kernel and user space; what the probe itself could not record is counted
 in its `lost` array and reported as red.lost_events.
+
+Stats are keyed by a hash of the path; the path's bytes sit in the `paths` map, written by
+the probe before the first stats entry naming them. Reading stats before paths therefore
+finds every path, and a hash always names the same path, so it is looked up once and cached.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class RedSource:
         self._info: dict[int, tuple[float, ServiceInfo]] = {}
         self._dead_since: dict[int, float] = {}
         self._last_prune = 0.0
+        self._paths: dict[int, str] = {}  # path hash -> path: a hash always names one path
+        self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
 
     # -- Source protocol --
 
@@ -124,9 +130,21 @@ class RedSource:
             counts = memoryview(bytes(v)).cast("Q")  # count, sum_ns, hist[...]
             hist = tuple((i, c) for i, c in enumerate(counts[2:]) if c)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
-            path = bytes(k.path).split(b"\0", 1)[0].decode("utf-8", "replace")
-            out[StatKey(k.tgid, method, k.status, path, bool(k.truncated))] = StatEntry(counts[0], counts[1], hist)
+            out[StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated))] = \
+                StatEntry(counts[0], counts[1], hist)
         return out
+
+    def _path(self, path_hash: int) -> str:
+        path = self._paths.get(path_hash)
+        if path is None:
+            paths = self._bpf[b"paths"]
+            try:
+                raw = bytes(paths[paths.Key(path_hash)].path)
+            except KeyError:
+                # Cannot happen while the probe publishes paths first; never drop the counts.
+                return "?"
+            path = self._paths[path_hash] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return path
 
     # -- services --
 
@@ -166,6 +184,15 @@ class RedSource:
             elif now - self._dead_since.setdefault(tgid, now) >= 3 * PRUNE_EVERY_S:
                 del stats[key]
                 self._info.pop(tgid, None)
+        # A path is forgotten once no stats entry has named it at two prunes in a row: the probe
+        # publishes a path just before the stats entry naming it, so one listing could miss it.
+        named = {key.path_hash for key in stats.keys()}
+        paths = self._bpf[b"paths"]
+        orphans = {key.value for key in paths.keys() if key.value not in named}
+        for path_hash in orphans & self._orphans:
+            del paths[paths.Key(path_hash)]
+            self._paths.pop(path_hash, None)
+        self._orphans = orphans - self._orphans
 
 
 def _alive(pid: int) -> bool:
