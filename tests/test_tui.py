@@ -502,3 +502,25 @@ def test_formatting_is_compact():
     assert fmt.uptime(3 * 86400 + 4 * 3600 + 12 * 60) == "3d 04:12"
     assert fmt.spark([0, 1, 2, 4, 8], 6, floor=1) == "  ▂▃▅█"
     assert fmt.spark([], 3) == "   "
+
+
+@aio
+async def test_lost_events_are_shown_in_the_requests_summary():
+    import dataclasses
+
+    def lossy(i):
+        frame = full_frame(i)
+        lost_now = 7 if i < 3 else 0  # lossy at first, then clean: the loss must stay visible
+        red = dataclasses.replace(frame.red, lost_events=lost_now, lost_since_attach=7)
+        return dataclasses.replace(frame, red=red)
+
+    app = make_app(frame_fn=lossy)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frames=0, frame_fn=lossy)
+        red = app.main.query_one(RequestsPane)
+        app.post_message(FrameReady(lossy(1), 0.0))
+        await pilot.pause()
+        assert "lost 7 events" in red.summary_line._plain
+        app.post_message(FrameReady(lossy(5), 0.0))
+        await pilot.pause()
+        assert "7 lost since start" in red.summary_line._plain

@@ -96,6 +96,8 @@ class RequestsPane(Pane):
         text = f"{len(services)} {noun} · {fmt.num(rps)} rps · err {fmt.pct(err)}"
         if frame.red.lost_events:
             text += f" · [$warning]lost {fmt.count(frame.red.lost_events)} events[/]"
+        elif frame.red.lost_since_attach:  # counts were lossy earlier: still worth knowing
+            text += f" · [$warning]{fmt.count(frame.red.lost_since_attach)} lost since start[/]"
         return text
 
     def notice(self, frame: Frame) -> tuple[str, bool]:
