@@ -96,9 +96,8 @@ BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
 BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
-// Zeroed templates: these values are too big for the 512-byte BPF stack.
+// Zeroed template: a stat_val is too big for the 512-byte BPF stack.
 BPF_PERCPU_ARRAY(zero_stat, struct stat_val, 1);
-BPF_PERCPU_ARRAY(scratch_path, struct path_val, 1);
 
 static __always_inline void count_lost(int slot) {
     u64 *v = lost.lookup(&slot);
@@ -139,16 +138,13 @@ static __always_inline int parse_method(u64 w, u32 *off) {
 // Publish a path's bytes under its hash, before the first stats entry that names it, so user
 // space never sees a stats key whose path is missing. Runs only when a stats entry is new.
 static __always_inline int publish_path(struct conn *c) {
-    int zero = 0;
-    struct path_val *p = scratch_path.lookup(&zero);
-    if (!p)
-        return -1;
-    u64 *dst = (u64 *)p->path, *src = (u64 *)c->path;
+    struct path_val p;
+    u64 *dst = (u64 *)p.path, *src = (u64 *)c->path;
     // path[] past path_words holds an earlier request's path on this connection: not copied.
 #pragma unroll
     for (int i = 0; i < PATH_LEN / 8; i++)
         dst[i] = i < c->path_words ? src[i] : 0;
-    int err = paths.insert(&c->path_hash, p);
+    int err = paths.insert(&c->path_hash, &p);
     return err == -EEXIST ? 0 : err;  // NOEXIST: the first writer of a hash wins
 }
 
