@@ -75,6 +75,7 @@ class ServiceStats:
     cmdline: str = ""
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
+    routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
 
 
 @dataclass(frozen=True)

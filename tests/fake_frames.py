@@ -95,8 +95,18 @@ def red(i: int) -> RedSection:
         services.append(ServiceStats(
             pid, comm, ports, reqs, int(reqs * err), r, err, p50, p95,
             round(p99 * (0.9 + 0.2 * (0.5 + 0.5 * math.cos(i / 2.0))), 1),
-            tuple(RouteStats(*route) for route in routes), cmdline=comm))
+            tuple(RouteStats(*route) for route in routes), cmdline=comm,
+            routes_total=_totals(routes, i)))
     return RedSection(lost_events=0, services=tuple(services))
+
+
+def _totals(routes, i: int) -> tuple[RouteStats, ...]:
+    """Since-start totals: ten minutes of each route, plus a health check that is quiet now."""
+    scale = 600 + i
+    out = [RouteStats(m, r, req * scale, err * scale, p50, p95, p99) for m, r, req, err, p50, p95, p99 in routes]
+    if routes:
+        out.append(RouteStats("GET", "/healthz", 120, 0, 0.4, 0.9, 1.1))
+    return tuple(out)
 
 
 def power(i: int) -> PowerSection:

@@ -44,3 +44,18 @@ def test_reset_counters_and_unknown_pids_do_not_break():
     section = red_section(prev, cur, 1.0)
     by_pid = {s.pid: s for s in section.services}
     assert by_pid[7].requests == 4 and by_pid[99].comm == "?" and section.lost_events == 0
+
+
+def test_routes_total_keep_quiet_routes_with_counts_since_attach():
+    prev = raw({StatKey(7, "GET", 200, "/u/1"): entry(10, 2.0),
+                StatKey(7, "GET", 200, "/health"): entry(50, 0.5)})
+    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
+               StatKey(7, "GET", 500, "/u/2"): entry(4, 9.0),
+               StatKey(7, "GET", 200, "/health"): entry(50, 0.5)})  # quiet in this window
+    (svc,) = red_section(prev, cur, 1.0).services
+    window = {(r.method, r.route): r.requests for r in svc.routes}
+    total = {(r.method, r.route): (r.requests, r.errors) for r in svc.routes_total}
+    assert window == {("GET", "/u/{id}"): 24}
+    assert total == {("GET", "/u/{id}"): (34, 4), ("GET", "/health"): (50, 0)}
+    health = next(r for r in svc.routes_total if r.route == "/health")
+    assert abs(health.p50_ms - 0.5) < 0.05

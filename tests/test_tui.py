@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import functools
 
 import pytest
@@ -41,7 +42,7 @@ async def started(app: ObsApp, pilot, frames: int = 6, frame_fn=full_frame) -> N
         await pilot.pause(0.01)
     assert app.frames, "the first frame never arrived"
     for i in range(1, frames + 1):
-        app.post_message(FrameReady(frame_fn(i), 0.0))
+        app.post_message(FrameReady(frame_fn(i), time.monotonic()))
         await pilot.pause()
     await pilot.pause()
 
@@ -225,7 +226,7 @@ async def test_space_pauses_updates():
         table = table_of(app, RequestsPane)
         before = table.row(1412)
         repaints = table.repaints
-        app.post_message(FrameReady(full_frame(50), 0.0))
+        app.post_message(FrameReady(full_frame(50), time.monotonic()))
         await pilot.pause()
         assert table.row(1412) == before and table.repaints == repaints
         await pilot.press("space")
@@ -250,7 +251,7 @@ async def test_enter_opens_detail_with_charts_and_routes():
         routes = screen.query_one(KeyedTable)
         assert ("POST", "/api/checkout") in routes.keys
         n = len(screen.spec.charts[0].values)
-        app.post_message(FrameReady(full_frame(60), 0.0))
+        app.post_message(FrameReady(full_frame(60), time.monotonic()))
         await pilot.pause()
         assert len(screen.spec.charts[0].values) == n + 1  # the detail screen moves
         await pilot.press("escape")
@@ -313,7 +314,7 @@ async def test_hidden_panes_are_not_updated():
         await pilot.pause()
         red = table_of(app, RequestsPane)
         before = red.repaints
-        app.post_message(FrameReady(full_frame(40), 0.0))
+        app.post_message(FrameReady(full_frame(40), time.monotonic()))
         await pilot.pause()
         assert red.repaints == before
         assert table_of(app, PowerPane).repaints > 0
@@ -328,7 +329,7 @@ async def test_modal_screen_blocks_main_updates():
         await pilot.pause()
         power = table_of(app, PowerPane)
         before = power.repaints
-        app.post_message(FrameReady(full_frame(41), 0.0))
+        app.post_message(FrameReady(full_frame(41), time.monotonic()))
         await pilot.pause()
         assert power.repaints == before
         await pilot.press("escape")
@@ -423,13 +424,13 @@ async def test_same_frame_twice_repaints_nothing():
         await started(app, pilot, frames=3)
         frame = full_frame(3)
         tables = [p.table for p in app.panes]
-        app.post_message(FrameReady(frame, 0.0))
+        app.post_message(FrameReady(frame, time.monotonic()))
         await pilot.pause()
         before = [t.repaints for t in tables]
         # a frame equal to the last one: nothing in any table changes text... except the
         # sparklines, which advance with the history; so feed it again with the history held
         app.history.record = lambda frame: None
-        app.post_message(FrameReady(frame, 0.0))
+        app.post_message(FrameReady(frame, time.monotonic()))
         await pilot.pause()
         assert [t.repaints for t in tables] == before
 
@@ -447,7 +448,7 @@ async def test_only_changed_cells_are_repainted():
         frame = full_frame(3)
         procs = list(frame.processes)
         procs[0] = dataclasses.replace(procs[0], rss_bytes=procs[0].rss_bytes + 50 * 2**20)
-        app.post_message(FrameReady(dataclasses.replace(frame, processes=tuple(procs)), 0.0))
+        app.post_message(FrameReady(dataclasses.replace(frame, processes=tuple(procs)), time.monotonic()))
         await pilot.pause()
         assert table.repaints - before == 1
 
@@ -461,7 +462,7 @@ async def test_table_walks_only_shown_rows():
         calls = []
         real = power.cells
         power.cells = lambda item: calls.append(item.pid) or real(item)
-        app.post_message(FrameReady(full_frame(30), 0.0))
+        app.post_message(FrameReady(full_frame(30), time.monotonic()))
         await pilot.pause()
         assert 0 < len(calls) == power.table.capacity < len(full_frame(0).processes)
 
@@ -518,9 +519,9 @@ async def test_lost_events_are_shown_in_the_requests_summary():
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot, frames=0, frame_fn=lossy)
         red = app.main.query_one(RequestsPane)
-        app.post_message(FrameReady(lossy(1), 0.0))
+        app.post_message(FrameReady(lossy(1), time.monotonic()))
         await pilot.pause()
         assert "lost 7 events" in red.summary_line._plain
-        app.post_message(FrameReady(lossy(5), 0.0))
+        app.post_message(FrameReady(lossy(5), time.monotonic()))
         await pilot.pause()
         assert "7 lost since start" in red.summary_line._plain

@@ -5,6 +5,8 @@ Update after an intended change of look: .venv/bin/pytest tests/test_tui_snapsho
 
 from __future__ import annotations
 
+import time
+
 from tests.fake_frames import FakeEngine, full_frame, off_frame
 from obs_tui.tui.app import FrameReady, ObsApp
 
@@ -23,7 +25,7 @@ def feed(frame_fn=full_frame, frames: int = 24, keys: tuple[str, ...] = ()):
                 break
             await pilot.pause(0.01)
         for i in range(1, frames + 1):
-            app.post_message(FrameReady(frame_fn(i), 0.0))
+            app.post_message(FrameReady(frame_fn(i), time.monotonic()))
             await pilot.pause()
         for key in keys:
             await pilot.press(key)

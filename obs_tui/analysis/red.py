@@ -85,7 +85,16 @@ def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
     return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
 
 
+def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
+    return tuple(
+        RouteStats(method, route, acc.requests, acc.errors, *_quantiles(acc.hist),
+                   aborted=acc.aborted, status_classes=tuple(sorted(acc.classes.items())))
+        for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
+
+
 def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
+    """Per service: the window's numbers (cur - prev), and per route also the totals since the
+    probe attached, so a route that went quiet is still listed on the service's detail screen."""
     lost = cur.lost_events - (prev.lost_events if prev and prev.lost_events <= cur.lost_events else 0)
     by_pid: dict[int, list[StatKey]] = {}
     for key in cur.stats:
@@ -96,23 +105,24 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
                              truncated=(k.path for k in keys if k.truncated))
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
+        totals: dict[tuple[str, str], _Acc] = {}
         for key in keys:
-            count, hist = _delta(cur.stats[key], prev.stats.get(key) if prev else None)
+            entry = cur.stats[key]
+            route = (key.method, route_of[key.path])
+            totals.setdefault(route, _Acc()).add(key.status, entry.count, dict(entry.hist))
+            count, hist = _delta(entry, prev.stats.get(key) if prev else None)
             if count <= 0:
                 continue
             svc.add(key.status, count, hist)
-            routes.setdefault((key.method, route_of[key.path]), _Acc()).add(key.status, count, hist)
+            routes.setdefault(route, _Acc()).add(key.status, count, hist)
         info = cur.services.get(pid, ServiceInfo("?", "", ()))
-        route_stats = tuple(
-            RouteStats(method, route, acc.requests, acc.errors, *_quantiles(acc.hist),
-                       aborted=acc.aborted, status_classes=tuple(sorted(acc.classes.items())))
-            for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
         services.extend(ServiceStats(
             pid=pid, comm=info.comm, ports=info.ports, requests=svc.requests, errors=svc.errors,
             rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
-            p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=route_stats, cmdline=info.cmdline,
+            p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
+            routes_total=_route_stats(totals),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),

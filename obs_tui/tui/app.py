@@ -238,6 +238,8 @@ class ObsApp(App[int]):
         if self.frames == 1 and self.frame is not None and self.frame.duration_s == 0:
             interval = min(interval, FIRST_RATE_DELAY)  # a first frame has no rates yet
         delay = max(interval - (time.monotonic() - started), 0.05)
+        if self._timer is not None:  # one pending poll at most, whoever delivered the frame
+            self._timer.stop()
         self._timer = self.set_timer(delay, self._poll, name="poll")
 
     def on_frame_ready(self, message: FrameReady) -> None:

@@ -135,16 +135,24 @@ class RequestsPane(Pane):
         columns = [
             Column("method", "METHOD", 6, align="left", priority=9),
             Column("route", "ROUTE", 12, align="left", flex=True, priority=9),
+            Column("rps", "RPS", 6, priority=8),
             Column("req", "REQ", 7, priority=9),
             Column("err", "ERR", 6, priority=7),
             Column("p50", "P50", 7, priority=5),
             Column("p95", "P95", 7, priority=4),
             Column("p99", "P99", 7, priority=8),
         ]
-        rows = [((r.method, r.route), (r.method, r.route, fmt.count(r.requests),
-                                       (fmt.count(r.errors), "error" if r.errors else ""),
-                                       fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
-                for r in sorted(s.routes, key=lambda r: -r.requests)]
+        # Routes since obs-tui started (a quiet route stays listed), with this window's rate.
+        now = {(r.method, r.route): r.requests for r in s.routes}
+        window = frame.duration_s
+        rows = [((r.method, r.route),
+                 (r.method, r.route,
+                  fmt.num(now.get((r.method, r.route), 0) / window) if window > 0 else fmt.DASH,
+                  fmt.count(r.requests), (fmt.count(r.errors), "error" if r.errors else ""),
+                  fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
+                for r in s.routes_total]
         return DetailSpec(f"Service {s.comm} (pid {s.pid})", fields, charts,
-                          table_title=f"Routes ({len(s.routes)})", columns=columns, rows=rows,
-                          note="" if s.routes else "no routes seen in this window")
+                          table_title=f"Routes since start ({len(s.routes_total)}): totals, "
+                                      "latency over all their requests, RPS now",
+                          columns=columns, rows=rows,
+                          note="" if s.routes_total else "no requests seen yet")
