@@ -5,9 +5,11 @@
 //
 // Cost model (measured, DESIGN.md section 3): syscall tracepoints fire for every process, the
 // load generator included, so every program rejects uninteresting calls before touching any
-// shared state. A tgid becomes interesting only when it accepts a socket (one bit in the
-// `servers` bitmap, an array lookup the verifier inlines); only fds it accepted have an entry
-// in `conns`. Everything else returns after one array load.
+// shared state. A tgid becomes interesting only when it accepts a socket or, as user space
+// finds at load and every prune, holds a listening socket (one bit in the `servers` bitmap,
+// an array lookup the verifier inlines). Everything else returns after one array load.
+// A server's connection gets an entry in `conns` at accept, or at its first request when it
+// was accepted before the probe attached (long-lived keep-alive connections).
 //
 // Syscall arguments are read at sys_exit from the task's saved user registers
 // (bpf_task_pt_regs), so there are no sys_enter programs and no per-thread stash map on the
@@ -96,6 +98,11 @@ BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
 BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
+// Set by user space once every program is attached. bcc attaches them one at a time (in name
+// order) while servers keep serving: a request read before the response programs were
+// attached would have its response missed and count as LOST_UNMATCHED. Only the request side
+// checks it, so nothing starts until everything can finish.
+BPF_ARRAY(armed, u32, 1);
 // Zeroed template: a stat_val is too big for the 512-byte BPF stack.
 BPF_PERCPU_ARRAY(zero_stat, struct stat_val, 1);
 
@@ -222,10 +229,16 @@ static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long av
     c->truncated = !found && avail > PATH_LEN;
 }
 
-// Bytes a server read: a request begins if they start with a method.
-static __always_inline void on_read(struct conn_key *key, u64 buf, long n, int create) {
+// Bytes a server read: a request begins if they start with a method. A connection not yet
+// known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
+// its first request.
+static __always_inline void on_read(struct conn_key *key, u64 buf, long n) {
     if (n < 8)
         return;  // a request line is at least "GET / HTTP/1.0\r\n"
+    int zero = 0;
+    u32 *on = armed.lookup(&zero);
+    if (!on || !*on)
+        return;
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
     u64 req[REQ_WORDS] = {};
     u32 len = n > sizeof(req) ? sizeof(req) : (u32)n;
@@ -237,8 +250,6 @@ static __always_inline void on_read(struct conn_key *key, u64 buf, long n, int c
         return;  // header continuation, body, TLS records: not the start of a request
     struct conn *c = conns.lookup(key);
     if (!c) {
-        if (!create)
-            return;
         struct conn fresh = {};
         if (conns.update(key, &fresh)) {
             count_lost(LOST_CONNS);
@@ -320,7 +331,9 @@ static __always_inline int sock_io(u32 tgid, long ret, int kind, int is_write, u
     if (is_write)
         on_write(tgid, &key, buf, n);
     else
-        on_read(&key, buf, n, 0);
+        // (a server reading a file that starts with "GET /" would be counted as a request too:
+        // accepted, as Beyla's protocol detection accepts it)
+        on_read(&key, buf, n);
     return 0;
 }
 
@@ -432,7 +445,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
     if (is_write)
         on_write(tgid, &key, args.buf, n);
     else
-        on_read(&key, args.buf, n, 1);  // no accept names an SSL*: create on the first request
+        on_read(&key, args.buf, n);
     return 0;
 }
 

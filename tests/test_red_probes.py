@@ -110,6 +110,29 @@ def test_nginx_http_exact(red, tmp_path):
     assert "hunter2" not in repr(section) and "hunter2" not in repr(red.sample(time.time()))
 
 
+@pytest.mark.parametrize("start", [servers.python_server, servers.nginx])
+def test_connection_accepted_before_the_probe_is_counted(start, tmp_path):
+    """A keep-alive connection that predates obs-tui (the usual case in an incident) is seen
+    from its next request, in a server that accepts nothing after the probe attached."""
+    with start(tmp_path) as srv:
+        conn = _connection(srv.port, False)
+        conn.request("GET", "/before")
+        conn.getresponse().read()
+        source = RedSource()
+        assert source.available().ok
+        try:
+            w = Window(source, srv.pid)
+            for i in range(25):
+                conn.request("GET", f"/users/{i}")
+                conn.getresponse().read()
+            section, svc = w.result(25)
+        finally:
+            conn.close()
+            source.close()
+    assert svc is not None and svc.requests == 25 and section.lost_events == 0
+    assert [(r.route, r.requests) for r in svc.routes] == [("/users/{id}", 25)]
+
+
 def test_nginx_connection_closed_before_response(red, tmp_path):
     with servers.nginx(tmp_path) as srv:
         w = Window(red, srv.pid)

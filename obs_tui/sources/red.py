@@ -102,6 +102,9 @@ class RedSource:
             return Capability(False, f"probe failed to compile or load: {exc} "
                                      "(run `obs-tui doctor` for headers and tracefs)")
         self._attach_ssl()
+        self._mark_servers()
+        armed = self._bpf[b"armed"]
+        armed[ctypes.c_int(0)] = ctypes.c_uint32(1)  # every program attached: start (red.c)
         self.load_seconds = time.monotonic() - started
         return Capability(True, "" if self.https else f"HTTPS not traced: cannot attach to {self.libssl}")
 
@@ -164,6 +167,18 @@ class RedSource:
         self._info[pid] = (now, info)
         return info
 
+    def _mark_servers(self) -> None:
+        """Set the server bit of every process that listens on TCP, so requests on connections
+        it accepted before the probe attached (long-lived keep-alive) are seen too: the probe
+        starts tracking such a connection at its next request (bpf/red.c, on_read)."""
+        servers = self._bpf[b"servers"]
+        for tgid in listening_pids():
+            key = ctypes.c_uint32(tgid >> 6)
+            word = servers[key]
+            if not word.value & (1 << (tgid & 63)):
+                word.value |= 1 << (tgid & 63)
+                servers[key] = word
+
     def _prune(self, now: float) -> None:
         """Forget processes that exited: their connections, server bit and, after a grace
         period (so their last requests are reported), their counters."""
@@ -193,6 +208,7 @@ class RedSource:
             del paths[paths.Key(path_hash)]
             self._paths.pop(path_hash, None)
         self._orphans = orphans - self._orphans
+        self._mark_servers()  # servers started since the last prune
 
 
 def _alive(pid: int) -> bool:
@@ -217,8 +233,7 @@ def _listening_inodes() -> dict[int, int]:
     return out
 
 
-def listening_ports(pid: int) -> tuple[int, ...]:
-    listening = _listening_inodes()
+def _ports_of(pid: int, listening: dict[int, int]) -> tuple[int, ...]:
     ports = set()
     fd_dir = f"/proc/{pid}/fd"
     try:
@@ -235,3 +250,16 @@ def listening_ports(pid: int) -> tuple[int, ...]:
             if port is not None:
                 ports.add(port)
     return tuple(sorted(ports))
+
+
+def listening_ports(pid: int) -> tuple[int, ...]:
+    return _ports_of(pid, _listening_inodes())
+
+
+def listening_pids() -> set[int]:
+    """Every process holding a listening TCP socket (what `ss -ltnp` shows)."""
+    listening = _listening_inodes()
+    if not listening:
+        return set()
+    return {int(name) for name in os.listdir("/proc")
+            if name.isdigit() and _ports_of(int(name), listening)}

@@ -3,15 +3,21 @@
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
 Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-theme-light-160x48.svg and theme-mono-80x24.svg. The engine is the one `obs-tui` builds
-(processes, plus eBPF RED when running as root); --fake uses the deterministic test frames.
+detail-service-100x32.svg, theme-light-160x48.svg and theme-mono-80x24.svg. The engine is the
+one `obs-tui` builds (processes, plus eBPF RED when running as root), watching real servers
+(the test suite's nginx and Python server) under real traffic from a client thread, so the
+Requests pane shows what a user would see; --fake uses the deterministic test frames.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import http.client
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 from obs_tui.tui.app import ObsApp
@@ -29,6 +35,52 @@ def real_engine():
         from obs_tui.sources.procs import ProcsSource
 
         return Engine([ProcsSource()], interval=1.0)
+
+
+# (path, share): a mix of routes, ids to normalise, 404s, slow requests and nginx's 500s
+NGINX_PATHS = ["/", "/", "/", "/index.html", "/fail", "/missing/img-{i}.png"]
+PYTHON_PATHS = ["/users/{i}", "/users/{i}", "/orders/{i}/items", "/sleep/20", "/status/503",
+                "/status/404", "/health"]
+
+
+def _client(port: int, paths: list[str], stop: threading.Event) -> None:
+    """Keep-alive GETs round the paths until stopped (reconnects when the server closes)."""
+    i = 0
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            while not stop.is_set():
+                conn.request("GET", paths[i % len(paths)].format(i=1000 + i % 37))
+                conn.getresponse().read()
+                i += 1
+                stop.wait(0.004)
+        except (OSError, http.client.HTTPException):
+            stop.wait(0.05)
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def traffic():
+    """Real servers under real traffic while the screenshots are taken."""
+    from tests.servers import nginx, python_server
+
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "nginx", Path(tmp) / "py"
+        a.mkdir()
+        b.mkdir()
+        with nginx(a) as web, python_server(b) as api:
+            threads = [threading.Thread(target=_client, args=(web.port, NGINX_PATHS, stop), daemon=True),
+                       threading.Thread(target=_client, args=(api.port, PYTHON_PATHS, stop), daemon=True)]
+            for t in threads:
+                t.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(5)
 
 
 def fake_engine():
@@ -67,6 +119,11 @@ async def shoot(out: Path, frames: int, fake: bool) -> list[Path]:
         await pilot.press("enter")
         await save("detail-process-100x32")
         await pilot.press("escape")
+        await pilot.press("tab")
+        await pilot.press("enter")
+        await save("detail-service-100x32")
+        await pilot.press("escape")
+        await pilot.press("shift+tab")
         await pilot.resize_terminal(160, 48)
         await pilot.press("T")
         await save("theme-light-160x48")
@@ -85,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for path in asyncio.run(shoot(out, args.frames, args.fake)):
+    with contextlib.nullcontext() if args.fake else traffic():
+        written = asyncio.run(shoot(out, args.frames, args.fake))
+    for path in written:
         print(path)
     return 0
 
