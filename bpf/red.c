@@ -6,7 +6,7 @@
 // Cost model (measured, DESIGN.md section 3): syscall tracepoints fire for every process, the
 // load generator included, so every program rejects uninteresting calls before touching any
 // shared state. A tgid becomes interesting only when it accepts a socket or, as user space
-// finds at load and every prune, holds a listening socket (one bit in the `servers` bitmap,
+// finds once at load, holds a listening socket (one bit in the `servers` bitmap,
 // an array lookup the verifier inlines). Everything else returns after one array load.
 // A server's connection gets an entry in `conns` at accept, or at its first request when it
 // was accepted before the probe attached (long-lived keep-alive connections).
