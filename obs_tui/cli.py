@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -117,13 +116,13 @@ def cmd_console(config: Config, args) -> int:
     from obs_tui.tui.app import run_console
     from obs_tui.tui.themes import load_theme
 
-    theme = "mono" if os.environ.get("NO_COLOR") and not hasattr(args, "theme") else config.theme
     try:
-        load_theme(theme)
+        load_theme(config.theme)  # NO_COLOR is applied by the app (themes.initial_theme)
     except ValueError as exc:
-        raise UsageError(f"obs-tui: --theme: {exc}") from None
+        where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
+        raise UsageError(f"obs-tui: {where}: {exc}") from None
     read_only = getattr(args, "read_only", False)
-    return run_console(lambda: make_engine(config, read_only), theme, read_only)
+    return run_console(lambda: make_engine(config, read_only), config.theme, read_only)
 
 
 def main(argv: list[str] | None = None) -> int:

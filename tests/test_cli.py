@@ -118,3 +118,9 @@ def test_config_search_order(tmp_path, monkeypatch):
 
 def test_main_returns_code_without_exiting():
     assert main(["--interval", "nope"]) == 2
+
+
+def test_unknown_theme_in_config_names_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('theme = "purple"\n')
+    assert_one_line_error(run_cli("--config", str(path)), str(path), "theme", "purple")
