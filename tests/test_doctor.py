@@ -64,3 +64,21 @@ def test_doctor_text_on_this_host():
     checks = doctor.run_checks(parse(""))
     text = doctor.render_text(checks)
     assert "rapl" in text and "fix:" in text
+
+
+def test_prometheus_reachable_reports_its_version(tmp_path):
+    """Against a real Prometheus started here: reachable, with the version it reports."""
+    from tests.prometheus_server import prometheus
+
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    with prometheus(tmp_path) as url:
+        check = doctor.check_prometheus({"url": url, "timeout_s": 5, "bearer_token_file": str(token)})
+        expected = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split()[2]
+        config = tmp_path / "c.toml"
+        config.write_text(f'[prometheus]\nurl = "{url}"\n')
+        result = subprocess.run([sys.executable, "-m", "obs_tui", "doctor", "--json", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)
+    assert check.ok and url in check.detail and expected in check.detail
+    doc = json.loads(result.stdout)
+    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": ""}
