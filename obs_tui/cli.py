@@ -72,8 +72,14 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def make_engine(config: Config, read_only: bool):
-    """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread."""
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def make_engine(config: Config, read_only: bool, notice=lambda line: None):
+    """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
+    `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
+    terminal, passes none."""
     from obs_tui import doctor
     from obs_tui.engine import Engine
     from obs_tui.sources.procs import ProcsSource
@@ -83,7 +89,8 @@ def make_engine(config: Config, read_only: bool):
     if not read_only:
         from obs_tui.sources.red import RedSource
 
-        sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"]))
+        sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
+                                 notice=notice))
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval)
 
@@ -102,7 +109,7 @@ def cmd_doctor(config: Config, args) -> int:
 def cmd_snapshot(config: Config, args) -> int:
     from obs_tui.snapshot import frame_to_json
 
-    engine = make_engine(config, getattr(args, "read_only", False))
+    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
     try:
         engine.tick()
         time.sleep(args.duration)

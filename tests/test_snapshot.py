@@ -26,6 +26,13 @@ def test_snapshot_json_schema():
     # no RAPL tree on these machines: the reason must say where it looked
     assert not doc["capabilities"]["rapl"]["ok"]
     assert "powercap" in doc["capabilities"]["rapl"]["reason"]
+    from obs_tui import bcc_setup
+
+    if os.geteuid() == 0 and bcc_setup.running_kernel_headers() is None:
+        # the kernel-headers fallback says so in one line, on stderr (stdout stays JSON)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "assembled" in lines[0], result.stderr
+        assert doc["sources"]["red"]["mode"] == "live"
 
 
 def test_full_frame_matches_the_documented_schema():

@@ -38,11 +38,12 @@ class RedSource:
     mode = "live"
 
     def __init__(self, routes=(), max_children: int = 10, bpf_source: Path = BPF_SOURCE,
-                 libssl: str = LIBSSL) -> None:
+                 libssl: str = LIBSSL, notice=lambda line: None) -> None:
         self.patterns = tuple(routes)
         self.max_children = max_children
         self.bpf_source = Path(bpf_source)
         self.libssl = libssl
+        self.notice = notice  # where the kernel-headers fallback says what it assembled
         self.load_seconds: float | None = None
         self.https = False  # uprobes on libssl attached
         self._bpf = None
@@ -91,7 +92,7 @@ class RedSource:
             return Capability(False, f"probe source {self.bpf_source} not found (broken install)")
         try:
             from obs_tui.bcc_setup import import_bcc
-            bcc = import_bcc(notice=lambda line: None)
+            bcc = import_bcc(notice=self.notice)
         except (ImportError, RuntimeError, OSError) as exc:
             return Capability(False, str(exc))
         started = time.monotonic()
