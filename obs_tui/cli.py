@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -149,3 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug of ours: one line, and the traceback only on request
+        if os.environ.get("OBS_TUI_DEBUG"):
+            raise
+        print(f"obs-tui: internal error: {type(exc).__name__}: {exc} "
+              "(set OBS_TUI_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -66,3 +66,12 @@ def test_real_probe_compiles_against_the_assembled_tree(tmp_path, monkeypatch):
     if bcc_setup.running_kernel_headers() is None:
         assert len(notices) == 1 and "assembled" in notices[0]
         assert str(tmp_path) in os.environ["BCC_KERNEL_SOURCE"]
+
+
+def test_tracefs_mounted_reads_the_mount_table(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\n")
+    assert not bcc_setup.tracefs_mounted(str(mounts))
+    mounts.write_text("tracefs /sys/kernel/tracing tracefs rw,nosuid 0 0\n")
+    assert bcc_setup.tracefs_mounted(str(mounts))
+    assert not bcc_setup.tracefs_mounted(str(tmp_path / "missing"))

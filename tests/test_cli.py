@@ -124,3 +124,30 @@ def test_unknown_theme_in_config_names_the_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('theme = "purple"\n')
     assert_one_line_error(run_cli("--config", str(path)), str(path), "theme", "purple")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user")
+@pytest.mark.parametrize("argv", [["doctor"], ["doctor", "--json"], ["snapshot", "--json", "--duration", "0.2"]])
+def test_as_an_unprivileged_user_no_traceback(argv, tmp_path):
+    """Without root the probes are off with a reason, and everything else works."""
+    import shutil
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if shutil.which("runuser") is None:
+        pytest.skip("runuser not installed")
+    as_nobody = ["runuser", "-u", "nobody", "--"]
+    reach = subprocess.run(as_nobody + [sys.executable, "-c", "import obs_tui"], cwd=repo, capture_output=True)
+    if reach.returncode != 0:
+        pytest.skip(f"user nobody cannot read this checkout ({repo})")
+    tmp_path.chmod(0o777)
+    result = subprocess.run(as_nobody + [sys.executable, "-m", "obs_tui", *argv],
+                            capture_output=True, text=True, timeout=60, cwd=repo,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if argv[0] == "snapshot":
+        doc = json.loads(result.stdout)
+        assert not doc["capabilities"]["ebpf"]["ok"] and "root" in doc["capabilities"]["ebpf"]["reason"]
+        assert doc["sources"]["red"]["mode"] == "off" and doc["sources"]["procs"]["mode"] == "live"
+    elif "--json" not in argv:
+        assert "FAIL  privileges" in result.stdout
