@@ -8,8 +8,11 @@ from datetime import datetime
 
 
 def test_snapshot_json_schema():
+    # as a user would start it: without the BCC_KERNEL_SOURCE that in-process probes of other
+    # tests have set in this environment
+    env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
     result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.3"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["schema"] == 1
