@@ -30,6 +30,7 @@ die with this process (PR_SET_PDEATHSIG) should it be killed outright.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -374,6 +375,9 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--keep-term", metavar="DIR",
                    help="keep each window's terminal bytes as DIR/<tool>-<round>.term")
     p.add_argument("--show-screen", action="store_true", help="print the first-frame screen")
+    p.add_argument("--traffic", action="store_true",
+                   help="real nginx + Python servers under ~250 req/s for every tool, so obs-tui's "
+                        "Requests pane is live and changing (tests/servers.traffic)")
     return p.parse_args(argv)
 
 
@@ -415,7 +419,8 @@ def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> s
     lines.append(f"# obs-tui at {git_state()}")
     lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
                  f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
-                 f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}")
+                 f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}"
+                 + (", HTTP traffic: nginx + Python servers, ~250 req/s" if args.traffic else ""))
     lines.append("# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
                  "term = tmux pipe-pane bytes (pty output);\n"
                  "# host% = busy share of all cores in the window (tool included): other work on the host shows here")
@@ -469,7 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     sleepers = Sleepers()
     ff: dict[str, tuple[list[float], int]] = {}
     workdir = tempfile.mkdtemp(prefix="ui_cost_")
+    load = contextlib.ExitStack()
     try:
+        if args.traffic:
+            sys.path.insert(0, REPO)
+            from tests.servers import traffic
+
+            load.enter_context(traffic())
         # A server with no session would exit at once; a placeholder session keeps it (and its
         # environment) up for the whole run.
         tmux("new-session", "-d", "-s", "keepalive", "-x", "20", "-y", "5", "--", "sleep", "infinity")
@@ -515,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
+        load.close()
         tmux_kill_server()
         sleepers.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -10,6 +10,7 @@ closed while its request waited for a response is counted as `aborted`, not as a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from obs_tui.analysis import histogram
@@ -85,6 +86,14 @@ def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
     return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
 
 
+@functools.lru_cache(maxsize=256)
+def _routes_of(paths: frozenset[str], patterns: tuple[str, ...], max_children: int,
+               truncated: frozenset[str]) -> dict[str, str]:
+    """normalise() for one service's paths, memoised: the set of paths rarely changes between
+    ticks, and normalising them all was a fifth of a tick under traffic. Read-only result."""
+    return normalise(paths, patterns, max_children, truncated=truncated)
+
+
 def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
     return tuple(
         RouteStats(method, route, acc.requests, acc.errors, *_quantiles(acc.hist),
@@ -101,8 +110,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         by_pid.setdefault(key.pid, []).append(key)
     services = []
     for pid, keys in by_pid.items():
-        route_of = normalise((k.path for k in keys), cur.patterns, cur.max_children,
-                             truncated=(k.path for k in keys if k.truncated))
+        route_of = _routes_of(frozenset(k.path for k in keys), tuple(cur.patterns), cur.max_children,
+                              frozenset(k.path for k in keys if k.truncated))
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
         totals: dict[tuple[str, str], _Acc] = {}

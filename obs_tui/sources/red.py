@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
 SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
               "SSL_write": "ssl_write_exit", "SSL_write_ex": "ssl_write_exit"}
 PRUNE_EVERY_S = 10.0
+NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
 
 
@@ -131,8 +133,12 @@ class RedSource:
         table = self._bpf[b"stats"]
         out = {}
         for k, v in table.items():
-            counts = memoryview(bytes(v)).cast("Q")  # count, sum_ns, hist[...]
-            hist = tuple((i, c) for i, c in enumerate(counts[2:]) if c)
+            raw = bytes(v)
+            counts = memoryview(raw).cast("Q")  # count, sum_ns, hist[...]
+            # Most of the ~380 buckets are empty: let the regex engine find the non-zero words
+            # instead of a Python loop over all of them (a third of a tick's CPU under traffic).
+            words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
+            hist = tuple((w - 2, counts[w]) for w in words)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
             out[StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated))] = \
                 StatEntry(counts[0], counts[1], hist)

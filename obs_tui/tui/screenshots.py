@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http.client
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 from obs_tui.tui.app import ObsApp
@@ -35,52 +32,6 @@ def real_engine():
         from obs_tui.sources.procs import ProcsSource
 
         return Engine([ProcsSource()], interval=1.0)
-
-
-# (path, share): a mix of routes, ids to normalise, 404s, slow requests and nginx's 500s
-NGINX_PATHS = ["/", "/", "/", "/index.html", "/fail", "/missing/img-{i}.png"]
-PYTHON_PATHS = ["/users/{i}", "/users/{i}", "/orders/{i}/items", "/sleep/20", "/status/503",
-                "/status/404", "/health"]
-
-
-def _client(port: int, paths: list[str], stop: threading.Event) -> None:
-    """Keep-alive GETs round the paths until stopped (reconnects when the server closes)."""
-    i = 0
-    while not stop.is_set():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            while not stop.is_set():
-                conn.request("GET", paths[i % len(paths)].format(i=1000 + i % 37))
-                conn.getresponse().read()
-                i += 1
-                stop.wait(0.004)
-        except (OSError, http.client.HTTPException):
-            stop.wait(0.05)
-        finally:
-            conn.close()
-
-
-@contextlib.contextmanager
-def traffic():
-    """Real servers under real traffic while the screenshots are taken."""
-    from tests.servers import nginx, python_server
-
-    stop = threading.Event()
-    with tempfile.TemporaryDirectory() as tmp:
-        a, b = Path(tmp) / "nginx", Path(tmp) / "py"
-        a.mkdir()
-        b.mkdir()
-        with nginx(a) as web, python_server(b) as api:
-            threads = [threading.Thread(target=_client, args=(web.port, NGINX_PATHS, stop), daemon=True),
-                       threading.Thread(target=_client, args=(api.port, PYTHON_PATHS, stop), daemon=True)]
-            for t in threads:
-                t.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                for t in threads:
-                    t.join(5)
 
 
 def fake_engine():
@@ -142,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from tests.servers import traffic  # real nginx and Python servers under real requests
+
     with contextlib.nullcontext() if args.fake else traffic():
         written = asyncio.run(shoot(out, args.frames, args.fake))
     for path in written:

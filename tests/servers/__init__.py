@@ -5,9 +5,12 @@ context manager that yields the pid that serves requests."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +128,49 @@ def node_server(tmp: Path):
     port = free_port()
     with _running(["node", str(HERE / "node_server.js"), str(port)], port, tmp) as proc:
         yield Server(proc.pid, port)
+
+
+# A mix of routes, ids to normalise, 404s, slow requests and nginx's 500s.
+NGINX_PATHS = ["/", "/", "/", "/index.html", "/fail", "/missing/img-{i}.png"]
+PYTHON_PATHS = ["/users/{i}", "/users/{i}", "/orders/{i}/items", "/sleep/20", "/status/503",
+                "/status/404", "/health"]
+
+
+def _client(port: int, paths: list[str], stop: threading.Event) -> None:
+    """Keep-alive GETs round the paths until stopped (reconnects when the server closes)."""
+    i = 0
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            while not stop.is_set():
+                conn.request("GET", paths[i % len(paths)].format(i=1000 + i % 37))
+                conn.getresponse().read()
+                i += 1
+                stop.wait(0.004)
+        except (OSError, http.client.HTTPException):
+            stop.wait(0.05)
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def traffic():
+    """An nginx and a Python server, each answering a keep-alive client (~250 req/s in all),
+    for as long as the context lasts: what `make screenshots` and `bench/ui_cost.py --traffic`
+    show the probes."""
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "nginx", Path(tmp) / "py"
+        a.mkdir()
+        b.mkdir()
+        with nginx(a) as web, python_server(b) as api:
+            threads = [threading.Thread(target=_client, args=(web.port, NGINX_PATHS, stop), daemon=True),
+                       threading.Thread(target=_client, args=(api.port, PYTHON_PATHS, stop), daemon=True)]
+            for t in threads:
+                t.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(5)
