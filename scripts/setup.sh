@@ -39,10 +39,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-stamp=.venv/.obs-tui-installed-$level
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  extras=""
-  [ "$level" != run ] && extras="[test]"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
-  touch "$stamp"
+# One stamp per install flavour; an install with the test extras also serves `run`.
+fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
+with_tests=.venv/.obs-tui-installed-test
+plain=.venv/.obs-tui-installed-run
+if [ "$level" = run ]; then
+  if ! fresh "$plain" && ! fresh "$with_tests"; then
+    .venv/bin/pip install -q --disable-pip-version-check -e .
+    touch "$plain"
+  fi
+elif ! fresh "$with_tests"; then
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+  touch "$with_tests"
 fi
