@@ -47,3 +47,19 @@ def test_exited_processes_leave_the_cache():
     source._info[999_999_999] = ProcInfo(1, "ghost", "ghost", "root")
     source.sample(1.0)
     assert 999_999_999 not in source._info
+
+
+def test_unchanged_stat_line_reuses_the_sample(tmp_path):
+    """An idle process's stat line does not change: no parse, the same sample object."""
+    (tmp_path / "self").mkdir()
+    proc = tmp_path / "999999"
+    proc.mkdir()
+    line = b"999999 (idle) S 1 1 1 0 -1 0 0 0 0 0 %d 0 0 0 20 0 1 0 4242 1000 10 rest"
+    (proc / "stat").write_bytes(line % 5)
+    source = ProcsSource(proc_root=str(tmp_path))
+    first = source.sample(0.0)[999999]
+    assert source.sample(1.0)[999999] is first
+    (proc / "stat").write_bytes(line % 105)
+    busy = source.sample(2.0)[999999]
+    assert busy is not first and busy.cpu_seconds - first.cpu_seconds == 100 / os.sysconf("SC_CLK_TCK")
+    assert busy.rss_bytes == 10 * os.sysconf("SC_PAGE_SIZE") and busy.info.comm == "idle"
