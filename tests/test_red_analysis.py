@@ -59,3 +59,11 @@ def test_routes_total_keep_quiet_routes_with_counts_since_attach():
     assert total == {("GET", "/u/{id}"): (34, 4), ("GET", "/health"): (50, 0)}
     health = next(r for r in svc.routes_total if r.route == "/health")
     assert abs(health.p50_ms - 0.5) < 0.05
+
+
+def test_unchanged_entry_object_is_an_empty_window_but_stays_in_totals():
+    same = entry(12, 3.0)
+    key = StatKey(7, "GET", 200, "/u/9")
+    (svc,) = red_section(raw({key: same}), raw({key: same}), 1.0).services
+    assert svc.requests == 0 and svc.routes == ()
+    assert [(r.route, r.requests) for r in svc.routes_total] == [("/u/{id}", 12)]

@@ -11,6 +11,7 @@ closed while its request waited for a response is counted as `aborted`, not as a
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from obs_tui.analysis import histogram
@@ -62,7 +63,7 @@ class _Acc:
     classes: dict[str, int] = field(default_factory=dict)
     hist: dict[int, int] = field(default_factory=dict)
 
-    def add(self, status: int, count: int, hist: dict[int, int]) -> None:
+    def add(self, status: int, count: int, hist: Iterable[tuple[int, int]]) -> None:
         if status == 0:
             self.aborted += count
             return
@@ -71,11 +72,13 @@ class _Acc:
             self.errors += count
         cls = f"{status // 100}xx"
         self.classes[cls] = self.classes.get(cls, 0) + count
-        for index, n in hist.items():
+        for index, n in hist:
             self.hist[index] = self.hist.get(index, 0) + n
 
 
 def _delta(cur: StatEntry, prev: StatEntry | None) -> tuple[int, dict[int, int]]:
+    if prev is cur:  # the source hands back the same entry when nothing changed
+        return 0, {}
     hist = dict(cur.hist)
     if prev is None or prev.count > cur.count:  # new key, or the key was pruned and reborn
         return cur.count, hist
@@ -118,12 +121,12 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         for key in keys:
             entry = cur.stats[key]
             route = (key.method, route_of[key.path])
-            totals.setdefault(route, _Acc()).add(key.status, entry.count, dict(entry.hist))
+            totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
             count, hist = _delta(entry, prev.stats.get(key) if prev else None)
             if count <= 0:
                 continue
-            svc.add(key.status, count, hist)
-            routes.setdefault(route, _Acc()).add(key.status, count, hist)
+            svc.add(key.status, count, hist.items())
+            routes.setdefault(route, _Acc()).add(key.status, count, hist.items())
         info = cur.services.get(pid, ServiceInfo("?", "", ()))
         services.extend(ServiceStats(
             pid=pid, comm=info.comm, ports=info.ports, requests=svc.requests, errors=svc.errors,
