@@ -35,11 +35,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from obs_tui.analysis.red import red_section  # noqa: E402
+from obs_tui.sources.procs import CLOCK_TICKS, parse_stat  # noqa: E402
 from obs_tui.sources.red import RedSource  # noqa: E402
 from tests.servers import nginx  # noqa: E402
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -68,9 +68,8 @@ def nginx_requests(port: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    data = Path(f"/proc/{pid}/stat").read_bytes()
-    fields = data[data.rindex(b")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    _, ticks, _, _ = parse_stat(Path(f"/proc/{pid}/stat").read_bytes())
+    return ticks / CLOCK_TICKS
 
 
 def measured(port: int, pid: int, seconds: float, connections: int) -> Run:

@@ -27,6 +27,11 @@ class Check:
     detail: str
     fix: str = ""
 
+    @property
+    def reason(self) -> str:
+        """What failed and how to fix it, on one line (for badges and pane notices)."""
+        return f"{self.detail}; {self.fix}".rstrip("; ")
+
 
 def _effective_caps() -> int:
     try:
@@ -177,7 +182,7 @@ def capabilities(checks: list[Check], read_only: bool = False) -> dict[str, Capa
         if group == "ebpf" and read_only:
             out[group] = Capability(False, "read-only mode: no probes")
         elif failed:
-            out[group] = Capability(False, f"{failed[0].detail}; {failed[0].fix}".rstrip("; "))
+            out[group] = Capability(False, failed[0].reason)
         else:
             out[group] = Capability(True)
     return out

@@ -243,6 +243,9 @@ def test_every_method_and_path_end_exact(red, tmp_path):
 
 
 def test_without_root_says_why(monkeypatch):
+    from obs_tui import doctor
+
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(doctor, "_effective_caps", lambda: 0)  # and no CAP_BPF/CAP_PERFMON
     cap = RedSource().available()
     assert not cap.ok and "root" in cap.reason

@@ -24,7 +24,6 @@ from obs_tui.sources.base import SourceError
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
-BTF = Path("/sys/kernel/btf/vmlinux")
 SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
              "SSL_write": "ssl_write_enter", "SSL_write_ex": "ssl_write_ex_enter",
              "SSL_free": "ssl_free_enter"}
@@ -86,11 +85,12 @@ class RedSource:
     # -- loading --
 
     def _load(self) -> Capability:
-        if os.geteuid() != 0:
-            return Capability(False, "eBPF probes need root: run obs-tui with sudo "
-                                     "(or use --read-only for Prometheus only)")
-        if not BTF.exists():
-            return Capability(False, f"kernel has no BTF ({BTF} missing): needs CONFIG_DEBUG_INFO_BTF=y")
+        from obs_tui import doctor
+
+        # The same checks as `obs-tui doctor` (root, or CAP_BPF+CAP_PERFMON; BTF).
+        for check in (doctor.check_privileges(), doctor.check_btf()):
+            if not check.ok:
+                return Capability(False, check.reason)
         if not self.bpf_source.is_file():
             return Capability(False, f"probe source {self.bpf_source} not found (broken install)")
         try:
