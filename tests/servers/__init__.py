@@ -91,6 +91,18 @@ http {{
 """
 
 
+def _nginx_worker(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """The worker's pid: the master listens before it forks its worker, so a connection that
+    succeeds says nothing about the worker yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = psutil.Process(proc.pid).children()
+        if workers:
+            return workers[0].pid
+        time.sleep(0.01)
+    raise TimeoutError(f"nginx {proc.pid} forked no worker in {timeout} s")
+
+
 @contextlib.contextmanager
 def nginx(tmp: Path, tls: bool = False):
     """nginx with a static index (200), any other path (404), /fail (500), /drop (closes
@@ -109,8 +121,7 @@ def nginx(tmp: Path, tls: bool = False):
     with _running(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], port, tmp) as proc:
         if tls:
             wait_port(tls_port, proc)
-        workers = psutil.Process(proc.pid).children()
-        yield Server(workers[0].pid, port, tls_port)
+        yield Server(_nginx_worker(proc), port, tls_port)
 
 
 @contextlib.contextmanager
