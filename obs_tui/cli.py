@@ -1,4 +1,4 @@
-"""Command line: the console, `doctor` and `snapshot`.
+"""Command line: the console, `doctor`, `snapshot`, `agent` and `demo`.
 
 Bad input never shows a traceback: argparse and config problems print one line naming the
 file, key or flag and what is wrong, and exit 2.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -52,13 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="obs-tui", parents=[common],
                            description="Terminal observability console: RED, power, carbon, SLOs.")
     parser.add_argument("--version", action="version", version=f"obs-tui {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{doctor,snapshot}")
+    parser.add_argument("--serve-metrics", metavar="ADDR:PORT",
+                        help="also publish the console's frames on http://ADDR:PORT/metrics")
+    commands = parser.add_subparsers(dest="command", metavar="{doctor,snapshot,agent}")
     doctor = commands.add_parser("doctor", parents=[common], help="what works on this host and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     snapshot = commands.add_parser("snapshot", parents=[common], help="one Frame as JSON on stdout")
     snapshot.add_argument("--json", action="store_true", required=True, help="JSON output (required)")
     snapshot.add_argument("--duration", metavar="S", type=_positive_float, default=1.0,
                           help="window the counts and rates cover (default 1 s)")
+    agent = commands.add_parser("agent", parents=[common],
+                                help="headless: publish the frames on /metrics for Prometheus")
+    agent.add_argument("--listen", metavar="ADDR:PORT",
+                       help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)")
     return parser
 
 
@@ -77,7 +85,7 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def make_engine(config: Config, read_only: bool, notice=lambda line: None):
+def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks=()):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
     terminal, passes none."""
@@ -93,7 +101,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
-                  interval=config.interval)
+                  interval=config.interval, sinks=list(sinks))
 
 
 def cmd_doctor(config: Config, args) -> int:
@@ -130,7 +138,54 @@ def cmd_console(config: Config, args) -> int:
         where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
         raise UsageError(f"obs-tui: {where}: {exc}") from None
     read_only = getattr(args, "read_only", False)
-    return run_console(lambda: make_engine(config, read_only), config.theme, read_only)
+    sinks, server = [], None
+    if args.serve_metrics:
+        collector, server = start_exporter(config, args.serve_metrics, "--serve-metrics")
+        sinks.append(collector.publish)
+    try:
+        return run_console(lambda: make_engine(config, read_only, sinks=sinks), config.theme,
+                           read_only)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def start_exporter(config: Config, listen: str | None, flag: str):
+    """The collector and its /metrics server (flag names where a bad address came from)."""
+    from obs_tui.exporter import ExporterError, FrameCollector, serve_from_config
+
+    collector = FrameCollector(config.exporter["top_processes"])
+    where = flag if listen else f"{config.path or 'config'}: key 'exporter.listen'"
+    try:
+        server = serve_from_config(collector, config.exporter, listen or config.exporter["listen"], where)
+    except ExporterError as exc:
+        raise UsageError(f"obs-tui: {exc}") from None
+    return collector, server
+
+
+def cmd_agent(config: Config, args) -> int:
+    """Headless: tick the engine every interval and publish each frame until SIGTERM/SIGINT."""
+    if getattr(args, "read_only", False):
+        raise UsageError("obs-tui agent: --read-only has nothing to publish (the agent measures "
+                         "this host; read-only consoles read Prometheus)")
+    collector, server = start_exporter(config, getattr(args, "listen", None), "--listen")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"obs-tui agent: metrics on {server.url}", file=sys.stderr, flush=True)
+    engine = None
+    try:
+        engine = make_engine(config, False, notice=_to_stderr, sinks=[collector.publish])
+        while not stop.is_set():
+            started = time.monotonic()
+            engine.tick()
+            stop.wait(max(config.interval - (time.monotonic() - started), 0.05))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        if engine is not None:
+            engine.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_doctor(config, args)
         if args.command == "snapshot":
             return cmd_snapshot(config, args)
+        if args.command == "agent":
+            return cmd_agent(config, args)
         return cmd_console(config, args)
     except UsageError as exc:
         print(exc, file=sys.stderr)

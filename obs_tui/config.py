@@ -53,6 +53,14 @@ SCHEMA: dict[str, Any] = {
         "routes": (list, []),
         "max_children": (int, 10),
     },
+    "exporter": {
+        "listen": (str, "127.0.0.1:9464"),
+        "top_processes": (int, 20),
+        "tls_cert_file": (str, ""),
+        "tls_key_file": (str, ""),
+        "basic_auth_user": (str, ""),
+        "basic_auth_password_file": (str, ""),
+    },
     "slo": [{
         "name": (str, None),
         "objective": (_NUMBER, None),
@@ -74,6 +82,7 @@ class Config:
     power: dict[str, Any] = field(default_factory=dict)
     carbon: dict[str, Any] = field(default_factory=dict)
     red: dict[str, Any] = field(default_factory=dict)
+    exporter: dict[str, Any] = field(default_factory=dict)
     slo: tuple[dict[str, Any], ...] = ()
 
 
@@ -133,6 +142,9 @@ def parse(text: str, where: str = "<config>") -> Config:
         if not 0 < slo["objective"] < 1:
             raise ConfigError(f"{where}: key 'slo[{i}].objective' must be a ratio between 0 and 1 "
                               f"(0.999 for 99.9 %), got {slo['objective']}")
+    if data["exporter"]["top_processes"] < 1:
+        raise ConfigError(f"{where}: key 'exporter.top_processes' must be at least 1, "
+                          f"got {data['exporter']['top_processes']}")
     for key in ("routes",):
         for item in data["red"][key]:
             if not isinstance(item, str) or not item.startswith("/"):
@@ -140,7 +152,7 @@ def parse(text: str, where: str = "<config>") -> Config:
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
                   slo_files=tuple(data["slo_files"]), prometheus=data["prometheus"],
-                  power=data["power"], carbon=data["carbon"], red=data["red"],
+                  power=data["power"], carbon=data["carbon"], red=data["red"], exporter=data["exporter"],
                   slo=tuple(data["slo"]))
 
 

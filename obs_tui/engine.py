@@ -34,8 +34,9 @@ def _reason(exc: BaseException) -> str:
 class Engine:
     def __init__(self, sources: list[Source], capabilities: dict[str, Capability] | None = None,
                  interval: float = 1.0, clock: Callable[[], float] = time.time,
-                 host: str | None = None) -> None:
+                 host: str | None = None, sinks: list[Callable[[Frame], None]] | None = None) -> None:
         self.sources = list(sources)
+        self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
         self.interval = interval
         self.clock = clock
@@ -80,11 +81,14 @@ class Engine:
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode)
         self._prev_now = now
-        return Frame(host=self.host, taken_at=now, duration_s=dt,
-                     uptime_s=_host_uptime(), interval_s=self.interval,
-                     capabilities=tuple(sorted(self.capabilities.items())),
-                     sources=tuple(self._status[s.name] for s in self.sources),
-                     **self._sections)
+        frame = Frame(host=self.host, taken_at=now, duration_s=dt,
+                      uptime_s=_host_uptime(), interval_s=self.interval,
+                      capabilities=tuple(sorted(self.capabilities.items())),
+                      sources=tuple(self._status[s.name] for s in self.sources),
+                      **self._sections)
+        for sink in self.sinks:
+            sink(frame)
+        return frame
 
     def close(self) -> None:
         for source in self.sources:

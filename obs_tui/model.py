@@ -60,6 +60,20 @@ class RouteStats:
 
 
 @dataclass(frozen=True)
+class RequestSeries:
+    """Requests of one (method, route, status code) since the probe attached: what the exporter
+    publishes as `http_server_request_duration_seconds`. `le_counts` are cumulative counts of
+    requests no longer than each of histogram.SEMCONV_BOUNDS_S (the +Inf bucket is `count`)."""
+
+    method: str
+    route: str
+    status: int
+    count: int
+    sum_s: float
+    le_counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ServiceStats:
     pid: int
     comm: str
@@ -76,6 +90,7 @@ class ServiceStats:
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
+    series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ interpolated inside its bucket is within 6.25 % of the true value (below 16 us: 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 SUB_BITS = 4
@@ -82,3 +83,36 @@ def quantile_ms(hist: Hist, q: float) -> float:
         seen += count
     lower, upper = bucket_bounds_ns(max(hist))
     return upper / 1e6
+
+
+# OpenTelemetry semantic conventions' explicit buckets for http.server.request.duration (s).
+SEMCONV_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@functools.lru_cache(maxsize=8192)
+def cumulative_le(hist: tuple[tuple[int, int], ...],
+                  bounds_s: tuple[float, ...] = SEMCONV_BOUNDS_S) -> tuple[int, ...]:
+    """Cumulative counts of requests <= each bound (Prometheus `le` buckets) from probe buckets.
+
+    A probe bucket wholly below a bound counts in full. The one bucket that straddles a bound
+    (no semconv bound falls on a probe edge: 5 ms is 4882.8 units of 1.024 us) is split in
+    proportion to the part below the bound, rounded down, as if its requests were spread
+    evenly inside it. So each `le` count is exact but for requests inside that one straddling
+    bucket, whose width is at most 1/16 of the bound: a request within 6.25 % below a bound
+    may be counted in the next bucket up. Counts stay monotone in the bound and, for a
+    cumulative probe histogram, in time. Memoised: unchanged probe entries come back identical.
+    """
+    spans = sorted((bucket_bounds_ns(index), count) for index, count in hist if count > 0)
+    out = []
+    for bound in bounds_s:
+        limit = bound * 1e9
+        below = 0
+        for (lower, upper), count in spans:
+            if upper <= limit:
+                below += count
+            else:
+                if lower < limit:
+                    below += int(count * (limit - lower) / (upper - lower))
+                break
+        out.append(below)
+    return tuple(out)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
-from obs_tui.model import RedSection, RouteStats, ServiceStats
+from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 
 METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
 
@@ -104,9 +104,22 @@ def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
         for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
 
 
+def _series(entries: dict[tuple[str, str, int], list[StatEntry]]) -> tuple[RequestSeries, ...]:
+    out = []
+    for (method, route, status), group in sorted(entries.items()):
+        le = [0] * len(histogram.SEMCONV_BOUNDS_S)
+        for entry in group:
+            for i, n in enumerate(histogram.cumulative_le(entry.hist)):
+                le[i] += n
+        out.append(RequestSeries(method, route, status, sum(e.count for e in group),
+                                 sum(e.sum_ns for e in group) / 1e9, tuple(le)))
+    return tuple(out)
+
+
 def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     """Per service: the window's numbers (cur - prev), and per route also the totals since the
-    probe attached, so a route that went quiet is still listed on the service's detail screen."""
+    probe attached, so a route that went quiet is still listed on the service's detail screen;
+    per (route, status code) the cumulative series the exporter publishes."""
     lost = cur.lost_events - (prev.lost_events if prev and prev.lost_events <= cur.lost_events else 0)
     by_pid: dict[int, list[StatKey]] = {}
     for key in cur.stats:
@@ -118,10 +131,13 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
         totals: dict[tuple[str, str], _Acc] = {}
+        series: dict[tuple[str, str, int], list[StatEntry]] = {}
         for key in keys:
             entry = cur.stats[key]
             route = (key.method, route_of[key.path])
             totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
+            if key.status:
+                series.setdefault((*route, key.status), []).append(entry)
             count, hist = _delta(entry, prev.stats.get(key) if prev else None)
             if count <= 0:
                 continue
@@ -134,8 +150,25 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
-            routes_total=_route_stats(totals),
+            routes_total=_route_stats(totals), series=_series(series),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),
                       lost_since_attach=cur.lost_events)
+
+
+def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSeries]:
+    """The RED section's cumulative series keyed by (service_name, method, route, status), as
+    the exporter labels them. service_name is the process name: servers with the same name
+    (nginx workers, gunicorn workers) are one service, their series added together."""
+    out: dict[tuple[str, str, str, int], RequestSeries] = {}
+    for svc in red.services:
+        for s in svc.series:
+            key = (svc.comm, s.method, s.route, s.status)
+            have = out.get(key)
+            if have is not None:
+                s = RequestSeries(s.method, s.route, s.status, have.count + s.count,
+                                  have.sum_s + s.sum_s,
+                                  tuple(a + b for a, b in zip(have.le_counts, s.le_counts)))
+            out[key] = s
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import subprocess
 import sys
@@ -47,14 +48,15 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                    "-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     return cert, key
 
 
 @contextlib.contextmanager
-def _running(args: list[str], port: int, cwd: Path):
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _running(args: list[str], port: int, cwd: Path, env: dict[str, str] | None = None):
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
     try:
         wait_port(port, proc)
         yield proc
@@ -125,12 +127,13 @@ def nginx(tmp: Path, tls: bool = False):
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False):
+def python_server(tmp: Path, tls: bool = False, name: str = ""):
+    """name: the process's comm (the service name obs-tui shows), to tell it from other python3s."""
     port = free_port()
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
         args += [str(p) for p in self_signed_cert(tmp)]
-    with _running(args, port, tmp) as proc:
+    with _running(args, port, tmp, {"OBS_TEST_COMM": name} if name else None) as proc:
         yield Server(proc.pid, port, port if tls else None)
 
 

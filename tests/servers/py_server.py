@@ -1,10 +1,16 @@
 """A threading HTTP/1.1 server for the RED tests: python py_server.py PORT [CERT KEY].
 
+With OBS_TEST_COMM=NAME in the environment the process names itself NAME (its comm, what
+obs-tui shows as the service and exports as service_name), so a test can tell it apart from
+every other python3 on a shared host.
+
 /sleep/MS  answers 200 after MS milliseconds
 /status/N  answers with status N
 anything else answers 200
 """
 
+import ctypes
+import os
 import ssl
 import sys
 import time
@@ -34,6 +40,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    name = os.environ.get("OBS_TEST_COMM")
+    if name:
+        PR_SET_NAME = 15
+        ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     if len(sys.argv) > 3:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

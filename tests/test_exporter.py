@@ -1,0 +1,276 @@
+"""The exporter: semconv buckets from probe buckets, the collector's energy step and bounds,
+and the real agent scraped over HTTP (plain, TLS, basic auth) and parsed with prometheus_client's
+own text parser."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from obs_tui.analysis import histogram as h
+from obs_tui.exporter import ENERGY_STEP_S, ExporterError, FrameCollector, parse_listen, serve
+from tests import fake_frames, servers
+
+BOUNDS = h.SEMCONV_BOUNDS_S
+
+
+def _hist(durations_ns):
+    out = {}
+    for ns in durations_ns:
+        out[h.bucket_of(ns)] = out.get(h.bucket_of(ns), 0) + 1
+    return tuple(sorted(out.items()))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(min_value=0, max_value=12 * 10**9), max_size=200))
+def test_le_counts_exact_but_for_the_straddling_bucket(durations):
+    le = h.cumulative_le(_hist(durations))
+    assert list(le) == sorted(le)  # cumulative: monotone in the bound
+    for bound, count in zip(BOUNDS, le):
+        limit = bound * 1e9
+        exact = sum(1 for d in durations if d <= limit)
+        # only requests in the probe bucket holding the bound can land on the wrong side
+        lower, upper = h.bucket_bounds_ns(h.bucket_of(int(limit)))
+        unsure = sum(1 for d in durations if lower <= d < upper)
+        assert exact - unsure <= count <= exact + unsure
+        assert (upper - lower) <= limit / 16  # that bucket is at most 6.25 % of the bound wide
+
+
+def test_le_counts_of_point_masses_far_from_bounds():
+    hist = _hist([20_000_000] * 7 + [300_000_000] * 3)  # 20 ms and 300 ms
+    le = dict(zip(BOUNDS, h.cumulative_le(hist)))
+    assert le[0.01] == 0 and le[0.025] == 7 and le[0.25] == 7 and le[0.5] == 10 and le[10.0] == 10
+
+
+def test_le_counts_grow_with_a_cumulative_histogram():
+    a = _hist([4_990_000] * 5)
+    b = _hist([4_990_000] * 9 + [6_000_000])
+    assert all(x <= y for x, y in zip(h.cumulative_le(a), h.cumulative_le(b)))
+
+
+# ---- the collector -------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def families(collector):
+    return {f.name: f for f in collector.collect()}
+
+
+def test_energy_changes_at_most_once_a_second_in_whole_joules():
+    clock = Clock()
+    collector = FrameCollector(top_processes=3, clock=clock)
+    frame = fake_frames.full_frame(0)
+    collector.publish(frame)
+    first = {s.labels["pid"]: s.value for s in families(collector)["obs_process_cpu_joules"].samples}
+    assert len(first) == 3  # top-N by energy bounds the series
+    assert all(v == int(v) for v in first.values())
+    clock.t += ENERGY_STEP_S / 2
+    collector.publish(replace(frame, taken_at=frame.taken_at + 0.5))
+    assert {s.labels["pid"]: s.value
+            for s in families(collector)["obs_process_cpu_joules"].samples} == first
+    clock.t += ENERGY_STEP_S / 2
+    collector.publish(frame)
+    later = {s.labels["pid"]: s.value for s in families(collector)["obs_process_cpu_joules"].samples}
+    top = max(frame.power.processes, key=lambda p: p.joules)
+    assert later[str(top.pid)] == int(3 * top.joules)  # three windows added, then floored
+
+
+def test_power_carbon_and_build_info_families():
+    collector = FrameCollector(clock=Clock())
+    frame = fake_frames.full_frame(0)
+    collector.publish(frame)
+    fams = families(collector)
+    zones = {(s.labels["zone"], s.labels["source"]): s.value for s in fams["obs_host_power_watts"].samples}
+    assert zones[("host", "estimate")] == round(frame.power.host_watts, 1)
+    assert fams["obs_grid_intensity_g_per_kwh"].samples[0].value == 400.0
+    assert fams["obs_build_info"].samples[0].labels["host"] == fake_frames.HOST
+    assert fams["obs_process_carbon_grams"].type == "counter"
+
+
+def test_no_frame_yet_publishes_build_info_only():
+    assert list(families(FrameCollector())) == ["obs_build_info"]
+
+
+@pytest.mark.parametrize("text", ["9464", "host:", ":x", "1.2.3.4:70000", "", "h:-1"])
+def test_bad_listen_addresses(text):
+    with pytest.raises(ExporterError, match="ADDR:PORT"):
+        parse_listen(text)
+
+
+def test_ipv6_listen_address():
+    assert parse_listen("[::1]:9464") == ("::1", 9464)
+
+
+# ---- the server: TLS and basic auth ------------------------------------------------------------
+
+
+@pytest.fixture
+def collector():
+    c = FrameCollector(clock=Clock())
+    c.publish(fake_frames.full_frame(0))
+    return c
+
+
+def _get(url, context=None, auth=None):
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
+        return response.status, response.read().decode()
+
+
+def test_tls_serves_only_tls(tmp_path, collector):
+    cert, key = servers.self_signed_cert(tmp_path)
+    server = serve(collector, f"127.0.0.1:{servers.free_port()}", str(cert), str(key))
+    try:
+        assert server.url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        status, body = _get(server.url, context)
+        assert status == 200 and "obs_build_info" in body
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            _get(server.url.replace("https://", "http://"))
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            _get(server.url)  # the system CAs do not know a self-signed cert
+    finally:
+        server.close()
+
+
+def test_a_silent_client_does_not_stall_tls_scrapes(tmp_path, collector):
+    cert, key = servers.self_signed_cert(tmp_path)
+    server = serve(collector, f"127.0.0.1:{servers.free_port()}", str(cert), str(key))
+    port = server.server.server_port
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port)):  # connects, never says hello
+            context = ssl.create_default_context(cafile=str(cert))
+            started = time.monotonic()
+            assert _get(server.url, context)[0] == 200
+            assert time.monotonic() - started < 3
+    finally:
+        server.close()
+
+
+def test_basic_auth(tmp_path, collector):
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    server = serve(collector, f"127.0.0.1:{servers.free_port()}", basic_auth_user="prom",
+                   basic_auth_password_file=str(secret))
+    try:
+        for auth in (None, "prom:wrong", "prom:s3cre", "other:s3cret"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                _get(server.url, auth=auth)
+            assert err.value.code == 401
+        assert _get(server.url, auth="prom:s3cret")[0] == 200
+    finally:
+        server.close()
+
+
+def test_bad_exporter_settings_are_one_line_errors(tmp_path, collector):
+    with pytest.raises(ExporterError, match="both"):
+        serve(collector, "127.0.0.1:0", tls_cert_file=str(tmp_path / "c"))
+    with pytest.raises(ExporterError, match="cannot load TLS"):
+        serve(collector, "127.0.0.1:0", str(tmp_path / "c"), str(tmp_path / "k"))
+    with pytest.raises(ExporterError, match="No such file"):
+        serve(collector, "127.0.0.1:0", basic_auth_user="u",
+              basic_auth_password_file=str(tmp_path / "missing"))
+
+
+# ---- the real agent under real traffic ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def agent(tmp, *extra, config=""):
+    port = servers.free_port()
+    conf = tmp / "agent.toml"
+    conf.write_text(config)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "agent",
+                             "--listen", f"127.0.0.1:{port}", "--interval", "0.5", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        servers.wait_port(port, proc, timeout=30)
+        yield f"http://127.0.0.1:{port}/metrics", proc
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+
+
+def http_series(fams, service_pid_comm):
+    out = {}
+    fam = fams.get("http_server_request_duration_seconds")
+    for s in fam.samples if fam else ():
+        if s.labels.get("service_name") != service_pid_comm:
+            continue
+        key = (s.labels["http_request_method"], s.labels["http_route"],
+               s.labels["http_response_status_code"])
+        out.setdefault(key, {})[(s.name.rsplit("_", 1)[1], s.labels.get("le"))] = s.value
+    return out
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.25)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the agent's eBPF probes need root")
+def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
+    import psutil
+
+    from tests.test_red_probes import keepalive
+
+    with servers.python_server(tmp_path, name="exp-test-api") as api, \
+            agent(tmp_path, config='[red]\nroutes = ["/users/{id}"]\n') as (url, _):
+        comm = psutil.Process(api.pid).name()
+        assert comm == "exp-test-api"
+        wait_for(lambda: scrape(url).get("obs_build_info"))
+        time.sleep(1.5)  # the probe attaches while the engine starts
+        paths = ["/users/1", "/users/2", "/users/3"] * 10 + ["/sleep/20"] * 6 + ["/status/503"] * 4
+        keepalive(api.port, paths)
+
+        def done():
+            series = http_series(scrape(url), comm)
+            got = {k: v[("count", None)] for k, v in series.items()}
+            # numeric segments are normalised: /sleep/20 -> /sleep/{id}, /status/503 -> /status/{id}
+            return series if got == {("GET", "/users/{id}", "200"): 30,
+                                     ("GET", "/sleep/{id}", "200"): 6,
+                                     ("GET", "/status/{id}", "503"): 4} else None
+
+        series = wait_for(done)
+        assert series, http_series(scrape(url), comm)
+        sleep = series[("GET", "/sleep/{id}", "200")]
+        assert sleep[("bucket", "0.01")] == 0 and sleep[("bucket", "0.025")] == 6
+        assert sleep[("bucket", "+Inf")] == 6 and 6 * 0.02 <= sleep[("sum", None)] < 6 * 0.025
+        users = series[("GET", "/users/{id}", "200")]
+        assert users[("bucket", "0.005")] == 30  # a trivial handler answers in well under 5 ms
+        errors = series[("GET", "/status/{id}", "503")]
+        assert errors[("bucket", "0.005")] == 4 and errors[("count", None)] == 4
