@@ -85,6 +85,15 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def power_source(config: Config, notice=lambda line: None):
+    from obs_tui.sources.power import PowerSource
+
+    power = config.power
+    overrides = {key: power[key] for key in
+                 ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb")}
+    return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
+
+
 def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks=()):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
@@ -100,6 +109,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks
 
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
+        sources.append(power_source(config, notice))
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval, sinks=list(sinks))
 
