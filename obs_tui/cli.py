@@ -82,6 +82,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
     terminal, passes none."""
     from obs_tui import doctor
+    from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
     from obs_tui.engine import Engine
     from obs_tui.sources.procs import ProcsSource
 
@@ -92,8 +93,9 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
 
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
+    joins = [("carbon", CarbonJoin(settings_from_config(config.carbon)))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
-                  interval=config.interval)
+                  interval=config.interval, joins=joins)
 
 
 def cmd_doctor(config: Config, args) -> int:
