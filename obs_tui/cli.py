@@ -99,6 +99,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
     terminal, passes none."""
     from obs_tui import doctor
+    from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
     from obs_tui.engine import Engine
     from obs_tui.sources.procs import ProcsSource
 
@@ -110,8 +111,9 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
         sources.append(power_source(config, notice))
+    joins = [("carbon", CarbonJoin(settings_from_config(config.carbon)))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
-                  interval=config.interval, sinks=list(sinks))
+                  interval=config.interval, joins=joins, sinks=list(sinks))
 
 
 def cmd_doctor(config: Config, args) -> int:

@@ -28,7 +28,11 @@ def search_paths() -> list[Path]:
 
 
 # key -> (type(s), default). A nested dict is a table; a list [dict] is an array of tables.
+# Default None: the key is required. Default UNSET: the key is optional and absent when not
+# set (so "not set" differs from any value, e.g. carbon.grid_g_per_kwh).
 _NUMBER = (int, float)
+_NUMBER_OR_NAME = (int, float, str)
+UNSET = object()
 SCHEMA: dict[str, Any] = {
     "interval": (_NUMBER, 1.0),
     "theme": (str, "dark"),
@@ -53,9 +57,12 @@ SCHEMA: dict[str, Any] = {
         "memory_watts_per_gb": (_NUMBER, 0.392),
     },
     "carbon": {
-        "grid_g_per_kwh": (_NUMBER, 400),
+        "grid_g_per_kwh": (_NUMBER, UNSET),
         "region": (str, ""),
-        "pue": (_NUMBER, 1.0),
+        "intensity_query": (str, ""),
+        "pue": (_NUMBER_OR_NAME, UNSET),
+        "embodied_g": (_NUMBER, UNSET),
+        "lifespan_years": (_NUMBER, 4.0),
     },
     "red": {
         "routes": (list, []),
@@ -97,6 +104,8 @@ class Config:
 def _type_name(types) -> str:
     if types is _NUMBER:
         return "a number"
+    if types is _NUMBER_OR_NAME:
+        return "a number or a name"
     return {str: "a string", int: "an integer", list: "a list", bool: "true or false"}[types]
 
 
@@ -104,7 +113,7 @@ def _check_value(where: str, key: str, value: Any, types) -> Any:
     # bool is an int subclass in Python; in a config it is never a number.
     if isinstance(value, bool) or not isinstance(value, types):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(types)}, got {value!r}")
-    return float(value) if types is _NUMBER else value
+    return float(value) if types is _NUMBER or (types is _NUMBER_OR_NAME and not isinstance(value, str)) else value
 
 
 def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
@@ -133,6 +142,8 @@ def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
             out[key] = []
         elif spec[1] is None:
             raise ConfigError(f"{where}: missing required key '{prefix}{key}'")
+        elif spec[1] is UNSET:
+            continue
         else:
             out[key] = spec[1]
     return out
@@ -168,11 +179,36 @@ def parse(text: str, where: str = "<config>") -> Config:
         for item in data["red"][key]:
             if not isinstance(item, str) or not item.startswith("/"):
                 raise ConfigError(f"{where}: key 'red.{key}' must list paths starting with '/', got {item!r}")
+    _check_carbon(where, data["carbon"])
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
                   slo_files=tuple(data["slo_files"]), prometheus=data["prometheus"],
                   power=data["power"], carbon=data["carbon"], red=data["red"], exporter=data["exporter"],
                   slo=tuple(data["slo"]))
+
+
+def _check_carbon(where: str, carbon: dict[str, Any]) -> None:
+    from obs_tui import data as tables  # the shipped tables; read once, on first use
+
+    region = carbon["region"]
+    if region and tables.region_value(region) is None:
+        close = tables.close_regions(region)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else (
+            "; use 'aws:REGION', 'gcp:REGION', 'azure:REGION' or 'country:ISO3' (see README, Carbon)")
+        raise ConfigError(f"{where}: key 'carbon.region': unknown region {region!r}{hint}")
+    pue = carbon.get("pue")
+    presets = tables.pue_presets()
+    if isinstance(pue, str) and pue.lower() not in presets:
+        raise ConfigError(f"{where}: key 'carbon.pue' must be a number >= 1 or one of "
+                          f"{', '.join(sorted(presets))}, got {pue!r}")
+    if isinstance(pue, float) and pue < 1.0:
+        raise ConfigError(f"{where}: key 'carbon.pue' must be at least 1.0 (total power / IT power), got {pue}")
+    for key in ("grid_g_per_kwh", "embodied_g"):
+        if key in carbon and carbon[key] < 0:
+            raise ConfigError(f"{where}: key 'carbon.{key}' must not be negative, got {carbon[key]}")
+    if carbon["lifespan_years"] <= 0:
+        raise ConfigError(f"{where}: key 'carbon.lifespan_years' must be greater than 0, "
+                          f"got {carbon['lifespan_years']}")
 
 
 def load(flag_path: str | None = None) -> Config:

@@ -34,6 +34,13 @@ CARRIES: dict[str, Carry] = {
 }
 
 
+# A join reads the sections of this tick (Frame field -> section) after every source has been
+# sampled, and returns the section for its own Frame field (or None when its inputs are missing).
+# Joins are built by cli.make_engine with their config: (Frame field, fn(sections, dt)). A join
+# built on estimated inputs says so with a `mode` attribute ("estimate"), read after each call.
+Join = Callable[[dict[str, Any], float], Any]
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -42,8 +49,10 @@ def _reason(exc: BaseException) -> str:
 class Engine:
     def __init__(self, sources: list[Source], capabilities: dict[str, Capability] | None = None,
                  interval: float = 1.0, clock: Callable[[], float] = time.time,
-                 host: str | None = None, sinks: list[Callable[[Frame], None]] | None = None) -> None:
+                 host: str | None = None, joins: list[tuple[str, Join]] | None = None,
+                 sinks: list[Callable[[Frame], None]] | None = None) -> None:
         self.sources = list(sources)
+        self.joins = list(joins or [])
         self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
         self.interval = interval
@@ -65,6 +74,8 @@ class Engine:
                 self._status[source.name] = SourceStatus(source.name, source.mode)
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
+        for field, _ in self.joins:
+            self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
 
     def status(self, name: str) -> SourceStatus | None:
         return self._status.get(name)
@@ -92,15 +103,35 @@ class Engine:
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode)
+        self._run_joins(dt)
         self._prev_now = now
         frame = Frame(host=self.host, taken_at=now, duration_s=dt,
                       uptime_s=_host_uptime(), interval_s=self.interval,
                       capabilities=tuple(sorted(self.capabilities.items())),
-                      sources=tuple(self._status[s.name] for s in self.sources),
+                      sources=tuple(self._status[name] for name in self._names()),
                       **self._sections)
         for sink in self.sinks:
             sink(frame)
         return frame
+
+    def _names(self) -> list[str]:
+        return [s.name for s in self.sources] + [field for field, _ in self.joins]
+
+    def _run_joins(self, dt: float) -> None:
+        """Like a source: a join that raises keeps its last section and is marked stale."""
+        for field, join in self.joins:
+            try:
+                section = join(dict(self._sections), dt)
+            except Exception as exc:
+                self._status[field] = replace(self._status[field], stale=True,
+                                              reason=f"join failed: {_reason(exc)}")
+                continue
+            if section is None:
+                self._sections.pop(field, None)
+                self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+            else:
+                self._sections[field] = section
+                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"))
 
     def close(self) -> None:
         for source in self.sources:

@@ -152,17 +152,29 @@ class PowerSection:
 @dataclass(frozen=True)
 class ProcessCarbon:
     pid: int
-    g_per_h: float
-    joules_per_request: float | None
+    g_per_h: float  # operational, PUE included
+    joules_per_request: float | None  # None when the process answered no requests
     g_per_1k_requests: float | None
+    comm: str = ""
+    watts: float = 0.0  # attributed by the power source
+    grams: float = 0.0  # since obs-tui started (or over the snapshot's window)
+    rps: float | None = None  # None: not an HTTP service
 
 
 @dataclass(frozen=True)
 class CarbonSection:
     grid_g_per_kwh: float
     pue: float
-    host_g_per_h: float
+    host_g_per_h: float  # operational, PUE included
     processes: tuple[ProcessCarbon, ...]
+    intensity_source: str = "default"  # "config" | "region" | "query" | "default"
+    intensity_label: str = ""  # e.g. "aws:eu-west-1 (EEA via CCF, year n/s)"
+    pue_source: str = "default"  # "config" | "preset aws" | "region aws" | "default"
+    power_source: str = ""  # the power section's: "rapl" | "estimate"
+    host_watts: float = 0.0
+    host_grams: float = 0.0  # operational, since obs-tui started
+    kg_per_day: float = 0.0  # (operational + embodied) g/h x 24 h
+    embodied_g_per_h: float | None = None  # SCI's M per host-hour; None unless configured
 
 
 @dataclass(frozen=True)

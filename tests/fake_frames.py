@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 
+from obs_tui.analysis.carbon import carbon_section, settings_from_config
 from obs_tui.model import (
     Capability,
     CarbonSection,
     Frame,
     PowerSection,
-    ProcessCarbon,
     ProcessPower,
     ProcessSample,
     RedSection,
@@ -120,17 +120,14 @@ def power(i: int) -> PowerSection:
     return PowerSection("estimate", host, idle, (("package-0", host),), pp)
 
 
+CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_000.0})
+
+
 def carbon(i: int) -> CarbonSection:
+    """The real formulas over the fake power and RED sections (Ireland's grid, AWS's PUE)."""
     pw = power(i)
-    rps = {s.pid: s.rps for s in red(i).services}
-    procs = []
-    for p in pw.processes:
-        g_per_h = round(p.watts * 400 / 1000, 3)
-        r = rps.get(p.pid)
-        jpr = round(p.watts / r, 4) if r else None
-        g1k = round(jpr * 1000 * 400 / 3.6e6, 4) if jpr is not None else None
-        procs.append(ProcessCarbon(p.pid, g_per_h, jpr, g1k))
-    return CarbonSection(400.0, 1.2, round(pw.host_watts * 400 * 1.2 / 1000, 2), tuple(procs))
+    grams = {p.pid: round(p.joules * 0.00009, 2) for p in pw.processes}
+    return carbon_section(pw, red(i), CARBON.intensity, CARBON, grams, 812.5 + i)
 
 
 def slos(i: int) -> tuple[SloStatus, ...]:

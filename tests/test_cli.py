@@ -64,6 +64,8 @@ def test_missing_config_from_env(tmp_path):
     ("[[slo]]\nname = 'a'\nobjective = 99.9\nerror_query='e'\ntotal_query='t'", ["slo[0].objective", "ratio"]),
     ("[[slo]]\nname = 'a'", ["missing required key", "slo[0].objective"]),
     ("[carbon]\npue = 'one'", ["carbon.pue", "a number"]),
+    ("[carbon]\nregion = 'aws:eu-west-7'", ["key 'carbon.region'", "unknown region", "did you mean",
+                                            "'aws:eu-west-1'"]),
 ])
 def test_bad_config(tmp_path, text, needles):
     path = tmp_path / "config.toml"

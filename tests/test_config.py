@@ -5,7 +5,9 @@ def test_defaults_match_the_documented_contract():
     c = config.parse("")
     assert c.interval == 1.0 and c.theme == "dark"
     assert c.power["powercap_root"] == "/sys/class/powercap"
-    assert c.carbon["pue"] == 1.0 and c.red["max_children"] == 10
+    assert c.red["max_children"] == 10
+    # not set is not a value: the region, the cloud's PUE and the labelled default show through
+    assert "pue" not in c.carbon and "grid_g_per_kwh" not in c.carbon and c.carbon["region"] == ""
     assert c.prometheus["timeout_s"] == 5
 
 

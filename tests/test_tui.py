@@ -525,3 +525,49 @@ async def test_lost_events_are_shown_in_the_requests_summary():
         app.post_message(FrameReady(lossy(5), time.monotonic()))
         await pilot.pause()
         assert "7 lost since start" in red.summary_line._plain
+
+
+# ---- carbon ---------------------------------------------------------------------------------
+
+
+@aio
+async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("4")  # zoom the Carbon pane
+        await pilot.pause()
+        pane = app.main.query_one(CarbonPane)
+        frame = full_frame(6)
+        c = frame.carbon
+        summary = pane.summary_line._plain
+        assert f"host {fmt.grams(c.host_g_per_h)}/h" in summary and f"{c.kg_per_day:.2f} kg/day" in summary
+        assert "279 g/kWh region table" in summary and "PUE 1.14" in summary and "est" in summary
+        assert "aws:eu-west-1 (EEA via CCF, year n/s)" in pane._notice
+        assert "PUE 1.135 (region aws)" in pane._notice and "estimate" in pane._notice
+        assert "embodied" in pane._notice
+        table = pane.table
+        assert table.keys[0] == 1412  # nginx: the top g/h
+        nginx = next(p for p in c.processes if p.pid == 1412)
+        cols = [col.key for col in CarbonPane.COLUMNS]
+
+        def cell(key, col):
+            value = table.row(key)[cols.index(col)]
+            return value if isinstance(value, str) else value[0]
+
+        assert cell(1412, "jreq") == fmt.joules(nginx.joules_per_request)
+        assert cell(1412, "g1k") == fmt.grams(nginx.g_per_1k_requests)
+        assert cell(3301, "jreq") == fmt.DASH  # postgres answers no HTTP
+
+
+@aio
+async def test_requests_detail_shows_energy_per_request():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("tab", "enter")
+        await pilot.pause()
+        fields = dict(app.screen.spec.fields)
+        nginx = next(p for p in app.frame.carbon.processes if p.pid == 1412)
+        assert fields["energy per request"] == fmt.joules(nginx.joules_per_request)
+        assert fields["CO2e per 1,000 requests"] == fmt.grams(nginx.g_per_1k_requests)

@@ -75,3 +75,7 @@ def test_light_theme(snap_compare):
 
 def test_mono_theme(snap_compare):
     assert snap_compare(app_with(theme="mono"), terminal_size=(80, 24), run_before=feed())
+
+
+def test_carbon_zoomed_80x24(snap_compare):
+    assert snap_compare(app_with(), terminal_size=(80, 24), run_before=feed(keys=("4",)))

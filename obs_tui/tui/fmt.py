@@ -109,14 +109,22 @@ def watts(value: float | None) -> str:
 
 
 def joules(value: float | None) -> str:
+    """Energy: 615.9J, 1.2kJ; under 0.1 J (a request's share) in millijoules: 2.2mJ."""
     if value is None:
         return DASH
+    if 0 < value < 0.1:
+        return f"{value * 1000:.1f}mJ" if value >= 0.0001 else f"{value * 1e6:.1f}µJ"
     return f"{num(value)}J"
 
 
 def grams(value: float | None) -> str:
+    """CO2e mass: 6.14g, 1.20kg; small amounts (per request) in mg and µg."""
     if value is None:
         return DASH
+    if value == 0:
+        return "0g"
+    if 0 < value < 0.0001:
+        return f"{value * 1e6:.1f}µg"
     if value < 0.01:
         return f"{value * 1000:.1f}mg"
     if value < 1000:

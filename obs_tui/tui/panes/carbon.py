@@ -1,4 +1,5 @@
-"""Pane 4: carbon (gCO2e) per process from power, grid intensity and PUE."""
+"""Pane 4: carbon (gCO2e) per process and per request, from attributed power, grid intensity
+and PUE (the carbon join in the engine; the formulas are in analysis/carbon.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,27 @@ from collections.abc import Hashable
 
 from textual.markup import escape
 
-from obs_tui.model import Frame, ProcessCarbon
+from obs_tui.model import CarbonSection, Frame, ProcessCarbon
 from obs_tui.tui import fmt
-from obs_tui.tui.panes.base import Chart, DetailSpec, Pane
+from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
 from obs_tui.tui.table import Column
 
 SPARK = 10
+INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query",
+                    "default": "default"}
+
+
+def per_request(c: CarbonSection | None, pid: int) -> tuple[str, str]:
+    """(J per request, gCO2e per 1,000 requests) of a process as text: a dash when it answered
+    no requests in the window or when carbon is off. Shared with the Requests pane's detail."""
+    pc = None if c is None else next((p for p in c.processes if p.pid == pid), None)
+    if pc is None or pc.joules_per_request is None:
+        return fmt.DASH, fmt.DASH
+    return fmt.joules(pc.joules_per_request), fmt.grams(pc.g_per_1k_requests)
+
+
+def _dash_if_none(text: str, value: float | None) -> tuple[str, str] | str:
+    return (fmt.DASH, "muted") if value is None else text
 
 
 class CarbonPane(Pane):
@@ -20,54 +36,47 @@ class CarbonPane(Pane):
     COLUMNS = [
         Column("comm", "COMM", 10, align="left", flex=True, priority=9),
         Column("pid", "PID", 7, priority=6),
+        Column("w", "W", 6, priority=4),
         Column("gph", "g/h", 7, priority=9),
-        Column("jreq", "J/req", 7, priority=5),
+        Column("g", "g total", 7, priority=5),
+        Column("jreq", "J/req", 7, priority=8),
         Column("g1k", "g/1k req", 8, priority=7),
-        Column("trend", "g/h trend", SPARK, align="left", priority=4),
+        Column("trend", "g/h trend", SPARK, align="left", priority=3),
     ]
+    SORTS = {
+        "comm": (lambda c: c.comm.lower(), False),
+        "pid": (lambda c: c.pid, False),
+        "w": (lambda c: c.watts, True),
+        "gph": (lambda c: c.g_per_h, True),
+        "g": (lambda c: c.grams, True),
+        "jreq": (lambda c: -1.0 if c.joules_per_request is None else c.joules_per_request, True),
+        "g1k": (lambda c: -1.0 if c.g_per_1k_requests is None else c.g_per_1k_requests, True),
+    }
     DEFAULT_SORT = "gph"
+    FILTER_HINT = "process"
 
     DEFAULT_CSS = """
     CarbonPane { }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        self._comm: dict[int, str] = {}
-        self.SORTS = {
-            "comm": (lambda c: self._comm.get(c.pid, "").lower(), False),
-            "pid": (lambda c: c.pid, False),
-            "gph": (lambda c: c.g_per_h, True),
-            "jreq": (lambda c: c.joules_per_request if c.joules_per_request is not None
-                     else -1.0, True),
-            "g1k": (lambda c: c.g_per_1k_requests if c.g_per_1k_requests is not None
-                    else -1.0, True),
-        }
-        super().__init__(id=id)
-
     def items(self, frame: Frame) -> list[ProcessCarbon] | None:
-        if frame.carbon is None:
-            return None
-        self._comm = {p.pid: p.comm for p in frame.processes}
-        if frame.power is not None:
-            for pp in frame.power.processes:
-                self._comm.setdefault(pp.pid, pp.comm)
-        return list(frame.carbon.processes)
+        return None if frame.carbon is None else list(frame.carbon.processes)
 
     def key(self, item: ProcessCarbon) -> Hashable:
         return item.pid
 
     def text(self, item: ProcessCarbon) -> str:
-        return f"{item.pid} {self._comm.get(item.pid, '')}"
+        return f"{item.pid} {item.comm}"
 
     def cells(self, c: ProcessCarbon) -> tuple:
         return (
-            self._comm.get(c.pid, "?"),
+            c.comm or "?",
             str(c.pid),
+            fmt.watts(c.watts),
             fmt.grams(c.g_per_h),
-            fmt.joules(c.joules_per_request) if c.joules_per_request is not None
-            else (fmt.DASH, "muted"),
-            fmt.grams(c.g_per_1k_requests) if c.g_per_1k_requests is not None
-            else (fmt.DASH, "muted"),
+            fmt.grams(c.grams),
+            _dash_if_none(fmt.joules(c.joules_per_request), c.joules_per_request),
+            _dash_if_none(fmt.grams(c.g_per_1k_requests), c.g_per_1k_requests),
             (self.spark("gph", c.pid, SPARK, 0.01), "spark"),
         )
 
@@ -75,19 +84,37 @@ class CarbonPane(Pane):
         c = frame.carbon
         if c is None:
             return "[$text-muted]off — needs the power pane's source[/]"
-        return (f"host {fmt.grams(c.host_g_per_h)}/h · grid {c.grid_g_per_kwh:.0f} g/kWh"
+        text = (f"host {fmt.grams(c.host_g_per_h)}/h · {c.kg_per_day:.2f} kg/day · "
+                f"{c.grid_g_per_kwh:.0f} g/kWh {INTENSITY_SOURCE.get(c.intensity_source, '')}"
                 f" · PUE {c.pue:.2f}")
+        if c.power_source != "rapl":
+            text += " · [$warning]est[/]"
+        return text
 
     def notice(self, frame: Frame) -> tuple[str, bool]:
-        if frame.carbon is None:
+        c = frame.carbon
+        status = frame.source("carbon")
+        if c is None:
             if frame.power is None:
                 return ("gCO2e = energy × grid intensity × PUE: shown once pane 1 has power "
                         "(RAPL or the estimator); intensity and PUE come from "
                         + escape("[carbon]") + " in the config"), True
-            return "carbon: off — no carbon section in this frame", True
-        if frame.power is not None and frame.power.source != "rapl":
-            return "carbon: from estimated power (no RAPL)", False
-        return "", False
+            mode, reason = source_reason(frame, "carbon")
+            return f"carbon: {mode} — {escape(reason or 'no carbon section in this frame')}", True
+        lines = []
+        if status is not None and status.stale:
+            lines.append(f"[$error]carbon: stale — {escape(status.reason)}[/]")
+        if c.power_source != "rapl":
+            lines.append("[$warning]estimate: power modelled from CPU time (no RAPL)[/]")
+        line = (f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)}) · "
+                f"{fmt.grams(c.host_grams)} since start")
+        if c.embodied_g_per_h is not None:
+            line += f" · embodied {fmt.grams(c.embodied_g_per_h)}/h (SCI, in kg/day)"
+        if c.intensity_source == "default":  # a guess: say how to do better
+            lines.append(f"[$warning]{line}; set carbon.region or carbon.grid_g_per_kwh[/]")
+        else:
+            lines.append(f"[$text-muted]{line}[/]")
+        return "\n".join(lines), not (status is not None and status.stale) and c.power_source == "rapl"
 
     def detail(self, key: Hashable) -> DetailSpec | None:
         frame = self.frame
@@ -96,14 +123,19 @@ class CarbonPane(Pane):
         c = next((x for x in frame.carbon.processes if x.pid == key), None)
         if c is None:
             return None
+        cs = frame.carbon
+        jreq, g1k = per_request(cs, c.pid)
         fields = [
-            ("process", self._comm.get(c.pid, "?")), ("PID", str(c.pid)),
+            ("process", c.comm or "?"), ("PID", str(c.pid)),
+            ("power", f"{fmt.watts(c.watts)} ({'RAPL' if cs.power_source == 'rapl' else 'estimate'})"),
             ("emissions", f"{fmt.grams(c.g_per_h)} per hour"),
-            ("energy per request", fmt.joules(c.joules_per_request)),
-            ("per 1k requests", fmt.grams(c.g_per_1k_requests)),
-            ("grid intensity", f"{frame.carbon.grid_g_per_kwh:.0f} gCO2e/kWh"),
-            ("PUE", f"{frame.carbon.pue:.2f}"),
+            ("since start", fmt.grams(c.grams)),
+            ("request rate", fmt.DASH if c.rps is None else f"{fmt.num(c.rps)} rps"),
+            ("energy per request", jreq),
+            ("per 1,000 requests", f"{g1k} CO2e" if g1k != fmt.DASH else g1k),
+            ("grid intensity", f"{cs.grid_g_per_kwh:.0f} gCO2e/kWh, {cs.intensity_label}"),
+            ("PUE", f"{cs.pue:g} ({cs.pue_source})"),
         ]
         charts = [Chart("g/h", list(self.history.get("gph", key)), fmt.grams),
                   Chart("W", list(self.history.get("w", key)), fmt.watts)]
-        return DetailSpec(f"Carbon of {self._comm.get(c.pid, '?')} (pid {c.pid})", fields, charts)
+        return DetailSpec(f"Carbon of {c.comm or '?'} (pid {c.pid})", fields, charts)

@@ -9,6 +9,7 @@ from textual.markup import escape
 from obs_tui.model import Frame, ServiceStats
 from obs_tui.tui import fmt
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
+from obs_tui.tui.panes.carbon import per_request
 from obs_tui.tui.table import Column
 
 SPARK = 10
@@ -129,6 +130,10 @@ class RequestsPane(Pane):
             ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),
             ("window", f"{frame.duration_s:.1f}s"),
         ]
+        if frame.carbon is not None:
+            jreq, g1k = per_request(frame.carbon, s.pid)
+            fields += [("energy per request", jreq),
+                       ("CO2e per 1,000 requests", g1k)]
         charts = [Chart("requests/s", list(h.get("rps", key)), fmt.num),
                   Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
                   Chart("errors %", list(h.get("err", key)), fmt.pct)]

@@ -1,0 +1,173 @@
+"""Carbon: grams of CO2e from attributed power, grid intensity and PUE. Pure functions.
+
+Operational emissions (the SCI's O = E x I, with the data centre's overhead on top):
+    gCO2e/h = W x PUE x I / 1000                 W watts drawn for one hour = W/1000 kWh
+Energy per request, for a process that answers HTTP:
+    J/request = W / rps                          attributed watts over its request rate
+    gCO2e per 1,000 requests = 1000 x J/request / 3.6e6 x PUE x I
+Embodied emissions by the SCI method, M = TE x (TR / EL) x (RS / TR): for the whole host (RS = TR)
+and one hour reserved (TR = 1 h), M per host-hour = TE / (EL in hours). PUE multiplies only the
+operational part: it is the building's overhead on the electricity, not on the hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from obs_tui import data
+from obs_tui.model import CarbonSection, PowerSection, ProcessCarbon, RedSection
+
+J_PER_KWH = 3.6e6
+HOURS_PER_YEAR = 365.25 * 24
+
+
+@dataclass(frozen=True)
+class Intensity:
+    g_per_kwh: float
+    source: str  # "config" | "region" | "query" | "default"
+    label: str  # what it is and where it comes from, for the pane and the snapshot
+
+
+@dataclass(frozen=True)
+class CarbonSettings:
+    """[carbon] from the config, resolved: where intensity and PUE come from."""
+
+    intensity: Intensity | None  # None: the live query decides (the default until it answers)
+    query: str
+    pue: float
+    pue_source: str  # "config" | "preset aws" | "region aws" | "default"
+    embodied_g: float | None  # TE: the host's embodied emissions, grams CO2e
+    lifespan_years: float  # EL: its expected lifespan
+
+
+def g_per_h(watts: float, g_per_kwh: float, pue: float) -> float:
+    return watts * pue * g_per_kwh / 1000.0
+
+
+def joules_per_request(watts: float, rps: float) -> float | None:
+    """None when there are no requests: 'no figure', never inf or NaN."""
+    return watts / rps if rps > 0 else None
+
+
+def g_per_1k_requests(j_per_request: float | None, g_per_kwh: float, pue: float) -> float | None:
+    if j_per_request is None:
+        return None
+    return 1000.0 * j_per_request / J_PER_KWH * pue * g_per_kwh
+
+
+def embodied_g_per_h(te_g: float, lifespan_years: float) -> float:
+    """SCI's M for one host-hour: TE x (1 h / EL)."""
+    return te_g / (lifespan_years * HOURS_PER_YEAR)
+
+
+def kg_per_day(grams_per_hour: float) -> float:
+    return grams_per_hour * 24.0 / 1000.0
+
+
+def grams_over(grams_per_hour: float, dt: float) -> float:
+    return grams_per_hour * dt / 3600.0
+
+
+def default_intensity(why: str = "") -> Intensity:
+    value = data.world_default()
+    label = f"default: world average, {value.source} {value.year}" + (f" ({why})" if why else "")
+    return Intensity(value.g_per_kwh, "default", label)
+
+
+def settings_from_config(carbon: Mapping[str, Any]) -> CarbonSettings:
+    """Grid intensity from, in order: grid_g_per_kwh; region in the shipped table; the live
+    query (intensity None here); the world average, labelled as a default. PUE from pue (a
+    number or a cloud's name), else the region's cloud, else 1.0. The config was validated."""
+    region = data.region_value(carbon["region"]) if carbon.get("region") else None
+    query = carbon.get("intensity_query", "")
+    intensity: Intensity | None
+    if carbon.get("grid_g_per_kwh") is not None:
+        intensity = Intensity(float(carbon["grid_g_per_kwh"]), "config", "config carbon.grid_g_per_kwh")
+    elif region is not None:
+        intensity = Intensity(region.g_per_kwh, "region", region.label())
+    elif query:
+        intensity = None
+    else:
+        intensity = default_intensity()
+    presets = data.pue_presets()
+    pue_value = carbon.get("pue")
+    if isinstance(pue_value, str):
+        pue, pue_source = presets[pue_value.lower()], f"preset {pue_value.lower()}"
+    elif pue_value is not None:
+        pue, pue_source = float(pue_value), "config"
+    elif region is not None and region.cloud is not None:
+        pue, pue_source = presets[region.cloud], f"region {region.cloud}"
+    else:
+        pue, pue_source = 1.0, "default"
+    embodied = carbon.get("embodied_g")
+    return CarbonSettings(intensity, query, pue, pue_source,
+                          float(embodied) if embodied is not None else None,
+                          float(carbon.get("lifespan_years", 4.0)))
+
+
+def carbon_section(power: PowerSection, red: RedSection | None, intensity: Intensity,
+                   settings: CarbonSettings, grams: Mapping[int, float], host_grams: float,
+                   ) -> CarbonSection:
+    """One frame's figures. `grams`/`host_grams` are the totals since start, kept by the caller."""
+    i, pue = intensity.g_per_kwh, settings.pue
+    rps = {s.pid: s.rps for s in red.services} if red is not None else {}
+    processes = []
+    for p in power.processes:
+        r = rps.get(p.pid)
+        jpr = joules_per_request(p.watts, r) if r is not None else None
+        processes.append(ProcessCarbon(
+            p.pid, g_per_h(p.watts, i, pue), jpr, g_per_1k_requests(jpr, i, pue),
+            comm=p.comm, watts=p.watts, grams=grams.get(p.pid, 0.0), rps=r))
+    host = g_per_h(power.host_watts, i, pue)
+    embodied = (embodied_g_per_h(settings.embodied_g, settings.lifespan_years)
+                if settings.embodied_g is not None else None)
+    return CarbonSection(
+        grid_g_per_kwh=i, pue=pue, host_g_per_h=host, processes=tuple(processes),
+        intensity_source=intensity.source, intensity_label=intensity.label,
+        pue_source=settings.pue_source, power_source=power.source, host_watts=power.host_watts,
+        host_grams=host_grams, kg_per_day=kg_per_day(host + (embodied or 0.0)),
+        embodied_g_per_h=embodied)
+
+
+class CarbonJoin:
+    """The engine's carbon join: reads the tick's power and red sections, keeps the grams
+    since start (the only state), and hands back a CarbonSection, or None without power.
+
+    `live` returns the latest value of carbon.intensity_query (or None while it has none);
+    it must not block: the Prometheus worker owns the I/O."""
+
+    def __init__(self, settings: CarbonSettings,
+                 live: Callable[[], float | None] | None = None) -> None:
+        self.settings = settings
+        self.live = live
+        self._grams: dict[int, float] = {}
+        self._host_grams = 0.0
+        self.mode = "live"  # the engine's status for the carbon pane: "estimate" on estimated power
+
+    def intensity(self) -> Intensity:
+        if self.settings.intensity is not None:
+            return self.settings.intensity
+        value = self.live() if self.live is not None else None
+        if value is None:
+            return default_intensity("no value from carbon.intensity_query yet")
+        return Intensity(value, "query", f"live: {self.settings.query}")
+
+    def __call__(self, sections: Mapping[str, Any], dt: float) -> CarbonSection | None:
+        power: PowerSection | None = sections.get("power")
+        if power is None:
+            return None
+        self.mode = "live" if power.source == "rapl" else "estimate"
+        intensity = self.intensity()
+        i, pue = intensity.g_per_kwh, self.settings.pue
+        grams = self._grams
+        for p in power.processes:
+            grams[p.pid] = grams.get(p.pid, 0.0) + grams_over(g_per_h(p.watts, i, pue), dt)
+        alive = {p.pid for p in sections.get("processes", ())}
+        if alive:  # a process idle for a while keeps its total; an exited one is forgotten
+            for pid in grams.keys() - alive:
+                del grams[pid]
+        self._host_grams += grams_over(g_per_h(power.host_watts, i, pue), dt)
+        return carbon_section(power, sections.get("red"), intensity, self.settings,
+                              self._grams, self._host_grams)
