@@ -94,6 +94,20 @@ def power_source(config: Config, notice=lambda line: None):
     return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
 
 
+def readonly_sources(config: Config) -> list:
+    """Read-only mode with a Prometheus: the fleet's panes from its metrics, nothing local (this
+    laptop's processes are not the fleet's)."""
+    from obs_tui.sources.prometheus import Client, PrometheusConfigError
+    from obs_tui.sources.readonly import PromPowerSource, PromRedSource
+
+    try:
+        client = Client.from_config(config.prometheus)
+    except PrometheusConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    refresh = config.prometheus["refresh_s"]
+    return [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
+
+
 def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks=()):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
@@ -104,7 +118,10 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks
     from obs_tui.sources.procs import ProcsSource
 
     checks = doctor.run_checks(config, read_only=read_only, compile_probe=False)
-    sources = [ProcsSource()]
+    if read_only and config.prometheus["url"]:
+        sources = readonly_sources(config)
+    else:
+        sources = [ProcsSource()]
     if not read_only:
         from obs_tui.sources.red import RedSource
 
@@ -132,8 +149,11 @@ def cmd_snapshot(config: Config, args) -> int:
 
     engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
     try:
+        timeout = float(config.prometheus["timeout_s"]) + 1
+        engine.wait_fresh(timeout)  # read-only: Prometheus's answer, not "waiting for the first"
         engine.tick()
         time.sleep(args.duration)
+        engine.wait_fresh(timeout)
         print(json.dumps(frame_to_json(engine.tick()), indent=2), flush=True)
     finally:
         engine.close()  # detaching uprobes takes ~1 s: after the output, not before

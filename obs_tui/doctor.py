@@ -167,7 +167,8 @@ def ebpf_checks(compile_probe: bool = True) -> list[Check]:
 def run_checks(config: Config, read_only: bool = False, compile_probe: bool = True) -> list[Check]:
     """All checks. The console passes compile_probe=False: its RED source compiles the real probes."""
     checks = [] if read_only else ebpf_checks(compile_probe)
-    checks.append(check_rapl(config.power["powercap_root"], config.power["hwmon_root"]))
+    if not read_only:  # read-only mode touches no probe and no RAPL counter
+        checks.append(check_rapl(config.power["powercap_root"], config.power["hwmon_root"]))
     checks.append(check_prometheus(config.prometheus))
     checks.append(check_terminal())
     return checks
@@ -180,6 +181,8 @@ def capabilities(checks: list[Check], read_only: bool = False) -> dict[str, Capa
         failed = [c for c in checks if c.group == group and not c.ok]
         if group == "ebpf" and read_only:
             out[group] = Capability(False, "read-only mode: no probes")
+        elif group == "rapl" and read_only:
+            out[group] = Capability(False, "read-only mode: power from Prometheus, not RAPL")
         elif failed:
             out[group] = Capability(False, failed[0].reason)
         else:

@@ -15,16 +15,21 @@ from typing import Any, Callable
 
 from obs_tui.analysis.attribution import carry_totals, power_section
 from obs_tui.analysis.processes import process_samples
+from obs_tui.analysis.prom_power import prom_power_section
+from obs_tui.analysis.prom_red import ALL, prom_red_section
 from obs_tui.analysis.red import red_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
 
-# source name -> (Frame field, analysis(prev_raw, cur_raw, dt) -> section)
+# source's analysis key (its `analysis` attribute, else its name)
+#   -> (Frame field, analysis(prev_raw, cur_raw, dt) -> section)
 Analysis = Callable[[Any, Any, float], Any]
 ANALYSES: dict[str, tuple[str, Analysis]] = {
     "procs": ("processes", process_samples),
     "red": ("red", red_section),
     "power": ("power", power_section),
+    "red.prometheus": ("red", prom_red_section),  # read-only mode (sources/readonly.py)
+    "power.prometheus": ("power", prom_power_section),
 }
 # Frame field -> carry(previous section, this tick's section) -> section: the totals since
 # start (joules) that one pair of samples cannot give.
@@ -64,6 +69,7 @@ class Engine:
         self._prev_raw: dict[str, Any] = {}
         self._sections: dict[str, Any] = {}
         self._prev_now: float | None = None
+        self.instance = ALL
         for source in self.sources:
             try:
                 cap = source.available()
@@ -76,6 +82,31 @@ class Engine:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
         for field, _ in self.joins:
             self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+
+    # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
+
+    def instances(self) -> tuple[str, ...]:
+        """Every `instance` the fleet sources have seen, sorted."""
+        return tuple(sorted({i for s in self.sources for i in getattr(s, "instances", ())}))
+
+    def select_instance(self, instance: str) -> None:
+        """ALL ("") adds up every instance. Takes effect at the next tick, with no request."""
+        self.instance = instance
+        for source in self.sources:
+            if hasattr(source, "select_instance"):
+                source.select_instance(instance)
+
+    def cycle_instance(self, step: int = 1) -> str:
+        choices = (ALL, *self.instances())
+        at = choices.index(self.instance) if self.instance in choices else 0
+        self.select_instance(choices[(at + step) % len(choices)])
+        return self.instance
+
+    def wait_fresh(self, timeout_s: float) -> None:
+        """Block until every polled source has a fetch newer than the last (for `snapshot`)."""
+        for source in self._active:
+            if hasattr(source, "wait_fresh"):
+                source.wait_fresh(timeout_s)
 
     def status(self, name: str) -> SourceStatus | None:
         return self._status.get(name)
@@ -90,7 +121,7 @@ class Engine:
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
                 continue
-            field, analyse = ANALYSES[name]
+            field, analyse = ANALYSES[getattr(source, "analysis", "") or name]
             try:
                 section = analyse(self._prev_raw.get(name), raw, dt)
                 carry = CARRIES.get(field)
@@ -109,6 +140,7 @@ class Engine:
                       uptime_s=_host_uptime(), interval_s=self.interval,
                       capabilities=tuple(sorted(self.capabilities.items())),
                       sources=tuple(self._status[name] for name in self._names()),
+                      instance=self.instance, instances=self.instances(),
                       **self._sections)
         for sink in self.sinks:
             sink(frame)

@@ -2,9 +2,8 @@
 
 A sink like the TUI and `snapshot`: `FrameCollector.publish(frame)` is called for every Frame
 the engine emits (Engine sinks), and a scrape renders the latest one. Nothing here measures:
-HTTP histograms are the RED section's cumulative series, power and carbon come from their
-sections. The only arithmetic is adding each frame's window of energy and carbon into
-counters, which needs every frame and so lives with the sink that sees them all.
+HTTP histograms are the RED section's cumulative series; energy and carbon counters are the
+power and carbon sections' totals since the engine started.
 
 What leaves the host is what is listed in METRICS below, nothing else (no command lines, no
 paths but normalised routes). Energy changes at most once a second (ENERGY_STEP_S): finer
@@ -80,39 +79,28 @@ class FrameCollector(Collector):
         self.clock = clock
         self._lock = threading.Lock()
         self._frame: Frame | None = None
-        self._joules: dict[tuple[str, str], float] = {}  # (pid, comm) -> J since start
-        self._grams: dict[tuple[str, str], float] = {}
         self._shown = _Energy()
 
     def publish(self, frame: Frame) -> None:
         with self._lock:
             self._frame = frame
-            names = {}
-            if frame.power is not None:
-                for p in frame.power.processes:
-                    key = names[p.pid] = (str(p.pid), p.comm)
-                    self._joules[key] = self._joules.get(key, 0.0) + p.joules
-            if frame.carbon is not None:
-                hours = frame.duration_s / 3600.0
-                for c in frame.carbon.processes:
-                    key = names.get(c.pid, (str(c.pid), ""))
-                    self._grams[key] = self._grams.get(key, 0.0) + c.g_per_h * hours
             now = self.clock()
             if now - self._shown.at >= ENERGY_STEP_S:
                 self._shown = self._energy_step(frame, now)
 
     def _energy_step(self, frame: Frame, now: float) -> _Energy:
-        top = sorted(self._joules, key=lambda k: -self._joules[k])[:self.top_processes]
-        zones: tuple[tuple[str, str, float], ...] = ()
+        shown = _Energy(at=now)
         if frame.power is not None:
-            zones = tuple((zone, frame.power.source, round(w, 1)) for zone, w in frame.power.zones)
-            zones += (("host", frame.power.source, round(frame.power.host_watts, 1)),)
-        return _Energy(
-            at=now,
-            joules={k: float(int(self._joules[k])) for k in top},
-            grams={k: round(self._grams[k], 3) for k in top if k in self._grams} if self._grams else None,
-            zones=zones,
-            grid=frame.carbon.grid_g_per_kwh if frame.carbon is not None else None)
+            top = sorted(frame.power.processes, key=lambda p: -p.joules)[:self.top_processes]
+            shown.joules = {(str(p.pid), p.comm): float(int(p.joules)) for p in top}
+            source = frame.power.source
+            shown.zones = tuple((zone, source, round(w, 1)) for zone, w in frame.power.zones)
+            shown.zones += (("host", source, round(frame.power.host_watts, 1)),)
+        if frame.carbon is not None:
+            top = sorted(frame.carbon.processes, key=lambda c: -c.grams)[:self.top_processes]
+            shown.grams = {(str(c.pid), c.comm): round(c.grams, 3) for c in top}
+            shown.grid = frame.carbon.grid_g_per_kwh
+        return shown
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # families depend on the frame; registering must not call collect()

@@ -215,6 +215,8 @@ class Frame:
     carbon: CarbonSection | None = None
     slo: tuple[SloStatus, ...] = ()
     schema: int = field(default=SCHEMA_VERSION)
+    instance: str = ""  # read-only mode: the Prometheus `instance` shown, "" for all of them
+    instances: tuple[str, ...] = ()  # read-only mode: every instance seen
 
     def source(self, name: str) -> SourceStatus | None:
         for status in self.sources:

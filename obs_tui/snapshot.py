@@ -39,4 +39,6 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
         "power": _plain(frame.power),
         "carbon": _plain(frame.carbon),
         "slo": _plain(frame.slo),
+        "instance": frame.instance,  # read-only mode: the Prometheus instance shown ("" for all)
+        "instances": list(frame.instances),
     }

@@ -12,14 +12,19 @@ from tests.servers import _running, free_port
 
 @contextlib.contextmanager
 def prometheus(tmp: Path, data_dir: Path | None = None, extra_args: tuple[str, ...] = (),
-               scrape_self: bool = True):
+               scrape_self: bool = True, targets: tuple[str, ...] = ()):
     """Yields the base URL once /-/ready answers (the port opens before the TSDB is ready);
     scrapes itself every second unless scrape_self is False. `data_dir` may hold blocks
-    written by `promtool tsdb create-blocks-from` (kept for ten years, so old history stays)."""
+    written by `promtool tsdb create-blocks-from` (kept for ten years, so old history stays).
+    `targets` (HOST:PORT) are scraped every second too, as job "obs-tui"."""
     port = free_port()
     config = tmp / "prometheus.yml"
     scrape = (f"scrape_configs:\n  - job_name: self\n    static_configs:\n"
               f"      - targets: ['127.0.0.1:{port}']\n") if scrape_self else ""
+    if targets:
+        scrape = scrape or "scrape_configs:\n"
+        scrape += (f"  - job_name: obs-tui\n    static_configs:\n"
+                   f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
     config.write_text(f"global:\n  scrape_interval: 1s\n{scrape}")
     args = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data_dir or tmp / 'data'}",
             "--storage.tsdb.retention.time=10y", f"--web.listen-address=127.0.0.1:{port}", *extra_args]

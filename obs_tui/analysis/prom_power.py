@@ -1,0 +1,117 @@
+"""Host and process power from Prometheus (read-only mode): Kepler, Scaphandre or obs-tui.
+
+Each family is one PromQL query whose series are told apart by an `obs_kind` label
+("zone": a host figure by zone, "process", "container"), all in watts. The analysis picks the
+selected instance (or adds up all of them) and returns the PowerSection the local power
+source fills, with these differences: no idle split (the exporters do not all publish it),
+no CPU seconds, and joules are watts x the frame's window (the engine's carry adds them up
+into totals since the console started, as it does for the local source). A row without a
+usable pid (a container, a process of another host when all instances are shown) gets a
+stable negative id from its name, which the pane shows as no pid.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from obs_tui.analysis.prom_red import ALL
+from obs_tui.model import PowerSection, ProcessPower
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # shown as the power source: "obs-tui", "kepler", "scaphandre"
+    marker: str  # the metric whose presence in Prometheus selects this family
+    query: str
+
+
+def _kind(expr: str, kind: str) -> str:
+    return f'label_replace({expr}, "obs_kind", "{kind}", "", "")'
+
+
+# In order of preference: our own exporter, then Kepler, then Scaphandre.
+FAMILIES = (
+    Family("obs-tui", "obs_host_power_watts", " or ".join((
+        _kind("obs_host_power_watts", "zone"),
+        _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process")))),
+    Family("kepler", "kepler_process_cpu_watts", " or ".join((
+        _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),
+        _kind("sum by (instance, pid, comm) (kepler_process_cpu_watts)", "process"),
+        _kind("sum by (instance, container_name) (kepler_container_cpu_watts)", "container")))),
+    Family("scaphandre", "scaph_process_power_consumption_microwatts", " or ".join((
+        _kind('label_replace(sum by (instance) (scaph_host_power_microwatts) / 1e6, '
+              '"zone", "host", "", "")', "zone"),
+        _kind("sum by (instance, pid, exe) (scaph_process_power_consumption_microwatts) / 1e6",
+              "process")))),
+)
+
+# (instance, obs_kind, other labels sorted, watts)
+Row = tuple[str, str, tuple[tuple[str, str], ...], float]
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    at: float
+    family: str
+    rows: tuple[Row, ...]
+
+    def instances(self) -> tuple[str, ...]:
+        return tuple(sorted({row[0] for row in self.rows}))
+
+
+@dataclass(frozen=True)
+class PromPowerRaw:
+    latest: PowerSample
+    instance: str = ALL
+
+
+def _host_watts(zones: dict[str, float]) -> float:
+    """The host figure: an explicit total (obs-tui's "host", Scaphandre's host), else psys
+    (the platform, which contains package and dram), else the sum of the zones."""
+    for total in ("host", "psys", "platform"):
+        if total in zones:
+            return zones[total]
+    return sum(zones.values())
+
+
+def _row_id(name: str) -> int:
+    return -1 - (zlib.crc32(name.encode()) & 0x3FFFFFFF)
+
+
+def prom_power_section(prev: PromPowerRaw | None, cur: PromPowerRaw, dt: float) -> PowerSection:
+    sample, instance = cur.latest, cur.instance
+    many = instance == ALL and len(sample.instances()) > 1
+    zones: dict[str, float] = {}
+    procs: dict[tuple[str, str], tuple[int, float]] = {}  # (name, where) -> (pid, watts)
+    for inst, kind, labels, watts in sample.rows:
+        if instance != ALL and inst != instance:
+            continue
+        named = dict(labels)
+        if kind == "zone":
+            zone = named.get("zone", "host")
+            zones[zone] = zones.get(zone, 0.0) + watts
+        elif kind in ("process", "container"):
+            name = named.get("comm") or named.get("exe") or named.get("container_name") or "?"
+            if kind == "container":
+                name = f"container:{name}"
+            try:
+                pid = int(named.get("pid", "0"))
+            except ValueError:
+                pid = 0
+            key = (name, inst if many else "", pid if not many else 0)
+            have = procs.get(key, (pid, 0.0))
+            procs[key] = (have[0], have[1] + watts)
+    processes = []
+    for (name, where, _), (pid, watts) in sorted(procs.items(), key=lambda kv: -kv[1][1]):
+        # Across hosts a pid names nothing: the row is the name on its host, without a pid.
+        shown = f"{name}@{where}" if where else name
+        processes.append(ProcessPower(pid if pid > 0 and not many else _row_id(shown), shown,
+                                      0.0, round(watts, 3), round(watts * dt, 3)))
+    host = _host_watts(zones) if zones else sum(p.watts for p in processes)
+    return PowerSection(
+        source=sample.family, host_watts=round(host, 3), idle_watts=0.0, host_joules=host * dt,
+        zones=tuple(sorted((z, round(w, 3)) for z, w in zones.items())),
+        processes=tuple(processes),
+        reason=f"from Prometheus ({sample.family}, "
+               f"{'all instances' if instance == ALL else instance})")
