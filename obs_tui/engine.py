@@ -31,8 +31,9 @@ ANALYSES: dict[str, tuple[str, Analysis]] = {
     "red.prometheus": ("red", prom_red_section),  # read-only mode (sources/readonly.py)
     "power.prometheus": ("power", prom_power_section),
 }
-# Frame field -> carry(previous section, this tick's section) -> section: the totals since
-# start (joules) that one pair of samples cannot give.
+# analysis key -> carry(previous section, this tick's section) -> section: the totals since
+# start (joules) that one pair of samples cannot give. Read-only power has none: Prometheus
+# holds the history, and its joules are the frame's window.
 Carry = Callable[[Any, Any], Any]
 CARRIES: dict[str, Carry] = {
     "power": carry_totals,
@@ -121,10 +122,11 @@ class Engine:
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
                 continue
-            field, analyse = ANALYSES[getattr(source, "analysis", "") or name]
+            key = getattr(source, "analysis", "") or name
+            field, analyse = ANALYSES[key]
             try:
                 section = analyse(self._prev_raw.get(name), raw, dt)
-                carry = CARRIES.get(field)
+                carry = CARRIES.get(key)
                 if carry is not None:
                     section = carry(self._sections.get(field), section)
                 self._sections[field] = section

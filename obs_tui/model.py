@@ -92,6 +92,11 @@ class ServiceStats:
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
     series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
 
+    @property
+    def key(self) -> int | str:
+        """A service's identity: its pid; its name in read-only mode (services have no pid)."""
+        return self.pid if self.pid > 0 else self.comm
+
 
 @dataclass(frozen=True)
 class RedSection:

@@ -124,7 +124,7 @@ async def test_read_only_says_so():
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot, frame_fn=off_frame)
         assert "read-only" in header_text(app)
-        assert "--read-only" in app.main.query_one(RequestsPane)._notice
+        assert "--prometheus URL" in app.main.query_one(RequestsPane)._notice
 
 
 @aio

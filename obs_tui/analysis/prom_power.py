@@ -4,8 +4,8 @@ Each family is one PromQL query whose series are told apart by an `obs_kind` lab
 ("zone": a host figure by zone, "process", "container"), all in watts. The analysis picks the
 selected instance (or adds up all of them) and returns the PowerSection the local power
 source fills, with these differences: no idle split (the exporters do not all publish it),
-no CPU seconds, and joules are watts x the frame's window (the engine's carry adds them up
-into totals since the console started, as it does for the local source). A row without a
+no CPU seconds, and joules are watts x the frame's window, not totals since start (the
+history is Prometheus's). A row without a
 usable pid (a container, a process of another host when all instances are shown) gets a
 stable negative id from its name, which the pane shows as no pid.
 """

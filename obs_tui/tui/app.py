@@ -158,6 +158,8 @@ class ObsApp(App[int]):
         Binding("3", "zoom(2)", "maximise 3", id="zoom-3"),
         Binding("4", "zoom(3)", "maximise 4", id="zoom-4"),
         Binding("T,t", "cycle_theme", "theme", id="theme"),
+        Binding("i", "instance(1)", "next host", id="instance-next"),
+        Binding("I", "instance(-1)", "previous host", id="instance-prev"),
         Binding("escape", "escape", "back", id="escape", show=False),
     ]
 
@@ -309,6 +311,12 @@ class ObsApp(App[int]):
         up = fmt.uptime(frame.uptime_s)
         full = (f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s")
         short = f"[b]{escape(frame.host)}[/] up {up} {frame.interval_s:g}s"
+        if frame.instances:  # read-only mode: the host is the fleet's, chosen with i
+            engine = self.engine
+            instance = getattr(engine, "instance", frame.instance)
+            shown = escape(instance) if instance else f"all {len(frame.instances)} hosts"
+            full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
+            short = f"[b]{shown}[/] {frame.interval_s:g}s"
         found = badges(frame)
         text = ""
         for base, sep, with_reason, abbrev in ((full, "  ", True, False),
@@ -402,6 +410,17 @@ class ObsApp(App[int]):
     def action_sort(self, step: int) -> None:
         if self._on_main():
             self.pane.cycle_sort(step)
+
+    def action_instance(self, step: int) -> None:
+        """Read-only mode: show the next host of the fleet (all hosts first). The sources keep
+        every instance's data, so the next frame shows it with no extra request."""
+        engine = self.engine
+        if not self._on_main() or engine is None or not hasattr(engine, "cycle_instance") \
+                or not engine.instances():
+            self.bell()
+            return
+        engine.cycle_instance(step)
+        self.render_header()  # the panes follow at the next frame
 
     def action_cycle_theme(self) -> None:
         names = [n for n in ORDER if n in available_themes()] or available_themes()

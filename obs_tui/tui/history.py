@@ -40,10 +40,10 @@ class History:
             add("rss", p.pid, p.rss_bytes)
         if frame.red is not None:
             for s in frame.red.services:
-                add("rps", s.pid, s.rps)
-                add("err", s.pid, 100.0 * s.error_ratio)
-                add("p50", s.pid, s.p50_ms)
-                add("p99", s.pid, s.p99_ms)
+                add("rps", s.key, s.rps)
+                add("err", s.key, 100.0 * s.error_ratio)
+                add("p50", s.key, s.p50_ms)
+                add("p99", s.key, s.p99_ms)
         if frame.power is not None:
             add("host_w", None, frame.power.host_watts)
             for pp in frame.power.processes:

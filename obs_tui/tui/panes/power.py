@@ -6,12 +6,13 @@ from collections.abc import Hashable
 
 from textual.markup import escape
 
-from obs_tui.model import Frame, ProcessPower, ProcessSample
+from obs_tui.model import Frame, PowerSection, ProcessPower, ProcessSample
 from obs_tui.tui import fmt
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
 from obs_tui.tui.table import Column
 
 SPARK = 10
+LOCAL_SOURCES = ("rapl", "estimate")  # any other source is read-only mode's exporter family
 
 
 class PowerPane(Pane):
@@ -57,6 +58,8 @@ class PowerPane(Pane):
         return pp.joules if pp else -1.0
 
     def items(self, frame: Frame) -> list[ProcessSample] | None:
+        if frame.power is not None and not frame.processes and frame.power.processes:
+            return self._remote_items(frame.power)
         if frame.power is not None:
             self._power = {p.pid: p for p in frame.power.processes}
             self.table.set_hidden(frozenset())
@@ -68,6 +71,15 @@ class PowerPane(Pane):
             return None
         return list(frame.processes)
 
+    def _remote_items(self, power: PowerSection) -> list[ProcessSample]:
+        """Read-only mode: the processes are another host's, known only by their power; the
+        columns this host's /proc would fill are hidden."""
+        self._power = {p.pid: p for p in power.processes}
+        self.table.set_hidden(frozenset({"cpu", "rss", "time", "j", "trend"}))
+        if self.sort_col == "cpu":
+            self.sort_col = "w"
+        return [ProcessSample(p.pid, p.comm, "", "", p.cpu_seconds, 0.0, 0) for p in power.processes]
+
     def key(self, item: ProcessSample) -> Hashable:
         return item.pid
 
@@ -78,7 +90,7 @@ class PowerPane(Pane):
         pp = self._power.get(p.pid)
         cpu = fmt.pct(p.cpu_percent)
         return (
-            str(p.pid),
+            str(p.pid) if p.pid > 0 else fmt.DASH,  # read-only: containers, other hosts
             p.comm,
             (cpu, tone_for(p.cpu_percent, 50, 90)) if p.cpu_percent >= 50 else cpu,
             fmt.watts(pp.watts) if pp else fmt.DASH,
@@ -92,8 +104,10 @@ class PowerPane(Pane):
         if items is None:
             mode, reason = source_reason(frame, "procs")
             return f"[$error]processes: {mode}[/] {escape(reason)}"
-        text = f"{len(frame.processes)} processes"
-        if frame.power is not None:
+        text = f"{len(items)} processes"
+        if frame.power is not None and frame.power.source not in LOCAL_SOURCES:  # read-only
+            text += f" · host {fmt.watts(frame.power.host_watts)} ({frame.power.source} via Prometheus)"
+        elif frame.power is not None:
             label = "RAPL" if frame.power.source == "rapl" else "estimate"
             text += (f" · host {fmt.watts(frame.power.host_watts)}"
                      f" (idle {fmt.watts(frame.power.idle_watts)}, {label})")
@@ -105,6 +119,10 @@ class PowerPane(Pane):
         procs = frame.source("procs")
         if procs is not None and procs.stale:
             return f"processes: stale — {escape(procs.reason)}", False
+        if frame.power is None and getattr(self.app, "read_only", False):
+            _, reason = source_reason(frame, "power")
+            return (f"power: off — {escape(fmt.first_clause(reason) or 'no --prometheus URL')}; "
+                    "read-only mode reads obs-tui's, Kepler's or Scaphandre's metrics", True)
         if frame.power is None:
             mode, reason = source_reason(frame, "power", "rapl")
             rapl = frame.capability("rapl")
@@ -112,6 +130,8 @@ class PowerPane(Pane):
             why = fmt.first_clause(why) or "no power source yet"
             return (f"power: off — {escape(why)}; the per-vCPU estimator is not built yet",
                     True)
+        if frame.power.source not in LOCAL_SOURCES:
+            return f"power: {escape(frame.power.reason)}", False
         if frame.power.source != "rapl":
             return "power: estimate — modelled from CPU time, not measured (no RAPL)", False
         return "", False

@@ -18,7 +18,8 @@ SPARK = 10
 def how_to_fix(reason: str, read_only: bool) -> str:
     low = reason.lower()
     if read_only:
-        return "read-only mode loads no probes; run without --read-only (as root) to trace HTTP"
+        return ("read-only mode fills this pane from Prometheus (http_server_request_duration_seconds "
+                "from `obs-tui agent` or Beyla): give --prometheus URL")
     if any(w in low for w in ("root", "permission", "privilege", "cap_bpf", "eperm")):
         return "run as root: sudo obs-tui · obs-tui doctor for details"
     return "obs-tui doctor for details"
@@ -57,7 +58,7 @@ class RequestsPane(Pane):
         return None if frame.red is None else list(frame.red.services)
 
     def key(self, item: ServiceStats) -> Hashable:
-        return item.pid
+        return item.key
 
     def text(self, item: ServiceStats) -> str:
         ports = " ".join(str(p) for p in item.ports)
@@ -68,14 +69,14 @@ class RequestsPane(Pane):
         ports = ",".join(str(p) for p in s.ports) or fmt.DASH
         return (
             s.comm,
-            str(s.pid),
+            str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
             fmt.num(s.rps),
             (fmt.pct(err), tone_for(err, 1.0, 5.0)) if s.requests else (fmt.DASH, "muted"),
             fmt.ms(s.p50_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p95_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p99_ms) if s.requests else fmt.DASH,
-            (self.spark("rps", s.pid, SPARK, 1.0), "spark"),
+            (self.spark("rps", s.key, SPARK, 1.0), "spark"),
         )
 
     def _red_reason(self, frame: Frame) -> tuple[str, str]:
@@ -110,6 +111,9 @@ class RequestsPane(Pane):
         if status is not None and status.stale:
             return f"requests: stale — {escape(status.reason)}", False
         if not frame.red.services:
+            if getattr(self.app, "read_only", False):
+                return ("no http_server_request_duration_seconds series in Prometheus"
+                        + (f" for {escape(frame.instance)}" if frame.instance else "")), True
             return "no HTTP servers seen yet: requests appear as soon as one answers", True
         return "", False
 
@@ -117,12 +121,12 @@ class RequestsPane(Pane):
         frame = self.frame
         if frame is None or frame.red is None:
             return None
-        s = next((x for x in frame.red.services if x.pid == key), None)
+        s = next((x for x in frame.red.services if x.key == key), None)
         if s is None:
             return None
         h = self.history
         fields = [
-            ("service", s.comm), ("PID", str(s.pid)),
+            ("service", s.comm), ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
             ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
             ("cmdline", s.cmdline or fmt.DASH),
             ("requests", fmt.count(s.requests)), ("errors (5xx)", fmt.count(s.errors)),
@@ -156,7 +160,8 @@ class RequestsPane(Pane):
                   fmt.count(r.requests), (fmt.count(r.errors), "error" if r.errors else ""),
                   fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
                 for r in s.routes_total]
-        return DetailSpec(f"Service {s.comm} (pid {s.pid})", fields, charts,
+        title = f"Service {s.comm} (pid {s.pid})" if s.pid > 0 else f"Service {s.comm}"
+        return DetailSpec(title, fields, charts,
                           table_title=f"Routes since start ({len(s.routes_total)}): totals, "
                                       "latency over all their requests, RPS now",
                           columns=columns, rows=rows,

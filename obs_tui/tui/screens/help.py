@@ -20,6 +20,7 @@ KEYS = [
     ("Tab / Shift+Tab", "move between panes"),
     ("1 2 3 4", "maximise a pane (press again to restore)"),
     ("T", "next theme (dark, light, mono)"),
+    ("i / I", "read-only mode: next / previous host of the fleet (all hosts first)"),
     ("↑ ↓ PgUp PgDn", "move the selection; Home / End jump"),
     ("Esc", "close a screen, clear the filter, restore the layout"),
 ]
