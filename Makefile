@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: run test setup setup-test screenshots bench doctor snapshot
+.PHONY: run test setup setup-test screenshots bench doctor snapshot demo
 
 run: setup
 	.venv/bin/obs-tui $(ARGS)
@@ -23,6 +23,9 @@ bench: setup
 	@scripts/setup.sh bench
 	$(PY) bench/ui_cost.py
 	$(PY) bench/red_overhead.py
+
+demo: setup
+	.venv/bin/obs-tui demo $(ARGS)
 
 doctor: setup
 	.venv/bin/obs-tui doctor

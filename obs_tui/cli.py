@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from obs_tui import __version__
 from obs_tui.config import Config, ConfigError, load
+from obs_tui.demo import DemoError
 
 EXIT_USAGE = 2
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"obs-tui {__version__}")
     parser.add_argument("--serve-metrics", metavar="ADDR:PORT",
                         help="also publish the console's frames on http://ADDR:PORT/metrics")
-    commands = parser.add_subparsers(dest="command", metavar="{doctor,snapshot,agent}")
+    commands = parser.add_subparsers(dest="command", metavar="{doctor,snapshot,agent,demo}")
     doctor = commands.add_parser("doctor", parents=[common], help="what works on this host and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     snapshot = commands.add_parser("snapshot", parents=[common], help="one Frame as JSON on stdout")
@@ -67,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="headless: publish the frames on /metrics for Prometheus")
     agent.add_argument("--listen", metavar="ADDR:PORT",
                        help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)")
+    demo = commands.add_parser("demo", parents=[common],
+                               help="a sample service, load, the agent and Prometheus on loopback, "
+                                    "and the console over them")
+    demo.add_argument("--headless", action="store_true",
+                      help="start everything and wait for Ctrl-C instead of opening the console")
+    demo.add_argument("--for", dest="seconds", metavar="S", type=_positive_float,
+                      help="with --headless: stop after S seconds")
+    demo.add_argument("--rps", metavar="N", type=_positive_float, default=40.0,
+                      help="requests per second of the load generator (default 40)")
     return parser
 
 
@@ -220,6 +230,22 @@ def cmd_agent(config: Config, args) -> int:
     return 0
 
 
+def cmd_demo(config: Config, args) -> int:
+    from obs_tui import demo
+
+    read_only = getattr(args, "read_only", False)
+
+    def open_console(running: "demo.Demo") -> int:
+        from obs_tui.tui.app import run_console
+
+        # The demo's config (its Prometheus, routes and SLOs) with the flags' overrides.
+        args.config = str(running.config_path)
+        shown = resolve_config(args)
+        return run_console(lambda: make_engine(shown, read_only), shown.theme, read_only)
+
+    return demo.run(open_console, args.headless, args.seconds, args.rps)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -230,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_snapshot(config, args)
         if args.command == "agent":
             return cmd_agent(config, args)
+        if args.command == "demo":
+            return cmd_demo(config, args)
         return cmd_console(config, args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
@@ -239,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except DemoError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug of ours: one line, and the traceback only on request
         if os.environ.get("OBS_TUI_DEBUG"):
             raise
