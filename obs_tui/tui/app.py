@@ -314,7 +314,8 @@ class ObsApp(App[int]):
         if frame.instances:  # read-only mode: the host is the fleet's, chosen with i
             engine = self.engine
             instance = getattr(engine, "instance", frame.instance)
-            shown = escape(instance) if instance else f"all {len(frame.instances)} hosts"
+            count = len(frame.instances)
+            shown = escape(instance) if instance else f"all {count} host{'s' if count != 1 else ''}"
             full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
         found = badges(frame)

@@ -3,29 +3,29 @@
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
 Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-detail-service-100x32.svg, theme-light-160x48.svg and theme-mono-80x24.svg. The engine is the
-one `obs-tui` builds (processes, plus eBPF RED when running as root), watching real servers
-(the test suite's nginx and Python server) under real traffic from a client thread, so the
-Requests pane shows what a user would see; --fake uses the deterministic test frames.
+detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg and
+read-only-160x48.svg. The engine is the one `obs-tui demo` opens: the demo's shop under its
+load generator, its agent and its Prometheus with three SLOs (obs_tui/demo.py), so every pane
+shows what a user would see (Requests needs root for the probes); the read-only shot is the
+console reading that Prometheus. --fake uses the deterministic test frames.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from pathlib import Path
 
 from obs_tui.tui.app import ObsApp
 
 
-def real_engine():
+def real_engine(config_path: str | None = None, read_only: bool = False):
     try:
         from obs_tui.cli import make_engine
         from obs_tui.config import load
 
-        return make_engine(load(None), read_only=False)
+        return make_engine(load(config_path), read_only=read_only)
     except Exception as exc:  # fall back to the processes source alone, and say so
         print(f"screenshots: full engine unavailable ({exc}); processes only", file=sys.stderr)
         from obs_tui.engine import Engine
@@ -40,8 +40,23 @@ def fake_engine():
     return FakeEngine(interval=0.2)
 
 
-async def shoot(out: Path, frames: int, fake: bool) -> list[Path]:
-    app = ObsApp(fake_engine if fake else real_engine, theme_name="dark")
+async def shoot_read_only(out: Path, frames: int, config_path: str) -> Path:
+    """The console in read-only mode over the demo's Prometheus."""
+    app = ObsApp(lambda: real_engine(config_path, read_only=True), theme_name="dark", read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(300):  # until a second fetch gives rates (refresh_s = 5 in the demo)
+            red = app.frame.red if app.frame is not None else None
+            if app.frames >= frames and red is not None and any(s.rps for s in red.services):
+                break
+            await pilot.pause(0.1)
+        await pilot.pause(0.2)
+        app.save_screenshot(filename="read-only-160x48.svg", path=str(out))
+        await pilot.press("q")
+    return out / "read-only-160x48.svg"
+
+
+async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = None) -> list[Path]:
+    app = ObsApp(fake_engine if fake else lambda: real_engine(config_path), theme_name="dark")
     written: list[Path] = []
 
     async with app.run_test(size=(160, 48)) as pilot:
@@ -93,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from tests.servers import traffic  # real nginx and Python servers under real requests
+    if args.fake:
+        written = asyncio.run(shoot(out, args.frames, True))
+    else:
+        from obs_tui import demo
 
-    with contextlib.nullcontext() if args.fake else traffic():
-        written = asyncio.run(shoot(out, args.frames, args.fake))
+        with demo.running(notice=lambda line: print(line, file=sys.stderr)) as running:
+            config = str(running.config_path)
+            written = asyncio.run(shoot(out, args.frames, False, config))
+            written.append(asyncio.run(shoot_read_only(out, 5, config)))
     for path in written:
         print(path)
     return 0

@@ -78,6 +78,7 @@ class PowerPane(Pane):
         self.table.set_hidden(frozenset({"cpu", "rss", "time", "j", "trend"}))
         if self.sort_col == "cpu":
             self.sort_col = "w"
+            self._update_subtitle()
         return [ProcessSample(p.pid, p.comm, "", "", p.cpu_seconds, 0.0, 0) for p in power.processes]
 
     def key(self, item: ProcessSample) -> Hashable:
