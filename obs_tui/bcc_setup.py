@@ -14,6 +14,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from obs_tui.model import Capability
 
 USR_SRC = Path("/usr/src")
 TRACEFS = Path("/sys/kernel/tracing")
@@ -142,3 +145,24 @@ def import_bcc(notice=lambda line: print(line, file=sys.stderr)):
     except ImportError as exc:
         raise ImportError(f"bcc not importable ({exc}); apt install python3-bpfcc") from exc
     return bcc
+
+
+def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:
+    """(bcc.BPF, Capability) for a probe source, after the same privilege and BTF checks as
+    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE)."""
+    from obs_tui import doctor
+
+    for check in (doctor.check_privileges(), doctor.check_btf()):
+        if not check.ok:
+            return None, Capability(False, check.reason)
+    if not src_file.is_file():
+        return None, Capability(False, f"probe source {src_file} not found (broken install)")
+    try:
+        bcc = import_bcc(notice=notice)
+    except (ImportError, RuntimeError, OSError) as exc:
+        return None, Capability(False, str(exc))
+    try:
+        return bcc.BPF(src_file=str(src_file).encode()), Capability(True)
+    except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
+        return None, Capability(False, f"probe failed to compile or load: {exc} "
+                                       "(run `obs-tui doctor` for headers and tracefs)")

@@ -77,6 +77,15 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def power_source(config: Config, notice=lambda line: None):
+    from obs_tui.sources.power import PowerSource
+
+    power = config.power
+    overrides = {key: power[key] for key in
+                 ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb")}
+    return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
+
+
 def make_engine(config: Config, read_only: bool, notice=lambda line: None):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
@@ -93,6 +102,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
 
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
+        sources.append(power_source(config, notice))
     joins = [("carbon", CarbonJoin(settings_from_config(config.carbon)))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval, joins=joins)

@@ -47,6 +47,11 @@ SCHEMA: dict[str, Any] = {
     },
     "power": {
         "powercap_root": (str, "/sys/class/powercap"),
+        "hwmon_root": (str, "/sys/class/hwmon"),
+        # The estimate where there is no RAPL; 0 takes the value from the coefficient table.
+        "min_watts_per_vcpu": (_NUMBER, 0.0),
+        "max_watts_per_vcpu": (_NUMBER, 0.0),
+        "memory_watts_per_gb": (_NUMBER, 0.392),
     },
     "carbon": {
         "grid_g_per_kwh": (_NUMBER, UNSET),
@@ -144,6 +149,13 @@ def parse(text: str, where: str = "<config>") -> Config:
         if not 0 < slo["objective"] < 1:
             raise ConfigError(f"{where}: key 'slo[{i}].objective' must be a ratio between 0 and 1 "
                               f"(0.999 for 99.9 %), got {slo['objective']}")
+    power = data["power"]
+    for key in ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb"):
+        if power[key] < 0:
+            raise ConfigError(f"{where}: key 'power.{key}' must be 0 or more watts, got {power[key]}")
+    if power["max_watts_per_vcpu"] and power["min_watts_per_vcpu"] > power["max_watts_per_vcpu"]:
+        raise ConfigError(f"{where}: key 'power.min_watts_per_vcpu' ({power['min_watts_per_vcpu']}) "
+                          f"must not exceed 'power.max_watts_per_vcpu' ({power['max_watts_per_vcpu']})")
     for key in ("routes",):
         for item in data["red"][key]:
             if not isinstance(item, str) or not item.startswith("/"):

@@ -92,24 +92,20 @@ def check_bcc() -> Check:
     return Check("bcc", "ebpf", True, f"bcc from {Path(bcc.__file__).parent}")
 
 
-def check_rapl(powercap_root: str) -> Check:
-    root = Path(powercap_root)
-    zones = sorted(root.glob("intel-rapl:*/energy_uj")) if root.is_dir() else []
-    if not zones:
-        return Check("rapl", "rapl", False, f"no RAPL zones in {root}",
-                     "bare metal with Intel/AMD RAPL and the intel_rapl_common module; "
-                     "otherwise power is estimated per vCPU")
-    unreadable = [z for z in zones if not os.access(z, os.R_OK)]
-    if unreadable:
-        return Check("rapl", "rapl", False, f"{len(unreadable)} of {len(zones)} zones unreadable",
+def check_rapl(powercap_root: str, hwmon_root: str = "/sys/class/hwmon") -> Check:
+    """The power source's own reader: zones found and every counter opened and read."""
+    from obs_tui.sources.rapl import open_meter
+
+    meter, detail = open_meter(powercap_root, hwmon_root)
+    if meter is not None:
+        meter.close()
+        return Check("rapl", "rapl", True, f"{meter.kind}: {detail}")
+    if "EACCES" in detail or "permission" in detail:
+        return Check("rapl", "rapl", False, detail,
                      "run as root: energy_uj is root-only since CVE-2020-8694")
-    names = []
-    for zone in zones:
-        try:
-            names.append((zone.parent / "name").read_text().strip())
-        except OSError:
-            names.append(zone.parent.name)
-    return Check("rapl", "rapl", True, f"{len(zones)} zones: {', '.join(names)}")
+    return Check("rapl", "rapl", False, detail,
+                 "bare metal with Intel/AMD RAPL and the intel_rapl_common module; "
+                 "otherwise power is estimated per vCPU")
 
 
 def check_prometheus(prom: dict) -> Check:
@@ -168,7 +164,7 @@ def ebpf_checks(compile_probe: bool = True) -> list[Check]:
 def run_checks(config: Config, read_only: bool = False, compile_probe: bool = True) -> list[Check]:
     """All checks. The console passes compile_probe=False: its RED source compiles the real probes."""
     checks = [] if read_only else ebpf_checks(compile_probe)
-    checks.append(check_rapl(config.power["powercap_root"]))
+    checks.append(check_rapl(config.power["powercap_root"], config.power["hwmon_root"]))
     checks.append(check_prometheus(config.prometheus))
     checks.append(check_terminal())
     return checks

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
+from obs_tui.analysis.attribution import carry_totals, power_section
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.red import red_section
 from obs_tui.model import Capability, Frame, SourceStatus
@@ -23,6 +24,13 @@ Analysis = Callable[[Any, Any, float], Any]
 ANALYSES: dict[str, tuple[str, Analysis]] = {
     "procs": ("processes", process_samples),
     "red": ("red", red_section),
+    "power": ("power", power_section),
+}
+# Frame field -> carry(previous section, this tick's section) -> section: the totals since
+# start (joules) that one pair of samples cannot give.
+Carry = Callable[[Any, Any], Any]
+CARRIES: dict[str, Carry] = {
+    "power": carry_totals,
 }
 
 
@@ -82,7 +90,11 @@ class Engine:
                 continue
             field, analyse = ANALYSES[name]
             try:
-                self._sections[field] = analyse(self._prev_raw.get(name), raw, dt)
+                section = analyse(self._prev_raw.get(name), raw, dt)
+                carry = CARRIES.get(field)
+                if carry is not None:
+                    section = carry(self._sections.get(field), section)
+                self._sections[field] = section
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True,
                                              reason=f"analysis failed: {_reason(exc)}")

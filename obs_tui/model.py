@@ -89,18 +89,49 @@ class RedSection:
 class ProcessPower:
     pid: int
     comm: str
-    cpu_seconds: float
-    watts: float
-    joules: float
+    cpu_seconds: float  # on-CPU seconds since the engine started (the window, in a snapshot)
+    watts: float  # over the last tick
+    joules: float  # since the engine started (the window, in a snapshot)
+    share: float = 0.0  # watts / host watts, 0..1
+
+
+@dataclass(frozen=True)
+class PowerEstimate:
+    """How an estimated host figure was made (Cloud Carbon Footprint's method), for the pane."""
+
+    cpu_model: str  # from /proc/cpuinfo
+    microarchitecture: str  # the coefficient row used, or "CCF average"
+    vcpus: int
+    min_watts_per_vcpu: float
+    max_watts_per_vcpu: float
+    memory_gb: float
+    memory_watts_per_gb: float
+    coefficients_from: str  # "table", "average" or "config"
+    source_url: str
 
 
 @dataclass(frozen=True)
 class PowerSection:
+    """Host power and its split over processes for one tick.
+
+    zones: the parts the host figure is the sum of (no part counted twice): with RAPL psys,
+    just psys; otherwise package-N and dram-N; for an estimate, cpu and memory.
+    subzones: breakdown rows inside those (core-N, uncore-N; package-N and dram-N under psys).
+    Conservation: sum(processes.watts) + idle_watts == host_watts.
+    """
+
     source: str  # "rapl" | "estimate"
     host_watts: float
     idle_watts: float
     zones: tuple[tuple[str, float], ...]
     processes: tuple[ProcessPower, ...]
+    subzones: tuple[tuple[str, float], ...] = ()
+    busy_ratio: float = 0.0  # node CPU busy time / all CPU time over the tick (/proc/stat)
+    host_joules: float = 0.0  # since the engine started
+    idle_joules: float = 0.0  # since the engine started
+    cpu_time_source: str = ""  # "ebpf" (sched_switch) | "proc" (/proc/PID/stat)
+    estimate: PowerEstimate | None = None
+    reason: str = ""  # why RAPL or eBPF is not the source, when it is not
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ def fake_powercap(root, zones, readable=True):
         zone.mkdir(parents=True)
         (zone / "name").write_text(name + "\n")
         (zone / "energy_uj").write_text("123456\n")
+        (zone / "max_energy_range_uj").write_text("262143328850\n")
         if not readable:
             (zone / "energy_uj").chmod(0)
     return root

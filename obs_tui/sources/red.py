@@ -85,26 +85,12 @@ class RedSource:
     # -- loading --
 
     def _load(self) -> Capability:
-        from obs_tui import doctor
+        from obs_tui.bcc_setup import load_program
 
-        # The same checks as `obs-tui doctor` (root, or CAP_BPF+CAP_PERFMON; BTF).
-        for check in (doctor.check_privileges(), doctor.check_btf()):
-            if not check.ok:
-                return Capability(False, check.reason)
-        if not self.bpf_source.is_file():
-            return Capability(False, f"probe source {self.bpf_source} not found (broken install)")
-        try:
-            from obs_tui.bcc_setup import import_bcc
-            bcc = import_bcc(notice=self.notice)
-        except (ImportError, RuntimeError, OSError) as exc:
-            return Capability(False, str(exc))
         started = time.monotonic()
-        try:
-            # Tracepoint programs attach themselves on load (TRACEPOINT_PROBE).
-            self._bpf = bcc.BPF(src_file=str(self.bpf_source).encode())
-        except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
-            return Capability(False, f"probe failed to compile or load: {exc} "
-                                     "(run `obs-tui doctor` for headers and tracefs)")
+        self._bpf, cap = load_program(self.bpf_source, notice=self.notice)
+        if not cap.ok:
+            return cap
         self._attach_ssl()
         self._mark_servers()
         armed = self._bpf[b"armed"]
