@@ -43,7 +43,10 @@ SCHEMA: dict[str, Any] = {
         "basic_auth_user": (str, ""),
         "basic_auth_password_file": (str, ""),
         "ca_file": (str, ""),
+        "cert_file": (str, ""),
+        "key_file": (str, ""),
         "timeout_s": (_NUMBER, 5),
+        "refresh_s": (_NUMBER, 15),
     },
     "power": {
         "powercap_root": (str, "/sys/class/powercap"),
@@ -145,6 +148,10 @@ def parse(text: str, where: str = "<config>") -> Config:
     data = _check_table(where, "", raw, SCHEMA)
     if data["interval"] <= 0:
         raise ConfigError(f"{where}: key 'interval' must be greater than 0, got {data['interval']}")
+    for key in ("timeout_s", "refresh_s"):
+        if data["prometheus"][key] <= 0:
+            raise ConfigError(f"{where}: key 'prometheus.{key}' must be greater than 0, "
+                              f"got {data['prometheus'][key]}")
     for i, slo in enumerate(data["slo"]):
         if not 0 < slo["objective"] < 1:
             raise ConfigError(f"{where}: key 'slo[{i}].objective' must be a ratio between 0 and 1 "

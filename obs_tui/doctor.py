@@ -112,16 +112,19 @@ def check_prometheus(prom: dict) -> Check:
     if not prom.get("url"):
         return Check("prometheus", "prometheus", False, "not configured",
                      "--prometheus URL or [prometheus] url in the config")
-    from obs_tui.sources.prometheus_conn import Endpoint, PrometheusConfigError
+    from obs_tui.sources.prometheus import Client, PrometheusConfigError, PrometheusError
 
     try:
-        version = Endpoint.from_config(prom).version()
+        client = Client.from_config(prom)
     except PrometheusConfigError as exc:
         return Check("prometheus", "prometheus", False, str(exc), "fix the [prometheus] table")
-    except Exception as exc:  # requests raises many kinds; all mean "unreachable"
-        return Check("prometheus", "prometheus", False,
-                     f"{prom['url']} unreachable: {type(exc).__name__}",
+    try:
+        version = client.buildinfo()["version"]
+    except PrometheusError as exc:
+        return Check("prometheus", "prometheus", False, str(exc),
                      "check the URL, the network, and the auth settings")
+    finally:
+        client.close()
     return Check("prometheus", "prometheus", True, f"{prom['url']} Prometheus {version}")
 
 

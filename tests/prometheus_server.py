@@ -11,15 +11,18 @@ from tests.servers import _running, free_port
 
 
 @contextlib.contextmanager
-def prometheus(tmp: Path):
+def prometheus(tmp: Path, data_dir: Path | None = None, extra_args: tuple[str, ...] = (),
+               scrape_self: bool = True):
     """Yields the base URL once /-/ready answers (the port opens before the TSDB is ready);
-    scrapes itself every second."""
+    scrapes itself every second unless scrape_self is False. `data_dir` may hold blocks
+    written by `promtool tsdb create-blocks-from` (kept for ten years, so old history stays)."""
     port = free_port()
     config = tmp / "prometheus.yml"
-    config.write_text(f"global:\n  scrape_interval: 1s\nscrape_configs:\n"
-                      f"  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
-    args = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    scrape = (f"scrape_configs:\n  - job_name: self\n    static_configs:\n"
+              f"      - targets: ['127.0.0.1:{port}']\n") if scrape_self else ""
+    config.write_text(f"global:\n  scrape_interval: 1s\n{scrape}")
+    args = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data_dir or tmp / 'data'}",
+            "--storage.tsdb.retention.time=10y", f"--web.listen-address=127.0.0.1:{port}", *extra_args]
     url = f"http://127.0.0.1:{port}"
     with _running(args, port, tmp):
         deadline = time.monotonic() + 30

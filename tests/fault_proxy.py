@@ -1,0 +1,172 @@
+"""A small HTTP(S) proxy in front of the test Prometheus: it records requests, can demand
+auth (bearer or basic) and a client certificate, and injects faults on request.
+
+    with FaultProxy(upstream_url) as proxy:
+        proxy.url            # give this to obs-tui
+        proxy.mode = "slow"  # "pass" | "down" | "slow" | "500" | "malformed" | "leak"
+        proxy.requests       # [(method, path_with_query)], what obs-tui sent
+
+"down" really closes the listening socket (clients get connection refused) and "pass"
+reopens it on the same port, like a Prometheus that restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import http.server
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.servers import free_port
+
+
+def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (with the IP SAN that urllib3 2 requires)."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, token: str = "", basic: tuple[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None,
+                 slow_s: float = 3.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.token, self.basic, self.tls, self.client_ca = token, basic, tls, client_ca
+        self.slow_s = slow_s
+        self.port = free_port()
+        self.requests: list[tuple[str, str]] = []
+        self.auth_failures = 0
+        self._mode = "pass"
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._conns: set = set()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        with self._lock:
+            if value == "down" and self._server is not None:
+                self._stop()
+            elif value != "down" and self._server is None:
+                self._start()
+            self._mode = value
+
+    def __enter__(self) -> "FaultProxy":
+        self._start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._stop()
+
+    def _start(self) -> None:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                proxy._conns.add(self.connection)
+
+            def finish(self) -> None:
+                proxy._conns.discard(self.connection)
+                super().finish()
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            do_POST = do_GET
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            if self.client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(str(self.client_ca))
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def _stop(self) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+        for conn in list(self._conns):  # kept-alive connections die with the server too
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def _authorised(self, handler) -> bool:
+        got = handler.headers.get("Authorization", "")
+        if self.token:
+            return got == f"Bearer {self.token}"
+        if self.basic:
+            return got == "Basic " + base64.b64encode(f"{self.basic[0]}:{self.basic[1]}".encode()).decode()
+        return True
+
+    def _reply(self, handler, code: int, body: bytes, ctype: str = "application/json") -> None:
+        handler.send_response(code)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _handle(self, handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        payload = handler.rfile.read(length) if length else None
+        self.requests.append((handler.command, handler.path))
+        if not self._authorised(handler):
+            self.auth_failures += 1
+            return self._reply(handler, 401, b"Unauthorized\n", "text/plain")
+        mode = self._mode
+        if mode == "leak":  # a server that echoes what it got (the client must redact it)
+            got = handler.headers.get("Authorization", "")
+            secret = self.token or (self.basic[1] if self.basic else "")
+            body = f'{{"status":"error","error":"rejected {got} ({secret})"}}'.encode()
+            return self._reply(handler, 500, body)
+        if mode == "500":
+            return self._reply(handler, 500, b'{"status":"error","errorType":"internal","error":"injected"}')
+        if mode == "malformed":
+            return self._reply(handler, 200, b'{"status":"success","data":{"resultType":"vec')
+        if mode == "slow":
+            time.sleep(self.slow_s)
+        request = urllib.request.Request(self.upstream + handler.path, data=payload, method=handler.command)
+        if payload is not None:
+            request.add_header("Content-Type", handler.headers.get("Content-Type", ""))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._reply(handler, response.status, response.read(),
+                            response.headers.get("Content-Type", "application/json"))
+        except urllib.error.HTTPError as exc:
+            self._reply(handler, exc.code, exc.read())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def paths(self) -> list[str]:
+        return [urlsplit(p).path for _, p in self.requests]
