@@ -103,7 +103,13 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
         sources.append(power_source(config, notice))
-    joins = [("carbon", CarbonJoin(settings_from_config(config.carbon)))]
+    carbon = settings_from_config(config.carbon)
+    live = None
+    if carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
+        from obs_tui.sources.grid_intensity import GridIntensityQuery
+
+        live = GridIntensityQuery(config.prometheus, carbon.query)
+    joins = [("carbon", CarbonJoin(carbon, live))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval, joins=joins)
 
@@ -124,6 +130,9 @@ def cmd_snapshot(config: Config, args) -> int:
 
     engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
     try:
+        for _, join in engine.joins:  # a live query answers before the window starts
+            if hasattr(join, "wait_first"):
+                join.wait_first(float(config.prometheus.get("timeout_s", 5)))
         engine.tick()
         time.sleep(args.duration)
         print(json.dumps(frame_to_json(engine.tick()), indent=2), flush=True)

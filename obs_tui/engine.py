@@ -129,9 +129,11 @@ class Engine:
                 self._status[field] = SourceStatus(field, getattr(join, "mode", "live"))
 
     def close(self) -> None:
-        for source in self.sources:
+        closers = [source.close for source in self.sources]
+        closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        for close in closers:
             try:
-                source.close()
+                close()
             except Exception:
                 pass  # closing is best effort; a source that cannot close holds nothing we need
 

@@ -173,14 +173,18 @@ def test_join_needs_power_and_says_when_it_is_estimated():
 
 
 def test_live_query_value_or_a_labelled_default():
-    value = [None]
-    join = c.CarbonJoin(settings(intensity_query="avg(grid_intensity)"), live=lambda: value[0])
+    answer = [(None, "waiting for the first answer")]
+    join = c.CarbonJoin(settings(intensity_query="avg(grid_intensity)"), live=lambda: answer[0])
     waiting = join({"power": power()}, 1.0)
-    assert waiting.intensity_source == "default" and "no value from carbon.intensity_query" in waiting.intensity_label
-    value[0] = 150.0
+    assert waiting.intensity_source == "default" and waiting.grid_g_per_kwh == 485.99
+    assert waiting.intensity_label == ("default: world average, Ember 2022 "
+                                       "(carbon.intensity_query: waiting for the first answer)")
+    answer[0] = (150.0, "")
     live = join({"power": power()}, 1.0)
     assert (live.intensity_source, live.grid_g_per_kwh) == ("query", 150.0)
     assert live.intensity_label == "live: avg(grid_intensity)"
+    answer[0] = (150.0, "timed out")  # the last good value stays, and the failure is said
+    assert join({"power": power()}, 1.0).intensity_label.endswith("(last answer failed: timed out)")
 
 
 class PowerOnly:

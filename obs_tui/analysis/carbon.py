@@ -135,11 +135,11 @@ class CarbonJoin:
     """The engine's carbon join: reads the tick's power and red sections and hands back a
     CarbonSection, or None without power. `mode` says whether the power under it was measured.
 
-    `live` returns the latest value of carbon.intensity_query (or None while it has none);
-    it must not block: the Prometheus poller owns the I/O."""
+    `live` (for carbon.intensity_query) returns (the last value or None, a reason when there is
+    none or the last answer failed) without blocking: the Prometheus poller owns the I/O."""
 
     def __init__(self, settings: CarbonSettings,
-                 live: Callable[[], float | None] | None = None) -> None:
+                 live: Callable[[], tuple[float | None, str]] | None = None) -> None:
         self.settings = settings
         self.live = live
         self.mode = "live"
@@ -147,10 +147,11 @@ class CarbonJoin:
     def intensity(self) -> Intensity:
         if self.settings.intensity is not None:
             return self.settings.intensity
-        value = self.live() if self.live is not None else None
+        value, why = self.live() if self.live is not None else (None, "no Prometheus")
         if value is None:
-            return default_intensity("no value from carbon.intensity_query yet")
-        return Intensity(value, "query", f"live: {self.settings.query}")
+            return default_intensity(f"carbon.intensity_query: {why or 'no value yet'}")
+        label = f"live: {self.settings.query}" + (f" (last answer failed: {why})" if why else "")
+        return Intensity(value, "query", label)
 
     def __call__(self, sections: Mapping[str, Any], dt: float) -> CarbonSection | None:
         power: PowerSection | None = sections.get("power")
@@ -158,3 +159,12 @@ class CarbonJoin:
             return None
         self.mode = "live" if power.source == "rapl" else "estimate"
         return carbon_section(power, sections.get("red"), self.intensity(), self.settings)
+
+    def wait_first(self, timeout_s: float) -> None:
+        """For `snapshot`: give the live query its first answer before the frame is taken."""
+        if hasattr(self.live, "wait_first"):
+            self.live.wait_first(timeout_s)
+
+    def close(self) -> None:
+        if hasattr(self.live, "close"):
+            self.live.close()
