@@ -73,7 +73,7 @@ class Engine:
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
         for field, _ in self.joins:
-            self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+            self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
 
     def status(self, name: str) -> SourceStatus | None:
         return self._status.get(name)
@@ -123,10 +123,10 @@ class Engine:
                 continue
             if section is None:
                 self._sections.pop(field, None)
-                self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+                self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
             else:
                 self._sections[field] = section
-                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"))
+                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"), join=True)
 
     def close(self) -> None:
         closers = [source.close for source in self.sources]

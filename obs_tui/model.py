@@ -33,6 +33,7 @@ class SourceStatus:
     mode: str
     reason: str = ""
     stale: bool = False
+    join: bool = False  # computed from other sources' sections (the carbon join), not sampled
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,7 @@ def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure(monkeyp
     first = eng.tick(10.0)
     assert first.carbon.host_g_per_h == pytest.approx(8.0)  # 20 W x 400 g/kWh
     assert first.source("carbon").mode == "live" and not first.source("carbon").stale
+    assert first.source("carbon").join and not first.source("fakepower").join
     broken["on"] = True
     second = eng.tick(11.0)
     status = second.source("carbon")
