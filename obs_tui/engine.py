@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.red import red_section
+from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
 
@@ -23,6 +24,7 @@ Analysis = Callable[[Any, Any, float], Any]
 ANALYSES: dict[str, tuple[str, Analysis]] = {
     "procs": ("processes", process_samples),
     "red": ("red", red_section),
+    "slo": ("slo", slo_section),
 }
 
 
@@ -79,12 +81,32 @@ class Engine:
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode)
+            self._take_health(source)
         self._prev_now = now
         return Frame(host=self.host, taken_at=now, duration_s=dt,
                      uptime_s=_host_uptime(), interval_s=self.interval,
                      capabilities=tuple(sorted(self.capabilities.items())),
                      sources=tuple(self._status[s.name] for s in self.sources),
                      **self._sections)
+
+    def _take_health(self, source: Source) -> None:
+        """A source whose worker talks to a service (Prometheus) reports its reachability: it
+        updates that capability and marks the source stale while the service fails."""
+        health = getattr(source, "health", None)
+        cap = health() if health is not None else None
+        if cap is None:
+            return
+        self.capabilities[source.reports] = cap
+        if not cap.ok:
+            self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason, stale=True)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the sources with a background worker have an answer (for `snapshot`)."""
+        deadline = time.monotonic() + timeout_s
+        for source in self._active:
+            wait = getattr(source, "wait_ready", None)
+            if wait is not None:
+                wait(max(deadline - time.monotonic(), 0.0))
 
     def close(self) -> None:
         for source in self.sources:
