@@ -86,16 +86,16 @@ def power_source(config: Config, notice=lambda line: None):
     return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
 
 
-def make_engine(config: Config, read_only: bool, notice=lambda line: None):
+def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
-    terminal, passes none."""
+    terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here."""
     from obs_tui import doctor
     from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
     from obs_tui.engine import Engine
     from obs_tui.sources.procs import ProcsSource
 
-    checks = doctor.run_checks(config, read_only=read_only, compile_probe=False)
+    checks = doctor.run_checks(config, read_only=read_only, compile_probe=False, probe_prometheus=False)
     sources = [ProcsSource()]
     if not read_only:
         from obs_tui.sources.red import RedSource
@@ -103,6 +103,10 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
         sources.append(power_source(config, notice))
+    if config.prometheus["url"]:
+        from obs_tui.sources.slo import SloSource
+
+        sources.append(SloSource(config.prometheus, load_slos(config) if slos is None else slos))
     carbon = settings_from_config(config.carbon)
     live = None
     if carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
@@ -112,6 +116,13 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
     joins = [("carbon", CarbonJoin(carbon, live))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval, joins=joins)
+
+
+def load_slos(config: Config) -> list:
+    """The SLOs of [[slo]] and slo_files; a bad one is a ConfigError (one line, exit 2)."""
+    from obs_tui.sources.slo_specs import load_all
+
+    return load_all(config)
 
 
 def cmd_doctor(config: Config, args) -> int:
@@ -128,11 +139,10 @@ def cmd_doctor(config: Config, args) -> int:
 def cmd_snapshot(config: Config, args) -> int:
     from obs_tui.snapshot import frame_to_json
 
-    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
+    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr,
+                         slos=load_slos(config))
     try:
-        for _, join in engine.joins:  # a live query answers before the window starts
-            if hasattr(join, "wait_first"):
-                join.wait_first(float(config.prometheus.get("timeout_s", 5)))
+        engine.wait_ready(float(config.prometheus["timeout_s"]) * 2)
         engine.tick()
         time.sleep(args.duration)
         print(json.dumps(frame_to_json(engine.tick()), indent=2), flush=True)
@@ -151,7 +161,8 @@ def cmd_console(config: Config, args) -> int:
         where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
         raise UsageError(f"obs-tui: {where}: {exc}") from None
     read_only = getattr(args, "read_only", False)
-    return run_console(lambda: make_engine(config, read_only), config.theme, read_only)
+    slos = load_slos(config)  # a bad SLO file stops here, with one line, before the screen
+    return run_console(lambda: make_engine(config, read_only, slos=slos), config.theme, read_only)
 
 
 def main(argv: list[str] | None = None) -> int:

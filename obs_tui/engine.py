@@ -16,6 +16,7 @@ from typing import Any, Callable
 from obs_tui.analysis.attribution import carry_totals, power_section
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.red import red_section
+from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
 
@@ -25,6 +26,7 @@ ANALYSES: dict[str, tuple[str, Analysis]] = {
     "procs": ("processes", process_samples),
     "red": ("red", red_section),
     "power": ("power", power_section),
+    "slo": ("slo", slo_section),
 }
 # Frame field -> carry(previous section, this tick's section) -> section: the totals since
 # start (joules) that one pair of samples cannot give.
@@ -101,6 +103,7 @@ class Engine:
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode)
+            self._take_health(source)
         self._run_joins(dt)
         self._prev_now = now
         return Frame(host=self.host, taken_at=now, duration_s=dt,
@@ -108,6 +111,26 @@ class Engine:
                      capabilities=tuple(sorted(self.capabilities.items())),
                      sources=tuple(self._status[name] for name in self._names()),
                      **self._sections)
+
+    def _take_health(self, source: Source) -> None:
+        """A source whose worker talks to a service (Prometheus) reports its reachability: it
+        updates that capability and marks the source stale while the service fails."""
+        health = getattr(source, "health", None)
+        cap = health() if health is not None else None
+        if cap is None:
+            return
+        self.capabilities[source.reports] = cap
+        if not cap.ok:
+            self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason, stale=True)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the sources and joins with a background worker have an answer (for
+        `snapshot`)."""
+        deadline = time.monotonic() + timeout_s
+        for worker in [*self._active, *(join for _, join in self.joins)]:
+            wait = getattr(worker, "wait_ready", None)
+            if wait is not None:
+                wait(max(deadline - time.monotonic(), 0.0))
 
     def _names(self) -> list[str]:
         return [s.name for s in self.sources] + [field for field, _ in self.joins]

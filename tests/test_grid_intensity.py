@@ -31,7 +31,7 @@ def _power():
 def _answer(prom, query):
     live = GridIntensityQuery({"url": prom, "timeout_s": 5, "refresh_s": 15}, query)
     try:
-        live.wait_first(10)
+        live.wait_ready(10)
         return live()
     finally:
         live.close()
@@ -42,7 +42,7 @@ def test_live_value_reaches_the_carbon_section(prom):
     live = GridIntensityQuery({"url": prom, "timeout_s": 5, "refresh_s": 15}, query)
     join = c.CarbonJoin(c.settings_from_config({"intensity_query": query}), live)
     try:
-        join.wait_first(10)
+        join.wait_ready(10)
         section = join({"power": _power()}, 1.0)
     finally:
         join.close()

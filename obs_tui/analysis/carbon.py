@@ -160,10 +160,10 @@ class CarbonJoin:
         self.mode = "live" if power.source == "rapl" else "estimate"
         return carbon_section(power, sections.get("red"), self.intensity(), self.settings)
 
-    def wait_first(self, timeout_s: float) -> None:
-        """For `snapshot`: give the live query its first answer before the frame is taken."""
-        if hasattr(self.live, "wait_first"):
-            self.live.wait_first(timeout_s)
+    def wait_ready(self, timeout_s: float) -> None:
+        """For `snapshot` (Engine.wait_ready): the live query's first answer before the frame."""
+        if hasattr(self.live, "wait_ready"):
+            self.live.wait_ready(timeout_s)
 
     def close(self) -> None:
         if hasattr(self.live, "close"):

@@ -43,7 +43,7 @@ class GridIntensityQuery:
         state = self.poller.state()
         return state.value, state.error or ("" if state.attempts else "waiting for the first answer")
 
-    def wait_first(self, timeout_s: float) -> None:
+    def wait_ready(self, timeout_s: float) -> None:
         if self.poller is not None:
             self.poller.wait_first(timeout_s)
 
