@@ -3,8 +3,8 @@
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
 Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-detail-service-100x32.svg, theme-light-160x48.svg and theme-mono-80x24.svg. The engine is the
-one `obs-tui` builds (processes, plus eBPF RED when running as root), watching real servers
+detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg and carbon-80x24.svg.
+The engine is the one `obs-tui` builds (processes, plus eBPF RED when running as root), watching real servers
 (the test suite's nginx and Python server) under real traffic from a client thread, so the
 Requests pane shows what a user would see; --fake uses the deterministic test frames.
 """
@@ -81,6 +81,9 @@ async def shoot(out: Path, frames: int, fake: bool) -> list[Path]:
         await pilot.resize_terminal(80, 24)
         await pilot.press("T")
         await save("theme-mono-80x24")
+        await pilot.press("T")  # back to dark
+        await pilot.press("4")  # the Carbon pane, maximised
+        await save("carbon-80x24")
         await pilot.press("q")
     return written
 
