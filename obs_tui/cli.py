@@ -118,16 +118,16 @@ def readonly_sources(config: Config) -> list:
     return [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
 
 
-def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks=()):
+def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=()):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
-    terminal, passes none."""
+    terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here."""
     from obs_tui import doctor
     from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
     from obs_tui.engine import Engine
     from obs_tui.sources.procs import ProcsSource
 
-    checks = doctor.run_checks(config, read_only=read_only, compile_probe=False)
+    checks = doctor.run_checks(config, read_only=read_only, compile_probe=False, probe_prometheus=False)
     if read_only and config.prometheus["url"]:
         sources = readonly_sources(config)
     else:
@@ -138,9 +138,26 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, sinks
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
         sources.append(power_source(config, notice))
-    joins = [("carbon", CarbonJoin(settings_from_config(config.carbon)))]
+    if config.prometheus["url"]:
+        from obs_tui.sources.slo import SloSource
+
+        sources.append(SloSource(config.prometheus, load_slos(config) if slos is None else slos))
+    carbon = settings_from_config(config.carbon)
+    live = None
+    if carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
+        from obs_tui.sources.grid_intensity import GridIntensityQuery
+
+        live = GridIntensityQuery(config.prometheus, carbon.query)
+    joins = [("carbon", CarbonJoin(carbon, live))]
     return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
                   interval=config.interval, joins=joins, sinks=list(sinks))
+
+
+def load_slos(config: Config) -> list:
+    """The SLOs of [[slo]] and slo_files; a bad one is a ConfigError (one line, exit 2)."""
+    from obs_tui.sources.slo_specs import load_all
+
+    return load_all(config)
 
 
 def cmd_doctor(config: Config, args) -> int:
@@ -157,10 +174,11 @@ def cmd_doctor(config: Config, args) -> int:
 def cmd_snapshot(config: Config, args) -> int:
     from obs_tui.snapshot import frame_to_json
 
-    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
+    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr,
+                         slos=load_slos(config))
     try:
-        timeout = float(config.prometheus["timeout_s"]) + 1
-        engine.wait_fresh(timeout)  # read-only: Prometheus's answer, not "waiting for the first"
+        timeout = float(config.prometheus["timeout_s"]) * 2
+        engine.wait_ready(timeout)
         engine.tick()
         time.sleep(args.duration)
         engine.wait_fresh(timeout)
@@ -180,12 +198,13 @@ def cmd_console(config: Config, args) -> int:
         where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
         raise UsageError(f"obs-tui: {where}: {exc}") from None
     read_only = getattr(args, "read_only", False)
+    slos = load_slos(config)  # a bad SLO file stops here, with one line, before the screen
     sinks, server = [], None
     if args.serve_metrics:
         collector, server = start_exporter(config, args.serve_metrics, "--serve-metrics")
         sinks.append(collector.publish)
     try:
-        return run_console(lambda: make_engine(config, read_only, sinks=sinks), config.theme,
+        return run_console(lambda: make_engine(config, read_only, slos=slos, sinks=sinks), config.theme,
                            read_only)
     finally:
         if server is not None:

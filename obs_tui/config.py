@@ -80,8 +80,11 @@ SCHEMA: dict[str, Any] = {
         "name": (str, None),
         "objective": (_NUMBER, None),
         "period": (str, "30d"),
-        "error_query": (str, None),
-        "total_query": (str, None),
+        "error_query": (str, ""),   # a ratio SLO: errors and total, both with {{.window}}
+        "total_query": (str, ""),
+        "histogram": (str, ""),     # or a latency SLO: a histogram's base name,
+        "threshold_s": (_NUMBER, 0),  # a bound that must be one of its bucket `le`s,
+        "selector": (str, ""),      # and label matchers without braces: job="api"
         "description": (str, ""),
     }],
 }
@@ -149,6 +152,39 @@ def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
     return out
 
 
+def _check_slo(where: str, at: str, slo: dict) -> None:
+    if not 0 < slo["objective"] < 1:
+        raise ConfigError(f"{where}: key '{at}.objective' must be a ratio between 0 and 1 "
+                          f"(0.999 for 99.9 %), got {slo['objective']}")
+    from obs_tui.analysis.slo import duration_s
+
+    try:
+        duration_s(slo["period"])
+    except ValueError as exc:
+        raise ConfigError(f"{where}: key '{at}.period' is {exc}") from None
+    ratio = slo["error_query"] or slo["total_query"]
+    if ratio and slo["histogram"]:
+        raise ConfigError(f"{where}: {at}: give error_query + total_query or histogram + "
+                          "threshold_s, not both")
+    if slo["histogram"]:
+        if slo["histogram"].endswith(("_bucket", "_count", "_sum")):
+            raise ConfigError(f"{where}: key '{at}.histogram' is the base name, without "
+                              f"_bucket/_count/_sum: {slo['histogram']!r}")
+        if slo["threshold_s"] <= 0:
+            raise ConfigError(f"{where}: key '{at}.threshold_s' must be a bucket bound in seconds "
+                              f"greater than 0, got {slo['threshold_s']:g}")
+        return
+    for key in ("error_query", "total_query"):
+        if not slo[key]:
+            raise ConfigError(f"{where}: {at} needs error_query and total_query (or histogram and "
+                              f"threshold_s): '{at}.{key}' is missing")
+        if "{{.window}}" not in slo[key]:
+            raise ConfigError(f"{where}: key '{at}.{key}' must contain {{{{.window}}}} where the "
+                              "range goes, as in rate(x[{{.window}}])")
+    if slo["selector"] or slo["threshold_s"]:
+        raise ConfigError(f"{where}: {at}: selector and threshold_s go with histogram")
+
+
 def parse(text: str, where: str = "<config>") -> Config:
     try:
         raw = tomllib.loads(text)
@@ -162,9 +198,7 @@ def parse(text: str, where: str = "<config>") -> Config:
             raise ConfigError(f"{where}: key 'prometheus.{key}' must be greater than 0, "
                               f"got {data['prometheus'][key]}")
     for i, slo in enumerate(data["slo"]):
-        if not 0 < slo["objective"] < 1:
-            raise ConfigError(f"{where}: key 'slo[{i}].objective' must be a ratio between 0 and 1 "
-                              f"(0.999 for 99.9 %), got {slo['objective']}")
+        _check_slo(where, f"slo[{i}]", slo)
     if data["exporter"]["top_processes"] < 1:
         raise ConfigError(f"{where}: key 'exporter.top_processes' must be at least 1, "
                           f"got {data['exporter']['top_processes']}")

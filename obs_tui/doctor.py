@@ -108,7 +108,9 @@ def check_rapl(powercap_root: str, hwmon_root: str = "/sys/class/hwmon") -> Chec
                  "otherwise power is estimated per vCPU")
 
 
-def check_prometheus(prom: dict) -> Check:
+def check_prometheus(prom: dict, probe: bool = True) -> Check:
+    """Settings, then (with probe) one buildinfo call. The console does not probe: its SLO
+    worker reports reachability, so the first frame never waits on the network."""
     if not prom.get("url"):
         return Check("prometheus", "prometheus", False, "not configured",
                      "--prometheus URL or [prometheus] url in the config")
@@ -118,6 +120,9 @@ def check_prometheus(prom: dict) -> Check:
         client = Client.from_config(prom)
     except PrometheusConfigError as exc:
         return Check("prometheus", "prometheus", False, str(exc), "fix the [prometheus] table")
+    if not probe:
+        client.close()
+        return Check("prometheus", "prometheus", True, f"{prom['url']} configured (not probed yet)")
     try:
         version = client.buildinfo()["version"]
     except PrometheusError as exc:
@@ -164,12 +169,14 @@ def ebpf_checks(compile_probe: bool = True) -> list[Check]:
     return checks
 
 
-def run_checks(config: Config, read_only: bool = False, compile_probe: bool = True) -> list[Check]:
-    """All checks. The console passes compile_probe=False: its RED source compiles the real probes."""
+def run_checks(config: Config, read_only: bool = False, compile_probe: bool = True,
+               probe_prometheus: bool = True) -> list[Check]:
+    """All checks. The console passes compile_probe=False (its RED source compiles the real
+    probes) and probe_prometheus=False (its SLO worker asks Prometheus, off the first frame)."""
     checks = [] if read_only else ebpf_checks(compile_probe)
     if not read_only:  # read-only mode touches no probe and no RAPL counter
         checks.append(check_rapl(config.power["powercap_root"], config.power["hwmon_root"]))
-    checks.append(check_prometheus(config.prometheus))
+    checks.append(check_prometheus(config.prometheus, probe_prometheus))
     checks.append(check_terminal())
     return checks
 

@@ -18,6 +18,7 @@ from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.prom_power import prom_power_section
 from obs_tui.analysis.prom_red import ALL, prom_red_section
 from obs_tui.analysis.red import red_section
+from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
 
@@ -30,6 +31,7 @@ ANALYSES: dict[str, tuple[str, Analysis]] = {
     "power": ("power", power_section),
     "red.prometheus": ("red", prom_red_section),  # read-only mode (sources/readonly.py)
     "power.prometheus": ("power", prom_power_section),
+    "slo": ("slo", slo_section),
 }
 # analysis key -> carry(previous section, this tick's section) -> section: the totals since
 # start (joules) that one pair of samples cannot give. Read-only power has none: Prometheus
@@ -82,7 +84,7 @@ class Engine:
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
         for field, _ in self.joins:
-            self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+            self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
 
     # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
 
@@ -136,6 +138,7 @@ class Engine:
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode)
+            self._take_health(source)
         self._run_joins(dt)
         self._prev_now = now
         frame = Frame(host=self.host, taken_at=now, duration_s=dt,
@@ -147,6 +150,26 @@ class Engine:
         for sink in self.sinks:
             sink(frame)
         return frame
+
+    def _take_health(self, source: Source) -> None:
+        """A source whose worker talks to a service (Prometheus) reports its reachability: it
+        updates that capability and marks the source stale while the service fails."""
+        health = getattr(source, "health", None)
+        cap = health() if health is not None else None
+        if cap is None:
+            return
+        self.capabilities[source.reports] = cap
+        if not cap.ok:
+            self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason, stale=True)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the sources and joins with a background worker have an answer (for
+        `snapshot`)."""
+        deadline = time.monotonic() + timeout_s
+        for worker in [*self._active, *(join for _, join in self.joins)]:
+            wait = getattr(worker, "wait_ready", None)
+            if wait is not None:
+                wait(max(deadline - time.monotonic(), 0.0))
 
     def _names(self) -> list[str]:
         return [s.name for s in self.sources] + [field for field, _ in self.joins]
@@ -162,15 +185,17 @@ class Engine:
                 continue
             if section is None:
                 self._sections.pop(field, None)
-                self._status[field] = SourceStatus(field, "off", "waiting for its inputs")
+                self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
             else:
                 self._sections[field] = section
-                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"))
+                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"), join=True)
 
     def close(self) -> None:
-        for source in self.sources:
+        closers = [source.close for source in self.sources]
+        closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        for close in closers:
             try:
-                source.close()
+                close()
             except Exception:
                 pass  # closing is best effort; a source that cannot close holds nothing we need
 

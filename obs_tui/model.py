@@ -33,6 +33,7 @@ class SourceStatus:
     mode: str
     reason: str = ""
     stale: bool = False
+    join: bool = False  # computed from other sources' sections (the carbon join), not sampled
 
 
 @dataclass(frozen=True)
@@ -184,11 +185,13 @@ class CarbonSection:
 
 @dataclass(frozen=True)
 class SloAlert:
-    severity: str
+    severity: str  # "page" | "ticket"
     long: str
     short: str
-    factor: float
+    factor: float  # burn-rate threshold
     firing: bool
+    threshold: float = 0.0  # the error ratio both windows must exceed: factor * (1 - objective)
+    reachable: bool = True  # False when threshold > 1: even 100 % errors cannot fire it
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,13 @@ class SloStatus:
     alerts: tuple[SloAlert, ...]
     state: str  # "ok" | "no_data" | "error"
     reason: str = ""
+    time_to_exhaustion_s: float | None = None  # at the current 1 h burn; None when not burning
+    data_age_s: float | None = None  # since the last successful query; None before the first
+    last_error: str = ""  # the last failed refresh (the numbers are then the older ones)
+    promql: str = ""  # the one instant query that reads every window
+    error_ratios: tuple[tuple[str, float | None], ...] = ()  # windows and the period
+    burn_history: tuple[float | None, ...] = ()  # 1 h burn rate over the last hours, oldest first
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def power(i: int) -> PowerSection:
     pp = tuple(ProcessPower(p.pid, p.comm, p.cpu_seconds, round(p.cpu_percent * 0.12, 2),
                             round(p.cpu_seconds * 0.12, 1))
                for p in procs if p.cpu_percent > 0)
-    return PowerSection("estimate", host, idle, (("package-0", host),), pp)
+    return PowerSection("estimate", host, idle, (("package-0", host),), pp,
+                        host_joules=round(sum(p.joules for p in pp) + idle * 3600, 1))
 
 
 CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_000.0})
@@ -125,9 +126,7 @@ CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_00
 
 def carbon(i: int) -> CarbonSection:
     """The real formulas over the fake power and RED sections (Ireland's grid, AWS's PUE)."""
-    pw = power(i)
-    grams = {p.pid: round(p.joules * 0.00009, 2) for p in pw.processes}
-    return carbon_section(pw, red(i), CARBON.intensity, CARBON, grams, 812.5 + i)
+    return carbon_section(power(i), red(i), CARBON.intensity, CARBON)
 
 
 def slos(i: int) -> tuple[SloStatus, ...]:

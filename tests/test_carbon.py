@@ -13,9 +13,11 @@ from obs_tui.model import (Frame, PowerSection, ProcessPower, RedSection, Servic
 from obs_tui.snapshot import frame_to_json
 
 
-def power(host=20.0, procs=((10, "web", 5.0), (11, "db", 2.0)), source="estimate"):
+def power(host=20.0, procs=((10, "web", 5.0), (11, "db", 2.0)), source="estimate", hours=1.0):
+    """`hours` of steady power: joules since start = W x 3600 x hours."""
     return PowerSection(source, host, 8.0, (("package-0", host),),
-                        tuple(ProcessPower(pid, comm, 1.0, w, w) for pid, comm, w in procs))
+                        tuple(ProcessPower(pid, comm, 1.0, w, w * 3600 * hours) for pid, comm, w in procs),
+                        host_joules=host * 3600 * hours)
 
 
 def red(*services):
@@ -45,7 +47,8 @@ def test_formulas_against_hand_computed_values():
     # SCI embodied: 1 t over 4 years of 8766 h = 1e6 / 35064 g per host-hour
     assert c.embodied_g_per_h(1_000_000.0, 4.0) == pytest.approx(28.5193, rel=1e-5)
     assert c.kg_per_day(4.8) == pytest.approx(0.1152)
-    assert c.grams_over(4.8, 1800.0) == pytest.approx(2.4)
+    # 36 kJ = 0.01 kWh; x 400 x 1.2 = 4.8 g
+    assert c.grams(36_000.0, 400.0, 1.2) == pytest.approx(4.8)
 
 
 def test_no_requests_is_no_figure_never_inf_or_nan():
@@ -55,14 +58,17 @@ def test_no_requests_is_no_figure_never_inf_or_nan():
 
 def test_section_from_hand_made_power_and_red():
     s = settings(grid_g_per_kwh=300, pue=1.1, embodied_g=1_000_000)
-    section = c.carbon_section(power(), red((10, 250.0), (12, 40.0)), s.intensity, s, {10: 1.5}, 7.0)
+    section = c.carbon_section(power(hours=0.5), red((10, 250.0), (12, 40.0)), s.intensity, s)
     # host: 20 W x 1.1 x 300 / 1000 = 6.6 g/h; operational + embodied over 24 h
     assert section.host_g_per_h == pytest.approx(6.6)
     assert section.embodied_g_per_h == pytest.approx(28.5193, rel=1e-5)
     assert section.kg_per_day == pytest.approx((6.6 + 28.5193) * 24 / 1000, rel=1e-5)
-    assert section.host_grams == 7.0 and section.pue == 1.1 and section.grid_g_per_kwh == 300
+    # half an hour at 20 W = 36 kJ = 0.01 kWh; x 1.1 x 300 = 3.3 g
+    assert section.host_grams == pytest.approx(3.3)
+    assert section.pue == 1.1 and section.grid_g_per_kwh == 300
     web, db = section.processes
-    assert (web.pid, web.comm, web.watts, web.rps, web.grams) == (10, "web", 5.0, 250.0, 1.5)
+    assert (web.pid, web.comm, web.watts, web.rps) == (10, "web", 5.0, 250.0)
+    assert web.grams == pytest.approx(0.825)  # 9 kJ = 0.0025 kWh x 1.1 x 300
     assert web.g_per_h == pytest.approx(5.0 * 1.1 * 300 / 1000)  # 1.65
     assert web.joules_per_request == pytest.approx(0.02)
     assert web.g_per_1k_requests == pytest.approx(20 / 3.6e6 * 1.1 * 300)
@@ -74,7 +80,7 @@ def test_section_from_hand_made_power_and_red():
 
 def test_idle_service_has_null_in_json_and_dash_never_inf():
     s = settings(grid_g_per_kwh=300)
-    section = c.carbon_section(power(), red((10, 0.0)), s.intensity, s, {}, 0.0)
+    section = c.carbon_section(power(), red((10, 0.0)), s.intensity, s)
     frame = Frame("h", 0.0, 1.0, 0.0, 1.0, (), (), carbon=section)
     doc = json.loads(json.dumps(frame_to_json(frame), allow_nan=False))
     web = doc["carbon"]["processes"][0]
@@ -152,30 +158,33 @@ def test_bad_carbon_config_is_one_line(text, needles):
 # ---- the join ---------------------------------------------------------------------------------
 
 
-def test_join_accumulates_grams_and_needs_power():
+def test_join_needs_power_and_says_when_it_is_estimated():
     join = c.CarbonJoin(settings(grid_g_per_kwh=400, pue=1.0))
     assert join({"red": red()}, 1.0) is None  # no power section: no carbon
-    sections = {"power": power(host=20.0, procs=((10, "web", 10.0),), source="rapl")}
-    first = join(sections, 0.0)
-    assert first.host_grams == 0.0 and first.processes[0].grams == 0.0 and join.mode == "live"
-    half_hour = join(sections, 1800.0)
-    # 10 W x 400 g/kWh = 4 g/h: 2 g per half hour; host 20 W = 8 g/h: 4 g
-    assert half_hour.processes[0].grams == pytest.approx(2.0)
-    assert half_hour.host_grams == pytest.approx(4.0)
-    assert join(sections, 1800.0).processes[0].grams == pytest.approx(4.0)
+    measured = join({"power": power(host=20.0, procs=((10, "web", 10.0),), source="rapl",
+                                    hours=0.5)}, 1.0)
+    assert join.mode == "live"
+    # 10 W x 400 g/kWh = 4 g/h: 2 g in half an hour; the host's 20 W: 4 g
+    assert measured.processes[0].g_per_h == pytest.approx(4.0)
+    assert measured.processes[0].grams == pytest.approx(2.0)
+    assert measured.host_grams == pytest.approx(4.0)
     join({"power": power(source="estimate")}, 1.0)
     assert join.mode == "estimate"
 
 
 def test_live_query_value_or_a_labelled_default():
-    value = [None]
-    join = c.CarbonJoin(settings(intensity_query="avg(grid_intensity)"), live=lambda: value[0])
+    answer = [(None, "waiting for the first answer")]
+    join = c.CarbonJoin(settings(intensity_query="avg(grid_intensity)"), live=lambda: answer[0])
     waiting = join({"power": power()}, 1.0)
-    assert waiting.intensity_source == "default" and "no value from carbon.intensity_query" in waiting.intensity_label
-    value[0] = 150.0
+    assert waiting.intensity_source == "default" and waiting.grid_g_per_kwh == 485.99
+    assert waiting.intensity_label == ("default: world average, Ember 2022 "
+                                       "(carbon.intensity_query: waiting for the first answer)")
+    answer[0] = (150.0, "")
     live = join({"power": power()}, 1.0)
     assert (live.intensity_source, live.grid_g_per_kwh) == ("query", 150.0)
     assert live.intensity_label == "live: avg(grid_intensity)"
+    answer[0] = (150.0, "timed out")  # the last good value stays, and the failure is said
+    assert join({"power": power()}, 1.0).intensity_label.endswith("(last answer failed: timed out)")
 
 
 class PowerOnly:
@@ -212,6 +221,7 @@ def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure(monkeyp
     first = eng.tick(10.0)
     assert first.carbon.host_g_per_h == pytest.approx(8.0)  # 20 W x 400 g/kWh
     assert first.source("carbon").mode == "live" and not first.source("carbon").stale
+    assert first.source("carbon").join and not first.source("fakepower").join
     broken["on"] = True
     second = eng.tick(11.0)
     status = second.source("carbon")

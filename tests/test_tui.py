@@ -571,3 +571,34 @@ async def test_requests_detail_shows_energy_per_request():
         nginx = next(p for p in app.frame.carbon.processes if p.pid == 1412)
         assert fields["energy per request"] == fmt.joules(nginx.joules_per_request)
         assert fields["CO2e per 1,000 requests"] == fmt.grams(nginx.g_per_1k_requests)
+
+
+def test_small_energies_and_masses_keep_their_digits():
+    assert [fmt.joules(v) for v in (0.000123, 0.0029, 0.05, 0.09996, 615.9)] == \
+        ["123µJ", "2.9mJ", "50mJ", "100mJ", "615.9J"]
+    assert [fmt.grams(v) for v in (0.0, 1.67e-5, 0.0002, 0.5, 1500.0)] == \
+        ["0g", "16.7µg", "0.2mg", "0.50g", "1.50kg"]
+
+
+@aio
+async def test_carbon_join_badge_only_when_it_fails():
+    from dataclasses import replace as dc_replace
+
+    from obs_tui.model import SourceStatus
+
+    stale = [False]
+
+    def frame_fn(i):
+        f = full_frame(i)
+        carbon = SourceStatus("carbon", "estimate", "join failed: ValueError: x" if stale[0] else "",
+                              stale=stale[0], join=True)
+        return dc_replace(f, sources=f.sources + (carbon,))
+
+    app = ObsApp(lambda: FakeEngine(frame_fn), theme_name="dark")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frame_fn=frame_fn)
+        assert "carbon" not in header_text(app)  # power's badge already says "estimate"
+        stale[0] = True
+        await started(app, pilot, frames=1, frame_fn=frame_fn)
+        assert "carbon stale" in header_text(app)
+        assert "carbon: stale — join failed" in app.main.query_one(CarbonPane)._notice

@@ -66,8 +66,8 @@ def kg_per_day(grams_per_hour: float) -> float:
     return grams_per_hour * 24.0 / 1000.0
 
 
-def grams_over(grams_per_hour: float, dt: float) -> float:
-    return grams_per_hour * dt / 3600.0
+def grams(joules: float, g_per_kwh: float, pue: float) -> float:
+    return joules / J_PER_KWH * pue * g_per_kwh
 
 
 def default_intensity(why: str = "") -> Intensity:
@@ -108,9 +108,9 @@ def settings_from_config(carbon: Mapping[str, Any]) -> CarbonSettings:
 
 
 def carbon_section(power: PowerSection, red: RedSection | None, intensity: Intensity,
-                   settings: CarbonSettings, grams: Mapping[int, float], host_grams: float,
-                   ) -> CarbonSection:
-    """One frame's figures. `grams`/`host_grams` are the totals since start, kept by the caller."""
+                   settings: CarbonSettings) -> CarbonSection:
+    """One frame's figures. Grams since start are the power section's joules since start at
+    this frame's intensity (exact for a fixed intensity; see README for a live one)."""
     i, pue = intensity.g_per_kwh, settings.pue
     rps = {s.pid: s.rps for s in red.services} if red is not None else {}
     processes = []
@@ -119,7 +119,7 @@ def carbon_section(power: PowerSection, red: RedSection | None, intensity: Inten
         jpr = joules_per_request(p.watts, r) if r is not None else None
         processes.append(ProcessCarbon(
             p.pid, g_per_h(p.watts, i, pue), jpr, g_per_1k_requests(jpr, i, pue),
-            comm=p.comm, watts=p.watts, grams=grams.get(p.pid, 0.0), rps=r))
+            comm=p.comm, watts=p.watts, grams=grams(p.joules, i, pue), rps=r))
     host = g_per_h(power.host_watts, i, pue)
     embodied = (embodied_g_per_h(settings.embodied_g, settings.lifespan_years)
                 if settings.embodied_g is not None else None)
@@ -127,47 +127,44 @@ def carbon_section(power: PowerSection, red: RedSection | None, intensity: Inten
         grid_g_per_kwh=i, pue=pue, host_g_per_h=host, processes=tuple(processes),
         intensity_source=intensity.source, intensity_label=intensity.label,
         pue_source=settings.pue_source, power_source=power.source, host_watts=power.host_watts,
-        host_grams=host_grams, kg_per_day=kg_per_day(host + (embodied or 0.0)),
+        host_grams=grams(power.host_joules, i, pue), kg_per_day=kg_per_day(host + (embodied or 0.0)),
         embodied_g_per_h=embodied)
 
 
 class CarbonJoin:
-    """The engine's carbon join: reads the tick's power and red sections, keeps the grams
-    since start (the only state), and hands back a CarbonSection, or None without power.
+    """The engine's carbon join: reads the tick's power and red sections and hands back a
+    CarbonSection, or None without power. `mode` says whether the power under it was measured.
 
-    `live` returns the latest value of carbon.intensity_query (or None while it has none);
-    it must not block: the Prometheus worker owns the I/O."""
+    `live` (for carbon.intensity_query) returns (the last value or None, a reason when there is
+    none or the last answer failed) without blocking: the Prometheus poller owns the I/O."""
 
     def __init__(self, settings: CarbonSettings,
-                 live: Callable[[], float | None] | None = None) -> None:
+                 live: Callable[[], tuple[float | None, str]] | None = None) -> None:
         self.settings = settings
         self.live = live
-        self._grams: dict[int, float] = {}
-        self._host_grams = 0.0
-        self.mode = "live"  # the engine's status for the carbon pane: "estimate" on estimated power
+        self.mode = "live"
 
     def intensity(self) -> Intensity:
         if self.settings.intensity is not None:
             return self.settings.intensity
-        value = self.live() if self.live is not None else None
+        value, why = self.live() if self.live is not None else (None, "no Prometheus")
         if value is None:
-            return default_intensity("no value from carbon.intensity_query yet")
-        return Intensity(value, "query", f"live: {self.settings.query}")
+            return default_intensity(f"carbon.intensity_query: {why or 'no value yet'}")
+        label = f"live: {self.settings.query}" + (f" (last answer failed: {why})" if why else "")
+        return Intensity(value, "query", label)
 
     def __call__(self, sections: Mapping[str, Any], dt: float) -> CarbonSection | None:
         power: PowerSection | None = sections.get("power")
         if power is None:
             return None
         self.mode = "live" if power.source == "rapl" else "estimate"
-        intensity = self.intensity()
-        i, pue = intensity.g_per_kwh, self.settings.pue
-        grams = self._grams
-        for p in power.processes:
-            grams[p.pid] = grams.get(p.pid, 0.0) + grams_over(g_per_h(p.watts, i, pue), dt)
-        alive = {p.pid for p in sections.get("processes", ())}
-        if alive:  # a process idle for a while keeps its total; an exited one is forgotten
-            for pid in grams.keys() - alive:
-                del grams[pid]
-        self._host_grams += grams_over(g_per_h(power.host_watts, i, pue), dt)
-        return carbon_section(power, sections.get("red"), intensity, self.settings,
-                              self._grams, self._host_grams)
+        return carbon_section(power, sections.get("red"), self.intensity(), self.settings)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """For `snapshot` (Engine.wait_ready): the live query's first answer before the frame."""
+        if hasattr(self.live, "wait_ready"):
+            self.live.wait_ready(timeout_s)
+
+    def close(self) -> None:
+        if hasattr(self.live, "close"):
+            self.live.close()

@@ -25,3 +25,9 @@ class Source(Protocol):
     def sample(self, now: float) -> Any: ...
 
     def close(self) -> None: ...
+
+# Optional, for sources whose worker thread talks to a service (sources/slo.py):
+#   reports: str                       the capability they know about ("prometheus")
+#   health() -> Capability | None      its reachability now (None: no answer yet); the engine
+#                                      updates the capability and marks the source stale
+#   wait_ready(timeout_s) -> bool      block until the worker's first answer (for `snapshot`)

@@ -35,6 +35,7 @@ class PolledSource:
     name = ""
     analysis = ""
     mode = "live"
+    reports = "prometheus"  # the capability health() updates
 
     def __init__(self, client: Client, refresh_s: float = 15.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -76,8 +77,22 @@ class PolledSource:
     def select_instance(self, instance: str) -> None:
         self.instance = instance
 
+    def health(self) -> Capability | None:
+        """Prometheus's reachability as this worker last saw it (the engine's `prometheus`
+        capability); None before the first answer."""
+        if self._poller is None or not self._poller.state().attempts:
+            return None
+        state = self._poller.state()
+        return Capability(not state.error, state.error)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the first answer (for `snapshot`, never the UI)."""
+        self.available()
+        assert self._poller is not None
+        self._poller.wait_first(timeout_s)
+
     def wait_fresh(self, timeout_s: float) -> None:
-        """Block until a fetch newer than the last seen one (for `snapshot`, never the UI)."""
+        """Block until a fetch newer than the last one (for `snapshot`'s second frame)."""
         self.available()
         assert self._poller is not None
         attempts = self._poller.state().attempts

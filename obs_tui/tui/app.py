@@ -82,6 +82,8 @@ def badges(frame: Frame) -> list[tuple[str, str, str]]:
     """(name, mode, reason) for every source in the frame, plus the panes' sources not built yet."""
     out = []
     for s in frame.sources:
+        if s.join and not s.stale:  # a join's mode repeats its inputs' badges; its failure does not
+            continue
         out.append((s.name, "stale" if s.stale else s.mode, s.reason))
     names = {s.name for s in frame.sources}
     wanted = [("red", "ebpf"), ("power", "rapl")]

@@ -109,11 +109,12 @@ def watts(value: float | None) -> str:
 
 
 def joules(value: float | None) -> str:
-    """Energy: 615.9J, 1.2kJ; under 0.1 J (a request's share) in millijoules: 2.2mJ."""
+    """Energy: 615.9J, 1.2kJ; a request's share in mJ or µJ: 2.2mJ, 123.5µJ."""
     if value is None:
         return DASH
     if 0 < value < 0.1:
-        return f"{value * 1000:.1f}mJ" if value >= 0.0001 else f"{value * 1e6:.1f}µJ"
+        scaled, unit = (value * 1000, "mJ") if value >= 0.001 else (value * 1e6, "µJ")
+        return f"{scaled:.1f}{unit}" if scaled < 9.95 else f"{scaled:.0f}{unit}"
     return f"{num(value)}J"
 
 

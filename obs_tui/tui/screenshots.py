@@ -3,7 +3,7 @@
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
 Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg and
+detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg, carbon-80x24.svg and
 read-only-160x48.svg. The engine is the one `obs-tui demo` opens: the demo's shop under its
 load generator, its agent and its Prometheus with three SLOs (obs_tui/demo.py), so every pane
 shows what a user would see (Requests needs root for the probes); the read-only shot is the
@@ -96,6 +96,9 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
         await pilot.resize_terminal(80, 24)
         await pilot.press("T")
         await save("theme-mono-80x24")
+        await pilot.press("T")  # back to dark
+        await pilot.press("4")  # the Carbon pane, maximised
+        await save("carbon-80x24")
         await pilot.press("q")
     return written
 

@@ -1,0 +1,202 @@
+"""The SLO source: configured, file-defined and discovered SLOs, read from Prometheus by a worker.
+
+Each round of the worker (every [prometheus] refresh_s, backing off after failures):
+1. now and then (first round, then every DISCOVER_EVERY rounds) discover SLOs with one `series`
+   request (Autometrics objectives, Sloth recording rules) and check each latency SLO's
+   threshold against its histogram's buckets (one `label values` request each);
+2. send one instant query per SLO (all windows in one PromQL), POOL at a time;
+3. when the sparklines are older than SPARK_REFRESH_S, one range query for all SLOs' 1 h burn.
+`sample(now)` never waits: it hands the engine the last readings, with their age and errors.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from obs_tui.analysis.slo import SloRaw, SloReading
+from obs_tui.model import Capability
+from obs_tui.sources import slo_specs
+from obs_tui.sources.prometheus import Client, Poller, PrometheusConfigError, PrometheusError
+from obs_tui.sources.slo_specs import SloSpec
+
+POOL = 4
+DISCOVER_EVERY = 20          # rounds: every 5 min at the default 15 s
+DISCOVER_LOOKBACK_S = 86400  # a series seen in the last day counts as present
+SPARK_RANGE_S = 6 * 3600     # the sparkline covers the last 6 h
+SPARK_STEP_S = 15 * 60
+SPARK_REFRESH_S = 5 * 60
+
+
+class SloSource:
+    name = "slo"
+    mode = "live"
+    reports = "prometheus"  # the capability whose reachability this source's worker knows
+
+    def __init__(self, prom: dict, specs: list[SloSpec], discover: bool = True, pool: int = POOL,
+                 clock=time.time, backoff_min_s: float = 1.0) -> None:
+        self.specs = list(specs)
+        self.discover = discover
+        self.clock = clock
+        self.url = prom.get("url", "")
+        self._config_error = ""
+        self.client: Client | None = None
+        self.poller: Poller | None = None
+        try:
+            self.client = Client.from_config(prom)
+        except PrometheusConfigError as exc:
+            self._config_error = str(exc)
+            return
+        self._pool = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="slo-query")
+        self._active: list[SloSpec] = []
+        self._readings: dict[str, SloReading] = {}
+        self._published: tuple[SloReading, ...] = ()
+        self._problems: dict[str, str] = {}  # name -> why it cannot be queried (a latency bucket)
+        self._rounds = 0
+        self._spark_at = 0.0
+        self.poller = Poller(self.client, self._round, interval_s=float(prom.get("refresh_s", 15)),
+                             backoff_min_s=backoff_min_s, clock=clock)
+
+    # ---- the Source protocol --------------------------------------------------------------
+
+    def available(self) -> Capability:
+        if self._config_error:
+            return Capability(False, f"{self._config_error}; fix the [prometheus] table")
+        return Capability(True)
+
+    def sample(self, now: float) -> SloRaw:
+        assert self.poller is not None
+        state = self.poller.state()
+        readings = self._published
+        if state.error:  # the whole round failed: every SLO shows it beside its older numbers
+            readings = tuple(replace(r, error=state.error) for r in readings)
+        return SloRaw(now, readings)
+
+    def health(self) -> Capability | None:
+        """Reachability as the worker last saw it (None before its first answer)."""
+        if self.poller is None:
+            return None
+        state = self.poller.state()
+        if state.attempts == 0:
+            return None
+        if state.error:
+            return Capability(False, f"{state.error}; check the URL, the network and the auth settings")
+        return Capability(True)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self.poller.wait_first(timeout_s) if self.poller is not None else True
+
+    def close(self) -> None:
+        if self.poller is not None:
+            self.poller.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            assert self.client is not None
+            self.client.close()
+
+    # ---- one round, in the worker thread --------------------------------------------------
+
+    def _round(self, client: Client) -> int:
+        now = self.clock()
+        unchecked = any(p.startswith("cannot check") for p in self._problems.values())
+        if self._rounds % DISCOVER_EVERY == 0 or not self._active or unchecked:
+            self._active = self._resolve(client, now)
+        self._rounds += 1
+        futures = {spec.name: self._pool.submit(client.query, slo_specs.window_query(spec), now)
+                   for spec in self._active if not self._problem(spec)}
+        failures: list[str] = []
+        readings: dict[str, SloReading] = {}
+        for spec in self._active:
+            old = self._readings.get(spec.name) or SloReading(
+                spec.name, spec.source, spec.objective, spec.period,
+                slo_specs.window_query(spec), description=spec.description)
+            if spec.name not in futures:
+                readings[spec.name] = replace(old, problem=self._problem(spec))
+                continue
+            try:
+                rows = futures[spec.name].result()
+            except PrometheusError as exc:
+                failures.append(str(exc))
+                readings[spec.name] = replace(old, error=str(exc))
+                continue
+            readings[spec.name] = self._reading(spec, old, rows, now)
+        if now - self._spark_at >= SPARK_REFRESH_S:
+            readings = self._sparklines(client, readings, now)
+        self._readings = readings
+        self._published = tuple(readings.values())
+        if futures and len(failures) == len(futures):
+            raise PrometheusError(failures[0])  # nothing answered: let the poller back off
+        return len(futures)
+
+    def _reading(self, spec: SloSpec, old: SloReading, rows: list[dict], now: float) -> SloReading:
+        errors, totals, ratios, extra = slo_specs.parse_result(rows)
+        objective, period = spec.objective, spec.period
+        if spec.sloth_id:  # recording rules carry their own objective and period
+            objective = extra.get("objective", old.objective)
+            if extra.get("period_days"):
+                period = f"{int(extra['period_days'])}d"
+        return replace(old, objective=objective, period=period, errors=tuple(errors.items()),
+                       totals=tuple(totals.items()), ratios=tuple(ratios.items()),
+                       fetched_at=now, error="", problem="")
+
+    def _problem(self, spec: SloSpec) -> str:
+        return self._problems.get(spec.name, "")
+
+    def _resolve(self, client: Client, now: float) -> list[SloSpec]:
+        """Configured specs (latency buckets checked) plus discovered ones, by name."""
+        problems: dict[str, str] = {}
+        specs: list[SloSpec] = []
+        for spec in self.specs:
+            if spec.histogram:
+                try:
+                    les = client.label_values("le", [f"{spec.histogram}_bucket{{{spec.selector}}}"])
+                except PrometheusError as exc:
+                    les, problems[spec.name] = [], f"cannot check the buckets: {exc}"
+                if les or spec.name not in problems:
+                    le, problem = slo_specs.bucket_problem(spec, les)
+                    problems[spec.name] = problem
+                    spec = slo_specs.with_bucket(spec, le) if le else spec
+            specs.append(spec)
+        if self.discover:
+            try:
+                series = client.series(slo_specs.AUTOMETRICS_MATCHERS + slo_specs.SLOTH_MATCHERS,
+                                       now - DISCOVER_LOOKBACK_S, now)
+            except PrometheusError:
+                series = None  # keep what was found before; the queries will say what is wrong
+            if series is None:
+                found = [s for s in self._active if s.source in ("autometrics",) or s.sloth_id]
+            else:
+                found = slo_specs.discovered(series)
+            names = {s.name for s in specs}
+            specs += [s for s in found if s.name not in names]
+        self._problems = problems
+        return specs
+
+    def _sparklines(self, client: Client, readings: dict[str, SloReading],
+                    now: float) -> dict[str, SloReading]:
+        """One range query for every SLO's 1 h burn rate over the last SPARK_RANGE_S."""
+        labels = {f"s{i}": spec for i, spec in enumerate(self._active)
+                  if readings[spec.name].objective is not None and not self._problem(spec)}
+        if not labels:
+            return readings
+        query = " or ".join(slo_specs.burn_1h_query(spec, readings[spec.name].objective, label)
+                            for label, spec in labels.items())
+        try:
+            rows = client.query_range(query, now - SPARK_RANGE_S, now, SPARK_STEP_S)
+        except PrometheusError:
+            return readings  # sparklines are a nicety: keep the old ones, retry next round
+        self._spark_at = now
+        steps = int(SPARK_RANGE_S // SPARK_STEP_S) + 1
+        start = round(now - SPARK_RANGE_S)
+        out = dict(readings)
+        by_label = {row["metric"].get("obs_slo"): row["values"] for row in rows}
+        for label, spec in labels.items():
+            points: list[float | None] = [None] * steps
+            for t, v in by_label.get(label, []):
+                i = int(round((float(t) - start) / SPARK_STEP_S))
+                value = float(v)
+                if 0 <= i < steps and value == value and value not in (float("inf"), float("-inf")):
+                    points[i] = value
+            out[spec.name] = replace(out[spec.name], burn_history=tuple(points))
+        return out
+

@@ -1,0 +1,193 @@
+"""RAPL readers on fake powercap/hwmon trees driven at known wattages, through the real
+readers, the real PowerSource and the real attribution."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from obs_tui import doctor
+from obs_tui.analysis.attribution import power_section
+from obs_tui.sources.power import PowerSource
+from obs_tui.sources.rapl import HwmonEnergyReader, PowercapReader, open_meter
+
+from tests.power_fakes import FakeRapl, FakeZone
+
+NOBODY = 65534
+
+
+def measure(root: Path, hwmon_root: Path | None = None, window: float = 1.5, ticks: int = 1):
+    """Sections from the real PowerSource (CPU time from /proc: these tests are about energy)."""
+    source = PowerSource(str(root), str(hwmon_root or root / "no-hwmon"), use_ebpf=False)
+    cap = source.available()
+    assert cap.ok, cap.reason
+    try:
+        prev, t_prev = source.sample(0.0), time.monotonic()
+        sections = []
+        for _ in range(ticks):
+            time.sleep(window)
+            cur, t = source.sample(0.0), time.monotonic()
+            sections.append(power_section(prev, cur, t - t_prev))
+            prev, t_prev = cur, t
+        return source, sections
+    finally:
+        source.close()
+
+
+def near(value: float, expected: float, tol: float = 0.01) -> bool:
+    return abs(value - expected) <= tol * expected
+
+
+def test_one_socket_package_plus_dram_is_the_host(tmp_path):
+    zones = [FakeZone("intel-rapl:0", "package-0", 40.0), FakeZone("intel-rapl:0:0", "core", 25.0),
+             FakeZone("intel-rapl:0:1", "uncore", 3.0), FakeZone("intel-rapl:0:2", "dram", 6.0)]
+    with FakeRapl(tmp_path, zones):
+        source, (s,) = measure(tmp_path)
+    assert source.mode == "live" and s.source == "rapl"
+    # dram is not inside the package on Intel: host = package + dram; core/uncore are inside
+    assert near(s.host_watts, 46.0), s
+    assert dict(s.zones).keys() == {"package-0", "dram-0"}
+    assert near(dict(s.zones)["package-0"], 40.0) and near(dict(s.zones)["dram-0"], 6.0)
+    assert near(dict(s.subzones)["core-0"], 25.0) and near(dict(s.subzones)["uncore-0"], 3.0)
+
+
+def test_two_sockets_sum(tmp_path):
+    zones = [FakeZone("intel-rapl:0", "package-0", 30.0), FakeZone("intel-rapl:0:0", "dram", 5.0),
+             FakeZone("intel-rapl:1", "package-1", 50.0), FakeZone("intel-rapl:1:0", "dram", 7.0)]
+    with FakeRapl(tmp_path, zones):
+        _, (s,) = measure(tmp_path)
+    assert near(s.host_watts, 92.0), s
+    assert {k: round(v) for k, v in s.zones} == {"package-0": 30, "dram-0": 5, "package-1": 50, "dram-1": 7}
+
+
+def test_counter_wrapping_mid_run_is_never_negative_nor_dropped(tmp_path):
+    # 60 W into a 100 J counter starting 10 J below the top: it wraps in the first tick and
+    # again every ~1.7 s; each 0.5 s tick must still read 60 W.
+    zones = [FakeZone("intel-rapl:0", "package-0", 60.0, max_uj=100_000_000, start_uj=90_000_000)]
+    with FakeRapl(tmp_path, zones):
+        _, sections = measure(tmp_path, window=0.5, ticks=6)
+    for s in sections:
+        assert s.host_watts > 0 and near(s.host_watts, 60.0, 0.02), s.host_watts
+    total_j = sum(s.host_joules for s in sections)
+    assert total_j > 100.0  # more energy than the counter's range: wrapped, and counted
+
+
+def test_psys_is_the_host_and_packages_become_breakdown(tmp_path):
+    zones = [FakeZone("intel-rapl:0", "package-0", 35.0), FakeZone("intel-rapl:0:0", "core", 20.0),
+             FakeZone("intel-rapl:0:1", "dram", 4.0), FakeZone("intel-rapl:1", "psys", 55.0)]
+    with FakeRapl(tmp_path, zones):
+        _, (s,) = measure(tmp_path)
+    assert near(s.host_watts, 55.0), s  # not 35 + 4 + 55: psys already holds them
+    assert [name for name, _ in s.zones] == ["psys"]
+    assert {name for name, _ in s.subzones} == {"package-0", "core-0", "dram-0"}
+
+
+def test_amd_energy_hwmon_reader(tmp_path):
+    hw = tmp_path / "hwmon"
+    zones = [FakeZone("hwmon3/energy1", "Esocket0", 70.0), FakeZone("hwmon3/energy2", "Ecore000", 9.0)]
+    with FakeRapl(hw, zones, hwmon=True):
+        source, (s,) = measure(tmp_path / "no-powercap", hwmon_root=hw)
+    assert source.meter.kind == "amd_energy"
+    assert [name for name, _ in s.zones] == ["package-0"] and near(s.host_watts, 70.0)
+
+
+def test_no_zones_falls_back_to_the_estimate(tmp_path):
+    cap = PowercapReader(str(tmp_path)).open()
+    assert not cap.ok and cap.reason == f"no RAPL zones in {tmp_path}"
+    source = PowerSource(str(tmp_path), str(tmp_path), use_ebpf=False)
+    assert source.available().ok and source.mode == "estimate"
+    assert "no RAPL zones" in source.reason
+    source.close()
+
+
+def _in_child_as_nobody(fn) -> dict:
+    """Run fn() in a forked child after dropping to user nobody; its dict result comes back
+    as JSON through a pipe. Root passes every permission check, so the EACCES path is only
+    honest as another user."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            out = fn()
+        except BaseException as exc:  # report anything to the parent rather than die silently
+            out, code = {"error": f"{type(exc).__name__}: {exc}"}, 1
+        os.write(w, json.dumps(out).encode())
+        os._exit(code)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+@pytest.fixture
+def world_readable_dir():
+    # pytest's tmp_path lives under a 0700 directory nobody cannot enter
+    d = Path(tempfile.mkdtemp(prefix="obs-tui-rapl-"))
+    d.chmod(0o755)
+    yield d
+    for path in sorted(d.rglob("*"), reverse=True):
+        path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
+    d.rmdir()
+
+
+def test_eacces_gives_a_clear_reason_not_a_crash(world_readable_dir):
+    root = world_readable_dir
+    with FakeRapl(root, [FakeZone("intel-rapl:0", "package-0", 10.0)]):
+        for p in [root / "intel-rapl:0"]:
+            p.chmod(0o755)
+
+        def as_nobody():
+            cap = PowercapReader(str(root)).open()
+            source = PowerSource(str(root), str(root), use_ebpf=False)
+            src_cap = source.available()
+            check = doctor.check_rapl(str(root), str(root))
+            return {"ok": cap.ok, "reason": cap.reason, "source_ok": src_cap.ok,
+                    "mode": source.mode, "source_reason": source.reason,
+                    "check_ok": check.ok, "check": check.reason}
+
+        out = _in_child_as_nobody(as_nobody)
+    assert "error" not in out, out
+    assert not out["ok"] and "EACCES" in out["reason"] and "root" in out["reason"]
+    assert "energy_uj" in out["reason"]
+    # the console still works: it estimates, and says why
+    assert out["source_ok"] and out["mode"] == "estimate" and "EACCES" in out["source_reason"]
+    assert not out["check_ok"] and "EACCES" in out["check"] and "run as root" in out["check"]
+
+
+def test_held_descriptors_keep_reading_after_root_is_dropped(world_readable_dir):
+    root = world_readable_dir
+    with FakeRapl(root, [FakeZone("intel-rapl:0", "package-0", 20.0)]):
+        (root / "intel-rapl:0").chmod(0o755)
+        reader = PowercapReader(str(root))
+        assert reader.open().ok  # as root, as obs-tui does at start-up
+
+        def as_nobody():
+            first = reader.read()[0]
+            time.sleep(0.5)
+            return {"first": first, "second": reader.read()[0],
+                    "reopen": PowercapReader(str(root)).open().ok}
+
+        out = _in_child_as_nobody(as_nobody)
+        reader.close()
+    assert "error" not in out, out
+    assert not out["reopen"]  # nobody cannot open the file ...
+    assert out["second"] - out["first"] > 5_000_000  # ... but reads it through the held fd
+
+
+def test_open_meter_prefers_powercap_and_names_hwmon_too(tmp_path):
+    meter, why = open_meter(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert meter is None and "no RAPL zones" in why and "amd_energy" in why
+    assert not HwmonEnergyReader(str(tmp_path)).open().ok
