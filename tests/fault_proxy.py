@@ -165,7 +165,7 @@ class FaultProxy:
                             response.headers.get("Content-Type", "application/json"))
         except urllib.error.HTTPError as exc:
             self._reply(handler, exc.code, exc.read())
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client gave up (timeout) or the upstream is gone: nothing to say
             pass
 
     def paths(self) -> list[str]:

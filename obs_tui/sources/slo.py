@@ -35,7 +35,7 @@ class SloSource:
     reports = "prometheus"  # the capability whose reachability this source's worker knows
 
     def __init__(self, prom: dict, specs: list[SloSpec], discover: bool = True, pool: int = POOL,
-                 clock=time.time, backoff_min_s: float = 1.0) -> None:
+                 clock=time.time, backoff_min_s: float = 1.0, backoff_max_s: float = 120.0) -> None:
         self.specs = list(specs)
         self.discover = discover
         self.clock = clock
@@ -51,12 +51,13 @@ class SloSource:
         self._pool = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="slo-query")
         self._active: list[SloSpec] = []
         self._readings: dict[str, SloReading] = {}
-        self._published: tuple[SloReading, ...] = ()
+        # The configured SLOs show at once ("waiting for the first query"), before any answer.
+        self._published: tuple[SloReading, ...] = tuple(_blank(s) for s in self.specs)
         self._problems: dict[str, str] = {}  # name -> why it cannot be queried (a latency bucket)
         self._rounds = 0
         self._spark_at = 0.0
         self.poller = Poller(self.client, self._round, interval_s=float(prom.get("refresh_s", 15)),
-                             backoff_min_s=backoff_min_s, clock=clock)
+                             backoff_min_s=backoff_min_s, backoff_max_s=backoff_max_s, clock=clock)
 
     # ---- the Source protocol --------------------------------------------------------------
 
@@ -107,9 +108,7 @@ class SloSource:
         failures: list[str] = []
         readings: dict[str, SloReading] = {}
         for spec in self._active:
-            old = self._readings.get(spec.name) or SloReading(
-                spec.name, spec.source, spec.objective, spec.period,
-                slo_specs.window_query(spec), description=spec.description)
+            old = self._readings.get(spec.name) or _blank(spec)
             if spec.name not in futures:
                 readings[spec.name] = replace(old, problem=self._problem(spec))
                 continue
@@ -200,3 +199,7 @@ class SloSource:
             out[spec.name] = replace(out[spec.name], burn_history=tuple(points))
         return out
 
+
+def _blank(spec: SloSpec) -> SloReading:
+    return SloReading(spec.name, spec.source, spec.objective, spec.period,
+                      slo_specs.window_query(spec), description=spec.description)
