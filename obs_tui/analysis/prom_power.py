@@ -3,8 +3,8 @@
 Each family is one PromQL query whose series are told apart by an `obs_kind` label
 ("zone": a host figure by zone, "process", "container"), all in watts. The analysis picks the
 selected instance (or adds up all of them) and returns the PowerSection the local power
-source fills, with these differences: no idle split (the exporters do not all publish it),
-no CPU seconds, and joules are watts x the frame's window, not totals since start (the
+source fills, with these differences: idle is what the listed processes did not take (idle
+power, and processes the exporter left out), no CPU seconds, and joules are watts x the frame's window, not totals since start (the
 history is Prometheus's). A row without a
 usable pid (a container, a process of another host when all instances are shown) gets a
 stable negative id from its name, which the pane shows as no pid.
@@ -102,15 +102,19 @@ def prom_power_section(prev: PromPowerRaw | None, cur: PromPowerRaw, dt: float) 
             key = (name, inst if many else "", pid if not many else 0)
             have = procs.get(key, (pid, 0.0))
             procs[key] = (have[0], have[1] + watts)
+    attributed = sum(watts for _, watts in procs.values())
+    host = _host_watts(zones) if zones else attributed
     processes = []
     for (name, where, _), (pid, watts) in sorted(procs.items(), key=lambda kv: -kv[1][1]):
         # Across hosts a pid names nothing: the row is the name on its host, without a pid.
         shown = f"{name}@{where}" if where else name
         processes.append(ProcessPower(pid if pid > 0 and not many else _row_id(shown), shown,
-                                      0.0, round(watts, 3), round(watts * dt, 3)))
-    host = _host_watts(zones) if zones else sum(p.watts for p in processes)
+                                      0.0, round(watts, 3), round(watts * dt, 3),
+                                      round(watts / host, 4) if host > 0 else 0.0))
+    idle = max(host - attributed, 0.0)  # what no listed process took (idle, and the unlisted)
     return PowerSection(
-        source=sample.family, host_watts=round(host, 3), idle_watts=0.0, host_joules=host * dt,
+        source=sample.family, host_watts=round(host, 3), idle_watts=round(idle, 3),
+        host_joules=host * dt, idle_joules=idle * dt,
         zones=tuple(sorted((z, round(w, 3)) for z, w in zones.items())),
         processes=tuple(processes),
         reason=f"from Prometheus ({sample.family}, "

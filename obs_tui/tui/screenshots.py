@@ -2,12 +2,13 @@
 
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
-Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg, carbon-80x24.svg and
-read-only-160x48.svg. The engine is the one `obs-tui demo` opens: the demo's shop under its
-load generator, its agent and its Prometheus with three SLOs (obs_tui/demo.py), so every pane
-shows what a user would see (Requests needs root for the probes); the read-only shot is the
-console reading that Prometheus. --fake uses the deterministic test frames.
+Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-host-power-100x32.svg,
+detail-process-100x32.svg, detail-service-100x32.svg, theme-light-160x48.svg,
+theme-mono-80x24.svg, carbon-80x24.svg and read-only-160x48.svg. The engine is the one
+`obs-tui demo` opens: the demo's shop under its load generator, its agent and its Prometheus
+with three SLOs (obs_tui/demo.py), so every pane shows what a user would see (Requests needs
+root for the probes); the read-only shot is the console reading that Prometheus. --fake uses
+the deterministic test frames.
 """
 
 from __future__ import annotations
@@ -82,9 +83,13 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
         await pilot.press("escape")
         await pilot.resize_terminal(100, 32)
         await settle()
-        await pilot.press("enter")
+        await pilot.press("enter")  # the pinned Idle row: the host's power and how it was made
+        await save("detail-host-power-100x32")
+        await pilot.press("escape")
+        await pilot.press("down", "enter")
         await save("detail-process-100x32")
         await pilot.press("escape")
+        await pilot.press("up")
         await pilot.press("tab")
         await pilot.press("enter")
         await save("detail-service-100x32")
