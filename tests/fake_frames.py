@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 
+from obs_tui.analysis.carbon import carbon_section, settings_from_config
 from obs_tui.model import (
     Capability,
     CarbonSection,
     Frame,
     PowerEstimate,
     PowerSection,
-    ProcessCarbon,
     ProcessPower,
     ProcessSample,
     RedSection,
@@ -140,17 +140,12 @@ def power(i: int) -> PowerSection:
                         reason="estimate: no RAPL zones in /sys/class/powercap")
 
 
+CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_000.0})
+
+
 def carbon(i: int) -> CarbonSection:
-    pw = power(i)
-    rps = {s.pid: s.rps for s in red(i).services}
-    procs = []
-    for p in pw.processes:
-        g_per_h = round(p.watts * 400 / 1000, 3)
-        r = rps.get(p.pid)
-        jpr = round(p.watts / r, 4) if r else None
-        g1k = round(jpr * 1000 * 400 / 3.6e6, 4) if jpr is not None else None
-        procs.append(ProcessCarbon(p.pid, g_per_h, jpr, g1k))
-    return CarbonSection(400.0, 1.2, round(pw.host_watts * 400 * 1.2 / 1000, 2), tuple(procs))
+    """The real formulas over the fake power and RED sections (Ireland's grid, AWS's PUE)."""
+    return carbon_section(power(i), red(i), CARBON.intensity, CARBON)
 
 
 def slos(i: int) -> tuple[SloStatus, ...]:
