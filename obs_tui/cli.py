@@ -118,10 +118,12 @@ def readonly_sources(config: Config) -> list:
     return [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
 
 
-def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=()):
+def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=(),
+                with_slos: bool = True):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
-    terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here."""
+    terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here;
+    with_slos=False for the agent, which publishes no SLOs (they are Prometheus's own data)."""
     from obs_tui import doctor
     from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
     from obs_tui.engine import Engine
@@ -138,7 +140,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice))
         sources.append(power_source(config, notice))
-    if config.prometheus["url"]:
+    if config.prometheus["url"] and with_slos:
         from obs_tui.sources.slo import SloSource
 
         sources.append(SloSource(config.prometheus, load_slos(config) if slos is None else slos))
@@ -235,7 +237,8 @@ def cmd_agent(config: Config, args) -> int:
     print(f"obs-tui agent: metrics on {server.url}", file=sys.stderr, flush=True)
     engine = None
     try:
-        engine = make_engine(config, False, notice=_to_stderr, sinks=[collector.publish])
+        engine = make_engine(config, False, notice=_to_stderr, sinks=[collector.publish],
+                             with_slos=False)
         while not stop.is_set():
             started = time.monotonic()
             engine.tick()

@@ -253,8 +253,12 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
             agent(tmp_path, config='[red]\nroutes = ["/users/{id}"]\n') as (url, _):
         comm = psutil.Process(api.pid).name()
         assert comm == "exp-test-api"
-        wait_for(lambda: scrape(url).get("obs_build_info"))
-        time.sleep(1.5)  # the probe attaches while the engine starts
+        # the server listens before the engine has loaded the probe: wait until a request shows
+        def attached():
+            keepalive(api.port, ["/health"])
+            return ("GET", "/health", "200") in http_series(scrape(url), comm)
+
+        assert wait_for(attached, timeout=30), "the agent's probe never saw a request"
         paths = ["/users/1", "/users/2", "/users/3"] * 10 + ["/sleep/20"] * 6 + ["/status/503"] * 4
         keepalive(api.port, paths)
 
@@ -262,6 +266,7 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
             series = http_series(scrape(url), comm)
             got = {k: v[("count", None)] for k, v in series.items()}
             # numeric segments are normalised: /sleep/20 -> /sleep/{id}, /status/503 -> /status/{id}
+            got.pop(("GET", "/health", "200"), None)
             return series if got == {("GET", "/users/{id}", "200"): 30,
                                      ("GET", "/sleep/{id}", "200"): 6,
                                      ("GET", "/status/{id}", "503"): 4} else None
