@@ -146,8 +146,9 @@ async def test_engine_that_fails_to_start_is_reported():
 # ---- keys -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
 @aio
-async def test_q_quits_and_closes_engine():
+async def test_q_quits_and_closes_engine(key):
     engines = []
 
     def factory():
@@ -157,8 +158,9 @@ async def test_q_quits_and_closes_engine():
     app = ObsApp(factory, theme_name="dark")
     async with app.run_test(size=(120, 40)) as pilot:
         await started(app, pilot, frames=0)
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
+        assert app.return_code == 0  # quitting now, not when the test harness ends the app
     assert engines and engines[0].closed
 
 

@@ -163,6 +163,9 @@ class ObsApp(App[int]):
         Binding("i", "instance(1)", "next host", id="instance-next"),
         Binding("I", "instance(-1)", "previous host", id="instance-prev"),
         Binding("escape", "escape", "back", id="escape", show=False),
+        # Ctrl-C quits, as in htop (Textual would only hint at ctrl+q): `obs-tui demo` then
+        # stops everything it started.
+        Binding("ctrl+c", "quit", "quit", id="quit-ctrl-c", show=False, priority=True),
     ]
 
     def __init__(self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark",

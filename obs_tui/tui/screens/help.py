@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = [
-    ("q", "quit"),
+    ("q  Ctrl+C", "quit"),
     ("? / F1", "this help"),
     ("/", "filter the focused pane (Enter keeps it, Esc clears)"),
     ("< >  F6", "sort by the previous / next column"),
