@@ -14,6 +14,7 @@ from obs_tui.model import (
     Capability,
     CarbonSection,
     Frame,
+    PowerEstimate,
     PowerSection,
     ProcessPower,
     ProcessSample,
@@ -109,16 +110,34 @@ def _totals(routes, i: int) -> tuple[RouteStats, ...]:
     return tuple(out)
 
 
+ESTIMATE = PowerEstimate("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", "Cascade Lake", 8,
+                         0.64, 3.97, 32.0, 0.392, "table", "https://github.com/cloud-carbon-footprint/"
+                         "cloud-carbon-footprint/blob/0656d55594b69d74ce35ff18019be36140beaa50/"
+                         "packages/core/src/compute/ComputeProcessorTypes.ts")
+
+
 def power(i: int) -> PowerSection:
+    """An estimate split the way the attribution splits it: processes by CPU, the rest idle."""
     procs = processes(i)
-    busy = sum(p.cpu_percent for p in procs)
-    idle = 11.0
-    host = round(idle + busy * 0.12, 2)
-    pp = tuple(ProcessPower(p.pid, p.comm, p.cpu_seconds, round(p.cpu_percent * 0.12, 2),
-                            round(p.cpu_seconds * 0.12, 1))
-               for p in procs if p.cpu_percent > 0)
-    return PowerSection("estimate", host, idle, (("package-0", host),), pp,
-                        host_joules=round(sum(p.joules for p in pp) + idle * 3600, 1))
+    busy = sum(p.cpu_percent for p in procs) / 100.0 / ESTIMATE.vcpus
+    cpu_w = ESTIMATE.vcpus * (0.64 + busy * (3.97 - 0.64))
+    memory_w = ESTIMATE.memory_gb * 0.392
+    host = cpu_w + memory_w
+    active = host * busy
+    cpu_total = sum(p.cpu_percent for p in procs)
+    pp = []
+    for p in procs:
+        if p.cpu_percent > 0:
+            w = active * p.cpu_percent / cpu_total
+            pp.append(ProcessPower(p.pid, p.comm, round(p.cpu_seconds, 2), round(w, 3),
+                                   round(w * (600 + i), 1), round(w / host, 4)))
+    idle = host - sum(p.watts for p in pp)
+    return PowerSection("estimate", round(host, 3), round(idle, 3),
+                        (("cpu", round(cpu_w, 3)), ("memory", round(memory_w, 3))), tuple(pp),
+                        busy_ratio=round(busy, 4), host_joules=round(host * (600 + i), 1),
+                        idle_joules=round(idle * (600 + i), 1), cpu_time_source="ebpf",
+                        estimate=ESTIMATE,
+                        reason="estimate: no RAPL zones in /sys/class/powercap")
 
 
 CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_000.0})

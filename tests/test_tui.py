@@ -78,7 +78,7 @@ async def test_layout_shows_at_once_with_starting_then_fills():
         slow.set()
         await started(app, pilot, frames=0)
         assert "demo-host" in header_text(app)
-        assert table_of(app, PowerPane).keys[0] == 1412
+        assert table_of(app, PowerPane).keys[:2] == ["idle", 1412]  # Idle pinned first
 
 
 @aio
@@ -186,11 +186,12 @@ async def test_slash_filters_focused_pane_enter_keeps_escape_clears():
         await pilot.pause()
         power = app.main.query_one(PowerPane)
         assert power.filter_text == "gunicorn"
-        assert sorted(power.table.keys) == [2700, 2701]
+        assert power.table.keys[0] == "idle"  # pinned: the filter never hides Idle
+        assert sorted(power.table.keys[1:]) == [2700, 2701]
         await pilot.press("enter")
         await pilot.pause()
         assert not app.main.query_one("#filter").has_class("-show")
-        assert sorted(power.table.keys) == [2700, 2701]  # kept
+        assert sorted(power.table.keys[1:]) == [2700, 2701]  # kept
         assert "filter: gunicorn" in power.border_subtitle
         await pilot.press("escape")
         await pilot.pause()
@@ -205,13 +206,13 @@ async def test_sort_keys_cycle_sort_column(key, step):
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
         power = app.main.query_one(PowerPane)
-        assert power.sort_col == "cpu"
+        assert power.sort_col == "w"
         await pilot.press(key)
         await pilot.pause()
-        expected = "w" if step == 1 else "comm"
+        expected = "share" if step == 1 else "comm"
         assert power.sort_col == expected
         if expected == "comm":
-            comms = [power.table.row(k)[1] for k in power.table.keys]
+            comms = [power.table.row(k)[1] for k in power.table.keys[1:]]  # after Idle
             assert comms == sorted(comms, key=str.lower)
 
 
@@ -264,10 +265,27 @@ async def test_enter_on_process_detail():
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(app, pilot)
-        await pilot.press("down", "enter")
+        await pilot.press("down", "enter")  # past the pinned Idle row: the top process by W
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
-        assert app.screen.spec.title.startswith("Process 2210")
+        assert app.screen.spec.title.startswith("Process 1412")
+        assert dict(app.screen.spec.fields)["energy"].endswith("J since start")
+        assert [c.label for c in app.screen.spec.charts][:2] == ["W", "CPU %"]
+
+
+@aio
+async def test_enter_on_idle_shows_the_host_and_how_it_was_estimated():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        spec = app.screen.spec
+        assert spec.title == "Host power (estimate)"
+        fields = dict(spec.fields)
+        assert fields["per vCPU"] == "0.64–3.97 W (Cascade Lake)"
+        assert fields["chosen from"] == "CCF's table, by CPU model" and "zone cpu" in fields
+        assert "cloud-carbon-footprint" in spec.note
 
 
 @aio
@@ -461,7 +479,7 @@ async def test_table_walks_only_shown_rows():
         power = app.main.query_one(PowerPane)
         calls = []
         real = power.cells
-        power.cells = lambda item: calls.append(item.pid) or real(item)
+        power.cells = lambda item: calls.append(item.key) or real(item)
         app.post_message(FrameReady(full_frame(30), time.monotonic()))
         await pilot.pause()
         assert 0 < len(calls) == power.table.capacity < len(full_frame(0).processes)

@@ -140,8 +140,10 @@ def burn(value: float | None) -> str:
     return f"{value:.1f}x" if value < 100 else f"{value:.0f}x"
 
 
-def spark(values: Iterable[float | None], width: int, floor: float = 0.0) -> str:
-    """The last `width` values as a block sparkline, right-aligned, scaled to max(values, floor).
+def spark(values: Iterable[float | None], width: int, floor: float = 0.0, low: float = 0.0) -> str:
+    """The last `width` values as a block sparkline, right-aligned, scaled from `low` to
+    max(values, floor). A `low` above zero shows the swings of a series that never nears zero
+    (host watts); values at or below it get the lowest bar.
 
     Zero and missing values are blank, so an idle row is quiet (and its text never changes).
     """
@@ -154,7 +156,8 @@ def spark(values: Iterable[float | None], width: int, floor: float = 0.0) -> str
         if v is None or v <= 0 or top <= 0:
             out.append(" ")
         else:
-            out.append(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))])
+            level = (max(v - low, 0.0) / (top - low)) if top > low else 1.0
+            out.append(BARS[min(len(BARS) - 1, int(level * (len(BARS) - 1) + 0.5))])
     return " " * (width - len(out)) + "".join(out)
 
 

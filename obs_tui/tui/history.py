@@ -46,6 +46,7 @@ class History:
                 add("p99", s.pid, s.p99_ms)
         if frame.power is not None:
             add("host_w", None, frame.power.host_watts)
+            add("idle_w", None, frame.power.idle_watts)
             for pp in frame.power.processes:
                 add("w", pp.pid, pp.watts)
         if frame.carbon is not None:

@@ -2,9 +2,10 @@
 
     python -m obs_tui.tui.screenshots screenshots/ [--frames N] [--fake]
 
-Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-process-100x32.svg,
-detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg and carbon-80x24.svg.
-The engine is the one `obs-tui` builds (processes, plus eBPF RED when running as root), watching real servers
+Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-host-power-100x32.svg,
+detail-process-100x32.svg, detail-service-100x32.svg, theme-light-160x48.svg, theme-mono-80x24.svg
+and carbon-80x24.svg. The engine is the one `obs-tui` builds (processes, plus eBPF RED when
+running as root), watching real servers
 (the test suite's nginx and Python server) under real traffic from a client thread, so the
 Requests pane shows what a user would see; --fake uses the deterministic test frames.
 """
@@ -67,9 +68,13 @@ async def shoot(out: Path, frames: int, fake: bool) -> list[Path]:
         await pilot.press("escape")
         await pilot.resize_terminal(100, 32)
         await settle()
-        await pilot.press("enter")
+        await pilot.press("enter")  # the pinned Idle row: the host's power and how it was made
+        await save("detail-host-power-100x32")
+        await pilot.press("escape")
+        await pilot.press("down", "enter")
         await save("detail-process-100x32")
         await pilot.press("escape")
+        await pilot.press("up")
         await pilot.press("tab")
         await pilot.press("enter")
         await save("detail-service-100x32")

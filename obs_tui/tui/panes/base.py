@@ -114,6 +114,7 @@ class Pane(Vertical, can_focus=True):
         self.is_compact = False
         self._notice = None
         self._items: list[Any] = []
+        self._pinned: list[Any] = []
         self._shown: list[Any] = []
         self._rank: dict[Hashable, int] = {}
 
@@ -145,6 +146,10 @@ class Pane(Vertical, can_focus=True):
     def items(self, frame: Frame) -> list[Any] | None:
         """The pane's rows (any order), or None when its section is absent."""
         raise NotImplementedError
+
+    def pinned_items(self, frame: Frame) -> list[Any]:
+        """Rows always shown first, whatever the sort and the filter (the Power pane's Idle)."""
+        return []
 
     def key(self, item: Any) -> Hashable:
         raise NotImplementedError
@@ -187,6 +192,7 @@ class Pane(Vertical, can_focus=True):
             if items is not None and self.has_focus:
                 self.call_after_refresh(self.table.focus)
         self._items = items or []
+        self._pinned = self.pinned_items(frame) if items is not None else []
         self._render_rows()
 
     def _render_rows(self) -> None:
@@ -205,10 +211,10 @@ class Pane(Vertical, can_focus=True):
                 key = self.key
                 items = sorted(items, key=lambda i: rank.get(key(i), far))
             items = sorted(items, key=fn, reverse=self.sort_reverse)
-        self.total_rows = len(items)
-        capacity = table.capacity or 0
+        self.total_rows = len(items) + len(self._pinned)
+        capacity = max((table.capacity or 0) - len(self._pinned), 0)
         self.row_offset = max(0, min(self.row_offset, max(len(items) - capacity, 0)))
-        self._shown = items[self.row_offset : self.row_offset + capacity]
+        self._shown = self._pinned + items[self.row_offset : self.row_offset + capacity]
         keys = [self.key(i) for i in self._shown]
         self._rank = {k: n for n, k in enumerate(keys)}
         table.sync([(k, self.cells(i)) for k, i in zip(keys, self._shown)])

@@ -1,17 +1,48 @@
-"""Pane 1: power per process, and until a power source exists, the process table with CPU."""
+"""Pane 1: power per process. Host watts with its source and zones, a host-watts trend, and
+every process with its watts now, share of the host and joules since start, beside CPU and
+memory. The Idle row (what no process took) is pinned first: it is never sorted or filtered
+away. Without a power section the pane is the process table with CPU."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 
+from textual.app import ComposeResult
 from textual.markup import escape
+from textual.widgets import Static
 
-from obs_tui.model import Frame, ProcessPower, ProcessSample
+from obs_tui.model import Frame, PowerSection, ProcessPower, ProcessSample
 from obs_tui.tui import fmt
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
-from obs_tui.tui.table import Column
+from obs_tui.tui.table import Column, KeyedTable
+from obs_tui.tui.widgets import TextLine
 
 SPARK = 10
+HOST_SPARK = 20
+IDLE = "idle"  # the Idle row's key (process rows are keyed by pid)
+
+
+@dataclass(frozen=True)
+class PowerRow:
+    """One process (or the Idle row): what the procs source saw joined with its power."""
+
+    key: Hashable
+    comm: str
+    proc: ProcessSample | None  # None: exited since, or the Idle row
+    power: ProcessPower | None
+
+    @property
+    def watts(self) -> float:
+        return self.power.watts if self.power else -1.0
+
+    @property
+    def cpu_percent(self) -> float:
+        return self.proc.cpu_percent if self.proc else 0.0
+
+
+def source_badge(power: PowerSection) -> str:
+    return "RAPL" if power.source == "rapl" else "estimate"
 
 
 class PowerPane(Pane):
@@ -20,121 +51,220 @@ class PowerPane(Pane):
     COLUMNS = [
         Column("pid", "PID", 7, priority=9),
         Column("comm", "COMM", 10, align="left", flex=True, priority=9),
-        Column("cpu", "CPU%", 6, priority=9),
-        Column("w", "W", 6, priority=8),
-        Column("rss", "RSS", 6, priority=6),
-        Column("time", "TIME", 7, priority=4),
-        Column("j", "J", 7, priority=3),
-        Column("trend", "CPU% trend", SPARK, align="left", priority=5),
+        Column("w", "W", 7, priority=9),
+        Column("share", "SHARE", 6, priority=7),
+        Column("j", "J", 7, priority=6),
+        Column("cpu", "CPU%", 6, priority=8),
+        Column("rss", "RSS", 6, priority=4),
+        Column("time", "TIME", 7, priority=3),
+        Column("trend", "trend", SPARK, align="left", priority=5),
     ]
-    DEFAULT_SORT = "cpu"
+    DEFAULT_SORT = "w"
+    FILTER_HINT = "name, pid, command line or user"
 
     DEFAULT_CSS = """
-    PowerPane { }
+    PowerPane > .host { color: $foreground; padding: 0 1; }
+    PowerPane.-nopower > .host { display: none; }
+    PowerPane.-compact > .host { display: none; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        self._power: dict[int, ProcessPower] = {}
         self.SORTS = {
-            "pid": (lambda p: p.pid, False),
-            "comm": (lambda p: p.comm.lower(), False),
+            "pid": (lambda r: r.proc.pid if r.proc else r.power.pid, False),
+            "comm": (lambda r: r.comm.lower(), False),
+            # Without power every W is equal: CPU then orders the table, as it always did.
+            "w": (lambda r: (round(r.watts, 2), round(r.cpu_percent, 1)), True),
+            "share": (lambda r: r.power.share if r.power else -1.0, True),
+            "j": (lambda r: r.power.joules if r.power else -1.0, True),
             # The order always matches the shown CPU%; equal values keep the order of total
             # CPU time, which moves slowly, so idle rows do not shuffle among themselves.
-            "cpu": (lambda p: (round(p.cpu_percent, 1), p.cpu_seconds), True),
-            "w": (lambda p: self._watts(p.pid), True),
-            "rss": (lambda p: p.rss_bytes, True),
-            "time": (lambda p: p.cpu_seconds, True),
-            "j": (lambda p: self._joules(p.pid), True),
+            "cpu": (lambda r: (round(r.cpu_percent, 1), r.proc.cpu_seconds if r.proc else 0.0), True),
+            "rss": (lambda r: r.proc.rss_bytes if r.proc else -1, True),
+            "time": (lambda r: r.proc.cpu_seconds if r.proc else -1.0, True),
         }
         super().__init__(id=id)
+        self._badge = ""
 
-    def _watts(self, pid: int) -> float:
-        pp = self._power.get(pid)
-        return pp.watts if pp else -1.0
+    def compose(self) -> ComposeResult:
+        yield TextLine("starting…", classes="summary")
+        yield TextLine("", classes="host")  # the host-watts trend and the zones
+        yield Static("", classes="notice", markup=True)
+        yield KeyedTable(self.COLUMNS)
 
-    def _joules(self, pid: int) -> float:
-        pp = self._power.get(pid)
-        return pp.joules if pp else -1.0
+    # ---- rows -------------------------------------------------------------------------------
 
-    def items(self, frame: Frame) -> list[ProcessSample] | None:
-        if frame.power is not None:
-            self._power = {p.pid: p for p in frame.power.processes}
-            self.table.set_hidden(frozenset())
-        else:
-            self._power = {}
-            self.table.set_hidden(frozenset({"w", "j"}))
+    def items(self, frame: Frame) -> list[PowerRow] | None:
+        power = frame.power
+        self.set_class(power is None, "-nopower")
+        self.table.set_hidden(frozenset() if power is not None else frozenset({"w", "share", "j"}))
+        self._set_badge(source_badge(power) if power is not None else "")
         status = frame.source("procs")
-        if status is not None and status.mode == "off":
+        if (status is None or status.mode == "off") and power is None:
             return None
-        return list(frame.processes)
+        by_pid = {p.pid: p for p in power.processes} if power is not None else {}
+        rows = [PowerRow(p.pid, p.comm, p, by_pid.pop(p.pid, None)) for p in frame.processes]
+        # Processes that used power since start and have exited since (eBPF saw them).
+        rows += [PowerRow(pp.pid, pp.comm, None, pp) for pp in by_pid.values()]
+        return rows
 
-    def key(self, item: ProcessSample) -> Hashable:
-        return item.pid
+    def pinned_items(self, frame: Frame) -> list[PowerRow]:
+        power = frame.power
+        if power is None:
+            return []
+        share = power.idle_watts / power.host_watts if power.host_watts > 0 else 0.0
+        idle = ProcessPower(0, "Idle", 0.0, power.idle_watts, power.idle_joules, share)
+        return [PowerRow(IDLE, "Idle", None, idle)]
 
-    def text(self, item: ProcessSample) -> str:
-        return f"{item.pid} {item.comm} {item.cmdline} {item.user}"
+    def key(self, item: PowerRow) -> Hashable:
+        return item.key
 
-    def cells(self, p: ProcessSample) -> tuple:
-        pp = self._power.get(p.pid)
-        cpu = fmt.pct(p.cpu_percent)
+    def text(self, item: PowerRow) -> str:
+        p = item.proc
+        return f"{item.key} {item.comm} {p.cmdline} {p.user}" if p else f"{item.key} {item.comm}"
+
+    def cells(self, r: PowerRow) -> tuple:
+        p, pp = r.proc, r.power
+        if r.key == IDLE:
+            return ("", ("Idle", "strong"), fmt.watts(pp.watts), fmt.ratio_pct(pp.share),
+                    fmt.joules(pp.joules), ("", "muted"), "", "",
+                    (self.spark("idle_w", None, SPARK, 1.0), "spark"))
+        cpu = fmt.pct(p.cpu_percent) if p else fmt.DASH
+        if p and p.cpu_percent >= 50:
+            cpu = (cpu, tone_for(p.cpu_percent, 50, 90))
         return (
-            str(p.pid),
-            p.comm,
-            (cpu, tone_for(p.cpu_percent, 50, 90)) if p.cpu_percent >= 50 else cpu,
+            str(r.key),
+            r.comm if p else (r.comm, "muted"),
             fmt.watts(pp.watts) if pp else fmt.DASH,
-            fmt.size(p.rss_bytes),
-            fmt.cpu_time(p.cpu_seconds, fine=False),
+            fmt.ratio_pct(pp.share) if pp else fmt.DASH,
             fmt.joules(pp.joules) if pp else fmt.DASH,
-            (self.spark("cpu", p.pid, SPARK, 5.0), "spark"),
+            cpu,
+            fmt.size(p.rss_bytes) if p else fmt.DASH,
+            fmt.cpu_time(p.cpu_seconds, fine=False) if p else fmt.DASH,
+            (self.spark("w" if pp else "cpu", r.key, SPARK, 1.0 if pp else 5.0), "spark"),
         )
 
+    # ---- the lines above the table ------------------------------------------------------------
+
+    def _set_badge(self, badge: str) -> None:
+        if badge != self._badge:
+            self._badge = badge
+            self.border_title = f"{self.NUMBER} {self.TITLE}" + (f" · {badge}" if badge else "")
+
     def summary(self, frame: Frame, items: list | None) -> str:
+        power = frame.power
         if items is None:
             mode, reason = source_reason(frame, "procs")
             return f"[$error]processes: {mode}[/] {escape(reason)}"
         text = f"{len(frame.processes)} processes"
-        if frame.power is not None:
-            label = "RAPL" if frame.power.source == "rapl" else "estimate"
-            text += (f" · host {fmt.watts(frame.power.host_watts)}"
-                     f" (idle {fmt.watts(frame.power.idle_watts)}, {label})")
-        else:
-            text += " · [$text-muted]power off[/]"
-        return text
+        if power is None:
+            return text + " · [$text-muted]power off[/]"
+        badge = source_badge(power)
+        tone = "$success" if power.source == "rapl" else "$warning"
+        return (f"host [b]{fmt.watts(power.host_watts)}[/] [{tone}]{badge}[/]"
+                f" · idle {fmt.watts(power.idle_watts)} · busy {fmt.ratio_pct(power.busy_ratio, 0)}"
+                f" · {text}")
+
+    def host_line(self, frame: Frame) -> str:
+        power = frame.power
+        if power is None:
+            return ""
+        recent = [v for v in self.history.get("host_w")][-HOST_SPARK:] if self.history else []
+        # From 80 % of the lowest: a host never nears 0 W, and its swings are what matter.
+        low = 0.8 * min((v for v in recent if v), default=0.0)
+        trend = fmt.spark(recent, HOST_SPARK, 1.0, low)
+        parts = " ".join(f"{escape(name)} {fmt.watts(w)}" for name, w in power.zones)
+        inside = " ".join(f"{escape(name)} {fmt.watts(w)}" for name, w in power.subzones)
+        line = f"W [$accent]{trend}[/] {parts}"
+        if inside:
+            line += f" [$text-muted]│ within: {inside}[/]"
+        return line
+
+    def show(self, frame: Frame, history) -> None:
+        super().show(frame, history)
+        if not self.is_compact:
+            self.query_one(".host", TextLine).set(self.host_line(frame))
 
     def notice(self, frame: Frame) -> tuple[str, bool]:
         procs = frame.source("procs")
         if procs is not None and procs.stale:
             return f"processes: stale — {escape(procs.reason)}", False
-        if frame.power is None:
+        power = frame.power
+        if power is None:
             mode, reason = source_reason(frame, "power", "rapl")
             rapl = frame.capability("rapl")
             why = reason or (rapl.reason if rapl is not None and not rapl.ok else "")
-            why = fmt.first_clause(why) or "no power source yet"
-            return (f"power: off — {escape(why)}; the per-vCPU estimator is not built yet",
-                    True)
-        if frame.power.source != "rapl":
-            return "power: estimate — modelled from CPU time, not measured (no RAPL)", False
-        return "", False
+            why = fmt.first_clause(why) or "no power source"
+            return f"power: {mode} — {escape(why)}", True
+        status = frame.source("power")
+        if status is not None and status.stale:
+            return f"power: stale — {escape(status.reason)}", False
+        if power.source != "rapl":
+            est = power.estimate
+            what = f", {escape(est.microarchitecture)}" if est is not None else ""
+            return f"estimated, not measured (no RAPL): CCF per-vCPU model{what}", False
+        return escape(power.reason), False  # e.g. CPU time from /proc, and why not eBPF
+
+    # ---- Enter ------------------------------------------------------------------------------
 
     def detail(self, key: Hashable) -> DetailSpec | None:
         frame = self.frame
         if frame is None:
             return None
+        if key == IDLE:
+            return self.host_detail(frame)
         proc = next((p for p in frame.processes if p.pid == key), None)
-        if proc is None:
+        pp = next((p for p in frame.power.processes if p.pid == key), None) \
+            if frame.power is not None else None
+        if proc is None and pp is None:
             return None
         h = self.history
-        fields = [
-            ("PID", str(proc.pid)), ("command", proc.comm), ("user", proc.user or fmt.DASH),
-            ("cmdline", proc.cmdline), ("CPU", fmt.pct(proc.cpu_percent) + " of one core"),
-            ("CPU time", fmt.cpu_time(proc.cpu_seconds)), ("RSS", fmt.size(proc.rss_bytes)),
-        ]
-        charts = [Chart("CPU %", list(h.get("cpu", key)), fmt.pct),
-                  Chart("RSS", list(h.get("rss", key)), fmt.size)]
-        pp = self._power.get(proc.pid)
+        fields = [("PID", str(key)), ("command", proc.comm if proc else pp.comm)]
+        charts = []
         if pp is not None:
-            fields += [("power", fmt.watts(pp.watts)), ("energy", fmt.joules(pp.joules))]
+            fields += [("power", f"{fmt.watts(pp.watts)} ({fmt.ratio_pct(pp.share)} of the host)"),
+                       ("energy", f"{fmt.joules(pp.joules)} since start"),
+                       ("on-CPU", f"{fmt.cpu_time(pp.cpu_seconds)} since start"),
+                       ("source", f"{source_badge(frame.power)}, CPU time from "
+                                  f"{'eBPF' if frame.power.cpu_time_source == 'ebpf' else '/proc'}")]
             charts.append(Chart("W", list(h.get("w", key)), fmt.watts))
-        else:
+        elif frame.power is None:
             fields.append(("power", "off (no power source)"))
-        return DetailSpec(f"Process {proc.pid} {proc.comm}", fields, charts)
+        if proc is not None:
+            fields += [("user", proc.user or fmt.DASH), ("cmdline", proc.cmdline),
+                       ("CPU", fmt.pct(proc.cpu_percent) + " of one core"),
+                       ("CPU time", fmt.cpu_time(proc.cpu_seconds)), ("RSS", fmt.size(proc.rss_bytes))]
+            charts += [Chart("CPU %", list(h.get("cpu", key)), fmt.pct),
+                       Chart("RSS", list(h.get("rss", key)), fmt.size)]
+        else:
+            fields.append(("state", "exited"))
+        return DetailSpec(f"Process {key} {proc.comm if proc else pp.comm}", fields, charts)
+
+    def host_detail(self, frame: Frame) -> DetailSpec | None:
+        power = frame.power
+        if power is None:
+            return None
+        fields = [("source", source_badge(power)), ("host", fmt.watts(power.host_watts)),
+                  ("idle", f"{fmt.watts(power.idle_watts)} (what no process took)"),
+                  ("busy", f"{fmt.ratio_pct(power.busy_ratio)} of CPU time"),
+                  ("host energy", f"{fmt.joules(power.host_joules)} since start"),
+                  ("idle energy", f"{fmt.joules(power.idle_joules)} since start")]
+        fields += [(f"zone {name}", fmt.watts(w)) for name, w in power.zones]
+        fields += [(f"  within {name}", fmt.watts(w)) for name, w in power.subzones]
+        est = power.estimate
+        if est is not None:
+            fields += [
+                ("CPU", f"{est.cpu_model}, {est.vcpus} vCPUs"),
+                ("per vCPU", f"{est.min_watts_per_vcpu}–{est.max_watts_per_vcpu} W "
+                             f"({est.microarchitecture})"),
+                ("chosen from", {"table": "CCF's table, by CPU model", "average": "CCF's average "
+                                 "(CPU not in the table)", "config": "the config"}[est.coefficients_from]),
+                ("memory", f"{est.memory_gb:.1f} GB × {est.memory_watts_per_gb} W/GB"),
+            ]
+        fields.append(("CPU time", "eBPF sched_switch" if power.cpu_time_source == "ebpf" else "/proc"))
+        note = power.reason
+        if est is not None:
+            note += ("\nwatts = vCPUs × (min + busy × (max − min)) + memory GB × W/GB"
+                     f"\ncoefficients: {est.source_url}")
+        charts = [Chart("host W", list(self.history.get("host_w")), fmt.watts),
+                  Chart("idle W", list(self.history.get("idle_w")), fmt.watts)]
+        return DetailSpec(f"Host power ({source_badge(power)})", fields, charts, note=note.strip())
