@@ -3,14 +3,18 @@ config, Sloth and OpenSLO definitions, Autometrics and Sloth-rule discovery, lat
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from obs_tui.analysis.slo import WINDOWS, duration_s, slo_section
 from obs_tui.config import ConfigError, parse
-from obs_tui.sources.slo import SloSource
+from obs_tui.sources.slo import POOL, SloSource
 from obs_tui.sources.slo_specs import load_all
 from tests import slo_history as h
+from tests.fault_proxy import FaultProxy
 from tests.prometheus_server import prometheus
+from tests.test_prometheus_client import _until
 
 D = 5  # per-step errors of the 0.05 % baseline (REQUESTS = 10 000 a step)
 SCENARIOS = [
@@ -125,10 +129,25 @@ def test_burn_rates_equal_an_independent_computation(history_prom):
     assert "obs_window" in fast.promql and fast.promql.count("[1h]") == 2
 
 
-def test_one_request_per_slo_per_round(history_prom):
-    _, source = statuses(history_prom, config_slos())
-    # one instant query per SLO, and one range query for all the sparklines
-    assert source.client.requests == len(SCENARIOS) + 1 + 1
+def test_one_request_per_slo_per_round_sent_by_a_pool(history_prom):
+    config = parse(f'[prometheus]\nurl = "{history_prom}"\ntimeout_s = 10\n' + config_slos())
+    specs = load_all(config)
+    with FaultProxy(history_prom, slow_s=0.3) as proxy:
+        proxy.mode = "slow"  # every request takes 0.3 s: the pool's requests overlap
+        source = SloSource({**config.prometheus, "url": proxy.url}, specs, discover=False,
+                           clock=lambda: h.END)
+        try:
+            assert source.wait_ready(30)
+            first = proxy.paths()
+            # one instant query per SLO, and one range query for every sparkline
+            assert sorted(first) == ["/api/v1/query"] * len(specs) + ["/api/v1/query_range"]
+            assert proxy.max_inflight == POOL
+            source.poller.refresh()
+            _until(lambda: len(proxy.paths()) >= len(first) + len(specs))
+            time.sleep(0.5)
+            assert proxy.paths()[len(first):] == ["/api/v1/query"] * len(specs)
+        finally:
+            source.close()
 
 
 def test_sparkline_is_the_1h_burn_history(history_prom):

@@ -50,6 +50,11 @@ class SloSpec:
 
 # ---- PromQL -------------------------------------------------------------------------------
 
+def _esc(value: str) -> str:
+    """A label value inside PromQL double quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _labelled(expr: str, kind: str, window: str) -> str:
     return (f'label_replace(label_replace({expr}, "obs_kind", "{kind}", "", ""), '
             f'"obs_window", "{window}", "", "")')
@@ -70,7 +75,7 @@ def latency_queries(histogram: str, selector: str, le: str) -> tuple[str, str]:
 def window_query(spec: SloSpec) -> str:
     """The one instant query for all windows of a spec (its series carry obs_kind/obs_window)."""
     if spec.sloth_id:
-        sid = spec.sloth_id.replace('"', '\\"')
+        sid = _esc(spec.sloth_id)
         rates = (f'label_replace(label_replace({{__name__=~"slo:sli_error:ratio_rate.+", '
                  f'sloth_id="{sid}"}}, "obs_kind", "ratio", "", ""), '
                  f'"obs_window", "$1", "__name__", "slo:sli_error:ratio_rate(.+)")')
@@ -88,7 +93,7 @@ def burn_1h_query(spec: SloSpec, objective: float, label: str) -> str:
     """The 1 h burn rate of a spec as one labelled series (for the range query of sparklines)."""
     budget = f"{1.0 - objective:.12g}"
     if spec.sloth_id:
-        ratio = f'max(slo:sli_error:ratio_rate1h{{sloth_id="{spec.sloth_id}"}})'
+        ratio = f'max(slo:sli_error:ratio_rate1h{{sloth_id="{_esc(spec.sloth_id)}"}})'
     else:
         ratio = (f"((sum({fill(spec.error_query, '1h')}) or vector(0)) / "
                  f"sum({fill(spec.total_query, '1h')}))")
@@ -288,10 +293,6 @@ def load_all(config: Config) -> list[SloSpec]:
 AUTOMETRICS_MATCHERS = ['function_calls_total{objective_name!=""}',
                         'function_calls_duration_seconds_count{objective_name!=""}']
 SLOTH_MATCHERS = ['slo:objective:ratio{sloth_id!=""}']
-
-
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def discovered(series: list[dict]) -> list[SloSpec]:
