@@ -39,10 +39,14 @@ AUTOMETRICS = (
     + h.counter_family("function_calls_duration_seconds_bucket", [
         (f'function="pay",objective_name="api",objective_percentile="99",'
          f'objective_latency_threshold="0.25",le="{le}"', n)
-        for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))])
+        for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))]
+        + [(f'function="ship",objective_name="ship",objective_percentile="99.9",'
+            f'objective_latency_threshold="0.3",le="{le}"', n) for le, n in (("0.25", 9), ("+Inf", 10))])
     + h.counter_family("function_calls_duration_seconds_count", [
         ('function="pay",objective_name="api",objective_percentile="99",objective_latency_threshold="0.25"',
-         100)])
+         100),
+        ('function="ship",objective_name="ship",objective_percentile="99.9",objective_latency_threshold="0.3"',
+         10)])
 )
 SLOTH_RULES = "".join(
     h.gauge_family(f"slo:sli_error:ratio_rate{w}",
@@ -253,7 +257,10 @@ spec:
 
 def test_discovery_of_autometrics_and_sloth_rules(history_prom):
     got, _ = statuses(history_prom, "", discover=True)
-    assert set(got) == {"api success", "api latency", "pay-avail"}
+    assert set(got) == {"api success", "api latency", "ship latency", "pay-avail"}
+    ship = got["ship latency"]  # its threshold is no bucket: an error, not 0 % slow calls
+    assert ship.state == "error" and ship.objective == 0.999
+    assert ship.reason.startswith("threshold 0.3s is not a bucket of function_calls_duration_seconds")
     success = got["api success"]
     assert success.source == "autometrics" and success.objective == 0.99
     # 5 errors of 100 calls a step, everywhere in the last day: ratio 0.05, burn 5

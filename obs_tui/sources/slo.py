@@ -136,40 +136,37 @@ class SloSource:
                 period = f"{int(extra['period_days'])}d"
         return replace(old, objective=objective, period=period, errors=tuple(errors.items()),
                        totals=tuple(totals.items()), ratios=tuple(ratios.items()),
-                       fetched_at=now, error="", problem="")
+                       promql=slo_specs.window_query(spec), fetched_at=now, error="", problem="")
 
     def _problem(self, spec: SloSpec) -> str:
         return self._problems.get(spec.name, "")
 
     def _resolve(self, client: Client, now: float) -> list[SloSpec]:
-        """Configured specs (latency buckets checked) plus discovered ones, by name."""
-        problems: dict[str, str] = {}
-        specs: list[SloSpec] = []
-        for spec in self.specs:
-            if spec.histogram:
-                try:
-                    les = client.label_values("le", [f"{spec.histogram}_bucket{{{spec.selector}}}"])
-                except PrometheusError as exc:
-                    les, problems[spec.name] = [], f"cannot check the buckets: {exc}"
-                if les or spec.name not in problems:
-                    le, problem = slo_specs.bucket_problem(spec, les)
-                    problems[spec.name] = problem
-                    spec = slo_specs.with_bucket(spec, le) if le else spec
-            specs.append(spec)
+        """Configured specs plus discovered ones (by name), latency buckets checked."""
+        specs = list(self.specs)
         if self.discover:
             try:
                 series = client.series(slo_specs.AUTOMETRICS_MATCHERS + slo_specs.SLOTH_MATCHERS,
                                        now - DISCOVER_LOOKBACK_S, now)
-            except PrometheusError:
-                series = None  # keep what was found before; the queries will say what is wrong
-            if series is None:
-                found = [s for s in self._active if s.source in ("autometrics",) or s.sloth_id]
-            else:
                 found = slo_specs.discovered(series)
+            except PrometheusError:  # keep what was found before; the queries will say why
+                found = [s for s in self._active if s.source == "autometrics" or s.sloth_id]
             names = {s.name for s in specs}
             specs += [s for s in found if s.name not in names]
+        problems: dict[str, str] = {}
+        checked = []
+        for spec in specs:
+            if spec.histogram:  # a threshold that is no bucket would count every call as good
+                try:
+                    les = client.label_values("le", [f"{spec.histogram}_bucket{{{spec.selector}}}"])
+                except PrometheusError as exc:
+                    problems[spec.name] = f"cannot check the buckets: {exc}"
+                else:
+                    le, problems[spec.name] = slo_specs.bucket_problem(spec, les)
+                    spec = slo_specs.with_bucket(spec, le) if le else spec
+            checked.append(spec)
         self._problems = problems
-        return specs
+        return checked
 
     def _sparklines(self, client: Client, readings: dict[str, SloReading],
                     now: float) -> dict[str, SloReading]:

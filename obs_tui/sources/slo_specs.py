@@ -211,7 +211,7 @@ def _sloth(path: str, doc: dict) -> list[SloSpec]:
     for i, slo in enumerate(_get(path, doc, "slos", kind=list)):
         at = f"{path}: slos[{i}]"
         name = _get(at, slo, "name")
-        objective = _objective(at, _get(at, slo, "objective", kind=float) / 100.0, "objective")
+        objective = _objective(at, round(_get(at, slo, "objective", kind=float) / 100.0, 12), "objective")
         sli = _get(at, slo, "sli", kind=dict)
         if "events" in sli:
             err = _get(at, sli, "events", "error_query")
@@ -270,7 +270,8 @@ def _openslo(path: str, doc: dict, indicators: dict) -> SloSpec:
     if "target" in first:
         objective = _objective(at, _get(at, first, "target", kind=float), "target")
     else:
-        objective = _objective(at, _get(at, first, "targetPercent", kind=float) / 100.0, "targetPercent")
+        objective = _objective(at, round(_get(at, first, "targetPercent", kind=float) / 100.0, 12),
+                               "targetPercent")
     windows = spec.get("timeWindow") or [{"duration": "30d"}]
     period = _check_period(at, str(_get(at, windows[0], "duration")))
     return SloSpec(name=name, source="openslo", objective=objective, period=period,
@@ -307,7 +308,7 @@ def discovered(series: list[dict]) -> list[SloSpec]:
             continue
         name, pct = labels.get("objective_name", ""), labels.get("objective_percentile", "")
         try:
-            objective = float(pct) / 100.0
+            objective = round(float(pct) / 100.0, 12)  # 99.9 / 100 is 0.9990000000000001
         except ValueError:
             continue
         if not name or not 0 < objective < 1:
