@@ -23,6 +23,7 @@ bench: setup
 	@scripts/setup.sh bench
 	$(PY) bench/ui_cost.py
 	$(PY) bench/red_overhead.py
+	$(PY) bench/slo_refresh.py
 
 doctor: setup
 	.venv/bin/obs-tui doctor

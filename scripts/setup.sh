@@ -6,7 +6,7 @@ set -euo pipefail
 level=${1:-run}
 cd "$(dirname "$0")/.."
 
-packages=(python3 python3-venv python3-bpfcc)
+packages=(python3 python3-venv python3-bpfcc python3-yaml)
 # The kernel-headers fallback: with no headers for the running kernel, obs-tui assembles the
 # distro's nearest linux-headers tree (see obs_tui/bcc_setup.py).
 if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then

@@ -154,18 +154,34 @@ def slos(i: int) -> tuple[SloStatus, ...]:
     def rates(base: float) -> tuple:
         return tuple((w, round(base * (1.3 - 0.1 * k), 2)) for k, w in enumerate(windows))
 
+    def alerts(objective: float, firing: tuple[bool, ...]) -> tuple:
+        specs = (("page", "1h", "5m", 14.4), ("page", "6h", "30m", 6.0),
+                 ("ticket", "1d", "2h", 3.0), ("ticket", "3d", "6h", 1.0))
+        return tuple(SloAlert(sev, lw, sw, f, fire, round(f * (1 - objective), 6), f * (1 - objective) <= 1)
+                     for (sev, lw, sw, f), fire in zip(specs, firing))
+
+    def history(base: float) -> tuple:
+        return tuple(round(base * (1 + 0.8 * math.sin((k + i) / 3.0)), 2) for k in range(25))
+
+    common = dict(data_age_s=12.0 + i % 15)
     return (
         SloStatus("checkout-availability", "config", 0.999, "30d", 0.99812,
-                  round(-0.12 - 0.01 * i, 3), rates(16.0),
-                  (SloAlert("page", "1h", "5m", 14.4, True),
-                   SloAlert("ticket", "6h", "30m", 6.0, True)), "ok"),
+                  round(-0.12 - 0.01 * i, 3), rates(16.0), alerts(0.999, (True, True, False, False)), "ok",
+                  time_to_exhaustion_s=0.0, burn_history=history(12.0),
+                  promql='label_replace(label_replace(sum(sum(rate(http_requests_total{job="checkout",'
+                         'code=~"5.."}[5m]))), "obs_kind", "errors", "", ""), "obs_window", "5m", "", "") or …',
+                  **common),
         SloStatus("search-latency", "sloth", 0.99, "30d", 0.9951, round(0.51 - 0.002 * i, 3),
-                  rates(0.4), (SloAlert("page", "1h", "5m", 14.4, False),), "ok"),
+                  rates(0.4), alerts(0.99, (False,) * 4), "ok", time_to_exhaustion_s=None,
+                  burn_history=history(0.4), **common),
         SloStatus("billing-errors", "openslo", 0.9995, "28d", 0.99962, 0.24, rates(1.8),
-                  (SloAlert("ticket", "6h", "30m", 6.0, False),), "ok"),
+                  alerts(0.9995, (False, False, False, True)), "ok", time_to_exhaustion_s=4.1 * 86400,
+                  burn_history=history(1.8), **common),
+        SloStatus("api success", "autometrics", 0.9, "30d", 0.97, 0.7, rates(0.3),
+                  alerts(0.9, (False,) * 4), "ok", burn_history=history(0.3), **common),
         SloStatus("login-availability", "config", 0.999, "30d", None, None,
-                  tuple((w, None) for w in windows), (), "no_data",
-                  "no samples for http_requests_total{job=\"login\"}"),
+                  tuple((w, None) for w in windows), alerts(0.999, (False,) * 4), "no_data",
+                  "no traffic in any window", **common),
     )
 
 

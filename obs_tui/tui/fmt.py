@@ -171,3 +171,27 @@ def truncate(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(width - 1, 0)] + "…" if width > 0 else ""
+
+
+def duration(seconds: float | None) -> str:
+    """A span in its largest unit, for ages and times to exhaustion: 42s, 12m, 5.2h, 3.4d."""
+    if seconds is None:
+        return DASH
+    s = max(seconds, 0.0)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    if s < 86400:
+        return f"{s / 3600:.1f}h"
+    return f"{s / 86400:.1f}d"
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A left-to-right bar of `width` cells filled to `fraction` (0..1, clamped) in eighths."""
+    if fraction is None:
+        return " " * width
+    eighths = int(round(max(0.0, min(fraction, 1.0)) * width * 8))
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return text.ljust(width, "·")

@@ -56,9 +56,6 @@ class History:
         for slo in frame.slo:
             add("budget", slo.name, None if slo.error_budget_remaining is None
                 else 100.0 * slo.error_budget_remaining)
-            rates = dict(slo.burn_rates)
-            add("burn1h", slo.name, rates.get("1h"))
-            add("burn6h", slo.name, rates.get("6h"))
         for k in self._series.keys() - self._seen:
             del self._series[k]
         self.frames += 1

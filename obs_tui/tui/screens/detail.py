@@ -50,7 +50,7 @@ class DetailScreen(Screen[None]):
     DetailScreen Sparkline > .sparkline--max-color { color: $accent; }
     DetailScreen Sparkline > .sparkline--min-color { color: $primary; }
     DetailScreen > #detail-table-box { height: 1fr; border: round $border-blurred; }
-    DetailScreen > #detail-note { color: $text-muted; padding: 0 1; }
+    DetailScreen > #detail-note { color: $text-muted; padding: 0 1; max-height: 8; }
     DetailScreen > #detail-keys { color: $text-muted; padding: 0 1; dock: bottom; }
     """
     BINDINGS = [

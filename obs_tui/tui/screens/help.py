@@ -27,7 +27,8 @@ KEYS = [
 PANES = [
     ("1 Power", "processes: CPU, memory; watts and joules once a power source exists"),
     ("2 Requests", "RED per service from eBPF: rate, errors (5xx), p50/p95/p99"),
-    ("3 SLO", "error budget left and burn rates (1h, 6h) of configured SLOs"),
+    ("3 SLO", "budget left, burn rates 5m/1h/6h/3d and firing alerts of configured, file and "
+              "discovered SLOs (Prometheus); Enter: every window and the PromQL"),
     ("4 Carbon", "gCO2e per process from power, grid intensity and PUE"),
 ]
 
