@@ -47,6 +47,8 @@ class FaultProxy:
         self.slow_s = slow_s
         self.port = free_port()
         self.requests: list[tuple[str, str]] = []
+        self.inflight = 0
+        self.max_inflight = 0  # the most requests in progress at once
         self.auth_failures = 0
         self._mode = "pass"
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -138,6 +140,16 @@ class FaultProxy:
         handler.wfile.write(body)
 
     def _handle(self, handler) -> None:
+        with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._serve(handler)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    def _serve(self, handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         payload = handler.rfile.read(length) if length else None
         self.requests.append((handler.command, handler.path))

@@ -3,14 +3,18 @@ config, Sloth and OpenSLO definitions, Autometrics and Sloth-rule discovery, lat
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from obs_tui.analysis.slo import WINDOWS, duration_s, slo_section
 from obs_tui.config import ConfigError, parse
-from obs_tui.sources.slo import SloSource
+from obs_tui.sources.slo import POOL, SloSource
 from obs_tui.sources.slo_specs import load_all
 from tests import slo_history as h
+from tests.fault_proxy import FaultProxy
 from tests.prometheus_server import prometheus
+from tests.test_prometheus_client import _until
 
 D = 5  # per-step errors of the 0.05 % baseline (REQUESTS = 10 000 a step)
 SCENARIOS = [
@@ -35,10 +39,14 @@ AUTOMETRICS = (
     + h.counter_family("function_calls_duration_seconds_bucket", [
         (f'function="pay",objective_name="api",objective_percentile="99",'
          f'objective_latency_threshold="0.25",le="{le}"', n)
-        for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))])
+        for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))]
+        + [(f'function="ship",objective_name="ship",objective_percentile="99.9",'
+            f'objective_latency_threshold="0.3",le="{le}"', n) for le, n in (("0.25", 9), ("+Inf", 10))])
     + h.counter_family("function_calls_duration_seconds_count", [
         ('function="pay",objective_name="api",objective_percentile="99",objective_latency_threshold="0.25"',
-         100)])
+         100),
+        ('function="ship",objective_name="ship",objective_percentile="99.9",objective_latency_threshold="0.3"',
+         10)])
 )
 SLOTH_RULES = "".join(
     h.gauge_family(f"slo:sli_error:ratio_rate{w}",
@@ -125,10 +133,25 @@ def test_burn_rates_equal_an_independent_computation(history_prom):
     assert "obs_window" in fast.promql and fast.promql.count("[1h]") == 2
 
 
-def test_one_request_per_slo_per_round(history_prom):
-    _, source = statuses(history_prom, config_slos())
-    # one instant query per SLO, and one range query for all the sparklines
-    assert source.client.requests == len(SCENARIOS) + 1 + 1
+def test_one_request_per_slo_per_round_sent_by_a_pool(history_prom):
+    config = parse(f'[prometheus]\nurl = "{history_prom}"\ntimeout_s = 10\n' + config_slos())
+    specs = load_all(config)
+    with FaultProxy(history_prom, slow_s=0.3) as proxy:
+        proxy.mode = "slow"  # every request takes 0.3 s: the pool's requests overlap
+        source = SloSource({**config.prometheus, "url": proxy.url}, specs, discover=False,
+                           clock=lambda: h.END)
+        try:
+            assert source.wait_ready(30)
+            first = proxy.paths()
+            # one instant query per SLO, and one range query for every sparkline
+            assert sorted(first) == ["/api/v1/query"] * len(specs) + ["/api/v1/query_range"]
+            assert proxy.max_inflight == POOL
+            source.poller.refresh()
+            _until(lambda: len(proxy.paths()) >= len(first) + len(specs))
+            time.sleep(0.5)
+            assert proxy.paths()[len(first):] == ["/api/v1/query"] * len(specs)
+        finally:
+            source.close()
 
 
 def test_sparkline_is_the_1h_burn_history(history_prom):
@@ -234,7 +257,10 @@ spec:
 
 def test_discovery_of_autometrics_and_sloth_rules(history_prom):
     got, _ = statuses(history_prom, "", discover=True)
-    assert set(got) == {"api success", "api latency", "pay-avail"}
+    assert set(got) == {"api success", "api latency", "ship latency", "pay-avail"}
+    ship = got["ship latency"]  # its threshold is no bucket: an error, not 0 % slow calls
+    assert ship.state == "error" and ship.objective == 0.999
+    assert ship.reason.startswith("threshold 0.3s is not a bucket of function_calls_duration_seconds")
     success = got["api success"]
     assert success.source == "autometrics" and success.objective == 0.99
     # 5 errors of 100 calls a step, everywhere in the last day: ratio 0.05, burn 5

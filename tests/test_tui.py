@@ -564,7 +564,11 @@ async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
         assert f"host {fmt.grams(c.host_g_per_h)}/h" in summary and f"{c.kg_per_day:.2f} kg/day" in summary
         assert "279 g/kWh region table" in summary and "PUE 1.14" in summary and "est" in summary
         assert "aws:eu-west-1 (EEA via CCF, year n/s)" in pane._notice
-        assert "PUE 1.135 (region aws)" in pane._notice and "estimate" in pane._notice
+        assert "PUE 1.135 (region aws)" in pane._notice and "estimate (no RAPL)" in pane._notice
+        # the busiest services' per-request figures, above the long process list
+        nginx = next(p for p in c.processes if p.pid == 1412)
+        assert (f"per request: nginx {fmt.joules(nginx.joules_per_request)} "
+                f"{fmt.grams(nginx.g_per_1k_requests)}/1k, python3") in pane._notice
         assert "embodied" in pane._notice
         table = pane.table
         assert table.keys[0] == 1412  # nginx: the top g/h

@@ -42,8 +42,13 @@ class CarbonSettings:
     lifespan_years: float  # EL: its expected lifespan
 
 
+def grams(joules: float, g_per_kwh: float, pue: float) -> float:
+    """Operational gCO2e of an energy: the one conversion every figure here goes through."""
+    return joules / J_PER_KWH * pue * g_per_kwh
+
+
 def g_per_h(watts: float, g_per_kwh: float, pue: float) -> float:
-    return watts * pue * g_per_kwh / 1000.0
+    return grams(watts * 3600.0, g_per_kwh, pue)
 
 
 def joules_per_request(watts: float, rps: float) -> float | None:
@@ -52,9 +57,7 @@ def joules_per_request(watts: float, rps: float) -> float | None:
 
 
 def g_per_1k_requests(j_per_request: float | None, g_per_kwh: float, pue: float) -> float | None:
-    if j_per_request is None:
-        return None
-    return 1000.0 * j_per_request / J_PER_KWH * pue * g_per_kwh
+    return None if j_per_request is None else grams(1000.0 * j_per_request, g_per_kwh, pue)
 
 
 def embodied_g_per_h(te_g: float, lifespan_years: float) -> float:
@@ -64,10 +67,6 @@ def embodied_g_per_h(te_g: float, lifespan_years: float) -> float:
 
 def kg_per_day(grams_per_hour: float) -> float:
     return grams_per_hour * 24.0 / 1000.0
-
-
-def grams(joules: float, g_per_kwh: float, pue: float) -> float:
-    return joules / J_PER_KWH * pue * g_per_kwh
 
 
 def default_intensity(why: str = "") -> Intensity:

@@ -309,7 +309,9 @@ class Poller(Generic[T]):
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=self.client.timeout_s + 1)
+        # A round stuck in a request ends by itself (daemon thread, bounded by the timeout);
+        # quitting the console must not wait for it.
+        self._thread.join(timeout=1.0)
 
     def delay_after(self, failures: int) -> float:
         """Seconds to the next round: the interval, or exponential backoff after failures."""

@@ -23,6 +23,7 @@ from obs_tui.sources.slo_specs import SloSpec
 
 POOL = 4
 DISCOVER_EVERY = 20          # rounds: every 5 min at the default 15 s
+RECHECK_EVERY = 4           # rounds, while a histogram had no buckets yet (just started?)
 DISCOVER_LOOKBACK_S = 86400  # a series seen in the last day counts as present
 SPARK_RANGE_S = 6 * 3600     # the sparkline covers the last 6 h
 SPARK_STEP_S = 15 * 60
@@ -54,6 +55,7 @@ class SloSource:
         # The configured SLOs show at once ("waiting for the first query"), before any answer.
         self._published: tuple[SloReading, ...] = tuple(_blank(s) for s in self.specs)
         self._problems: dict[str, str] = {}  # name -> why it cannot be queried (a latency bucket)
+        self._recheck = False  # a histogram had no buckets yet (or the check failed): ask again
         self._rounds = 0
         self._spark_at = 0.0
         self.poller = Poller(self.client, self._round, interval_s=float(prom.get("refresh_s", 15)),
@@ -99,8 +101,8 @@ class SloSource:
 
     def _round(self, client: Client) -> int:
         now = self.clock()
-        unchecked = any(p.startswith("cannot check") for p in self._problems.values())
-        if self._rounds % DISCOVER_EVERY == 0 or not self._active or unchecked:
+        recheck = self._recheck and self._rounds % RECHECK_EVERY == 0
+        if self._rounds % DISCOVER_EVERY == 0 or not self._active or recheck:
             self._active = self._resolve(client, now)
         self._rounds += 1
         futures = {spec.name: self._pool.submit(client.query, slo_specs.window_query(spec), now)
@@ -136,40 +138,39 @@ class SloSource:
                 period = f"{int(extra['period_days'])}d"
         return replace(old, objective=objective, period=period, errors=tuple(errors.items()),
                        totals=tuple(totals.items()), ratios=tuple(ratios.items()),
-                       fetched_at=now, error="", problem="")
+                       promql=slo_specs.window_query(spec), fetched_at=now, error="", problem="")
 
     def _problem(self, spec: SloSpec) -> str:
         return self._problems.get(spec.name, "")
 
     def _resolve(self, client: Client, now: float) -> list[SloSpec]:
-        """Configured specs (latency buckets checked) plus discovered ones, by name."""
-        problems: dict[str, str] = {}
-        specs: list[SloSpec] = []
-        for spec in self.specs:
-            if spec.histogram:
-                try:
-                    les = client.label_values("le", [f"{spec.histogram}_bucket{{{spec.selector}}}"])
-                except PrometheusError as exc:
-                    les, problems[spec.name] = [], f"cannot check the buckets: {exc}"
-                if les or spec.name not in problems:
-                    le, problem = slo_specs.bucket_problem(spec, les)
-                    problems[spec.name] = problem
-                    spec = slo_specs.with_bucket(spec, le) if le else spec
-            specs.append(spec)
+        """Configured specs plus discovered ones (by name), latency buckets checked."""
+        specs = list(self.specs)
         if self.discover:
             try:
                 series = client.series(slo_specs.AUTOMETRICS_MATCHERS + slo_specs.SLOTH_MATCHERS,
                                        now - DISCOVER_LOOKBACK_S, now)
-            except PrometheusError:
-                series = None  # keep what was found before; the queries will say what is wrong
-            if series is None:
-                found = [s for s in self._active if s.source in ("autometrics",) or s.sloth_id]
-            else:
                 found = slo_specs.discovered(series)
+            except PrometheusError:  # keep what was found before; the queries will say why
+                found = [s for s in self._active if s.source == "autometrics" or s.sloth_id]
             names = {s.name for s in specs}
             specs += [s for s in found if s.name not in names]
+        problems: dict[str, str] = {}
+        checked = []
+        self._recheck = False
+        for spec in specs:
+            if spec.histogram:  # a threshold that is no bucket would count every call as good
+                try:
+                    les = client.label_values("le", [f"{spec.histogram}_bucket{{{spec.selector}}}"])
+                except PrometheusError as exc:
+                    les, problems[spec.name] = [], f"cannot check the buckets: {exc}"
+                else:
+                    le, problems[spec.name] = slo_specs.bucket_problem(spec, les)
+                    spec = slo_specs.with_bucket(spec, le) if le else spec
+                self._recheck |= not les
+            checked.append(spec)
         self._problems = problems
-        return specs
+        return checked
 
     def _sparklines(self, client: Client, readings: dict[str, SloReading],
                     now: float) -> dict[str, SloReading]:

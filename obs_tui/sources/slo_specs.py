@@ -50,6 +50,11 @@ class SloSpec:
 
 # ---- PromQL -------------------------------------------------------------------------------
 
+def _esc(value: str) -> str:
+    """A label value inside PromQL double quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _labelled(expr: str, kind: str, window: str) -> str:
     return (f'label_replace(label_replace({expr}, "obs_kind", "{kind}", "", ""), '
             f'"obs_window", "{window}", "", "")')
@@ -70,7 +75,7 @@ def latency_queries(histogram: str, selector: str, le: str) -> tuple[str, str]:
 def window_query(spec: SloSpec) -> str:
     """The one instant query for all windows of a spec (its series carry obs_kind/obs_window)."""
     if spec.sloth_id:
-        sid = spec.sloth_id.replace('"', '\\"')
+        sid = _esc(spec.sloth_id)
         rates = (f'label_replace(label_replace({{__name__=~"slo:sli_error:ratio_rate.+", '
                  f'sloth_id="{sid}"}}, "obs_kind", "ratio", "", ""), '
                  f'"obs_window", "$1", "__name__", "slo:sli_error:ratio_rate(.+)")')
@@ -88,7 +93,7 @@ def burn_1h_query(spec: SloSpec, objective: float, label: str) -> str:
     """The 1 h burn rate of a spec as one labelled series (for the range query of sparklines)."""
     budget = f"{1.0 - objective:.12g}"
     if spec.sloth_id:
-        ratio = f'max(slo:sli_error:ratio_rate1h{{sloth_id="{spec.sloth_id}"}})'
+        ratio = f'max(slo:sli_error:ratio_rate1h{{sloth_id="{_esc(spec.sloth_id)}"}})'
     else:
         ratio = (f"((sum({fill(spec.error_query, '1h')}) or vector(0)) / "
                  f"sum({fill(spec.total_query, '1h')}))")
@@ -206,7 +211,7 @@ def _sloth(path: str, doc: dict) -> list[SloSpec]:
     for i, slo in enumerate(_get(path, doc, "slos", kind=list)):
         at = f"{path}: slos[{i}]"
         name = _get(at, slo, "name")
-        objective = _objective(at, _get(at, slo, "objective", kind=float) / 100.0, "objective")
+        objective = _objective(at, round(_get(at, slo, "objective", kind=float) / 100.0, 12), "objective")
         sli = _get(at, slo, "sli", kind=dict)
         if "events" in sli:
             err = _get(at, sli, "events", "error_query")
@@ -265,7 +270,8 @@ def _openslo(path: str, doc: dict, indicators: dict) -> SloSpec:
     if "target" in first:
         objective = _objective(at, _get(at, first, "target", kind=float), "target")
     else:
-        objective = _objective(at, _get(at, first, "targetPercent", kind=float) / 100.0, "targetPercent")
+        objective = _objective(at, round(_get(at, first, "targetPercent", kind=float) / 100.0, 12),
+                               "targetPercent")
     windows = spec.get("timeWindow") or [{"duration": "30d"}]
     period = _check_period(at, str(_get(at, windows[0], "duration")))
     return SloSpec(name=name, source="openslo", objective=objective, period=period,
@@ -290,10 +296,6 @@ AUTOMETRICS_MATCHERS = ['function_calls_total{objective_name!=""}',
 SLOTH_MATCHERS = ['slo:objective:ratio{sloth_id!=""}']
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
 def discovered(series: list[dict]) -> list[SloSpec]:
     """SLOs from the label sets of AUTOMETRICS_MATCHERS and SLOTH_MATCHERS series."""
     specs: dict[str, SloSpec] = {}
@@ -306,7 +308,7 @@ def discovered(series: list[dict]) -> list[SloSpec]:
             continue
         name, pct = labels.get("objective_name", ""), labels.get("objective_percentile", "")
         try:
-            objective = float(pct) / 100.0
+            objective = round(float(pct) / 100.0, 12)  # 99.9 / 100 is 0.9990000000000001
         except ValueError:
             continue
         if not name or not 0 < objective < 1:

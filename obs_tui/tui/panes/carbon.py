@@ -101,20 +101,32 @@ class CarbonPane(Pane):
                         + escape("[carbon]") + " in the config"), True
             mode, reason = source_reason(frame, "carbon")
             return f"carbon: {mode} — {escape(reason or 'no carbon section in this frame')}", True
-        lines = []
-        if status is not None and status.stale:
-            lines.append(f"[$error]carbon: stale — {escape(status.reason)}[/]")
-        if c.power_source != "rapl":
-            lines.append("[$warning]estimate: power modelled from CPU time (no RAPL)[/]")
-        line = (f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)}) · "
+        stale = status is not None and status.stale
+        lines = [f"[$error]carbon: stale — {escape(status.reason)}[/]"] if stale else []
+        info = (f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)}) · "
                 f"{fmt.grams(c.host_grams)} since start")
         if c.embodied_g_per_h is not None:
-            line += f" · embodied {fmt.grams(c.embodied_g_per_h)}/h (SCI, in kg/day)"
+            info += f" · embodied {fmt.grams(c.embodied_g_per_h)}/h (SCI, in kg/day)"
         if c.intensity_source == "default":  # a guess: say how to do better
-            lines.append(f"[$warning]{line}; set carbon.region or carbon.grid_g_per_kwh[/]")
+            info = f"[$warning]{info}; set carbon.region or carbon.grid_g_per_kwh[/]"
         else:
-            lines.append(f"[$text-muted]{line}[/]")
-        return "\n".join(lines), not (status is not None and status.stale) and c.power_source == "rapl"
+            info = f"[$text-muted]{info}[/]"
+        if c.power_source != "rapl":
+            info = "[$warning]estimate (no RAPL)[/] · " + info
+        lines.append(info)
+        lines.append(self._per_request_line(c))
+        return "\n".join(line for line in lines if line), not stale and c.power_source == "rapl"
+
+    @staticmethod
+    def _per_request_line(c: CarbonSection, top: int = 2) -> str:
+        """The busiest services' per-request figures, so they show above a long process list."""
+        services = sorted((p for p in c.processes if p.joules_per_request is not None),
+                          key=lambda p: -(p.rps or 0.0))[:top]
+        if not services:
+            return ""
+        return "[$foreground]per request: " + ", ".join(
+            f"{escape(p.comm)} {fmt.joules(p.joules_per_request)} "
+            f"{fmt.grams(p.g_per_1k_requests)}/1k" for p in services) + "[/]"
 
     def detail(self, key: Hashable) -> DetailSpec | None:
         frame = self.frame

@@ -163,6 +163,9 @@ class SloPane(Pane):
             return f"Prometheus: {escape(fmt.first_clause(status.reason))} — showing the last data", False
         if errors:
             return f"{len(errors)} SLO queries failed: {escape(errors[0])}", False
+        broken = [s for s in frame.slo if s.state == "error"]
+        if broken:
+            return f"{escape(broken[0].name)}: {escape(broken[0].reason)}", False
         flagged = [s.name for s in frame.slo if unreachable(s)]
         if flagged:
             return (f"[$text-muted]! {escape(', '.join(flagged[:2]))}: a page alert can never fire "
