@@ -10,7 +10,9 @@
 // may not be switched out for seconds): see EbpfCpuTime.read.
 //
 // Short-lived processes count: their time is added at every switch-out, including the last
-// one before they exit. User space prunes tgids that have exited (after reporting them).
+// one, right after they exit. sched_process_exit marks a process's entry when its main thread
+// exits (rare next to switches); user space reports a marked entry once more and deletes it,
+// so a host that forks thousands of processes a second does not grow the map between reads.
 
 struct since_t {
     u64 ns;   // bpf_ktime_get_ns() at the last switch on this CPU (0: not seen yet)
@@ -21,6 +23,7 @@ BPF_PERCPU_ARRAY(since, struct since_t, 1);
 struct total_t {
     u64 ns;
     char comm[16];  // the first thread seen: names a process that exited before user space looked
+    u32 exited;     // its main thread has exited
 };
 
 BPF_HASH(cputime, u32, struct total_t, 32768);
@@ -47,5 +50,16 @@ TRACEPOINT_PROBE(sched, sched_switch) {
             return 0;  // the map is full
     }
     __sync_fetch_and_add(&total->ns, now - then);  // its threads may run on several CPUs at once
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    if ((u32)id != tgid)  // a thread other than the main one: the process lives on
+        return 0;
+    struct total_t *total = cputime.lookup(&tgid);
+    if (total)
+        total->exited = 1;
     return 0;
 }

@@ -54,15 +54,22 @@ def test_a_process_that_exits_between_reads_still_counts(probe):
     assert comms[child.pid] == "python" or comms[child.pid].startswith("python")
 
 
-def test_dead_tgids_are_pruned_after_their_grace(probe, monkeypatch):
+def test_an_exited_process_is_reported_once_then_forgotten(probe):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    totals, _ = probe.read()
-    assert child.pid in totals
+    assert child.pid in probe.read()[0]  # its last slices are reported ...
+    assert child.pid not in probe.read()[0]  # ... then the probe's exit mark lets it go
+
+
+def test_the_backstop_prunes_tgids_gone_from_proc(probe, monkeypatch):
+    table = probe._bpf[b"cputime"]
+    ghost = 4_000_000  # above any pid_max: never alive; stands for an exit the probe missed
+    table[table.Key(ghost)] = table.Leaf(123, b"ghost", 0)
+    totals, comms = probe.read()
+    assert totals[ghost] == 123 and comms[ghost] == "ghost"
     monkeypatch.setattr(cputime_mod, "DEAD_GRACE_S", 0.0)
-    probe._prune(totals)  # first seen dead
-    probe._prune(totals)  # past the grace: deleted from the kernel map
-    assert child.pid not in probe.read()[0]
+    probe._prune(totals)  # first seen dead, and past the (zero) grace: deleted
+    assert ghost not in probe.read()[0]
 
 
 def test_proc_fallback_reads_the_same_processes():

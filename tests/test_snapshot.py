@@ -6,6 +6,8 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
+
 
 def test_snapshot_json_schema():
     # as a user would start it: without the BCC_KERNEL_SOURCE that in-process probes of other
@@ -29,6 +31,16 @@ def test_snapshot_json_schema():
     # no RAPL tree on these machines: the reason must say where it looked
     assert not doc["capabilities"]["rapl"]["ok"]
     assert "powercap" in doc["capabilities"]["rapl"]["reason"]
+    # ... so power is the CCF estimate, marked as such, and its books balance
+    power = doc["power"]
+    assert power["source"] == "estimate" and doc["sources"]["power"]["mode"] == "estimate"
+    assert set(power["zones"]) == {"cpu", "memory"} and power["host_watts"] > 0
+    assert power["host_watts"] == pytest.approx(sum(power["zones"].values()), rel=1e-4)
+    attributed = sum(p["watts"] for p in power["processes"]) + power["idle_watts"]
+    assert attributed == pytest.approx(power["host_watts"], rel=0.005)
+    assert power["estimate"]["vcpus"] == os.cpu_count() and power["estimate"]["source_url"]
+    # with --duration S, joules cover the S seconds: watts x S for the host
+    assert power["host_joules"] == pytest.approx(power["host_watts"] * doc["duration_s"], rel=0.05)
     from obs_tui import bcc_setup
 
     if os.geteuid() == 0 and bcc_setup.running_kernel_headers() is None:
@@ -51,7 +63,10 @@ def test_full_frame_matches_the_documented_schema():
     assert isinstance(service["status_classes"], dict)
     assert {"source", "host_watts", "idle_watts", "zones", "processes"} <= set(doc["power"])
     assert isinstance(doc["power"]["zones"], dict)
-    assert {"pid", "comm", "cpu_seconds", "watts", "joules"} <= set(doc["power"]["processes"][0])
+    assert {"pid", "comm", "cpu_seconds", "watts", "joules", "share"} <= set(doc["power"]["processes"][0])
+    assert {"subzones", "busy_ratio", "host_joules", "idle_joules", "cpu_time_source",
+            "estimate"} <= set(doc["power"])
+    assert isinstance(doc["power"]["subzones"], dict)
     assert {"grid_g_per_kwh", "pue", "host_g_per_h", "processes"} <= set(doc["carbon"])
     assert {"pid", "g_per_h", "joules_per_request", "g_per_1k_requests"} <= set(doc["carbon"]["processes"][0])
     slo = doc["slo"][0]
