@@ -280,3 +280,42 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
         assert users[("bucket", "0.005")] == 30  # a trivial handler answers in well under 5 ms
         errors = series[("GET", "/status/{id}", "503")]
         assert errors[("bucket", "0.005")] == 4 and errors[("count", None)] == 4
+
+
+def test_bad_serve_metrics_address_is_one_line():
+    from tests.test_cli import assert_one_line_error, run_cli
+
+    assert_one_line_error(run_cli("--serve-metrics", "nowhere"), "--serve-metrics", "ADDR:PORT")
+    assert_one_line_error(run_cli("agent", "--listen", "1.2.3.4:x"), "--listen", "ADDR:PORT")
+
+
+def test_console_serves_its_frames(tmp_path):
+    """--serve-metrics: the console's own engine publishes each frame it shows."""
+    import asyncio
+
+    from obs_tui.cli import make_engine, start_exporter
+    from obs_tui.config import parse
+    from obs_tui.tui.app import ObsApp
+
+    config = parse("interval = 0.3\n")
+    collector, server = start_exporter(config, f"127.0.0.1:{servers.free_port()}", "--serve-metrics")
+
+    async def run():
+        app = ObsApp(lambda: make_engine(config, False, sinks=[collector.publish]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(200):
+                if app.frames >= 3:
+                    break
+                await pilot.pause(0.05)
+            fams = scrape(server.url)
+            await pilot.press("q")
+        return app.frame, fams
+
+    try:
+        frame, fams = asyncio.run(run())
+    finally:
+        server.close()
+    assert fams["obs_build_info"].samples[0].labels["host"] == frame.host
+    assert frame.power is not None  # RAPL or the estimator: power exists on any host
+    zones = {s.labels["zone"] for s in fams["obs_host_power_watts"].samples}
+    assert "host" in zones and {z for z, _ in frame.power.zones} <= zones
