@@ -80,6 +80,11 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
                         return rows and float(rows[0]["value"][1]) == total
 
                     assert wait_for(scraped, timeout=40), "Prometheus never scraped the traffic"
+                    # power per process is a rate of the agent's joules: two scrapes of them
+                    assert wait_for(lambda: client.query("rate(obs_process_cpu_joules_total[1m])"),
+                                    timeout=20)
+                    agent_zones = {r["metric"]["zone"]: float(r["value"][1])
+                                   for r in client.query("obs_host_power_watts")}
                     client.close()
                     ro = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json",
                                          "--read-only", "--prometheus", url, "--duration", "0.2"],
@@ -104,5 +109,9 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
             lower = SEMCONV_BOUNDS_S[b - 1] * 1000 if b > 0 else 0.0
             upper = SEMCONV_BOUNDS_S[min(b, len(SEMCONV_BOUNDS_S) - 1)] * 1000
             assert abs(lo[q] - re_[q]) <= upper - lower, (key, q, lo[q], re_[q])
+    power = json.loads(ro.stdout)["power"]  # read-only power from the agent's obs_* metrics
+    assert power["source"] == "obs-tui" and power["processes"]
+    assert set(power["zones"]) == set(agent_zones) - {"host"}
+    assert power["host_watts"] > 0
     sleep = ro_routes[("GET", "/sleep/{id}")]
     assert 10 < sleep["p50_ms"] <= 25 and 100 < sleep["p99_ms"] <= 250  # 20 ms and 120 ms requests

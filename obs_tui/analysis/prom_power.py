@@ -115,7 +115,8 @@ def prom_power_section(prev: PromPowerRaw | None, cur: PromPowerRaw, dt: float) 
     return PowerSection(
         source=sample.family, host_watts=round(host, 3), idle_watts=round(idle, 3),
         host_joules=host * dt, idle_joules=idle * dt,
-        zones=tuple(sorted((z, round(w, 3)) for z, w in zones.items())),
+        # "host" is obs-tui's and Scaphandre's total, not a part of it
+        zones=tuple(sorted((z, round(w, 3)) for z, w in zones.items() if z != "host")),
         processes=tuple(processes),
         reason=f"from Prometheus ({sample.family}, "
                f"{'all instances' if instance == ALL else instance})")
