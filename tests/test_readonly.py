@@ -323,6 +323,7 @@ def test_console_read_only_panes_and_instance_key(fleet):
             await until(lambda: app.frame is not None and app.frame.red is not None
                         and app.frame.power is not None, "no read-only frame")
             await until(lambda: "checkout" in requests.table.keys, "no checkout row")
+            assert {"pid", "ports"} <= requests.table.hidden_columns  # services by name only
             assert "all 2 hosts" in header()
             await pilot.press("i")
             first = app.engine.instance

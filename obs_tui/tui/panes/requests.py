@@ -55,7 +55,12 @@ class RequestsPane(Pane):
     """
 
     def items(self, frame: Frame) -> list[ServiceStats] | None:
-        return None if frame.red is None else list(frame.red.services)
+        if frame.red is None:
+            return None
+        # Read-only mode's services come from Prometheus by name: no pid, no ports to show.
+        remote = bool(frame.red.services) and all(s.pid == 0 for s in frame.red.services)
+        self.table.set_hidden(frozenset({"pid", "ports"}) if remote else frozenset())
+        return list(frame.red.services)
 
     def key(self, item: ServiceStats) -> Hashable:
         return item.key
