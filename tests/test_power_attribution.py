@@ -42,6 +42,12 @@ def test_counter_delta_plain_and_wrapped():
     assert counter_delta(5, 5, 1000) == 0
 
 
+def test_a_counter_reset_is_not_read_as_a_huge_wrap():
+    # amd_energy's 64-bit counter went from 9 J back to 2 J: a reload, not 18 EJ of energy
+    assert counter_delta(9_000_000, 2_000_000, 2**64 - 1) == 2_000_000
+    assert counter_delta(400, 50, 1000) == 50  # a wrap would be 651: most of the range in a tick
+
+
 def test_busy_ratio_from_proc_stat_lines():
     a = parse_proc_stat("cpu  100 0 50 800 10 5 5 0 0 0\ncpu0 1 2 3 4\n")
     b = parse_proc_stat("cpu  400 0 150 1000 10 25 25 0 0 0\n")

@@ -275,6 +275,32 @@ async def test_enter_on_process_detail():
         assert [c.label for c in app.screen.spec.charts][:2] == ["W", "CPU %"]
 
 
+def rapl_frame(i: int):
+    """full_frame with measured power: two packages and their DRAM, cores inside, eBPF off."""
+    import dataclasses
+
+    frame = full_frame(i)
+    power = dataclasses.replace(
+        frame.power, source="rapl", estimate=None, cpu_time_source="proc",
+        zones=(("package-0", 30.0), ("dram-0", 4.0), ("package-1", 28.0), ("dram-1", 3.5)),
+        subzones=(("core-0", 21.0), ("core-1", 19.5)),
+        reason="CPU time from /proc: not root and no CAP_BPF+CAP_PERFMON")
+    return dataclasses.replace(frame, power=power)
+
+
+@aio
+async def test_measured_power_shows_its_badge_zones_and_why_cpu_time_is_from_proc():
+    app = make_app(rapl_frame)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frame_fn=rapl_frame)
+        power = app.main.query_one(PowerPane)
+        assert power.border_title == "1 Power per process · RAPL"
+        assert "RAPL" in power.summary_line._plain and "idle" in power.summary_line._plain
+        host = power.query_one(".host", TextLine)._plain
+        assert "package-0 30.0W dram-0 4.00W package-1 28.0W" in host and "within: core-0" in host
+        assert "CPU time from /proc" in power._notice
+
+
 @aio
 async def test_enter_on_idle_shows_the_host_and_how_it_was_estimated():
     app = make_app()

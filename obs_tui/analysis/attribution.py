@@ -60,11 +60,14 @@ def counter_delta(before: int, after: int, max_uj: int) -> int:
 
     A wrapped reading (after < before) is the energy up to the top plus the energy from 0:
     never negative, never dropped. One wrap per tick at most: a package counter's range
-    (~262 kJ) takes minutes to wrap even at hundreds of watts.
+    (~262 kJ) takes minutes to wrap even at hundreds of watts. A backwards step that would
+    mean more than half the range in one tick is no wrap but a reset (driver reloaded; the
+    64-bit amd_energy counters never wrap): then the energy since the reset is what we know.
     """
     if after >= before:
         return after - before
-    return (max_uj - before) + after + 1
+    wrapped = (max_uj - before) + after + 1
+    return wrapped if wrapped <= max_uj // 2 else after
 
 
 def busy_ratio(before: CpuStat, after: CpuStat) -> float:

@@ -219,7 +219,8 @@ class PowerPane(Pane):
         if power.source != "rapl":
             est = power.estimate
             what = f", {escape(est.microarchitecture)}" if est is not None else ""
-            return f"estimated, not measured (no RAPL): CCF per-vCPU model{what}", False
+            cpu = "" if power.cpu_time_source == "ebpf" else "; CPU time from /proc (no eBPF)"
+            return f"estimated, not measured (no RAPL): CCF per-vCPU model{what}{cpu}", False
         return escape(power.reason), False  # e.g. CPU time from /proc, and why not eBPF
 
     # ---- Enter ------------------------------------------------------------------------------
