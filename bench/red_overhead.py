@@ -12,7 +12,8 @@ throughput under noisy neighbours.
 Each round also has a FLOOR run: one empty program on syscalls:sys_exit_getppid, a syscall
 nothing here makes. Attaching any syscall tracepoint puts every task's syscalls through the
 kernel's slow path, so that run is the least any syscall-tracepoint probe can cost on this
-kernel; "with / floor" is the part of the overhead the probe's own code is responsible for.
+kernel (the design bpf/red.c had until it moved to the socket tracepoints, which have no
+such tax): "with / floor" below 1 is what leaving syscall tracepoints bought.
 
 Exactness is checked against nginx's own counter (stub_status `requests`), not against wrk,
 which does not count the requests still in flight when it stops.
@@ -92,6 +93,8 @@ def probed(port: int, pid: int, seconds: float, connections: int) -> Run:
         section = red_section(before, source.sample(time.time()), seconds)
         run.counted = sum(s.requests for s in section.services if s.pid == pid)
         run.lost, run.load_s = section.lost_events, source.load_seconds
+        if run.lost:
+            print(f"lost by cause: {source.lost_by_cause()}", flush=True)
         return run
     finally:
         source.close()

@@ -1,20 +1,22 @@
 // RED (rate, errors, duration) of every HTTP/1.x server on the host, aggregated in kernel.
 //
-// Loaded by obs_tui/sources/red.py through bcc. Only syscall tracepoints and uprobes: this
-// kernel has no kprobes and refuses fentry/fexit.
+// Loaded by obs_tui/sources/red.py through bcc. Only tracepoints and uprobes: this kernel has
+// no kprobes and refuses fentry/fexit.
 //
-// Cost model (measured, DESIGN.md section 3): syscall tracepoints fire for every process, the
-// load generator included, so every program rejects uninteresting calls before touching any
-// shared state. A tgid becomes interesting only when it accepts a socket or, as user space
-// finds once at load, holds a listening socket (one bit in the `servers` bitmap,
-// an array lookup the verifier inlines). Everything else returns after one array load.
-// A server's connection gets an entry in `conns` at accept, or at its first request when it
-// was accepted before the probe attached (long-lived keep-alive connections).
+// Cost model (measured, DESIGN.md section 3 and BENCHMARKS.md): the socket tracepoints fire
+// for every process's socket I/O, the load generator's included, so every program rejects
+// uninteresting calls before touching any shared state. A tgid is interesting only when it
+// is a server: it listened (seen in kernel at listen()), it was forked by a server (pre-fork
+// workers), or user space found it holding a listening socket at load. That is one bit in
+// the `servers` bitmap, an array lookup the verifier inlines; everything else returns there.
+// No syscall tracepoint is used: enabling one puts every syscall of every process on the host
+// through the tracepoint slow path.
 //
-// Syscall arguments are read at sys_exit from the task's saved user registers
-// (bpf_task_pt_regs), so there are no sys_enter programs and no per-thread stash map on the
-// hot path. HTTPS through OpenSSL needs uprobe/uretprobe pairs; those stash arguments per
-// thread, but only libssl users pay for them.
+// A connection is keyed by its struct sock * (or, for HTTPS, by the process's SSL *): it gets
+// an entry in `conns` at its first request, so connections accepted before the probe attached
+// (long-lived keep-alive) are seen from their next request, and fd numbers never need
+// tracking. TCP state changes end it. HTTPS through OpenSSL needs uprobe/uretprobe pairs;
+// those stash arguments per thread, but only libssl users pay for them.
 //
 // Only the method, the path (cut at '?', '#' or ' ': query strings carry secrets) and the
 // status code leave the probe; headers and bodies are never copied.
@@ -40,30 +42,37 @@
 #define HIST_BUCKETS ((HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB)
 
 // Index of the lost counters; user space sums them into red.lost_events.
-#define LOST_CONNS 0      // conns map full at accept: that connection's requests are not seen
+#define LOST_CONNS 0      // conns map full at a connection's first request: its requests are not seen
 #define LOST_STATS 1      // stats map full: a finished request could not be counted
 #define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
 #define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
 #define LOST_PATHS 4      // paths map full: a new path's requests could not be counted
 #define LOST_SLOTS 5
 
-#define SSL_FD 0xffffffffu
-#define REUSE_WINDOW_NS 100000ULL  // see on_close
+#define KIND_SOCK 0  // a socket, keyed by its struct sock *
+#define KIND_SSL 1   // an OpenSSL connection, keyed by (tgid, SSL *)
+
+// TCP states (include/net/tcp_states.h)
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
+#define MSG_PEEK 2
 
 struct conn_key {
-    u32 tgid;
-    u32 fd;   // SSL_FD for connections keyed by their SSL*
-    u64 ssl;  // 0 for plain sockets
+    u64 ptr;   // struct sock * (kernel address) or SSL * (user address)
+    u32 tgid;  // 0 for sockets: a socket's state changes run in softirq, outside its process
+    u32 kind;
 };
 
 struct conn {
-    u64 accepted_ns;
-    u64 start_ns;   // exit of the read that brought the request's first bytes
+    u64 start_ns;   // the read that brought the request's first bytes
     u64 path_hash;
+    u32 tgid;       // the process that read the request: its counters get the response
     u8 method;      // 0: no request waiting for its response
     u8 truncated;   // the path filled PATH_LEN without reaching its end
     u8 path_words;  // words of path[] that belong to this request's path (the rest is stale)
-    u8 pad[5];      // path 8-byte aligned for the word scan
+    u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
     char path[PATH_LEN];
 };
 
@@ -91,7 +100,7 @@ struct ssl_args {
     u64 nbytes_ptr;  // size_t * of the _ex forms, 0 for SSL_read/SSL_write
 };
 
-// One bit per tgid that has accepted a socket: 65536 * 64 covers pid_max's ceiling (2^22).
+// One bit per server tgid: 65536 * 64 covers pid_max's ceiling (2^22).
 BPF_ARRAY(servers, u64, 65536);
 BPF_HASH(conns, struct conn_key, struct conn, 65536);
 BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
@@ -155,8 +164,8 @@ static __always_inline int publish_path(struct conn *c) {
     return err == -EEXIST ? 0 : err;  // NOEXIST: the first writer of a hash wins
 }
 
-static __always_inline void record(u32 tgid, struct conn *c, u16 status, u64 now) {
-    struct stat_key k = {.tgid = tgid, .status = status, .method = c->method,
+static __always_inline void record(struct conn *c, u16 status, u64 now) {
+    struct stat_key k = {.tgid = c->tgid, .status = status, .method = c->method,
                          .truncated = c->truncated, .path_hash = c->path_hash};
     struct stat_val *v = stats.lookup(&k);
     if (!v) {
@@ -232,7 +241,7 @@ static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long av
 // Bytes a server read: a request begins if they start with a method. A connection not yet
 // known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
 // its first request.
-static __always_inline void on_read(struct conn_key *key, u64 buf, long n) {
+static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
     if (n < 8)
         return;  // a request line is at least "GET / HTTP/1.0\r\n"
     int zero = 0;
@@ -262,59 +271,118 @@ static __always_inline void on_read(struct conn_key *key, u64 buf, long n) {
     if (c->method)
         count_lost(LOST_UNMATCHED);
     c->start_ns = bpf_ktime_get_ns();
+    c->tgid = tgid;
+    c->closing = 0;  // a closing entry whose socket address came back with a new connection
     c->method = method;
     take_path(c, req, off, n - off);
 }
 
-// Bytes a server wrote: "HTTP/1.x NNN" ends the waiting request.
-static __always_inline void on_write(u32 tgid, struct conn_key *key, u64 buf, long n) {
-    if (n < 12)
-        return;
-    struct conn *c = conns.lookup(key);
-    if (!c || !c->method)
-        return;  // body bytes, or no request seen on this connection
+// The status of a response's first bytes ("HTTP/1.x NNN"), or 0.
+static __always_inline u16 response_status(u64 buf) {
     char head[12] = {};
     if (bpf_probe_read_user(head, sizeof(head), (void *)buf))
-        return;
+        return 0;
     if (head[0] != 'H' || head[1] != 'T' || head[2] != 'T' || head[3] != 'P' || head[4] != '/' ||
         head[5] != '1' || head[6] != '.' || head[8] != ' ')
-        return;
+        return 0;
     u16 status = 0;
 #pragma unroll
     for (int i = 9; i < 12; i++) {
         if (head[i] < '0' || head[i] > '9')
-            return;
+            return 0;
         status = status * 10 + (head[i] - '0');
     }
-    if (status < 200)
-        return;  // 1xx is interim (100 Continue): the final response follows
-    record(tgid, c, status, bpf_ktime_get_ns());
-    c->method = 0;
+    return status;
 }
 
-// window: a connection accepted less than this long ago with no request yet may be a new one
-// that reused the fd number between the close and its exit tracepoint (another thread's
-// accept): keep it. If it was really the closed one, it is harmless and the next accept of
-// that fd number overwrites it.
-static __always_inline void on_close(u32 tgid, struct conn_key *key, u64 window) {
+// Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
+static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
+    struct conn *c = conns.lookup(key);
+    if (!c || !c->method)
+        return;  // body bytes, or no request seen on this connection
+    u16 status = n >= 12 ? response_status(buf) : 0;
+    if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
+        record(c, status, bpf_ktime_get_ns());
+        c->method = 0;
+    }
+    if (c->closing) {
+        if (c->method)
+            record(c, 0, bpf_ktime_get_ns());  // the write that closed it was no response
+        conns.delete(key);
+    }
+}
+
+// The connection ended, or its server closed it: a request still waiting for its response is
+// counted as closed before it (status 0). `forget` drops the entry (the socket is gone).
+static __always_inline void on_close(struct conn_key *key, int forget) {
     struct conn *c = conns.lookup(key);
     if (!c)
-        return;  // most closes (files, pipes): no clock read for them
-    if (!c->method && window && c->accepted_ns > bpf_ktime_get_ns() - window)
-        return;
-    if (c->method)
-        record(tgid, c, 0, bpf_ktime_get_ns());  // closed before its response
-    conns.delete(key);
+        return;  // most sockets: not a server's connection that carried a request
+    if (c->method) {
+        record(c, 0, bpf_ktime_get_ns());
+        c->method = 0;
+    }
+    if (forget)
+        conns.delete(key);
 }
 
-// ---- plain sockets: syscall tracepoints ----
+static __always_inline void mark_server(u32 tgid) {
+    u32 word = tgid >> 6;
+    u64 *bits = servers.lookup(&word);
+    if (bits && !(*bits & (1ULL << (tgid & 63))))
+        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+}
+
+// ---- plain sockets: the socket layer's tracepoints ----
+//
+// sock_recv_length / sock_send_length fire inside sock_recvmsg / sock_sendmsg, for socket I/O
+// only, whatever the syscall. Syscall tracepoints would do, but enabling any one of them puts
+// every syscall of every process on the host through the tracepoint slow path; these cost
+// nothing outside socket I/O. They are attached raw (no perf record is built per event).
+// The user buffer is not among their arguments: it is read from the syscall's arguments in
+// the task's saved user registers (bpf_task_pt_regs), and the syscall number says their shape.
 
 #define ARG_PLAIN 0  // (fd, buf, len, ...): read write recvfrom sendto
 #define ARG_IOV 1    // (fd, const struct iovec *, cnt): readv writev
 #define ARG_MSG 2    // (fd, struct msghdr *, flags): recvmsg sendmsg
 
-static __always_inline int sock_io(u32 tgid, long ret, int kind, int is_write, u64 fd, u64 arg1) {
-    struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
+// x86-64 syscall numbers
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define NR_SENDFILE 40
+
+static __always_inline int sock_io(u64 sk, long ret, int is_write) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    if (ret <= 0) {
+        if (is_write) {  // a failed send may have been the one that closed the socket
+            struct conn_key key = {.ptr = sk, .tgid = 0, .kind = KIND_SOCK};
+            on_write(&key, 0, 0);
+        }
+        return 0;
+    }
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+    // bpf_task_pt_regs returns a BTF pointer: the loads below are plain (fault-safe) loads the
+    // verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    u64 nr = regs->orig_ax;
+    u64 arg1 = regs->si;
+    int kind;
+    if (nr == NR_READ || nr == NR_RECVFROM || nr == NR_WRITE || nr == NR_SENDTO)
+        kind = ARG_PLAIN;
+    else if (nr == NR_READV || nr == NR_WRITEV)
+        kind = ARG_IOV;
+    else if (nr == NR_RECVMSG || nr == NR_SENDMSG)
+        kind = ARG_MSG;
+    else
+        return 0;  // sendfile/splice carry bodies; recvmmsg, io_uring: not parsed
     u64 buf = arg1;
     long n = ret;
     if (kind != ARG_PLAIN) {
@@ -328,86 +396,69 @@ static __always_inline int sock_io(u32 tgid, long ret, int kind, int is_write, u
         if ((long)iov[1] < n)
             n = iov[1];  // only the first iovec is parsed
     }
+    struct conn_key key = {.ptr = sk, .tgid = 0, .kind = KIND_SOCK};
     if (is_write)
-        on_write(tgid, &key, buf, n);
+        on_write(&key, buf, n);
     else
         // (a server reading a file that starts with "GET /" would be counted as a request too:
         // accepted, as Beyla's protocol detection accepts it)
-        on_read(&key, buf, n);
+        on_read(tgid, &key, buf, n);
     return 0;
 }
 
-// The two first syscall arguments (x86-64: di, si).
-struct sys_args {
-    u64 di;
-    u64 si;
-};
+// TP_PROTO(struct sock *sk, int ret, int flags)
+RAW_TRACEPOINT_PROBE(sock_recv_length) {
+    if ((int)ctx->args[2] & MSG_PEEK)
+        return 0;  // the same bytes come again
+    return sock_io(ctx->args[0], (int)ctx->args[1], 0);
+}
 
-static __always_inline int on_accept(long fd) {
-    if (fd < 0)
-        return 0;
+RAW_TRACEPOINT_PROBE(sock_send_length) { return sock_io(ctx->args[0], (int)ctx->args[1], 1); }
+
+static __always_inline int is_send(u64 nr) {
+    return nr == NR_WRITE || nr == NR_WRITEV || nr == NR_SENDTO || nr == NR_SENDMSG || nr == NR_SENDFILE;
+}
+
+// TP_PROTO(const struct sock *sk, const int oldstate, const int newstate). listen() runs in
+// the listening process: it becomes a server. A server-side close (FIN_WAIT1, or LAST_ACK
+// after the client's FIN) with a request pending is a request closed before its response;
+// TCP_CLOSE is every full socket's last state (timewait included), so its entry goes.
+//
+// One exception. On loopback a segment is delivered inside the sender's syscall: a response
+// written to a client that already closed draws the client's RST, and the socket reaches
+// TCP_CLOSE before sock_send_length fires for that very response. So a TCP_CLOSE that
+// happens inside the owner's own send only marks the connection closing; on_write settles it.
+RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
+    int state = (int)ctx->args[2];
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct conn_key key = {.tgid = tgid, .fd = (u32)fd, .ssl = 0};
-    struct conn fresh = {.accepted_ns = bpf_ktime_get_ns()};
-    // Overwrites what a previous owner of this fd number left (close not seen).
-    if (conns.update(&key, &fresh)) {
-        count_lost(LOST_CONNS);
+    if (state == TCP_LISTEN) {
+        mark_server(tgid);
         return 0;
     }
-    u32 word = tgid >> 6;
-    u64 *bits = servers.lookup(&word);
-    if (bits && !(*bits & (1ULL << (tgid & 63))))
-        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+    if (state != TCP_FIN_WAIT1 && state != TCP_LAST_ACK && state != TCP_CLOSE)
+        return 0;
+    struct conn_key key = {.ptr = ctx->args[0], .tgid = 0, .kind = KIND_SOCK};
+    struct conn *c = conns.lookup(&key);
+    if (!c)
+        return 0;  // most sockets: no request was ever seen on them
+    if (state == TCP_CLOSE && c->method && c->tgid == tgid) {
+        struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+        struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+        if (is_send(regs->orig_ax)) {
+            c->closing = 1;
+            return 0;
+        }
+    }
+    on_close(&key, state == TCP_CLOSE);
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_accept) { return on_accept(args->ret); }
-TRACEPOINT_PROBE(syscalls, sys_exit_accept4) { return on_accept(args->ret); }
-// The user registers saved at syscall entry still hold the arguments at exit.
-static __always_inline struct sys_args saved_args(void) {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-    // bpf_task_pt_regs returns a BTF pointer: the loads below are plain (fault-safe) loads the
-    // verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-    struct sys_args r = {.di = regs->di, .si = regs->si};
-    return r;
-}
-
-static __always_inline int io_exit(long ret, int kind, int is_write) {
-    if (ret <= 0)
-        return 0;
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!is_server(tgid))
-        return 0;
-    struct sys_args r = saved_args();
-    return sock_io(tgid, ret, kind, is_write, r.di, r.si);
-}
-
-// One classic tracepoint per syscall rather than one raw_syscalls:sys_exit program: the raw
-// one runs on every syscall of every process (13 runs per request under wrk -> nginx) and
-// measured slower overall (bench/red_overhead.py, BENCHMARKS.md).
-TRACEPOINT_PROBE(syscalls, sys_exit_read) { return io_exit(args->ret, ARG_PLAIN, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom) { return io_exit(args->ret, ARG_PLAIN, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_readv) { return io_exit(args->ret, ARG_IOV, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_recvmsg) { return io_exit(args->ret, ARG_MSG, 0); }
-TRACEPOINT_PROBE(syscalls, sys_exit_write) { return io_exit(args->ret, ARG_PLAIN, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_sendto) { return io_exit(args->ret, ARG_PLAIN, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return io_exit(args->ret, ARG_IOV, 1); }
-TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return io_exit(args->ret, ARG_MSG, 1); }
-// sendfile carries response bodies only; the status line was already written by write/writev,
-// so it needs no program (one fewer tracepoint on the hot path).
-
-// close is handled at exit too: any sys_enter program puts every syscall of every process
-// through the tracepoint's enter path, measured at ~7 % of nginx's CPU per request.
-TRACEPOINT_PROBE(syscalls, sys_exit_close) {
-    if (args->ret != 0)
-        return 0;
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!is_server(tgid))
-        return 0;
-    struct sys_args r = saved_args();
-    struct conn_key key = {.tgid = tgid, .fd = (u32)r.di, .ssl = 0};
-    on_close(tgid, &key, REUSE_WINDOW_NS);
+// Pre-forking servers (nginx, gunicorn, php-fpm) listen, then fork the workers that serve:
+// a server's children are servers. The classic tracepoint names the child by pid; for a new
+// thread that is a thread id, whose bit is then set needlessly (a cost, never a miscount).
+TRACEPOINT_PROBE(sched, sched_process_fork) {
+    if (is_server(bpf_get_current_pid_tgid() >> 32))
+        mark_server(args->child_pid);
     return 0;
 }
 
@@ -441,11 +492,11 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
     if (n <= 0)
         return 0;
     u32 tgid = id >> 32;
-    struct conn_key key = {.tgid = tgid, .fd = SSL_FD, .ssl = args.ssl};
+    struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
     if (is_write)
-        on_write(tgid, &key, args.buf, n);
+        on_write(&key, args.buf, n);
     else
-        on_read(&key, args.buf, n);
+        on_read(tgid, &key, args.buf, n);
     return 0;
 }
 
@@ -458,7 +509,7 @@ int ssl_write_exit(struct pt_regs *ctx) { return ssl_exit(ctx, 1); }
 
 int ssl_free_enter(struct pt_regs *ctx) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct conn_key key = {.tgid = tgid, .fd = SSL_FD, .ssl = PT_REGS_PARM1(ctx)};
-    on_close(tgid, &key, 0);
+    struct conn_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = tgid, .kind = KIND_SSL};
+    on_close(&key, 1);
     return 0;
 }

@@ -149,7 +149,7 @@ def import_bcc(notice=lambda line: print(line, file=sys.stderr)):
 
 def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:
     """(bcc.BPF, Capability) for a probe source, after the same privilege and BTF checks as
-    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE)."""
+    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)."""
     from obs_tui import doctor
 
     for check in (doctor.check_privileges(), doctor.check_btf()):

@@ -145,6 +145,20 @@ def test_nginx_connection_closed_before_response(red, tmp_path):
     assert [(r.route, r.aborted) for r in svc.routes if r.aborted] == [("/drop", 6)]
 
 
+def test_response_to_a_client_that_already_left_is_a_response(red, tmp_path):
+    """The client sends its request and closes at once (wrk stopping mid-flight does this):
+    the server still writes its response, which is counted as one, not as closed before it.
+    On loopback the client's RST reaches the server inside that very write (bpf/red.c)."""
+    with servers.python_server(tmp_path) as srv:
+        w = Window(red, srv.pid)
+        for _ in range(8):
+            with socket.create_connection(("127.0.0.1", srv.port)) as s:
+                s.sendall(b"GET /sleep/30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        section, svc = w.result(8)
+    assert (svc.requests, svc.aborted) == (8, 0)
+    assert section.lost_events == 0
+
+
 def test_nginx_https_exact(red, tmp_path):
     if not red.https:
         pytest.skip(red.available().reason)

@@ -29,6 +29,9 @@ SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
              "SSL_free": "ssl_free_enter"}
 SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
               "SSL_write": "ssl_write_exit", "SSL_write_ex": "ssl_write_exit"}
+# bpf/red.c's LOST_* slots, in order
+LOST_CAUSES = ("conns map full", "stats map full", "SSL argument stash full",
+               "request without a response", "paths map full")
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
@@ -114,7 +117,11 @@ class RedSource:
     # -- reading the maps --
 
     def _read_lost(self) -> int:
-        return sum(sum(per_cpu) for per_cpu in (v for _, v in self._bpf[b"lost"].items()))
+        return sum(self.lost_by_cause().values())
+
+    def lost_by_cause(self) -> dict[str, int]:
+        """The probe's lost counters since attach, by cause (bpf/red.c, LOST_*)."""
+        return {LOST_CAUSES[k.value]: sum(per_cpu) for k, per_cpu in self._bpf[b"lost"].items()}
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
         table = self._bpf[b"stats"]
@@ -173,7 +180,7 @@ class RedSource:
         """Set the server bit of every process that listens on TCP, so requests on connections
         it accepted before the probe attached (long-lived keep-alive) are seen too: the probe
         starts tracking such a connection at its next request (bpf/red.c, on_read). Once, at
-        load: a server's later connections come through accept, which sets its bit in kernel
+        load: servers started later are marked in kernel, at listen() and at a server's fork
         (and this scan costs ~20 ms of CPU with 375 processes)."""
         servers = self._bpf[b"servers"]
         for tgid in listening_pids():
@@ -188,9 +195,11 @@ class RedSource:
         period (so their last requests are reported), their counters."""
         conns, stats, servers = self._bpf[b"conns"], self._bpf[b"stats"], self._bpf[b"servers"]
         dead = set()
-        for key in list(conns.keys()):
-            if not _alive(key.tgid):
-                dead.add(key.tgid)
+        # A TCP connection's entry goes with its socket (bpf/red.c); these are what a process
+        # that died held on other sockets, and its HTTPS connections.
+        for key, conn in list(conns.items()):
+            if not _alive(conn.tgid):
+                dead.add(conn.tgid)
                 del conns[key]
         for tgid in dead:
             word = servers[ctypes.c_uint32(tgid >> 6)]
