@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ class FakeRapl:
         self.period_s = period_s
         self._fds: list[int] = []
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
         self._thread: threading.Thread | None = None
         for z in zones:
             if hwmon:
@@ -60,13 +63,26 @@ class FakeRapl:
     def value(self, zone: FakeZone, elapsed: float) -> int:
         return (zone.start_uj + round(zone.watts * elapsed * 1e6)) % (zone.max_uj + 1)
 
+    def _write(self) -> float:
+        now = time.monotonic()
+        for fd, z in zip(self._fds, self.zones):
+            os.pwrite(fd, f"{self.value(z, now - self._t0):0{WIDTH}d}\n".encode(), 0)
+        return now
+
     def _run(self) -> None:
-        t0 = time.monotonic()
         while not self._stop.is_set():
-            elapsed = time.monotonic() - t0
-            for fd, z in zip(self._fds, self.zones):
-                os.pwrite(fd, f"{self.value(z, elapsed):0{WIDTH}d}\n".encode(), 0)
+            with self._lock:
+                self._write()
             time.sleep(self.period_s)
+
+    @contextlib.contextmanager
+    def held(self):
+        """Writes the counters for now, holds the writer while the body reads them, and yields
+        that now: the time a reader's sample stands for. Without it, a writer thread starved by
+        a busy machine (or by the GIL during the reader's /proc sweep) makes the counters
+        older than the reader's clock by tens of ms, i.e. several % of a 1.5 s window."""
+        with self._lock:
+            yield self._write()
 
     def __enter__(self) -> "FakeRapl":
         self._thread = threading.Thread(target=self._run, daemon=True)

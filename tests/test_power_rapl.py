@@ -21,17 +21,24 @@ from tests.power_fakes import FakeRapl, FakeZone
 NOBODY = 65534
 
 
-def measure(root: Path, hwmon_root: Path | None = None, window: float = 1.5, ticks: int = 1):
-    """Sections from the real PowerSource (CPU time from /proc: these tests are about energy)."""
+def measure(fake: FakeRapl, root: Path, hwmon_root: Path | None = None, window: float = 1.5,
+            ticks: int = 1):
+    """Sections from the real PowerSource (CPU time from /proc: these tests are about energy),
+    each sample taken on counters the fake has just written (FakeRapl.held)."""
     source = PowerSource(str(root), str(hwmon_root or root / "no-hwmon"), use_ebpf=False)
     cap = source.available()
     assert cap.ok, cap.reason
+
+    def sample():
+        with fake.held() as now:
+            return source.sample(0.0), now
+
     try:
-        prev, t_prev = source.sample(0.0), time.monotonic()
+        prev, t_prev = sample()
         sections = []
         for _ in range(ticks):
             time.sleep(window)
-            cur, t = source.sample(0.0), time.monotonic()
+            cur, t = sample()
             sections.append(power_section(prev, cur, t - t_prev))
             prev, t_prev = cur, t
         return source, sections
@@ -46,8 +53,8 @@ def near(value: float, expected: float, tol: float = 0.01) -> bool:
 def test_one_socket_package_plus_dram_is_the_host(tmp_path):
     zones = [FakeZone("intel-rapl:0", "package-0", 40.0), FakeZone("intel-rapl:0:0", "core", 25.0),
              FakeZone("intel-rapl:0:1", "uncore", 3.0), FakeZone("intel-rapl:0:2", "dram", 6.0)]
-    with FakeRapl(tmp_path, zones):
-        source, (s,) = measure(tmp_path)
+    with FakeRapl(tmp_path, zones) as fake:
+        source, (s,) = measure(fake, tmp_path)
     assert source.mode == "live" and s.source == "rapl"
     # dram is not inside the package on Intel: host = package + dram; core/uncore are inside
     assert near(s.host_watts, 46.0), s
@@ -59,8 +66,8 @@ def test_one_socket_package_plus_dram_is_the_host(tmp_path):
 def test_two_sockets_sum(tmp_path):
     zones = [FakeZone("intel-rapl:0", "package-0", 30.0), FakeZone("intel-rapl:0:0", "dram", 5.0),
              FakeZone("intel-rapl:1", "package-1", 50.0), FakeZone("intel-rapl:1:0", "dram", 7.0)]
-    with FakeRapl(tmp_path, zones):
-        _, (s,) = measure(tmp_path)
+    with FakeRapl(tmp_path, zones) as fake:
+        _, (s,) = measure(fake, tmp_path)
     assert near(s.host_watts, 92.0), s
     assert {k: round(v) for k, v in s.zones} == {"package-0": 30, "dram-0": 5, "package-1": 50, "dram-1": 7}
 
@@ -69,8 +76,8 @@ def test_counter_wrapping_mid_run_is_never_negative_nor_dropped(tmp_path):
     # 60 W into a 100 J counter starting 10 J below the top: it wraps in the first tick and
     # again every ~1.7 s; each 0.5 s tick must still read 60 W.
     zones = [FakeZone("intel-rapl:0", "package-0", 60.0, max_uj=100_000_000, start_uj=90_000_000)]
-    with FakeRapl(tmp_path, zones):
-        _, sections = measure(tmp_path, window=0.5, ticks=6)
+    with FakeRapl(tmp_path, zones) as fake:
+        _, sections = measure(fake, tmp_path, window=0.5, ticks=6)
     for s in sections:
         assert s.host_watts > 0 and near(s.host_watts, 60.0, 0.02), s.host_watts
     total_j = sum(s.host_joules for s in sections)
@@ -80,8 +87,8 @@ def test_counter_wrapping_mid_run_is_never_negative_nor_dropped(tmp_path):
 def test_psys_is_the_host_and_packages_become_breakdown(tmp_path):
     zones = [FakeZone("intel-rapl:0", "package-0", 35.0), FakeZone("intel-rapl:0:0", "core", 20.0),
              FakeZone("intel-rapl:0:1", "dram", 4.0), FakeZone("intel-rapl:1", "psys", 55.0)]
-    with FakeRapl(tmp_path, zones):
-        _, (s,) = measure(tmp_path)
+    with FakeRapl(tmp_path, zones) as fake:
+        _, (s,) = measure(fake, tmp_path)
     assert near(s.host_watts, 55.0), s  # not 35 + 4 + 55: psys already holds them
     assert [name for name, _ in s.zones] == ["psys"]
     assert {name for name, _ in s.subzones} == {"package-0", "core-0", "dram-0"}
@@ -90,8 +97,8 @@ def test_psys_is_the_host_and_packages_become_breakdown(tmp_path):
 def test_amd_energy_hwmon_reader(tmp_path):
     hw = tmp_path / "hwmon"
     zones = [FakeZone("hwmon3/energy1", "Esocket0", 70.0), FakeZone("hwmon3/energy2", "Ecore000", 9.0)]
-    with FakeRapl(hw, zones, hwmon=True):
-        source, (s,) = measure(tmp_path / "no-powercap", hwmon_root=hw)
+    with FakeRapl(hw, zones, hwmon=True) as fake:
+        source, (s,) = measure(fake, tmp_path / "no-powercap", hwmon_root=hw)
     assert source.meter.kind == "amd_energy"
     assert [name for name, _ in s.zones] == ["package-0"] and near(s.host_watts, 70.0)
 
