@@ -41,6 +41,10 @@ def fake_engine():
     return FakeEngine(interval=0.2)
 
 
+def _slo_burning(frame) -> bool:
+    return frame is not None and any(rate for slo in frame.slo for _, rate in slo.burn_rates[:1])
+
+
 async def shoot_read_only(out: Path, frames: int, config_path: str) -> Path:
     """The console in read-only mode over the demo's Prometheus."""
     app = ObsApp(lambda: real_engine(config_path, read_only=True), theme_name="dark", read_only=True)
@@ -71,8 +75,10 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
             app.save_screenshot(filename=path.name, path=str(out))
             written.append(path)
 
-        for _ in range(int(frames * 15) + 100):  # wait for `frames` real frames
-            if app.frames >= frames:
+        # `frames` real frames, and (for up to a minute more) the demo's errors reaching the SLO
+        # pane: its Prometheus needs two scrapes of a 5xx series before a rate shows.
+        for i in range(int(frames * 15) + 700):
+            if app.frames >= frames and (fake or i > frames * 15 + 600 or _slo_burning(app.frame)):
                 break
             await pilot.pause(0.1)
         await save("main-160x48")
