@@ -378,15 +378,19 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--traffic", action="store_true",
                    help="real nginx + Python servers under ~250 req/s for every tool, so obs-tui's "
                         "Requests pane is live and changing (tests/servers.traffic)")
+    p.add_argument("--demo", action="store_true",
+                   help="run `obs-tui demo`'s parts (shop under load, agent, Prometheus with three "
+                        "SLOs) for the whole run and give obs-tui its config: all four panes live")
     return p.parse_args(argv)
 
 
 def known_tools(args) -> dict[str, list[str]]:
+    config = ["--config", args.demo_config] if getattr(args, "demo_config", None) else []
     return {
         "htop": ["htop", "-d", "10"],
         "glances": ["glances", "-t", "1"],
-        "obs-tui": [args.obs_tui, "--interval", "1"],
-        "obs-tui-ro": [args.obs_tui, "--interval", "1", "--read-only"],
+        "obs-tui": [args.obs_tui, "--interval", "1", *config],
+        "obs-tui-ro": [args.obs_tui, "--interval", "1", "--read-only", *config],
     }
 
 
@@ -420,7 +424,9 @@ def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> s
     lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
                  f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
                  f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}"
-                 + (", HTTP traffic: nginx + Python servers, ~250 req/s" if args.traffic else ""))
+                 + (", HTTP traffic: nginx + Python servers, ~250 req/s" if args.traffic else "")
+                 + (", demo running (shop ~40 req/s, agent, Prometheus, 3 SLOs): all panes live"
+                    if args.demo else ""))
     lines.append("# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
                  "term = tmux pipe-pane bytes (pty output);\n"
                  "# host% = busy share of all cores in the window (tool included): other work on the host shows here")
@@ -466,7 +472,6 @@ def main(argv: list[str] | None = None) -> int:
     for exe in ("tmux",):
         if not shutil.which(exe):
             sys.exit(f"ui_cost: {exe} not found (apt-get install -y htop glances tmux)")
-    tools = build_tools(args)
     env = {"TERM": args.term, "COLORTERM": args.colorterm, "LANG": os.environ.get("LANG", "C.UTF-8")}
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -481,6 +486,13 @@ def main(argv: list[str] | None = None) -> int:
             from tests.servers import traffic
 
             load.enter_context(traffic())
+        if args.demo:
+            sys.path.insert(0, REPO)
+            from obs_tui import demo
+
+            running = load.enter_context(demo.running())
+            args.demo_config = str(running.config_path)
+        tools = build_tools(args)
         # A server with no session would exit at once; a placeholder session keeps it (and its
         # environment) up for the whole run.
         tmux("new-session", "-d", "-s", "keepalive", "-x", "20", "-y", "5", "--", "sleep", "infinity")
