@@ -1,0 +1,76 @@
+"""Where the RED probe's time goes: kernel-measured run time of each of its programs per request.
+
+    sudo .venv/bin/python bench/red_prog_cost.py [--duration 4]
+
+wrk -t1 -c32 against nginx on loopback with the probe attached and kernel.bpf_stats_enabled=1
+(which adds ~2 clock reads per program run to what it measures; reset on exit). For every
+program: runs per request, ns per run and ns per request, from the run_time_ns/run_cnt the
+kernel reports in the program fds' fdinfo; then the total per request. The same load as
+bench/red_overhead.py, whose throughput ratio these numbers explain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from obs_tui.sources.red import RedSource  # noqa: E402
+from tests import servers  # noqa: E402
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+def program_stats(fds: dict[int, str]) -> dict[str, tuple[int, int]]:
+    """program name -> (run_time_ns, run_cnt) for this process's program fds."""
+    out = {}
+    for fd, name in fds.items():
+        fields = dict(line.split(":\t", 1) for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+                      if ":\t" in line)
+        out[name] = (int(fields.get("run_time_ns", 0)), int(fields.get("run_cnt", 0)))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=4.0)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("red_prog_cost: needs root (eBPF and kernel.bpf_stats_enabled)")
+    was = STATS.read_text().strip()
+    STATS.write_text("1")
+    source = RedSource()
+    try:
+        cap = source.available()
+        if not cap.ok:
+            sys.exit(f"red_prog_cost: probe unavailable: {cap.reason}")
+        fds = {info.fd: name.decode() for name, info in source._bpf.funcs.items()}
+        with tempfile.TemporaryDirectory() as tmp, servers.nginx(Path(tmp)) as srv:
+            before = program_stats(fds)
+            out = subprocess.run(["wrk", "-t1", "-c32", f"-d{args.duration:g}s", f"http://127.0.0.1:{srv.port}/"],
+                                 capture_output=True, text=True, check=True).stdout
+            after = program_stats(fds)
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        total = 0.0
+        for name, (ns, runs) in sorted(after.items()):
+            d_ns, d_runs = ns - before[name][0], runs - before[name][1]
+            if d_runs:
+                total += d_ns / requests
+                print(f"{name:40s} runs/request {d_runs / requests:5.2f}  ns/run {d_ns / d_runs:7.1f}  "
+                      f"ns/request {d_ns / requests:7.1f}")
+        print(f"{requests} requests; program time per request {total:.0f} ns")
+        return 0
+    finally:
+        source.close()
+        STATS.write_text(was)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
