@@ -7,6 +7,7 @@ file, key or flag and what is wrong, and exit 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from dataclasses import replace
 
 from obs_tui import __version__
 from obs_tui.config import Config, ConfigError, load
+from obs_tui.privileges import PrivilegeError, drop, limit
 
 EXIT_USAGE = 2
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--read-only", action="store_true",
                         help="no root, no probes: fill the panes from Prometheus only")
     common.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    common.add_argument("--keep-root", action="store_true",
+                        help="do not drop root after loading the probes (see SECURITY.md)")
 
     parser = OneLineParser(prog="obs-tui", parents=[common],
                            description="Terminal observability console: RED, power, carbon, SLOs.")
@@ -68,6 +72,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = replace(config, interval=args.interval)
     if hasattr(args, "theme"):
         config = replace(config, theme=args.theme)
+    if hasattr(args, "keep_root"):
+        config = replace(config, keep_root=True)
     if hasattr(args, "prometheus"):
         config = replace(config, prometheus={**config.prometheus, "url": args.prometheus})
     return config
@@ -96,6 +102,19 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None):
                   interval=config.interval)
 
 
+def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: None):
+    """The engine, then root given up: everything that needs root (loading the probes,
+    opening root-only files) happens in make_engine; what runs for the rest of the session
+    reads through the descriptors it holds (obs_tui/privileges.py)."""
+    engine = make_engine(config, read_only, notice)
+    try:
+        engine.privileges = drop(keep_root=config.keep_root)
+    except (OSError, PrivilegeError) as exc:
+        engine.close()  # never go on as root when the drop was asked for and failed
+        raise PrivilegeError(f"cannot drop root: {exc} (use --keep-root to stay root)") from None
+    return engine
+
+
 def cmd_doctor(config: Config, args) -> int:
     from obs_tui import doctor
 
@@ -110,11 +129,14 @@ def cmd_doctor(config: Config, args) -> int:
 def cmd_snapshot(config: Config, args) -> int:
     from obs_tui.snapshot import frame_to_json
 
-    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr)
+    engine = make_engine_and_drop(config, getattr(args, "read_only", False), notice=_to_stderr)
     try:
         engine.tick()
         time.sleep(args.duration)
-        print(json.dumps(frame_to_json(engine.tick()), indent=2), flush=True)
+        doc = frame_to_json(engine.tick())
+        if engine.privileges is not None:
+            doc["privileges"] = dataclasses.asdict(engine.privileges)
+        print(json.dumps(doc, indent=2), flush=True)
     finally:
         engine.close()  # detaching uprobes takes ~1 s: after the output, not before
     return 0
@@ -130,7 +152,7 @@ def cmd_console(config: Config, args) -> int:
         where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
         raise UsageError(f"obs-tui: {where}: {exc}") from None
     read_only = getattr(args, "read_only", False)
-    return run_console(lambda: make_engine(config, read_only), config.theme, read_only)
+    return run_console(lambda: make_engine_and_drop(config, read_only), config.theme, read_only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args)
         if args.command == "doctor":
             return cmd_doctor(config, args)
+        if not config.keep_root:
+            limit()  # before any thread: see obs_tui/privileges.py
         if args.command == "snapshot":
             return cmd_snapshot(config, args)
         return cmd_console(config, args)
@@ -148,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"obs-tui: config: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PrivilegeError as exc:
+        print(f"obs-tui: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug of ours: one line, and the traceback only on request

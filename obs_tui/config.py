@@ -33,6 +33,8 @@ SCHEMA: dict[str, Any] = {
     "interval": (_NUMBER, 1.0),
     "theme": (str, "dark"),
     "slo_files": (list, []),
+    # Stay root after the probes are loaded (obs_tui/privileges.py says what that costs).
+    "keep_root": (bool, False),
     "prometheus": {
         "url": (str, ""),
         "bearer_token_file": (str, ""),
@@ -70,6 +72,7 @@ class Config:
     interval: float = 1.0
     theme: str = "dark"
     slo_files: tuple[str, ...] = ()
+    keep_root: bool = False
     prometheus: dict[str, Any] = field(default_factory=dict)
     power: dict[str, Any] = field(default_factory=dict)
     carbon: dict[str, Any] = field(default_factory=dict)
@@ -139,7 +142,7 @@ def parse(text: str, where: str = "<config>") -> Config:
                 raise ConfigError(f"{where}: key 'red.{key}' must list paths starting with '/', got {item!r}")
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
-                  slo_files=tuple(data["slo_files"]), prometheus=data["prometheus"],
+                  slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"], prometheus=data["prometheus"],
                   power=data["power"], carbon=data["carbon"], red=data["red"],
                   slo=tuple(data["slo"]))
 

@@ -41,6 +41,7 @@ class Engine:
         self.clock = clock
         self.host = host or socket.gethostname()
         self.started_at = clock()
+        self.privileges = None  # privileges.Dropped, set by the cli once root is given up
         self._status: dict[str, SourceStatus] = {}
         self._active: list[Source] = []
         self._prev_raw: dict[str, Any] = {}

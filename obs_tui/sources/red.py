@@ -55,6 +55,9 @@ class RedSource:
         self._paths: dict[int, str] = {}  # path hash -> path: a hash always names one path
         self._last_stats: dict[bytes, tuple] = {}  # stats key bytes -> (value bytes, key, entry)
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
+        # Ports of the servers found at load, while root could read every /proc/PID/fd: after
+        # the privilege drop only the new user's own processes can be looked at.
+        self._load_ports: dict[int, tuple[int, ...]] = {}
 
     # -- Source protocol --
 
@@ -78,6 +81,8 @@ class RedSource:
 
     def close(self) -> None:
         if self._bpf is not None:
+            if os.geteuid() != 0:
+                _release_uprobes(self._bpf)
             self._bpf.cleanup()
             self._bpf = None
         self._capability = Capability(False, "closed")
@@ -175,7 +180,7 @@ class RedSource:
         try:
             comm = (proc / "comm").read_text().strip()
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            info = ServiceInfo(comm, cmdline, listening_ports(pid))
+            info = ServiceInfo(comm, cmdline, listening_ports(pid) or self._load_ports.get(pid, ()))
         except OSError:
             if cached:  # exited: keep what we knew so its last requests still have a name
                 return cached[1]
@@ -190,7 +195,8 @@ class RedSource:
         load: a server's later connections come through accept, which sets its bit in kernel
         (and this scan costs ~20 ms of CPU with 375 processes)."""
         servers = self._bpf[b"servers"]
-        for tgid in listening_pids():
+        self._load_ports = listening_pids()
+        for tgid in self._load_ports:
             key = ctypes.c_uint32(tgid >> 6)
             word = servers[key]
             if not word.value & (1 << (tgid & 63)):
@@ -273,10 +279,21 @@ def listening_ports(pid: int) -> tuple[int, ...]:
     return _ports_of(pid, _listening_inodes())
 
 
-def listening_pids() -> set[int]:
-    """Every process holding a listening TCP socket (what `ss -ltnp` shows)."""
+def listening_pids() -> dict[int, tuple[int, ...]]:
+    """Every process holding a listening TCP socket, with its ports (what `ss -ltnp` shows)."""
     listening = _listening_inodes()
     if not listening:
-        return set()
-    return {int(name) for name in os.listdir("/proc")
-            if name.isdigit() and _ports_of(int(name), listening)}
+        return {}
+    found = ((int(name), _ports_of(int(name), listening)) for name in os.listdir("/proc") if name.isdigit())
+    return {pid: ports for pid, ports in found if ports}
+
+
+def _release_uprobes(bpf) -> None:
+    """Detach the libssl uprobes without root. bcc's own detach also removes a tracefs
+    uprobe_events entry, which only root may write (and fails there); the uprobes were made
+    through the perf uprobe PMU, so closing their perf event fds detaches them."""
+    from bcc import lib
+
+    for name, fd in list(bpf.uprobe_fds.items()):
+        lib.bpf_close_perf_event_fd(fd)
+        bpf._del_uprobe_fd(name)
