@@ -47,6 +47,7 @@ class Engine:
         self._prev_raw: dict[str, Any] = {}
         self._sections: dict[str, Any] = {}
         self._prev_now: float | None = None
+        self._notes: dict[str, str] = {}
         for source in self.sources:
             try:
                 cap = source.available()
@@ -54,7 +55,10 @@ class Engine:
                 cap = Capability(False, _reason(exc))
             if cap.ok:
                 self._active.append(source)
-                self._status[source.name] = SourceStatus(source.name, source.mode)
+                # ok with a reason: working, but in part (say, HTTPS not traced); kept on
+                # every tick's status so the pane can say what is missing
+                self._notes[source.name] = cap.reason
+                self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason)
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
 
@@ -79,7 +83,7 @@ class Engine:
                                              reason=f"analysis failed: {_reason(exc)}")
                 continue
             self._prev_raw[name] = raw
-            self._status[name] = SourceStatus(name, source.mode)
+            self._status[name] = SourceStatus(name, source.mode, self._notes[name])
         self._prev_now = now
         return Frame(host=self.host, taken_at=now, duration_s=dt,
                      uptime_s=_host_uptime(), interval_s=self.interval,

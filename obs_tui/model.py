@@ -76,6 +76,7 @@ class ServiceStats:
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
+    paths: int = 0  # distinct request paths behind routes_total (more than routes: normalised, capped)
 
 
 @dataclass(frozen=True)

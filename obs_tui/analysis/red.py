@@ -28,6 +28,7 @@ class StatKey:
     status: int  # 0: closed before the response
     path: str
     truncated: bool = False
+    gen: int = 0  # which process of that pid (the probe's generation: a reused pid starts anew)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         by_pid.setdefault(key.pid, []).append(key)
     services = []
     for pid, keys in by_pid.items():
-        route_of = _routes_of(frozenset(k.path for k in keys), tuple(cur.patterns), cur.max_children,
+        paths = frozenset(k.path for k in keys)
+        route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
                               frozenset(k.path for k in keys if k.truncated))
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
@@ -134,7 +136,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
-            routes_total=_route_stats(totals),
+            routes_total=_route_stats(totals), paths=len(paths),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),

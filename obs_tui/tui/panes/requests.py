@@ -108,6 +108,8 @@ class RequestsPane(Pane):
             return escape(fix), True
         if status is not None and status.stale:
             return f"requests: stale — {escape(status.reason)}", False
+        if status is not None and status.reason:  # live, but in part (an attach that failed)
+            return f"requests: {escape(status.reason)}", False
         if not frame.red.services:
             return "no HTTP servers seen yet: requests appear as soon as one answers", True
         return "", False
@@ -128,6 +130,8 @@ class RequestsPane(Pane):
             ("rate", f"{fmt.num(s.rps)} rps"), ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
             ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),
             ("window", f"{frame.duration_s:.1f}s"),
+            # the cardinality cap at work: where thousands of paths went
+            ("paths → routes", f"{fmt.count(s.paths)} → {fmt.count(len(s.routes_total))}"),
         ]
         charts = [Chart("requests/s", list(h.get("rps", key)), fmt.num),
                   Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
