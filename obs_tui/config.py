@@ -7,6 +7,7 @@ the CLI prints that one line and exits 2.
 from __future__ import annotations
 
 import os
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +91,26 @@ def _check_value(where: str, key: str, value: Any, types) -> Any:
     # bool is an int subclass in Python; in a config it is never a number.
     if isinstance(value, bool) or not isinstance(value, types):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(types)}, got {value!r}")
-    return float(value) if types is _NUMBER else value
+    if types is _NUMBER:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too big for a float
+            number = math.inf
+        if not math.isfinite(number):  # TOML has nan and inf; no setting means either
+            raise ConfigError(f"{where}: key '{key}' must be a finite number, got {value!r}")
+        return number
+    return value
+
+
+def _printable(name: str) -> str:
+    """A key as it may be shown on one terminal line (a TOML key can hold any character)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
 
 
 def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
     out: dict[str, Any] = {}
     for key, value in table.items():
-        full = f"{prefix}{key}"
+        full = _printable(f"{prefix}{key}")
         if key not in schema:
             raise ConfigError(f"{where}: unknown key '{full}'")
         spec = schema[key]

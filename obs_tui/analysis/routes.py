@@ -42,8 +42,9 @@ def segments(path: str) -> list[str]:
 
 
 def _clean(segment: str) -> str:
-    # Paths are client-controlled bytes: keep them printable for the terminal.
-    return "".join(ch if ch.isprintable() else "?" for ch in segment)
+    # Paths are client-controlled bytes: keep them printable for the terminal. U+FFFD, not
+    # "?": a route must normalise to itself, and "?" would start a query string.
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in segment)
 
 
 def parse_pattern(pattern: str) -> tuple[str, ...]:
