@@ -117,6 +117,12 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
     if os.geteuid() != 0 or keep_root:
         return Dropped(os.getuid(), os.getgid(), pwd_name(os.getuid()), started, False)
     uid, gid, name = target_user(environ)
+    unreadable = _unreadable_as(uid, gid, code_dirs())
+    if unreadable:
+        # Textual and obs-tui import modules lazily: as a user who cannot read them the
+        # console would fail later, in the middle of an incident. Say so now.
+        raise PrivilegeError(f"user {name} cannot read {unreadable} (install obs-tui where "
+                             "other users can read it)")
     limit()  # again, for this thread: a no-op where limit() already ran on its creator
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -128,6 +134,41 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
         raise PrivilegeError(f"privileges not dropped: Uid {status['Uid']}, CapEff {status['CapEff']}, "
                              f"CapBnd {status['CapBnd']}")
     return Dropped(uid, gid, name, started, True)
+
+
+def code_dirs() -> list[str]:
+    """The directories whose modules are imported after the drop."""
+    import rich
+    import textual
+
+    import obs_tui
+
+    return [os.path.dirname(m.__file__) for m in (obs_tui, textual, rich)]
+
+
+def _unreadable_as(uid: int, gid: int, paths: list[str]) -> str:
+    """The first of paths that uid/gid (no supplementary groups) cannot list, "" if none.
+    Tried for real in a forked child that becomes that user: permission bits, ACLs and
+    every parent directory are then the kernel's business, not a guess of ours."""
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe-ish calls, then _exit
+        code = 0
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            for i, path in enumerate(paths):
+                if not os.access(path, os.R_OK | os.X_OK):
+                    code = 10 + i
+                    break
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return ""
+    return paths[code - 10] if 10 <= code < 10 + len(paths) else "its own files (could not check)"
 
 
 def pwd_name(uid: int) -> str:

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import threading
@@ -179,3 +180,20 @@ def test_drop_when_not_root_changes_nothing():
     if result.returncode != 0 and "Permission denied" in result.stderr:
         pytest.skip(f"user nobody cannot read this checkout ({REPO})")
     assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+@as_root
+def test_an_install_the_target_cannot_read_refuses_to_drop(tmp_path):
+    """Installed in a directory only root can read (a venv in /root): as nobody, lazy imports
+    would fail later in the session. obs-tui says so at once, in one line, and exits."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(REPO / "obs_tui", private / "obs_tui")
+    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.1"],
+                            capture_output=True, text=True, cwd=private, timeout=60,
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("SUDO_")},
+                                 "PYTHONPATH": str(private)})
+    lines = [line for line in result.stderr.splitlines() if "kernel-headers" not in line]
+    assert result.returncode == 1 and result.stdout == ""
+    assert lines == [f"obs-tui: cannot drop root: user nobody cannot read {private / 'obs_tui'} "
+                     "(install obs-tui where other users can read it) (use --keep-root to stay root)"]
