@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +30,7 @@ from tests import servers
 from tests.test_red_probes import Window, red  # noqa: F401 (red: fixture)
 from tests.test_faults import as_root
 
+REPO = Path(__file__).resolve().parent.parent
 PATH_LEN = 96  # bpf/red.c
 REQ_BYTES = 8 * (1 + PATH_LEN // 8 + 1)  # REQ_WORDS: what one read copies
 pytestmark = as_root
@@ -193,3 +196,56 @@ def test_malformed_traffic_does_not_disturb_good_counts(red, targets, which):
     svc = next(s for s in section.services if s.pid == srv.pid)
     assert svc.requests >= n  # the bad traffic's own answers (400, 414...) on top
     assert not any("q=" in r.route or "h" * 200 in r.route for r in svc.routes_total)
+
+
+# ---- hostile names: a process's name is chosen by whoever runs it ------------------------------
+
+HOSTILE = b"\x1b]2;PWNED\x07\x1b[2J"  # set the window title, clear the screen
+NAMED_SERVER = ("import ctypes, runpy, sys\n"
+                f"ctypes.CDLL(None).prctl(15, {HOSTILE!r}, 0, 0, 0)\n"
+                "sys.argv = sys.argv[1:]\n"
+                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def test_escape_sequences_in_process_names_never_reach_the_terminal(red, tmp_path):
+    """A server whose process name holds escape sequences answers requests while the real
+    console runs in tmux: the name is shown with U+FFFD for the controls, the terminal's title
+    is not changed, and the procs and RED sources hand out printable text only."""
+    from bench import ui_cost
+    from obs_tui.sources.procs import ProcsSource
+
+    port = servers.free_port()
+    proc = subprocess.Popen([sys.executable, "-c", NAMED_SERVER, str(servers.HERE / "py_server.py"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = None
+    try:
+        servers.wait_port(port, proc)
+        w = Window(red, proc.pid)
+        pid = ui_cost.start_pane("hostile", [sys.executable, "-m", "obs_tui", "--interval", "0.5"],
+                                 {"TERM": "tmux-256color", "PYTHONPATH": str(REPO)}, 120, 40)
+        ui_cost.tmux("select-pane", "-t", "hostile", "-T", "before")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            keepalive_get(port, 20)
+            if "PWNED" in ui_cost.capture("hostile"):
+                break
+            time.sleep(0.2)
+        screen = ui_cost.capture("hostile")
+        assert "\ufffd]2;PWNED" in screen, screen  # shown, defanged
+        assert ui_cost.tmux("display-message", "-p", "-t", "hostile", "#{pane_title}").strip() == "before"
+        comm = ProcsSource().sample(time.time())[proc.pid].info.comm
+        _, svc = w.result(1)
+        assert comm.isprintable() and svc.comm.isprintable() and "PWNED" in svc.comm
+    finally:
+        if pid is not None:
+            ui_cost.kill_session("hostile", [pid])
+            ui_cost.tmux_kill_server()
+        servers.stop(proc)
+
+
+def keepalive_get(port: int, n: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for _ in range(n):
+        conn.request("GET", "/x")
+        conn.getresponse().read()
+    conn.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
 from obs_tui.model import Capability
 from obs_tui.sources.base import SourceError
+from obs_tui.text import printable
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
@@ -205,8 +206,8 @@ class RedSource:
             return cached[1]
         proc = Path("/proc") / str(pid)
         try:
-            comm = (proc / "comm").read_text().strip()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            comm = printable((proc / "comm").read_text(errors="replace").strip())
+            cmdline = printable((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
             # (the ports found at load belong to the process that had the pid then: gen 0)
             info = ServiceInfo(comm, cmdline, listening_ports(pid) or (self._load_ports.get(pid, ()) if gen == 0 else ()))
         except OSError:
