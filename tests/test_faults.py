@@ -293,3 +293,38 @@ def test_more_paths_than_the_probe_holds_are_reported_lost(tmp_path):
         assert {r.route: r.requests for r in svc.routes}.get("/*", 0) >= 10
     finally:
         source.close()
+
+
+@as_root
+def test_server_killed_mid_request(red):
+    """A server is killed (SIGKILL: no close syscalls) while a request waits for its answer:
+    its earlier requests stay on screen under its name for the grace period, sampling goes
+    on, and the prune then forgets its connections, counters and name."""
+    port = servers.free_port()
+    proc = subprocess.Popen(PY_SERVER + [str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        servers.wait_port(port, proc)
+        w = Window(red, proc.pid)
+        keepalive(port, ["/users/1"] * 5)
+        _, svc = w.result(5)
+        assert svc.requests == 5 and svc.comm == "python"
+        hung = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        hung.request("GET", "/sleep/5000")
+        time.sleep(0.3)
+        proc.kill()
+        proc.wait()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            hung.getresponse()
+        section, svc = w.result(5)
+        assert svc.requests == 5 and svc.comm == "python" and str(port) in svc.cmdline
+    finally:
+        stop(proc)
+    conns = red._bpf[b"conns"]
+    assert any(k.tgid == proc.pid for k in conns.keys())  # the hung connection, never closed
+    later = time.time() + 11
+    red.sample(later)  # a prune: the dead process's connections go at once...
+    assert not any(k.tgid == proc.pid for k in conns.keys())
+    assert any(k.pid == proc.pid for k in red.sample(later).stats)  # ...its counters stay a while
+    red.sample(later + 31)
+    red.sample(later + 42)
+    assert not any(k.pid == proc.pid for k in red.sample(later + 53).stats)
