@@ -84,6 +84,7 @@ class RedSection:
     lost_events: int  # over the frame's window, like the counts
     services: tuple[ServiceStats, ...]
     lost_since_attach: int = 0
+    lost_reasons: tuple[tuple[str, int], ...] = ()  # since attach: (why, how many), non-zero only
 
 
 @dataclass(frozen=True)

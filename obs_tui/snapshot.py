@@ -9,7 +9,7 @@ from typing import Any
 from obs_tui.model import Frame
 
 # Frame fields held as tuples of (key, value) pairs to stay immutable; JSON shows them as objects.
-MAPPING_FIELDS = {"zones", "burn_rates", "status_classes"}
+MAPPING_FIELDS = {"zones", "burn_rates", "status_classes", "lost_reasons"}
 
 
 def _plain(value: Any) -> Any:

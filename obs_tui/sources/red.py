@@ -54,7 +54,9 @@ class RedSource:
         self._dead_since: dict[tuple[int, int], float] = {}  # (tgid, generation) -> first seen dead
         self._last_prune = 0.0
         self._paths: dict[int, str] = {}  # path hash -> path: a hash always names one path
-        self._last_stats: dict[bytes, tuple] = {}  # stats key bytes -> (value bytes, key, entry)
+        # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the ~3 KB value,
+        # so 16,384 entries cost ~2 MB to remember, not 48 MB
+        self._last_stats: dict[bytes, tuple] = {}
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
         # Ports of the servers found at load, while root could read every /proc/PID/fd: after
         # the privilege drop only the new user's own processes can be looked at.
@@ -78,7 +80,8 @@ class RedSource:
         gens: dict[int, int] = {}
         for key in stats:
             gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
-        return RedRaw(lost_events=self._read_lost(), stats=stats,
+        lost = self._read_lost()
+        return RedRaw(lost_events=sum(lost), lost_by_slot=lost, stats=stats,
                       services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
                       patterns=self.patterns, max_children=self.max_children)
 
@@ -146,17 +149,19 @@ class RedSource:
 
     # -- reading the maps --
 
-    def _read_lost(self) -> int:
-        return sum(sum(per_cpu) for per_cpu in (v for _, v in self._bpf[b"lost"].items()))
+    def _read_lost(self) -> tuple[int, ...]:
+        """Cumulative lost counts per slot (summed over CPUs), in slot order."""
+        return tuple(sum(per_cpu) for _, per_cpu in sorted(self._bpf[b"lost"].items(), key=lambda kv: kv[0].value))
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
         table = self._bpf[b"stats"]
         out = {}
-        seen: dict[bytes, tuple[bytes, StatKey, StatEntry]] = {}
+        seen: dict[bytes, tuple[int, StatKey, StatEntry]] = {}
         for k, v in table.items():
             key_bytes, raw = bytes(k), bytes(v)
+            version = hash(raw)
             last = self._last_stats.get(key_bytes)
-            if last is not None and last[0] == raw:  # no request since: the same entry
+            if last is not None and last[0] == version:  # no request since: the same entry
                 out[last[1]] = last[2]
                 seen[key_bytes] = last
                 continue
@@ -168,7 +173,7 @@ class RedSource:
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
             key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen)
             out[key] = StatEntry(counts[0], counts[1], hist)
-            seen[key_bytes] = (raw, key, out[key])
+            seen[key_bytes] = (version, key, out[key])
         self._last_stats = seen
         return out
 

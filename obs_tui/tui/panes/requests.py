@@ -110,6 +110,9 @@ class RequestsPane(Pane):
             return f"requests: stale — {escape(status.reason)}", False
         if status is not None and status.reason:  # live, but in part (an attach that failed)
             return f"requests: {escape(status.reason)}", False
+        if frame.red.lost_reasons:
+            why = ", ".join(f"{fmt.count(n)} {reason}" for reason, n in frame.red.lost_reasons)
+            return f"requests: not all seen since start: {escape(why)}", False
         if not frame.red.services:
             return "no HTTP servers seen yet: requests appear as soon as one answers", True
         return "", False
