@@ -4,7 +4,8 @@ one /proc scan for listening sockets), for the console in a tmux pane and for `s
 
     .venv/bin/python bench/root_time.py [--runs 5]
 
-Polls every 5 ms. Run as root (the drop is from root). tmux helpers are bench/ui_cost.py's.
+Polls every 5 ms. Baseline from the same run: the wall time of
+starting Python and importing the console, the cli and bcc (what is left when no probe loads). Run as root (the drop is from root). tmux helpers are bench/ui_cost.py's.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--obs-tui", default=str(REPO / ".venv" / "bin" / "obs-tui"))
     args = p.parse_args(argv)
-    results: dict[str, list[float]] = {"console": [], "snapshot": []}
+    results: dict[str, list[float]] = {"console": [], "snapshot": [], "baseline": []}
     # a placeholder session keeps the tmux server up between the console's sessions
     ui_cost.tmux("new-session", "-d", "-s", "keep", "-x", "20", "-y", "5", "--", "sleep", "infinity")
     try:
@@ -57,13 +58,21 @@ def main(argv=None) -> int:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             results["snapshot"].append(root_seconds(proc.pid, t0))
             proc.wait()
+            # baseline: interpreter start-up and the console's imports alone (no probe, no drop)
+            t0 = time.monotonic()
+            python = str(Path(args.obs_tui).with_name("python"))
+            subprocess.run([python, "-c", "import obs_tui.tui.app, obs_tui.cli, bcc"], check=True)
+            results["baseline"].append(time.monotonic() - t0)
     finally:
         ui_cost.tmux_kill_server()
     print(f"# seconds as root from start to the privilege drop, {args.runs} runs, git {ui_cost.git_state()}")
     for name, values in results.items():
         got = [v for v in values if v is not None]
         print(f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
-              f"(never dropped: {len(values) - len(got)})")
+              f"(never dropped: {len(values) - len(got)})"
+              if name != "baseline" else
+              f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
+              "(start-up and imports alone: python -c 'import obs_tui.tui.app, obs_tui.cli, bcc')")
     return 0
 
 
