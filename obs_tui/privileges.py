@@ -137,13 +137,15 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
 
 
 def code_dirs() -> list[str]:
-    """The directories whose modules are imported after the drop."""
+    """The directories read after the drop: modules imported lazily, and the themes the
+    console cycles through with T."""
     import rich
     import textual
 
     import obs_tui
+    from obs_tui.tui.themes import THEMES_DIR
 
-    return [os.path.dirname(m.__file__) for m in (obs_tui, textual, rich)]
+    return [os.path.dirname(m.__file__) for m in (obs_tui, textual, rich)] + [str(THEMES_DIR)]
 
 
 def _unreadable_as(uid: int, gid: int, paths: list[str]) -> str:
