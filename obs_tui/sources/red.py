@@ -151,7 +151,8 @@ class RedSource:
 
     def _read_lost(self) -> tuple[int, ...]:
         """Cumulative lost counts per slot (summed over CPUs), in slot order."""
-        return tuple(sum(per_cpu) for _, per_cpu in sorted(self._bpf[b"lost"].items(), key=lambda kv: kv[0].value))
+        slots = sorted(self._bpf[b"lost"].items(), key=lambda kv: kv[0].value)
+        return tuple(sum(per_cpu) for _, per_cpu in slots)
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
         table = self._bpf[b"stats"]
@@ -212,11 +213,14 @@ class RedSource:
         proc = Path("/proc") / str(pid)
         try:
             comm = printable((proc / "comm").read_text(errors="replace").strip())
-            cmdline = printable((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
-            # (the ports found at load belong to the process that had the pid then: gen 0)
-            info = ServiceInfo(comm, cmdline, listening_ports(pid) or (self._load_ports.get(pid, ()) if gen == 0 else ()))
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            cmdline = printable(argv.decode(errors="replace").strip())
+            # /proc/PID/fd is the owner's only once root is dropped; the ports found at load
+            # belong to the process that had the pid then (generation 0)
+            ports = listening_ports(pid) or (self._load_ports.get(pid, ()) if gen == 0 else ())
+            info = ServiceInfo(comm, cmdline, ports)
         except OSError:
-            if cached and cached[2] == gen:  # exited: keep what we knew so its last requests still have a name
+            if cached and cached[2] == gen:  # exited: keep what we knew, so its last requests have a name
                 return cached[1]
             info = ServiceInfo("?", "", ())
         self._info[pid] = (now, info, gen)
