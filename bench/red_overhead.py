@@ -94,7 +94,7 @@ def probed(port: int, pid: int, seconds: float, connections: int) -> Run:
         run.counted = sum(s.requests for s in section.services if s.pid == pid)
         run.lost, run.load_s = section.lost_events, source.load_seconds
         if run.lost:
-            print(f"lost by cause: {source.lost_by_cause()}", flush=True)
+            print(f"lost by cause: {dict(section.lost_reasons)}", flush=True)
         return run
     finally:
         source.close()

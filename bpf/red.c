@@ -73,6 +73,8 @@ struct conn {
     u8 truncated;   // the path filled PATH_LEN without reaching its end
     u8 path_words;  // words of path[] that belong to this request's path (the rest is stale)
     u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
+    u32 gen;        // the tgid's generation when the connection was first seen (see generations)
+    u32 pad;        // path 8-byte aligned for the word scan
     char path[PATH_LEN];
 };
 
@@ -81,6 +83,8 @@ struct stat_key {
     u16 status;  // 0: connection closed before the response
     u8 method;
     u8 truncated;
+    u32 gen;     // which process of that tgid: a reused pid does not add to a dead one's counts
+    u32 pad;
     u64 path_hash;
 };
 
@@ -107,6 +111,10 @@ BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
 BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
+// Generation of a tgid: bumped when a server's process exits, so the next process given the
+// same pid (PID reuse) counts under new stats keys. Only servers that exited have an entry;
+// user space deletes one when no stats entry of that tgid is left.
+BPF_HASH(generations, u32, u32, 65536);
 // Set by user space once every program is attached. bcc attaches them one at a time (in name
 // order) while servers keep serving: a request read before the response programs were
 // attached would have its response missed and count as LOST_UNMATCHED. Only the request side
@@ -125,6 +133,11 @@ static __always_inline int is_server(u32 tgid) {
     u32 word = tgid >> 6;
     u64 *bits = servers.lookup(&word);
     return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
+static __always_inline u32 generation_of(u32 tgid) {
+    u32 *g = generations.lookup(&tgid);
+    return g ? *g : 0;
 }
 
 static __always_inline u32 bucket_of(u64 ns) {
@@ -166,7 +179,7 @@ static __always_inline int publish_path(struct conn *c) {
 
 static __always_inline void record(struct conn *c, u16 status, u64 now) {
     struct stat_key k = {.tgid = c->tgid, .status = status, .method = c->method,
-                         .truncated = c->truncated, .path_hash = c->path_hash};
+                         .truncated = c->truncated, .gen = c->gen, .path_hash = c->path_hash};
     struct stat_val *v = stats.lookup(&k);
     if (!v) {
         int zero = 0;
@@ -259,7 +272,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         return;  // header continuation, body, TLS records: not the start of a request
     struct conn *c = conns.lookup(key);
     if (!c) {
-        struct conn fresh = {};
+        struct conn fresh = {.gen = generation_of(tgid)};
         if (conns.update(key, &fresh)) {
             count_lost(LOST_CONNS);
             return;
@@ -459,6 +472,30 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
 TRACEPOINT_PROBE(sched, sched_process_fork) {
     if (is_server(bpf_get_current_pid_tgid() >> 32))
         mark_server(args->child_pid);
+    return 0;
+}
+
+// A server process exits: the next process given its pid is another service. Its bit is
+// cleared (it becomes a server again by listening, or by a server's fork) and its generation
+// moves on. A server's thread exiting clears the bit its creation set (sched_process_fork).
+// Runs for every thread exit on the host; all but servers' return after one array load.
+TRACEPOINT_PROBE(sched, sched_process_exit) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, pid = (u32)id;
+    if (!is_server(pid))
+        return 0;
+    u32 word = pid >> 6;
+    u64 *bits = servers.lookup(&word);
+    if (bits)
+        __sync_fetch_and_and(bits, ~(1ULL << (pid & 63)));
+    if (pid != tgid)
+        return 0;
+    u32 one = 1;
+    u32 *g = generations.lookup(&tgid);
+    if (g)
+        __sync_fetch_and_add(g, 1);
+    else if (generations.update(&tgid, &one))
+        count_lost(LOST_STATS);
     return 0;
 }
 

@@ -115,10 +115,12 @@ def ensure_tracefs() -> None:
     """Mount tracefs if it is missing; bcc's tracepoints read their formats from it."""
     if tracefs_mounted() or os.geteuid() != 0:
         return
-    import subprocess
+    import ctypes
 
-    subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)], check=False,
-                   capture_output=True)
+    # mount(2) itself, not the mount binary: the console gives up its capability bounding set
+    # before loading the probes (obs_tui/privileges.py), so a child it ran would have none.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount(b"tracefs", str(TRACEFS).encode(), b"tracefs", ctypes.c_ulong(0), None)
 
 
 _prepared = False

@@ -7,6 +7,7 @@ file, key or flag and what is wrong, and exit 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from dataclasses import replace
 from obs_tui import __version__
 from obs_tui.config import Config, ConfigError, load
 from obs_tui.demo import DemoError
+from obs_tui.privileges import PrivilegeError, drop, limit
 
 EXIT_USAGE = 2
 
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--read-only", action="store_true",
                         help="no root, no probes: fill the panes from Prometheus only")
     common.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    common.add_argument("--keep-root", action="store_true",
+                        help="do not drop root after loading the probes (see SECURITY.md)")
 
     parser = OneLineParser(prog="obs-tui", parents=[common],
                            description="Terminal observability console: RED, power, carbon, SLOs.")
@@ -86,6 +90,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = replace(config, interval=args.interval)
     if hasattr(args, "theme"):
         config = replace(config, theme=args.theme)
+    if hasattr(args, "keep_root"):
+        config = replace(config, keep_root=True)
     if hasattr(args, "prometheus"):
         config = replace(config, prometheus={**config.prometheus, "url": args.prometheus})
     return config
@@ -162,6 +168,19 @@ def load_slos(config: Config) -> list:
     return load_all(config)
 
 
+def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: None, **options):
+    """The engine, then root given up: everything that needs root (loading the probes,
+    opening root-only files) happens in make_engine; what runs for the rest of the session
+    reads through the descriptors it holds (obs_tui/privileges.py)."""
+    engine = make_engine(config, read_only, notice, **options)
+    try:
+        engine.privileges = drop(keep_root=config.keep_root)
+    except (OSError, PrivilegeError) as exc:
+        engine.close()  # never go on as root when the drop was asked for and failed
+        raise PrivilegeError(f"cannot drop root: {exc} (use --keep-root to stay root)") from None
+    return engine
+
+
 def cmd_doctor(config: Config, args) -> int:
     from obs_tui import doctor
 
@@ -176,15 +195,18 @@ def cmd_doctor(config: Config, args) -> int:
 def cmd_snapshot(config: Config, args) -> int:
     from obs_tui.snapshot import frame_to_json
 
-    engine = make_engine(config, getattr(args, "read_only", False), notice=_to_stderr,
-                         slos=load_slos(config))
+    engine = make_engine_and_drop(config, getattr(args, "read_only", False), notice=_to_stderr,
+                                  slos=load_slos(config))
     try:
         timeout = float(config.prometheus["timeout_s"]) * 2
         engine.wait_ready(timeout)
         engine.tick()
         time.sleep(args.duration)
         engine.wait_fresh(timeout)
-        print(json.dumps(frame_to_json(engine.tick()), indent=2), flush=True)
+        doc = frame_to_json(engine.tick())
+        if engine.privileges is not None:
+            doc["privileges"] = dataclasses.asdict(engine.privileges)
+        print(json.dumps(doc, indent=2), flush=True)
     finally:
         engine.close()  # detaching uprobes takes ~1 s: after the output, not before
     return 0
@@ -206,8 +228,8 @@ def cmd_console(config: Config, args) -> int:
         collector, server = start_exporter(config, args.serve_metrics, "--serve-metrics")
         sinks.append(collector.publish)
     try:
-        return run_console(lambda: make_engine(config, read_only, slos=slos, sinks=sinks), config.theme,
-                           read_only)
+        return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks),
+                           config.theme, read_only)
     finally:
         if server is not None:
             server.close()
@@ -237,8 +259,8 @@ def cmd_agent(config: Config, args) -> int:
     print(f"obs-tui agent: metrics on {server.url}", file=sys.stderr, flush=True)
     engine = None
     try:
-        engine = make_engine(config, False, notice=_to_stderr, sinks=[collector.publish],
-                             with_slos=False)
+        engine = make_engine_and_drop(config, False, notice=_to_stderr, sinks=[collector.publish],
+                                      with_slos=False)
         while not stop.is_set():
             started = time.monotonic()
             engine.tick()
@@ -263,6 +285,7 @@ def cmd_demo(config: Config, args) -> int:
         # The demo's config (its Prometheus, routes and SLOs) with the flags' overrides.
         args.config = str(running.config_path)
         shown = resolve_config(args)
+        # No privilege drop here: the demo must still be able to stop what it started as root.
         return run_console(lambda: make_engine(shown, read_only), shown.theme, read_only)
 
     return demo.run(open_console, args.headless, args.seconds, args.rps)
@@ -274,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args)
         if args.command == "doctor":
             return cmd_doctor(config, args)
+        # Before any thread: see obs_tui/privileges.py. Not for the demo, which starts the agent
+        # as a child that needs root to load its probes (the agent drops root itself).
+        if not config.keep_root and args.command != "demo":
+            limit()
         if args.command == "snapshot":
             return cmd_snapshot(config, args)
         if args.command == "agent":
@@ -287,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"obs-tui: config: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PrivilegeError as exc:
+        print(f"obs-tui: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except DemoError as exc:

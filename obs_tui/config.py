@@ -7,6 +7,7 @@ the CLI prints that one line and exits 2.
 from __future__ import annotations
 
 import os
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ SCHEMA: dict[str, Any] = {
     "interval": (_NUMBER, 1.0),
     "theme": (str, "dark"),
     "slo_files": (list, []),
+    # Stay root after the probes are loaded (obs_tui/privileges.py says what that costs).
+    "keep_root": (bool, False),
     "prometheus": {
         "url": (str, ""),
         "bearer_token_file": (str, ""),
@@ -96,6 +99,7 @@ class Config:
     interval: float = 1.0
     theme: str = "dark"
     slo_files: tuple[str, ...] = ()
+    keep_root: bool = False
     prometheus: dict[str, Any] = field(default_factory=dict)
     power: dict[str, Any] = field(default_factory=dict)
     carbon: dict[str, Any] = field(default_factory=dict)
@@ -116,13 +120,26 @@ def _check_value(where: str, key: str, value: Any, types) -> Any:
     # bool is an int subclass in Python; in a config it is never a number.
     if isinstance(value, bool) or not isinstance(value, types):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(types)}, got {value!r}")
-    return float(value) if types is _NUMBER or (types is _NUMBER_OR_NAME and not isinstance(value, str)) else value
+    if types is _NUMBER or (types is _NUMBER_OR_NAME and not isinstance(value, str)):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too big for a float
+            number = math.inf
+        if not math.isfinite(number):  # TOML has nan and inf; no setting means either
+            raise ConfigError(f"{where}: key '{key}' must be a finite number, got {value!r}")
+        return number
+    return value
+
+
+def _printable(name: str) -> str:
+    """A key as it may be shown on one terminal line (a TOML key can hold any character)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
 
 
 def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
     out: dict[str, Any] = {}
     for key, value in table.items():
-        full = f"{prefix}{key}"
+        full = _printable(f"{prefix}{key}")
         if key not in schema:
             raise ConfigError(f"{where}: unknown key '{full}'")
         spec = schema[key]
@@ -216,8 +233,9 @@ def parse(text: str, where: str = "<config>") -> Config:
     _check_carbon(where, data["carbon"])
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
-                  slo_files=tuple(data["slo_files"]), prometheus=data["prometheus"],
-                  power=data["power"], carbon=data["carbon"], red=data["red"], exporter=data["exporter"],
+                  slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"],
+                  prometheus=data["prometheus"], power=data["power"], carbon=data["carbon"],
+                  red=data["red"], exporter=data["exporter"],
                   slo=tuple(data["slo"]))
 
 

@@ -67,12 +67,14 @@ class Engine:
         self.clock = clock
         self.host = host or socket.gethostname()
         self.started_at = clock()
+        self.privileges = None  # privileges.Dropped, set by the cli once root is given up
         self._status: dict[str, SourceStatus] = {}
         self._active: list[Source] = []
         self._prev_raw: dict[str, Any] = {}
         self._sections: dict[str, Any] = {}
         self._prev_now: float | None = None
         self.instance = ALL
+        self._notes: dict[str, str] = {}
         for source in self.sources:
             try:
                 cap = source.available()
@@ -80,7 +82,10 @@ class Engine:
                 cap = Capability(False, _reason(exc))
             if cap.ok:
                 self._active.append(source)
-                self._status[source.name] = SourceStatus(source.name, source.mode)
+                # ok with a reason: working, but in part (say, HTTPS not traced); kept on
+                # every tick's status so the pane can say what is missing
+                self._notes[source.name] = cap.reason
+                self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason)
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
         for field, _ in self.joins:
@@ -137,7 +142,7 @@ class Engine:
                                              reason=f"analysis failed: {_reason(exc)}")
                 continue
             self._prev_raw[name] = raw
-            self._status[name] = SourceStatus(name, source.mode)
+            self._status[name] = SourceStatus(name, source.mode, self._notes[name])
             self._take_health(source)
         self._run_joins(dt)
         self._prev_now = now

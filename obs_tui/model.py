@@ -91,6 +91,7 @@ class ServiceStats:
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
+    paths: int = 0  # distinct request paths behind routes_total (more than routes: normalised, capped)
     series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
 
     @property
@@ -104,6 +105,7 @@ class RedSection:
     lost_events: int  # over the frame's window, like the counts
     services: tuple[ServiceStats, ...]
     lost_since_attach: int = 0
+    lost_reasons: tuple[tuple[str, int], ...] = ()  # since attach: (why, how many), non-zero only
 
 
 @dataclass(frozen=True)

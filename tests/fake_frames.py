@@ -97,7 +97,7 @@ def red(i: int) -> RedSection:
             pid, comm, ports, reqs, int(reqs * err), r, err, p50, p95,
             round(p99 * (0.9 + 0.2 * (0.5 + 0.5 * math.cos(i / 2.0))), 1),
             tuple(RouteStats(*route) for route in routes), cmdline=comm,
-            routes_total=_totals(routes, i)))
+            routes_total=_totals(routes, i), paths=40 * len(routes)))
     return RedSection(lost_events=0, services=tuple(services))
 
 

@@ -41,7 +41,7 @@ def test_query_fragment_scheme_and_junk():
     assert routes["/a?token=secret"] == "/a" and routes["/b#frag"] == "/b"
     assert routes["http://host:8080/c/12"] == "/c/{id}"
     assert routes["*"] == ANY and routes[""] == ANY
-    assert routes["/\x01x"] == "/?x"
+    assert routes["/\x01x"] == "/\ufffdx"
 
 
 def test_truncated_paths_end_in_any():
@@ -78,3 +78,52 @@ def test_numeric_and_uuid_segments_never_survive(paths):
 @given(st.lists(path, max_size=30), st.permutations(range(5)))
 def test_mapping_does_not_depend_on_order(paths, _):
     assert normalise(paths) == normalise(list(reversed(paths)))
+
+
+# ---- properties over arbitrary input (paths are client-controlled bytes) -------------------
+
+any_path = st.one_of(path, st.text(max_size=60), st.text(alphabet="/?#*{}:.% a1\x00\x7f\u2028", max_size=40))
+patterns = st.lists(st.sampled_from(["/users/{id}", "/users/{name}/posts", "/a/*", "/static/*/x"]), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_path, max_size=60), patterns, st.integers(min_value=-3, max_value=12))
+def test_never_raises_and_routes_are_printable_and_absolute(paths, pats, max_children):
+    routes = normalise(paths, pats, max_children)
+    assert set(routes) == set(paths)
+    assert all(r == ANY or (r.startswith("/") and r.isprintable()) for r in routes.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_path, max_size=60), patterns, st.integers(min_value=1, max_value=12))
+def test_idempotent(paths, pats, max_children):
+    """A route is its own route: normalising the routes again changes nothing (so a route
+    shown, copied into [red] routes or an exporter label, means the same thing next time)."""
+    routes = set(normalise(paths, pats, max_children).values())
+    again = normalise(routes, pats, max_children)
+    assert all(again[r] == r for r in routes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=12), st.integers(min_value=1, max_value=5000),
+       st.integers(min_value=1, max_value=4))
+def test_cardinality_is_bounded_whatever_the_number_of_paths(max_children, n, depth):
+    """n distinct word-like paths (no ids to fold) of the same depth give at most
+    max_children ** depth routes, and a single route once n exceeds the cap at every level."""
+    paths = ["/" + "/".join(f"s{(i // (7 ** d)) % 7 if d else i}x" for d in range(depth)) for i in range(n)]
+    routes = set(normalise(paths, max_children=max_children).values())
+    assert len(routes) <= max_children ** depth
+    if n > max_children and depth == 1:
+        assert routes == {"/*"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(path, max_size=40), st.lists(path, max_size=5))
+def test_more_paths_never_split_a_route(paths, extra):
+    """Adding paths can only merge routes (a crowded level collapses), never split one."""
+    before = normalise(paths, max_children=5)
+    after = normalise(paths + extra, max_children=5)
+    groups: dict[str, set[str]] = {}
+    for p in paths:
+        groups.setdefault(before[p], set()).add(after[p])
+    assert all(len(targets) == 1 for targets in groups.values())

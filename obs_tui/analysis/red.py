@@ -19,6 +19,9 @@ from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 
 METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
+# Why the probe could not record something, by its `lost` slot (LOST_* in bpf/red.c).
+LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
+                "request before the previous answer", "paths table full (16,384 paths)")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class StatKey:
     status: int  # 0: closed before the response
     path: str
     truncated: bool = False
+    gen: int = 0  # which process of that pid (the probe's generation: a reused pid starts anew)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class RedRaw:
     services: dict[int, ServiceInfo]
     patterns: tuple[str, ...] = ()
     max_children: int = 10
+    lost_by_slot: tuple[int, ...] = ()  # cumulative, in LOST_REASONS order
 
 
 @dataclass
@@ -89,11 +94,13 @@ def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
     return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _routes_of(paths: frozenset[str], patterns: tuple[str, ...], max_children: int,
                truncated: frozenset[str]) -> dict[str, str]:
     """normalise() for one service's paths, memoised: the set of paths rarely changes between
-    ticks, and normalising them all was a fifth of a tick under traffic. Read-only result."""
+    ticks, and normalising them all was a fifth of a tick under traffic. Read-only result.
+    A few entries per service: a service whose paths churn (a scanner) adds one set of up to
+    16,384 paths per tick, and 256 of those held ~100 MB (measured with 17,000 paths)."""
     return normalise(paths, patterns, max_children, truncated=truncated)
 
 
@@ -126,7 +133,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         by_pid.setdefault(key.pid, []).append(key)
     services = []
     for pid, keys in by_pid.items():
-        route_of = _routes_of(frozenset(k.path for k in keys), tuple(cur.patterns), cur.max_children,
+        paths = frozenset(k.path for k in keys)
+        route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
                               frozenset(k.path for k in keys if k.truncated))
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
@@ -150,11 +158,12 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
-            routes_total=_route_stats(totals), series=_series(series),
+            routes_total=_route_stats(totals), series=_series(series), paths=len(paths),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),
-                      lost_since_attach=cur.lost_events)
+                      lost_since_attach=cur.lost_events,
+                      lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n))
 
 
 def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSeries]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from obs_tui.text import printable
+
 ID = "{id}"
 ANY = "*"
 
@@ -42,8 +44,9 @@ def segments(path: str) -> list[str]:
 
 
 def _clean(segment: str) -> str:
-    # Paths are client-controlled bytes: keep them printable for the terminal.
-    return "".join(ch if ch.isprintable() else "?" for ch in segment)
+    # Paths are client-controlled bytes: keep them printable for the terminal (U+FFFD, not
+    # "?": a route must normalise to itself, and "?" would start a query string).
+    return printable(segment)
 
 
 def parse_pattern(pattern: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psutil
 
 from obs_tui.model import Capability
+from obs_tui.text import printable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -38,7 +39,7 @@ class ProcRaw:
 def parse_stat(data: bytes) -> tuple[str, int, int, int]:
     """(comm, utime+stime ticks, start ticks, rss pages) from a /proc/PID/stat line."""
     open_paren, close_paren = data.index(b"("), data.rindex(b")")
-    comm = data[open_paren + 1 : close_paren].decode(errors="replace")
+    comm = printable(data[open_paren + 1 : close_paren].decode(errors="replace"))
     fields = data[close_paren + 2 :].split()
     # fields[0] is field 3 (state): utime=14, stime=15, starttime=22, rss=24 in proc(5)
     return comm, int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21])
@@ -74,7 +75,7 @@ class ProcsSource:
                 user = str(psutil.Process(pid).uids().real)
             except psutil.Error:
                 pass
-        info = ProcInfo(start, comm, cmdline or f"[{comm}]", user)
+        info = ProcInfo(start, comm, printable(cmdline) or f"[{comm}]", printable(user))
         self._info[pid] = info
         return info
 

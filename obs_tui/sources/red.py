@@ -21,6 +21,7 @@ from pathlib import Path
 from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
 from obs_tui.model import Capability
 from obs_tui.sources.base import SourceError
+from obs_tui.text import printable
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
@@ -29,9 +30,6 @@ SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
              "SSL_free": "ssl_free_enter"}
 SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
               "SSL_write": "ssl_write_exit", "SSL_write_ex": "ssl_write_exit"}
-# bpf/red.c's LOST_* slots, in order
-LOST_CAUSES = ("conns map full", "stats map full", "SSL argument stash full",
-               "request without a response", "paths map full")
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
@@ -52,12 +50,17 @@ class RedSource:
         self.https = False  # uprobes on libssl attached
         self._bpf = None
         self._capability: Capability | None = None
-        self._info: dict[int, tuple[float, ServiceInfo]] = {}
-        self._dead_since: dict[int, float] = {}
+        self._info: dict[int, tuple[float, ServiceInfo, int]] = {}  # pid -> (when, info, generation)
+        self._dead_since: dict[tuple[int, int], float] = {}  # (tgid, generation) -> first seen dead
         self._last_prune = 0.0
         self._paths: dict[int, str] = {}  # path hash -> path: a hash always names one path
-        self._last_stats: dict[bytes, tuple] = {}  # stats key bytes -> (value bytes, key, entry)
+        # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the ~3 KB value,
+        # so 16,384 entries cost ~2 MB to remember, not 48 MB
+        self._last_stats: dict[bytes, tuple] = {}
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
+        # Ports of the servers found at load, while root could read every /proc/PID/fd: after
+        # the privilege drop only the new user's own processes can be looked at.
+        self._load_ports: dict[int, tuple[int, ...]] = {}
 
     # -- Source protocol --
 
@@ -73,14 +76,19 @@ class RedSource:
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._prune(now)
             self._last_prune = now
-        stats = self._read_stats()
-        pids = {key.pid for key in stats}
-        return RedRaw(lost_events=self._read_lost(), stats=stats,
-                      services={pid: self._service(pid, now) for pid in pids},
+        stats = self._current(self._read_stats())
+        gens: dict[int, int] = {}
+        for key in stats:
+            gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
+        lost = self._read_lost()
+        return RedRaw(lost_events=sum(lost), lost_by_slot=lost, stats=stats,
+                      services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
                       patterns=self.patterns, max_children=self.max_children)
 
     def close(self) -> None:
         if self._bpf is not None:
+            if os.geteuid() != 0:
+                _release_uprobes(self._bpf)
             self._bpf.cleanup()
             self._bpf = None
         self._capability = Capability(False, "closed")
@@ -94,43 +102,53 @@ class RedSource:
         self._bpf, cap = load_program(self.bpf_source, notice=self.notice)
         if not cap.ok:
             return cap
-        self._attach_ssl()
+        partial = self._attach_ssl()
         self._mark_servers()
         armed = self._bpf[b"armed"]
         armed[ctypes.c_int(0)] = ctypes.c_uint32(1)  # every program attached: start (red.c)
         self.load_seconds = time.monotonic() - started
-        return Capability(True, "" if self.https else f"HTTPS not traced: cannot attach to {self.libssl}")
+        return Capability(True, partial)
 
-    def _attach_ssl(self) -> None:
+    def _attach_ssl(self) -> str:
+        """Uprobes on libssl, all or none: with only the read side attached, requests would
+        start and never finish. Returns why HTTPS is not traced ("" when it is)."""
         if not os.path.exists(self.libssl):
-            return
-        try:
-            for sym, fn in SSL_ENTRY.items():
-                self._bpf.attach_uprobe(name=self.libssl.encode(), sym=sym.encode(), fn_name=fn.encode())
-            for sym, fn in SSL_RETURN.items():
-                self._bpf.attach_uretprobe(name=self.libssl.encode(), sym=sym.encode(), fn_name=fn.encode())
-            self.https = True
-        except Exception:
-            # Plain HTTP still works; available() says HTTPS is off.
-            self.https = False
+            return f"HTTPS not traced: {self.libssl} not found"
+        name = self.libssl.encode()
+        probes = [(sym, fn, False) for sym, fn in SSL_ENTRY.items()]
+        probes += [(sym, fn, True) for sym, fn in SSL_RETURN.items()]
+        for done, (sym, fn, ret) in enumerate(probes):
+            try:
+                attach = self._bpf.attach_uretprobe if ret else self._bpf.attach_uprobe
+                attach(name=name, sym=sym.encode(), fn_name=fn.encode())
+            except Exception as exc:  # bcc raises bare Exception
+                for sym_done, _, ret_done in probes[:done]:
+                    try:
+                        detach = self._bpf.detach_uretprobe if ret_done else self._bpf.detach_uprobe
+                        detach(name=name, sym=sym_done.encode())
+                    except Exception:
+                        pass  # detached with the rest at close
+                # Plain HTTP still works; the pane says what is missing.
+                return f"HTTPS not traced: cannot attach to {sym} in {self.libssl}: {exc}"
+        self.https = True
+        return ""
 
     # -- reading the maps --
 
-    def _read_lost(self) -> int:
-        return sum(self.lost_by_cause().values())
-
-    def lost_by_cause(self) -> dict[str, int]:
-        """The probe's lost counters since attach, by cause (bpf/red.c, LOST_*)."""
-        return {LOST_CAUSES[k.value]: sum(per_cpu) for k, per_cpu in self._bpf[b"lost"].items()}
+    def _read_lost(self) -> tuple[int, ...]:
+        """Cumulative lost counts per slot (summed over CPUs), in slot order."""
+        slots = sorted(self._bpf[b"lost"].items(), key=lambda kv: kv[0].value)
+        return tuple(sum(per_cpu) for _, per_cpu in slots)
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
         table = self._bpf[b"stats"]
         out = {}
-        seen: dict[bytes, tuple[bytes, StatKey, StatEntry]] = {}
+        seen: dict[bytes, tuple[int, StatKey, StatEntry]] = {}
         for k, v in table.items():
             key_bytes, raw = bytes(k), bytes(v)
+            version = hash(raw)
             last = self._last_stats.get(key_bytes)
-            if last is not None and last[0] == raw:  # no request since: the same entry
+            if last is not None and last[0] == version:  # no request since: the same entry
                 out[last[1]] = last[2]
                 seen[key_bytes] = last
                 continue
@@ -140,11 +158,25 @@ class RedSource:
             words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
             hist = tuple((w - 2, counts[w]) for w in words)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
-            key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated))
+            key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen)
             out[key] = StatEntry(counts[0], counts[1], hist)
-            seen[key_bytes] = (raw, key, out[key])
+            seen[key_bytes] = (version, key, out[key])
         self._last_stats = seen
         return out
+
+    def _generations(self) -> dict[int, int]:
+        """tgid -> its live generation, for the servers that exited at least once (few)."""
+        return {k.value: v.value for k, v in self._bpf[b"generations"].items()}
+
+    def _current(self, stats: dict[StatKey, StatEntry]) -> dict[StatKey, StatEntry]:
+        """Without the counters of a process whose pid now belongs to a newer one: those
+        were reported while it lived, and must not be added to the newcomer's."""
+        gens = self._generations()
+        if not gens:
+            return stats
+        stale = {pid for pid, gen in gens.items() if _alive(pid)}
+        return {key: entry for key, entry in stats.items()
+                if key.pid not in stale or key.gen == gens[key.pid]}
 
     def _path(self, path_hash: int) -> str:
         path = self._paths.get(path_hash)
@@ -160,20 +192,24 @@ class RedSource:
 
     # -- services --
 
-    def _service(self, pid: int, now: float) -> ServiceInfo:
+    def _service(self, pid: int, gen: int, now: float) -> ServiceInfo:
         cached = self._info.get(pid)
-        if cached and now - cached[0] < PORTS_TTL_S:
+        if cached and cached[2] == gen and now - cached[0] < PORTS_TTL_S:
             return cached[1]
         proc = Path("/proc") / str(pid)
         try:
-            comm = (proc / "comm").read_text().strip()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            info = ServiceInfo(comm, cmdline, listening_ports(pid))
+            comm = printable((proc / "comm").read_text(errors="replace").strip())
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            cmdline = printable(argv.decode(errors="replace").strip())
+            # /proc/PID/fd is the owner's only once root is dropped; the ports found at load
+            # belong to the process that had the pid then (generation 0)
+            ports = listening_ports(pid) or (self._load_ports.get(pid, ()) if gen == 0 else ())
+            info = ServiceInfo(comm, cmdline, ports)
         except OSError:
-            if cached:  # exited: keep what we knew so its last requests still have a name
+            if cached and cached[2] == gen:  # exited: keep what we knew, so its last requests have a name
                 return cached[1]
             info = ServiceInfo("?", "", ())
-        self._info[pid] = (now, info)
+        self._info[pid] = (now, info, gen)
         return info
 
     def _mark_servers(self) -> None:
@@ -183,7 +219,8 @@ class RedSource:
         load: servers started later are marked in kernel, at listen() and at a server's fork
         (and this scan costs ~20 ms of CPU with 375 processes)."""
         servers = self._bpf[b"servers"]
-        for tgid in listening_pids():
+        self._load_ports = listening_pids()
+        for tgid in self._load_ports:
             key = ctypes.c_uint32(tgid >> 6)
             word = servers[key]
             if not word.value & (1 << (tgid & 63)):
@@ -205,13 +242,27 @@ class RedSource:
             word = servers[ctypes.c_uint32(tgid >> 6)]
             word.value &= ~(1 << (tgid & 63))
             servers[ctypes.c_uint32(tgid >> 6)] = word
+        gens = self._generations()
+        kept: set[tuple[int, int]] = set()  # (tgid, generation) that still have counters
         for key in list(stats.keys()):
-            tgid = key.tgid
-            if _alive(tgid):
-                self._dead_since.pop(tgid, None)
-            elif now - self._dead_since.setdefault(tgid, now) >= 3 * PRUNE_EVERY_S:
+            tgid, which = key.tgid, (key.tgid, key.gen)
+            # dead: exited, or its pid now belongs to a newer process (PID reuse)
+            if _alive(tgid) and key.gen == gens.get(tgid, 0):
+                self._dead_since.pop(which, None)
+            elif now - self._dead_since.setdefault(which, now) >= 3 * PRUNE_EVERY_S:
                 del stats[key]
-                self._info.pop(tgid, None)
+                if self._info.get(tgid, (0, None, -1))[2] == key.gen:
+                    self._info.pop(tgid, None)
+                continue
+            kept.add(which)
+        self._dead_since = {which: t for which, t in self._dead_since.items() if which in kept}
+        left = {tgid for tgid, _ in kept}
+        table = self._bpf[b"generations"]
+        for tgid in gens:
+            # Forgotten once nothing of it is left: the next process on that pid starts at 0
+            # again, and no counters of an earlier generation 0 remain to be confused with it.
+            if tgid not in left and not _alive(tgid):
+                del table[table.Key(tgid)]
         # A path is forgotten once no stats entry has named it at two prunes in a row: the probe
         # publishes a path just before the stats entry naming it, so one listing could miss it.
         named = {key.path_hash for key in stats.keys()}
@@ -268,10 +319,21 @@ def listening_ports(pid: int) -> tuple[int, ...]:
     return _ports_of(pid, _listening_inodes())
 
 
-def listening_pids() -> set[int]:
-    """Every process holding a listening TCP socket (what `ss -ltnp` shows)."""
+def listening_pids() -> dict[int, tuple[int, ...]]:
+    """Every process holding a listening TCP socket, with its ports (what `ss -ltnp` shows)."""
     listening = _listening_inodes()
     if not listening:
-        return set()
-    return {int(name) for name in os.listdir("/proc")
-            if name.isdigit() and _ports_of(int(name), listening)}
+        return {}
+    found = ((int(name), _ports_of(int(name), listening)) for name in os.listdir("/proc") if name.isdigit())
+    return {pid: ports for pid, ports in found if ports}
+
+
+def _release_uprobes(bpf) -> None:
+    """Detach the libssl uprobes without root. bcc's own detach also removes a tracefs
+    uprobe_events entry, which only root may write (and fails there); the uprobes were made
+    through the perf uprobe PMU, so closing their perf event fds detaches them."""
+    from bcc import lib
+
+    for name, fd in list(bpf.uprobe_fds.items()):
+        lib.bpf_close_perf_event_fd(fd)
+        bpf._del_uprobe_fd(name)

@@ -115,6 +115,11 @@ class RequestsPane(Pane):
             return escape(fix), True
         if status is not None and status.stale:
             return f"requests: stale — {escape(status.reason)}", False
+        if status is not None and status.reason:  # live, but in part (an attach that failed)
+            return f"requests: {escape(status.reason)}", False
+        if frame.red.lost_reasons:
+            why = ", ".join(f"{fmt.count(n)} {reason}" for reason, n in frame.red.lost_reasons)
+            return f"requests: not all seen since start: {escape(why)}", False
         if not frame.red.services:
             if getattr(self.app, "read_only", False):
                 return ("no http_server_request_duration_seconds series in Prometheus"
@@ -138,6 +143,8 @@ class RequestsPane(Pane):
             ("rate", f"{fmt.num(s.rps)} rps"), ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
             ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),
             ("window", f"{frame.duration_s:.1f}s"),
+            # the cardinality cap at work: where thousands of paths went
+            ("paths → routes", f"{fmt.count(s.paths)} → {fmt.count(len(s.routes_total))}"),
         ]
         if frame.carbon is not None:
             jreq, g1k = per_request(frame.carbon, s.pid)
