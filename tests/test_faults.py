@@ -26,7 +26,7 @@ from obs_tui.tui.app import ObsApp
 from obs_tui.tui.panes import PowerPane, RequestsPane
 from tests import servers
 from tests.servers import stop
-from tests.test_red_probes import Window, fresh, keepalive, red  # noqa: F401 (red: fixture)
+from tests.test_red_probes import Window, fresh, keepalive
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF probes and ns_last_pid need root")
 PY_SERVER = [sys.executable, str(servers.HERE / "py_server.py")]
@@ -98,20 +98,20 @@ def spawn_at_pid(pid: int, argv: list[str]) -> subprocess.Popen | None:
 
 
 @as_root
-def test_pid_reuse_starts_red_counters_afresh(red):
+def test_pid_reuse_starts_red_counters_afresh(fresh_red):
     """Server A answers 7 requests and exits; server B gets A's pid and answers 3 on the same
     path. B shows 3 (window and since start), its own command line, and no trace of A's 7."""
     port_a, port_b = servers.free_port(), servers.free_port()
     a = subprocess.Popen(PY_SERVER + [str(port_a)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         servers.wait_port(port_a, a)
-        w = Window(red, a.pid)
+        w = Window(fresh_red, a.pid)
         keepalive(port_a, ["/users/1"] * 7)
         _, svc = w.result(7)
         assert svc.requests == 7
     finally:
         stop(a)
-    prev = red.sample(time.time())
+    prev = fresh_red.sample(time.time())
     b = spawn_at_pid(a.pid, PY_SERVER + [str(port_b)])
     if b is None:
         pytest.skip(f"pid {a.pid} was taken by another process each time")
@@ -121,7 +121,7 @@ def test_pid_reuse_starts_red_counters_afresh(red):
         keepalive(port_b, ["/users/1"] * 3)
         deadline = time.time() + 5
         while True:
-            cur = red.sample(time.time())
+            cur = fresh_red.sample(time.time())
             section = red_section(prev, cur, time.time() - t0)
             svc = next((s for s in section.services if s.pid == b.pid), None)
             if (svc is not None and svc.requests >= 3) or time.time() > deadline:
@@ -195,7 +195,7 @@ class Burst:
 
 
 @as_root
-def test_burst_of_short_lived_processes(red, tmp_path):
+def test_burst_of_short_lived_processes(fresh_red, tmp_path):
     """1,000 processes a second exit while procs and RED are sampled (each read may find its
     process gone): every sample succeeds, the long-lived processes are all there each time,
     and a server's requests sent during the burst are counted exactly."""
@@ -204,7 +204,7 @@ def test_burst_of_short_lived_processes(red, tmp_path):
     steady = {1, os.getpid()}
     samples = 0
     with servers.python_server(tmp_path) as srv:
-        w = Window(red, srv.pid)
+        w = Window(fresh_red, srv.pid)
         with Burst(1000) as burst:
             client = threading.Thread(target=keepalive, args=(srv.port, ["/users/9"] * 200))
             client.start()
@@ -213,7 +213,7 @@ def test_burst_of_short_lived_processes(red, tmp_path):
                 frame = engine.tick()
                 assert not frame.source("procs").stale, frame.source("procs").reason
                 assert steady <= {p.pid for p in frame.processes}
-                red.sample(time.time())
+                fresh_red.sample(time.time())
                 samples += 1
             client.join(30)
         section, svc = w.result(200)
@@ -256,13 +256,13 @@ def test_two_thousand_processes_on_screen(tmp_path):
 
 
 @as_root
-def test_thousands_of_paths_collapse_and_are_all_counted(red, tmp_path):
+def test_thousands_of_paths_collapse_and_are_all_counted(fresh_red, tmp_path):
     """3,000 distinct paths to one real server: every request counted, routes bounded by the
     cap (the crowded level becomes '*'), and the service detail says how many paths fell
     into how many routes."""
     n = 3000
     with servers.nginx(tmp_path) as srv:
-        w = Window(red, srv.pid)
+        w = Window(fresh_red, srv.pid)
         keepalive(srv.port, [f"/item/w{i}x/view" for i in range(n)] + ["/"] * 5)
         section, svc = w.result(n + 5)
     assert svc.requests == n + 5 and section.lost_events == 0
@@ -299,7 +299,7 @@ def test_more_paths_than_the_probe_holds_are_reported_lost(tmp_path):
 
 
 @as_root
-def test_server_killed_mid_request(red):
+def test_server_killed_mid_request(fresh_red):
     """A server is killed (SIGKILL: no close syscalls) while a request waits for its answer:
     the kernel closes its sockets, so the waiting request counts as closed before its
     response; its earlier requests stay on screen under its name for the grace period,
@@ -308,7 +308,7 @@ def test_server_killed_mid_request(red):
     proc = subprocess.Popen(PY_SERVER + [str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         servers.wait_port(port, proc)
-        w = Window(red, proc.pid)
+        w = Window(fresh_red, proc.pid)
         keepalive(port, ["/users/1"] * 5)
         _, svc = w.result(5)
         assert svc.requests == 5 and svc.comm == "python"
@@ -324,11 +324,11 @@ def test_server_killed_mid_request(red):
         assert str(port) in svc.cmdline
     finally:
         stop(proc)
-    conns = red._bpf[b"conns"]
+    conns = fresh_red._bpf[b"conns"]
     assert not any(c.tgid == proc.pid for c in conns.values())  # its sockets' ends removed them
     later = time.time() + 11
-    red.sample(later)  # a prune
-    assert any(k.pid == proc.pid for k in red.sample(later).stats)  # its counters stay a while
-    red.sample(later + 31)
-    red.sample(later + 42)
-    assert not any(k.pid == proc.pid for k in red.sample(later + 53).stats)
+    fresh_red.sample(later)  # a prune
+    assert any(k.pid == proc.pid for k in fresh_red.sample(later).stats)  # its counters stay a while
+    fresh_red.sample(later + 31)
+    fresh_red.sample(later + 42)
+    assert not any(k.pid == proc.pid for k in fresh_red.sample(later + 53).stats)
