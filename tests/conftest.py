@@ -1,13 +1,9 @@
-"""Fixtures shared by the trust tests."""
+"""The RED probe as a fixture: one per module (`red`), or one per test (`fresh_red`)."""
 
 import pytest
 
 
-@pytest.fixture
-def fresh_red():
-    """A RED source of its own, loaded for one test: its maps start empty, so what other
-    tests or other servers on the host sent earlier (thousands of paths can fill the
-    probe's tables, by design) cannot decide whether this test's requests fit."""
+def _red_source():
     from obs_tui.sources.red import RedSource
 
     source = RedSource(routes=["/users/{id}"])
@@ -16,3 +12,16 @@ def fresh_red():
         pytest.skip(f"RED probe unavailable: {cap.reason}")
     yield source
     source.close()
+
+
+@pytest.fixture(scope="module")
+def red():
+    yield from _red_source()
+
+
+@pytest.fixture
+def fresh_red():
+    """Loaded for one test: its maps start empty, so what other tests or other servers on
+    the host sent earlier (thousands of paths can fill the probe's tables, by design) cannot
+    decide whether this test's requests fit."""
+    yield from _red_source()

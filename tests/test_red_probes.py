@@ -19,16 +19,6 @@ from tests import servers
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF probes need root")
 
 
-@pytest.fixture(scope="module")
-def red():
-    source = RedSource(routes=["/users/{id}"])
-    cap = source.available()
-    if not cap.ok:
-        pytest.skip(f"RED probe unavailable: {cap.reason}")
-    yield source
-    source.close()
-
-
 def _tls_context():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
