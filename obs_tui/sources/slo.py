@@ -115,12 +115,10 @@ class SloSource:
                 readings[spec.name] = replace(old, problem=self._problem(spec))
                 continue
             try:
-                rows = futures[spec.name].result()
+                readings[spec.name] = self._reading(spec, old, futures[spec.name].result(), now)
             except PrometheusError as exc:
                 failures.append(str(exc))
                 readings[spec.name] = replace(old, error=str(exc))
-                continue
-            readings[spec.name] = self._reading(spec, old, rows, now)
         if now - self._spark_at >= SPARK_REFRESH_S:
             readings = self._sparklines(client, readings, now)
         self._readings = readings

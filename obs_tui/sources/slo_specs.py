@@ -24,6 +24,7 @@ from typing import Any
 
 from obs_tui.analysis.slo import WINDOWS, duration_s
 from obs_tui.config import Config, ConfigError
+from obs_tui.sources.prometheus import PrometheusError
 
 TEMPLATE = "{{.window}}"
 
@@ -104,14 +105,20 @@ def parse_result(rows: list[dict]) -> tuple[dict[str, float], dict[str, float], 
                                              dict[str, float]]:
     """(errors, totals, ratios, extras) by window from a window_query answer."""
     out: dict[str, dict[str, float]] = {"errors": {}, "total": {}, "ratio": {}, "extra": {}}
-    for row in rows:
-        labels = row.get("metric", {})
-        kind, window = labels.get("obs_kind", ""), labels.get("obs_window", "")
-        value = float(row["value"][1])
-        if kind in ("objective", "period_days"):
-            out["extra"][kind] = value
-        elif kind in out and window:
-            out[kind][window] = value
+    try:
+        for row in rows:
+            labels = row.get("metric", {})
+            kind, window = labels.get("obs_kind", ""), labels.get("obs_window", "")
+            value = float(row["value"][1])
+            if not isinstance(kind, str) or not isinstance(window, str):
+                raise TypeError("labels that are not strings")
+            if kind in ("objective", "period_days"):
+                out["extra"][kind] = value
+            elif kind in out and window:
+                out[kind][window] = value
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # Not what Prometheus answers to an instant query: say so on the SLO's row.
+        raise PrometheusError(f"malformed answer: {type(exc).__name__} in the query result") from None
     return out["errors"], out["total"], out["ratio"], out["extra"]
 
 
