@@ -12,7 +12,6 @@ from obs_tui.tui import fmt
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
 from obs_tui.tui.table import Column
 
-SPARK = 10
 INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query",
                     "default": "default"}
 
@@ -41,7 +40,8 @@ class CarbonPane(Pane):
         Column("g", "g total", 7, priority=5),
         Column("jreq", "J/req", 7, priority=8),
         Column("g1k", "g/1k req", 8, priority=7),
-        Column("trend", "g/h trend", SPARK, align="left", priority=3),
+        # No per-row trend: a process's g/h is its watts times a constant, so it would redraw,
+        # every second, the same curve as the Power pane's trend (its detail screen has it).
     ]
     SORTS = {
         "comm": (lambda c: c.comm.lower(), False),
@@ -77,7 +77,6 @@ class CarbonPane(Pane):
             fmt.grams(c.grams),
             _dash_if_none(fmt.joules(c.joules_per_request), c.joules_per_request),
             _dash_if_none(fmt.grams(c.g_per_1k_requests), c.g_per_1k_requests),
-            (self.spark("gph", c.pid, SPARK, 0.01), "spark"),
         )
 
     def summary(self, frame: Frame, items: list | None) -> str:
