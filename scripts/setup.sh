@@ -13,7 +13,7 @@ if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then
   packages+=(linux-headers-amd64)
 fi
 if [ "$level" = test ] || [ "$level" = bench ]; then
-  packages+=(prometheus nginx wrk tmux curl openssl)
+  packages+=(prometheus nginx wrk tmux curl openssl strace)
   command -v node >/dev/null || packages+=(nodejs)
 fi
 if [ "$level" = bench ]; then
