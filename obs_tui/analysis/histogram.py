@@ -9,7 +9,6 @@ interpolated inside its bucket is within 6.25 % of the true value (below 16 us: 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 
 SUB_BITS = 4
@@ -89,7 +88,6 @@ def quantile_ms(hist: Hist, q: float) -> float:
 SEMCONV_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-@functools.lru_cache(maxsize=8192)
 def cumulative_le(hist: tuple[tuple[int, int], ...],
                   bounds_s: tuple[float, ...] = SEMCONV_BOUNDS_S) -> tuple[int, ...]:
     """Cumulative counts of requests <= each bound (Prometheus `le` buckets) from probe buckets.
@@ -100,7 +98,7 @@ def cumulative_le(hist: tuple[tuple[int, int], ...],
     evenly inside it. So each `le` count is exact but for requests inside that one straddling
     bucket, whose width is at most 1/16 of the bound: a request within 6.25 % below a bound
     may be counted in the next bucket up. Counts stay monotone in the bound and, for a
-    cumulative probe histogram, in time. Memoised: unchanged probe entries come back identical.
+    cumulative probe histogram, in time. (analysis/red.py memoises it per unchanged entry.)
     """
     spans = sorted((bucket_bounds_ns(index), count) for index, count in hist if count > 0)
     out = []

@@ -111,12 +111,31 @@ def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
         for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
 
 
-def _series(entries: dict[tuple[str, str, int], list[StatEntry]]) -> tuple[RequestSeries, ...]:
+# id(entry) -> (entry, its `le` counts), for the entries of the last call only. The source
+# hands back the same StatEntry object for an entry no request changed, so most hit; an
+# entry that changed is dropped at the next call. (An lru_cache keyed by the histograms held
+# thousands of replaced histograms, growing as their buckets filled: the soak's slow RSS creep.)
+_le_memo: dict[int, tuple[StatEntry, tuple[int, ...]]] = {}
+
+
+def _le_counts(entries: Iterable[StatEntry]) -> dict[int, tuple[int, ...]]:
+    global _le_memo
+    memo = {}
+    for entry in entries:
+        hit = _le_memo.get(id(entry))
+        le = hit[1] if hit is not None and hit[0] is entry else histogram.cumulative_le(tuple(entry.hist))
+        memo[id(entry)] = (entry, le)
+    _le_memo = memo
+    return {k: v[1] for k, v in memo.items()}
+
+
+def _series(entries: dict[tuple[str, str, int], list[StatEntry]],
+            le_of: dict[int, tuple[int, ...]]) -> tuple[RequestSeries, ...]:
     out = []
     for (method, route, status), group in sorted(entries.items()):
         le = [0] * len(histogram.SEMCONV_BOUNDS_S)
         for entry in group:
-            for i, n in enumerate(histogram.cumulative_le(entry.hist)):
+            for i, n in enumerate(le_of[id(entry)]):
                 le[i] += n
         out.append(RequestSeries(method, route, status, sum(e.count for e in group),
                                  sum(e.sum_ns for e in group) / 1e9, tuple(le)))
@@ -132,6 +151,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     for key in cur.stats:
         by_pid.setdefault(key.pid, []).append(key)
     services = []
+    le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
         paths = frozenset(k.path for k in keys)
         route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
@@ -158,7 +178,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
-            routes_total=_route_stats(totals), series=_series(series), paths=len(paths),
+            routes_total=_route_stats(totals), series=_series(series, le_of), paths=len(paths),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),
