@@ -149,3 +149,16 @@ def test_every_tick_conserves_on_the_real_host_with_the_estimate(tmp_path, burne
     for f in frames[1:]:
         assert f.power.source == "estimate" and f.power.host_watts > 0
         assert conserved(f.power), f.power
+
+
+def test_busy_ratio_from_ebpf_on_cpu_time_when_proc_stat_shows_no_tick():
+    """A lightly loaded host: 50 ms of on-CPU time over 2 s on 2 CPUs is 1.25 % busy, where
+    /proc/stat's 10 ms ticks may show none at all (every process then got 0 W)."""
+    from dataclasses import replace
+
+    before = replace(raw([0, 0, 0], 100, 1000, {7: 0}), cpus=2)
+    after = replace(raw([20_000_000, 0, 0], 100, 1400, {7: 50_000_000}), cpus=2)
+    s = power_section(before, after, 2.0)
+    assert s.busy_ratio == pytest.approx(0.0125)
+    seven = next(p for p in s.processes if p.pid == 7)
+    assert seven.watts == pytest.approx(10.0 * 0.0125) and conserved(s)

@@ -53,6 +53,7 @@ class PowerRaw:
     cpu_time_source: str  # "ebpf" | "proc"
     estimate: PowerEstimate | None = None
     reason: str = ""
+    cpus: int = 0  # online CPUs, for the busy ratio from eBPF on-CPU time (0: unknown)
 
 
 def counter_delta(before: int, after: int, max_uj: int) -> int:
@@ -124,12 +125,18 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
             tuple(ProcessPower(pid, cur.comms.get(pid, "?"), 0.0, 0.0, 0.0) for pid in cur.cpu_ns),
             subzones=tuple(breakdown), cpu_time_source=cur.cpu_time_source,
             estimate=cur.estimate, reason=cur.reason)
-    u = busy_ratio(prev.stat, cur.stat)
+    deltas = cpu_deltas(prev.cpu_ns, cur.cpu_ns)
+    all_ns = sum(deltas.values())
+    if cur.cpu_time_source == "ebpf" and cur.cpus > 0:
+        # On-CPU nanoseconds of every task over the CPUs' time: /proc/stat counts 10 ms ticks,
+        # and a lightly loaded host shows 0 or 1 busy tick in a 2 s window (every process then
+        # got 0 W). Kepler's ratio, at the probe's resolution.
+        u = min(all_ns / (dt * 1e9 * cur.cpus), 1.0)
+    else:
+        u = busy_ratio(prev.stat, cur.stat)
     parts, breakdown = zone_energy(prev, cur, dt, u)
     host_j = sum(j for _, j in parts)
     active_j = sum(j * u for _, j in parts)  # per zone, as Kepler: each zone's dE x busy ratio
-    deltas = cpu_deltas(prev.cpu_ns, cur.cpu_ns)
-    all_ns = sum(deltas.values())
     host_w = host_j / dt
     processes = []
     attributed = 0.0

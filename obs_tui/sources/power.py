@@ -9,6 +9,7 @@ Choosing at start-up, each choice with its reason kept for the pane and `snapsho
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from obs_tui.analysis.attribution import CpuStat, PowerRaw
@@ -102,7 +103,8 @@ class PowerSource:
             source="rapl" if self.meter is not None else "estimate",
             zones=self.meter.zones if self.meter is not None else (),
             counters=counters, stat=stat, cpu_ns=cpu_ns, comms=comms,
-            cpu_time_source=self.cputime.kind, estimate=self.estimate, reason=self.reason)
+            cpu_time_source=self.cputime.kind, estimate=self.estimate, reason=self.reason,
+            cpus=os.cpu_count() or 0)
 
     def close(self) -> None:
         if self.meter is not None:
