@@ -370,6 +370,14 @@ static __always_inline void mark_server(u32 tgid) {
 #define NR_RECVMSG 47
 #define NR_SENDFILE 40
 
+// The current task's saved user registers: the syscall's number (orig_ax) and arguments.
+// bpf_task_pt_regs returns a BTF pointer: loads through it are plain (fault-safe) loads the
+// verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
+static __always_inline struct pt_regs *user_regs(void) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+    return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
 static __always_inline int sock_io(u64 sk, long ret, int is_write) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
@@ -381,10 +389,7 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
         }
         return 0;
     }
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-    // bpf_task_pt_regs returns a BTF pointer: the loads below are plain (fault-safe) loads the
-    // verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    struct pt_regs *regs = user_regs();
     u64 nr = regs->orig_ax;
     u64 arg1 = regs->si;
     int kind;
@@ -455,9 +460,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
     if (!c)
         return 0;  // most sockets: no request was ever seen on them
     if (state == TCP_CLOSE && c->method && c->tgid == tgid) {
-        struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-        struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-        if (is_send(regs->orig_ax)) {
+        if (is_send(user_regs()->orig_ax)) {
             c->closing = 1;
             return 0;
         }
