@@ -68,7 +68,7 @@ def counter_delta(before: int, after: int, max_uj: int) -> int:
     if after >= before:
         return after - before
     wrapped = (max_uj - before) + after + 1
-    return wrapped if wrapped <= max_uj // 2 else after
+    return wrapped if 0 < wrapped <= max_uj // 2 else after
 
 
 def busy_ratio(before: CpuStat, after: CpuStat) -> float:

@@ -46,8 +46,14 @@ def _open_counter(path: Path) -> int:
 
 
 def read_counter(fd: int) -> int:
-    """One counter's value, re-read through its held descriptor."""
-    return int(os.pread(fd, 32, 0))
+    """One counter's value, re-read through its held descriptor.
+
+    A counter only counts up from 0; anything else is a broken driver or file, and raises
+    ValueError so that the engine shows the power pane stale with the reason."""
+    value = int(os.pread(fd, 32, 0))
+    if value < 0:
+        raise ValueError(f"energy counter reads {value}: negative")
+    return value
 
 
 class CounterSet:
