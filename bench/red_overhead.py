@@ -9,11 +9,15 @@ the per-pair ratios. nginx's CPU time per request (its worker's utime+stime over
 it served) is reported too: it is what the probe adds to the server, and is far steadier than
 throughput under noisy neighbours.
 
-Each round also has a FLOOR run: one empty program on syscalls:sys_exit_getppid, a syscall
-nothing here makes. Attaching any syscall tracepoint puts every task's syscalls through the
-kernel's slow path, so that run is the least any syscall-tracepoint probe can cost on this
-kernel (the design bpf/red.c had until it moved to the socket tracepoints, which have no
-such tax): "with / floor" below 1 is what leaving syscall tracepoints bought.
+Each round also has a FLOOR run. `--floor syscall` (default): one empty program on
+syscalls:sys_exit_getppid, a syscall nothing here makes. Attaching any syscall tracepoint puts
+every task's syscalls through the kernel's slow path, so that run is the least any
+syscall-tracepoint probe can cost on this kernel (the design bpf/red.c had until it moved to
+the socket tracepoints, which have no such tax). `--floor socket`: empty programs on the two
+socket tracepoints red.c uses, the least any probe there can cost before it reads a byte;
+"with / floor" is then the cost of red.c's own work. `--floor locate`: red.c stopped as soon as
+it has found the user buffer a server reads or writes (RED_LOCATE_ONLY), before any parsing or
+map: the least any probe that looks at HTTP bytes from these tracepoints can cost.
 
 Exactness is checked against nginx's own counter (stub_status `requests`), not against wrk,
 which does not count the requests still in flight when it stops.
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from obs_tui.analysis.red import red_section  # noqa: E402
 from obs_tui.sources.procs import CLOCK_TICKS, parse_stat  # noqa: E402
-from obs_tui.sources.red import RedSource  # noqa: E402
+from obs_tui.sources.red import BPF_SOURCE, RedSource  # noqa: E402
 from tests.servers import nginx  # noqa: E402
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -81,8 +85,8 @@ def measured(port: int, pid: int, seconds: float, connections: int) -> Run:
     return Run(rps, p99, served, cpu / served * 1e6)
 
 
-def probed(port: int, pid: int, seconds: float, connections: int) -> Run:
-    source = RedSource()
+def probed(port: int, pid: int, seconds: float, connections: int, bpf_source: Path | None = None) -> Run:
+    source = RedSource(bpf_source=bpf_source) if bpf_source else RedSource()
     cap = source.available()
     if not cap.ok:
         sys.exit(f"probe unavailable: {cap.reason}")
@@ -100,12 +104,31 @@ def probed(port: int, pid: int, seconds: float, connections: int) -> Run:
         source.close()
 
 
-FLOOR_PROGRAM = b"TRACEPOINT_PROBE(syscalls, sys_exit_getppid) { return 0; }"
+FLOORS = {
+    # any syscall tracepoint: the least a syscall-tracepoint probe can cost
+    "syscall": ("empty program on syscalls:sys_exit_getppid",
+                b"TRACEPOINT_PROBE(syscalls, sys_exit_getppid) { return 0; }"),
+    # the two socket tracepoints red.c runs on, doing nothing: the least any probe at the
+    # socket layer can cost, before it looks at a single byte
+    "socket": ("empty programs on sock_recv_length and sock_send_length",
+               b"RAW_TRACEPOINT_PROBE(sock_recv_length) { return 0; }\n"
+               b"RAW_TRACEPOINT_PROBE(sock_send_length) { return 0; }"),
+    # red.c itself, servers marked, up to finding the user buffer (the saved registers, and
+    # for writev/sendmsg the iovec read from user memory), then no parsing and no map: the
+    # least any probe that reads the bytes a server sends can cost
+    "locate": ("red.c stopped once the user buffer is found (RED_LOCATE_ONLY)",
+               b"#define RED_LOCATE_ONLY\n" + BPF_SOURCE.read_bytes()),  # bcc reads the tracepoints from the text
+}
 
 
-def floored(port: int, pid: int, seconds: float, connections: int) -> Run:
+def floored(port: int, pid: int, seconds: float, connections: int, program: bytes) -> Run:
+    if b"RED_LOCATE_ONLY" in program:  # needs RedSource's set-up: servers marked, armed
+        with tempfile.NamedTemporaryFile(suffix=".c") as variant:
+            variant.write(program)
+            variant.flush()
+            return probed(port, pid, seconds, connections, Path(variant.name))
     from obs_tui.bcc_setup import import_bcc
-    bpf = import_bcc(notice=lambda line: None).BPF(text=FLOOR_PROGRAM)
+    bpf = import_bcc(notice=lambda line: None).BPF(text=program)
     try:
         return measured(port, pid, seconds, connections)
     finally:
@@ -117,7 +140,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--floor", choices=sorted(FLOORS), default="syscall")
+    parser.add_argument("--bpf-source", type=Path, default=None,
+                        help="a variant of bpf/red.c to measure instead (experiments)")
     args = parser.parse_args()
+    floor_name, floor_program = FLOORS[args.floor]
     if os.geteuid() != 0:
         sys.exit("needs root (eBPF)")
     pairs: list[tuple[Run, Run]] = []
@@ -126,8 +153,10 @@ def main() -> None:
         wrk(srv.port, 1, args.connections)  # warm up
         for i in range(args.rounds):
             plain = lambda: measured(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
-            traced = lambda: probed(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
-            floor = lambda: floored(srv.port, srv.pid, args.duration, args.connections)  # noqa: E731
+            traced = lambda: probed(srv.port, srv.pid, args.duration, args.connections,  # noqa: E731
+                                    args.bpf_source)
+            floor = lambda: floored(srv.port, srv.pid, args.duration, args.connections,  # noqa: E731
+                                    floor_program)
             # The floor sits between the two; the order flips so drift does not favour one side.
             if i % 2:
                 w = traced()
@@ -156,7 +185,7 @@ def main() -> None:
     print(f"exact counts with zero lost events in {len(ok)}/{len(pairs)} probed runs; highest such rate "
           f"{max((w.rps for w in ok), default=0):.0f} req/s; lost events {sum(w.lost for _, w in pairs)}")
     trios = [(b, f, w) for (b, w), f in zip(pairs, floors)]
-    print(f"FLOOR (empty program on syscalls:sys_exit_getppid): throughput without "
+    print(f"FLOOR ({floor_name}): throughput without "
           f"{med(b.rps for b, _, _ in trios):.0f} / floor {med(f.rps for _, f, _ in trios):.0f} / with "
           f"{med(w.rps for _, _, w in trios):.0f} req/s, paired ratio floor/without "
           f"{med(f.rps / b.rps for b, f, _ in trios):.3f}, with/floor {med(w.rps / f.rps for _, f, w in trios):.3f}; "

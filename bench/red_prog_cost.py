@@ -41,12 +41,14 @@ def program_stats(fds: dict[int, str]) -> dict[str, tuple[int, int]]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--bpf-source", type=Path, default=None,
+                        help="a variant of bpf/red.c to measure instead (experiments)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("red_prog_cost: needs root (eBPF and kernel.bpf_stats_enabled)")
     was = STATS.read_text().strip()
     STATS.write_text("1")
-    source = RedSource()
+    source = RedSource(bpf_source=args.bpf_source) if args.bpf_source else RedSource()
     try:
         cap = source.available()
         if not cap.ok:

@@ -414,6 +414,9 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
         if ((long)iov[1] < n)
             n = iov[1];  // only the first iovec is parsed
     }
+#ifdef RED_LOCATE_ONLY
+    return buf == 0;  // bench/red_overhead.py --floor locate: stop once the buffer is found
+#endif
     struct conn_key key = {.ptr = sk, .tgid = 0, .kind = KIND_SOCK};
     if (is_write)
         on_write(&key, buf, n);
