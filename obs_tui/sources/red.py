@@ -21,6 +21,8 @@ from pathlib import Path
 from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
 from obs_tui.model import Capability
 from obs_tui.sources.base import SourceError
+from obs_tui.sources.bpf_maps import lookup_all
+from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.text import printable
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
@@ -146,7 +148,7 @@ class RedSource:
         table = self._bpf[b"stats"]
         out = {}
         seen: dict[bytes, tuple[int, StatKey, StatEntry]] = {}
-        for k, v in table.items():
+        for k, v in lookup_all(table):
             key_bytes, raw = bytes(k), bytes(v)
             version = hash(raw)
             last = self._last_stats.get(key_bytes)
@@ -205,7 +207,7 @@ class RedSource:
             cmdline = printable(argv.decode(errors="replace").strip())
             # /proc/PID/fd is the owner's only once root is dropped; the ports found at load
             # belong to the process that had the pid then (generation 0)
-            ports = _ports_of(pid, self._listening(now)) or (self._load_ports.get(pid, ()) if gen == 0 else ())
+            ports = ports_of(pid, self._listening(now)) or (self._load_ports.get(pid, ()) if gen == 0 else ())
             info = ServiceInfo(comm, cmdline, ports)
         except OSError:
             if cached and cached[2] == gen:  # exited: keep what we knew, so its last requests have a name
@@ -219,7 +221,7 @@ class RedSource:
         their ports: /proc/net/tcp lists every socket (TIME_WAIT included), ~12 ms to read
         on a busy host."""
         if self._inodes_at != now:
-            self._inodes, self._inodes_at = _listening_inodes(), now
+            self._inodes, self._inodes_at = listening_inodes(), now
         return self._inodes
 
     def _mark_servers(self) -> None:
@@ -286,52 +288,6 @@ class RedSource:
 
 def _alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
-
-
-def _listening_inodes() -> dict[int, int]:
-    """socket inode -> port, for TCP sockets in LISTEN (state 0A)."""
-    out = {}
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(name).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == "0A":
-                try:
-                    out[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
-                except ValueError:
-                    continue
-    return out
-
-
-def _ports_of(pid: int, listening: dict[int, int]) -> tuple[int, ...]:
-    ports = set()
-    fd_dir = f"/proc/{pid}/fd"
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return ()
-    for fd in fds:
-        try:
-            target = os.readlink(f"{fd_dir}/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            port = listening.get(int(target[8:-1]))
-            if port is not None:
-                ports.add(port)
-    return tuple(sorted(ports))
-
-
-def listening_pids() -> dict[int, tuple[int, ...]]:
-    """Every process holding a listening TCP socket, with its ports (what `ss -ltnp` shows)."""
-    listening = _listening_inodes()
-    if not listening:
-        return {}
-    found = ((int(name), _ports_of(int(name), listening)) for name in os.listdir("/proc") if name.isdigit())
-    return {pid: ports for pid, ports in found if ports}
 
 
 def _release_uprobes(bpf) -> None:
