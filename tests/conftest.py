@@ -1,6 +1,13 @@
 """The RED probe as a fixture: one per module (`red`), or one per test (`fresh_red`)."""
 
+import os
+import time
+
 import pytest
+
+# Screens show wall-clock times (the SLO pane's "data as of"): one zone for every run.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def _red_source():

@@ -81,9 +81,11 @@ async def test_faults_show_on_the_pane_and_the_console_recovers(live_prom):
                 assert app.is_running and app.frame.source("slo").stale
                 assert not app.frame.capability("prometheus").ok
                 assert row_state() == "ok"  # the last good numbers stay, with their age
+                assert pane.table.row("prom-api")[-1][1] == "warn"
             proxy.mode = "pass"
             await wait_for(pilot, lambda: not (pane._notice or "") and not app.frame.source("slo").stale)
             status = app.frame.slo[0]
+            assert pane.table.row("prom-api")[-1] == ""  # fresh: no age on the row
             assert status.state == "ok" and status.last_error == "" and status.data_age_s < 5
             assert dict(status.burn_rates)["5m"] == 0.0  # no 5xx from this Prometheus
             await pilot.press("enter")

@@ -593,8 +593,11 @@ async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
         assert "PUE 1.135 (region aws)" in pane._notice and "estimate (no RAPL)" in pane._notice
         # the busiest services' per-request figures, above the long process list
         nginx = next(p for p in c.processes if p.pid == 1412)
+        totals = pane.query_one(".totals").markup
         assert (f"per request: nginx {fmt.joules(nginx.joules_per_request)} "
-                f"{fmt.grams(nginx.g_per_1k_requests)}/1k, python3") in pane._notice
+                f"{fmt.grams(nginx.g_per_1k_requests)}/1k, python3") in totals
+        assert f"{fmt.grams(c.host_grams)} since start" in totals
+        assert "since start" not in pane._notice  # the notice holds nothing that moves
         assert "embodied" in pane._notice
         table = pane.table
         assert table.keys[0] == 1412  # nginx: the top g/h

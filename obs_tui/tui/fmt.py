@@ -7,6 +7,7 @@ only changes when the number a person would read changes (that is what keeps rep
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -185,6 +186,11 @@ def duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{s / 3600:.1f}h"
     return f"{s / 86400:.1f}d"
+
+
+def clock(epoch: float) -> str:
+    """A moment as the local wall-clock time, HH:MM:SS."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
 def bar(fraction: float | None, width: int) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from textual.app import ComposeResult
 from textual.markup import escape
+from textual.widgets import Static
 
 from obs_tui.model import CarbonSection, Frame, ProcessCarbon
 from obs_tui.tui import fmt
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
-from obs_tui.tui.table import Column
+from obs_tui.tui.table import Column, KeyedTable
+from obs_tui.tui.widgets import TextLine
 
 INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query",
                     "default": "default"}
@@ -56,7 +59,8 @@ class CarbonPane(Pane):
     FILTER_HINT = "process"
 
     DEFAULT_CSS = """
-    CarbonPane { }
+    CarbonPane > .totals { color: $foreground; padding: 0 1; }
+    CarbonPane.-nototals > .totals, CarbonPane.-compact > .totals { display: none; }
     """
 
     def items(self, frame: Frame) -> list[ProcessCarbon] | None:
@@ -102,8 +106,7 @@ class CarbonPane(Pane):
             return f"carbon: {mode} — {escape(reason or 'no carbon section in this frame')}", True
         stale = status is not None and status.stale
         lines = [f"[$error]carbon: stale — {escape(status.reason)}[/]"] if stale else []
-        info = (f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)}) · "
-                f"{fmt.grams(c.host_grams)} since start")
+        info = f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)})"
         if c.embodied_g_per_h is not None:
             info += f" · embodied {fmt.grams(c.embodied_g_per_h)}/h (SCI, in kg/day)"
         if c.intensity_source == "default":  # a guess: say how to do better
@@ -113,19 +116,36 @@ class CarbonPane(Pane):
         if c.power_source != "rapl":
             info = "[$warning]estimate (no RAPL)[/] · " + info
         lines.append(info)
-        lines.append(self._per_request_line(c))
-        return "\n".join(line for line in lines if line), not stale and c.power_source == "rapl"
+        return "\n".join(lines), not stale and c.power_source == "rapl"
 
     @staticmethod
-    def _per_request_line(c: CarbonSection, top: int = 2) -> str:
-        """The busiest services' per-request figures, so they show above a long process list."""
+    def totals_line(c: CarbonSection | None, top: int = 2) -> str:
+        """The figures that move every tick, on one line of their own, so the notice above
+        (how the figures are made) is not redrawn with them: the host's grams since start and
+        the busiest services' per-request figures, above a long process list."""
+        if c is None:
+            return ""
+        line = f"{fmt.grams(c.host_grams)} since start"
         services = sorted((p for p in c.processes if p.joules_per_request is not None),
                           key=lambda p: -(p.rps or 0.0))[:top]
-        if not services:
-            return ""
-        return "[$foreground]per request: " + ", ".join(
-            f"{escape(p.comm)} {fmt.joules(p.joules_per_request)} "
-            f"{fmt.grams(p.g_per_1k_requests)}/1k" for p in services) + "[/]"
+        if services:
+            line += " · per request: " + ", ".join(
+                f"{escape(p.comm)} {fmt.joules(p.joules_per_request)} "
+                f"{fmt.grams(p.g_per_1k_requests)}/1k" for p in services)
+        return line
+
+    def compose(self) -> ComposeResult:
+        yield TextLine("starting…", classes="summary")
+        yield Static("", classes="notice", markup=True)
+        yield TextLine("", classes="totals")
+        yield KeyedTable(self.COLUMNS)
+
+    def show(self, frame: Frame, history) -> None:
+        super().show(frame, history)
+        if not self.is_compact:
+            line = self.totals_line(frame.carbon)
+            self.query_one(".totals", TextLine).set(line)
+            self.set_class(not line, "-nototals")
 
     def detail(self, key: Hashable) -> DetailSpec | None:
         frame = self.frame

@@ -54,7 +54,9 @@ def budget_cell(budget: float | None) -> tuple[str, str]:
     if budget is None:
         return fmt.DASH, "muted"
     tone = "error" if budget <= 0 else "warn" if budget < 0.25 else ""
-    pct = f"{100 * budget:.0f}%" if budget > -10 else "<-999%"
+    pct = f"{100 * budget:.0f}%"
+    if budget <= 0:  # an empty bar says nothing: the whole cell for the overspend
+        return (pct if len(pct) <= BAR + 5 else "<-999999%").rjust(BAR + 5), tone
     return f"{fmt.bar(budget, BAR)}{pct:>5}", tone
 
 
@@ -120,7 +122,9 @@ class SloPane(Pane):
             *burn_cells,
             state_cell(s),
             (fmt.spark(s.burn_history, SPARK, 1.0), "spark"),
-            (fmt.duration(s.data_age_s), "warn" if s.last_error else "muted"),
+            # Only a row whose last refresh failed shows its age (its numbers are older than
+            # the summary's "as of"): a ticking age on every row redrew them all every second.
+            (fmt.duration(s.data_age_s), "warn") if s.last_error else "",
         )
 
     def summary(self, frame: Frame, items: list | None) -> str:
@@ -143,7 +147,9 @@ class SloPane(Pane):
             text += f" · [$text-muted]{nodata} without data[/]"
         ages = [s.data_age_s for s in frame.slo if s.data_age_s is not None]
         if ages:
-            text += f" · data {fmt.duration(max(ages))} old"
+            # the time of the oldest row's data, not its age: it changes once per refresh
+            # round, not on every tick (the detail screen has the age)
+            text += f" · data as of {fmt.clock(frame.taken_at - max(ages))}"
         return text
 
     def notice(self, frame: Frame) -> tuple[str, bool]:
