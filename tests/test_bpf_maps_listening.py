@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from obs_tui.sources import listening
-from obs_tui.sources.bpf_maps import lookup_all
+from obs_tui.sources.bpf_maps import MapReader
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="loads a BPF map: needs root")
 
@@ -33,12 +33,13 @@ def test_every_entry_is_read_once_whatever_the_chunk(bpf, entries, chunk):
     table.clear()
     for i in range(entries):
         table[ctypes.c_uint32(i)] = ctypes.c_uint64(i * 3)
-    got = lookup_all(table, chunk=chunk)
-    assert sorted(got) == [(i, i * 3) for i in range(entries)]
+    got = MapReader(table, chunk=chunk).raw()
+    decoded = sorted((int.from_bytes(k, "little"), int.from_bytes(v, "little")) for k, v in got)
+    assert decoded == [(i, i * 3) for i in range(entries)]
 
 
 @needs_root
-def test_structure_entries_keep_their_bytes_after_later_chunks(bpf):
+def test_each_entry_keeps_its_bytes_when_later_chunks_reuse_the_buffers(bpf):
     table = bpf[b"wide"]
     table.clear()
     for i in range(200):
@@ -46,8 +47,10 @@ def test_structure_entries_keep_their_bytes_after_later_chunks(bpf):
         key.count, value.count = i, i + 1
         value.words[39] = i * 7
         table[key] = value
-    got = lookup_all(table, chunk=16)
-    assert sorted((k.count, v.count, v.words[39]) for k, v in got) == [(i, i + 1, i * 7) for i in range(200)]
+    reader = MapReader(table, chunk=16)
+    for _ in range(2):  # the buffers are reused: the second read gives the same
+        got = [(table.Key.from_buffer_copy(k), table.Leaf.from_buffer_copy(v)) for k, v in reader.raw()]
+        assert sorted((k.count, v.count, v.words[39]) for k, v in got) == [(i, i + 1, i * 7) for i in range(200)]
 
 
 def test_a_listening_socket_is_found_by_netlink_and_proc_alike():

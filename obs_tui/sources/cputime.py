@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from obs_tui.model import Capability
-from obs_tui.sources.bpf_maps import lookup_all
+from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.procs import ProcsSource
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "cputime.c"
@@ -46,6 +46,7 @@ class EbpfCpuTime:
         self.bpf_source = Path(bpf_source)
         self.notice = notice
         self._bpf = None
+        self._reader: MapReader | None = None
         self._comms: dict[int, str] = {}
         self._dead_since: dict[int, float] = {}
         self._last_prune = time.monotonic()
@@ -61,9 +62,12 @@ class EbpfCpuTime:
         task too: kernel total + running slice only grows, and the kernel adds the whole slice
         at the switch, so successive reads are consistent cumulative counters."""
         now = time.monotonic_ns()  # CLOCK_MONOTONIC, as bpf_ktime_get_ns
-        table = self._bpf[b"cputime"]
+        if self._reader is None:
+            self._reader = MapReader(self._bpf[b"cputime"])
+        decode = self._reader.table.Leaf.from_buffer_copy
         totals, kernel_comms, exited = {}, {}, []
-        for tgid, v in lookup_all(table):
+        for key, value in self._reader.raw():
+            tgid, v = int.from_bytes(key, "little"), decode(value)
             totals[tgid] = v.ns
             kernel_comms[tgid] = v.comm
             if v.exited:
@@ -85,7 +89,7 @@ class EbpfCpuTime:
                 name = bytes(raw).split(b"\0", 1)[0].decode(errors="replace") or "?"
             comms[tgid] = name
         if exited:  # reported now, with its last slices: forget it in kernel and here
-            self._forget(table, exited)
+            self._forget(self._reader.table, exited)
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
             self._prune(totals)
         return totals, comms
@@ -123,6 +127,7 @@ class EbpfCpuTime:
         if self._bpf is not None:
             self._bpf.cleanup()
             self._bpf = None
+            self._reader = None
 
 
 class ProcCpuTime:

@@ -21,7 +21,7 @@ from pathlib import Path
 from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
 from obs_tui.model import Capability
 from obs_tui.sources.base import SourceError
-from obs_tui.sources.bpf_maps import lookup_all
+from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.text import printable
 
@@ -59,6 +59,7 @@ class RedSource:
         # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the ~3 KB value,
         # so 16,384 entries cost ~2 MB to remember, not 48 MB
         self._last_stats: dict[bytes, tuple] = {}
+        self._stats_reader: MapReader | None = None
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
         # Ports of the servers found at load, while root could read every /proc/PID/fd: after
         # the privilege drop only the new user's own processes can be looked at.
@@ -95,6 +96,7 @@ class RedSource:
                 _release_uprobes(self._bpf)
             self._bpf.cleanup()
             self._bpf = None
+            self._stats_reader = None
         self._capability = Capability(False, "closed")
 
     # -- loading --
@@ -145,11 +147,12 @@ class RedSource:
         return tuple(sum(per_cpu) for _, per_cpu in slots)
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
-        table = self._bpf[b"stats"]
+        if self._stats_reader is None:
+            self._stats_reader = MapReader(self._bpf[b"stats"])
+        decode = self._stats_reader.table.Key.from_buffer_copy
         out = {}
         seen: dict[bytes, tuple[int, StatKey, StatEntry]] = {}
-        for k, v in lookup_all(table):
-            key_bytes, raw = bytes(k), bytes(v)
+        for key_bytes, raw in self._stats_reader.raw():
             version = hash(raw)
             last = self._last_stats.get(key_bytes)
             if last is not None and last[0] == version:  # no request since: the same entry
@@ -161,6 +164,7 @@ class RedSource:
             # instead of a Python loop over all of them (a third of a tick's CPU under traffic).
             words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
             hist = tuple((w - 2, counts[w]) for w in words)
+            k = decode(key_bytes)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
             key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen)
             out[key] = StatEntry(counts[0], counts[1], hist)
