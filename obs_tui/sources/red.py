@@ -59,7 +59,7 @@ class RedSource:
         # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the ~3 KB value,
         # so 16,384 entries cost ~2 MB to remember, not 48 MB
         self._last_stats: dict[bytes, tuple] = {}
-        self._stats_reader: MapReader | None = None
+        self._readers: dict[str, MapReader] = {}  # map name -> its reader, once loaded
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
         # Ports of the servers found at load, while root could read every /proc/PID/fd: after
         # the privilege drop only the new user's own processes can be looked at.
@@ -96,7 +96,7 @@ class RedSource:
                 _release_uprobes(self._bpf)
             self._bpf.cleanup()
             self._bpf = None
-            self._stats_reader = None
+            self._readers = {}
         self._capability = Capability(False, "closed")
 
     # -- loading --
@@ -147,12 +147,10 @@ class RedSource:
         return tuple(sum(per_cpu) for _, per_cpu in slots)
 
     def _read_stats(self) -> dict[StatKey, StatEntry]:
-        if self._stats_reader is None:
-            self._stats_reader = MapReader(self._bpf[b"stats"])
-        decode = self._stats_reader.table.Key.from_buffer_copy
+        decode = self._bpf[b"stats"].Key.from_buffer_copy
         out = {}
         seen: dict[bytes, tuple[int, StatKey, StatEntry]] = {}
-        for key_bytes, raw in self._stats_reader.raw():
+        for key_bytes, raw in self._reader("stats").raw():
             version = hash(raw)
             last = self._last_stats.get(key_bytes)
             if last is not None and last[0] == version:  # no request since: the same entry
@@ -243,34 +241,47 @@ class RedSource:
                 word.value |= 1 << (tgid & 63)
                 servers[key] = word
 
+    def _reader(self, name: str) -> MapReader:
+        reader = self._readers.get(name)
+        if reader is None:
+            reader = self._readers[name] = MapReader(self._bpf[name.encode()])
+        return reader
+
     def _prune(self, now: float) -> None:
         """Forget processes that exited: their connections, server bit and, after a grace
-        period (so their last requests are reported), their counters."""
+        period (so their last requests are reported), their counters. The stats keys are the
+        last sample's (a key made since is looked at by the next prune): listing the map again
+        would read every ~3 KB value once more."""
         conns, stats, servers = self._bpf[b"conns"], self._bpf[b"stats"], self._bpf[b"servers"]
         dead = set()
         # A TCP connection's entry goes with its socket (bpf/red.c); these are what a process
         # that died held on other sockets, and its HTTPS connections.
-        for key, conn in list(conns.items()):
-            if not _alive(conn.tgid):
-                dead.add(conn.tgid)
-                del conns[key]
+        for key_bytes, value_bytes in self._reader("conns").raw():
+            tgid = conns.Leaf.from_buffer_copy(value_bytes).tgid
+            if not _alive(tgid):
+                dead.add(tgid)
+                conns.pop(conns.Key.from_buffer_copy(key_bytes), None)
         for tgid in dead:
             word = servers[ctypes.c_uint32(tgid >> 6)]
             word.value &= ~(1 << (tgid & 63))
             servers[ctypes.c_uint32(tgid >> 6)] = word
         gens = self._generations()
         kept: set[tuple[int, int]] = set()  # (tgid, generation) that still have counters
-        for key in list(stats.keys()):
+        named: set[int] = set()  # path hashes of the stats entries kept
+        for key_bytes in list(self._last_stats):
+            key = stats.Key.from_buffer_copy(key_bytes)
             tgid, which = key.tgid, (key.tgid, key.gen)
             # dead: exited, or its pid now belongs to a newer process (PID reuse)
             if _alive(tgid) and key.gen == gens.get(tgid, 0):
                 self._dead_since.pop(which, None)
             elif now - self._dead_since.setdefault(which, now) >= 3 * PRUNE_EVERY_S:
-                del stats[key]
+                stats.pop(key, None)
+                del self._last_stats[key_bytes]
                 if self._info.get(tgid, (0, None, -1))[2] == key.gen:
                     self._info.pop(tgid, None)
                 continue
             kept.add(which)
+            named.add(key.path_hash)
         self._dead_since = {which: t for which, t in self._dead_since.items() if which in kept}
         left = {tgid for tgid, _ in kept}
         table = self._bpf[b"generations"]
@@ -281,11 +292,11 @@ class RedSource:
                 del table[table.Key(tgid)]
         # A path is forgotten once no stats entry has named it at two prunes in a row: the probe
         # publishes a path just before the stats entry naming it, so one listing could miss it.
-        named = {key.path_hash for key in stats.keys()}
         paths = self._bpf[b"paths"]
-        orphans = {key.value for key in paths.keys() if key.value not in named}
+        hashes = (int.from_bytes(key_bytes, "little") for key_bytes, _ in self._reader("paths").raw())
+        orphans = {path_hash for path_hash in hashes if path_hash not in named}
         for path_hash in orphans & self._orphans:
-            del paths[paths.Key(path_hash)]
+            paths.pop(paths.Key(path_hash), None)
             self._paths.pop(path_hash, None)
         self._orphans = orphans - self._orphans
 
