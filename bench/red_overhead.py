@@ -107,22 +107,26 @@ def probed(port: int, pid: int, seconds: float, connections: int, bpf_source: Pa
 FLOORS = {
     # any syscall tracepoint: the least a syscall-tracepoint probe can cost
     "syscall": ("empty program on syscalls:sys_exit_getppid",
-                b"TRACEPOINT_PROBE(syscalls, sys_exit_getppid) { return 0; }"),
+                b"TRACEPOINT_PROBE(syscalls, sys_exit_getppid) { return 0; }", False),
     # the two socket tracepoints red.c runs on, doing nothing: the least any probe at the
     # socket layer can cost, before it looks at a single byte
     "socket": ("empty programs on sock_recv_length and sock_send_length",
                b"RAW_TRACEPOINT_PROBE(sock_recv_length) { return 0; }\n"
-               b"RAW_TRACEPOINT_PROBE(sock_send_length) { return 0; }"),
+               b"RAW_TRACEPOINT_PROBE(sock_send_length) { return 0; }", False),
     # red.c itself, servers marked, up to finding the user buffer (the saved registers, and
     # for writev/sendmsg the iovec read from user memory), then no parsing and no map: the
-    # least any probe that reads the bytes a server sends can cost
+    # least any probe that reads the bytes a server sends can cost. Loaded through RedSource,
+    # which marks the servers and arms the probe; bcc finds the tracepoints in the text, so
+    # the define goes in front of it rather than around an #include.
     "locate": ("red.c stopped once the user buffer is found (RED_LOCATE_ONLY)",
-               b"#define RED_LOCATE_ONLY\n" + BPF_SOURCE.read_bytes()),  # bcc reads the tracepoints from the text
+               b"#define RED_LOCATE_ONLY\n" + BPF_SOURCE.read_bytes(), True),
 }
+# FLOORS: name -> (what it is, the program, whether it runs through RedSource)
 
 
-def floored(port: int, pid: int, seconds: float, connections: int, program: bytes) -> Run:
-    if b"RED_LOCATE_ONLY" in program:  # needs RedSource's set-up: servers marked, armed
+def floored(port: int, pid: int, seconds: float, connections: int, program: bytes,
+            through_red: bool) -> Run:
+    if through_red:
         with tempfile.NamedTemporaryFile(suffix=".c") as variant:
             variant.write(program)
             variant.flush()
@@ -144,7 +148,7 @@ def main() -> None:
     parser.add_argument("--bpf-source", type=Path, default=None,
                         help="a variant of bpf/red.c to measure instead (experiments)")
     args = parser.parse_args()
-    floor_name, floor_program = FLOORS[args.floor]
+    floor_name, floor_program, floor_through_red = FLOORS[args.floor]
     if os.geteuid() != 0:
         sys.exit("needs root (eBPF)")
     pairs: list[tuple[Run, Run]] = []
@@ -156,7 +160,7 @@ def main() -> None:
             traced = lambda: probed(srv.port, srv.pid, args.duration, args.connections,  # noqa: E731
                                     args.bpf_source)
             floor = lambda: floored(srv.port, srv.pid, args.duration, args.connections,  # noqa: E731
-                                    floor_program)
+                                    floor_program, floor_through_red)
             # The floor sits between the two; the order flips so drift does not favour one side.
             if i % 2:
                 w = traced()

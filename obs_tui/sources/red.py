@@ -220,8 +220,7 @@ class RedSource:
 
     def _listening(self, now: float) -> dict[int, int]:
         """The listening sockets' inodes, read once per sample however many services need
-        their ports: /proc/net/tcp lists every socket (TIME_WAIT included), ~12 ms to read
-        on a busy host."""
+        their ports (sources/listening.py: one netlink dump, or /proc/net/tcp without it)."""
         if self._inodes_at != now:
             self._inodes, self._inodes_at = listening_inodes(), now
         return self._inodes
