@@ -5,13 +5,15 @@ visible row), which is what made a diffing four-table app cost 4.8 % CPU and 12 
 widget keeps rows keyed (by pid, service, SLO name), holds only the rows that fit on screen
 (the pane slices its sorted list to `capacity` first, so a table never walks hundreds of
 processes), and on `sync` compares each shown cell with what was on screen at that position:
-only the differing cells are marked dirty.
+only the rows with a differing cell are repainted, and only as far as their last changed cell.
 
-Each column is its own small widget. Textual writes a partial update from the left edge of
-the widget (strictly: of the compositor "chop") up to the end of the dirty span, so with one
-widget per table a changed number at the right end would rewrite the whole row; with one
-widget per column the terminal receives just the changed cell. Column widths are fixed (no
-layout refresh on data); the lowest-priority columns are hidden when the pane is too narrow.
+The columns are drawn as two widgets: the identity columns (PID, name: `Column.ident`) and the
+values. Textual writes a partial update from the left edge of a widget (strictly: of the
+compositor "chop") to the end of the dirty span, so the names are not rewritten when a value
+changes; and the values of a row go out as one run (one cursor move, one style per tone)
+rather than one write per cell. Fewer widgets is also what keeps the compositor cheap: every
+screen update renders each widget under its bounding box. Column widths are fixed (no layout
+refresh on data); the lowest-priority columns are hidden when the pane is too narrow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable, Union
 
+from rich.color import ColorType
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -41,6 +44,7 @@ class Column:
     align: str = "right"  # "left" | "right"
     flex: bool = False  # takes the spare width (one per table)
     priority: int = 5  # dropped lowest first when the table is narrow; 9 = never
+    ident: bool = False  # names the row (PID, name): its text changes only when rows move
 
 
 def _text(cell: Cell) -> str:
@@ -57,51 +61,82 @@ def fit(text: str, width: int, align: str) -> str:
     return text.rjust(width) if align == "right" else text.ljust(width)
 
 
-class ColumnView(Widget):
-    """One column of a KeyedTable: its header and the shown rows' cells."""
+def _is_default(color) -> bool:
+    return color is None or color.type == ColorType.DEFAULT
+
+
+def plain_if_default(style: Style) -> Style:
+    """The null style when `style` only names the terminal's own colours (the ANSI themes).
+
+    Every segment Textual writes ends in a reset, so unstyled text is drawn in the terminal's
+    default colours anyway; saying so again costs 12 bytes a cell on the wire."""
+    colours_only = Style(color=style.color, bgcolor=style.bgcolor)
+    if style == colours_only and _is_default(style.color) and _is_default(style.bgcolor):
+        return Style()
+    return style
+
+
+class ColumnGroup(Widget):
+    """Adjacent columns of a KeyedTable drawn as one widget: their header and the shown rows."""
 
     DEFAULT_CSS = """
-    ColumnView { height: 1fr; }
+    ColumnGroup { height: 1fr; }
     """
 
-    def __init__(self, table: "KeyedTable", index: int) -> None:
+    def __init__(self, table: "KeyedTable", indexes: list[int]) -> None:
         super().__init__()
         self.table = table
-        self.index = index
-        self.column = table.columns[index]
-        self.cell_width = self.column.width
+        self.indexes = indexes
+        # (column index, cell width incl. its one-cell gap) of the columns shown; set on layout
+        self.shown: list[tuple[int, int]] = []
+
+    def dirty_end(self, cells: tuple[Cell, ...], before: tuple[Cell, ...] | None) -> tuple[int, int]:
+        """(where the last cell that differs from `before` ends, how many differ); 0 when none.
+
+        The span stops on that cell's last glyph, before its gap, so Textual writes nothing
+        of the widget to the right."""
+        end = x = changed = 0
+        for i, width in self.shown:
+            if before is None or cells[i] != before[i]:
+                end = x + width - 1
+                changed += 1
+            x += width
+        return end, changed
 
     def render_line(self, y: int) -> Strip:
         t = self.table
         width = self.size.width
-        col = self.column
-        base = t.rich_style
-        inner = max(width - 1, 0)
+        columns = t.columns
         if y == 0:
-            style = base + t.get_component_rich_style("ktable--header", partial=True)
-            label = col.label
-            if col.key == t.sort_key:
-                label += "▼" if t.sort_reverse else "▲"
-            return Strip([Segment(fit(label, inner, col.align) + " ", style)], width)
+            text = ""
+            for i, w in self.shown:
+                col = columns[i]
+                label = col.label
+                if col.key == t.sort_key:
+                    label += "▼" if t.sort_reverse else "▲"
+                text += fit(label, w - 1, col.align) + " "
+            return Strip([Segment(text, t.cell_style("header", False))], width)
         pos = y - 1
         if pos >= len(t._order):
-            return Strip.blank(width, base)
-        cell = t._cells[t._order[pos]][self.index]
-        tone = _tone(cell)
-        style = base
-        if tone:
-            style = base + t.get_component_rich_style(f"ktable--{tone}", partial=True)
-        if pos == t.cursor:
-            cursor = t.get_component_rich_style(
-                "ktable--cursor" if t.has_focus else "ktable--cursor-blur", partial=True)
-            if tone:
-                style = style + Style(bgcolor=cursor.bgcolor, reverse=cursor.reverse,
-                                      underline=cursor.underline, bold=cursor.bold)
+            return Strip.blank(width, t.cell_style("", False))
+        cells = t._cells[t._order[pos]]
+        on_cursor = pos == t.cursor
+        # Neighbouring cells of the same style go out as one segment (one SGR on the wire).
+        segments: list[Segment] = []
+        run, run_style = "", None
+        for i, w in self.shown:
+            cell = cells[i]
+            style = t.cell_style(_tone(cell), on_cursor)
+            text = fit(_text(cell), w - 1, columns[i].align) + " "
+            if style is run_style:
+                run += text
             else:
-                style = base + cursor
-        # The gap is on the right so a dirty span (width - 1) ends on the cell's last glyph:
-        # Textual then writes nothing for the neighbouring column.
-        return Strip([Segment(fit(_text(cell), inner, col.align) + " ", style)], width)
+                if run:
+                    segments.append(Segment(run, run_style))
+                run, run_style = text, style
+        if run:
+            segments.append(Segment(run, run_style))
+        return Strip(segments, width)
 
 
 class KeyedTable(Widget, can_focus=True):
@@ -180,14 +215,52 @@ class KeyedTable(Widget, can_focus=True):
         self.sort_key: str | None = None
         self.sort_reverse = True
         self.hidden_columns: frozenset[str] = frozenset()
-        self._views: list[ColumnView] = []
-        self._shown: list[ColumnView] = []
+        self._groups: list[ColumnGroup] = []
+        self._shown: list[ColumnGroup] = []
+        self._styles: dict[tuple[str, bool], Style] = {}
         self._layout_width = -1
-        self.repaints = 0  # cells marked dirty by sync; the cost tests read it
+        self.repaints = 0  # cells found changed by sync; the cost tests read it
 
     def compose(self):
-        self._views = [ColumnView(self, i) for i in range(len(self.columns))]
-        yield from self._views
+        runs: list[list[int]] = []
+        for i, col in enumerate(self.columns):
+            if runs and self.columns[runs[-1][0]].ident == col.ident:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        self._groups = [ColumnGroup(self, run) for run in runs]
+        yield from self._groups
+
+    # ---- styles ---------------------------------------------------------------------------
+
+    def cell_style(self, tone: str, on_cursor: bool) -> Style:
+        """The style of a cell ("header", a tone or ""), on the cursor row or not; cached
+        until the theme or the focus changes, so equal styles are the same object."""
+        key = (tone, on_cursor, on_cursor and self.has_focus)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._make_style(tone, on_cursor)
+            self._styles[key] = style
+        return style
+
+    def _make_style(self, tone: str, on_cursor: bool) -> Style:
+        base = self.rich_style
+        style = base
+        if tone:
+            style = base + self.get_component_rich_style(f"ktable--{tone}", partial=True)
+        if on_cursor:
+            cursor = self.get_component_rich_style(
+                "ktable--cursor" if self.has_focus else "ktable--cursor-blur", partial=True)
+            if tone:
+                style = style + Style(bgcolor=cursor.bgcolor, reverse=cursor.reverse,
+                                      underline=cursor.underline, bold=cursor.bold)
+            else:
+                style = base + cursor
+        return plain_if_default(style)
+
+    def notify_style_update(self) -> None:
+        self._styles.clear()
+        super().notify_style_update()
 
     # ---- geometry -------------------------------------------------------------------------
 
@@ -199,7 +272,7 @@ class KeyedTable(Widget, can_focus=True):
     def _fit_columns(self) -> None:
         """Choose the columns that fit the width; the flex column takes the spare cells."""
         width = self.size.width + 1  # size excludes the padding
-        if width == self._layout_width or not self._views:
+        if width == self._layout_width or not self._groups:
             return
         self._layout_width = width
         keep = [i for i, c in enumerate(self.columns) if c.key not in self.hidden_columns]
@@ -215,17 +288,17 @@ class KeyedTable(Widget, can_focus=True):
             keep.remove(victim)
         spare = max(width - total(keep), 0)
         shown = []
-        for i, view in enumerate(self._views):
-            visible = i in keep
-            if visible:
-                col = self.columns[i]
-                w = col.width + 1 + (spare if col.flex else 0)
-                view.cell_width = w
-                if view.styles.width is None or view.styles.width.value != w:
-                    view.styles.width = w
-                shown.append(view)
-            if view.display != visible:
-                view.display = visible
+        for group in self._groups:
+            group.shown = [(i, self.columns[i].width + 1 + (spare if self.columns[i].flex else 0))
+                           for i in group.indexes if i in keep]
+            w = sum(cell for _, cell in group.shown)
+            if w:
+                if group.styles.width is None or group.styles.width.value != w:
+                    group.styles.width = w
+                shown.append(group)
+            if group.display != bool(w):
+                group.display = bool(w)
+            group.refresh()
         self._shown = shown
 
     def set_hidden(self, keys: frozenset[str]) -> None:
@@ -236,7 +309,7 @@ class KeyedTable(Widget, can_focus=True):
             self._fit_columns()
 
     def visible_columns(self) -> list[str]:
-        return [v.column.key for v in self._shown]
+        return [self.columns[i].key for g in self._shown for i, _ in g.shown]
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout_width = -1
@@ -263,24 +336,25 @@ class KeyedTable(Widget, can_focus=True):
         """Show `rows` (already sorted and cut to capacity); repaint only what changed.
 
         Rows are compared by position with what is on screen: a row that moved repaints only
-        the cells whose text differs from the row it replaced. Returns cells marked dirty.
+        the cells whose text differs from the row it replaced. Returns the cells that differed.
         """
         self._fit_columns()
         old_order, old_cells = self._order, self._cells
-        views = self._shown
+        groups = self._shown
         dirty = 0
         for pos, (key, cells) in enumerate(rows):
-            y = pos + 1
             before = old_cells.get(old_order[pos]) if pos < len(old_order) else None
-            for view in views:
-                i = view.index
-                if before is None or cells[i] != before[i]:
-                    view.refresh(Region(0, y, view.cell_width - 1, 1))
-                    dirty += 1
+            if before == cells:
+                continue
+            for group in groups:
+                end, changed = group.dirty_end(cells, before)
+                if changed:
+                    group.refresh(Region(0, pos + 1, end, 1))
+                    dirty += changed
         for pos in range(len(rows), len(old_order)):
-            for view in views:
-                view.refresh(Region(0, pos + 1, view.cell_width - 1, 1))
-                dirty += 1
+            for group in groups:
+                group.refresh(Region(0, pos + 1, group.size.width, 1))
+            dirty += sum(len(g.shown) for g in groups)
         self._order = [key for key, _ in rows]
         self._cells = dict(rows)
         if self.cursor >= len(self._order) and self._order:
@@ -293,14 +367,14 @@ class KeyedTable(Widget, can_focus=True):
 
     def set_sort(self, key: str | None, reverse: bool) -> None:
         self.sort_key, self.sort_reverse = key, reverse
-        for view in self._views:
-            view.refresh(Region(0, 0, view.cell_width, 1))
+        for group in self._groups:
+            group.refresh(Region(0, 0, group.size.width, 1))
 
     # ---- cursor ---------------------------------------------------------------------------
 
     def _refresh_row(self, pos: int) -> None:
-        for view in self._shown:
-            view.refresh(Region(0, pos + 1, view.cell_width, 1))
+        for group in self._shown:
+            group.refresh(Region(0, pos + 1, group.size.width, 1))
 
     def _set_cursor(self, index: int) -> None:
         index = max(0, min(index, max(len(self._order) - 1, 0)))

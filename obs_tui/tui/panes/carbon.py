@@ -36,8 +36,8 @@ class CarbonPane(Pane):
     NUMBER = 4
     TITLE = "Carbon"
     COLUMNS = [
-        Column("comm", "COMM", 10, align="left", flex=True, priority=9),
-        Column("pid", "PID", 7, priority=6),
+        Column("comm", "COMM", 10, align="left", flex=True, priority=9, ident=True),
+        Column("pid", "PID", 7, priority=6, ident=True),
         Column("w", "W", 6, priority=4),
         Column("gph", "g/h", 7, priority=9),
         Column("g", "g total", 7, priority=5),

@@ -54,8 +54,8 @@ class PowerPane(Pane):
     NUMBER = 1
     TITLE = "Power per process"
     COLUMNS = [
-        Column("pid", "PID", 7, priority=9),
-        Column("comm", "COMM", 10, align="left", flex=True, priority=9),
+        Column("pid", "PID", 7, priority=9, ident=True),
+        Column("comm", "COMM", 10, align="left", flex=True, priority=9, ident=True),
         Column("w", "W", 7, priority=9),
         Column("share", "SHARE", 6, priority=7),
         Column("j", "J", 7, priority=6),

@@ -29,9 +29,9 @@ class RequestsPane(Pane):
     NUMBER = 2
     TITLE = "Requests (RED) per service"
     COLUMNS = [
-        Column("comm", "SERVICE", 9, align="left", flex=True, priority=9),
-        Column("pid", "PID", 7, priority=6),
-        Column("ports", "PORTS", 6, align="left", priority=4),
+        Column("comm", "SERVICE", 9, align="left", flex=True, priority=9, ident=True),
+        Column("pid", "PID", 7, priority=6, ident=True),
+        Column("ports", "PORTS", 6, align="left", priority=4, ident=True),
         Column("rps", "RPS", 6, priority=9),
         Column("err", "ERR%", 6, priority=9),
         Column("p50", "P50", 7, priority=3),
@@ -154,8 +154,8 @@ class RequestsPane(Pane):
                   Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
                   Chart("errors %", list(h.get("err", key)), fmt.pct)]
         columns = [
-            Column("method", "METHOD", 6, align="left", priority=9),
-            Column("route", "ROUTE", 12, align="left", flex=True, priority=9),
+            Column("method", "METHOD", 6, align="left", priority=9, ident=True),
+            Column("route", "ROUTE", 12, align="left", flex=True, priority=9, ident=True),
             Column("rps", "RPS", 6, priority=8),
             Column("req", "REQ", 7, priority=9),
             Column("err", "ERR", 6, priority=7),

@@ -68,8 +68,8 @@ class SloPane(Pane):
     NUMBER = 3
     TITLE = "SLO burn rates"
     COLUMNS = [
-        Column("name", "SLO", 10, align="left", flex=True, priority=9),
-        Column("obj", "OBJ", 6, priority=5),
+        Column("name", "SLO", 10, align="left", flex=True, priority=9, ident=True),
+        Column("obj", "OBJ", 6, priority=5, ident=True),
         Column("sli", "SLI", 7, priority=4),
         Column("budget", "BUDGET", 9, align="left", priority=9),
         Column("b5m", "5m", 5, priority=3),
@@ -198,7 +198,7 @@ class SloPane(Pane):
             fields.insert(2, ("description", s.description))
         charts = [Chart("burn rate 1h, last 6 h (range query)", list(s.burn_history), fmt.burn),
                   Chart("error budget left % (this session)", list(h.get("budget", key)), fmt.pct)]
-        columns = [Column("kind", "WINDOW / ALERT", 16, align="left", flex=True, priority=9),
+        columns = [Column("kind", "WINDOW / ALERT", 16, align="left", flex=True, priority=9, ident=True),
                    Column("ratio", "ERRORS", 8, priority=8),
                    Column("value", "BURN", 7, priority=9),
                    Column("state", "STATE", 11, align="left", priority=9)]
