@@ -63,3 +63,41 @@ def test_unchanged_stat_line_reuses_the_sample(tmp_path):
     busy = source.sample(2.0)[999999]
     assert busy is not first and busy.cpu_seconds - first.cpu_seconds == 100 / os.sysconf("SC_CLK_TCK")
     assert busy.rss_bytes == 10 * os.sysconf("SC_PAGE_SIZE") and busy.info.comm == "idle"
+
+
+def test_stat_files_stay_open_for_live_processes_only():
+    """The stat file of a live process is kept open and re-read; it is closed once the
+    process is gone, and a kept file never reads another process's line."""
+    import subprocess
+
+    source = ProcsSource()
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        first = source.sample(0.0)
+        fd = source._fds[child.pid]
+        assert first[child.pid].info.comm == "sleep"
+        again = source.sample(1.0)
+        assert source._fds[child.pid] == fd and again[child.pid] is first[child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    after = source.sample(2.0)
+    assert child.pid not in after and child.pid not in source._fds
+    try:
+        os.fstat(fd)
+        still_open = True
+    except OSError:
+        still_open = False
+    # the number may be reused by another open file of this process, never left leaking
+    assert not still_open or os.readlink(f"/proc/self/fd/{fd}") != f"/proc/{child.pid}/stat"
+    source.close()
+    assert not source._fds
+
+
+def test_past_the_keep_limit_processes_are_read_by_open():
+    source = ProcsSource()
+    source._keep = 3
+    raw = source.sample(0.0)
+    assert len(source._fds) == 3 and len(raw) > 3 and os.getpid() in raw
+    assert source.sample(1.0).keys() >= {os.getpid(), 1}
+    source.close()

