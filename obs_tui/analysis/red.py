@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
@@ -24,8 +25,10 @@ LOST_REASONS = ("connections table full", "counters table full", "SSL stash full
                 "request before the previous answer", "paths table full (16,384 paths)")
 
 
-@dataclass(frozen=True)
-class StatKey:
+class StatKey(NamedTuple):
+    """A tuple, not a frozen dataclass: hashed hundreds of times a tick, and a tuple's hash
+    is C code."""
+
     pid: int
     method: str
     status: int  # 0: closed before the response

@@ -12,6 +12,7 @@ the same route however often it was seen; the set is bounded by the probe's stat
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -62,26 +63,41 @@ def normalise(paths: Iterable[str], patterns: Sequence[str] = (), max_children: 
               truncated: Iterable[str] = ()) -> dict[str, str]:
     """Map every path to its route. Paths in `truncated` were cut by the probe: their last
     segment is partial, so it becomes "*"."""
-    parsed = [(p, parse_pattern(p)) for p in patterns]
+    patterns = tuple(patterns)
     cut = set(truncated)
     routes: dict[str, str] = {}
     pending: dict[str, list[str]] = {}  # path -> normalised segments, for the cardinality cap
     for path in set(paths):
-        if not path.startswith("/") and "://" not in path:
-            routes[path] = ANY  # "*" (OPTIONS *) or garbage: never a cardinality source
-            continue
-        segs = segments(path)
-        match = next((text for text, pat in parsed if _matches(pat, segs)), None)
-        if match is not None:
-            routes[path] = match
-            continue
-        norm = [ID if is_id(s) else _clean(s) for s in segs]
-        if path in cut and norm:
-            norm[-1] = ANY
-        pending[path] = norm
+        one = _route_alone(path, patterns, path in cut)
+        if isinstance(one, str):
+            routes[path] = one
+        else:
+            pending[path] = list(one)
     for path, norm in _cap(pending, max(1, max_children)).items():
         routes[path] = "/" + "/".join(norm)
     return routes
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed(patterns: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(p, parse_pattern(p)) for p in patterns]
+
+
+@functools.lru_cache(maxsize=16384)  # the probe's paths table: every live path stays
+def _route_alone(path: str, patterns: tuple[str, ...], cut: bool) -> str | tuple[str, ...]:
+    """What a path maps to on its own: its route (a string) when a pattern or its shape
+    decides it, else its normalised segments, which the cardinality cap may still collapse.
+    Memoised: under traffic the set of paths changes every tick but most paths stay."""
+    if not path.startswith("/") and "://" not in path:
+        return ANY  # "*" (OPTIONS *) or garbage: never a cardinality source
+    segs = segments(path)
+    match = next((text for text, pat in _parsed(patterns) if _matches(pat, segs)), None)
+    if match is not None:
+        return match
+    norm = [ID if is_id(s) else _clean(s) for s in segs]
+    if cut and norm:
+        norm[-1] = ANY
+    return tuple(norm)
 
 
 def _cap(pending: dict[str, list[str]], max_children: int) -> dict[str, list[str]]:
