@@ -59,6 +59,38 @@ def header_text(app: ObsApp) -> str:
 
 
 @aio
+async def test_first_tick_waits_briefly_for_the_polled_sources_first_answers():
+    """A Prometheus-fed source answers a moment after start: the first frame already has its
+    data (the engine's wait_ready), rather than 'waiting' until a second tick."""
+    import threading
+
+    from obs_tui.tui.app import FIRST_ANSWER_WAIT_S
+
+    class Polled(FakeEngine):
+        def __init__(self):
+            super().__init__()
+            self.answered = threading.Event()
+            threading.Timer(0.1, self.answered.set).start()
+            self.waited = None
+
+        def wait_ready(self, timeout_s):
+            self.waited = timeout_s
+            self.answered.wait(timeout_s)
+
+        def tick(self):
+            frame = full_frame(self.ticks) if self.answered.is_set() else off_frame(self.ticks)
+            self.ticks += 1
+            return frame
+
+    engine = Polled()
+    app = ObsApp(lambda: engine, theme_name="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot, frames=0)
+        assert engine.waited == FIRST_ANSWER_WAIT_S
+        assert app.frames == 1 and app.frame.red is not None
+
+
+@aio
 async def test_layout_shows_at_once_with_starting_then_fills():
     slow = asyncio.Event()
 

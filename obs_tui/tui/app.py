@@ -39,6 +39,9 @@ from obs_tui.tui.widgets import TextLine
 # Below these the four panes stack (the focused one large, the others one summary line each).
 NARROW_WIDTH, NARROW_HEIGHT = 120, 30
 FIRST_RATE_DELAY = 0.5  # the first frame has no rates; fetch the second one sooner
+# The first tick waits this long for the polled sources' first answers (Prometheus), so the
+# first frame shows their data, not "waiting", and does not need a second tick to fill in.
+FIRST_ANSWER_WAIT_S = 0.3
 
 
 class EngineLike(Protocol):
@@ -239,6 +242,9 @@ class ObsApp(App[int]):
             if self.engine is None:
                 try:
                     self.engine = self.engine_factory()
+                    wait_ready = getattr(self.engine, "wait_ready", None)
+                    if wait_ready is not None:
+                        wait_ready(FIRST_ANSWER_WAIT_S)
                 except Exception as exc:  # the console stays up and says why
                     self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", True, started))
                     return
