@@ -203,14 +203,14 @@ class Pane(Vertical, can_focus=True):
             items = [i for i in items if needle in self.text(i).lower()]
         fn = self.SORTS.get(self.sort_col, (None, True))[0]
         if fn is not None:
-            # Ties keep the place they had on screen (a stable sort over the last shown
-            # order), so rows only move when their sort value really changed.
+            # Ties keep the place they had on screen (then new rows, in the order given), so
+            # rows only move when their sort value really changed: one sort on (value, place).
             rank = self._rank
-            if rank:
-                far = len(rank)
-                key = self.key
-                items = sorted(items, key=lambda i: rank.get(key(i), far))
-            items = sorted(items, key=fn, reverse=self.sort_reverse)
+            far = len(rank)
+            key = self.key
+            sign = -1 if self.sort_reverse else 1
+            items = sorted(items, key=lambda i: (fn(i), sign * rank.get(key(i), far)),
+                           reverse=self.sort_reverse)
         self.total_rows = len(items) + len(self._pinned)
         capacity = max((table.capacity or 0) - len(self._pinned), 0)
         self.row_offset = max(0, min(self.row_offset, max(len(items) - capacity, 0)))

@@ -6,7 +6,7 @@ away. Without a power section the pane is the process table with CPU."""
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from textual.app import ComposeResult
 from textual.markup import escape
@@ -23,9 +23,9 @@ HOST_SPARK = 20
 IDLE = "idle"  # the Idle row's key (process rows are keyed by pid)
 
 
-@dataclass(frozen=True)
-class PowerRow:
-    """One process (or the Idle row): what the procs source saw joined with its power."""
+class PowerRow(NamedTuple):
+    """One process (or the Idle row): what the procs source saw joined with its power. A
+    tuple: one is made for every process on every tick."""
 
     key: Hashable
     comm: str
