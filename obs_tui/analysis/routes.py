@@ -66,13 +66,13 @@ def normalise(paths: Iterable[str], patterns: Sequence[str] = (), max_children: 
     patterns = tuple(patterns)
     cut = set(truncated)
     routes: dict[str, str] = {}
-    pending: dict[str, list[str]] = {}  # path -> normalised segments, for the cardinality cap
+    pending: dict[str, tuple[str, ...]] = {}  # path -> normalised segments, for the cap
     for path in set(paths):
         one = _route_alone(path, patterns, path in cut)
         if isinstance(one, str):
             routes[path] = one
         else:
-            pending[path] = list(one)
+            pending[path] = one
     for path, norm in _cap(pending, max(1, max_children)).items():
         routes[path] = "/" + "/".join(norm)
     return routes
@@ -100,7 +100,7 @@ def _route_alone(path: str, patterns: tuple[str, ...], cut: bool) -> str | tuple
     return tuple(norm)
 
 
-def _cap(pending: dict[str, list[str]], max_children: int) -> dict[str, list[str]]:
+def _cap(pending: dict[str, tuple[str, ...]], max_children: int) -> dict[str, list[str]]:
     """Collapse, level by level, the children of any prefix that has too many."""
     current = {path: list(norm) for path, norm in pending.items()}
     depth = 0

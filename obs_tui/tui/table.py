@@ -217,7 +217,7 @@ class KeyedTable(Widget, can_focus=True):
         self.hidden_columns: frozenset[str] = frozenset()
         self._groups: list[ColumnGroup] = []
         self._shown: list[ColumnGroup] = []
-        self._styles: dict[tuple[str, bool], Style] = {}
+        self._styles: dict[tuple[str, bool, bool], Style] = {}  # (tone, on cursor, focused)
         self._layout_width = -1
         self.repaints = 0  # cells found changed by sync; the cost tests read it
 
