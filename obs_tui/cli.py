@@ -367,10 +367,27 @@ def cmd_console(config: Config, args) -> int:
         sinks.append(collector.publish)
     try:
         return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks),
-                           config.theme, read_only)
+                           read_only=read_only, **screen_options(config, args, not config.keep_root))
     finally:
         if server is not None:
             server.close()
+
+
+def screen_options(config: Config, args, drops_root: bool) -> dict:
+    """run_console's theme, mouse and remembered state: --theme, else the theme last chosen
+    with T (obs_tui/tui/state.py), else the config's."""
+    from obs_tui.tui.state import Remembered, owner_uid
+    from obs_tui.tui.themes import load_theme
+
+    remembered = Remembered.load(owner_uid(drops_root))
+    theme = config.theme
+    if not hasattr(args, "theme") and remembered.theme:
+        try:
+            load_theme(remembered.theme)
+            theme = remembered.theme
+        except ValueError:  # a theme file since removed: the config's, silently
+            pass
+    return {"theme_name": theme, "mouse": not getattr(args, "no_mouse", False), "remembered": remembered}
 
 
 def start_exporter(config: Config, listen: str | None, flag: str):
@@ -421,7 +438,8 @@ def cmd_demo(config: Config, args) -> int:
         args.config = str(running.config_path)
         shown = resolve_config(args)
         # No privilege drop here: the demo must still be able to stop what it started as root.
-        return run_console(lambda: make_engine(shown, read_only), shown.theme, read_only)
+        return run_console(lambda: make_engine(shown, read_only), read_only=read_only,
+                           **screen_options(shown, args, drops_root=False))
 
     return demo.run(open_console, args.headless, args.seconds, args.rps)
 
