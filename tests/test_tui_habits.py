@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,8 +220,10 @@ def test_config_search_path_honours_xdg_config_home(tmp_path, monkeypatch):
 MOUSE_ON = b"\x1b[?1000h"  # the request for mouse reports that stops the terminal's own selection
 
 
-def console_output(*flags: str, seconds: float = 20.0) -> bytes:
-    """What the real console writes to a pseudo-terminal until its first frame, then q."""
+def console_output(*flags: str, seconds: float = 20.0, keys: bytes = b"", env_extra=None,
+                   state_home: str = "/nonexistent-obs-tui-test") -> bytes:
+    """What the real console writes to a pseudo-terminal until its first frame; then `keys`
+    and q."""
     import pty
     import select
     import signal
@@ -228,7 +231,7 @@ def console_output(*flags: str, seconds: float = 20.0) -> bytes:
     import time
 
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40",
-           "XDG_STATE_HOME": "/nonexistent-obs-tui-test"}
+           "XDG_STATE_HOME": state_home, **(env_extra or {})}
     env.pop("NO_COLOR", None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the console on the pty
@@ -253,6 +256,9 @@ def console_output(*flags: str, seconds: float = 20.0) -> bytes:
                     break
                 out += chunk
             if not quit_sent and b"every " in out:  # the header of the first frame
+                for key in keys:
+                    os.write(fd, bytes([key]))
+                    time.sleep(0.3)
                 os.write(fd, b"q")
                 quit_sent = True
         assert quit_sent, out[-400:]
@@ -273,3 +279,48 @@ def console_output(*flags: str, seconds: float = 20.0) -> bytes:
 def test_no_mouse_leaves_the_mouse_to_the_terminal():
     assert MOUSE_ON in console_output()
     assert MOUSE_ON not in console_output("--no-mouse")
+
+
+@pytest.fixture
+def sudo_user(tmp_path):
+    """A real user with a home, as the one who ran sudo; removed afterwards."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd")
+    import tempfile
+
+    name = f"obstui{os.getpid() % 100000}"
+    top = Path(tempfile.mkdtemp(prefix="obs-tui-home-"))  # pytest's tmp_path is root's alone
+    top.chmod(0o755)
+    home = top / "home"
+    subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+                   check=True, capture_output=True)
+    try:
+        entry = pwd.getpwnam(name)
+        reach = subprocess.run(["runuser", "-u", name, "--", sys.executable, "-c", "import obs_tui.cli"],
+                               capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+        if reach.returncode != 0:
+            pytest.skip("a new user cannot read this checkout")
+        yield entry
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_under_sudo_the_invoking_user_writes_their_own_state(sudo_user, tmp_path):
+    """`sudo obs-tui`, T, q: the theme lands in the invoking user's home, written by that user
+    after the console dropped root; root's own state (here: a directory root owns, given as
+    $XDG_STATE_HOME as `sudo -E` would pass a root-owned one) is not touched."""
+    roots = tmp_path / "root-state"
+    roots.mkdir()
+    console_output(keys=b"T", state_home=str(roots),
+                   env_extra={"SUDO_UID": str(sudo_user.pw_uid), "SUDO_GID": str(sudo_user.pw_gid),
+                              "SUDO_USER": sudo_user.pw_name})
+    path = Path(sudo_user.pw_dir) / ".local" / "state" / "obs-tui" / "console.toml"
+    assert path.is_file()
+    assert path.stat().st_uid == sudo_user.pw_uid and path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_uid == sudo_user.pw_uid
+    assert 'theme = "light"' in path.read_text()
+    assert list(roots.iterdir()) == []
