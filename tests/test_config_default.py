@@ -88,3 +88,13 @@ def test_a_broken_config_file_does_not_hide_the_defaults(tmp_path):
     broken.write_text("interval = [")
     result = run_cli("config", "--default", env={**os.environ, "OBS_TUI_CONFIG": str(broken)})
     assert result.returncode == 0 and "interval = 1.0" in result.stdout
+
+
+def test_a_true_or_false_key_takes_true_and_false_and_nothing_else():
+    """keep_root = true was refused as 'must be true or false' (a bool was taken for a number)."""
+    assert config.parse("keep_root = true").keep_root is True
+    assert config.parse("keep_root = false").keep_root is False
+    import pytest
+
+    with pytest.raises(config.ConfigError, match="keep_root' must be true or false"):
+        config.parse("keep_root = 1")
