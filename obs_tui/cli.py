@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from obs_tui import __version__
 from obs_tui.config import Config, ConfigError, load
@@ -33,55 +34,141 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_float(text: str) -> float:
+def _positive_number(text: str, unit: str = "seconds") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # SUPPRESS lets the options stand before or after the subcommand without the subparser's
-    # defaults overwriting what was given before it.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("--config", metavar="FILE", help="TOML config file")
-    common.add_argument("--interval", metavar="S", type=_positive_float, help="refresh interval in seconds")
-    common.add_argument("--theme", metavar="NAME", help="dark, light or mono")
-    common.add_argument("--read-only", action="store_true",
-                        help="no root, no probes: fill the panes from Prometheus only")
-    common.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
-    common.add_argument("--keep-root", action="store_true",
-                        help="do not drop root after loading the probes (see SECURITY.md)")
+def _positive_float(text: str) -> float:
+    return _positive_number(text)
 
-    parser = OneLineParser(prog="obs-tui", parents=[common],
-                           description="Terminal observability console: RED, power, carbon, SLOs.")
+
+def _positive_tenths(text: str) -> float:
+    """-d/--delay as htop takes it: tenths of a second, as seconds."""
+    return _positive_number(text, "tenths of a second") / 10
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _options() -> dict[str, argparse.ArgumentParser]:
+    """The shared options in small groups, so each subcommand offers only those that apply.
+
+    SUPPRESS lets an option stand before or after its subcommand without the subparser's
+    defaults overwriting what was given before it."""
+    from obs_tui.cli_help import files_completion
+
+    def group() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+
+    config, interval, sources, root, screen = group(), group(), group(), group(), group()
+    files_completion(config.add_argument("--config", metavar="FILE", help="TOML config file"))
+    every = interval.add_mutually_exclusive_group()
+    every.add_argument("--interval", metavar="S", type=_positive_float, help="refresh interval in seconds")
+    every.add_argument("-d", "--delay", dest="interval", metavar="TENTHS", type=_positive_tenths,
+                       help="refresh interval in tenths of a second, as in htop (-d 10 is 1 s)")
+    sources.add_argument("--read-only", action="store_true",
+                         help="no root, no probes: fill the panes from Prometheus only")
+    sources.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    root.add_argument("--keep-root", action="store_true",
+                      help="do not drop root after loading the probes (see SECURITY.md)")
+    screen.add_argument("--theme", metavar="NAME",
+                        help="dark, light, mono or a user theme (default: the last one chosen with T)")
+    screen.add_argument("--no-mouse", action="store_true",
+                        help="leave the mouse to the terminal, so text can be selected and copied")
+    return {"config": config, "interval": interval, "sources": sources, "root": root, "screen": screen}
+
+
+COMMANDS = ("doctor", "snapshot", "agent", "demo", "config", "completion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from obs_tui.cli_help import epilog
+
+    o = _options()
+    parser = OneLineParser(prog="obs-tui", parents=list(o.values()),
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog(),
+                           description="Terminal observability console: RED, power, carbon, SLOs.\n"
+                                       "Without a subcommand, the console.")
     parser.add_argument("--version", action="version", version=f"obs-tui {__version__}")
-    parser.add_argument("--serve-metrics", metavar="ADDR:PORT",
+    parser.add_argument("--serve-metrics", metavar="ADDR:PORT", default=argparse.SUPPRESS,
                         help="also publish the console's frames on http://ADDR:PORT/metrics")
-    commands = parser.add_subparsers(dest="command", metavar="{doctor,snapshot,agent,demo}")
-    doctor = commands.add_parser("doctor", parents=[common], help="what works on this host and why not")
+    commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+
+    def command(name: str, groups: list[str], help: str, description: str = "") -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[o[g] for g in groups], help=help,
+                                   description=description or help[:1].upper() + help[1:] + ".")
+
+    doctor = command("doctor", ["config", "sources"], "what works on this host and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    snapshot = commands.add_parser("snapshot", parents=[common], help="one Frame as JSON on stdout")
-    snapshot.add_argument("--json", action="store_true", required=True, help="JSON output (required)")
-    snapshot.add_argument("--duration", metavar="S", type=_positive_float, default=1.0,
-                          help="window the counts and rates cover (default 1 s)")
-    agent = commands.add_parser("agent", parents=[common],
-                                help="headless: publish the frames on /metrics for Prometheus")
+    snapshot = command("snapshot", ["config", "interval", "sources", "root"],
+                       "frames as JSON on stdout (NDJSON with --count, CSV with --csv)",
+                       "One frame as JSON on stdout; with --count N, N frames as NDJSON, one a line "
+                       "every --interval seconds; with --csv TABLE, one table as CSV.")
+    snapshot.add_argument("--json", action="store_true",
+                          help="JSON output (the default; kept for scripts that pass it)")
+    snapshot.add_argument("--csv", metavar="TABLE", choices=("processes", "services", "slo"),
+                          help="one table as CSV: processes, services or slo")
+    snapshot.add_argument("--duration", metavar="S", type=_positive_float,
+                          help="window the counts and rates of one frame cover (default 1 s)")
+    snapshot.add_argument("--count", metavar="N", type=_positive_int,
+                          help="N frames, one every --interval seconds (NDJSON, or CSV rows)")
+    agent = command("agent", ["config", "interval", "root"],
+                    "headless: publish the frames on /metrics for Prometheus")
+    agent.add_argument("--prometheus", metavar="URL", default=argparse.SUPPRESS,
+                       help="Prometheus base URL (for a live grid intensity query)")
     agent.add_argument("--listen", metavar="ADDR:PORT",
                        help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)")
-    demo = commands.add_parser("demo", parents=[common],
-                               help="a sample service, load, the agent and Prometheus on loopback, "
-                                    "and the console over them")
+    demo = command("demo", ["interval", "screen"],
+                   "a sample service, load, the agent and Prometheus on loopback, and the console "
+                   "over them")
+    demo.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                      help="the console reads the demo's Prometheus only")
     demo.add_argument("--headless", action="store_true",
                       help="start everything and wait for Ctrl-C instead of opening the console")
     demo.add_argument("--for", dest="seconds", metavar="S", type=_positive_float,
                       help="with --headless: stop after S seconds")
     demo.add_argument("--rps", metavar="N", type=_positive_float, default=40.0,
                       help="requests per second of the load generator (default 40)")
+    config = command("config", ["config"], "the config file in use, or every key with its default",
+                     "Without options: the config search path and the file in use. With "
+                     "--default: an annotated config with every key and its default, which "
+                     "obs-tui accepts as it is.")
+    config.add_argument("--default", action="store_true",
+                        help="print every key with its default value, annotated")
+    completion = command("completion", [], "a shell completion script (bash or zsh) on stdout",
+                         "A shell completion script on stdout, e.g. obs-tui completion bash > "
+                         "/usr/local/share/bash-completion/completions/obs-tui (make install-docs "
+                         "installs it).")
+    completion.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
+    parser.subcommands = dict(commands.choices)  # type: ignore[attr-defined]
     return parser
+
+
+def check_applies(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An option given before a subcommand that does not take it is an error, not ignored:
+    `obs-tui --theme mono doctor` is as wrong as `obs-tui doctor --theme mono`."""
+    if args.command is None:
+        return
+    sub = parser.subcommands[args.command]  # type: ignore[attr-defined]
+    taken = {a.dest for a in sub._actions}
+    for dest in vars(args):
+        given = [a.option_strings[-1] for a in parser._actions if a.dest == dest and a.option_strings]
+        if given and dest not in taken:
+            raise UsageError(f"obs-tui {args.command}: {'/'.join(given)} does not apply "
+                             f"to {args.command} (see obs-tui {args.command} --help)")
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
@@ -181,6 +268,25 @@ def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: No
     return engine
 
 
+def cmd_config(args) -> int:
+    """`config --default`: every key with its default; `config`: where the config is read from.
+    Neither reads the config file's contents: a broken file must not hide the defaults."""
+    from obs_tui.config import search_paths
+    from obs_tui.config_template import default_config
+
+    if args.default:
+        print(default_config(__version__), end="")
+        return 0
+    flag = getattr(args, "config", None)
+    paths = [Path(flag)] if flag else search_paths()
+    used = next((p for p in paths if p.is_file()), None)
+    print("config search path (the first file found is used):")
+    for path in paths:
+        print(f"  {'*' if path == used else ' '} {path}{'' if path.is_file() else '  (absent)'}")
+    print(f"in use: {used}" if used else "in use: none (the defaults; obs-tui config --default shows them)")
+    return 0
+
+
 def cmd_doctor(config: Config, args) -> int:
     from obs_tui import doctor
 
@@ -193,23 +299,55 @@ def cmd_doctor(config: Config, args) -> int:
 
 
 def cmd_snapshot(config: Config, args) -> int:
+    """One frame as indented JSON; with --count N, N frames as NDJSON (one line each, every
+    interval); with --csv TABLE, that table's rows as CSV (header once)."""
     from obs_tui.snapshot import frame_to_json
 
+    if getattr(args, "json", False) and args.csv:
+        raise UsageError("obs-tui snapshot: --json and --csv: choose one")
+    if args.count is not None and args.duration is not None:
+        raise UsageError("obs-tui snapshot: --duration is the window of one frame; with --count "
+                         "each frame covers --interval")
+    write = _snapshot_writer(args.csv, stream=args.count is not None)
     engine = make_engine_and_drop(config, getattr(args, "read_only", False), notice=_to_stderr,
                                   slos=load_slos(config))
+
+    def document(frame) -> dict:
+        doc = frame_to_json(frame)
+        if engine.privileges is not None:
+            doc["privileges"] = dataclasses.asdict(engine.privileges)
+        return doc
+
     try:
         timeout = float(config.prometheus["timeout_s"]) * 2
         engine.wait_ready(timeout)
         engine.tick()
-        time.sleep(args.duration)
-        engine.wait_fresh(timeout)
-        doc = frame_to_json(engine.tick())
-        if engine.privileges is not None:
-            doc["privileges"] = dataclasses.asdict(engine.privileges)
-        print(json.dumps(doc, indent=2), flush=True)
+        if args.count is None:
+            time.sleep(1.0 if args.duration is None else args.duration)
+            engine.wait_fresh(timeout)
+            write(document(engine.tick()))
+        else:
+            started = time.monotonic()
+            for n in range(1, args.count + 1):
+                time.sleep(max(started + n * config.interval - time.monotonic(), 0.0))
+                write(document(engine.tick()))
+    except BrokenPipeError:  # `| head -n 3`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
     finally:
         engine.close()  # detaching uprobes takes ~1 s: after the output, not before
     return 0
+
+
+def _snapshot_writer(table: str | None, stream: bool):
+    """A function that prints one snapshot document in the asked format."""
+    if table:
+        from obs_tui.snapshot_tables import CsvWriter
+
+        return CsvWriter(table, sys.stdout).write
+    if stream:
+        return lambda doc: print(json.dumps(doc, separators=(",", ":")), flush=True)
+    return lambda doc: print(json.dumps(doc, indent=2), flush=True)
 
 
 def cmd_console(config: Config, args) -> int:
@@ -224,15 +362,32 @@ def cmd_console(config: Config, args) -> int:
     read_only = getattr(args, "read_only", False)
     slos = load_slos(config)  # a bad SLO file stops here, with one line, before the screen
     sinks, server = [], None
-    if args.serve_metrics:
+    if hasattr(args, "serve_metrics"):
         collector, server = start_exporter(config, args.serve_metrics, "--serve-metrics")
         sinks.append(collector.publish)
     try:
         return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks),
-                           config.theme, read_only)
+                           read_only=read_only, **screen_options(config, args, not config.keep_root))
     finally:
         if server is not None:
             server.close()
+
+
+def screen_options(config: Config, args, drops_root: bool) -> dict:
+    """run_console's theme, mouse and remembered state: --theme, else the theme last chosen
+    with T (obs_tui/tui/state.py), else the config's."""
+    from obs_tui.tui.state import Remembered, owner_uid
+    from obs_tui.tui.themes import load_theme
+
+    remembered = Remembered.load(owner_uid(drops_root))
+    theme = config.theme
+    if not hasattr(args, "theme") and remembered.theme:
+        try:
+            load_theme(remembered.theme)
+            theme = remembered.theme
+        except ValueError:  # a theme file since removed: the config's, silently
+            pass
+    return {"theme_name": theme, "mouse": not getattr(args, "no_mouse", False), "remembered": remembered}
 
 
 def start_exporter(config: Config, listen: str | None, flag: str):
@@ -250,9 +405,6 @@ def start_exporter(config: Config, listen: str | None, flag: str):
 
 def cmd_agent(config: Config, args) -> int:
     """Headless: tick the engine every interval and publish each frame until SIGTERM/SIGINT."""
-    if getattr(args, "read_only", False):
-        raise UsageError("obs-tui agent: --read-only has nothing to publish (the agent measures "
-                         "this host; read-only consoles read Prometheus)")
     collector, server = start_exporter(config, getattr(args, "listen", None), "--listen")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -286,14 +438,24 @@ def cmd_demo(config: Config, args) -> int:
         args.config = str(running.config_path)
         shown = resolve_config(args)
         # No privilege drop here: the demo must still be able to stop what it started as root.
-        return run_console(lambda: make_engine(shown, read_only), shown.theme, read_only)
+        return run_console(lambda: make_engine(shown, read_only), read_only=read_only,
+                           **screen_options(shown, args, drops_root=False))
 
     return demo.run(open_console, args.headless, args.seconds, args.rps)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        check_applies(parser, args)
+        if args.command == "completion":
+            from obs_tui.cli_help import completion
+
+            print(completion(parser, args.shell), end="")
+            return 0
+        if args.command == "config":
+            return cmd_config(args)
         config = resolve_config(args)
         if args.command == "doctor":
             return cmd_doctor(config, args)

@@ -18,14 +18,31 @@ class ConfigError(Exception):
     pass
 
 
+def user_config_dir() -> Path:
+    """$XDG_CONFIG_HOME/obs-tui, ~/.config/obs-tui when it is unset or not absolute (the XDG
+    base directory spec says to ignore a relative one)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "obs-tui"
+
+
+SYSTEM_CONFIG = Path("/etc/obs-tui/config.toml")
+
+
 def search_paths() -> list[Path]:
     paths = []
     env = os.environ.get("OBS_TUI_CONFIG")
     if env:
         paths.append(Path(env))
-    paths.append(Path.home() / ".config" / "obs-tui" / "config.toml")
-    paths.append(Path("/etc/obs-tui/config.toml"))
+    paths.append(user_config_dir() / "config.toml")
+    paths.append(SYSTEM_CONFIG)
     return paths
+
+
+def search_paths_text() -> str:
+    """The search order in words, for --help, the man page and `config --default`."""
+    return ("--config FILE, $OBS_TUI_CONFIG, $XDG_CONFIG_HOME/obs-tui/config.toml "
+            f"(~/.config/obs-tui/config.toml), {SYSTEM_CONFIG}")
 
 
 # key -> (type(s), default). A nested dict is a table; a list [dict] is an array of tables.
@@ -118,7 +135,7 @@ def _type_name(types) -> str:
 
 def _check_value(where: str, key: str, value: Any, types) -> Any:
     # bool is an int subclass in Python; in a config it is never a number.
-    if isinstance(value, bool) or not isinstance(value, types):
+    if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(types)}, got {value!r}")
     if types is _NUMBER or (types is _NUMBER_OR_NAME and not isinstance(value, str)):
         try:

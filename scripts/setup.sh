@@ -13,7 +13,7 @@ if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then
   packages+=(linux-headers-amd64)
 fi
 if [ "$level" = test ] || [ "$level" = bench ]; then
-  packages+=(prometheus nginx wrk tmux curl openssl strace)
+  packages+=(prometheus nginx wrk tmux curl openssl strace zsh)
   command -v node >/dev/null || packages+=(nodejs)
 fi
 if [ "$level" = bench ]; then

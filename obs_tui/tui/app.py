@@ -33,7 +33,8 @@ from obs_tui.tui.panes import PANES, Pane
 from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
-from obs_tui.tui.themes import ORDER, available_themes, initial_theme, load_theme
+from obs_tui.tui.state import Remembered
+from obs_tui.tui.themes import available_themes, initial_theme, load_theme
 from obs_tui.tui.widgets import TextLine
 
 # Below these the four panes stack (the focused one large, the others one summary line each).
@@ -150,11 +151,12 @@ class ObsApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        Binding("q", "quit", "quit", id="quit"),
+        Binding("q,f10", "quit", "quit", id="quit"),  # F10 as in htop and mc
         Binding("question_mark,f1", "help", "help", id="help"),
         Binding("slash", "filter", "filter", id="filter"),
         Binding("less_than_sign", "sort(-1)", "sort previous", id="sort-prev"),
         Binding("greater_than_sign,f6", "sort(1)", "sort next", id="sort-next"),
+        Binding("I", "reverse_sort", "reverse sort", id="sort-reverse"),  # htop's invert
         Binding("space", "pause", "pause", id="pause"),
         Binding("enter", "detail", "detail", id="detail"),
         Binding("tab", "next_pane(1)", "next pane", id="next-pane", priority=True),
@@ -165,7 +167,7 @@ class ObsApp(App[int]):
         Binding("4", "zoom(3)", "maximise 4", id="zoom-4"),
         Binding("T,t", "cycle_theme", "theme", id="theme"),
         Binding("i", "instance(1)", "next host", id="instance-next"),
-        Binding("I", "instance(-1)", "previous host", id="instance-prev"),
+        Binding("u", "instance(-1)", "previous host", id="instance-prev"),
         Binding("escape", "escape", "back", id="escape", show=False),
         # Ctrl-C quits, as in htop (Textual would only hint at ctrl+q): `obs-tui demo` then
         # stops everything it started.
@@ -175,7 +177,12 @@ class ObsApp(App[int]):
     def __init__(self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
                  read_only: bool = False) -> None:
         super().__init__()
-        self._themes = {name: load_theme(name) for name in available_themes()}
+        self._themes = {}
+        for name in available_themes():
+            try:
+                self._themes[name] = load_theme(name)
+            except ValueError:  # a broken user theme is not offered; --theme NAME says why
+                continue
         for theme in self._themes.values():
             self.register_theme(theme)
         self.theme = initial_theme(theme_name)
@@ -196,6 +203,7 @@ class ObsApp(App[int]):
         self._main: MainScreen | None = None
         self._main_up = False
         self._panes: list[Pane] = []
+        self.remembered: Remembered | None = None  # the theme and sorts kept between runs
 
     _themes: dict[str, Theme] = {}
 
@@ -233,6 +241,8 @@ class ObsApp(App[int]):
 
     def main_ready(self) -> None:
         self._main_up = True
+        if self.remembered is not None:
+            self.remembered.restore_sorts(self.panes)
         self.apply_layout()
         self.pane.focus()
         self.check_size(self.size.width, self.size.height)
@@ -439,6 +449,10 @@ class ObsApp(App[int]):
         if self._on_main():
             self.pane.cycle_sort(step)
 
+    def action_reverse_sort(self) -> None:
+        if self._on_main():
+            self.pane.reverse_sort()
+
     def action_instance(self, step: int) -> None:
         """Read-only mode: show the next host of the fleet (all hosts first). The sources keep
         every instance's data, so the next frame shows it with no extra request."""
@@ -451,7 +465,7 @@ class ObsApp(App[int]):
         self.render_header()  # the panes follow at the next frame
 
     def action_cycle_theme(self) -> None:
-        names = [n for n in ORDER if n in available_themes()] or available_themes()
+        names = list(self._themes)  # the usual three first, then the user's
         current = self.theme if self.theme in names else names[0]
         self.theme = names[(names.index(current) + 1) % len(names)]
 
@@ -511,8 +525,16 @@ def _plain(markup: str) -> str:
 
 
 def run_console(engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
-                read_only: bool = False) -> int:
-    """Run the console until q; 0 on a normal exit, 1 when the engine could not start."""
+                read_only: bool = False, mouse: bool = True,
+                remembered: Remembered | None = None) -> int:
+    """Run the console until q; 0 on a normal exit, 1 when the engine could not start.
+    mouse=False leaves the mouse to the terminal (text selection over SSH); `remembered`
+    restores the panes' sorts and keeps what the user changed for the next run."""
     app = ObsApp(engine_factory, theme_name=theme_name, read_only=read_only)
-    app.run()
+    app.remembered = remembered
+    if remembered is not None:
+        remembered.start(app.theme)  # after NO_COLOR and aliases: only a T press changes it
+    app.run(mouse=mouse)
+    if remembered is not None:
+        remembered.save_from(app.theme, app._panes)
     return 1 if app.start_error else 0

@@ -399,9 +399,32 @@ class KeyedTable(Widget, can_focus=True):
         self.post_message(self.Scroll(self, direction * 1_000_000))
         self._set_cursor(0 if direction < 0 else len(self._order) - 1)
 
+    class HeaderClicked(Message):
+        """A column's header was clicked: its owner sorts by it (again: the other way)."""
+
+        def __init__(self, table: "KeyedTable", column: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+
+    def column_at(self, screen_x: int) -> str | None:
+        """The key of the column drawn at this screen column, if any."""
+        for group in self._shown:
+            x = screen_x - group.region.x
+            if 0 <= x < group.region.width:
+                for i, width in group.shown:
+                    if x < width:
+                        return self.columns[i].key
+                    x -= width
+        return None
+
     def on_click(self, event: events.Click) -> None:
         if event.y >= 1:
             self._set_cursor(event.y - 1)
+        elif event.y == 0:
+            column = self.column_at(event.screen_x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(self, column))
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()

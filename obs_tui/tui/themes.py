@@ -1,4 +1,5 @@
-"""Themes are data: one TOML file per theme in the top-level `themes/` folder.
+"""Themes are data: one TOML file per theme in the top-level `themes/` folder, and the
+user's own in $XDG_CONFIG_HOME/obs-tui/themes (a user file of the same name wins).
 
 Each file holds the fields of `textual.theme.Theme` (name, primary, ..., a [variables] table).
 """
@@ -18,9 +19,25 @@ ALIASES = {"16color": "mono", "16-color": "mono", "monochrome": "mono", "ansi": 
 ORDER = ("dark", "light", "mono")
 
 
+def user_themes_dir() -> Path:
+    from obs_tui.config import user_config_dir
+
+    return user_config_dir() / "themes"
+
+
+def _theme_files() -> dict[str, Path]:
+    """name -> file, the user's over the shipped ones."""
+    files = {p.stem: p for p in THEMES_DIR.glob("*.toml")}
+    try:
+        files.update({p.stem.lower(): p for p in user_themes_dir().glob("*.toml") if p.is_file()})
+    except OSError:  # an unreadable user directory hides only the user's themes
+        pass
+    return files
+
+
 def available_themes() -> list[str]:
-    """Theme names found in themes/, the usual three first."""
-    names = sorted(p.stem for p in THEMES_DIR.glob("*.toml"))
+    """Theme names found in themes/ and the user's themes, the usual three first."""
+    names = sorted(_theme_files())
     return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
 
 
@@ -33,16 +50,19 @@ def resolve_name(name: str) -> str:
 def load_theme(name: str) -> Theme:
     """The Theme called `name` (or an alias such as "16color"); ValueError names the valid ones."""
     real = resolve_name(name)
-    path = THEMES_DIR / f"{real}.toml"
-    if not path.is_file():
+    path = _theme_files().get(real)
+    if path is None:
         valid = ", ".join(available_themes() + sorted(ALIASES))
         raise ValueError(f"unknown theme {name!r}; valid themes: {valid}")
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
     data["name"] = real
     try:
         return Theme(**data)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
 
 

@@ -274,6 +274,31 @@ class Pane(Vertical, can_focus=True):
         self._update_subtitle()
         self.rerender()
 
+    def on_keyed_table_header_clicked(self, event: KeyedTable.HeaderClicked) -> None:
+        event.stop()
+        self.sort_by(event.column)
+
+    def sort_by(self, column: str) -> None:
+        """Sort by this column, in its usual direction; by the same column again: reversed
+        (as a click on htop's header does)."""
+        if column not in self.SORTS:
+            return
+        if column == self.sort_col:
+            self.reverse_sort()
+        else:
+            self.set_sort(column, self.SORTS[column][1])
+
+    def reverse_sort(self) -> None:
+        """The same column the other way round (htop's I)."""
+        if self.sort_col in self.SORTS:
+            self.set_sort(self.sort_col, not self.sort_reverse)
+
+    def set_sort(self, column: str, reverse: bool) -> None:
+        self.sort_col, self.sort_reverse = column, reverse
+        self.table.set_sort(column, reverse)
+        self._update_subtitle()
+        self.rerender()
+
     def cycle_sort(self, step: int) -> None:
         keys = [c.key for c in self.COLUMNS if c.key in self.SORTS]
         if not keys:
@@ -281,11 +306,8 @@ class Pane(Vertical, can_focus=True):
         visible = set(self.table.visible_columns()) or set(keys)
         keys = [k for k in keys if k in visible] or keys
         i = keys.index(self.sort_col) if self.sort_col in keys else -1
-        self.sort_col = keys[(i + step) % len(keys)]
-        self.sort_reverse = self.SORTS[self.sort_col][1]
-        self.table.set_sort(self.sort_col, self.sort_reverse)
-        self._update_subtitle()
-        self.rerender()
+        column = keys[(i + step) % len(keys)]
+        self.set_sort(column, self.SORTS[column][1])
 
     def _update_subtitle(self) -> None:
         label = next((c.label for c in self.COLUMNS if c.key == self.sort_col), "")

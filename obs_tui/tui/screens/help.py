@@ -11,16 +11,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = [
-    ("q  Ctrl+C", "quit"),
+    ("q  F10  Ctrl+C", "quit"),
     ("? / F1", "this help"),
     ("/", "filter the focused pane (Enter keeps it, Esc clears)"),
-    ("< >  F6", "sort by the previous / next column"),
+    ("< >  F6", "sort by the previous / next column; or click a column's header"),
+    ("I", "reverse the sort (a second click on the same header does too)"),
     ("space", "pause / resume updates"),
     ("Enter", "detail screen for the selected row"),
     ("Tab / Shift+Tab", "move between panes"),
     ("1 2 3 4", "maximise a pane (press again to restore)"),
-    ("T", "next theme (dark, light, mono)"),
-    ("i / I", "read-only mode: next / previous host of the fleet (all hosts first)"),
+    ("T", "next theme (dark, light, mono, then yours); the theme and the sorts are "
+          "remembered for the next run"),
+    ("i / u", "read-only mode: next / previous host of the fleet (all hosts first)"),
     ("↑ ↓ PgUp PgDn", "move the selection; Home / End jump"),
     ("Esc", "close a screen, clear the filter, restore the layout"),
 ]
@@ -53,7 +55,8 @@ def help_markup(columns: int = 92) -> str:
     lines += ["", "[b]Panes[/b]", ""]
     lines += _rows(PANES, "b", columns)
     footer = ("Badges in the header: live = measured, estimate = modelled, off = not available "
-              "(the pane says why). obs-tui doctor explains what works on this host and why not.")
+              "(the pane says why). obs-tui doctor explains what works on this host and why not. "
+              "To select text with the mouse, start with --no-mouse (or hold Shift).")
     lines += [""] + textwrap.wrap(footer, columns)
     return "\n".join(lines)
 
