@@ -5,6 +5,8 @@
   screen writes those sequences; they arrive as U+FFFD.
 - Every way out (SIGTERM, SIGHUP, an exception) gives the terminal back, and a terminal that
   goes away without a SIGHUP ends the console (it used to spin on EOF with its probes loaded).
+- NO_COLOR and TERM=dumb draw no colour at all (NO_COLOR used to be black on black); the
+  "too small" notice fits the smallest terminals.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import time
 import pytest
 
 from obs_tui.text import REPLACEMENT
+from obs_tui.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, notice
 from obs_tui.tui.terminal import BACKSTOP_S, HANGUP_EXIT
 from tests import servers
-from tests.pty_console import PtyConsole
+from tests.pty_console import PtyConsole, sgr_sequences
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the console loads its probes as root")
 
@@ -144,3 +147,58 @@ def test_an_exception_gives_the_terminal_back():
         assert code == 1
         tail = con.restored()
         assert b"AttributeError" in tail
+
+
+READ_ONLY = ["--read-only", "--prometheus", "http://127.0.0.1:9", "--interval", "0.5"]
+# SGR parameters that set a colour: foreground, background (8, 16, 256 and 24-bit), defaults.
+COLOUR_CODES = {*range(30, 50), *range(90, 98), *range(100, 108)}
+
+
+def colour_sgr(raw: bytes) -> list[bytes]:
+    return [params for params in sgr_sequences(raw)
+            if any(p.isdigit() and int(p) in COLOUR_CODES
+                   for p in params.replace(b":", b";").split(b";"))]
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"NO_COLOR": ""}, {"TERM": "dumb"}],
+                         ids=["NO_COLOR=1", "NO_COLOR-empty", "TERM=dumb"])
+def test_no_colour_wanted_draws_plain_readable_text(env):
+    with PtyConsole(READ_ONLY, env=env) as con:
+        con.wait_for(b"every 0.5s")
+        con.send(b"\t", 0.5)  # the focus moves: borders and the cursor row are redrawn
+        con.send(b"?", 0.8)  # the help screen
+        con.send(b"\x1b", 0.5)
+        con.send(b"q")
+        assert con.wait_exit(15) == 0
+    raw = con.raw
+    assert b"38;5;16;48;5;16" not in raw  # black on black, as Textual's own filter drew it
+    assert colour_sgr(raw) == []
+    for text in (b"Power", b"Requests", b"Carbon", b"quit", b"Keys"):
+        assert text in raw
+    assert any(b"1" in p.split(b";") for p in sgr_sequences(raw))  # bold is still there
+
+
+def test_colour_terminals_still_get_colour():
+    with PtyConsole(READ_ONLY) as con:
+        con.wait_for(b"every 0.5s")
+        con.send(b"q")
+        con.wait_exit(15)
+    assert colour_sgr(con.raw)
+
+
+@pytest.mark.parametrize("cols,rows", [(30, 8), (59, 15), (14, 3), (12, 1)])
+def test_too_small_notice_fits(cols, rows):
+    lines = notice(cols, rows).split("\n")
+    with PtyConsole(READ_ONLY, cols=cols, rows=rows) as con:
+        for line in lines:
+            con.wait_for(line.encode())
+        con.send(b"q")
+        assert con.wait_exit(15) == 0
+
+
+def test_too_small_notice_never_cut():
+    for width in range(10, MIN_WIDTH + 1):
+        for height in range(1, MIN_HEIGHT + 1):
+            lines = notice(width, height).split("\n")
+            assert len(lines) <= height and max(map(len, lines)) <= width, (width, height)
+    assert "Enlarge the window" in notice(40, 8) and notice(30, 8).startswith("Too small: 30x8")

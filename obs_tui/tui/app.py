@@ -35,7 +35,8 @@ from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
 from obs_tui.tui.terminal import ConsoleDriver, TerminalExit
-from obs_tui.tui.themes import ORDER, available_themes, initial_theme, load_theme
+from obs_tui.tui.themes import (ORDER, available_themes, colourless, drop_colour, initial_theme,
+                                 load_theme)
 from obs_tui.tui.widgets import TextLine
 
 # Below these the four panes stack (the focused one large, the others one summary line each).
@@ -181,6 +182,8 @@ class ObsApp(App[int]):
         for theme in self._themes.values():
             self.register_theme(theme)
         self.theme = initial_theme(theme_name)
+        if self.no_color or colourless():
+            self._filters = drop_colour(self._filters)  # Textual's list of line filters
         self.engine_factory = engine_factory
         self.read_only = read_only
         self.engine: EngineLike | None = None
