@@ -108,9 +108,11 @@ def uprobe_events(pid: int) -> list[str]:
 
 
 @as_root
-def test_a_terminal_gone_without_sighup_ends_the_console_cleanly():
-    """Started with SIGHUP ignored (nohup, or a shell that ignored it); the terminal closes."""
-    with PtyConsole(["--interval", "0.5"], ignore_sighup=True) as con:
+@pytest.mark.parametrize("ignore_sighup", [True, False], ids=["SIGHUP-ignored", "SIGHUP"])
+def test_a_terminal_gone_ends_the_console_cleanly(ignore_sighup):
+    """Started with SIGHUP ignored (nohup, or a shell that ignored it), or not; the terminal
+    closes (the hang-up also sends SIGCONT, on which Textual would start over)."""
+    with PtyConsole(["--interval", "0.5"], ignore_sighup=ignore_sighup) as con:
         con.wait_for(b"every 0.5s")  # the first frame: the probes are loaded
         pid = con.proc.pid
         gone = time.monotonic()

@@ -77,17 +77,24 @@ class ConsoleDriver(LinuxDriver):
         self._tty: os.stat_result | None = None
         self._wake: tuple[int, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handlers: dict[signal.Signals, Any] = {}  # ours replaced these
+        self._quiet_input: int | None = None  # the write end of the pipe that replaced the input
 
     # ---- the ways out -----------------------------------------------------------------------
 
     def start_application_mode(self) -> None:
         super().start_application_mode()
         loop = self._loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._post_exit, 128 + sig, sig.name)
-        # Ignored at start (nohup) stays ignored: the watcher still sees the terminal go.
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            before = signal.getsignal(sig)
+            # Ignored at start (nohup) stays ignored: the watcher still sees the terminal go.
+            if sig == signal.SIGHUP and before is signal.SIG_IGN:
+                continue
+            self._handlers.setdefault(sig, before)
+            if sig == signal.SIGHUP:
+                loop.add_signal_handler(sig, self._on_sighup)
+            else:
+                loop.add_signal_handler(sig, self._post_exit, 128 + sig, sig.name)
         try:
             self._tty = os.fstat(self.fileno)
         except OSError:
@@ -105,7 +112,18 @@ class ConsoleDriver(LinuxDriver):
             except OSError:  # it has returned already (the terminal hung up)
                 pass
             os.close(wake)
+        if self._loop is not None:  # the handlers of before (obs-tui demo has its own)
+            for sig, before in self._handlers.items():
+                self._loop.remove_signal_handler(sig)
+                signal.signal(sig, before if before is not None else signal.SIG_DFL)
+            self._handlers.clear()
         super().stop_application_mode()
+
+    def disable_input(self) -> None:
+        if self._quiet_input is not None:
+            os.close(self._quiet_input)
+            self._quiet_input = None
+        super().disable_input()
 
     def _post_exit(self, code: int, reason: str) -> None:
         # From a thread or a signal handler: call_soon_threadsafe also wakes the loop.
@@ -155,14 +173,17 @@ class ConsoleDriver(LinuxDriver):
         self._gone.set()
         tty = self._tty
         null = os.open(os.devnull, os.O_RDWR)
-        never_r, _never_w = os.pipe()  # the write end stays open: the input never reads EOF
+        # An empty pipe for the input: the input thread sleeps in select() instead of reading
+        # EOF in a loop; its write end is closed when the input stops (disable_input), which
+        # also frees a read() that began on the dead terminal and now waits on the pipe.
+        quiet, self._quiet_input = os.pipe()
         for fd in (self.fileno, 1, 2):
             try:
                 same = tty is not None and os.path.samestat(os.fstat(fd), tty)
             except OSError:
                 same = False
             if same or fd == self.fileno:
-                os.dup2(never_r if fd == self.fileno else null, fd)
+                os.dup2(quiet if fd == self.fileno else null, fd)
         backstop = threading.Timer(BACKSTOP_S, os._exit, (HANGUP_EXIT,))
         backstop.daemon = True
         backstop.start()
