@@ -114,7 +114,7 @@ def cpu_deltas(prev: dict[int, int], cur: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSection:
+def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSection | None:
     """This tick's split. Joules and CPU seconds are for this tick; `carry_totals` turns them
     into totals since start. Every tgid of `cur` has a row (idle ones at 0 W).
 
