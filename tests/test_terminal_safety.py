@@ -204,3 +204,23 @@ def test_too_small_notice_never_cut():
             lines = notice(width, height).split("\n")
             assert len(lines) <= height and max(map(len, lines)) <= width, (width, height)
     assert "Enlarge the window" in notice(40, 8) and notice(30, 8).startswith("Too small: 30x8")
+
+
+def test_metrics_label_values_are_printable():
+    """/metrics is read with curl on a terminal too; the exposition format escapes only
+    backslash, quote and newline."""
+    from dataclasses import replace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from obs_tui.exporter import FrameCollector
+    from tests import fake_frames
+
+    frame = fake_frames.full_frame(0)
+    power = replace(frame.power, processes=tuple(replace(p, comm=EVIL) for p in frame.power.processes))
+    collector = FrameCollector(top_processes=3)
+    collector.publish(replace(frame, power=power, host=EVIL))
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry)
+    assert b"]0;pwn" in text and b"\x1b" not in text and b"\x07" not in text
