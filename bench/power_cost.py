@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from obs_tui.analysis.attribution import carry_totals, power_section  # noqa: E402
 from obs_tui.sources.cputime import EbpfCpuTime  # noqa: E402
+from obs_tui.sources import power  # noqa: E402
 from obs_tui.sources.power import PowerSource  # noqa: E402
 from obs_tui.sources.procs import ProcsSource  # noqa: E402
 from tests.power_fakes import FakeRapl, FakeZone  # noqa: E402
@@ -50,6 +51,9 @@ def cpu_ms(fn, samples: int, gap_s: float = 0.05) -> float:
 
 
 def power_tick(source: PowerSource):
+    # The cost measured is a reading's: take one on every call, not once a second as the
+    # console does (sources/power.py, ENERGY_WINDOW_S).
+    power.ENERGY_WINDOW_S = power.WINDOW_SLACK_S = 0.0
     state = {"prev": source.sample(0.0), "section": None}
 
     def tick():

@@ -21,6 +21,7 @@ from obs_tui import __version__
 from obs_tui.config import Config, ConfigError, load
 from obs_tui.demo import DemoError
 from obs_tui.privileges import PrivilegeError, drop, limit
+from obs_tui.text import printable
 
 EXIT_USAGE = 2
 
@@ -184,8 +185,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+def _to_stderr(line: object) -> None:
+    """One line for the user; printable (obs_tui/text.py): it may carry a path, a URL or a
+    process's or server's own words."""
+    print(printable(str(line), keep_newlines=True), file=sys.stderr)
 
 
 def power_source(config: Config, notice=lambda line: None):
@@ -294,7 +297,7 @@ def cmd_doctor(config: Config, args) -> int:
     if args.json:
         print(json.dumps(doctor.as_json(checks), indent=2))
     else:
-        print(doctor.render_text(checks))
+        print(printable(doctor.render_text(checks), keep_newlines=True))
     return 0
 
 
@@ -471,22 +474,22 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(config, args)
         return cmd_console(config, args)
     except UsageError as exc:
-        print(exc, file=sys.stderr)
+        _to_stderr(exc)
         return EXIT_USAGE
     except ConfigError as exc:
-        print(f"obs-tui: config: {exc}", file=sys.stderr)
+        _to_stderr(f"obs-tui: config: {exc}")
         return EXIT_USAGE
     except PrivilegeError as exc:
-        print(f"obs-tui: {exc}", file=sys.stderr)
+        _to_stderr(f"obs-tui: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130
     except DemoError as exc:
-        print(exc, file=sys.stderr)
+        _to_stderr(exc)
         return 1
     except Exception as exc:  # a bug of ours: one line, and the traceback only on request
         if os.environ.get("OBS_TUI_DEBUG"):
             raise
-        print(f"obs-tui: internal error: {type(exc).__name__}: {exc} "
-              "(set OBS_TUI_DEBUG=1 for the traceback)", file=sys.stderr)
+        _to_stderr(f"obs-tui: internal error: {type(exc).__name__}: {exc} "
+                   "(set OBS_TUI_DEBUG=1 for the traceback)")
         return 1

@@ -135,8 +135,10 @@ def check_prometheus(prom: dict, probe: bool = True) -> Check:
 
 def check_terminal() -> Check:
     size = shutil.get_terminal_size(fallback=(0, 0))
-    if os.environ.get("NO_COLOR"):
+    if "NO_COLOR" in os.environ:
         colours = "no colour (NO_COLOR set)"
+    elif os.environ.get("TERM") == "dumb":
+        colours = "no colour (TERM=dumb)"
     elif os.environ.get("COLORTERM") in ("truecolor", "24bit"):
         colours = "truecolor"
     elif "256" in os.environ.get("TERM", ""):

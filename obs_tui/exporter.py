@@ -34,6 +34,7 @@ from obs_tui import __version__
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
 from obs_tui.analysis.red import semconv_series
 from obs_tui.model import Frame
+from obs_tui.text import printable
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 ENERGY_STEP_S = 1.0
@@ -110,7 +111,7 @@ class FrameCollector(Collector):
             frame, shown = self._frame, self._shown
         info = GaugeMetricFamily("obs_build_info", "obs-tui build and host; always 1",
                                  labels=("version", "host"))
-        info.add_metric((__version__, frame.host if frame else ""), 1.0)
+        info.add_metric(_labels(__version__, frame.host if frame else ""), 1.0)
         yield info
         if frame is None:
             return
@@ -122,7 +123,7 @@ class FrameCollector(Collector):
             for (service, method, route, status), s in sorted(semconv_series(frame.red).items()):
                 buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
                 buckets.append(("+Inf", float(s.count)))
-                hist.add_metric((service, method, route, str(status)), buckets, s.sum_s)
+                hist.add_metric(_labels(service, method, route, str(status)), buckets, s.sum_s)
             yield hist
         if shown.joules is not None:
             joules = CounterMetricFamily("obs_process_cpu_joules",
@@ -130,25 +131,31 @@ class FrameCollector(Collector):
                                          "(whole joules, updated at most once a second)",
                                          labels=("pid", "comm"))
             for (pid, comm), value in shown.joules.items():
-                joules.add_metric((pid, comm), value)
+                joules.add_metric(_labels(pid, comm), value)
             yield joules
         if shown.zones:
             watts = GaugeMetricFamily("obs_host_power_watts",
                                       "Host power by zone (host: the total); source rapl or estimate",
                                       labels=("zone", "source"))
             for zone, source, value in shown.zones:
-                watts.add_metric((zone, source), value)
+                watts.add_metric(_labels(zone, source), value)
             yield watts
         if shown.grams is not None:
             grams = CounterMetricFamily("obs_process_carbon_grams",
                                         "Operational carbon of a process since obs-tui started (gCO2e)",
                                         labels=("pid", "comm"))
             for (pid, comm), value in shown.grams.items():
-                grams.add_metric((pid, comm), value)
+                grams.add_metric(_labels(pid, comm), value)
             yield grams
         if shown.grid is not None:
             yield GaugeMetricFamily("obs_grid_intensity_g_per_kwh",
                                     "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
+
+
+def _labels(*values: str) -> tuple[str, ...]:
+    """Label values as served: printable (obs_tui/text.py), since /metrics is often read with
+    curl on a terminal and the exposition format escapes only backslash, quote and newline."""
+    return tuple(printable(v) for v in values)
 
 
 def _le(bound: float) -> str:

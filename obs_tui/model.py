@@ -155,6 +155,9 @@ class PowerSection:
     cpu_time_source: str = ""  # "ebpf" (sched_switch) | "proc" (/proc/PID/stat)
     estimate: PowerEstimate | None = None
     reason: str = ""  # why RAPL or eBPF is not the source, when it is not
+    # Seconds the watts cover: energy is read once a second at most whatever the interval
+    # (sources/power.py: ENERGY_WINDOW_S less a 50 ms timer slack); 0 before the first window.
+    window_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -141,12 +141,14 @@ def test_every_tick_conserves_on_the_real_host_with_the_estimate(tmp_path, burne
     engine = Engine([source], interval=0.3)
     try:
         frames = []
-        for _ in range(6):
+        for _ in range(10):
             frames.append(engine.tick())
             time.sleep(0.3)
     finally:
         engine.close()
-    for f in frames[1:]:
+    windows = [f for f in frames if f.power.window_s]  # energy is read once a second at most
+    assert len(windows) >= 5
+    for f in windows:
         assert f.power.source == "estimate" and f.power.host_watts > 0
         assert conserved(f.power), f.power
 

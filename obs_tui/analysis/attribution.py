@@ -54,6 +54,7 @@ class PowerRaw:
     estimate: PowerEstimate | None = None
     reason: str = ""
     cpus: int = 0  # online CPUs, for the busy ratio from eBPF on-CPU time (0: unknown)
+    at: float = 0.0  # time.monotonic() of the reading (0: unknown, the tick's dt is used)
 
 
 def counter_delta(before: int, after: int, max_uj: int) -> int:
@@ -113,9 +114,17 @@ def cpu_deltas(prev: dict[int, int], cur: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSection:
+def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSection | None:
     """This tick's split. Joules and CPU seconds are for this tick; `carry_totals` turns them
-    into totals since start. Every tgid of `cur` has a row (idle ones at 0 W)."""
+    into totals since start. Every tgid of `cur` has a row (idle ones at 0 W).
+
+    None when `cur` is `prev` itself: the source kept its last reading (it reads energy at most
+    once a second, see sources/power.py), so there is no new window and the section stays.
+    The window is the time between the two readings when they carry it."""
+    if cur is prev:
+        return None
+    if prev is not None and prev.at and cur.at:
+        dt = cur.at - prev.at
     if prev is not None and not (dt > 0 and prev.source == cur.source and prev.zones == cur.zones):
         prev = None  # nothing to compare with: this tick only names the zones and processes
     if prev is None:
@@ -155,12 +164,16 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         processes=tuple(processes),
         subzones=tuple((name, j / dt) for name, j in breakdown),
         busy_ratio=u, host_joules=host_j, idle_joules=idle_j,
-        cpu_time_source=cur.cpu_time_source, estimate=cur.estimate, reason=cur.reason)
+        cpu_time_source=cur.cpu_time_source, estimate=cur.estimate, reason=cur.reason,
+        window_s=dt)
 
 
-def carry_totals(prev: PowerSection | None, cur: PowerSection) -> PowerSection:
+def carry_totals(prev: PowerSection | None, cur: PowerSection | None) -> PowerSection | None:
     """Turn a tick's joules and CPU seconds into totals since start, adding the previous
-    section's; processes that have used nothing since start are left out."""
+    section's; processes that have used nothing since start are left out. No new window
+    (cur None): the previous section, unchanged."""
+    if cur is None:
+        return prev
     before = {} if prev is None else {(p.pid, p.comm): p for p in prev.processes}
     processes = []
     for p in cur.processes:

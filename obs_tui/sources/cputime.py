@@ -14,6 +14,7 @@ from pathlib import Path
 from obs_tui.model import Capability
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.procs import ProcsSource
+from obs_tui.text import printable
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "cputime.c"
 PRUNE_EVERY_S = 10.0
@@ -23,7 +24,7 @@ DEAD_GRACE_S = 5.0  # an exited tgid is kept this long so its last slices are re
 def _comm(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/comm", "rb") as f:
-            return f.read().strip().decode(errors="replace")
+            return printable(f.read().strip().decode(errors="replace"))
     except OSError:
         return None
 
@@ -86,7 +87,7 @@ class EbpfCpuTime:
                     self._comms[tgid] = name
             if name is None:  # exited before we looked: the name its first thread had
                 raw = kernel_comms.get(tgid, b"")
-                name = bytes(raw).split(b"\0", 1)[0].decode(errors="replace") or "?"
+                name = printable(bytes(raw).split(b"\0", 1)[0].decode(errors="replace")) or "?"
             comms[tgid] = name
         if exited:  # reported now, with its last slices: forget it in kernel and here
             self._forget(self._reader.table, exited)

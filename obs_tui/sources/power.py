@@ -10,6 +10,7 @@ Choosing at start-up, each choice with its reason kept for the pane and `snapsho
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from obs_tui.analysis.attribution import CpuStat, PowerRaw
@@ -18,6 +19,14 @@ from obs_tui.model import Capability, PowerEstimate
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.cputime import EbpfCpuTime, ProcCpuTime
 from obs_tui.sources.rapl import CounterSet, open_meter
+
+
+# Energy is read at most once per ENERGY_WINDOW_S, whatever the refresh interval: fine-grained
+# energy readings leak secrets (Platypus, CVE-2020-8694), and every surface (console, snapshot,
+# exporter) shows what this source reads. A reading is due once the window less the slack has
+# passed, so a refresh of exactly 1 s is not halved by a few ms of timer jitter.
+ENERGY_WINDOW_S = 1.0
+WINDOW_SLACK_S = 0.05
 
 
 def parse_proc_stat(text: str) -> CpuStat:
@@ -60,6 +69,7 @@ class PowerSource:
         self.reason = ""
         self._capability: Capability | None = None
         self._stat_fd: int | None = None
+        self._last: PowerRaw | None = None
 
     def available(self) -> Capability:
         if self._capability is None:
@@ -93,18 +103,26 @@ class PowerSource:
         return Capability(True, self.reason)
 
     def sample(self, now: float) -> PowerRaw:
+        """A new reading, or the last one itself while it is younger than the energy window:
+        the only place energy (and the CPU time it is split by) is read."""
         if not self.available().ok or self.cputime is None:
             raise SourceError(self._capability.reason)
+        at = time.monotonic()
+        last = self._last
+        if last is not None and at - last.at < ENERGY_WINDOW_S - WINDOW_SLACK_S:
+            return last
         counters = self.meter.read() if self.meter is not None else ()
         with open(self.proc_root / "stat") as f:
             stat = parse_proc_stat(f.read())
         cpu_ns, comms = self.cputime.read()
-        return PowerRaw(
+        raw = PowerRaw(
             source="rapl" if self.meter is not None else "estimate",
             zones=self.meter.zones if self.meter is not None else (),
             counters=counters, stat=stat, cpu_ns=cpu_ns, comms=comms,
             cpu_time_source=self.cputime.kind, estimate=self.estimate, reason=self.reason,
-            cpus=os.cpu_count() or 0)
+            cpus=os.cpu_count() or 0, at=at)
+        self._last = raw
+        return raw
 
     def close(self) -> None:
         if self.meter is not None:

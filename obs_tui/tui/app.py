@@ -10,6 +10,7 @@ behind a maximised one, and inside a table only the cells whose text changed (Ke
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,6 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
@@ -28,13 +28,16 @@ from textual.widgets import Input
 
 from obs_tui.model import Frame
 from obs_tui.tui import fmt
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
 from obs_tui.tui.panes import PANES, Pane
 from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
 from obs_tui.tui.state import Remembered
-from obs_tui.tui.themes import available_themes, initial_theme, load_theme
+from obs_tui.tui.terminal import ConsoleDriver, TerminalExit
+from obs_tui.tui.themes import (available_themes, colourless, drop_colour, initial_theme,
+                                 load_theme)
 from obs_tui.tui.widgets import TextLine
 
 # Below these the four panes stack (the focused one large, the others one summary line each).
@@ -176,7 +179,7 @@ class ObsApp(App[int]):
 
     def __init__(self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
                  read_only: bool = False) -> None:
-        super().__init__()
+        super().__init__(driver_class=ConsoleDriver if os.name == "posix" else None)
         self._themes = {}
         for name in available_themes():
             try:
@@ -186,6 +189,8 @@ class ObsApp(App[int]):
         for theme in self._themes.values():
             self.register_theme(theme)
         self.theme = initial_theme(theme_name)
+        if self.no_color or colourless():
+            self._filters = drop_colour(self._filters)  # Textual's list of line filters
         self.engine_factory = engine_factory
         self.read_only = read_only
         self.engine: EngineLike | None = None
@@ -299,6 +304,11 @@ class ObsApp(App[int]):
         else:
             self._schedule(message.started)
         self.render_header()
+
+    def on_terminal_exit(self, message: TerminalExit) -> None:
+        """SIGTERM, SIGINT, SIGHUP or the terminal gone: the normal exit (engine closed,
+        terminal restored), with the shell's code for the signal."""
+        self.exit(return_code=message.code)
 
     def on_unmount(self) -> None:
         self._closing = True
@@ -537,4 +547,4 @@ def run_console(engine_factory: Callable[[], EngineLike], theme_name: str = "dar
     app.run(mouse=mouse)
     if remembered is not None:
         remembered.save_from(app.theme, app._panes)
-    return 1 if app.start_error else 0
+    return app.return_code or (1 if app.start_error else 0)

@@ -10,8 +10,19 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 
+from obs_tui.text import printable
+
 BARS = "▁▂▃▄▅▆▇█"
 DASH = "–"
+
+
+def escape(text: str) -> str:
+    """Text from the host as Textual markup: printable (obs_tui/text.py) and every "[" escaped.
+
+    textual.markup.escape only escapes what looks like a tag, so "[2J" (left of an escape
+    sequence), "x[" or "[$error]" in a process name would end a tag of ours early (the
+    console stops with a MarkupError) or restyle the line."""
+    return printable(text).replace("[", "\\[")
 
 
 def num(value: float | None, digits: int = 1) -> str:

@@ -31,6 +31,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from obs_tui.text import printable
+
 # A cell is its text, or (text, tone) where tone is one of TONES (a component class suffix).
 Cell = Union[str, tuple[str, str]]
 TONES = ("ok", "warn", "error", "muted", "spark", "strong")
@@ -56,6 +58,8 @@ def _tone(cell: Cell) -> str:
 
 
 def fit(text: str, width: int, align: str) -> str:
+    """A cell's text as drawn: printable (see obs_tui/text.py), cut or padded to `width`."""
+    text = printable(text)
     if len(text) > width:
         text = text[: max(width - 1, 0)] + "…" if width > 0 else ""
     return text.rjust(width) if align == "right" else text.ljust(width)

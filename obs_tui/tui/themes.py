@@ -2,6 +2,7 @@
 user's own in $XDG_CONFIG_HOME/obs-tui/themes (a user file of the same name wins).
 
 Each file holds the fields of `textual.theme.Theme` (name, primary, ..., a [variables] table).
+With NO_COLOR or TERM=dumb the console starts in mono and draws no colour at all (Colourless).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
+from rich.segment import Segment
+from textual.color import Color
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.theme import Theme
 
 THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
@@ -66,11 +70,30 @@ def load_theme(name: str) -> Theme:
         raise ValueError(f"{path}: {exc}") from None
 
 
-def no_color() -> bool:
-    """NO_COLOR (https://no-color.org): set and not empty."""
-    return bool(os.environ.get("NO_COLOR"))
+def colourless() -> bool:
+    """No colour wanted: NO_COLOR set (https://no-color.org; Textual takes it set even when
+    empty, and so do we) or a dumb terminal (TERM=dumb)."""
+    return "NO_COLOR" in os.environ or os.environ.get("TERM", "") == "dumb"
 
 
 def initial_theme(requested: str) -> str:
-    """The theme to start with: NO_COLOR forces mono, whatever was asked for."""
-    return "mono" if no_color() else resolve_name(requested)
+    """The theme to start with: mono when no colour is wanted, whatever was asked for."""
+    return "mono" if colourless() else resolve_name(requested)
+
+
+class Colourless(LineFilter):
+    """Every colour taken off what is drawn; bold, underline and reverse kept (the cursor row
+    is reverse video, states are spelled out).
+
+    Textual's own NO_COLOR filter is chosen before the app's theme is known: for a theme of
+    terminal colours (mono) it maps "the terminal's default" to black, drawing every cell
+    black on black; and it ignores TERM=dumb."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [Segment(text, None if style is None else style.without_color, control)
+                for text, style, control in segments]
+
+
+def drop_colour(filters: list[LineFilter]) -> list[LineFilter]:
+    """An app's line filters with Textual's colour removers replaced by Colourless."""
+    return [f for f in filters if not isinstance(f, (Monochrome, NoColor))] + [Colourless()]

@@ -15,14 +15,14 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.markup import escape
-from textual.widgets import Static
 
 from obs_tui.model import Frame
+from obs_tui.text import printable
 from obs_tui.tui import fmt
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
 from obs_tui.tui.table import Cell, Column, KeyedTable
-from obs_tui.tui.widgets import TextLine
+from obs_tui.tui.widgets import TextBlock, TextLine
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Pane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield TextLine("starting…", classes="summary")
-        yield Static("", classes="notice", markup=True)
+        yield TextBlock(classes="notice")
         yield KeyedTable(self.COLUMNS)
 
     def on_mount(self) -> None:
@@ -183,7 +183,7 @@ class Pane(Vertical, can_focus=True):
         markup, off = self.notice(frame)
         if markup != self._notice:
             self._notice = markup
-            notice = self.query_one(".notice", Static)
+            notice = self.query_one(".notice", TextBlock)
             notice.update(markup)
             notice.set_class(off, "-off")
             self.set_class(not markup, "-quiet")
@@ -315,7 +315,7 @@ class Pane(Vertical, can_focus=True):
         if label:
             parts.append(f"sort {label}")
         if self.filter_text:
-            parts.append(f"filter: {escape(self.filter_text)}")
+            parts.append(f"filter: {escape(printable(self.filter_text))}")
         self.border_subtitle = " · ".join(parts)
 
     def set_compact(self, compact: bool) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from textual.app import ComposeResult
-from textual.markup import escape
-from textual.widgets import Static
 
 from obs_tui.model import CarbonSection, Frame, ProcessCarbon
 from obs_tui.tui import fmt
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
 from obs_tui.tui.table import Column, KeyedTable
-from obs_tui.tui.widgets import TextLine
+from obs_tui.tui.widgets import TextBlock, TextLine
 
 INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query",
                     "default": "default"}
@@ -136,7 +135,7 @@ class CarbonPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield TextLine("starting…", classes="summary")
-        yield Static("", classes="notice", markup=True)
+        yield TextBlock(classes="notice")
         yield TextLine("", classes="totals")
         yield KeyedTable(self.COLUMNS)
 

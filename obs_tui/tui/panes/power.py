@@ -9,14 +9,14 @@ from collections.abc import Hashable
 from typing import NamedTuple
 
 from textual.app import ComposeResult
-from textual.markup import escape
-from textual.widgets import Static
 
 from obs_tui.model import Frame, PowerSection, ProcessPower, ProcessSample
+from obs_tui.text import printable
 from obs_tui.tui import fmt
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
 from obs_tui.tui.table import Column, KeyedTable
-from obs_tui.tui.widgets import TextLine
+from obs_tui.tui.widgets import TextBlock, TextLine
 
 SPARK = 10
 HOST_SPARK = 20
@@ -93,7 +93,7 @@ class PowerPane(Pane):
     def compose(self) -> ComposeResult:
         yield TextLine("starting…", classes="summary")
         yield TextLine("", classes="host")  # the host-watts trend and the zones
-        yield Static("", classes="notice", markup=True)
+        yield TextBlock(classes="notice")
         yield KeyedTable(self.COLUMNS)
 
     # ---- rows -------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class PowerPane(Pane):
     def _set_badge(self, badge: str) -> None:
         if badge != self._badge:
             self._badge = badge
-            self.border_title = f"{self.NUMBER} {self.TITLE}" + (f" · {badge}" if badge else "")
+            self.border_title = printable(f"{self.NUMBER} {self.TITLE}" + (f" · {badge}" if badge else ""))
 
     def summary(self, frame: Frame, items: list | None) -> str:
         power = frame.power

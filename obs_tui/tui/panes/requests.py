@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from textual.markup import escape
 
 from obs_tui.model import Frame, ServiceStats
 from obs_tui.tui import fmt
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
 from obs_tui.tui.panes.carbon import per_request
 from obs_tui.tui.table import Column

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
 
 from obs_tui.tui.panes.base import Chart, DetailSpec
 from obs_tui.tui.table import KeyedTable
-from obs_tui.tui.widgets import TextLine
+from obs_tui.tui.fmt import escape
+from obs_tui.tui.widgets import TextBlock, TextLine
 
 
 def fields_markup(spec: DetailSpec) -> str:
@@ -66,7 +66,7 @@ class DetailScreen(Screen[None]):
         spec = self.spec
         yield TextLine(escape(spec.title), id="detail-title")
         with Horizontal(id="detail-top"):
-            fields = Static(fields_markup(spec), id="detail-fields")
+            fields = TextBlock(fields_markup(spec), id="detail-fields")
             fields.border_title = "fields"
             yield fields
             charts = Vertical(id="detail-charts")
@@ -80,7 +80,7 @@ class DetailScreen(Screen[None]):
             box.border_title = spec.table_title
             with box:
                 yield KeyedTable(spec.columns, id="detail-table")
-        yield Static(escape(spec.note), id="detail-note")
+        yield TextBlock(escape(spec.note), id="detail-note")
         yield TextLine("[b]Esc[/b] back   [b]q[/b] back   [b]↑↓[/b] move", id="detail-keys")
 
     def on_mount(self) -> None:
@@ -90,7 +90,7 @@ class DetailScreen(Screen[None]):
             tables.first().focus()
 
     def _apply(self, spec: DetailSpec) -> None:
-        self.query_one("#detail-fields", Static).update(fields_markup(spec))
+        self.query_one("#detail-fields", TextBlock).update(fields_markup(spec))
         labels = list(self.query(".chart-label").results(TextLine))
         lines = list(self.query(Sparkline))
         for chart, label, line in zip(spec.charts, labels, lines):
@@ -102,13 +102,13 @@ class DetailScreen(Screen[None]):
         if tables:
             table = tables.first()
             table.sync(spec.rows[: max(table.capacity, 0)])
-        self.query_one("#detail-note", Static).update(escape(spec.note))
+        self.query_one("#detail-note", TextBlock).update(escape(spec.note))
 
     def update_frame(self) -> None:
         """Called by the app for each new frame while this screen is shown."""
         spec = self.spec_fn()
         if spec is None:
-            self.query_one("#detail-note", Static).update(
+            self.query_one("#detail-note", TextBlock).update(
                 "this row is gone from the latest frame; showing its last values")
             return
         self.spec = spec

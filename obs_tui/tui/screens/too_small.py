@@ -31,7 +31,20 @@ class TooSmallScreen(Screen[None]):
 
     def update_size(self) -> None:
         w, h = self.app.size
-        self.query_one("#msg", Static).update(
-            f"Terminal too small: {w}x{h}\n"
-            f"obs-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
-            "Enlarge the window, or q to quit.")
+        self.query_one("#msg", Static).update(notice(w, h))
+
+
+def notice(width: int, height: int) -> str:
+    """The longest wording whose every line fits width x height (down to 10x1)."""
+    need = f"{MIN_WIDTH}x{MIN_HEIGHT}"
+    wordings = [
+        [f"Terminal too small: {width}x{height}", f"obs-tui needs at least {need}.",
+         "Enlarge the window, or q to quit."],
+        [f"Too small: {width}x{height}", f"needs {need}", "enlarge, or q"],
+        [f"{width}x{height} < {need}"],
+        [f"need {need}"],
+    ]
+    for lines in wordings:
+        if len(lines) <= height and max(len(line) for line in lines) <= width:
+            return "\n".join(lines)
+    return wordings[-1][0]
