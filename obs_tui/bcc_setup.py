@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obs_tui import probe_constants
 from obs_tui.model import Capability
 
 USR_SRC = Path("/usr/src")
@@ -151,7 +152,8 @@ def import_bcc(notice=lambda line: print(line, file=sys.stderr)):
 
 def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:
     """(bcc.BPF, Capability) for a probe source, after the same privilege and BTF checks as
-    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)."""
+    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE).
+    The constants shared with Python (obs_tui/probe_constants.py) are passed as -D flags."""
     from obs_tui import doctor
 
     for check in (doctor.check_privileges(), doctor.check_btf()):
@@ -164,7 +166,7 @@ def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capabil
     except (ImportError, RuntimeError, OSError) as exc:
         return None, Capability(False, str(exc))
     try:
-        return bcc.BPF(src_file=str(src_file).encode()), Capability(True)
+        return bcc.BPF(src_file=str(src_file).encode(), cflags=probe_constants.cflags()), Capability(True)
     except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
         return None, Capability(False, f"probe failed to compile or load: {exc} "
                                        "(run `obs-tui doctor` for headers and tracefs)")

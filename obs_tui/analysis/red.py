@@ -17,12 +17,12 @@ from typing import NamedTuple
 
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
+from obs_tui.probe_constants import PATHS_MAX
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 
-METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
-# Why the probe could not record something, by its `lost` slot (LOST_* in bpf/red.c).
+# Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
-                "request before the previous answer", "paths table full (16,384 paths)")
+                "request before the previous answer", f"paths table full ({PATHS_MAX:,} paths)")
 
 
 class StatKey(NamedTuple):

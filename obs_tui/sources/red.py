@@ -18,8 +18,9 @@ import re
 import time
 from pathlib import Path
 
-from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
 from obs_tui.model import Capability
+from obs_tui.probe_constants import METHODS
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
