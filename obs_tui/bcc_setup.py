@@ -8,6 +8,7 @@ BCC_KERNEL_SOURCE at it. We never write under /lib/modules.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import platform
 import re
@@ -148,6 +149,12 @@ def import_bcc(notice=lambda line: print(line, file=sys.stderr)):
     except ImportError as exc:
         raise ImportError(f"bcc not importable ({exc}); apt install python3-bpfcc") from exc
     return bcc
+
+
+def probe_source(name: str) -> Path:
+    """A probe's C source as installed with the package (bpf/ in the repository, obs_tui.bpf
+    in a wheel): bcc compiles it from a path."""
+    return Path(str(importlib.resources.files("obs_tui.bpf").joinpath(name)))
 
 
 def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:

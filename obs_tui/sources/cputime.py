@@ -11,11 +11,12 @@ import os
 import time
 from pathlib import Path
 
+from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.procs import ProcsSource
 
-BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "cputime.c"
+BPF_SOURCE = probe_source("cputime.c")
 PRUNE_EVERY_S = 10.0
 DEAD_GRACE_S = 5.0  # an exited tgid is kept this long so its last slices are reported
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
 from obs_tui.probe_constants import METHODS
 from obs_tui.sources.base import SourceError
@@ -26,7 +27,7 @@ from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.text import printable
 
-BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
+BPF_SOURCE = probe_source("red.c")
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
 SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
              "SSL_write": "ssl_write_enter", "SSL_write_ex": "ssl_write_ex_enter",

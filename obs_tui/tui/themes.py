@@ -1,10 +1,11 @@
-"""Themes are data: one TOML file per theme in the top-level `themes/` folder.
+"""Themes are data: one TOML file per theme in the top-level `themes/` folder (obs_tui.themes).
 
 Each file holds the fields of `textual.theme.Theme` (name, primary, ..., a [variables] table).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import tomllib
 from functools import lru_cache
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES_DIR = Path(str(importlib.resources.files("obs_tui.themes")))
 ALIASES = {"16color": "mono", "16-color": "mono", "monochrome": "mono", "ansi": "mono"}
 # Cycle order for the T key.
 ORDER = ("dark", "light", "mono")
