@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
-from obs_tui.probe_constants import PATHS_MAX
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
+from obs_tui.probe_constants import PATHS_MAX
 
 # Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",

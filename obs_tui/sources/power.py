@@ -78,7 +78,7 @@ class PowerSource:
             self.estimate = host_estimate(cpu, mem, self.overrides, load_table())
             self.mode = "estimate"
             reasons.append(f"estimate: {why}")
-        cputime = EbpfCpuTime(notice=self.notice) if self.use_ebpf else None
+        cputime: EbpfCpuTime | ProcCpuTime | None = EbpfCpuTime(notice=self.notice) if self.use_ebpf else None
         cap = cputime.open() if cputime is not None else Capability(False, "eBPF off")
         if not cap.ok:
             if cputime is not None:
@@ -93,8 +93,9 @@ class PowerSource:
         return Capability(True, self.reason)
 
     def sample(self, now: float) -> PowerRaw:
-        if not self.available().ok or self.cputime is None:
-            raise SourceError(self._capability.reason)
+        cap = self.available()
+        if not cap.ok or self.cputime is None:
+            raise SourceError(cap.reason)
         counters = self.meter.read() if self.meter is not None else ()
         with open(self.proc_root / "stat") as f:
             stat = parse_proc_stat(f.read())
