@@ -4,7 +4,7 @@ ARGS ?=
 # The tests that need neither root, nor probes, nor a Prometheus, nor minutes (tests/conftest.py).
 FAST := not root and not ebpf and not prometheus and not slow
 
-.PHONY: run test test-fast check setup setup-test screenshots bench doctor snapshot demo install-agent
+.PHONY: run test test-fast check setup setup-test screenshots bench doctor snapshot demo install-agent graph
 
 run: setup
 	.venv/bin/obs-tui $(ARGS)
@@ -23,6 +23,10 @@ check: setup-test
 	.venv/bin/ruff format --check . || rc=1; \
 	.venv/bin/mypy || rc=1; \
 	exit $$rc
+
+# The import graph by layer (ARCHITECTURE.md); fails if a lower layer imports a higher one.
+graph:
+	python3 scripts/module_graph.py
 
 # The agent as a systemd service (systemd/obs-tui-agent.service), run from /usr/local/bin/obs-tui,
 # which `make setup` links to this checkout's venv. ProtectHome hides /home and /root from the

@@ -3,7 +3,7 @@
 // Loaded by obs_tui/sources/red.py through bcc. Only tracepoints and uprobes: this kernel has
 // no kprobes and refuses fentry/fexit.
 //
-// Cost model (measured, DESIGN.md section 3 and BENCHMARKS.md): the socket tracepoints fire
+// Cost model (BENCHMARKS.md has the figures): the socket tracepoints fire
 // for every process's socket I/O, the load generator's included, so every program rejects
 // uninteresting calls before touching any shared state. A tgid is interesting only when it
 // is a server: it listened (seen in kernel at listen()), it was forked by a server (pre-fork
@@ -364,7 +364,7 @@ static __always_inline void mark_server(u32 tgid) {
 
 // The current task's saved user registers: the syscall's number (orig_ax) and arguments.
 // bpf_task_pt_regs returns a BTF pointer: loads through it are plain (fault-safe) loads the
-// verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
+// verifier allows, cheaper per call than a bpf_probe_read_kernel of the same bytes.
 static __always_inline struct pt_regs *user_regs(void) {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
     return (struct pt_regs *)bpf_task_pt_regs(task);

@@ -29,11 +29,24 @@ MODULE_MARKS = {
     "test_slo_tui": ("prometheus",),
     "test_snapshot": ("root", "ebpf"),
 }
+# Marks for single tests (module::name, parameters included when given), by the same measure.
+TEST_MARKS = {
+    "test_bad_input_power_prom::test_any_powercap_file_contents_give_sane_watts_or_a_reason": ("slow",),
+    "test_config::test_random_documents_give_a_config_or_a_config_error": ("slow",),
+    "test_exporter::test_console_serves_its_frames": ("root", "ebpf"),
+    "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[ebpf]": ("root", "ebpf", "slow"),
+    "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[proc]": ("slow",),
+    "test_power_attribution::test_every_tick_conserves_on_the_real_host_with_the_estimate": ("slow",),
+    "test_routes::test_idempotent": ("slow",),
+}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        marks = set(MODULE_MARKS.get(item.module.__name__.rsplit(".", 1)[-1], ()))
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        marks = set(MODULE_MARKS.get(module, ()))
+        marks |= set(TEST_MARKS.get(f"{module}::{item.name}", ()))
+        marks |= set(TEST_MARKS.get(f"{module}::{item.originalname}", ()))
         if PROBE_FIXTURES & set(getattr(item, "fixturenames", ())):
             marks |= {"root", "ebpf"}
         for skip in item.iter_markers("skipif"):

@@ -44,8 +44,13 @@ def _systemd_running() -> bool:
 
 def test_the_unit_is_hardened():
     service = _unit()["Service"]
-    for key, value in (("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
-                       ("NoNewPrivileges", "yes"), ("StateDirectory", "obs-tui")):
+    for key, value in (
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("StateDirectory", "obs-tui"),
+    ):
         assert service.get(key) == value, key
     assert service["ExecStart"].split()[:2] == ["/usr/local/bin/obs-tui", "agent"]
     caps = set(service["CapabilityBoundingSet"].split())
@@ -59,7 +64,9 @@ def test_systemd_analyze_verifies_the_unit(tmp_path):
         text = text.replace("/usr/local/bin/obs-tui", str(Path(sys.prefix) / "bin" / "obs-tui"))
     unit = tmp_path / UNIT.name
     unit.write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, cwd=tmp_path
+    )
     ours = [line for line in (result.stdout + result.stderr).splitlines() if UNIT.name in line]
     assert result.returncode == 0 and not ours, result.stdout + result.stderr
 
@@ -80,7 +87,8 @@ def test_install_agent_starts_the_unit():
                     break
             except OSError:
                 assert time.monotonic() < deadline, subprocess.run(
-                    ["journalctl", "-u", name, "-n", "50"], capture_output=True, text=True).stdout
+                    ["journalctl", "-u", name, "-n", "50"], capture_output=True, text=True
+                ).stdout
                 time.sleep(1)
     finally:
         subprocess.run(["systemctl", "disable", "--now", name], capture_output=True)
@@ -104,10 +112,31 @@ def _agent_in_the_units_bounds(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cache)}
     env.pop("SUDO_UID", None)
     env.pop("SUDO_GID", None)
-    proc = subprocess.Popen(["setpriv", "--bounding-set", _bounding_set(), "--inh-caps", "-all", "--no-new-privs",
-                             sys.executable, "-m", "obs_tui", "--config", str(conf), "agent",
-                             "--listen", f"127.0.0.1:{port}", "--interval", "0.5"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            "setpriv",
+            "--bounding-set",
+            _bounding_set(),
+            "--inh-caps",
+            "-all",
+            "--no-new-privs",
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(conf),
+            "agent",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         servers.wait_port(port, proc, timeout=30)
         yield f"http://127.0.0.1:{port}/metrics", proc
@@ -127,14 +156,18 @@ def _agent_in_the_units_bounds(tmp_path):
 def test_the_agent_loads_its_probes_and_drops_root_within_the_units_capabilities(tmp_path):
     from tests.test_red_probes import keepalive
 
-    with servers.python_server(tmp_path, name="unit-test-api") as api, \
-            _agent_in_the_units_bounds(tmp_path) as (url, proc):
+    with (
+        servers.python_server(tmp_path, name="unit-test-api") as api,
+        _agent_in_the_units_bounds(tmp_path) as (url, proc),
+    ):
         deadline = time.monotonic() + 45
         while True:
             keepalive(api.port, ["/health"])
             with urllib.request.urlopen(url, timeout=5) as response:
                 text = response.read().decode()
-            if re.search(r'http_server_request_duration_seconds_count\{[^}]*service_name="unit-test-api"', text):
+            if re.search(
+                r'http_server_request_duration_seconds_count\{[^}]*service_name="unit-test-api"', text
+            ):
                 break
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "the agent's probe never counted a request"

@@ -31,7 +31,9 @@ def _declared_packages() -> list[str]:
 
 def test_every_package_under_obs_tui_is_declared():
     """pyproject lists its packages (bpf/ and themes/ are mapped in); a new one must be added."""
-    found = sorted(".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "obs_tui").rglob("__init__.py"))
+    found = sorted(
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "obs_tui").rglob("__init__.py")
+    )
     missing = [name for name in found if name not in _declared_packages()]
     assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml"
 
@@ -44,8 +46,12 @@ def test_no_module_finds_files_relative_to_the_checkout():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "parents":
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
-            if (isinstance(node, ast.Attribute) and node.attr == "parent"
-                    and isinstance(node.value, ast.Attribute) and node.value.attr == "parent"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "parent"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "parent"
+            ):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not offenders
 
@@ -59,18 +65,50 @@ def installed():
     os.chmod(top, 0o755)
     try:
         tree = top / "src"
-        shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "__pycache__", "build", "*.egg-info", ".pytest_cache", ".mypy_cache",
-            ".ruff_cache", "screenshots"))
+        shutil.copytree(
+            REPO,
+            tree,
+            ignore=shutil.ignore_patterns(
+                ".git",
+                ".venv",
+                "__pycache__",
+                "build",
+                "*.egg-info",
+                ".pytest_cache",
+                ".mypy_cache",
+                ".ruff_cache",
+                "screenshots",
+            ),
+        )
         wheels = top / "wheels"
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                        "-w", str(wheels), str(tree)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                str(wheels),
+                str(tree),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         wheel = next(wheels.glob("obs_tui-*.whl"))
         venv = top / "venv"
-        subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)], check=True,
-                       timeout=120)
-        subprocess.run([str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
-                       check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            ["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120
+        )
+        subprocess.run(
+            [str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
         yield wheel, venv
     finally:
@@ -80,22 +118,34 @@ def installed():
 def _run(venv: Path, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
     # From / and without PYTHONPATH: nothing of the checkout can be imported by accident.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run([str(venv / "bin/obs-tui"), *argv], capture_output=True, text=True, cwd="/",
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [str(venv / "bin/obs-tui"), *argv], capture_output=True, text=True, cwd="/", env=env, timeout=timeout
+    )
 
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_probes_and_the_themes(installed):
     wheel, venv = installed
     names = zipfile.ZipFile(wheel).namelist()
-    for name in ("obs_tui/bpf/red.c", "obs_tui/bpf/cputime.c", "obs_tui/themes/dark.toml",
-                 "obs_tui/themes/light.toml", "obs_tui/themes/mono.toml", "obs_tui/probe_constants.py"):
+    for name in (
+        "obs_tui/bpf/red.c",
+        "obs_tui/bpf/cputime.c",
+        "obs_tui/themes/dark.toml",
+        "obs_tui/themes/light.toml",
+        "obs_tui/themes/mono.toml",
+        "obs_tui/probe_constants.py",
+    ):
         assert name in names, name
     shipped = {n for n in names if n.startswith("obs_tui/") and n.endswith(".py")}
     for path in (REPO / "obs_tui").rglob("*.py"):
         assert path.relative_to(REPO).as_posix() in shipped, path
-    where = subprocess.run([str(venv / "bin/python"), "-c", "import obs_tui; print(obs_tui.__file__)"],
-                           capture_output=True, text=True, cwd="/", check=True).stdout
+    where = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import obs_tui; print(obs_tui.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=True,
+    ).stdout
     assert where.startswith(str(venv)), where
 
 
@@ -126,19 +176,47 @@ def test_installed_console_draws_its_themes(installed):
     screens = {}
     try:
         for theme in ("light", "dark"):
-            subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", theme, "-x", "120", "-y", "40",
-                            "-e", "TERM=tmux-256color", "-e", "COLORTERM=truecolor", "-c", "/", "--",
-                            str(venv / "bin/obs-tui"), "--read-only", "--theme", theme], check=True)
+            subprocess.run(
+                [
+                    "tmux",
+                    "-L",
+                    socket,
+                    "new-session",
+                    "-d",
+                    "-s",
+                    theme,
+                    "-x",
+                    "120",
+                    "-y",
+                    "40",
+                    "-e",
+                    "TERM=tmux-256color",
+                    "-e",
+                    "COLORTERM=truecolor",
+                    "-c",
+                    "/",
+                    "--",
+                    str(venv / "bin/obs-tui"),
+                    "--read-only",
+                    "--theme",
+                    theme,
+                ],
+                check=True,
+            )
             deadline = time.monotonic() + 30
             screen = ""
             while "Requests" not in screen:
                 assert time.monotonic() < deadline, f"the console never drew ({theme}):\n{screen}"
                 time.sleep(0.2)
-                screen = subprocess.run(["tmux", "-L", socket, "capture-pane", "-p", "-t", theme],
-                                        capture_output=True, text=True).stdout
+                screen = subprocess.run(
+                    ["tmux", "-L", socket, "capture-pane", "-p", "-t", theme], capture_output=True, text=True
+                ).stdout
             time.sleep(0.5)
-            screens[theme] = subprocess.run(["tmux", "-L", socket, "capture-pane", "-e", "-p", "-t", theme],
-                                            capture_output=True, text=True).stdout
+            screens[theme] = subprocess.run(
+                ["tmux", "-L", socket, "capture-pane", "-e", "-p", "-t", theme],
+                capture_output=True,
+                text=True,
+            ).stdout
             subprocess.run(["tmux", "-L", socket, "send-keys", "-t", theme, "q"])
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)

@@ -19,8 +19,11 @@ from obs_tui.analysis import histogram
 from obs_tui.analysis.red import LOST_REASONS
 from obs_tui.sources import cputime, red
 
-pytestmark = [pytest.mark.root, pytest.mark.ebpf,
-              pytest.mark.skipif(os.geteuid() != 0, reason="loads eBPF programs: needs root")]
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.ebpf,
+    pytest.mark.skipif(os.geteuid() != 0, reason="loads eBPF programs: needs root"),
+]
 
 # A socket filter that calls the probe's own static functions on an input from a map: socket
 # filters can be run on demand with BPF_PROG_TEST_RUN, tracepoint programs cannot.
@@ -48,11 +51,17 @@ NR_BPF = 321  # x86_64
 class ProgTestRunAttr(ctypes.Structure):
     """The BPF_PROG_TEST_RUN part of union bpf_attr (linux/bpf.h), padded to the union's size."""
 
-    _fields_ = [("prog_fd", ctypes.c_uint32), ("retval", ctypes.c_uint32),
-                ("data_size_in", ctypes.c_uint32), ("data_size_out", ctypes.c_uint32),
-                ("data_in", ctypes.c_uint64), ("data_out", ctypes.c_uint64),
-                ("repeat", ctypes.c_uint32), ("duration", ctypes.c_uint32),
-                ("rest", ctypes.c_uint8 * 96)]
+    _fields_ = [
+        ("prog_fd", ctypes.c_uint32),
+        ("retval", ctypes.c_uint32),
+        ("data_size_in", ctypes.c_uint32),
+        ("data_size_out", ctypes.c_uint32),
+        ("data_in", ctypes.c_uint64),
+        ("data_out", ctypes.c_uint64),
+        ("repeat", ctypes.c_uint32),
+        ("duration", ctypes.c_uint32),
+        ("rest", ctypes.c_uint8 * 96),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +101,30 @@ def test_maps_and_structs_have_the_python_sizes(compiled):
     assert probe.PATH_LEN % 8 == 0  # the probe scans the path a word at a time
 
 
-DURATIONS_NS = sorted({0, 1, 1023, 1024, 2047, 16 * 1024 - 1, 16 * 1024, 17 * 1024, 31 * 1024,
-                       32 * 1024, 10**6, 5 * 10**6, 123_456_789, 10**9, (1 << 36) - 1, 1 << 36,
-                       1 << 37, 10**11, 10**15}
-                      | {(n * 7919) ** 2 % 10**10 for n in range(200)})
+DURATIONS_NS = sorted(
+    {
+        0,
+        1,
+        1023,
+        1024,
+        2047,
+        16 * 1024 - 1,
+        16 * 1024,
+        17 * 1024,
+        31 * 1024,
+        32 * 1024,
+        10**6,
+        5 * 10**6,
+        123_456_789,
+        10**9,
+        (1 << 36) - 1,
+        1 << 36,
+        1 << 37,
+        10**11,
+        10**15,
+    }
+    | {(n * 7919) ** 2 % 10**10 for n in range(200)}
+)
 
 
 def test_the_probe_buckets_durations_as_python_reads_them(compiled):

@@ -1,7 +1,7 @@
 """KeyedTable: a small table that repaints only the cells whose shown text changed.
 
 Textual's DataTable repaints the whole widget on every `update_cell` (and re-renders every
-visible row), which is what made a diffing four-table app cost 4.8 % CPU and 12 KB/s. This
+visible row), which made a diffing four-table app costly every tick (BENCHMARKS.md). This
 widget keeps rows keyed (by pid, service, SLO name), holds only the rows that fit on screen
 (the pane slices its sorted list to `capacity` first, so a table never walks hundreds of
 processes), and on `sync` compares each shown cell with what was on screen at that position:
