@@ -1,14 +1,48 @@
 # The two commands of the README: `make run` and `make test`. Both set up first (idempotent).
 PY := .venv/bin/python
 ARGS ?=
+# The tests that need neither root, nor probes, nor a Prometheus, nor minutes (tests/conftest.py).
+FAST := not root and not ebpf and not prometheus and not slow
 
-.PHONY: run test setup setup-test screenshots bench doctor snapshot demo install-docs
+.PHONY: run test test-fast check setup setup-test screenshots bench doctor snapshot demo install-agent \
+	install-docs graph
 
 run: setup
 	.venv/bin/obs-tui $(ARGS)
 
 test: setup-test
 	$(PY) -m pytest -q $(ARGS)
+
+# The inner loop: pure maths and the UI, under a minute.
+test-fast: setup-test
+	$(PY) -m pytest -q -m "$(FAST)" $(ARGS)
+
+# Lint, format and types. Every step runs, and the target fails if any failed.
+check: setup-test
+	@rc=0; \
+	.venv/bin/ruff check . || rc=1; \
+	.venv/bin/ruff format --check . || rc=1; \
+	.venv/bin/mypy || rc=1; \
+	exit $$rc
+
+# The import graph by layer (ARCHITECTURE.md); fails if a lower layer imports a higher one.
+graph:
+	python3 scripts/module_graph.py
+
+# The agent as a systemd service (systemd/obs-tui-agent.service), run from /usr/local/bin/obs-tui,
+# which `make setup` links to this checkout's venv. ProtectHome hides /home and /root from the
+# service: the checkout must live elsewhere (e.g. /opt/obs-tui).
+install-agent: setup
+	@case "$$(readlink -f /usr/local/bin/obs-tui)" in /home/*|/root/*) \
+	  echo "install-agent: /usr/local/bin/obs-tui is under /home or /root, which the service cannot see (ProtectHome); set up a checkout elsewhere, e.g. /opt/obs-tui" >&2; exit 1;; esac
+	install -D -m 0644 systemd/obs-tui-agent.service /etc/systemd/system/obs-tui-agent.service
+	@state=$$(systemctl is-system-running 2>/dev/null); \
+	if [ "$$state" = running ] || [ "$$state" = degraded ]; then \
+	  systemctl daemon-reload && systemctl enable --now obs-tui-agent.service && \
+	  systemctl --no-pager status obs-tui-agent.service; \
+	else \
+	  echo "install-agent: unit installed; systemd is not running here ($${state:-no systemctl}), so it was not started"; \
+	fi
 
 setup:
 	@scripts/setup.sh run

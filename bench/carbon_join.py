@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from obs_tui.analysis.carbon import CarbonJoin, settings_from_config  # noqa: E402
-from obs_tui.model import PowerSection, ProcessPower, RedSection, ServiceStats  # noqa: E402
+from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
+from obs_tui.model import PowerSection, ProcessPower, RedSection, ServiceStats
 
 
 def sections(procs: int, services: int) -> dict:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from obs_tui.analysis import histogram  # noqa: E402
-from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey, red_section  # noqa: E402
-from obs_tui.exporter import HTTP_LABELS, FrameCollector  # noqa: E402
-from obs_tui.model import Frame, PowerSection, ProcessPower  # noqa: E402
+from obs_tui.analysis import histogram
+from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey, red_section
+from obs_tui.exporter import HTTP_LABELS, FrameCollector
+from obs_tui.model import Frame, PowerSection, ProcessPower
 
 
 def raw(services: int, routes: int, rng: random.Random) -> RedRaw:

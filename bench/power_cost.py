@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from obs_tui.analysis.attribution import carry_totals, power_section  # noqa: E402
-from obs_tui.sources.cputime import EbpfCpuTime  # noqa: E402
-from obs_tui.sources import power  # noqa: E402
-from obs_tui.sources.power import PowerSource  # noqa: E402
-from obs_tui.sources.procs import ProcsSource  # noqa: E402
-from tests.power_fakes import FakeRapl, FakeZone  # noqa: E402
+from obs_tui.analysis.attribution import carry_totals, power_section
+from obs_tui.sources import power
+from obs_tui.sources.cputime import EbpfCpuTime
+from obs_tui.sources.power import PowerSource
+from obs_tui.sources.procs import ProcsSource
+from tests.power_fakes import FakeRapl, FakeZone
 
 ZONES = [FakeZone("intel-rapl:0", "package-0", 60.0), FakeZone("intel-rapl:0:0", "core", 40.0),
          FakeZone("intel-rapl:0:1", "dram", 8.0), FakeZone("intel-rapl:1", "package-1", 55.0),

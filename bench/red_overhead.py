@@ -39,10 +39,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from obs_tui.analysis.red import red_section  # noqa: E402
-from obs_tui.sources.procs import CLOCK_TICKS, parse_stat  # noqa: E402
-from obs_tui.sources.red import BPF_SOURCE, RedSource  # noqa: E402
-from tests.servers import nginx  # noqa: E402
+from obs_tui.analysis.red import red_section
+from obs_tui.sources.procs import CLOCK_TICKS, parse_stat
+from obs_tui.sources.red import BPF_SOURCE, RedSource
+from tests.servers import nginx
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 

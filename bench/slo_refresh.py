@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from obs_tui.config import parse  # noqa: E402
-from obs_tui.sources import slo_specs  # noqa: E402
-from obs_tui.sources.prometheus import Client  # noqa: E402
-from obs_tui.sources.slo import POOL, SloSource  # noqa: E402
-from tests import slo_history as h  # noqa: E402
-from tests.prometheus_server import prometheus  # noqa: E402
+from obs_tui.config import parse
+from obs_tui.sources import slo_specs
+from obs_tui.sources.prometheus import Client
+from obs_tui.sources.slo import POOL, SloSource
+from tests import slo_history as h
+from tests.prometheus_server import prometheus
 
 
 def config_text(url: str, n: int) -> str:

@@ -3,7 +3,7 @@
 // Loaded by obs_tui/sources/red.py through bcc. Only tracepoints and uprobes: this kernel has
 // no kprobes and refuses fentry/fexit.
 //
-// Cost model (measured, DESIGN.md section 3 and BENCHMARKS.md): the socket tracepoints fire
+// Cost model (BENCHMARKS.md has the figures): the socket tracepoints fire
 // for every process's socket I/O, the load generator's included, so every program rejects
 // uninteresting calls before touching any shared state. A tgid is interesting only when it
 // is a server: it listened (seen in kernel at listen()), it was forked by a server (pre-fork
@@ -29,25 +29,17 @@
 
 #include <uapi/linux/ptrace.h>
 
-#ifndef PATH_LEN
-#define PATH_LEN 96  // a multiple of 8: the path is scanned a word at a time
+// The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, STATS_MAX,
+// PATHS_MAX) are written once, in obs_tui/probe_constants.py; the loader passes them as -D
+// flags. Defining them here too would let the two sides drift apart.
+#if !defined(PATH_LEN) || !defined(HIST_UNIT_SHIFT) || !defined(HIST_SUB_BITS) || !defined(HIST_SUB) || \
+    !defined(HIST_MAX_LOG) || !defined(HIST_BUCKETS) || !defined(LOST_CONNS) || !defined(LOST_STATS) || \
+    !defined(LOST_SSL_ARGS) || !defined(LOST_UNMATCHED) || !defined(LOST_PATHS) || !defined(LOST_SLOTS) || \
+    !defined(STATS_MAX) || !defined(PATHS_MAX)
+#error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
 #define PATH_WORDS (PATH_LEN / 8)
-#define HIST_SUB_BITS 4
-#define HIST_SUB (1 << HIST_SUB_BITS)
-// log-linear buckets over 1.024 us units: 16 per power of two up to 2^26 units (69 s); see
-// obs_tui/analysis/histogram.py, which must agree with bucket_of().
-#define HIST_MAX_LOG 26
-#define HIST_BUCKETS ((HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB)
-
-// Index of the lost counters; user space sums them into red.lost_events.
-#define LOST_CONNS 0      // conns map full at a connection's first request: its requests are not seen
-#define LOST_STATS 1      // stats map full: a finished request could not be counted
-#define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
-#define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
-#define LOST_PATHS 4      // paths map full: a new path's requests could not be counted
-#define LOST_SLOTS 5
 
 #define KIND_SOCK 0  // a socket, keyed by its struct sock *
 #define KIND_SSL 1   // an OpenSSL connection, keyed by (tgid, SSL *)
@@ -107,8 +99,8 @@ struct ssl_args {
 // One bit per server tgid: 65536 * 64 covers pid_max's ceiling (2^22).
 BPF_ARRAY(servers, u64, 65536);
 BPF_HASH(conns, struct conn_key, struct conn, 65536);
-BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
-BPF_HASH(paths, u64, struct path_val, 16384);
+BPF_HASH(stats, struct stat_key, struct stat_val, STATS_MAX);
+BPF_HASH(paths, u64, struct path_val, PATHS_MAX);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 // Generation of a tgid: bumped when a server's process exits, so the next process given the
@@ -141,7 +133,7 @@ static __always_inline u32 generation_of(u32 tgid) {
 }
 
 static __always_inline u32 bucket_of(u64 ns) {
-    u64 us = ns >> 10;  // 1.024 us units: a shift, not a division
+    u64 us = ns >> HIST_UNIT_SHIFT;  // 1.024 us units: a shift, not a division
     if (us < HIST_SUB)
         return us;
     u32 e = bpf_log2l(us) - 1;  // bcc's bpf_log2l is floor(log2) + 1; e >= HIST_SUB_BITS here
@@ -372,7 +364,7 @@ static __always_inline void mark_server(u32 tgid) {
 
 // The current task's saved user registers: the syscall's number (orig_ax) and arguments.
 // bpf_task_pt_regs returns a BTF pointer: loads through it are plain (fault-safe) loads the
-// verifier allows, ~40 ns cheaper per call than a bpf_probe_read_kernel of the same bytes.
+// verifier allows, cheaper per call than a bpf_probe_read_kernel of the same bytes.
 static __always_inline struct pt_regs *user_regs(void) {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
     return (struct pt_regs *)bpf_task_pt_regs(task);

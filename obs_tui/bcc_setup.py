@@ -8,6 +8,7 @@ BCC_KERNEL_SOURCE at it. We never write under /lib/modules.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import platform
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obs_tui import probe_constants
 from obs_tui.model import Capability
 
 USR_SRC = Path("/usr/src")
@@ -149,9 +151,16 @@ def import_bcc(notice=lambda line: print(line, file=sys.stderr)):
     return bcc
 
 
+def probe_source(name: str) -> Path:
+    """A probe's C source as installed with the package (bpf/ in the repository, obs_tui.bpf
+    in a wheel): bcc compiles it from a path."""
+    return Path(str(importlib.resources.files("obs_tui.bpf").joinpath(name)))
+
+
 def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:
     """(bcc.BPF, Capability) for a probe source, after the same privilege and BTF checks as
-    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)."""
+    `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE).
+    The constants shared with Python (obs_tui/probe_constants.py) are passed as -D flags."""
     from obs_tui import doctor
 
     for check in (doctor.check_privileges(), doctor.check_btf()):
@@ -164,7 +173,7 @@ def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capabil
     except (ImportError, RuntimeError, OSError) as exc:
         return None, Capability(False, str(exc))
     try:
-        return bcc.BPF(src_file=str(src_file).encode()), Capability(True)
+        return bcc.BPF(src_file=str(src_file).encode(), cflags=probe_constants.cflags()), Capability(True)
     except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
         return None, Capability(False, f"probe failed to compile or load: {exc} "
                                        "(run `obs-tui doctor` for headers and tracefs)")

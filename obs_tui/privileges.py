@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
-import time
 from dataclasses import dataclass
 
 PR_CAPBSET_DROP = 24
@@ -145,7 +144,7 @@ def code_dirs() -> list[str]:
     import obs_tui
     from obs_tui.tui.themes import THEMES_DIR
 
-    return [os.path.dirname(m.__file__) for m in (obs_tui, textual, rich)] + [str(THEMES_DIR)]
+    return [os.path.dirname(str(m.__file__)) for m in (obs_tui, textual, rich)] + [str(THEMES_DIR)]
 
 
 def _unreadable_as(uid: int, gid: int, paths: list[str]) -> str:

@@ -14,6 +14,8 @@ if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then
 fi
 if [ "$level" = test ] || [ "$level" = bench ]; then
   packages+=(prometheus nginx wrk tmux curl openssl strace zsh)
+  # systemd-analyze verifies the agent's unit where systemd does not run (tests/test_agent_unit.py)
+  command -v systemd-analyze >/dev/null || packages+=(systemd)
   command -v node >/dev/null || packages+=(nodejs)
 fi
 if [ "$level" = bench ]; then
@@ -51,4 +53,19 @@ if [ "$level" = run ]; then
 elif ! fresh "$with_tests"; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
   touch "$with_tests"
+fi
+
+# `sudo obs-tui`, as the README types it: root's PATH (sudo's secure_path) has /usr/local/bin,
+# not this venv. A symlink to the venv's entry point, which runs the venv's python; the
+# checkout set up last owns it.
+if [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
+  target="$PWD/.venv/bin/obs-tui"
+  if [ "$(readlink /usr/local/bin/obs-tui 2>/dev/null)" != "$target" ]; then
+    if [ -e /usr/local/bin/obs-tui ] && [ ! -L /usr/local/bin/obs-tui ]; then
+      echo "setup: /usr/local/bin/obs-tui exists and is not a symlink: left as it is" >&2
+    else
+      ln -sfn "$target" /usr/local/bin/obs-tui
+      echo "setup: /usr/local/bin/obs-tui -> $target"
+    fi
+  fi
 fi

@@ -1,9 +1,62 @@
-"""The RED probe as a fixture: one per module (`red`), or one per test (`fresh_red`)."""
+"""The RED probe as a fixture: one per module (`red`), or one per test (`fresh_red`); and the
+markers (root, ebpf, prometheus, slow) that `make test-fast` leaves out.
+
+A test is marked by what it uses: the probe fixtures, a skip-unless-root whose reason names
+root or the probes, or its module's entry in MODULE_MARKS (modules that start Prometheus or
+load probes through a subprocess). Tests may also carry the marks themselves.
+"""
 
 import os
+import re
 import time
 
 import pytest
+
+PROBE_FIXTURES = {"red", "fresh_red"}
+# Marks for every test of a module, where what the tests use is not visible from their
+# fixtures or skip reasons.
+MODULE_MARKS = {
+    "test_bcc_setup": ("root", "ebpf"),
+    "test_cli": ("root", "ebpf"),
+    "test_demo": ("root", "ebpf", "prometheus", "slow"),
+    "test_doctor": ("root", "ebpf", "prometheus"),
+    "test_grid_intensity": ("prometheus",),
+    "test_power_cputime": ("root", "ebpf"),
+    "test_prometheus_client": ("prometheus",),
+    "test_readonly": ("prometheus",),
+    "test_round_trip": ("root", "ebpf", "prometheus", "slow"),
+    "test_slo_prometheus": ("prometheus",),
+    "test_slo_tui": ("prometheus",),
+    "test_snapshot": ("root", "ebpf"),
+}
+# Marks for single tests (module::name, parameters included when given), by the same measure.
+TEST_MARKS = {
+    "test_bad_input_power_prom::test_any_powercap_file_contents_give_sane_watts_or_a_reason": ("slow",),
+    "test_config::test_random_documents_give_a_config_or_a_config_error": ("slow",),
+    "test_exporter::test_console_serves_its_frames": ("root", "ebpf"),
+    "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[ebpf]": ("root", "ebpf", "slow"),
+    "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[proc]": ("slow",),
+    "test_power_attribution::test_every_tick_conserves_on_the_real_host_with_the_estimate": ("slow",),
+    "test_routes::test_idempotent": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        marks = set(MODULE_MARKS.get(module, ()))
+        marks |= set(TEST_MARKS.get(f"{module}::{item.name}", ()))
+        marks |= set(TEST_MARKS.get(f"{module}::{item.originalname}", ()))
+        if PROBE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            marks |= {"root", "ebpf"}
+        for skip in item.iter_markers("skipif"):
+            reason = str(skip.kwargs.get("reason", ""))
+            if "root" in reason:
+                marks.add("root")
+            if re.search(r"ebpf|probe|bpf", reason, re.IGNORECASE):
+                marks |= {"root", "ebpf"}
+        for name in sorted(marks):
+            item.add_marker(name)
 
 # Screens show wall-clock times (the SLO pane's "data as of"): one zone for every run.
 os.environ["TZ"] = "UTC"

@@ -145,6 +145,7 @@ CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_00
 
 def carbon(i: int) -> CarbonSection:
     """The real formulas over the fake power and RED sections (Ireland's grid, AWS's PUE)."""
+    assert CARBON.intensity is not None  # a region's fixed figure, not a live query
     return carbon_section(power(i), red(i), CARBON.intensity, CARBON)
 
 

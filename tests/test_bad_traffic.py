@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obs_tui.analysis.red import METHODS, red_section
+from obs_tui.analysis.red import red_section
+from obs_tui.probe_constants import METHODS, PATH_LEN
 from tests import servers
-from tests.test_red_probes import Window
 from tests.test_faults import as_root
+from tests.test_red_probes import Window
 
 REPO = Path(__file__).resolve().parent.parent
-PATH_LEN = 96  # bpf/red.c
 REQ_BYTES = 8 * (1 + PATH_LEN // 8 + 1)  # REQ_WORDS: what one read copies
 pytestmark = as_root
 

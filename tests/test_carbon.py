@@ -9,7 +9,7 @@ import pytest
 from obs_tui import config, data
 from obs_tui.analysis import carbon as c
 from obs_tui.engine import Engine
-from obs_tui.model import (Frame, PowerSection, ProcessPower, RedSection, ServiceStats)
+from obs_tui.model import Frame, PowerSection, ProcessPower, RedSection, ServiceStats
 from obs_tui.snapshot import frame_to_json
 
 

@@ -20,6 +20,7 @@ import pytest
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.red import red_section
 from obs_tui.engine import Engine
+from obs_tui.probe_constants import PATHS_MAX
 from obs_tui.sources.procs import ProcsSource
 from obs_tui.sources.red import RedSource
 from obs_tui.tui.app import ObsApp
@@ -289,10 +290,10 @@ def test_more_paths_than_the_probe_holds_are_reported_lost(tmp_path):
         # The probe sees the whole host: other servers' paths share the map (and theirs may be
         # lost meanwhile too), so at least n - 16,384 are missing, and most are counted.
         missing = n + 10 - svc.requests
-        assert n - 16384 <= missing < 4000
+        assert n - PATHS_MAX <= missing < 4000
         assert section.lost_events >= missing
         # and says why (the Requests pane's notice shows these reasons)
-        assert dict(section.lost_reasons).get("paths table full (16,384 paths)", 0) >= missing
+        assert dict(section.lost_reasons).get(f"paths table full ({PATHS_MAX:,} paths)", 0) >= missing
         assert {r.route: r.requests for r in svc.routes}.get("/*", 0) >= 10
     finally:
         source.close()

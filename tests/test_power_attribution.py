@@ -18,7 +18,6 @@ from obs_tui.analysis.attribution import (
 )
 from obs_tui.engine import Engine
 from obs_tui.sources.power import PowerSource, parse_proc_stat
-
 from tests.power_fakes import FakeRapl, FakeZone, spawn_burner, stop
 
 PKG = Zone("package-0", "package", 0, 1_000_000_000)

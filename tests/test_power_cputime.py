@@ -12,7 +12,6 @@ import pytest
 from obs_tui.sources import cputime as cputime_mod
 from obs_tui.sources.cputime import EbpfCpuTime, ProcCpuTime
 from obs_tui.sources.procs import CLOCK_TICKS, parse_stat
-
 from tests.power_fakes import spawn_burner, stop
 
 

@@ -53,7 +53,7 @@ def test_snapshot_json_schema():
 
 
 def test_full_frame_matches_the_documented_schema():
-    """Every key of DESIGN.md's schema, with mapping fields as JSON objects."""
+    """Every key of the documented schema (README.md), with mapping fields as JSON objects."""
     from obs_tui.snapshot import frame_to_json
     from tests.fake_frames import full_frame
 

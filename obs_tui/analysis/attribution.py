@@ -156,8 +156,9 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         processes.append(ProcessPower(tgid, cur.comms.get(tgid, "?"), ns / 1e9, watts, joules,
                                       watts / host_w if host_w > 0 else 0.0))
     # Idle is what no process took: the idle share of every zone, plus the active share when
-    # no process ran at all (so the books always balance).
-    idle_j = host_j - attributed
+    # no process ran at all (so the books always balance). At full load the shares add up to
+    # the whole, and their float sum may pass it by a rounding error: idle is never negative.
+    idle_j = max(host_j - attributed, 0.0)
     return PowerSection(
         source=cur.source, host_watts=host_w, idle_watts=idle_j / dt,
         zones=tuple((name, j / dt) for name, j in parts),

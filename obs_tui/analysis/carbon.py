@@ -161,9 +161,11 @@ class CarbonJoin:
 
     def wait_ready(self, timeout_s: float) -> None:
         """For `snapshot` (Engine.wait_ready): the live query's first answer before the frame."""
-        if hasattr(self.live, "wait_ready"):
-            self.live.wait_ready(timeout_s)
+        wait_ready = getattr(self.live, "wait_ready", None)
+        if wait_ready is not None:
+            wait_ready(timeout_s)
 
     def close(self) -> None:
-        if hasattr(self.live, "close"):
-            self.live.close()
+        close = getattr(self.live, "close", None)
+        if close is not None:
+            close()

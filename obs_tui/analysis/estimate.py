@@ -63,7 +63,7 @@ def parse_cpuinfo(text: str) -> CpuInfo:
 
 def microarchitecture(cpu: CpuInfo, table: dict[str, Any]) -> dict[str, Any] | None:
     """The table row for this CPU, by model name, then (AMD) by family/model; None if unknown."""
-    rows = table["microarchitecture"]
+    rows: list[dict[str, Any]] = table["microarchitecture"]
     for row in rows:
         if re.search(row["model_name"], cpu.model_name):
             return row

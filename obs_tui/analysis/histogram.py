@@ -4,23 +4,28 @@ Buckets are log-linear over units of 1.024 us (ns >> 10, a shift in the probe): 
 0-15 get a bucket each, then every power of two is split into 16 equal sub-buckets, up to
 2^26 units (about 69 s). A bucket's width is at most 1/16 of its lower bound, so a quantile
 interpolated inside its bucket is within 6.25 % of the true value (below 16 us: within
-1.024 us). The mapping here must stay the inverse of bucket_of() in bpf/red.c.
+1.024 us). The mapping here must stay the inverse of bucket_of() in bpf/red.c
+(tests/test_probe_constants.py runs both on the same durations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-SUB_BITS = 4
-SUB = 1 << SUB_BITS
-MAX_LOG = 26
-BUCKETS = (MAX_LOG - SUB_BITS + 1) * SUB + SUB
-UNIT_NS = 1024
+from obs_tui import probe_constants as probe
+
+# The probe's layout (obs_tui/probe_constants.py, passed to the C compiler), by short names.
+SUB_BITS = probe.HIST_SUB_BITS
+SUB = probe.HIST_SUB
+MAX_LOG = probe.HIST_MAX_LOG
+BUCKETS = probe.HIST_BUCKETS
+UNIT_SHIFT = probe.HIST_UNIT_SHIFT
+UNIT_NS = 1 << UNIT_SHIFT
 
 
 def bucket_of(ns: int) -> int:
     """The bucket of a duration in ns (the probe's mapping, for tests and fakes)."""
-    units = max(0, int(ns)) >> 10
+    units = max(0, int(ns)) >> UNIT_SHIFT
     if units < SUB:
         return units
     exp = units.bit_length() - 1

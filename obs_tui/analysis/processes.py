@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from obs_tui.model import ProcessSample
 
 
-def process_samples(prev: dict | None, cur: dict, dt: float) -> tuple[ProcessSample, ...]:
+def process_samples(prev: Mapping[int, Any] | None, cur: Mapping[int, Any], dt: float) -> tuple[ProcessSample, ...]:
     """One ProcessSample per pid in `cur`, CPU % of one core over the last `dt` seconds.
 
     A pid absent from `prev` (or reused by a new process) started inside the window, so all

@@ -83,7 +83,7 @@ def prom_power_section(prev: PromPowerRaw | None, cur: PromPowerRaw, dt: float) 
     sample, instance = cur.latest, cur.instance
     many = instance == ALL and len(sample.instances()) > 1
     zones: dict[str, float] = {}
-    procs: dict[tuple[str, str], tuple[int, float]] = {}  # (name, where) -> (pid, watts)
+    procs: dict[tuple[str, str, int], tuple[int, float]] = {}  # (name, where, pid) -> (pid, watts)
     for inst, kind, labels, watts in sample.rows:
         if instance != ALL and inst != instance:
             continue

@@ -76,10 +76,10 @@ def _select(fetch: PromFetch | None, instance: str) -> dict[tuple[str, str, str,
     out: dict[tuple[str, str, str, int], PromHist] = {}
     if fetch is None:
         return out
-    for (inst, *rest), hist in fetch.series.items():
+    for labels, hist in fetch.series.items():
+        inst, key = labels[0], labels[1:]
         if instance != ALL and inst != instance:
             continue
-        key = tuple(rest)
         have = out.get(key)
         out[key] = hist if have is None else _add(have, hist)
     return out
@@ -119,8 +119,9 @@ class _Acc:
     def quantiles(self) -> tuple[float, float, float]:
         if self.hist is None:
             return 0.0, 0.0, 0.0
-        return tuple(round(le_quantile_ms(self.hist.le, self.hist.count, q), 3)
-                     for q in (0.5, 0.95, 0.99))
+        hist = self.hist
+        p50, p95, p99 = (round(le_quantile_ms(hist.le, hist.count, q), 3) for q in (0.5, 0.95, 0.99))
+        return p50, p95, p99
 
 
 def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
@@ -141,7 +142,9 @@ def prom_red_section(prev: PromRedRaw | None, cur: PromRedRaw, dt: float) -> Red
     services = []
     where = "all instances" if cur.instance == ALL else cur.instance
     for service, keys in by_service.items():
-        svc, routes, totals = _Acc(), {}, {}
+        svc = _Acc()
+        routes: dict[tuple[str, str], _Acc] = {}
+        totals: dict[tuple[str, str], _Acc] = {}
         for method, route, status in keys:
             total = latest[(service, method, route, status)]
             totals.setdefault((method, route), _Acc()).add(status, total)

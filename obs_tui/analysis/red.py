@@ -18,11 +18,11 @@ from typing import NamedTuple
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
+from obs_tui.probe_constants import PATHS_MAX
 
-METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
-# Why the probe could not record something, by its `lost` slot (LOST_* in bpf/red.c).
+# Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
-                "request before the previous answer", "paths table full (16,384 paths)")
+                "request before the previous answer", f"paths table full ({PATHS_MAX:,} paths)")
 
 
 class StatKey(NamedTuple):
@@ -101,9 +101,9 @@ def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
 def _routes_of(paths: frozenset[str], patterns: tuple[str, ...], max_children: int,
                truncated: frozenset[str]) -> dict[str, str]:
     """normalise() for one service's paths, memoised: the set of paths rarely changes between
-    ticks, and normalising them all was a fifth of a tick under traffic. Read-only result.
+    ticks, and normalising them all is a large part of a tick under traffic. Read-only result.
     A few entries per service: a service whose paths churn (a scanner) adds one set of up to
-    16,384 paths per tick, and 256 of those held ~100 MB (measured with 17,000 paths)."""
+    PATHS_MAX paths per tick, and a large cache of such sets holds a lot of memory."""
     return normalise(paths, patterns, max_children, truncated=truncated)
 
 
@@ -116,8 +116,8 @@ def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
 
 # id(entry) -> (entry, its `le` counts), for the entries of the last call only. The source
 # hands back the same StatEntry object for an entry no request changed, so most hit; an
-# entry that changed is dropped at the next call. (An lru_cache keyed by the histograms held
-# thousands of replaced histograms, growing as their buckets filled: the soak's slow RSS creep.)
+# entry that changed is dropped at the next call. (An lru_cache keyed by the histograms would
+# hold thousands of replaced histograms, growing as their buckets fill: memory that only grows.)
 _le_memo: dict[int, tuple[StatEntry, tuple[int, ...]]] = {}
 
 

@@ -16,6 +16,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
+from obs_tui.probe_constants import PATHS_MAX
 from obs_tui.text import printable
 
 ID = "{id}"
@@ -83,7 +84,7 @@ def _parsed(patterns: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     return [(p, parse_pattern(p)) for p in patterns]
 
 
-@functools.lru_cache(maxsize=16384)  # the probe's paths table: every live path stays
+@functools.lru_cache(maxsize=PATHS_MAX)  # the probe's paths table: every live path stays
 def _route_alone(path: str, patterns: tuple[str, ...], cut: bool) -> str | tuple[str, ...]:
     """What a path maps to on its own: its route (a string) when a pattern or its shape
     decides it, else its normalised segments, which the cardinality cap may still collapse.

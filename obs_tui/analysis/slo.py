@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from obs_tui.model import SloAlert, SloStatus
 
@@ -124,7 +125,7 @@ def window_ratios(reading: SloReading) -> dict[str, float | None]:
 def slo_status(reading: SloReading, now: float) -> SloStatus:
     age = None if reading.fetched_at is None else max(now - reading.fetched_at, 0.0)
     objective = reading.objective
-    base = dict(name=reading.name, source=reading.source, period=reading.period,
+    base: dict[str, Any] = dict(name=reading.name, source=reading.source, period=reading.period,
                 promql=reading.promql, data_age_s=age, last_error=reading.error,
                 description=reading.description)
     empty = tuple((w, None) for w in WINDOWS)

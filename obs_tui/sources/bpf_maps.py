@@ -3,7 +3,7 @@
 bcc's `items()` costs two system calls and a few ctypes objects per entry (next key, then
 lookup): the largest part of a RED sample's CPU with a few dozen routes. bcc's own
 `items_lookup_batch()` makes one call, but into buffers sized for the map's max_entries:
-~50 MB for the RED stats map (16,384 entries of ~3 KB), allocated and zeroed on every read.
+tens of MB for the RED stats map (every entry's histogram), allocated and zeroed on every read.
 MapReader reads BPF_MAP_LOOKUP_BATCH (Linux 5.6+) in chunks, into buffers allocated once,
 and hands out each entry's bytes: callers decode only what they need.
 """

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.procs import ProcsSource
 from obs_tui.text import printable
 
-BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "cputime.c"
+BPF_SOURCE = probe_source("cputime.c")
 PRUNE_EVERY_S = 10.0
 DEAD_GRACE_S = 5.0  # an exited tgid is kept this long so its last slices are reported
 
@@ -46,7 +48,7 @@ class EbpfCpuTime:
     def __init__(self, bpf_source: Path = BPF_SOURCE, notice=lambda line: None) -> None:
         self.bpf_source = Path(bpf_source)
         self.notice = notice
-        self._bpf = None
+        self._bpf: Any = None  # bcc.BPF once loaded (bcc has no type information)
         self._reader: MapReader | None = None
         self._comms: dict[int, str] = {}
         self._dead_since: dict[int, float] = {}
@@ -75,9 +77,9 @@ class EbpfCpuTime:
                 exited.append(tgid)
         for slot in self._bpf[b"since"][0]:  # one per CPU
             if slot.tid and slot.ns and now > slot.ns:
-                tgid = _tgid_of(slot.tid)
-                if tgid:
-                    totals[tgid] = totals.get(tgid, 0) + (now - slot.ns)
+                running = _tgid_of(slot.tid)
+                if running:
+                    totals[running] = totals.get(running, 0) + (now - slot.ns)
         comms = {}
         for tgid in totals:
             name = self._comms.get(tgid)

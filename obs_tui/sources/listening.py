@@ -2,8 +2,8 @@
 
 The listening sockets come from the kernel's sock_diag netlink interface with a LISTEN state
 filter: the kernel returns only those few sockets. /proc/net/tcp lists every socket on the
-host, TIME_WAIT included: ~10 ms to read and parse under the demo's load, where the netlink
-dump takes well under a millisecond. /proc/net/tcp remains the fallback for kernels built
+host, TIME_WAIT included, and costs far more to read and parse under load than the netlink
+dump. /proc/net/tcp remains the fallback for kernels built
 without CONFIG_INET_DIAG. Neither needs privileges; mapping a socket to its process needs
 /proc/PID/fd, which is the owner's (or root's) to read.
 """

@@ -88,7 +88,7 @@ class PowerSource:
             self.estimate = host_estimate(cpu, mem, self.overrides, load_table())
             self.mode = "estimate"
             reasons.append(f"estimate: {why}")
-        cputime = EbpfCpuTime(notice=self.notice) if self.use_ebpf else None
+        cputime: EbpfCpuTime | ProcCpuTime | None = EbpfCpuTime(notice=self.notice) if self.use_ebpf else None
         cap = cputime.open() if cputime is not None else Capability(False, "eBPF off")
         if not cap.ok:
             if cputime is not None:
@@ -105,8 +105,9 @@ class PowerSource:
     def sample(self, now: float) -> PowerRaw:
         """A new reading, or the last one itself while it is younger than the energy window:
         the only place energy (and the CPU time it is split by) is read."""
-        if not self.available().ok or self.cputime is None:
-            raise SourceError(self._capability.reason)
+        cap = self.available()
+        if not cap.ok or self.cputime is None:
+            raise SourceError(cap.reason)
         at = time.monotonic()
         last = self._last
         if last is not None and at - last.at < ENERGY_WINDOW_S - WINDOW_SLACK_S:

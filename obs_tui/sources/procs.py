@@ -2,10 +2,10 @@
 
 psutil gives the static fields (name, cmdline, user), read once per process and cached;
 the fields that change every tick (CPU ticks, RSS) come from one read of /proc/PID/stat,
-which is half the cost of psutil's per-process path (measured in bench/ui_cost). The stat
+which costs less than psutil's per-process path (bench/ui_cost.py measures it). The stat
 file of each process stays open between ticks and is re-read with pread: procfs makes the
-text afresh on every read from offset 0, and skipping open and close halves the sweep
-(2.4 -> 1.1 ms for 364 processes here). A kept file belongs to the process it was opened
+text afresh on every read from offset 0, and skipping open and close is a large part of the
+sweep. A kept file belongs to the process it was opened
 for: once that process is gone it reads ESRCH, even if a new process took its pid.
 """
 

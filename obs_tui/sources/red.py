@@ -18,14 +18,16 @@ import re
 import time
 from pathlib import Path
 
-from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
+from obs_tui.probe_constants import METHODS
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.text import printable
 
-BPF_SOURCE = Path(__file__).resolve().parent.parent.parent / "bpf" / "red.c"
+BPF_SOURCE = probe_source("red.c")
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
 SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
              "SSL_write": "ssl_write_enter", "SSL_write_ex": "ssl_write_ex_enter",
@@ -56,8 +58,8 @@ class RedSource:
         self._dead_since: dict[tuple[int, int], float] = {}  # (tgid, generation) -> first seen dead
         self._last_prune = 0.0
         self._paths: dict[int, str] = {}  # path hash -> path: a hash always names one path
-        # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the ~3 KB value,
-        # so 16,384 entries cost ~2 MB to remember, not 48 MB
+        # stats key bytes -> (hash of the value bytes, key, entry): a hash, not the value (its
+        # histogram is kilobytes), so a full stats map costs little to remember
         self._last_stats: dict[bytes, tuple] = {}
         self._readers: dict[str, MapReader] = {}  # map name -> its reader, once loaded
         self._orphans: set[int] = set()  # path hashes no stats entry named at the last prune
@@ -230,7 +232,7 @@ class RedSource:
         it accepted before the probe attached (long-lived keep-alive) are seen too: the probe
         starts tracking such a connection at its next request (bpf/red.c, on_read). Once, at
         load: servers started later are marked in kernel, at listen() and at a server's fork
-        (and this scan costs ~20 ms of CPU with 375 processes)."""
+        (this scan walks every process's fds, too costly to repeat each tick)."""
         servers = self._bpf[b"servers"]
         self._load_ports = listening_pids()
         for tgid in self._load_ports:

@@ -1,6 +1,6 @@
 """ObsApp: the four-pane console (power, requests, SLO, carbon) over engine Frames.
 
-Flow: the engine is built and ticked in a thread worker (bcc compiles take ~0.5 s, so the
+Flow: the engine is built and ticked in a thread worker (bcc compiles the probes first, so the
 layout shows at once with "starting…"); each Frame comes back as a FrameReady message; the
 next poll is chained with set_timer after the previous one finished, so polls never overlap
 and there is no other timer. A frame repaints only what is shown: nothing while paused or
@@ -233,7 +233,7 @@ class ObsApp(App[int]):
 
     @property
     def panes(self) -> list[Pane]:
-        # The four panes live as long as the main screen; a DOM query costs 80 µs a frame.
+        # The four panes live as long as the main screen: kept here, not found by a DOM query a frame.
         if not self._panes:
             self._panes = list(self.main.query(Pane).results(Pane))
         return self._panes

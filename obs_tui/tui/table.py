@@ -1,7 +1,7 @@
 """KeyedTable: a small table that repaints only the cells whose shown text changed.
 
 Textual's DataTable repaints the whole widget on every `update_cell` (and re-renders every
-visible row), which is what made a diffing four-table app cost 4.8 % CPU and 12 KB/s. This
+visible row), which made a diffing four-table app costly every tick (BENCHMARKS.md). This
 widget keeps rows keyed (by pid, service, SLO name), holds only the rows that fit on screen
 (the pane slices its sorted list to `capacity` first, so a table never walks hundreds of
 processes), and on `sync` compares each shown cell with what was on screen at that position:
@@ -18,8 +18,8 @@ refresh on data); the lowest-priority columns are hidden when the pane is too na
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable, Union
 
 from rich.color import ColorType
 from rich.segment import Segment
@@ -34,7 +34,7 @@ from textual.widget import Widget
 from obs_tui.text import printable
 
 # A cell is its text, or (text, tone) where tone is one of TONES (a component class suffix).
-Cell = Union[str, tuple[str, str]]
+Cell = str | tuple[str, str]
 TONES = ("ok", "warn", "error", "muted", "spark", "strong")
 
 
@@ -87,7 +87,7 @@ class ColumnGroup(Widget):
     ColumnGroup { height: 1fr; }
     """
 
-    def __init__(self, table: "KeyedTable", indexes: list[int]) -> None:
+    def __init__(self, table: KeyedTable, indexes: list[int]) -> None:
         super().__init__()
         self.table = table
         self.indexes = indexes
@@ -191,7 +191,7 @@ class KeyedTable(Widget, can_focus=True):
     class Scroll(Message):
         """The cursor ran off the shown rows: the pane should shift its window by `delta`."""
 
-        def __init__(self, table: "KeyedTable", delta: int) -> None:
+        def __init__(self, table: KeyedTable, delta: int) -> None:
             super().__init__()
             self.table = table
             self.delta = delta
@@ -199,12 +199,12 @@ class KeyedTable(Widget, can_focus=True):
     class Resized(Message):
         """The table's size changed: its owner should refill it (capacity may differ)."""
 
-        def __init__(self, table: "KeyedTable") -> None:
+        def __init__(self, table: KeyedTable) -> None:
             super().__init__()
             self.table = table
 
     class CursorMoved(Message):
-        def __init__(self, table: "KeyedTable", index: int) -> None:
+        def __init__(self, table: KeyedTable, index: int) -> None:
             super().__init__()
             self.table = table
             self.index = index
@@ -346,7 +346,7 @@ class KeyedTable(Widget, can_focus=True):
         old_order, old_cells = self._order, self._cells
         groups = self._shown
         dirty = 0
-        for pos, (key, cells) in enumerate(rows):
+        for pos, (_key, cells) in enumerate(rows):
             before = old_cells.get(old_order[pos]) if pos < len(old_order) else None
             if before == cells:
                 continue

@@ -1,5 +1,6 @@
-"""Themes are data: one TOML file per theme in the top-level `themes/` folder, and the
-user's own in $XDG_CONFIG_HOME/obs-tui/themes (a user file of the same name wins).
+"""Themes are data: one TOML file per theme in the top-level `themes/` folder (shipped as
+obs_tui.themes), and the user's own in $XDG_CONFIG_HOME/obs-tui/themes (a user file of the same
+name wins).
 
 Each file holds the fields of `textual.theme.Theme` (name, primary, ..., a [variables] table).
 With NO_COLOR or TERM=dumb the console starts in mono and draws no colour at all (Colourless).
@@ -7,6 +8,7 @@ With NO_COLOR or TERM=dumb the console starts in mono and draws no colour at all
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import tomllib
 from functools import lru_cache
@@ -17,7 +19,7 @@ from textual.color import Color
 from textual.filter import LineFilter, Monochrome, NoColor
 from textual.theme import Theme
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES_DIR = Path(str(importlib.resources.files("obs_tui.themes")))
 ALIASES = {"16color": "mono", "16-color": "mono", "monochrome": "mono", "ansi": "mono"}
 # Cycle order for the T key.
 ORDER = ("dark", "light", "mono")

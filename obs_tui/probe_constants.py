@@ -1,0 +1,65 @@
+"""The numbers the eBPF probes (bpf/*.c) and their Python readers share, written once, here.
+
+The loader (bcc_setup.load_program) hands them to the C compiler as `-D NAME=value`; the C
+programs use them without defining them, and refuse to compile without them. So a histogram
+layout, a path length or a lost-event slot cannot differ between kernel and user space.
+tests/test_probe_constants.py compiles the probe and checks, through bcc, that its maps,
+structs and decoding functions agree with what is written here.
+"""
+
+from __future__ import annotations
+
+# The request path the probe keeps: a multiple of 8, as it scans the path a word at a time.
+PATH_LEN = 96
+
+# Latency histogram: log-linear buckets over units of 2**HIST_UNIT_SHIFT ns (1.024 us, a
+# shift in the probe): 2**HIST_SUB_BITS sub-buckets per power of two, up to 2**HIST_MAX_LOG
+# units. analysis/histogram.py reads these buckets back.
+HIST_UNIT_SHIFT = 10
+HIST_SUB_BITS = 4
+HIST_SUB = 1 << HIST_SUB_BITS
+HIST_MAX_LOG = 26
+HIST_BUCKETS = (HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB
+
+# Request methods by the probe's method code (its position here); 0 means "no request".
+METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+# The probe's `lost` counters by slot: what it could not record, and why
+# (analysis/red.py words each one for the user, in this order).
+LOST_CONNS = 0  # conns map full at a connection's first request: its requests are not seen
+LOST_STATS = 1  # stats map full: a finished request could not be counted
+LOST_SSL_ARGS = 2  # per-thread SSL argument stash full: one SSL call not seen
+LOST_UNMATCHED = 3  # a request began while the previous one had no response seen
+LOST_PATHS = 4  # paths map full: a new path's requests could not be counted
+LOST_SLOTS = 5
+
+# Sizes of the probe's maps that user space words or sizes its caches by.
+STATS_MAX = 16384  # (service, method, status, path) counters
+PATHS_MAX = 16384  # distinct paths
+
+
+def defines() -> dict[str, int]:
+    """Every constant the C programs take, by its C name."""
+    out = {
+        "PATH_LEN": PATH_LEN,
+        "HIST_UNIT_SHIFT": HIST_UNIT_SHIFT,
+        "HIST_SUB_BITS": HIST_SUB_BITS,
+        "HIST_SUB": HIST_SUB,
+        "HIST_MAX_LOG": HIST_MAX_LOG,
+        "HIST_BUCKETS": HIST_BUCKETS,
+        "LOST_CONNS": LOST_CONNS,
+        "LOST_STATS": LOST_STATS,
+        "LOST_SSL_ARGS": LOST_SSL_ARGS,
+        "LOST_UNMATCHED": LOST_UNMATCHED,
+        "LOST_PATHS": LOST_PATHS,
+        "LOST_SLOTS": LOST_SLOTS,
+        "STATS_MAX": STATS_MAX,
+        "PATHS_MAX": PATHS_MAX,
+    }
+    out.update({f"METHOD_{name}": code for code, name in enumerate(METHODS) if name})
+    return out
+
+
+def cflags() -> list[str]:
+    """The constants as compiler flags, for bcc.BPF(cflags=...)."""
+    return [f"-D{name}={value}" for name, value in defines().items()]
