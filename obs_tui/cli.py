@@ -253,18 +253,27 @@ def cmd_agent(config: Config, args) -> int:
     if getattr(args, "read_only", False):
         raise UsageError("obs-tui agent: --read-only has nothing to publish (the agent measures "
                          "this host; read-only consoles read Prometheus)")
+    from obs_tui.exporter import sources_off
+
+    started: float | None = time.monotonic()
     collector, server = start_exporter(config, getattr(args, "listen", None), "--listen")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"obs-tui agent: metrics on {server.url}", file=sys.stderr, flush=True)
+    print(f"obs-tui agent: metrics on {server.url} (503 until ready: "
+          f"{server.url.removesuffix('/metrics')}/-/ready)", file=sys.stderr, flush=True)
     engine = None
     try:
         engine = make_engine_and_drop(config, False, notice=_to_stderr, sinks=[collector.publish],
                                       with_slos=False)
         while not stop.is_set():
-            started = time.monotonic()
-            engine.tick()
-            stop.wait(max(config.interval - (time.monotonic() - started), 0.05))
+            tick_at = time.monotonic()
+            frame = engine.tick()
+            if started is not None:  # the first frame is published: /-/ready now answers 200
+                notes = "".join(f"; {off}" for off in sources_off(frame))
+                print(f"obs-tui agent: ready in {time.monotonic() - started:.1f} s (probes "
+                      f"attached, first frame published){notes}", file=sys.stderr, flush=True)
+                started = None
+            stop.wait(max(config.interval - (time.monotonic() - tick_at), 0.05))
     except KeyboardInterrupt:
         pass
     finally:

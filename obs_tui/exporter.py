@@ -1,7 +1,10 @@
 """The exporter: the engine's Frames as Prometheus metrics on /metrics (prometheus_client).
 
 A sink like the TUI and `snapshot`: `FrameCollector.publish(frame)` is called for every Frame
-the engine emits (Engine sinks), and a scrape renders the latest one. Nothing here measures:
+the engine emits (Engine sinks), and a scrape renders the latest one. The server answers three
+things only: /metrics and /-/ready, both 503 until the first Frame has been published (the
+engine makes its first Frame after every probe is attached, so counts from then on are whole),
+and 404 for any other path. Nothing here measures:
 HTTP histograms are the RED section's cumulative series; energy and carbon counters are the
 power and carbon sections' totals since the engine started.
 
@@ -81,6 +84,16 @@ class FrameCollector(Collector):
         self._frame: Frame | None = None
         self._shown = _Energy()
 
+    @property
+    def frame(self) -> Frame | None:
+        with self._lock:
+            return self._frame
+
+    @property
+    def ready(self) -> bool:
+        """A Frame has been published: the probes were attached before the engine made it."""
+        return self.frame is not None
+
     def publish(self, frame: Frame) -> None:
         with self._lock:
             self._frame = frame
@@ -151,6 +164,11 @@ class FrameCollector(Collector):
                                     "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
 
 
+def sources_off(frame: Frame | None) -> list[str]:
+    """What a ready agent will not measure: each source that is off, with its reason."""
+    return [f"{s.name} off: {s.reason}" for s in frame.sources if s.mode == "off"] if frame else []
+
+
 def _le(bound: float) -> str:
     return f"{bound:g}" if bound < 1 else f"{bound:.1f}"
 
@@ -183,6 +201,35 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds would flood the terminal the console owns
+
+
+def _text(start_response: Callable, status: str, body: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body.encode())))])
+    return [body.encode()]
+
+
+def _routed(metrics: Callable, collector: FrameCollector) -> Callable:
+    """/metrics and /-/ready, 503 until the first Frame; 404 for anything else. Before its
+    first Frame an agent has only build_info to say: a client that took that 200 as "up" and
+    started its traffic would see the requests made while the probes load go uncounted."""
+
+    def app(environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path not in ("/metrics", "/-/ready"):
+            return _text(start_response, "404 Not Found", "not found: this server answers "
+                         "/metrics and /-/ready\n")
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _text(start_response, "405 Method Not Allowed", "GET or HEAD only\n")
+        if not collector.ready:
+            return _text(start_response, "503 Service Unavailable",
+                         "not ready: loading the probes, no frame yet\n")
+        if path == "/-/ready":
+            return _text(start_response, "200 OK",
+                         "".join(f"{line}\n" for line in ["ready", *sources_off(collector.frame)]))
+        return metrics(environ, start_response)
+
+    return app
 
 
 def _read_password(path: str) -> str:
@@ -225,7 +272,7 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
     host, port = parse_listen(listen, where)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    app = make_wsgi_app(registry)
+    app = _routed(make_wsgi_app(registry), collector)
     if basic_auth_user or basic_auth_password_file:
         if not (basic_auth_user and basic_auth_password_file):
             raise ExporterError("exporter: basic auth needs both basic_auth_user and "
