@@ -201,7 +201,14 @@ def cmd_snapshot(config: Config, args) -> int:
         timeout = float(config.prometheus["timeout_s"]) * 2
         engine.wait_ready(timeout)
         engine.tick()
-        time.sleep(args.duration)
+        engine.open_window()
+        # Tick at the interval throughout the window, as the console would: a RAPL counter
+        # read only at the window's two ends could wrap in between unseen.
+        end = time.monotonic() + args.duration
+        while end - time.monotonic() > config.interval:
+            time.sleep(config.interval)
+            engine.tick()
+        time.sleep(max(end - time.monotonic(), 0.0))
         engine.wait_fresh(timeout)
         doc = frame_to_json(engine.tick())
         if engine.privileges is not None:

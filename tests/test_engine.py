@@ -100,3 +100,36 @@ def test_frames_are_immutable_and_windowed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         second.host = "other"
     assert second.capability("ebpf") == Capability(False, "x")
+
+
+def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(monkeypatch):
+    """FlakySource's raw is its clock: cur - prev over dt is 1.0 whenever dt is the time
+    between the two raws compared."""
+    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
+                        ("slo", lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,)))
+    flaky = FlakySource()
+    eng = Engine([flaky])
+    assert eng.tick(100.0).slo == (None,)
+    assert eng.tick(101.0).slo == (1.0,)
+    flaky.fail = True
+    eng.tick(102.0)
+    flaky.fail = False
+    assert eng.tick(103.0).slo == (1.0,), "raws 2 s apart, not the engine's 1 s tick"
+
+
+def test_a_window_compares_with_its_start_and_folds_power_ticks(monkeypatch):
+    """While a window is open: a cumulative source is compared with its raw at the window's
+    start; a folded one (power) sums its ticks; the Frame's duration is the window."""
+    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
+                        ("slo", lambda prev, cur, dt: (prev, cur, dt)))
+    flaky = FlakySource()
+    eng = Engine([flaky])
+    eng.tick(100.0)
+    eng.tick(101.0)
+    eng.open_window()
+    assert eng.tick(102.0).slo == (101.0, 102.0, 1.0)
+    flaky.fail = True
+    eng.tick(103.0)
+    flaky.fail = False
+    frame = eng.tick(104.5)
+    assert frame.slo == (101.0, 104.5, 3.5) and frame.duration_s == 3.5
