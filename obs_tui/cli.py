@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 from obs_tui import __version__
-from obs_tui.config import Config, ConfigError, load
+from obs_tui.config import INTERVAL, Bounds, Config, ConfigError, load, url_problem
 from obs_tui.demo import DemoError
 from obs_tui.privileges import PrivilegeError, drop, limit
 
@@ -33,14 +33,20 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
-    return value
+def _number(bounds: Bounds):
+    """An argparse type: a number within `bounds` (the config's, for the flags that set a key)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of {bounds.unit or 'units'}, "
+                                             f"got {text!r}") from None
+        if bounds.problem(value):  # nan and inf too: no comparison holds for nan
+            raise argparse.ArgumentTypeError(bounds.problem(value))
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     # defaults overwriting what was given before it.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--config", metavar="FILE", help="TOML config file")
-    common.add_argument("--interval", metavar="S", type=_positive_float, help="refresh interval in seconds")
+    common.add_argument("--interval", metavar="S", type=_number(INTERVAL),
+                        help="refresh interval in seconds (0.1 to 300)")
     common.add_argument("--theme", metavar="NAME", help="dark, light or mono")
     common.add_argument("--read-only", action="store_true",
                         help="no root, no probes: fill the panes from Prometheus only")
@@ -66,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     snapshot = commands.add_parser("snapshot", parents=[common], help="one Frame as JSON on stdout")
     snapshot.add_argument("--json", action="store_true", required=True, help="JSON output (required)")
-    snapshot.add_argument("--duration", metavar="S", type=_positive_float, default=1.0,
+    snapshot.add_argument("--duration", metavar="S", type=_number(Bounds(0.1, 86400.0, "seconds")),
+                          default=1.0,
                           help="window the counts and rates cover (default 1 s)")
     agent = commands.add_parser("agent", parents=[common],
                                 help="headless: publish the frames on /metrics for Prometheus")
@@ -77,9 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and the console over them")
     demo.add_argument("--headless", action="store_true",
                       help="start everything and wait for Ctrl-C instead of opening the console")
-    demo.add_argument("--for", dest="seconds", metavar="S", type=_positive_float,
+    demo.add_argument("--for", dest="seconds", metavar="S",
+                      type=_number(Bounds(0.1, 1e7, "seconds")),
                       help="with --headless: stop after S seconds")
-    demo.add_argument("--rps", metavar="N", type=_positive_float, default=40.0,
+    demo.add_argument("--rps", metavar="N", type=_number(Bounds(0.1, 1000.0, "requests per second")),
+                      default=40.0,
                       help="requests per second of the load generator (default 40)")
     return parser
 
@@ -93,6 +103,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if hasattr(args, "keep_root"):
         config = replace(config, keep_root=True)
     if hasattr(args, "prometheus"):
+        if url_problem(args.prometheus):
+            raise UsageError(f"obs-tui: --prometheus {url_problem(args.prometheus)}")
         config = replace(config, prometheus={**config.prometheus, "url": args.prometheus})
     return config
 
