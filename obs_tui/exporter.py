@@ -35,15 +35,15 @@ from prometheus_client.registry import Collector
 
 from obs_tui import __version__
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
-from obs_tui.analysis.red import semconv_series
+from obs_tui.analysis.red import LOST_REASONS, semconv_series
 from obs_tui.model import Frame
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 ENERGY_STEP_S = 1.0
 HANDLER_TIMEOUT_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
-METRICS = ("http_server_request_duration_seconds", "obs_process_cpu_joules_total",
-           "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
+METRICS = ("http_server_request_duration_seconds", "obs_red_lost_events_total",
+           "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
            "obs_build_info")
 
 
@@ -137,6 +137,15 @@ class FrameCollector(Collector):
                 buckets.append(("+Inf", float(s.count)))
                 hist.add_metric((service, method, route, str(status)), buckets, s.sum_s)
             yield hist
+            # What the probe saw but could not record, by reason: without it, a scrape that
+            # shows fewer requests than were served would look like less traffic.
+            lost = CounterMetricFamily("obs_red_lost_events",
+                                       "Requests or responses the probe saw but could not record, "
+                                       "since it attached", labels=("reason",))
+            recorded = dict(frame.red.lost_reasons)
+            for reason in LOST_REASONS:
+                lost.add_metric((reason,), float(recorded.get(reason, 0)))
+            yield lost
         if shown.joules is not None:
             joules = CounterMetricFamily("obs_process_cpu_joules",
                                          "CPU energy attributed to a process since obs-tui started "

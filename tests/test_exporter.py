@@ -109,6 +109,21 @@ def test_power_carbon_and_build_info_families():
     assert grams == {str(c.pid): round(c.grams, 3) for c in frame.carbon.processes}
 
 
+def test_lost_events_are_published_by_reason_zeros_included():
+    import dataclasses
+
+    from obs_tui.analysis.red import LOST_REASONS
+
+    frame = fake_frames.full_frame(0)
+    red = dataclasses.replace(frame.red, lost_events=2, lost_since_attach=7,
+                              lost_reasons=((LOST_REASONS[0], 5), (LOST_REASONS[3], 2)))
+    collector = FrameCollector(clock=Clock())
+    collector.publish(dataclasses.replace(frame, red=red))
+    lost = {s.labels["reason"]: s.value for s in families(collector)["obs_red_lost_events"].samples
+            if s.name == "obs_red_lost_events_total"}
+    assert lost == {reason: {0: 5.0, 3: 2.0}.get(i, 0.0) for i, reason in enumerate(LOST_REASONS)}
+
+
 def test_no_frame_yet_publishes_build_info_only():
     assert list(families(FrameCollector())) == ["obs_build_info"]
 
