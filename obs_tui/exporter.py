@@ -3,8 +3,8 @@
 A sink like the TUI and `snapshot`: `FrameCollector.publish(frame)` is called for every Frame
 the engine emits (Engine sinks), and a scrape renders the latest one. The server answers three
 things only: /metrics and /-/ready, both 503 until the first Frame has been published (the
-engine makes its first Frame after every probe is attached, so counts from then on are whole),
-and 404 for any other path. Nothing here measures:
+engine makes its first Frame after every probe is attached, so counts from then on are whole)
+and again whenever Frames have stopped coming, and 404 for any other path. Nothing here measures:
 HTTP histograms are the RED section's cumulative series; energy and carbon counters are the
 power and carbon sections' totals since the engine started.
 
@@ -41,6 +41,11 @@ from obs_tui.model import Frame
 DEFAULT_LISTEN = "127.0.0.1:9464"
 ENERGY_STEP_S = 1.0
 HANDLER_TIMEOUT_S = 10.0
+# /metrics answers 503 once the engine has made no Frame for this many intervals (and at least
+# STALE_MIN_S: a tick under load can take seconds), so that Prometheus marks the target down
+# rather than storing the last numbers as current.
+STALE_TICKS = 3
+STALE_MIN_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
 METRICS = ("http_server_request_duration_seconds", "obs_red_lost_events_total",
            "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
@@ -82,6 +87,7 @@ class FrameCollector(Collector):
         self.clock = clock
         self._lock = threading.Lock()
         self._frame: Frame | None = None
+        self._published_at = 0.0
         self._shown = _Energy()
 
     @property
@@ -89,15 +95,23 @@ class FrameCollector(Collector):
         with self._lock:
             return self._frame
 
-    @property
-    def ready(self) -> bool:
-        """A Frame has been published: the probes were attached before the engine made it."""
-        return self.frame is not None
+    def not_serving(self) -> str:
+        """Why /metrics and /-/ready answer 503 now ("" when they answer 200): no Frame yet,
+        or none for longer than STALE_TICKS intervals (the engine stopped ticking: the last
+        Frame's numbers would pass for current ones)."""
+        with self._lock:
+            frame, at = self._frame, self._published_at
+        if frame is None:
+            return "not ready: loading the probes, no frame yet"
+        age = self.clock() - at
+        if age > max(STALE_TICKS * frame.interval_s, STALE_MIN_S):
+            return f"stale: no new frame for {age:.0f} s (interval {frame.interval_s:g} s)"
+        return ""
 
     def publish(self, frame: Frame) -> None:
         with self._lock:
             self._frame = frame
-            now = self.clock()
+            now = self._published_at = self.clock()
             if now - self._shown.at >= ENERGY_STEP_S:
                 self._shown = self._energy_step(frame, now)
 
@@ -219,9 +233,10 @@ def _text(start_response: Callable, status: str, body: str) -> list[bytes]:
 
 
 def _routed(metrics: Callable, collector: FrameCollector) -> Callable:
-    """/metrics and /-/ready, 503 until the first Frame; 404 for anything else. Before its
-    first Frame an agent has only build_info to say: a client that took that 200 as "up" and
-    started its traffic would see the requests made while the probes load go uncounted."""
+    """/metrics and /-/ready, 503 until the first Frame or while Frames have stopped; 404 for
+    anything else. Before its first Frame an agent has only build_info to say: a client that
+    took that 200 as "up" and started its traffic would see the requests made while the probes
+    load go uncounted."""
 
     def app(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -230,9 +245,9 @@ def _routed(metrics: Callable, collector: FrameCollector) -> Callable:
                          "/metrics and /-/ready\n")
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             return _text(start_response, "405 Method Not Allowed", "GET or HEAD only\n")
-        if not collector.ready:
-            return _text(start_response, "503 Service Unavailable",
-                         "not ready: loading the probes, no frame yet\n")
+        why = collector.not_serving()
+        if why:
+            return _text(start_response, "503 Service Unavailable", why + "\n")
         if path == "/-/ready":
             return _text(start_response, "200 OK",
                          "".join(f"{line}\n" for line in ["ready", *sources_off(collector.frame)]))

@@ -209,7 +209,8 @@ NOT_SERVED = ("/", "/favicon.ico", "/../../etc/passwd", "/metrics/", "/metricsx"
 
 
 def test_ready_and_metrics_wait_for_the_first_frame_and_nothing_else_is_served():
-    collector = FrameCollector(clock=Clock())
+    clock = Clock()
+    collector = FrameCollector(clock=clock)
     server = serve(collector, f"127.0.0.1:{servers.free_port()}")
     try:
         for path in ("/metrics", "/-/ready", "/metrics?name[]=obs_build_info"):
@@ -229,6 +230,15 @@ def test_ready_and_metrics_wait_for_the_first_frame_and_nothing_else_is_served()
         assert status_of(server.url, "/metrics", method="POST")[0] == 405
         collector.publish(fake_frames.full_frame(1))
         assert status_of(server.url, "/-/ready") == (200, "ready\n")
+        # the engine stopped ticking (interval 1 s): after 10 s the last frame is not served as current
+        clock.t += 9.9
+        assert status_of(server.url, "/metrics")[0] == 200
+        clock.t += 0.2
+        for path in ("/metrics", "/-/ready"):
+            status, body = status_of(server.url, path)
+            assert status == 503 and body == "stale: no new frame for 10 s (interval 1 s)\n", body
+        collector.publish(fake_frames.full_frame(2))
+        assert status_of(server.url, "/metrics")[0] == 200
     finally:
         server.close()
 
