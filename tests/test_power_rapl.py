@@ -226,3 +226,27 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     assert near(power["host_watts"], 10.0, 0.03) and near(power["zones"]["package-0"], 10.0, 0.03)
     attributed = sum(p["watts"] for p in power["processes"]) + power["idle_watts"]
     assert attributed == pytest.approx(power["host_watts"], rel=0.005)
+
+
+def test_a_counter_reset_counts_only_the_energy_since_it(tmp_path):
+    """A driver reload puts a 262 kJ counter at 200 kJ back to 0 mid-run: read through the real
+    reader, the tick with the reset holds the few joules since it, not the ~62 kJ a wrap would
+    mean (62 kW for that second; the old half-range rule took it for a wrap)."""
+    zone = FakeZone("intel-rapl:0", "package-0", 10.0, start_uj=200_000_000_000)
+    with FakeRapl(tmp_path, [zone]) as fake:
+        source = PowerSource(str(tmp_path), str(tmp_path / "no-hwmon"), use_ebpf=False)
+        assert source.available().ok
+        try:
+            with fake.held() as t0:
+                r0 = source.sample(0.0)
+            time.sleep(0.5)
+            with fake._lock:  # the reload: from now on the counter runs from 0
+                zone.start_uj = -round(zone.watts * (time.monotonic() - fake._t0) * 1e6)
+                reset_at = time.monotonic()
+            time.sleep(0.5)
+            with fake.held() as t1:
+                r1 = source.sample(0.0)
+        finally:
+            source.close()
+    s = power_section(r0, r1, t1 - t0)
+    assert near(s.host_joules, 10.0 * (t1 - reset_at), 0.05), (s.host_joules, t1 - reset_at)
