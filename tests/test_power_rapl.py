@@ -201,10 +201,10 @@ def test_open_meter_prefers_powercap_and_names_hwmon_too(tmp_path):
 
 
 def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
-    """`snapshot --duration 4.5` on a 15 J counter at 10 W (it wraps every 1.5 s): read at the
+    """`snapshot --duration 4.5` on an 18 J counter at 10 W (it wraps every 1.8 s): read at the
     1 s interval through the window, every wrap is seen and the window holds 45 J. Read only
-    at the window's two ends (or with the half-range rule, which calls a 10 J step on a 15 J
-    counter a reset) it would not."""
+    at the window's two ends (or with the half-range rule, which calls a 10 J step on an 18 J
+    counter a reset) it would not: a missed wrap is 18 J of the 45."""
     import subprocess
     import sys
 
@@ -212,7 +212,7 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     conf = tmp_path / "config.toml"
     conf.write_text(f'interval = 1.0\n[power]\npowercap_root = "{tree}"\n'
                     f'hwmon_root = "{tmp_path / "no-hwmon"}"\n')
-    zones = [FakeZone("intel-rapl:0", "package-0", 10.0, max_uj=15_000_000, start_uj=0)]
+    zones = [FakeZone("intel-rapl:0", "package-0", 10.0, max_uj=18_000_000, start_uj=0)]
     with FakeRapl(tree, zones):
         result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(conf), "snapshot",
                                  "--json", "--duration", "4.5"], capture_output=True, text=True,
@@ -222,8 +222,11 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     power = doc["power"]
     assert doc["capabilities"]["rapl"]["ok"] and power["source"] == "rapl"
     assert 4.5 <= doc["duration_s"] < 5.5
-    assert near(power["host_joules"], 10.0 * doc["duration_s"], 0.03), (power, doc["duration_s"])
-    assert near(power["host_watts"], 10.0, 0.03) and near(power["zones"]["package-0"], 10.0, 0.03)
+    # 10 %: each tick's clock is read before its sources, so on a loaded host the time a tick
+    # stands for and the time its counters were read differ by up to a few hundred ms
+    assert near(power["host_joules"], 10.0 * doc["duration_s"], 0.1), (power, doc["duration_s"])
+    assert near(power["host_watts"], 10.0, 0.1) and near(power["zones"]["package-0"], 10.0, 0.1)
+    assert power["host_joules"] == pytest.approx(power["host_watts"] * doc["duration_s"], rel=0.01)
     attributed = sum(p["watts"] for p in power["processes"]) + power["idle_watts"]
     assert attributed == pytest.approx(power["host_watts"], rel=0.005)
 
