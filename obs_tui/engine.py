@@ -154,9 +154,9 @@ class Engine:
                 self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
                 continue
             key = getattr(source, "analysis", "") or name
-            field, analyse = ANALYSES[key]
+            target = ANALYSES[key][0]
             try:
-                self._sections[field] = self._section(name, key, analyse, raw, now)
+                self._sections[target] = self._section(name, key, raw, now)
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True,
                                              reason=f"analysis failed: {_reason(exc)}")
@@ -177,16 +177,17 @@ class Engine:
             sink(frame)
         return frame
 
-    def _section(self, name: str, key: str, analyse: Analysis, raw: Any, now: float) -> Any:
+    def _section(self, name: str, key: str, raw: Any, now: float) -> Any:
         """The source's section for this Frame. The time between two raws is the source's own
         (since its last good sample), not the engine's: after a failed sample the next one
         covers two ticks."""
+        target, analyse = ANALYSES[key]
         prev_at, prev = self._prev_raw.get(name, (now, None))
         window = self._window
         if window is None:
             section = analyse(prev, raw, now - prev_at)
             carry = CARRIES.get(key)
-            return section if carry is None else carry(self._sections.get(ANALYSES[key][0]), section)
+            return section if carry is None else carry(self._sections.get(target), section)
         fold = FOLDS.get(key)
         if fold is None:
             base_at, base = window.base.setdefault(name, (now, raw))  # no sample at the start
