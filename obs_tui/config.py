@@ -244,6 +244,15 @@ def url_problem(url: str) -> str:
     return ""
 
 
+def split_listen(text: str) -> tuple[str, int] | None:
+    """ADDR:PORT (IPv6 in brackets) -> (host, port); None when it is not that."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host, int(port)
+
+
 def _check_prometheus(where: str, prom: dict[str, Any]) -> None:
     """What the [prometheus] settings say on their own; the files they name are load()'s."""
     if prom["url"] and url_problem(prom["url"]):
@@ -285,6 +294,9 @@ def parse(text: str, where: str = "<config>") -> Config:
     for i, slo in enumerate(data["slo"]):
         _check_slo(where, f"slo[{i}]", slo)
     _check_prometheus(where, data["prometheus"])
+    if split_listen(data["exporter"]["listen"]) is None:
+        raise ConfigError(f"{where}: key 'exporter.listen' must be ADDR:PORT such as "
+                          f"{SCHEMA['exporter']['listen'][1]}, got {data['exporter']['listen']!r}")
     for item in data["slo_files"]:
         if not isinstance(item, str) or not item:
             raise ConfigError(f"{where}: key 'slo_files' must list file paths or globs, got {item!r}")

@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from obs_tui import __version__
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
 from obs_tui.analysis.red import LOST_REASONS, semconv_series
+from obs_tui.config import split_listen
 from obs_tui.model import Frame
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
@@ -58,11 +59,10 @@ class ExporterError(Exception):
 
 def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
     """ADDR:PORT (IPv6 in brackets) -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    address = split_listen(text)
+    if address is None:
         raise ExporterError(f"{where}: expected ADDR:PORT such as {DEFAULT_LISTEN}, got {text!r}")
-    return host, int(port)
+    return address
 
 
 @dataclass

@@ -151,6 +151,8 @@ def bad_settings(tmp):
         ('[red]\nmax_children = 0', ["key 'red.max_children'"]),
         ('[exporter]\ntop_processes = 100000000', ["key 'exporter.top_processes'", "got 100000000"]),
         ('[exporter]\ntop_processes = 0', ["key 'exporter.top_processes'"]),
+        ('[exporter]\nlisten = "127.0.0.1:70000"', ["key 'exporter.listen'", "ADDR:PORT", "'127.0.0.1:70000'"]),
+        ('[exporter]\nlisten = "9464"', ["key 'exporter.listen'", "ADDR:PORT"]),
         ('[prometheus]\ntimeout_s = -2', ["key 'prometheus.timeout_s'", "from 0.1 to 300 seconds"]),
         ('[prometheus]\ntimeout_s = 1e-9', ["key 'prometheus.timeout_s'"]),
         ('[prometheus]\nrefresh_s = 1e-9', ["key 'prometheus.refresh_s'", "from 0.1 to 86400"]),
