@@ -178,7 +178,7 @@ def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
                 raise ConfigError(f"{where}: key '{full}' must be an array of tables [[{full}]]")
             out[key] = [_check_table(where, f"{full}[{i}].", item, spec[0]) for i, item in enumerate(value)]
         else:
-            out[key] = _check_value(where, full, value, *spec[:1], *spec[2:])
+            out[key] = _check_value(where, full, value, spec[0], *spec[2:])
     for key, spec in schema.items():
         if key in out:
             continue
@@ -231,11 +231,12 @@ def _check_slo(where: str, at: str, slo: dict) -> None:
 def url_problem(url: str) -> str:
     """Why `url` cannot be a Prometheus base URL ("" when it can). Never repeats a URL that
     carries credentials."""
+    authority = (url.partition("//")[2] if "//" in url else url).partition("/")[0]
+    if "@" in authority:  # before parsing, whose errors would repeat the URL
+        return ("must not carry a password or user name (user:password@ shows in argv, "
+                "process lists and logs); use basic_auth_user + basic_auth_password_file")
     try:
         parts = urlsplit(url)
-        if "@" in parts.netloc:
-            return ("must not carry a password or user name (user:password@ shows in argv, "
-                    "process lists and logs); use basic_auth_user + basic_auth_password_file")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"must be http(s)://host[:port], got {url!r}"
         _ = parts.port  # raises ValueError for a port that is not 0-65535

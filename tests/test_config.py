@@ -166,6 +166,8 @@ def bad_settings(tmp):
         ('[prometheus]\nurl = "http://obs:hunter2@127.0.0.1:9090"',
          ["key 'prometheus.url'", "must not carry a password", "basic_auth_password_file"]),
         ('[prometheus]\nurl = "http://127.0.0.1:99999"', ["key 'prometheus.url'", "Port out of range"]),
+        ('[prometheus]\nurl = "http://obs:hunter2@[::1"', ["key 'prometheus.url'", "must not carry a password"]),
+        ('[prometheus]\nurl = "obs:hunter2@prom:9090"', ["key 'prometheus.url'", "must not carry a password"]),
         (f'[prometheus]\n{url}bearer_token_file = "{tmp}/missing"',
          ["key 'prometheus.bearer_token_file'", f"{tmp}/missing: no such file"]),
         (f'[prometheus]\n{url}bearer_token_file = "{tmp}/a-directory"',
