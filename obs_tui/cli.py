@@ -213,6 +213,10 @@ def cmd_snapshot(config: Config, args) -> int:
         timeout = float(config.prometheus["timeout_s"]) * 2
         engine.wait_ready(timeout)
         engine.tick()
+        # The window opens on a tick like those after it: the first one reads every /proc file
+        # and probe map for the first time, and the sources sampled after those would start
+        # the window a few hundred ms later than the Frame says on a busy host.
+        engine.tick()
         engine.open_window()
         # Tick at the interval throughout the window, as the console would: a RAPL counter
         # read only at the window's two ends could wrap in between unseen.

@@ -144,24 +144,29 @@ class Engine:
                                dict(self._prev_raw))
 
     def tick(self, now: float | None = None) -> Frame:
-        now = self.clock() if now is None else now
+        """One Frame. Each source's sample is timed when it is taken, not when the tick began:
+        on a busy host the sources before it can take hundreds of ms, and its rates would be
+        off by as much (`now`, when given, times them all, for tests)."""
+        given = now
+        now = self.clock() if given is None else given
         dt = now - self._prev_now if self._prev_now is not None else 0.0
         for source in self._active:
             name = source.name
+            at = self.clock() if given is None else given
             try:
-                raw = source.sample(now)
+                raw = source.sample(at)
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
                 continue
             key = getattr(source, "analysis", "") or name
             target = ANALYSES[key][0]
             try:
-                self._sections[target] = self._section(name, key, raw, now)
+                self._sections[target] = self._section(name, key, raw, at)
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True,
                                              reason=f"analysis failed: {_reason(exc)}")
                 continue
-            self._prev_raw[name] = (now, raw)
+            self._prev_raw[name] = (at, raw)
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
             self._take_health(source)
         window = now - self._window.start if self._window is not None else dt

@@ -222,11 +222,8 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     power = doc["power"]
     assert doc["capabilities"]["rapl"]["ok"] and power["source"] == "rapl"
     assert 4.5 <= doc["duration_s"] < 5.5
-    # 10 %: each tick's clock is read before its sources, so on a loaded host the time a tick
-    # stands for and the time its counters were read differ by up to a few hundred ms
-    assert near(power["host_joules"], 10.0 * doc["duration_s"], 0.1), (power, doc["duration_s"])
-    assert near(power["host_watts"], 10.0, 0.1) and near(power["zones"]["package-0"], 10.0, 0.1)
-    assert power["host_joules"] == pytest.approx(power["host_watts"] * doc["duration_s"], rel=0.01)
+    assert near(power["host_joules"], 10.0 * doc["duration_s"], 0.03), (power, doc["duration_s"])
+    assert near(power["host_watts"], 10.0, 0.03) and near(power["zones"]["package-0"], 10.0, 0.03)
     attributed = sum(p["watts"] for p in power["processes"]) + power["idle_watts"]
     assert attributed == pytest.approx(power["host_watts"], rel=0.005)
 
