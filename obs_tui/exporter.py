@@ -49,8 +49,8 @@ STALE_TICKS = 3
 STALE_MIN_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
 METRICS = ("http_server_request_duration_seconds", "obs_red_lost_events_total",
-           "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
-           "obs_build_info")
+           "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total",
+           "obs_grid_intensity_g_per_kwh", "obs_build_info")
 
 
 class ExporterError(Exception):
