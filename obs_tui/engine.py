@@ -17,7 +17,7 @@ from obs_tui.analysis.attribution import carry_totals, fold_window, power_sectio
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.prom_power import prom_power_section
 from obs_tui.analysis.prom_red import ALL, prom_red_section
-from obs_tui.analysis.red import red_section
+from obs_tui.analysis.red import keep_gone, red_section
 from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
@@ -49,12 +49,18 @@ Fold = Callable[[Any, Any, float, float], Any]
 FOLDS: dict[str, Fold] = {
     "power": fold_window,
 }
+# analysis key -> keep(raw seen so far in the window or None, this raw) -> raw: for a source
+# that forgets what it counted (a pruned process), the raw the window is compared with keeps it.
+KEEPS: dict[str, Callable[[Any, Any], Any]] = {
+    "red": keep_gone,
+}
 
 
 @dataclass
 class _Window:
     start: float
     base: dict[str, tuple[float, Any]]  # source name -> (when, raw) at the window's start
+    kept: dict[str, Any] = field(default_factory=dict)  # name -> raw with what it forgot (KEEPS)
     folded: dict[str, tuple[float, Any]] = field(default_factory=dict)  # name -> (seconds, section)
 
 
@@ -196,6 +202,9 @@ class Engine:
         fold = FOLDS.get(key)
         if fold is None:
             base_at, base = window.base.setdefault(name, (now, raw))  # no sample at the start
+            keep = KEEPS.get(key)
+            if keep is not None:
+                raw = window.kept[name] = keep(window.kept.get(name, base), raw)
             return analyse(base, raw, now - base_at)
         seconds, so_far = window.folded.get(name, (0.0, None))
         section = fold(so_far, analyse(prev, raw, now - prev_at), seconds, now - prev_at)

@@ -133,3 +133,39 @@ def test_a_window_compares_with_its_start_and_folds_power_ticks(monkeypatch):
     flaky.fail = False
     frame = eng.tick(104.5)
     assert frame.slo == (101.0, 104.5, 3.5) and frame.duration_s == 3.5
+
+
+def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
+    """The RED source forgets an exited process's counters 30 s after it died; a longer window
+    still holds its requests (and its name), compared with the window's start."""
+    from obs_tui.analysis import histogram as h
+    from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+
+    def entry(count):
+        return StatEntry(count, count * 1_000_000, ((h.bucket_of(1_000_000), count),))
+
+    a, b = StatKey(7, "GET", 200, "/a"), StatKey(8, "GET", 200, "/b")
+    info = {7: ServiceInfo("worker", "", ()), 8: ServiceInfo("api", "", (80,))}
+
+    class Probe:
+        name, mode = "red", "live"
+        raws = [RedRaw(0, {a: entry(5), b: entry(1)}, info),    # the window's start
+                RedRaw(0, {a: entry(9), b: entry(2)}, info),    # worker answers 4 more, exits
+                RedRaw(0, {b: entry(6)}, {8: info[8]})]          # ... and is forgotten
+
+        def available(self):
+            return Capability(True)
+
+        def sample(self, now):
+            return self.raws.pop(0)
+
+        def close(self):
+            pass
+
+    eng = Engine([Probe()])
+    eng.tick(100.0)
+    eng.open_window()
+    eng.tick(101.0)
+    frame = eng.tick(140.0)
+    assert {(s.pid, s.comm, s.requests) for s in frame.red.services} == {(7, "worker", 4), (8, "api", 5)}
+    assert frame.duration_s == 40.0
