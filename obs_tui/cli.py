@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from obs_tui import __version__
-from obs_tui.config import Config, ConfigError, load
+from obs_tui.config import INTERVAL, Bounds, Config, ConfigError, load, url_problem
 from obs_tui.demo import DemoError
 from obs_tui.privileges import PrivilegeError, drop, limit
 from obs_tui.text import printable
@@ -35,23 +35,32 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_number(text: str, unit: str = "seconds") -> float:
+def _number(bounds: Bounds):
+    """An argparse type: a number within `bounds` (the config's, for the flags that set a key)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of {bounds.unit or 'units'}, "
+                                             f"got {text!r}") from None
+        if bounds.problem(value):  # nan and inf too: no comparison holds for nan
+            raise argparse.ArgumentTypeError(bounds.problem(value))
+        return value
+
+    return parse
+
+
+def _tenths(text: str) -> float:
+    """-d/--delay as htop takes it: tenths of a second, as seconds (within the interval's bounds)."""
     try:
-        value = float(text)
+        value = float(text) / 10
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number of tenths of a second, got {text!r}") from None
+    if INTERVAL.problem(value):
+        raise argparse.ArgumentTypeError(f"must be from {INTERVAL.low * 10:g} to {INTERVAL.high * 10:g} "
+                                         f"tenths of a second, got {text}")
     return value
-
-
-def _positive_float(text: str) -> float:
-    return _positive_number(text)
-
-
-def _positive_tenths(text: str) -> float:
-    """-d/--delay as htop takes it: tenths of a second, as seconds."""
-    return _positive_number(text, "tenths of a second") / 10
 
 
 def _positive_int(text: str) -> int:
@@ -77,8 +86,9 @@ def _options() -> dict[str, argparse.ArgumentParser]:
     config, interval, sources, root, screen = group(), group(), group(), group(), group()
     files_completion(config.add_argument("--config", metavar="FILE", help="TOML config file"))
     every = interval.add_mutually_exclusive_group()
-    every.add_argument("--interval", metavar="S", type=_positive_float, help="refresh interval in seconds")
-    every.add_argument("-d", "--delay", dest="interval", metavar="TENTHS", type=_positive_tenths,
+    every.add_argument("--interval", metavar="S", type=_number(INTERVAL),
+                       help="refresh interval in seconds (0.1 to 300)")
+    every.add_argument("-d", "--delay", dest="interval", metavar="TENTHS", type=_tenths,
                        help="refresh interval in tenths of a second, as in htop (-d 10 is 1 s)")
     sources.add_argument("--read-only", action="store_true",
                          help="no root, no probes: fill the panes from Prometheus only")
@@ -122,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="JSON output (the default; kept for scripts that pass it)")
     snapshot.add_argument("--csv", metavar="TABLE", choices=("processes", "services", "slo"),
                           help="one table as CSV: processes, services or slo")
-    snapshot.add_argument("--duration", metavar="S", type=_positive_float,
+    snapshot.add_argument("--duration", metavar="S", type=_number(Bounds(0.1, 86400.0, "seconds")),
                           help="window the counts and rates of one frame cover (default 1 s)")
     snapshot.add_argument("--count", metavar="N", type=_positive_int,
                           help="N frames, one every --interval seconds (NDJSON, or CSV rows)")
@@ -139,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the console reads the demo's Prometheus only")
     demo.add_argument("--headless", action="store_true",
                       help="start everything and wait for Ctrl-C instead of opening the console")
-    demo.add_argument("--for", dest="seconds", metavar="S", type=_positive_float,
+    demo.add_argument("--for", dest="seconds", metavar="S",
+                      type=_number(Bounds(0.1, 1e7, "seconds")),
                       help="with --headless: stop after S seconds")
-    demo.add_argument("--rps", metavar="N", type=_positive_float, default=40.0,
+    demo.add_argument("--rps", metavar="N", type=_number(Bounds(0.1, 1000.0, "requests per second")),
+                      default=40.0,
                       help="requests per second of the load generator (default 40)")
     config = command("config", ["config"], "the config file in use, or every key with its default",
                      "Without options: the config search path and the file in use. With "
@@ -181,6 +193,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if hasattr(args, "keep_root"):
         config = replace(config, keep_root=True)
     if hasattr(args, "prometheus"):
+        if url_problem(args.prometheus):
+            raise UsageError(f"obs-tui: --prometheus {url_problem(args.prometheus)}")
         config = replace(config, prometheus={**config.prometheus, "url": args.prometheus})
     return config
 
@@ -326,7 +340,18 @@ def cmd_snapshot(config: Config, args) -> int:
         engine.wait_ready(timeout)
         engine.tick()
         if args.count is None:
-            time.sleep(1.0 if args.duration is None else args.duration)
+            # The window opens on a tick like those after it: the first one reads every /proc
+            # file and probe map for the first time, and the sources sampled after those would
+            # start the window later than the Frame says on a busy host.
+            engine.tick()
+            engine.open_window()
+            # Tick at the interval throughout the window, as the console would: a RAPL counter
+            # read only at the window's two ends could wrap in between unseen.
+            end = time.monotonic() + (1.0 if args.duration is None else args.duration)
+            while end - time.monotonic() > config.interval:
+                time.sleep(config.interval)
+                engine.tick()
+            time.sleep(max(end - time.monotonic(), 0.0))
             engine.wait_fresh(timeout)
             write(document(engine.tick()))
         else:
@@ -408,18 +433,27 @@ def start_exporter(config: Config, listen: str | None, flag: str):
 
 def cmd_agent(config: Config, args) -> int:
     """Headless: tick the engine every interval and publish each frame until SIGTERM/SIGINT."""
+    from obs_tui.exporter import sources_off
+
+    started: float | None = time.monotonic()
     collector, server = start_exporter(config, getattr(args, "listen", None), "--listen")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"obs-tui agent: metrics on {server.url}", file=sys.stderr, flush=True)
+    print(f"obs-tui agent: metrics on {server.url} (503 until ready: "
+          f"{server.url.removesuffix('/metrics')}/-/ready)", file=sys.stderr, flush=True)
     engine = None
     try:
         engine = make_engine_and_drop(config, False, notice=_to_stderr, sinks=[collector.publish],
                                       with_slos=False)
         while not stop.is_set():
-            started = time.monotonic()
-            engine.tick()
-            stop.wait(max(config.interval - (time.monotonic() - started), 0.05))
+            tick_at = time.monotonic()
+            frame = engine.tick()
+            if started is not None:  # the first frame is published: /-/ready now answers 200
+                notes = "".join(f"; {off}" for off in sources_off(frame))
+                print(f"obs-tui agent: ready in {time.monotonic() - started:.1f} s (probes "
+                      f"attached, first frame published){notes}", file=sys.stderr, flush=True)
+                started = None
+            stop.wait(max(config.interval - (time.monotonic() - tick_at), 0.05))
     except KeyboardInterrupt:
         pass
     finally:

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(Exception):
@@ -45,14 +46,35 @@ def search_paths_text() -> str:
             f"(~/.config/obs-tui/config.toml), {SYSTEM_CONFIG}")
 
 
-# key -> (type(s), default). A nested dict is a table; a list [dict] is an array of tables.
-# Default None: the key is required. Default UNSET: the key is optional and absent when not
-# set (so "not set" differs from any value, e.g. carbon.grid_g_per_kwh).
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number may take, inclusive, and its unit for the message."""
+
+    low: float
+    high: float
+    unit: str = ""
+
+    def problem(self, value: float) -> str:
+        if self.low <= value <= self.high:
+            return ""
+        unit = f" {self.unit}" if self.unit else ""
+        shown = value if isinstance(value, int) else f"{value:g}"
+        return f"must be from {self.low:g} to {self.high:g}{unit}, got {shown}"
+
+
+# A tick shorter than 0.1 s costs CPU for nothing (every source is re-read, every pane redrawn);
+# one longer than 300 s could let a RAPL counter wrap twice between readings, which no reader
+# can tell from once (analysis/attribution.py, counter_delta).
+INTERVAL = Bounds(0.1, 300.0, "seconds")
+# key -> (type(s), default[, Bounds]). A nested dict is a table; a list [dict] is an array of
+# tables. Default None: the key is required. Default UNSET: the key is optional and absent when
+# not set (so "not set" differs from any value, e.g. carbon.grid_g_per_kwh). Bounds: the sane
+# range of a number (a value outside it is a typo or a unit mistake, never a setting).
 _NUMBER = (int, float)
 _NUMBER_OR_NAME = (int, float, str)
 UNSET = object()
 SCHEMA: dict[str, Any] = {
-    "interval": (_NUMBER, 1.0),
+    "interval": (_NUMBER, 1.0, INTERVAL),
     "theme": (str, "dark"),
     "slo_files": (list, []),
     # Stay root after the probes are loaded (obs_tui/privileges.py says what that costs).
@@ -65,32 +87,32 @@ SCHEMA: dict[str, Any] = {
         "ca_file": (str, ""),
         "cert_file": (str, ""),
         "key_file": (str, ""),
-        "timeout_s": (_NUMBER, 5),
-        "refresh_s": (_NUMBER, 15),
+        "timeout_s": (_NUMBER, 5, Bounds(0.1, 300.0, "seconds")),
+        "refresh_s": (_NUMBER, 15, Bounds(0.1, 86400.0, "seconds")),
     },
     "power": {
         "powercap_root": (str, "/sys/class/powercap"),
         "hwmon_root": (str, "/sys/class/hwmon"),
         # The estimate where there is no RAPL; 0 takes the value from the coefficient table.
-        "min_watts_per_vcpu": (_NUMBER, 0.0),
-        "max_watts_per_vcpu": (_NUMBER, 0.0),
-        "memory_watts_per_gb": (_NUMBER, 0.392),
+        "min_watts_per_vcpu": (_NUMBER, 0.0, Bounds(0.0, 1000.0, "watts")),
+        "max_watts_per_vcpu": (_NUMBER, 0.0, Bounds(0.0, 1000.0, "watts")),
+        "memory_watts_per_gb": (_NUMBER, 0.392, Bounds(0.0, 100.0, "watts")),
     },
     "carbon": {
-        "grid_g_per_kwh": (_NUMBER, UNSET),
+        "grid_g_per_kwh": (_NUMBER, UNSET, Bounds(0.0, 5000.0, "gCO2e/kWh")),
         "region": (str, ""),
         "intensity_query": (str, ""),
-        "pue": (_NUMBER_OR_NAME, UNSET),
-        "embodied_g": (_NUMBER, UNSET),
-        "lifespan_years": (_NUMBER, 4.0),
+        "pue": (_NUMBER_OR_NAME, UNSET, Bounds(1.0, 5.0, "(total power / IT power)")),
+        "embodied_g": (_NUMBER, UNSET, Bounds(0.0, 1e8, "gCO2e")),
+        "lifespan_years": (_NUMBER, 4.0, Bounds(0.5, 50.0, "years")),
     },
     "red": {
         "routes": (list, []),
-        "max_children": (int, 10),
+        "max_children": (int, 10, Bounds(1, 10000)),
     },
     "exporter": {
         "listen": (str, "127.0.0.1:9464"),
-        "top_processes": (int, 20),
+        "top_processes": (int, 20, Bounds(1, 10000)),
         "tls_cert_file": (str, ""),
         "tls_key_file": (str, ""),
         "basic_auth_user": (str, ""),
@@ -133,18 +155,22 @@ def _type_name(types) -> str:
     return {str: "a string", int: "an integer", list: "a list", bool: "true or false"}[types]
 
 
-def _check_value(where: str, key: str, value: Any, types) -> Any:
+def _check_value(where: str, key: str, value: Any, types, bounds: Bounds | None = None) -> Any:
     # bool is an int subclass in Python; in a config it is never a number.
     if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(types)}, got {value!r}")
-    if types is _NUMBER or (types is _NUMBER_OR_NAME and not isinstance(value, str)):
+    if isinstance(value, str):
+        return value
+    if types is _NUMBER or types is _NUMBER_OR_NAME:
         try:
             number = float(value)
         except OverflowError:  # an integer too big for a float
             number = math.inf
         if not math.isfinite(number):  # TOML has nan and inf; no setting means either
             raise ConfigError(f"{where}: key '{key}' must be a finite number, got {value!r}")
-        return number
+        value = number
+    if bounds is not None and bounds.problem(value):
+        raise ConfigError(f"{where}: key '{key}' {bounds.problem(value)}")
     return value
 
 
@@ -169,7 +195,7 @@ def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
                 raise ConfigError(f"{where}: key '{full}' must be an array of tables [[{full}]]")
             out[key] = [_check_table(where, f"{full}[{i}].", item, spec[0]) for i, item in enumerate(value)]
         else:
-            out[key] = _check_value(where, full, value, spec[0])
+            out[key] = _check_value(where, full, value, spec[0], *spec[2:])
     for key, spec in schema.items():
         if key in out:
             continue
@@ -219,27 +245,80 @@ def _check_slo(where: str, at: str, slo: dict) -> None:
         raise ConfigError(f"{where}: {at}: selector and threshold_s go with histogram")
 
 
+def url_problem(url: str) -> str:
+    """Why `url` cannot be a Prometheus base URL ("" when it can). Never repeats a URL that
+    carries credentials."""
+    authority = (url.partition("//")[2] if "//" in url else url).partition("/")[0]
+    if "@" in authority:  # before parsing, whose errors would repeat the URL
+        return ("must not carry a password or user name (user:password@ shows in argv, "
+                "process lists and logs); use basic_auth_user + basic_auth_password_file")
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"must be http(s)://host[:port], got {url!r}"
+        _ = parts.port  # raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        return f"must be http(s)://host[:port], got {url!r} ({exc})"
+    return ""
+
+
+def split_listen(text: str) -> tuple[str, int] | None:
+    """ADDR:PORT (IPv6 in brackets) -> (host, port); None when it is not that."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def _check_prometheus(where: str, prom: dict[str, Any]) -> None:
+    """What the [prometheus] settings say on their own; the files they name are load()'s."""
+    if prom["url"] and url_problem(prom["url"]):
+        raise ConfigError(f"{where}: key 'prometheus.url' {url_problem(prom['url'])}")
+    if prom["bearer_token_file"] and prom["basic_auth_user"]:
+        raise ConfigError(f"{where}: keys 'prometheus.bearer_token_file' and "
+                          "'prometheus.basic_auth_user': give a bearer token or basic auth, not both")
+    for key, needs in (("basic_auth_password_file", "basic_auth_user"), ("key_file", "cert_file")):
+        if prom[key] and not prom[needs]:
+            raise ConfigError(f"{where}: key 'prometheus.{key}' needs 'prometheus.{needs}'")
+
+
+def _check_files(where: str, config: Config) -> None:
+    """Every file a setting names ([prometheus] secrets and CA, [exporter] TLS and password)
+    is a readable file: a missing token is a bad setting, not a Prometheus that refuses us."""
+    for table in ("prometheus", "exporter"):
+        for key, value in getattr(config, table).items():
+            if not key.endswith("_file") or not value:
+                continue
+            path = Path(value)
+            try:  # exists() and is_dir() raise, not answer False, on a directory we cannot enter
+                why = ("no such file" if not path.exists() else "is a directory" if path.is_dir()
+                       else "not a regular file" if not path.is_file() else "")
+                if not why:
+                    with path.open("rb"):
+                        pass
+            except OSError as exc:
+                why = (exc.strerror or str(exc)).lower()
+            if why:
+                raise ConfigError(f"{where}: key '{table}.{key}': {value}: {why}")
+
+
 def parse(text: str, where: str = "<config>") -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     data = _check_table(where, "", raw, SCHEMA)
-    if data["interval"] <= 0:
-        raise ConfigError(f"{where}: key 'interval' must be greater than 0, got {data['interval']}")
-    for key in ("timeout_s", "refresh_s"):
-        if data["prometheus"][key] <= 0:
-            raise ConfigError(f"{where}: key 'prometheus.{key}' must be greater than 0, "
-                              f"got {data['prometheus'][key]}")
     for i, slo in enumerate(data["slo"]):
         _check_slo(where, f"slo[{i}]", slo)
-    if data["exporter"]["top_processes"] < 1:
-        raise ConfigError(f"{where}: key 'exporter.top_processes' must be at least 1, "
-                          f"got {data['exporter']['top_processes']}")
+    _check_prometheus(where, data["prometheus"])
+    if split_listen(data["exporter"]["listen"]) is None:
+        raise ConfigError(f"{where}: key 'exporter.listen' must be ADDR:PORT such as "
+                          f"{SCHEMA['exporter']['listen'][1]}, got {data['exporter']['listen']!r}")
+    for item in data["slo_files"]:
+        if not isinstance(item, str) or not item:
+            raise ConfigError(f"{where}: key 'slo_files' must list file paths or globs, got {item!r}")
     power = data["power"]
-    for key in ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb"):
-        if power[key] < 0:
-            raise ConfigError(f"{where}: key 'power.{key}' must be 0 or more watts, got {power[key]}")
     if power["max_watts_per_vcpu"] and power["min_watts_per_vcpu"] > power["max_watts_per_vcpu"]:
         raise ConfigError(f"{where}: key 'power.min_watts_per_vcpu' ({power['min_watts_per_vcpu']}) "
                           f"must not exceed 'power.max_watts_per_vcpu' ({power['max_watts_per_vcpu']})")
@@ -268,26 +347,26 @@ def _check_carbon(where: str, carbon: dict[str, Any]) -> None:
     pue = carbon.get("pue")
     presets = tables.pue_presets()
     if isinstance(pue, str) and pue.lower() not in presets:
-        raise ConfigError(f"{where}: key 'carbon.pue' must be a number >= 1 or one of "
+        raise ConfigError(f"{where}: key 'carbon.pue' must be a number from 1 to 5 or one of "
                           f"{', '.join(sorted(presets))}, got {pue!r}")
-    if isinstance(pue, float) and pue < 1.0:
-        raise ConfigError(f"{where}: key 'carbon.pue' must be at least 1.0 (total power / IT power), got {pue}")
-    for key in ("grid_g_per_kwh", "embodied_g"):
-        if key in carbon and carbon[key] < 0:
-            raise ConfigError(f"{where}: key 'carbon.{key}' must not be negative, got {carbon[key]}")
-    if carbon["lifespan_years"] <= 0:
-        raise ConfigError(f"{where}: key 'carbon.lifespan_years' must be greater than 0, "
-                          f"got {carbon['lifespan_years']}")
+
+
+def _is_file(path: Path) -> bool:
+    """is_file() that answers False, not PermissionError, for a path we may not look into."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def load(flag_path: str | None = None) -> Config:
     """The config from --config, else the first file found on the search path, else defaults."""
     if flag_path is not None:
         path = Path(flag_path)
-        if not path.is_file():
+        if not _is_file(path):
             raise ConfigError(f"{path}: config file not found")
     else:
-        path = next((p for p in search_paths() if p.is_file()), None)
+        path = next((p for p in search_paths() if _is_file(p)), None)
         env = os.environ.get("OBS_TUI_CONFIG")
         if env and path != Path(env):
             raise ConfigError(f"{env}: config file not found (from $OBS_TUI_CONFIG)")
@@ -297,4 +376,6 @@ def load(flag_path: str | None = None) -> Config:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    return parse(text, str(path))
+    config = parse(text, str(path))
+    _check_files(str(path), config)
+    return config

@@ -119,8 +119,13 @@ def _scalars(schema: dict, dotted: str, commented: bool = False) -> list[str]:
         if isinstance(spec, (dict, list)):
             continue
         full = f"{dotted}{key}"
-        lines += _comment(note(full)[0])
-        types, default = spec
+        types, default = spec[0], spec[1]
+        bounds = spec[2] if len(spec) > 2 else None
+        text = note(full)[0]
+        if bounds is not None:
+            unit = f" {bounds.unit}" if bounds.unit else ""
+            text += f" From {bounds.low:g} to {bounds.high:g}{unit}."
+        lines += _comment(text)
         if default is None or default is UNSET or (commented and note(full)[1] is not UNSET):
             lines.append(f"# {key} = {_toml_value(_example(full, types))}")
         elif commented:

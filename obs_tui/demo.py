@@ -166,7 +166,7 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
         agent = start([python, "-m", "obs_tui", "--config", str(config), "agent",
                        "--listen", f"127.0.0.1:{agent_port}"], "agent")
         metrics_url = f"http://127.0.0.1:{agent_port}/metrics"
-        _wait_http(metrics_url, agent, "obs-tui agent", 60)
+        _wait_http(f"http://127.0.0.1:{agent_port}/-/ready", agent, "obs-tui agent", 60)
         (directory / "prometheus.yml").write_text(
             f"global:\n  scrape_interval: {SCRAPE_S}s\n  evaluation_interval: {SCRAPE_S}s\n"
             f"scrape_configs:\n  - job_name: obs-tui\n    static_configs:\n"

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from obs_tui.analysis.attribution import carry_totals, power_section
+from obs_tui.analysis.attribution import carry_totals, fold_window, power_section
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.prom_power import prom_power_section
 from obs_tui.analysis.prom_red import ALL, prom_red_section
-from obs_tui.analysis.red import red_section
+from obs_tui.analysis.red import keep_gone, red_section
 from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.sources.base import Source
@@ -40,6 +40,28 @@ Carry = Callable[[Any, Any], Any]
 CARRIES: dict[str, Carry] = {
     "power": carry_totals,
 }
+# While a window is open (snapshot --duration), each Frame covers the time since it opened. A
+# source's window is its analysis on (the raw at the window's start, the raw now), since raws
+# are cumulative; except where two raws far apart cannot be compared (a RAPL counter can wrap
+# in between): there the window is each tick's section folded in,
+#   fold(window so far or None, this tick's section, window seconds so far, tick seconds).
+Fold = Callable[[Any, Any, float, float], Any]
+FOLDS: dict[str, Fold] = {
+    "power": fold_window,
+}
+# analysis key -> keep(raw seen so far in the window or None, this raw) -> raw: for a source
+# that forgets what it counted (a pruned process), the raw the window is compared with keeps it.
+KEEPS: dict[str, Callable[[Any, Any], Any]] = {
+    "red": keep_gone,
+}
+
+
+@dataclass
+class _Window:
+    start: float
+    base: dict[str, tuple[float, Any]]  # source name -> (when, raw) at the window's start
+    kept: dict[str, Any] = field(default_factory=dict)  # name -> raw with what it forgot (KEEPS)
+    folded: dict[str, tuple[float, Any]] = field(default_factory=dict)  # name -> (seconds, section)
 
 
 # A join reads the sections of this tick (Frame field -> section) after every source has been
@@ -70,7 +92,8 @@ class Engine:
         self.privileges = None  # privileges.Dropped, set by the cli once root is given up
         self._status: dict[str, SourceStatus] = {}
         self._active: list[Source] = []
-        self._prev_raw: dict[str, Any] = {}
+        self._prev_raw: dict[str, tuple[float, Any]] = {}  # name -> (when, its last good raw)
+        self._window: _Window | None = None
         self._sections: dict[str, Any] = {}
         self._prev_now: float | None = None
         self.instance = ALL
@@ -119,34 +142,43 @@ class Engine:
     def status(self, name: str) -> SourceStatus | None:
         return self._status.get(name)
 
+    def open_window(self) -> None:
+        """From the last tick on, each Frame covers the time since that tick (for `snapshot
+        --duration`): counts, energies and CPU seconds are totals over the window, rates and
+        watts are over it, quantiles are of its requests. Tick at the interval meanwhile."""
+        self._window = _Window(self._prev_now if self._prev_now is not None else self.clock(),
+                               dict(self._prev_raw))
+
     def tick(self, now: float | None = None) -> Frame:
-        now = self.clock() if now is None else now
+        """One Frame. Each source's sample is timed when it is taken, not when the tick began:
+        on a busy host the sources before it can take hundreds of ms, and its rates would be
+        off by as much (`now`, when given, times them all, for tests)."""
+        given = now
+        now = self.clock() if given is None else given
         dt = now - self._prev_now if self._prev_now is not None else 0.0
         for source in self._active:
             name = source.name
+            at = self.clock() if given is None else given
             try:
-                raw = source.sample(now)
+                raw = source.sample(at)
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
                 continue
             key = getattr(source, "analysis", "") or name
-            field, analyse = ANALYSES[key]
+            target = ANALYSES[key][0]
             try:
-                section = analyse(self._prev_raw.get(name), raw, dt)
-                carry = CARRIES.get(key)
-                if carry is not None:
-                    section = carry(self._sections.get(field), section)
-                self._sections[field] = section
+                self._sections[target] = self._section(name, key, raw, at)
             except Exception as exc:
                 self._status[name] = replace(self._status[name], stale=True,
                                              reason=f"analysis failed: {_reason(exc)}")
                 continue
-            self._prev_raw[name] = raw
+            self._prev_raw[name] = (at, raw)
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
             self._take_health(source)
-        self._run_joins(dt)
+        window = now - self._window.start if self._window is not None else dt
+        self._run_joins(window)
         self._prev_now = now
-        frame = Frame(host=self.host, taken_at=now, duration_s=dt,
+        frame = Frame(host=self.host, taken_at=now, duration_s=window,
                       uptime_s=_host_uptime(), interval_s=self.interval,
                       capabilities=tuple(sorted(self.capabilities.items())),
                       sources=tuple(self._status[name] for name in self._names()),
@@ -155,6 +187,29 @@ class Engine:
         for sink in self.sinks:
             sink(frame)
         return frame
+
+    def _section(self, name: str, key: str, raw: Any, now: float) -> Any:
+        """The source's section for this Frame. The time between two raws is the source's own
+        (since its last good sample), not the engine's: after a failed sample the next one
+        covers two ticks."""
+        target, analyse = ANALYSES[key]
+        prev_at, prev = self._prev_raw.get(name, (now, None))
+        window = self._window
+        if window is None:
+            section = analyse(prev, raw, now - prev_at)
+            carry = CARRIES.get(key)
+            return section if carry is None else carry(self._sections.get(target), section)
+        fold = FOLDS.get(key)
+        if fold is None:
+            base_at, base = window.base.setdefault(name, (now, raw))  # no sample at the start
+            keep = KEEPS.get(key)
+            if keep is not None:
+                raw = window.kept[name] = keep(window.kept.get(name, base), raw)
+            return analyse(base, raw, now - base_at)
+        seconds, so_far = window.folded.get(name, (0.0, None))
+        section = fold(so_far, analyse(prev, raw, now - prev_at), seconds, now - prev_at)
+        window.folded[name] = (seconds + now - prev_at, section)
+        return section
 
     def _take_health(self, source: Source) -> None:
         """A source whose worker talks to a service (Prometheus) reports its reachability: it

@@ -1,7 +1,10 @@
 """The exporter: the engine's Frames as Prometheus metrics on /metrics (prometheus_client).
 
 A sink like the TUI and `snapshot`: `FrameCollector.publish(frame)` is called for every Frame
-the engine emits (Engine sinks), and a scrape renders the latest one. Nothing here measures:
+the engine emits (Engine sinks), and a scrape renders the latest one. The server answers three
+things only: /metrics and /-/ready, both 503 until the first Frame has been published (the
+engine makes its first Frame after every probe is attached, so counts from then on are whole)
+and again whenever Frames have stopped coming, and 404 for any other path. Nothing here measures:
 HTTP histograms are the RED section's cumulative series; energy and carbon counters are the
 power and carbon sections' totals since the engine started.
 
@@ -32,17 +35,23 @@ from prometheus_client.registry import Collector
 
 from obs_tui import __version__
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
-from obs_tui.analysis.red import semconv_series
+from obs_tui.analysis.red import LOST_REASONS, semconv_series
+from obs_tui.config import split_listen
 from obs_tui.model import Frame
 from obs_tui.text import printable
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 ENERGY_STEP_S = 1.0
 HANDLER_TIMEOUT_S = 10.0
+# /metrics answers 503 once the engine has made no Frame for this many intervals (and at least
+# STALE_MIN_S: a tick under load can take seconds), so that Prometheus marks the target down
+# rather than storing the last numbers as current.
+STALE_TICKS = 3
+STALE_MIN_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
-METRICS = ("http_server_request_duration_seconds", "obs_process_cpu_joules_total",
-           "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
-           "obs_build_info")
+METRICS = ("http_server_request_duration_seconds", "obs_red_lost_events_total",
+           "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total",
+           "obs_grid_intensity_g_per_kwh", "obs_build_info")
 
 
 class ExporterError(Exception):
@@ -51,11 +60,10 @@ class ExporterError(Exception):
 
 def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
     """ADDR:PORT (IPv6 in brackets) -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    address = split_listen(text)
+    if address is None:
         raise ExporterError(f"{where}: expected ADDR:PORT such as {DEFAULT_LISTEN}, got {text!r}")
-    return host, int(port)
+    return address
 
 
 @dataclass
@@ -80,12 +88,31 @@ class FrameCollector(Collector):
         self.clock = clock
         self._lock = threading.Lock()
         self._frame: Frame | None = None
+        self._published_at = 0.0
         self._shown = _Energy()
+
+    @property
+    def frame(self) -> Frame | None:
+        with self._lock:
+            return self._frame
+
+    def not_serving(self) -> str:
+        """Why /metrics and /-/ready answer 503 now ("" when they answer 200): no Frame yet,
+        or none for longer than STALE_TICKS intervals (the engine stopped ticking: the last
+        Frame's numbers would pass for current ones)."""
+        with self._lock:
+            frame, at = self._frame, self._published_at
+        if frame is None:
+            return "not ready: loading the probes, no frame yet"
+        age = self.clock() - at
+        if age > max(STALE_TICKS * frame.interval_s, STALE_MIN_S):
+            return f"stale: no new frame for {age:.0f} s (interval {frame.interval_s:g} s)"
+        return ""
 
     def publish(self, frame: Frame) -> None:
         with self._lock:
             self._frame = frame
-            now = self.clock()
+            now = self._published_at = self.clock()
             if now - self._shown.at >= ENERGY_STEP_S:
                 self._shown = self._energy_step(frame, now)
 
@@ -125,6 +152,15 @@ class FrameCollector(Collector):
                 buckets.append(("+Inf", float(s.count)))
                 hist.add_metric(_labels(service, method, route, str(status)), buckets, s.sum_s)
             yield hist
+            # What the probe saw but could not record, by reason: without it, a scrape that
+            # shows fewer requests than were served would look like less traffic.
+            lost = CounterMetricFamily("obs_red_lost_events",
+                                       "Requests or responses the probe saw but could not record, "
+                                       "since it attached", labels=("reason",))
+            recorded = dict(frame.red.lost_reasons)
+            for reason in LOST_REASONS:
+                lost.add_metric((reason,), float(recorded.get(reason, 0)))
+            yield lost
         if shown.joules is not None:
             joules = CounterMetricFamily("obs_process_cpu_joules",
                                          "CPU energy attributed to a process since obs-tui started "
@@ -156,6 +192,11 @@ def _labels(*values: str) -> tuple[str, ...]:
     """Label values as served: printable (obs_tui/text.py), since /metrics is often read with
     curl on a terminal and the exposition format escapes only backslash, quote and newline."""
     return tuple(printable(v) for v in values)
+
+
+def sources_off(frame: Frame | None) -> list[str]:
+    """What a ready agent will not measure: each source that is off, with its reason."""
+    return [f"{s.name} off: {s.reason}" for s in frame.sources if s.mode == "off"] if frame else []
 
 
 def _le(bound: float) -> str:
@@ -190,6 +231,36 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds would flood the terminal the console owns
+
+
+def _text(start_response: Callable, status: str, body: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body.encode())))])
+    return [body.encode()]
+
+
+def _routed(metrics: Callable, collector: FrameCollector) -> Callable:
+    """/metrics and /-/ready, 503 until the first Frame or while Frames have stopped; 404 for
+    anything else. Before its first Frame an agent has only build_info to say: a client that
+    took that 200 as "up" and started its traffic would see the requests made while the probes
+    load go uncounted."""
+
+    def app(environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path not in ("/metrics", "/-/ready"):
+            return _text(start_response, "404 Not Found", "not found: this server answers "
+                         "/metrics and /-/ready\n")
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _text(start_response, "405 Method Not Allowed", "GET or HEAD only\n")
+        why = collector.not_serving()
+        if why:
+            return _text(start_response, "503 Service Unavailable", why + "\n")
+        if path == "/-/ready":
+            return _text(start_response, "200 OK",
+                         "".join(f"{line}\n" for line in ["ready", *sources_off(collector.frame)]))
+        return metrics(environ, start_response)
+
+    return app
 
 
 def _read_password(path: str) -> str:
@@ -232,7 +303,7 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
     host, port = parse_listen(listen, where)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    app = make_wsgi_app(registry)
+    app = _routed(make_wsgi_app(registry), collector)
     if basic_auth_user or basic_auth_password_file:
         if not (basic_auth_user and basic_auth_password_file):
             raise ExporterError("exporter: basic auth needs both basic_auth_user and "

@@ -25,6 +25,8 @@ import os
 import pwd
 from dataclasses import dataclass
 
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -79,6 +81,13 @@ def status_fields(path: str = "/proc/thread-self/status") -> dict[str, str]:
     return out
 
 
+def _death_signal() -> int:
+    """The signal this process gets when its parent dies (PR_SET_PDEATHSIG), 0 for none."""
+    signal = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_GET_PDEATHSIG, ctypes.byref(signal), 0, 0, 0)
+    return signal.value
+
+
 def _prctl(*args: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(*(ctypes.c_ulong(a) for a in args), *(ctypes.c_ulong(0),) * (5 - len(args))) != 0:
@@ -123,9 +132,16 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
         raise PrivilegeError(f"user {name} cannot read {unreadable} (install obs-tui where "
                              "other users can read it)")
     limit()  # again, for this thread: a no-op where limit() already ran on its creator
+    death_signal, parent = _death_signal(), os.getppid()
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)  # from root to non-root: permitted and effective caps cleared
+    if death_signal:
+        # The kernel clears the parent-death signal on a change of credentials: a child that
+        # was to die with its parent (the demo's agent) would outlive a killed parent.
+        _prctl(PR_SET_PDEATHSIG, death_signal)
+        if os.getppid() != parent:  # the parent died during the drop
+            os.kill(os.getpid(), death_signal)
     status = status_fields()
     uids = status["Uid"].split()
     caps = [int(status[k], 16) for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")]

@@ -141,10 +141,12 @@ def test_pue_from_config_preset_region_or_one():
     ('region = "aws:eu-west-9"', ["carbon.region", "'aws:eu-west-9'", "did you mean", "'aws:eu-west-1'"]),
     ('region = "gcp:europe-west"', ["did you mean", "'gcp:europe-west"]),
     ('region = "moon"', ["carbon.region", "'moon'", "aws:REGION"]),
-    ('pue = "ovh"', ["carbon.pue", "aws, azure, gcp", "'ovh'"]),
-    ("pue = 0.9", ["carbon.pue", "at least 1.0"]),
-    ("grid_g_per_kwh = -1", ["carbon.grid_g_per_kwh", "negative"]),
-    ("lifespan_years = 0", ["carbon.lifespan_years", "greater than 0"]),
+    ('pue = "ovh"', ["carbon.pue", "from 1 to 5 or one of aws, azure, gcp", "'ovh'"]),
+    ("pue = 0.9", ["carbon.pue", "from 1 to 5", "got 0.9"]),
+    ("pue = 1e300", ["carbon.pue", "from 1 to 5"]),
+    ("grid_g_per_kwh = -1", ["carbon.grid_g_per_kwh", "from 0 to 5000", "got -1"]),
+    ("embodied_g = -1", ["carbon.embodied_g", "from 0"]),
+    ("lifespan_years = 0", ["carbon.lifespan_years", "from 0.5 to 50 years"]),
 ])
 def test_bad_carbon_config_is_one_line(text, needles):
     with pytest.raises(config.ConfigError) as err:

@@ -100,3 +100,72 @@ def test_frames_are_immutable_and_windowed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         second.host = "other"
     assert second.capability("ebpf") == Capability(False, "x")
+
+
+def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(monkeypatch):
+    """FlakySource's raw is its clock: cur - prev over dt is 1.0 whenever dt is the time
+    between the two raws compared."""
+    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
+                        ("slo", lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,)))
+    flaky = FlakySource()
+    eng = Engine([flaky])
+    assert eng.tick(100.0).slo == (None,)
+    assert eng.tick(101.0).slo == (1.0,)
+    flaky.fail = True
+    eng.tick(102.0)
+    flaky.fail = False
+    assert eng.tick(103.0).slo == (1.0,), "raws 2 s apart, not the engine's 1 s tick"
+
+
+def test_a_window_compares_with_its_start_and_folds_power_ticks(monkeypatch):
+    """While a window is open: a cumulative source is compared with its raw at the window's
+    start; a folded one (power) sums its ticks; the Frame's duration is the window."""
+    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
+                        ("slo", lambda prev, cur, dt: (prev, cur, dt)))
+    flaky = FlakySource()
+    eng = Engine([flaky])
+    eng.tick(100.0)
+    eng.tick(101.0)
+    eng.open_window()
+    assert eng.tick(102.0).slo == (101.0, 102.0, 1.0)
+    flaky.fail = True
+    eng.tick(103.0)
+    flaky.fail = False
+    frame = eng.tick(104.5)
+    assert frame.slo == (101.0, 104.5, 3.5) and frame.duration_s == 3.5
+
+
+def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
+    """The RED source forgets an exited process's counters 30 s after it died; a longer window
+    still holds its requests (and its name), compared with the window's start."""
+    from obs_tui.analysis import histogram as h
+    from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+
+    def entry(count):
+        return StatEntry(count, count * 1_000_000, ((h.bucket_of(1_000_000), count),))
+
+    a, b = StatKey(7, "GET", 200, "/a"), StatKey(8, "GET", 200, "/b")
+    info = {7: ServiceInfo("worker", "", ()), 8: ServiceInfo("api", "", (80,))}
+
+    class Probe:
+        name, mode = "red", "live"
+        raws = [RedRaw(0, {a: entry(5), b: entry(1)}, info),    # the window's start
+                RedRaw(0, {a: entry(9), b: entry(2)}, info),    # worker answers 4 more, exits
+                RedRaw(0, {b: entry(6)}, {8: info[8]})]          # ... and is forgotten
+
+        def available(self):
+            return Capability(True)
+
+        def sample(self, now):
+            return self.raws.pop(0)
+
+        def close(self):
+            pass
+
+    eng = Engine([Probe()])
+    eng.tick(100.0)
+    eng.open_window()
+    eng.tick(101.0)
+    frame = eng.tick(140.0)
+    assert {(s.pid, s.comm, s.requests) for s in frame.red.services} == {(7, "worker", 4), (8, "api", 5)}
+    assert frame.duration_s == 40.0

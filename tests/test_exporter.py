@@ -109,6 +109,21 @@ def test_power_carbon_and_build_info_families():
     assert grams == {str(c.pid): round(c.grams, 3) for c in frame.carbon.processes}
 
 
+def test_lost_events_are_published_by_reason_zeros_included():
+    import dataclasses
+
+    from obs_tui.analysis.red import LOST_REASONS
+
+    frame = fake_frames.full_frame(0)
+    red = dataclasses.replace(frame.red, lost_events=2, lost_since_attach=7,
+                              lost_reasons=((LOST_REASONS[0], 5), (LOST_REASONS[3], 2)))
+    collector = FrameCollector(clock=Clock())
+    collector.publish(dataclasses.replace(frame, red=red))
+    lost = {s.labels["reason"]: s.value for s in families(collector)["obs_red_lost_events"].samples
+            if s.name == "obs_red_lost_events_total"}
+    assert lost == {reason: {0: 5.0, 3: 2.0}.get(i, 0.0) for i, reason in enumerate(LOST_REASONS)}
+
+
 def test_no_frame_yet_publishes_build_info_only():
     assert list(families(FrameCollector())) == ["obs_build_info"]
 
@@ -183,6 +198,47 @@ def test_basic_auth(tmp_path, collector):
                 _get(server.url, auth=auth)
             assert err.value.code == 401
         assert _get(server.url, auth="prom:s3cret")[0] == 200
+        for path in ("/-/ready", "/", "/../../etc/passwd"):  # every path, not only /metrics
+            assert status_of(server.url, path)[0] == 401, path
+    finally:
+        server.close()
+
+
+NOT_SERVED = ("/", "/favicon.ico", "/../../etc/passwd", "/metrics/", "/metricsx",
+              "/-/ready/", "/-/healthy", "/%2e%2e/%2e%2e/etc/passwd")
+
+
+def test_ready_and_metrics_wait_for_the_first_frame_and_nothing_else_is_served():
+    clock = Clock()
+    collector = FrameCollector(clock=clock)
+    server = serve(collector, f"127.0.0.1:{servers.free_port()}")
+    try:
+        for path in ("/metrics", "/-/ready", "/metrics?name[]=obs_build_info"):
+            status, body = status_of(server.url, path)
+            assert status == 503 and "not ready" in body, (path, status, body)
+        for path in NOT_SERVED:
+            status, body = status_of(server.url, path)
+            assert status == 404 and "obs_build_info" not in body, path
+        collector.publish(fake_frames.off_frame(0))
+        assert status_of(server.url, "/-/ready") == (
+            200, "ready\nred off: needs root (CAP_BPF and CAP_PERFMON)\n")
+        status, body = status_of(server.url, "/metrics")
+        assert status == 200 and "obs_build_info" in body
+        for path in NOT_SERVED:
+            status, body = status_of(server.url, path)
+            assert status == 404 and "obs_build_info" not in body, path
+        assert status_of(server.url, "/metrics", method="POST")[0] == 405
+        collector.publish(fake_frames.full_frame(1))
+        assert status_of(server.url, "/-/ready") == (200, "ready\n")
+        # the engine stopped ticking (interval 1 s): after 10 s the last frame is not served as current
+        clock.t += 9.9
+        assert status_of(server.url, "/metrics")[0] == 200
+        clock.t += 0.2
+        for path in ("/metrics", "/-/ready"):
+            status, body = status_of(server.url, path)
+            assert status == 503 and body == "stale: no new frame for 10 s (interval 1 s)\n", body
+        collector.publish(fake_frames.full_frame(2))
+        assert status_of(server.url, "/metrics")[0] == 200
     finally:
         server.close()
 
@@ -201,7 +257,8 @@ def test_bad_exporter_settings_are_one_line_errors(tmp_path, collector):
 
 
 @contextlib.contextmanager
-def agent(tmp, *extra, config=""):
+def agent(tmp, *extra, config="", ready=True):
+    """The real agent; with ready, yields once /-/ready answers 200."""
     port = servers.free_port()
     conf = tmp / "agent.toml"
     conf.write_text(config)
@@ -211,10 +268,40 @@ def agent(tmp, *extra, config=""):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         servers.wait_port(port, proc, timeout=30)
+        if ready:
+            wait_ready(f"http://127.0.0.1:{port}", proc)
         yield f"http://127.0.0.1:{port}/metrics", proc
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def status_of(url, path, method="GET"):
+    """The status code of one request for `path` exactly as given (urllib would not send
+    /../../etc/passwd as it is)."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def wait_ready(base, proc, timeout=60.0):
+    """Polls /-/ready as a client of the agent would; the statuses seen, in order."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the agent exited: {proc.stderr.read()}"
+        status, _ = status_of(base, "/-/ready")
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == 200:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"/-/ready never answered 200 (saw {seen})")
 
 
 def scrape(url):
@@ -282,6 +369,39 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
         assert errors[("bucket", "0.005")] == 4 and errors[("count", None)] == 4
 
 
+def _count(url, comm):
+    return sum(v[("count", None)] for v in http_series(scrape(url), comm).values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the agent's eBPF probes need root")
+def test_agent_ready_means_every_request_after_it_is_counted(tmp_path):
+    """A client that polls /-/ready and then sends 25 requests sees exactly 25 on /metrics:
+    not fewer (requests made while the probes load), not more."""
+    from tests.test_red_probes import fresh, keepalive
+
+    with servers.python_server(tmp_path, name="exp-ready-api") as api, \
+            agent(tmp_path, ready=False) as (url, proc):
+        base = url.removesuffix("/metrics")
+        assert status_of(base, "/metrics")[0] == 503  # loading the probes takes a second or more
+        seen = wait_ready(base, proc)
+        assert seen == [503, 200], seen
+        keepalive(api.port, ["/users/1"] * 20)
+        fresh(api.port, ["/status/503"] * 5)
+        assert wait_for(lambda: _count(url, "exp-ready-api") >= 25), _count(url, "exp-ready-api")
+        time.sleep(1.2)  # two more ticks: nothing more turns up
+        assert _count(url, "exp-ready-api") == 25
+        for path in ("/", "/favicon.ico", "/../../etc/passwd"):
+            status, body = status_of(base, path)
+            assert status == 404 and "http_server" not in body
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    lines = err.strip().splitlines()
+    assert "503 until ready" in lines[0]
+    ready = [line for line in lines if "agent: ready in" in line]
+    assert len(ready) == 1 and "probes attached, first frame published" in ready[0], err
+    assert float(ready[0].split("ready in ")[1].split(" s")[0]) > 0
+
+
 def test_bad_serve_metrics_address_is_one_line():
     from tests.test_cli import assert_one_line_error, run_cli
 
@@ -299,22 +419,26 @@ def test_console_serves_its_frames(tmp_path):
 
     config = parse("interval = 0.3\n")
     collector, server = start_exporter(config, f"127.0.0.1:{servers.free_port()}", "--serve-metrics")
+    assert status_of(server.url, "/metrics")[0] == 503  # no frame yet
 
     async def run():
         app = ObsApp(lambda: make_engine(config, False, sinks=[collector.publish]))
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(200):
+            for _ in range(1200):  # loading the probes takes seconds on a busy host
                 if app.frames >= 3:
                     break
                 await pilot.pause(0.05)
             fams = scrape(server.url)
+            answers = {path: status_of(server.url, path)[0]
+                       for path in ("/-/ready", "/", "/favicon.ico", "/../../etc/passwd")}
             await pilot.press("q")
-        return app.frame, fams
+        return app.frame, fams, answers
 
     try:
-        frame, fams = asyncio.run(run())
+        frame, fams, answers = asyncio.run(run())
     finally:
         server.close()
+    assert answers == {"/-/ready": 200, "/": 404, "/favicon.ico": 404, "/../../etc/passwd": 404}
     assert fams["obs_build_info"].samples[0].labels["host"] == frame.host
     assert frame.power is not None  # RAPL or the estimator: power exists on any host
     zones = {s.labels["zone"] for s in fams["obs_host_power_watts"].samples}

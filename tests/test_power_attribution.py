@@ -8,12 +8,14 @@ import time
 import pytest
 
 from obs_tui.analysis.attribution import (
+    MAX_PLAUSIBLE_WATTS,
     CpuStat,
     PowerRaw,
     Zone,
     busy_ratio,
     carry_totals,
     counter_delta,
+    fold_window,
     power_section,
 )
 from obs_tui.engine import Engine
@@ -36,15 +38,34 @@ def conserved(section) -> bool:
 
 
 def test_counter_delta_plain_and_wrapped():
-    assert counter_delta(100, 350, 1000) == 250
-    assert counter_delta(900, 50, 1000) == 100 + 50 + 1  # 900..1000, wrap to 0, 0..50
-    assert counter_delta(5, 5, 1000) == 0
+    assert counter_delta(100, 350, 1000, 1.0) == 250
+    assert counter_delta(900, 50, 1000, 1.0) == 100 + 50 + 1  # 900..1000, wrap to 0, 0..50
+    assert counter_delta(5, 5, 1000, 1.0) == 0
 
 
 def test_a_counter_reset_is_not_read_as_a_huge_wrap():
     # amd_energy's 64-bit counter went from 9 J back to 2 J: a reload, not 18 EJ of energy
-    assert counter_delta(9_000_000, 2_000_000, 2**64 - 1) == 2_000_000
-    assert counter_delta(400, 50, 1000) == 50  # a wrap would be 651: most of the range in a tick
+    assert counter_delta(9_000_000, 2_000_000, 2**64 - 1, 1.0) == 2_000_000
+
+
+def test_wrap_or_reset_is_decided_by_the_power_it_would_mean():
+    """A 262 kJ package counter read 1 s apart: a backwards step is a wrap when the energy
+    it implies is plausible for that second, a reset when it is not."""
+    top = 262_143_328_850
+    # 1.2 kJ below the top, then 0.3 kJ past 0: 1.5 kJ in 1 s, 1.5 kW: a wrap
+    assert counter_delta(top - 1_200_000_000, 300_000_000, top, 1.0) == 1_500_000_001
+    # the same readings 0.5 s apart would mean 3 kW: a reset, 0.3 kJ since
+    assert counter_delta(top - 1_200_000_000, 300_000_000, top, 0.5) == 300_000_000
+    # from the middle of the range back to 5 J: 131 kJ in 1 s is no wrap
+    assert counter_delta(top // 2, 5_000_000, top, 1.0) == 5_000_000
+    # ... but over 15 minutes it is one (146 W): a window read only at its two ends
+    assert counter_delta(top // 2, 5_000_000, top, 900.0) == top - top // 2 + 5_000_001
+    # a small counter (a fake tree's 15 J range) wrapping at 10 W in a 1 s tick: most of its
+    # range in one reading, still a wrap (the old half-range rule called this a reset)
+    assert counter_delta(9_000_000, 4_000_000, 15_000_000, 1.0) == 10_000_001
+    # no time passed: any backwards step is a reset
+    assert counter_delta(900, 50, 1000, 0.0) == 50
+    assert MAX_PLAUSIBLE_WATTS == 2000.0
 
 
 def test_busy_ratio_from_proc_stat_lines():
@@ -90,6 +111,31 @@ def test_totals_since_start_accumulate_and_drop_processes_that_never_ran():
     (p,) = s2.processes  # pid 2 never ran
     assert p.pid == 1 and p.joules == pytest.approx(20.0) and p.cpu_seconds == pytest.approx(2.0)
     assert s2.host_joules == pytest.approx(20.0)
+
+
+def test_a_window_folds_its_ticks_into_totals_and_window_averages():
+    """Three ticks of 1, 2 and 1 s: 10 W, then 12.5 W on a counter that wraps, then 5 W; pid 2
+    runs only in the first tick and exits. The window: 40 J over 4 s, 10 W, the processes'
+    joules summed (the exited one too) and their watts over the whole window."""
+    small = Zone("package-0", "package", 0, 30_000_000)  # a 30 J range
+    ticks = [raw([0], 0, 100, {1: 0, 2: 0}, zones=(small,)),
+             raw([10_000_000], 100, 200, {1: 500_000_000, 2: 500_000_000}, zones=(small,)),
+             raw([4_999_999], 300, 400, {1: 2_500_000_000}, zones=(small,)),  # wrapped: +25 J
+             raw([9_999_999], 400, 500, {1: 3_000_000_000}, zones=(small,))]
+    window, covered = None, 0.0
+    for prev, cur, dt in zip(ticks, ticks[1:], (1.0, 2.0, 1.0)):
+        window = fold_window(window, power_section(prev, cur, dt), covered, dt)
+        covered += dt
+    assert window.host_joules == pytest.approx(40.0)
+    assert window.host_watts == pytest.approx(window.host_joules / 4.0)
+    assert dict(window.zones)["package-0"] == pytest.approx(window.host_watts)
+    assert window.busy_ratio == pytest.approx(1.0)
+    by_pid = {p.pid: p for p in window.processes}
+    assert by_pid[1].cpu_seconds == pytest.approx(3.0) and by_pid[2].cpu_seconds == pytest.approx(0.5)
+    assert by_pid[2].joules == pytest.approx(5.0) and by_pid[2].watts == pytest.approx(5.0 / 4.0)
+    assert by_pid[1].joules == pytest.approx(window.host_joules - 5.0)
+    assert conserved(window)
+    assert sum(p.share for p in window.processes) == pytest.approx(1.0)
 
 
 def test_a_pid_reused_between_ticks_starts_again():

@@ -198,3 +198,55 @@ def test_open_meter_prefers_powercap_and_names_hwmon_too(tmp_path):
     meter, why = open_meter(str(tmp_path / "a"), str(tmp_path / "b"))
     assert meter is None and "no RAPL zones" in why and "amd_energy" in why
     assert not HwmonEnergyReader(str(tmp_path)).open().ok
+
+
+def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
+    """`snapshot --duration 4.5` on an 18 J counter at 10 W (it wraps every 1.8 s): read at the
+    1 s interval through the window, every wrap is seen and the window holds 45 J. Read only
+    at the window's two ends (or with the half-range rule, which calls a 10 J step on an 18 J
+    counter a reset) it would not: a missed wrap is 18 J of the 45."""
+    import subprocess
+    import sys
+
+    tree = tmp_path / "powercap"
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'interval = 1.0\n[power]\npowercap_root = "{tree}"\n'
+                    f'hwmon_root = "{tmp_path / "no-hwmon"}"\n')
+    zones = [FakeZone("intel-rapl:0", "package-0", 10.0, max_uj=18_000_000, start_uj=0)]
+    with FakeRapl(tree, zones):
+        result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(conf), "snapshot",
+                                 "--json", "--duration", "4.5"], capture_output=True, text=True,
+                                timeout=90)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    power = doc["power"]
+    assert doc["capabilities"]["rapl"]["ok"] and power["source"] == "rapl"
+    assert 4.5 <= doc["duration_s"] < 5.5
+    assert near(power["host_joules"], 10.0 * doc["duration_s"], 0.03), (power, doc["duration_s"])
+    assert near(power["host_watts"], 10.0, 0.03) and near(power["zones"]["package-0"], 10.0, 0.03)
+    attributed = sum(p["watts"] for p in power["processes"]) + power["idle_watts"]
+    assert attributed == pytest.approx(power["host_watts"], rel=0.005)
+
+
+def test_a_counter_reset_counts_only_the_energy_since_it(tmp_path):
+    """A driver reload puts a 262 kJ counter at 200 kJ back to 0 mid-run: read through the real
+    reader, the tick with the reset holds the few joules since it, not the ~62 kJ a wrap would
+    mean (62 kW for that second; the old half-range rule took it for a wrap)."""
+    zone = FakeZone("intel-rapl:0", "package-0", 10.0, start_uj=200_000_000_000)
+    with FakeRapl(tmp_path, [zone]) as fake:
+        source = PowerSource(str(tmp_path), str(tmp_path / "no-hwmon"), use_ebpf=False)
+        assert source.available().ok
+        try:
+            with fake.held() as t0:
+                r0 = source.sample(0.0)
+            time.sleep(0.5)
+            with fake._lock:  # the reload: from now on the counter runs from 0
+                zone.start_uj = -round(zone.watts * (time.monotonic() - fake._t0) * 1e6)
+                reset_at = time.monotonic()
+            time.sleep(0.5)
+            with fake.held() as t1:
+                r1 = source.sample(0.0)
+        finally:
+            source.close()
+    s = power_section(r0, r1, t1 - t0)
+    assert near(s.host_joules, 10.0 * (t1 - reset_at), 0.05), (s.host_joules, t1 - reset_at)

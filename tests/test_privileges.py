@@ -197,3 +197,32 @@ def test_an_install_the_target_cannot_read_refuses_to_drop(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert lines == [f"obs-tui: cannot drop root: user nobody cannot read {private / 'obs_tui'} "
                      "(install obs-tui where other users can read it) (use --keep-root to stay root)"]
+
+
+@as_root
+def test_a_child_that_dies_with_its_parent_still_does_after_the_drop():
+    """The kernel clears PR_SET_PDEATHSIG when credentials change: drop() sets it again, so the
+    demo's agent (root at start, nobody once ready) dies with a demo killed outright."""
+    code = ("import ctypes, os, signal, sys, time\n"
+            "ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
+            "from obs_tui import privileges\n"
+            "privileges.limit()\n"
+            "d = privileges.drop()\n"
+            "print(d.dropped, os.getuid(), privileges._death_signal(), flush=True)\n"
+            "time.sleep(60)\n")
+    # a middle process that starts the child and is then killed with SIGKILL
+    middle = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys, time\n"
+                               f"p = subprocess.Popen([sys.executable, '-c', {code!r}], cwd={str(REPO)!r})\n"
+                               "print(p.pid, flush=True)\n"
+                               "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(middle.stdout.readline())
+        assert middle.stdout.readline().split() == ["True", str(NOBODY.pw_uid), "15"]
+    finally:
+        middle.kill()
+        middle.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{child}") and status(child).get("State", "").split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.05)

@@ -133,7 +133,7 @@ def test_bad_settings_are_one_line_config_errors(prom_conf, message):
 
 
 def test_timeouts_must_be_positive():
-    with pytest.raises(ConfigError, match="prometheus.refresh_s' must be greater than 0"):
+    with pytest.raises(ConfigError, match="prometheus.refresh_s' must be from 0.1 to 86400 seconds"):
         parse("[prometheus]\nrefresh_s = 0\n")
     assert parse('[prometheus]\ncert_file = "/c"\nkey_file = "/k"\n').prometheus["key_file"] == "/k"
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -76,3 +77,30 @@ def test_full_frame_matches_the_documented_schema():
             "burn_rates", "alerts", "state", "reason"} <= set(slo)
     assert isinstance(slo["burn_rates"], dict)
     assert {"severity", "long", "short", "factor", "firing"} <= set(slo["alerts"][0])
+
+
+def test_a_window_holds_every_request_of_it_and_its_quantiles(tmp_path, red):
+    """The engine's window (what `snapshot --duration` reads), on the real probe and a real
+    server: requests from the window's first tick are in its totals and quantiles though
+    later ticks had other traffic or none; rates are over the whole window."""
+    from obs_tui.engine import Engine
+    from tests import servers
+    from tests.test_red_probes import keepalive
+
+    with servers.python_server(tmp_path, name="win-test-api") as api:
+        engine = Engine([red], interval=0.5)
+        keepalive(api.port, ["/users/1"] * 7)  # before the window: not in it
+        engine.tick()
+        engine.open_window()
+        keepalive(api.port, ["/sleep/30"] * 4)
+        engine.tick()
+        time.sleep(0.5)
+        keepalive(api.port, ["/users/2"] * 16)
+        engine.tick()
+        time.sleep(0.5)
+        frame = engine.tick()  # a last tick with no traffic
+    (svc,) = [s for s in frame.red.services if s.pid == api.pid]
+    assert svc.requests == 20
+    assert svc.rps == pytest.approx(20 / frame.duration_s, rel=0.01) and frame.duration_s >= 1.0
+    assert svc.p95_ms >= 30.0 and svc.p50_ms < 30.0  # 4 of 20 slept 30 ms
+    assert {(r.route, r.requests) for r in svc.routes} == {("/users/{id}", 16), ("/sleep/{id}", 4)}

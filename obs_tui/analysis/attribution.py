@@ -57,19 +57,29 @@ class PowerRaw:
     at: float = 0.0  # time.monotonic() of the reading (0: unknown, the tick's dt is used)
 
 
-def counter_delta(before: int, after: int, max_uj: int) -> int:
-    """Microjoules between two readings of a counter that runs 0..max_uj and wraps to 0.
+# More than any one RAPL counter reports: server packages are rated up to about 500 W and
+# draw somewhat more in bursts; psys (the whole platform) stays within a few hundred watts on
+# the machines that have it. A backwards step worth more than this over the time since the
+# last reading cannot be a wrap; a smaller one cannot be told from a reset just after a wrap
+# would have happened, and is read as a wrap.
+MAX_PLAUSIBLE_WATTS = 2000.0
 
-    A wrapped reading (after < before) is the energy up to the top plus the energy from 0:
-    never negative, never dropped. One wrap per tick at most: a package counter's range
-    (~262 kJ) takes minutes to wrap even at hundreds of watts. A backwards step that would
-    mean more than half the range in one tick is no wrap but a reset (driver reloaded; the
-    64-bit amd_energy counters never wrap): then the energy since the reset is what we know.
+
+def counter_delta(before: int, after: int, max_uj: int, elapsed_s: float) -> int:
+    """Microjoules between two readings, `elapsed_s` apart, of a counter that runs 0..max_uj
+    and wraps to 0.
+
+    A backwards step (after < before) is a wrap when the energy up to the top plus the energy
+    from 0 is plausible for the time that passed (at most MAX_PLAUSIBLE_WATTS); otherwise it
+    is a reset (driver reloaded; the 64-bit amd_energy counters never wrap), and the energy
+    since the reset is what we know. One wrap per reading at most: the readings must come
+    more often than the counter wraps (a 300 W package wraps its ~262 kJ in about 15 minutes),
+    which is why a window is read at every interval and the interval is bounded (config.py).
     """
     if after >= before:
         return after - before
     wrapped = (max_uj - before) + after + 1
-    return wrapped if 0 < wrapped <= max_uj // 2 else after
+    return wrapped if wrapped <= MAX_PLAUSIBLE_WATTS * max(elapsed_s, 0.0) * 1e6 else after
 
 
 def busy_ratio(before: CpuStat, after: CpuStat) -> float:
@@ -97,7 +107,7 @@ def zone_energy(prev: PowerRaw | None, cur: PowerRaw, dt: float,
     if prev is None:
         joules = [0.0] * len(cur.zones)
     else:
-        joules = [counter_delta(a, b, z.max_uj) / 1e6
+        joules = [counter_delta(a, b, z.max_uj, dt) / 1e6
                   for a, b, z in zip(prev.counters, cur.counters, cur.zones)]
     host, breakdown = host_zones(cur.zones)
     return ([(cur.zones[i].name, joules[i]) for i in host],
@@ -156,9 +166,8 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         processes.append(ProcessPower(tgid, cur.comms.get(tgid, "?"), ns / 1e9, watts, joules,
                                       watts / host_w if host_w > 0 else 0.0))
     # Idle is what no process took: the idle share of every zone, plus the active share when
-    # no process ran at all (so the books always balance). At full load the shares add up to
-    # the whole, and their float sum may pass it by a rounding error: idle is never negative.
-    idle_j = max(host_j - attributed, 0.0)
+    # no process ran at all (so the books always balance).
+    idle_j = max(host_j - attributed, 0.0)  # never -1e-15 W from float rounding
     return PowerSection(
         source=cur.source, host_watts=host_w, idle_watts=idle_j / dt,
         zones=tuple((name, j / dt) for name, j in parts),
@@ -169,22 +178,69 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         window_s=dt)
 
 
+def _added(before: tuple[ProcessPower, ...], step: tuple[ProcessPower, ...],
+           keep_gone: bool) -> list[ProcessPower]:
+    """Each process's CPU seconds and joules, `before`'s plus `step`'s (by pid and name); with
+    keep_gone, also those that ran before and are not in `step` (exited). Processes that have
+    used nothing are left out."""
+    prior = {(p.pid, p.comm): p for p in before}
+    out = []
+    for p in step:
+        b = prior.pop((p.pid, p.comm), None)
+        if b is not None:
+            p = replace(p, cpu_seconds=b.cpu_seconds + p.cpu_seconds, joules=b.joules + p.joules)
+        out.append(p)
+    if keep_gone:
+        out.extend(replace(p, watts=0.0, share=0.0) for p in prior.values())
+    return [p for p in out if p.joules > 0 or p.cpu_seconds > 0]
+
+
+def _by_power(processes: list[ProcessPower]) -> tuple[ProcessPower, ...]:
+    return tuple(sorted(processes, key=lambda p: (-p.watts, -p.joules, p.pid)))
+
+
 def carry_totals(prev: PowerSection | None, cur: PowerSection | None) -> PowerSection | None:
     """Turn a tick's joules and CPU seconds into totals since start, adding the previous
     section's; processes that have used nothing since start are left out. No new window
     (cur None): the previous section, unchanged."""
     if cur is None:
         return prev
-    before = {} if prev is None else {(p.pid, p.comm): p for p in prev.processes}
-    processes = []
-    for p in cur.processes:
-        b = before.get((p.pid, p.comm))
-        if b is not None:
-            p = replace(p, cpu_seconds=b.cpu_seconds + p.cpu_seconds, joules=b.joules + p.joules)
-        if p.joules > 0 or p.cpu_seconds > 0:
-            processes.append(p)
-    processes.sort(key=lambda p: (-p.watts, -p.joules, p.pid))
+    processes = _by_power(_added(prev.processes if prev else (), cur.processes, keep_gone=False))
     if prev is None:
-        return replace(cur, processes=tuple(processes))
-    return replace(cur, processes=tuple(processes), host_joules=prev.host_joules + cur.host_joules,
+        return replace(cur, processes=processes)
+    return replace(cur, processes=processes, host_joules=prev.host_joules + cur.host_joules,
                    idle_joules=prev.idle_joules + cur.idle_joules)
+
+
+def fold_window(window: PowerSection | None, step: PowerSection, window_s: float,
+                step_s: float) -> PowerSection:
+    """A window (`window_s` seconds so far, None before its first step) followed by one more
+    tick's section (`step_s` seconds): the section over both, for `snapshot --duration`.
+
+    Energies and CPU seconds are totals over the window, including processes that exited in
+    it; watts are the window's averages. Summing ticks, not comparing the counters at the
+    window's two ends, is what keeps a counter that wraps within the window counted."""
+    if window is None:
+        window_s = 0.0
+    total_s = window_s + step_s
+    if total_s <= 0:
+        return step
+
+    def averaged(before: tuple[tuple[str, float], ...], now: tuple[tuple[str, float], ...]):
+        joules = {name: watts * window_s for name, watts in before}
+        for name, watts in now:
+            joules[name] = joules.get(name, 0.0) + watts * step_s
+        return tuple((name, j / total_s) for name, j in joules.items())
+
+    host_j = (window.host_joules if window else 0.0) + step.host_joules
+    idle_j = (window.idle_joules if window else 0.0) + step.idle_joules
+    host_w = host_j / total_s
+    processes = [replace(p, watts=p.joules / total_s,
+                         share=p.joules / host_j if host_j > 0 else 0.0)
+                 for p in _added(window.processes if window else (), step.processes, keep_gone=True)]
+    busy = ((window.busy_ratio * window_s if window else 0.0) + step.busy_ratio * step_s) / total_s
+    return replace(step, host_watts=host_w, idle_watts=idle_j / total_s,
+                   zones=averaged(window.zones if window else (), step.zones),
+                   subzones=averaged(window.subzones if window else (), step.subzones),
+                   processes=_by_power(processes), busy_ratio=busy, host_joules=host_j,
+                   idle_joules=idle_j)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from obs_tui.analysis import histogram
@@ -204,3 +204,15 @@ def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSe
                                   tuple(a + b for a, b in zip(have.le_counts, s.le_counts)))
             out[key] = s
     return out
+
+
+def keep_gone(seen: RedRaw | None, cur: RedRaw) -> RedRaw:
+    """`cur`, plus the last counters of every key `seen` had and `cur` has not: a process that
+    exited and whose counters the source has since forgotten (after a grace period). For a
+    window longer than that grace (`snapshot --duration`), so its requests stay in the window."""
+    if seen is None:
+        return cur
+    gone = {key: entry for key, entry in seen.stats.items() if key not in cur.stats}
+    if not gone:
+        return cur
+    return replace(cur, stats={**gone, **cur.stats}, services={**seen.services, **cur.services})

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
-from urllib.parse import urlsplit
 
 TOKEN_ENV = "OBS_TUI_PROMETHEUS_BEARER_TOKEN"
 PASSWORD_ENV = "OBS_TUI_PROMETHEUS_PASSWORD"
@@ -74,13 +73,10 @@ class Client:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PrometheusConfigError(f"prometheus.url must be http(s)://host[:port], got {url!r}")
-        if parts.password is not None:
-            raise PrometheusConfigError(
-                "prometheus.url must not carry a password (it would show in argv and logs); "
-                f"use basic_auth_user + basic_auth_password_file or ${PASSWORD_ENV}")
+        from obs_tui.config import url_problem
+
+        if url_problem(url):
+            raise PrometheusConfigError(f"prometheus.url {url_problem(url)}")
         self.url = url.rstrip("/")
         self.timeout_s = float(timeout_s)
         # Prometheus stops evaluating after this too (its durations take whole units).
