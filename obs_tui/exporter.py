@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from obs_tui import __version__
+from obs_tui import __version__, web_config
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
 from obs_tui.analysis.red import semconv_series
 from obs_tui.model import Frame
@@ -38,10 +38,15 @@ from obs_tui.model import Frame
 DEFAULT_LISTEN = "127.0.0.1:9464"
 ENERGY_STEP_S = 1.0
 HANDLER_TIMEOUT_S = 10.0
-HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
-METRICS = ("http_server_request_duration_seconds", "obs_process_cpu_joules_total",
-           "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
-           "obs_build_info")
+HTTP_LABELS = ("service_name", "service_instance_id", "url_scheme", "http_request_method",
+               "http_route", "http_response_status_code")
+PROCESS_LABELS = ("pid", "comm", "exe", "container_id")  # what Kepler's users join on
+# Every family the agent publishes (docs/metrics.md describes each); counters with _total.
+METRICS = ("obs_build_info", "http_server_request_duration_seconds",
+           "obs_host_power_watts", "obs_host_zone_power_watts",
+           "obs_host_energy_joules_total", "obs_host_zone_energy_joules_total",
+           "obs_process_cpu_joules_total", "obs_host_carbon_grams_total",
+           "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour")
 
 
 class ExporterError(Exception):
@@ -59,20 +64,28 @@ def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
 
 @dataclass
 class _Energy:
-    """What the energy metrics show until the next step: whole joules and grams, rounded watts."""
+    """What the energy metrics show until the next step: whole joules, grams to the milligram,
+    watts to a tenth. Per process: (pid, comm, exe, container_id) -> value."""
 
     at: float = float("-inf")
-    joules: dict[tuple[str, str], float] | None = None
-    grams: dict[tuple[str, str], float] | None = None
-    zones: tuple[tuple[str, str, float], ...] = ()
+    source: str = ""
+    host_watts: float | None = None
+    zone_watts: tuple[tuple[str, float], ...] = ()
+    host_joules: float = 0.0
+    zone_joules: tuple[tuple[str, float], ...] = ()
+    joules: dict[tuple[str, str, str, str], float] | None = None
+    host_grams: float | None = None
+    grams: dict[tuple[str, str, str, str], float] | None = None
     grid: float | None = None
 
 
 class FrameCollector(Collector):
     """Turns the latest Frame into metric families on each scrape.
 
-    top_processes bounds the per-process series (by energy since start); routes are already
-    normalised by the RED analysis (routes.normalise caps children per path segment)."""
+    top_processes bounds the per-process series (by energy since start; kernel threads are
+    left out: kworker/* names churn, and their energy is in the host's and idle figures);
+    routes are already normalised by the RED analysis (routes.normalise caps children per
+    path segment)."""
 
     def __init__(self, top_processes: int = 20, clock: Callable[[], float] = time.monotonic) -> None:
         self.top_processes = top_processes
@@ -86,21 +99,7 @@ class FrameCollector(Collector):
             self._frame = frame
             now = self.clock()
             if now - self._shown.at >= ENERGY_STEP_S:
-                self._shown = self._energy_step(frame, now)
-
-    def _energy_step(self, frame: Frame, now: float) -> _Energy:
-        shown = _Energy(at=now)
-        if frame.power is not None:
-            top = sorted(frame.power.processes, key=lambda p: -p.joules)[:self.top_processes]
-            shown.joules = {(str(p.pid), p.comm): float(int(p.joules)) for p in top}
-            source = frame.power.source
-            shown.zones = tuple((zone, source, round(w, 1)) for zone, w in frame.power.zones)
-            shown.zones += (("host", source, round(frame.power.host_watts, 1)),)
-        if frame.carbon is not None:
-            top = sorted(frame.carbon.processes, key=lambda c: -c.grams)[:self.top_processes]
-            shown.grams = {(str(c.pid), c.comm): round(c.grams, 3) for c in top}
-            shown.grid = frame.carbon.grid_g_per_kwh
-        return shown
+                self._shown = energy_step(frame, now, self.top_processes)
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # families depend on the frame; registering must not call collect()
@@ -114,41 +113,127 @@ class FrameCollector(Collector):
         yield info
         if frame is None:
             return
-        if frame.red is not None:
-            hist = HistogramMetricFamily(
-                "http_server_request_duration_seconds",
-                "Duration of HTTP server requests, first byte read to first byte written "
-                "(eBPF, since obs-tui attached)", labels=HTTP_LABELS)
-            for (service, method, route, status), s in sorted(semconv_series(frame.red).items()):
-                buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
-                buckets.append(("+Inf", float(s.count)))
-                hist.add_metric((service, method, route, str(status)), buckets, s.sum_s)
-            yield hist
-        if shown.joules is not None:
-            joules = CounterMetricFamily("obs_process_cpu_joules",
-                                         "CPU energy attributed to a process since obs-tui started "
-                                         "(whole joules, updated at most once a second)",
-                                         labels=("pid", "comm"))
-            for (pid, comm), value in shown.joules.items():
-                joules.add_metric((pid, comm), value)
-            yield joules
-        if shown.zones:
-            watts = GaugeMetricFamily("obs_host_power_watts",
-                                      "Host power by zone (host: the total); source rapl or estimate",
-                                      labels=("zone", "source"))
-            for zone, source, value in shown.zones:
-                watts.add_metric((zone, source), value)
-            yield watts
-        if shown.grams is not None:
-            grams = CounterMetricFamily("obs_process_carbon_grams",
-                                        "Operational carbon of a process since obs-tui started (gCO2e)",
-                                        labels=("pid", "comm"))
-            for (pid, comm), value in shown.grams.items():
-                grams.add_metric((pid, comm), value)
-            yield grams
-        if shown.grid is not None:
-            yield GaugeMetricFamily("obs_grid_intensity_g_per_kwh",
-                                    "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
+        yield from http_families(frame)
+        yield from energy_families(shown)
+
+
+def _process_labels(frame: Frame) -> dict[int, tuple[str, str, str, str] | None]:
+    """pid -> its labels, None for a kernel thread (never published)."""
+    return {p.pid: None if p.kernel_thread else (str(p.pid), p.comm, p.exe, p.container_id)
+            for p in frame.processes}
+
+
+def _top(rows: list[tuple[int, str, float]], labels: dict[int, tuple[str, str, str, str] | None],
+         n: int, digits: int | None) -> dict[tuple[str, str, str, str], float]:
+    """The n largest (pid, comm, value) rows that are not kernel threads, keyed by labels."""
+    out: dict[tuple[str, str, str, str], float] = {}
+    for pid, comm, value in sorted(rows, key=lambda r: -r[2]):
+        if len(out) >= n:
+            break
+        known = labels.get(pid, (str(pid), comm, "", ""))
+        if known is None or comm.startswith(KERNEL_THREAD_PREFIXES):
+            continue
+        out[known] = float(int(value)) if digits is None else round(value, digits)
+    return out
+
+
+# Kernel threads by name, for a process the Frame's process list no longer holds (it exited
+# between the power and the process sample): their names churn with their work queue.
+KERNEL_THREAD_PREFIXES = ("kworker/", "ksoftirqd/", "migration/", "rcu_", "cpuhp/", "idle_inject/")
+
+
+def energy_step(frame: Frame, now: float, top_processes: int) -> _Energy:
+    """The energy figures to publish for the next ENERGY_STEP_S (see the module docstring)."""
+    shown = _Energy(at=now)
+    labels = _process_labels(frame)
+    if frame.power is not None:
+        power = frame.power
+        shown.source = power.source
+        shown.host_watts = round(power.host_watts, 1)
+        shown.zone_watts = tuple((zone, round(w, 1)) for zone, w in power.zones)
+        shown.host_joules = float(int(power.host_joules))
+        shown.zone_joules = tuple((zone, float(int(j))) for zone, j in power.zone_joules)
+        shown.joules = _top([(p.pid, p.comm, p.joules) for p in power.processes], labels,
+                            top_processes, None)
+    if frame.carbon is not None:
+        carbon = frame.carbon
+        shown.host_grams = round(carbon.host_grams, 3)
+        shown.grams = _top([(c.pid, c.comm, c.grams) for c in carbon.processes], labels,
+                           top_processes, 3)
+        shown.grid = carbon.grid_g_per_kwh
+    return shown
+
+
+def http_families(frame: Frame) -> Iterator[Any]:
+    """http_server_request_duration_seconds: the RED section's cumulative series, labelled as
+    OpenTelemetry's semantic conventions name them."""
+    if frame.red is None:
+        return
+    hist = HistogramMetricFamily(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests, first byte read to first byte written "
+        "(eBPF, since obs-tui attached)", labels=HTTP_LABELS, unit="seconds")
+    for key, s in sorted(semconv_series(frame.red).items()):
+        service, instance, scheme, method, route, status = key
+        buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
+        buckets.append(("+Inf", float(s.count)))
+        hist.add_metric((service, instance, scheme, method, route, str(status)), buckets, s.sum_s)
+    yield hist
+
+
+def energy_families(shown: _Energy) -> Iterator[Any]:
+    """Power, energy and carbon. The host total and its zones are separate metrics, so a sum
+    over either never counts a joule twice; energy is counters, as Kepler and node_exporter
+    publish it (rate() gives watts)."""
+    if shown.host_watts is not None:
+        host_watts = GaugeMetricFamily("obs_host_power_watts",
+                                       "Host power (all zones together); source rapl or estimate",
+                                       labels=("source",), unit="watts")
+        host_watts.add_metric((shown.source,), shown.host_watts)
+        yield host_watts
+        zone = GaugeMetricFamily("obs_host_zone_power_watts",
+                                 "Power of each zone the host total is the sum of (psys, or "
+                                 "package-N and dram-N; cpu and memory for an estimate)",
+                                 labels=("zone", "source"), unit="watts")
+        for name, value in shown.zone_watts:
+            zone.add_metric((name, shown.source), value)
+        yield zone
+        host = CounterMetricFamily("obs_host_energy_joules",
+                                   "Host energy since obs-tui started (whole joules)",
+                                   labels=("source",), unit="joules")
+        host.add_metric((shown.source,), shown.host_joules)
+        yield host
+        zones = CounterMetricFamily("obs_host_zone_energy_joules",
+                                    "Energy of each zone since obs-tui started (whole joules)",
+                                    labels=("zone", "source"), unit="joules")
+        for name, value in shown.zone_joules:
+            zones.add_metric((name, shown.source), value)
+        yield zones
+    if shown.joules is not None:
+        yield _per_process(CounterMetricFamily(
+            "obs_process_cpu_joules", "CPU energy attributed to a process since obs-tui started "
+            "(whole joules, updated at most once a second)", labels=PROCESS_LABELS, unit="joules"),
+            shown.joules)
+    if shown.host_grams is not None:
+        carbon = CounterMetricFamily("obs_host_carbon_grams",
+                                     "Operational carbon of the host since obs-tui started "
+                                     "(grams CO2e, PUE included)", unit="grams")
+        carbon.add_metric((), shown.host_grams)
+        yield carbon
+    if shown.grams is not None:
+        yield _per_process(CounterMetricFamily(
+            "obs_process_carbon_grams", "Operational carbon of a process since obs-tui started "
+            "(grams CO2e)", labels=PROCESS_LABELS, unit="grams"), shown.grams)
+    if shown.grid is not None:
+        yield GaugeMetricFamily("obs_grid_intensity_grams_per_kilowatt_hour",
+                                "Grid carbon intensity used (grams CO2e per kWh)",
+                                value=shown.grid, unit="grams_per_kilowatt_hour")
+
+
+def _per_process(family: Any, values: dict[tuple[str, str, str, str], float]) -> Any:
+    for labels, value in values.items():
+        family.add_metric(labels, value)
+    return family
 
 
 def _le(bound: float) -> str:
@@ -220,18 +305,29 @@ class MetricsServer:
 
 def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file: str = "",
           tls_key_file: str = "", basic_auth_user: str = "", basic_auth_password_file: str = "",
-          where: str = "--listen") -> MetricsServer:
-    """Serve /metrics in a daemon thread; ExporterError (one line) for bad settings."""
+          where: str = "--listen", web_config_file: str = "") -> MetricsServer:
+    """Serve /metrics in a daemon thread; ExporterError (one line) for bad settings.
+    web_config_file: an exporter-toolkit web-config.yml (obs_tui/web_config.py), instead of
+    the tls_* and basic_auth_* settings."""
     host, port = parse_listen(listen, where)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     app = make_wsgi_app(registry)
+    context = None
+    if web_config_file:
+        if tls_cert_file or tls_key_file or basic_auth_user or basic_auth_password_file:
+            raise ExporterError("exporter: give web_config_file or the tls_*/basic_auth_* keys, "
+                                "not both")
+        try:
+            web = web_config.load(web_config_file)
+        except web_config.WebConfigError as exc:
+            raise ExporterError(f"exporter: {exc}") from None
+        app, context = web_config.guard(app, web), web.context
     if basic_auth_user or basic_auth_password_file:
         if not (basic_auth_user and basic_auth_password_file):
             raise ExporterError("exporter: basic auth needs both basic_auth_user and "
                                 "basic_auth_password_file")
         app = _with_basic_auth(app, basic_auth_user, _read_password(basic_auth_password_file))
-    context = None
     if tls_cert_file or tls_key_file:
         if not (tls_cert_file and tls_key_file):
             raise ExporterError("exporter: TLS needs both tls_cert_file and tls_key_file")
@@ -258,7 +354,9 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
 
 
 def serve_from_config(collector: FrameCollector, exporter: dict[str, Any], listen: str,
-                      where: str) -> MetricsServer:
+                      where: str, web_config_file: str | None = None) -> MetricsServer:
+    """web_config_file: the command line's, which takes the place of the config's."""
     return serve(collector, listen, exporter.get("tls_cert_file", ""),
                  exporter.get("tls_key_file", ""), exporter.get("basic_auth_user", ""),
-                 exporter.get("basic_auth_password_file", ""), where=where)
+                 exporter.get("basic_auth_password_file", ""), where=where,
+                 web_config_file=web_config_file or exporter.get("web_config_file", ""))

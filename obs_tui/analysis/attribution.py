@@ -154,7 +154,7 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         zones=tuple((name, j / dt) for name, j in parts),
         processes=tuple(processes),
         subzones=tuple((name, j / dt) for name, j in breakdown),
-        busy_ratio=u, host_joules=host_j, idle_joules=idle_j,
+        busy_ratio=u, host_joules=host_j, idle_joules=idle_j, zone_joules=tuple(parts),
         cpu_time_source=cur.cpu_time_source, estimate=cur.estimate, reason=cur.reason)
 
 
@@ -172,5 +172,9 @@ def carry_totals(prev: PowerSection | None, cur: PowerSection) -> PowerSection:
     processes.sort(key=lambda p: (-p.watts, -p.joules, p.pid))
     if prev is None:
         return replace(cur, processes=tuple(processes))
+    zone_joules = dict(prev.zone_joules)
+    for zone, joules in cur.zone_joules:
+        zone_joules[zone] = zone_joules.get(zone, 0.0) + joules
     return replace(cur, processes=tuple(processes), host_joules=prev.host_joules + cur.host_joules,
-                   idle_joules=prev.idle_joules + cur.idle_joules)
+                   idle_joules=prev.idle_joules + cur.idle_joules,
+                   zone_joules=tuple(sorted(zone_joules.items())))
