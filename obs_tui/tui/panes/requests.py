@@ -136,7 +136,8 @@ class RequestsPane(Pane):
             return None
         h = self.history
         fields = [
-            ("service", s.name), ("process", s.comm), ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
+            ("service", s.name), *([("process", s.comm)] if s.name != s.comm else []),
+            ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
             ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
             ("cmdline", s.cmdline or fmt.DASH),
             ("requests", fmt.count(s.requests)), ("errors (5xx)", fmt.count(s.errors)),
