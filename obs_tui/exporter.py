@@ -20,7 +20,7 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,52 +186,42 @@ def energy_families(shown: _Energy) -> Iterator[Any]:
     over either never counts a joule twice; energy is counters, as Kepler and node_exporter
     publish it (rate() gives watts)."""
     if shown.host_watts is not None:
-        host_watts = GaugeMetricFamily("obs_host_power_watts",
-                                       "Host power (all zones together); source rapl or estimate",
-                                       labels=("source",), unit="watts")
-        host_watts.add_metric((shown.source,), shown.host_watts)
-        yield host_watts
-        zone = GaugeMetricFamily("obs_host_zone_power_watts",
-                                 "Power of each zone the host total is the sum of (psys, or "
-                                 "package-N and dram-N; cpu and memory for an estimate)",
-                                 labels=("zone", "source"), unit="watts")
-        for name, value in shown.zone_watts:
-            zone.add_metric((name, shown.source), value)
-        yield zone
-        host = CounterMetricFamily("obs_host_energy_joules",
-                                   "Host energy since obs-tui started (whole joules)",
-                                   labels=("source",), unit="joules")
-        host.add_metric((shown.source,), shown.host_joules)
-        yield host
-        zones = CounterMetricFamily("obs_host_zone_energy_joules",
-                                    "Energy of each zone since obs-tui started (whole joules)",
-                                    labels=("zone", "source"), unit="joules")
-        for name, value in shown.zone_joules:
-            zones.add_metric((name, shown.source), value)
-        yield zones
+        source = (shown.source,)
+        yield _filled(GaugeMetricFamily(
+            "obs_host_power_watts", "Host power (all zones together); source rapl or estimate",
+            labels=("source",), unit="watts"), [(source, shown.host_watts)])
+        yield _filled(GaugeMetricFamily(
+            "obs_host_zone_power_watts", "Power of each zone the host total is the sum of (psys, "
+            "or package-N and dram-N; cpu and memory for an estimate)", labels=("zone", "source"),
+            unit="watts"), [((zone, *source), w) for zone, w in shown.zone_watts])
+        yield _filled(CounterMetricFamily(
+            "obs_host_energy_joules", "Host energy since obs-tui started (whole joules)",
+            labels=("source",), unit="joules"), [(source, shown.host_joules)])
+        yield _filled(CounterMetricFamily(
+            "obs_host_zone_energy_joules", "Energy of each zone since obs-tui started (whole "
+            "joules)", labels=("zone", "source"), unit="joules"),
+            [((zone, *source), j) for zone, j in shown.zone_joules])
     if shown.joules is not None:
-        yield _per_process(CounterMetricFamily(
+        yield _filled(CounterMetricFamily(
             "obs_process_cpu_joules", "CPU energy attributed to a process since obs-tui started "
             "(whole joules, updated at most once a second)", labels=PROCESS_LABELS, unit="joules"),
-            shown.joules)
+            shown.joules.items())
     if shown.host_grams is not None:
-        carbon = CounterMetricFamily("obs_host_carbon_grams",
-                                     "Operational carbon of the host since obs-tui started "
-                                     "(grams CO2e, PUE included)", unit="grams")
-        carbon.add_metric((), shown.host_grams)
-        yield carbon
+        yield _filled(CounterMetricFamily(
+            "obs_host_carbon_grams", "Operational carbon of the host since obs-tui started "
+            "(grams CO2e, PUE included)", labels=(), unit="grams"), [((), shown.host_grams)])
     if shown.grams is not None:
-        yield _per_process(CounterMetricFamily(
+        yield _filled(CounterMetricFamily(
             "obs_process_carbon_grams", "Operational carbon of a process since obs-tui started "
-            "(grams CO2e)", labels=PROCESS_LABELS, unit="grams"), shown.grams)
+            "(grams CO2e)", labels=PROCESS_LABELS, unit="grams"), shown.grams.items())
     if shown.grid is not None:
         yield GaugeMetricFamily("obs_grid_intensity_grams_per_kilowatt_hour",
                                 "Grid carbon intensity used (grams CO2e per kWh)",
                                 value=shown.grid, unit="grams_per_kilowatt_hour")
 
 
-def _per_process(family: Any, values: dict[tuple[str, str, str, str], float]) -> Any:
-    for labels, value in values.items():
+def _filled(family: Any, rows: Iterable[tuple[tuple[str, ...], float]]) -> Any:
+    for labels, value in rows:
         family.add_metric(labels, value)
     return family
 
@@ -331,13 +321,11 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
     if tls_cert_file or tls_key_file:
         if not (tls_cert_file and tls_key_file):
             raise ExporterError("exporter: TLS needs both tls_cert_file and tls_key_file")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            context.load_cert_chain(tls_cert_file, tls_key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ExporterError(f"exporter: cannot load TLS certificate {tls_cert_file} / key "
-                                f"{tls_key_file}: {exc}") from None
+            context = web_config.server_context(tls_cert_file, tls_key_file, f"TLS certificate "
+                                                f"{tls_cert_file} / key {tls_key_file}")
+        except web_config.WebConfigError as exc:
+            raise ExporterError(f"exporter: {exc}") from None
     try:
         server = make_server(host, port, app, server_class=_Server6 if ":" in host else _Server,
                              handler_class=_QuietHandler)

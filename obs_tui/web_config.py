@@ -137,7 +137,7 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
     if ca and CLIENT_AUTH[auth] == ssl.CERT_NONE:
         raise WebConfigError(f"{where}: client_ca_file is set but client_auth_type is "
                              "NoClientCert: say which clients must present a certificate")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    versions = {}
     for bound in ("min_version", "max_version"):
         name = tls.get(bound)
         if name is None:
@@ -147,15 +147,13 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
         if name not in VERSIONS:
             raise WebConfigError(f"{where}: key 'tls_server_config.{bound}' must be TLS12 or "
                                  f"TLS13, got {name!r}")
-        setattr(context, "minimum_version" if bound == "min_version" else "maximum_version",
-                VERSIONS[name])
-    if context.minimum_version < ssl.TLSVersion.TLSv1_2:
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        versions["minimum_version" if bound == "min_version" else "maximum_version"] = VERSIONS[name]
     try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise WebConfigError(f"{where}: cannot load cert_file {cert} / key_file {key}: "
-                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        context = server_context(cert, key, f"cert_file {cert} / key_file {key}")
+    except WebConfigError as exc:
+        raise WebConfigError(f"{where}: {exc}") from None
+    for attribute, version in versions.items():
+        setattr(context, attribute, version)
     context.verify_mode = CLIENT_AUTH[auth]
     if ca:
         try:
@@ -163,6 +161,18 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigError(f"{where}: cannot load client_ca_file {ca}: "
                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+    return context
+
+
+def server_context(cert: str, key: str, what: str) -> ssl.SSLContext:
+    """A TLS server context, TLS 1.2 at least, with this certificate and key; WebConfigError
+    ("cannot load <what>: why") when they do not load."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise WebConfigError(f"cannot load {what}: {getattr(exc, 'strerror', None) or exc}") from None
     return context
 
 

@@ -268,7 +268,7 @@ def live(tmp_path_factory):
         agent = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(config), "agent",
                                   "--listen", f"127.0.0.1:{port}", "--interval", "0.5"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        stack.callback(lambda: (agent.terminate(), agent.wait(15)))
+        stack.callback(servers.stop, agent)
         servers.wait_port(port, agent, timeout=30)
         metrics = f"http://127.0.0.1:{port}/metrics"
         threading.Thread(target=_traffic, args=([(a.port, False), (b.port, False),

@@ -245,5 +245,4 @@ basic_auth_users:
         assert _get(url, _context(pki, "client"), "prometheus:bad") == 401
         _refused(url, _context(pki))
     finally:
-        agent.terminate()
-        agent.wait(15)
+        servers.stop(agent)
