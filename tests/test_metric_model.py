@@ -323,6 +323,7 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
     from obs_tui.tui.app import ObsApp
     from obs_tui.tui.panes import RequestsPane
     from tests.fake_frames import FakeEngine
+    from tests.test_tui import started, table_of
 
     s = live["servers"]
     plain = f"{_comm(s['d'].pid)}:{s['d'].port}"
@@ -351,12 +352,8 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
     async def rows():
         app = ObsApp(lambda: FakeEngine(lambda i: frame))
         async with app.run_test(size=(160, 48)) as pilot:
-            for _ in range(200):
-                if app.frames:
-                    break
-                await pilot.pause(0.02)
-            await pilot.pause()
-            table = app.main.query_one(RequestsPane).table
+            await started(app, pilot, frames=1, frame_fn=lambda i: frame)
+            table = table_of(app, RequestsPane)
             shown = {key: table.row(key)[0] for key in table.keys}
             await pilot.press("q")
         return {k: v[0] if isinstance(v, tuple) else str(v) for k, v in shown.items()}

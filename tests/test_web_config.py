@@ -98,15 +98,17 @@ def _refused(url: str, context) -> None:
         _get(url, context)
 
 
-def test_client_certificates_are_required_and_verified(tmp_path, pki, collector):
+def _tls(tmp: Path, pki, *more: str) -> str:
+    """A web config with the server's certificate and `more` lines under tls_server_config
+    (indented) or, when they start unindented, after it."""
     server_cert, server_key = pki["server"]
-    path = _write(tmp_path, f"""
-tls_server_config:
-  cert_file: {server_cert}
-  key_file: {server_key}
-  client_ca_file: {pki['ca'][0]}
-  client_auth_type: RequireAndVerifyClientCert
-""")
+    return _write(tmp, "\n".join(["tls_server_config:", f"  cert_file: {server_cert}",
+                                   f"  key_file: {server_key}", *more]) + "\n")
+
+
+def test_client_certificates_are_required_and_verified(tmp_path, pki, collector):
+    path = _tls(tmp_path, pki, f"  client_ca_file: {pki['ca'][0]}",
+                "  client_auth_type: RequireAndVerifyClientCert")
     server = serve(collector, f"127.0.0.1:{servers.free_port()}", web_config_file=path)
     try:
         assert server.url.startswith("https://")
@@ -147,14 +149,7 @@ http_server_config:
 
 
 def test_bcrypt_users_right_and_wrong(tmp_path, pki, collector):
-    server_cert, server_key = pki["server"]
-    path = _write(tmp_path, f"""
-tls_server_config:
-  cert_file: {server_cert}
-  key_file: {server_key}
-basic_auth_users:
-  prometheus: {HASH}
-""")
+    path = _tls(tmp_path, pki, "basic_auth_users:", f"  prometheus: {HASH}")
     server = serve(collector, f"127.0.0.1:{servers.free_port()}", web_config_file=path)
     context = _context(pki)
     try:
@@ -222,15 +217,8 @@ def test_agent_with_a_bad_web_config_exits_2(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the agent's eBPF probes need root")
 def test_the_agent_serves_through_its_web_config(tmp_path, pki):
-    server_cert, server_key = pki["server"]
-    path = _write(tmp_path, f"""
-tls_server_config:
-  cert_file: {server_cert}
-  key_file: {server_key}
-  client_ca_file: {pki['ca'][0]}
-basic_auth_users:
-  prometheus: {HASH}
-""")
+    path = _tls(tmp_path, pki, f"  client_ca_file: {pki['ca'][0]}", "basic_auth_users:",
+                f"  prometheus: {HASH}")
     port = servers.free_port()
     agent = subprocess.Popen([sys.executable, "-m", "obs_tui",
                               "agent", "--listen", f"127.0.0.1:{port}", "--web-config-file", path,
