@@ -375,8 +375,11 @@ def test_promtool_checks_the_agents_metrics(live):
 
 @needs_root
 def test_openmetrics_declares_units_and_the_energy_model(live):
-    _wait(lambda: _http_samples(live["metrics"]), what="requests on /metrics")
-    text = _get(live["metrics"], "application/openmetrics-text; version=1.0.0")
+    def energy_shown():  # the first frames have no per-process energy yet (nothing measured)
+        text = _get(live["metrics"], "application/openmetrics-text; version=1.0.0")
+        return text if "obs_process_cpu_joules_total{" in text and _http_samples(live["metrics"]) else None
+
+    text = _wait(energy_shown, what="per-process energy on /metrics")
     assert "# UNIT http_server_request_duration_seconds seconds" in text
     assert "# UNIT obs_host_energy_joules joules" in text
     assert "# UNIT obs_host_power_watts watts" in text
@@ -397,6 +400,10 @@ def test_openmetrics_declares_units_and_the_energy_model(live):
     assert all(s.labels["exe"] for s in procs if s.labels["pid"] in servers_pids)
     for name in fams:
         assert not re.search(r"_(g|kwh|ms|kb|mb)(_|$)", name), name  # no abbreviated units
+    from obs_tui.exporter import METRICS
+
+    exposed = {f.name + ("_total" if f.type == "counter" else "") for f in fams.values()}
+    assert exposed == set(METRICS)  # the list the module's docstring promises is what leaves
 
 
 def _substitute(expr: str) -> str:
@@ -453,3 +460,22 @@ def test_read_only_power_reads_new_and_old_agents(live):
         assert power.source == "obs-tui" and set(dict(power.zones)) == zones, instance
         assert power.host_watts > 0 and power.processes
     assert power.host_watts == 30.0  # the old agent's explicit total, not total + parts
+
+
+def test_naming_reads_a_real_process_and_keeps_its_name_after_it_exits(tmp_path):
+    from obs_tui.sources.service_identity import ServiceNaming, read_env_name
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            env={**os.environ, "OTEL_SERVICE_NAME": "ledger"})
+    try:
+        naming = ServiceNaming(rules_from_config([{"name": "by-rule", "port": 7000}]))
+        naming.prime([proc.pid])
+        assert read_env_name(proc.pid) == "ledger" and read_env_name(os.getpid()) == ""
+        assert naming.name(proc.pid, "python3", "python3 -c ...", (7000,)) == "ledger"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert read_env_name(proc.pid) is None  # gone: unreadable now
+    # its last requests keep the name read while it lived
+    assert naming.name(proc.pid, "python3", "python3 -c ...", (7000,)) == "ledger"
+    assert ServiceNaming().name(proc.pid, "python3", "", (7000,)) == "python3:7000"

@@ -124,7 +124,7 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
             cur.source, 0.0, 0.0, tuple(parts),
             tuple(ProcessPower(pid, cur.comms.get(pid, "?"), 0.0, 0.0, 0.0) for pid in cur.cpu_ns),
             subzones=tuple(breakdown), cpu_time_source=cur.cpu_time_source,
-            estimate=cur.estimate, reason=cur.reason)
+            estimate=cur.estimate, reason=cur.reason, zone_joules=tuple(parts))
     deltas = cpu_deltas(prev.cpu_ns, cur.cpu_ns)
     all_ns = sum(deltas.values())
     if cur.cpu_time_source == "ebpf" and cur.cpus > 0:
