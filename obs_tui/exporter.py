@@ -6,9 +6,10 @@ HTTP histograms are the RED section's cumulative series; energy and carbon count
 power and carbon sections' totals since the engine started.
 
 What leaves the host is what is listed in METRICS below (docs/metrics.md), nothing else: no
-command lines, no paths but normalised routes and the executables of the top processes. Energy changes at most once a second (ENERGY_STEP_S): finer
-energy readings are a side channel (Platypus, CVE-2020-8694), so the counters and power
-gauges are frozen between steps and energy is rounded to whole joules.
+command lines, no paths but normalised routes and the executables of the top processes.
+Energy changes at most once a second (ENERGY_STEP_S): finer energy readings are a side channel
+(Platypus, CVE-2020-8694), so the counters and power gauges are frozen between steps and
+energy is rounded to whole joules.
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def _query(base: str, expr: str) -> list:
     return doc["data"]["result"]
 
 
-def _wait(predicate, timeout: float = 60.0, what: str = ""):
+def _wait(predicate, timeout: float = 120.0, what: str = ""):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -269,7 +269,7 @@ def live(tmp_path_factory):
                                   "--listen", f"127.0.0.1:{port}", "--interval", "0.5"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         stack.callback(servers.stop, agent)
-        servers.wait_port(port, agent, timeout=30)
+        servers.wait_port(port, agent, timeout=60)
         metrics = f"http://127.0.0.1:{port}/metrics"
         threading.Thread(target=_traffic, args=([(a.port, False), (b.port, False),
                                                  (c.port, False), (d.port, True)], stop),
@@ -335,9 +335,10 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
             frame = engine.tick()
             mine = {svc.pid: svc for svc in frame.red.services if svc.pid in
                     {x.pid for x in s.values()}}
-            return frame if len(mine) == 4 and all(v.requests for v in mine.values()) else None
+            # since the probe attached (a tick's window may fall between two of a server's requests)
+            return frame if len(mine) == 4 and all(v.routes_total for v in mine.values()) else None
 
-        frame = _wait(ours, timeout=30, what="requests from the four servers")
+        frame = _wait(ours, timeout=60, what="requests from the four servers")
     finally:
         engine.close()
     doc = frame_to_json(frame)
