@@ -89,13 +89,18 @@ def dashboard() -> dict:
                          "{{instance}} g/kWh")], 16, 32, h=8),
         _row("SLOs (deploy/prometheus/obs-tui-rules.yml)", 40),
         _panel("timeseries", "Error budget burn rate", "1 = spending the 30-day budget exactly; "
-               "pages at 14.4 (1 h and 5 m) or 6 (6 h and 30 m).", "none",
-               [(f"obs:http_server_errors:burnrate{w}{{{SLO}}}", f"{{{{service_name}}}} {w}")
-                for w in ("5m", "1h", "6h")], 0, 41, w=12),
+               "pages at 14.4 (1 h and 5 m) or 6 (6 h and 30 m). Availability: no 5xx (99.9 %); "
+               "latency: within 0.5 s (99 %).", "none",
+               [(f"obs:http_server_errors:burnrate{w}{{{SLO}}}", f"{{{{service_name}}}} availability {w}")
+                for w in ("5m", "1h", "6h")]
+               + [(f"obs:http_server_slow:burnrate{w}{{{SLO}}}", f"{{{{service_name}}}} latency {w}")
+                  for w in ("5m", "1h", "6h")], 0, 41, w=12),
         _panel("bargauge", "Error budget remaining (30 d)", "1 is all of it; below 0 the "
                "objective is missed.", "percentunit",
                [(f"obs:http_server_availability:error_budget_remaining{{{SLO}}}",
-                 "{{service_name}}")], 12, 41, w=12),
+                 "{{service_name}} availability"),
+                (f"obs:http_server_latency:error_budget_remaining{{{SLO}}}",
+                 "{{service_name}} latency")], 12, 41, w=12),
     ]
     for i, panel in enumerate(panels, start=1):
         panel["id"] = i
