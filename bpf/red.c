@@ -66,7 +66,8 @@ struct conn {
     u8 path_words;  // words of path[] that belong to this request's path (the rest is stale)
     u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
     u32 gen;        // the tgid's generation when the connection was first seen (see generations)
-    u32 pad;        // path 8-byte aligned for the word scan
+    u8 tls;         // an SSL * connection (KIND_SSL): its requests are https
+    u8 pad[3];      // path 8-byte aligned for the word scan
     char path[PATH_LEN];
 };
 
@@ -76,7 +77,8 @@ struct stat_key {
     u8 method;
     u8 truncated;
     u32 gen;     // which process of that tgid: a reused pid does not add to a dead one's counts
-    u32 pad;
+    u8 tls;      // read and answered through libssl (url_scheme https)
+    u8 pad[3];
     u64 path_hash;
 };
 
@@ -171,7 +173,8 @@ static __always_inline int publish_path(struct conn *c) {
 
 static __always_inline void record(struct conn *c, u16 status, u64 now) {
     struct stat_key k = {.tgid = c->tgid, .status = status, .method = c->method,
-                         .truncated = c->truncated, .gen = c->gen, .path_hash = c->path_hash};
+                         .truncated = c->truncated, .gen = c->gen, .tls = c->tls,
+                         .path_hash = c->path_hash};
     struct stat_val *v = stats.lookup(&k);
     if (!v) {
         int zero = 0;
@@ -264,7 +267,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         return;  // header continuation, body, TLS records: not the start of a request
     struct conn *c = conns.lookup(key);
     if (!c) {
-        struct conn fresh = {.gen = generation_of(tgid)};
+        struct conn fresh = {.gen = generation_of(tgid), .tls = key->kind == KIND_SSL};
         if (conns.update(key, &fresh)) {
             count_lost(LOST_CONNS);
             return;

@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Prometheus base URL (for a live grid intensity query)")
     agent.add_argument("--listen", metavar="ADDR:PORT",
                        help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)")
+    agent.add_argument("--web-config-file", "--web.config.file", dest="web_config_file",
+                       metavar="FILE", help="exporter-toolkit web-config.yml: TLS, client "
+                                            "certificates, bcrypt basic auth (default: "
+                                            "exporter.web_config_file)")
     demo = command("demo", ["interval", "screen"],
                    "a sample service, load, the agent and Prometheus on loopback, and the console "
                    "over them")
@@ -245,10 +249,13 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
     else:
         sources = [ProcsSource()]
     if not read_only:
+        from obs_tui.analysis.service_names import rules_from_config
         from obs_tui.sources.red import RedSource
+        from obs_tui.sources.service_identity import ServiceNaming
 
+        naming = ServiceNaming(rules_from_config(config.red["services"]))
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
-                                 notice=notice))
+                                 notice=notice, naming=naming))
         sources.append(power_source(config, notice))
     if config.prometheus["url"] and with_slos:
         from obs_tui.sources.slo import SloSource
@@ -418,14 +425,15 @@ def screen_options(config: Config, args, drops_root: bool) -> dict:
     return {"theme_name": theme, "mouse": not getattr(args, "no_mouse", False), "remembered": remembered}
 
 
-def start_exporter(config: Config, listen: str | None, flag: str):
+def start_exporter(config: Config, listen: str | None, flag: str, web_config_file: str | None = None):
     """The collector and its /metrics server (flag names where a bad address came from)."""
     from obs_tui.exporter import ExporterError, FrameCollector, serve_from_config
 
     collector = FrameCollector(config.exporter["top_processes"])
     where = flag if listen else f"{config.path or 'config'}: key 'exporter.listen'"
     try:
-        server = serve_from_config(collector, config.exporter, listen or config.exporter["listen"], where)
+        server = serve_from_config(collector, config.exporter, listen or config.exporter["listen"],
+                                   where, web_config_file)
     except ExporterError as exc:
         raise UsageError(f"obs-tui: {exc}") from None
     return collector, server
@@ -436,7 +444,8 @@ def cmd_agent(config: Config, args) -> int:
     from obs_tui.exporter import sources_off
 
     started: float | None = time.monotonic()
-    collector, server = start_exporter(config, getattr(args, "listen", None), "--listen")
+    collector, server = start_exporter(config, getattr(args, "listen", None), "--listen",
+                                       getattr(args, "web_config_file", None))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"obs-tui agent: metrics on {server.url} (503 until ready: "

@@ -109,6 +109,14 @@ SCHEMA: dict[str, Any] = {
     "red": {
         "routes": (list, []),
         "max_children": (int, 10, Bounds(1, 10000)),
+        # Service names for processes without OTEL_SERVICE_NAME (analysis/service_names.py):
+        # the first rule whose matchers all match names the process.
+        "services": [{
+            "name": (str, None),
+            "exe": (str, ""),       # glob on the executable's path or base name
+            "cmdline": (str, ""),   # regular expression searched in the command line
+            "port": (int, 0, Bounds(0, 65535)),  # a port it listens on (0: any)
+        }],
     },
     "exporter": {
         "listen": (str, "127.0.0.1:9464"),
@@ -117,6 +125,9 @@ SCHEMA: dict[str, Any] = {
         "tls_key_file": (str, ""),
         "basic_auth_user": (str, ""),
         "basic_auth_password_file": (str, ""),
+        # exporter-toolkit web-config.yml (TLS, client certificates, bcrypt users), as
+        # node_exporter's --web.config.file; instead of the four keys above
+        "web_config_file": (str, ""),
     },
     "slo": [{
         "name": (str, None),
@@ -327,6 +338,12 @@ def parse(text: str, where: str = "<config>") -> Config:
             if not isinstance(item, str) or not item.startswith("/"):
                 raise ConfigError(f"{where}: key 'red.{key}' must list paths starting with '/', got {item!r}")
     _check_carbon(where, data["carbon"])
+    from obs_tui.analysis.service_names import RuleError, rules_from_config
+
+    try:
+        rules_from_config(data["red"]["services"])
+    except RuleError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
                   slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"],

@@ -52,6 +52,12 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "red": "eBPF RED (rate, errors, duration) of HTTP servers",
     "red.routes": "your route patterns, e.g. [\"/users/{id}\"]: they win over automatic ones",
     "red.max_children": "a path level with more distinct children collapses to *",
+    "red.services": "service names for processes without OTEL_SERVICE_NAME: the first rule whose "
+                    "matchers all match names the process (else name:port)",
+    "red.services[].name": ("required: the service name", "billing"),
+    "red.services[].exe": ("a glob on the executable's path or base name", "*/billing"),
+    "red.services[].cmdline": ("a regular expression searched in the command line", "billing\\.wsgi"),
+    "red.services[].port": ("a port the process listens on (0: any)", 8000),
     "exporter": "obs-tui agent and --serve-metrics",
     "exporter.listen": "ADDR:PORT of /metrics (loopback unless you say otherwise)",
     "exporter.top_processes": "per-process series for the N processes with most energy",
@@ -59,6 +65,8 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "exporter.tls_key_file": "the certificate's key",
     "exporter.basic_auth_user": "with basic_auth_password_file: every scrape must authenticate",
     "exporter.basic_auth_password_file": "file with the password scrapes must send",
+    "exporter.web_config_file": "an exporter-toolkit web-config.yml (TLS, client certificates, "
+                                "bcrypt users) instead of the tls_*/basic_auth_* keys",
     "slo": "one [[slo]] table per SLO: a ratio (error_query and total_query) or a latency "
            "(histogram and threshold_s)",
     "slo[].name": ("required: the SLO's name", "checkout-availability"),
@@ -124,7 +132,7 @@ def _scalars(schema: dict, dotted: str, commented: bool = False) -> list[str]:
         text = note(full)[0]
         if bounds is not None:
             unit = f" {bounds.unit}" if bounds.unit else ""
-            text += f" From {bounds.low:g} to {bounds.high:g}{unit}."
+            text += f" ({bounds.low:g} to {bounds.high:g}{unit})"
         lines += _comment(text)
         if default is None or default is UNSET or (commented and note(full)[1] is not UNSET):
             lines.append(f"# {key} = {_toml_value(_example(full, types))}")

@@ -138,12 +138,13 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
     directory = Path(tempfile.mkdtemp(prefix="obs-tui-demo-"))
     procs: list[subprocess.Popen] = []
 
-    def start(args: list[str], name: str) -> subprocess.Popen:
+    def start(args: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(directory / f"{name}.log", "wb")
         try:
             proc = subprocess.Popen(args, cwd=directory, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=_die_with_parent,
+                                    env=None if env is None else {**os.environ, **env})
         finally:
             log.close()
         proc.log = str(directory / f"{name}.log")  # type: ignore[attr-defined]
@@ -157,7 +158,9 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
                    "empty: run it with sudo for the full demo")
         shop_port, agent_port, prom_port = _free_port(), _free_port(), _free_port()
         python = sys.executable
-        shop = start([python, "-m", "obs_tui.demo_service", "serve", str(shop_port)], "shop")
+        # Named as an OpenTelemetry SDK would name it: the agent reads OTEL_SERVICE_NAME.
+        shop = start([python, "-m", "obs_tui.demo_service", "serve", str(shop_port)], "shop",
+                     {"OTEL_SERVICE_NAME": SERVICE_NAME})
         shop_url = f"http://127.0.0.1:{shop_port}"
         _wait_http(f"{shop_url}/health", shop, "the sample shop", 15)
         start([python, "-m", "obs_tui.demo_service", "load", str(shop_port), f"{rps:g}"], "load")

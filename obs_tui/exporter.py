@@ -8,10 +8,11 @@ and again whenever Frames have stopped coming, and 404 for any other path. Nothi
 HTTP histograms are the RED section's cumulative series; energy and carbon counters are the
 power and carbon sections' totals since the engine started.
 
-What leaves the host is what is listed in METRICS below, nothing else (no command lines, no
-paths but normalised routes). Energy changes at most once a second (ENERGY_STEP_S): finer
-energy readings are a side channel (Platypus, CVE-2020-8694), so the counters and power
-gauges are frozen between steps and energy is rounded to whole joules.
+What leaves the host is what is listed in METRICS below (docs/metrics.md), nothing else: no
+command lines, no paths but normalised routes and the executables of the top processes.
+Energy changes at most once a second (ENERGY_STEP_S): finer energy readings are a side channel
+(Platypus, CVE-2020-8694), so the counters and power gauges are frozen between steps and
+energy is rounded to whole joules.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from obs_tui import __version__
+from obs_tui import __version__, web_config
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
 from obs_tui.analysis.red import LOST_REASONS, semconv_series
 from obs_tui.config import split_listen
@@ -48,10 +49,15 @@ HANDLER_TIMEOUT_S = 10.0
 # rather than storing the last numbers as current.
 STALE_TICKS = 3
 STALE_MIN_S = 10.0
-HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
-METRICS = ("http_server_request_duration_seconds", "obs_red_lost_events_total",
-           "obs_process_cpu_joules_total", "obs_host_power_watts", "obs_process_carbon_grams_total",
-           "obs_grid_intensity_g_per_kwh", "obs_build_info")
+HTTP_LABELS = ("service_name", "service_instance_id", "url_scheme", "http_request_method",
+               "http_route", "http_response_status_code")
+PROCESS_LABELS = ("pid", "comm", "exe", "container_id")  # what Kepler's users join on
+# Every family the agent publishes (docs/metrics.md describes each); counters with _total.
+METRICS = ("obs_build_info", "http_server_request_duration_seconds", "obs_red_lost_events_total",
+           "obs_host_power_watts", "obs_host_zone_power_watts",
+           "obs_host_energy_joules_total", "obs_host_zone_energy_joules_total",
+           "obs_process_cpu_joules_total", "obs_host_carbon_grams_total",
+           "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour")
 
 
 class ExporterError(Exception):
@@ -68,20 +74,28 @@ def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
 
 @dataclass
 class _Energy:
-    """What the energy metrics show until the next step: whole joules and grams, rounded watts."""
+    """What the energy metrics show until the next step: whole joules, grams to the milligram,
+    watts to a tenth. Per process: (pid, comm, exe, container_id) -> value."""
 
     at: float = float("-inf")
-    joules: dict[tuple[str, str], float] | None = None
-    grams: dict[tuple[str, str], float] | None = None
-    zones: tuple[tuple[str, str, float], ...] = ()
+    source: str = ""
+    host_watts: float | None = None
+    zone_watts: tuple[tuple[str, float], ...] = ()
+    host_joules: float = 0.0
+    zone_joules: tuple[tuple[str, float], ...] = ()
+    joules: dict[tuple[str, str, str, str], float] | None = None
+    host_grams: float | None = None
+    grams: dict[tuple[str, str, str, str], float] | None = None
     grid: float | None = None
 
 
 class FrameCollector(Collector):
     """Turns the latest Frame into metric families on each scrape.
 
-    top_processes bounds the per-process series (by energy since start); routes are already
-    normalised by the RED analysis (routes.normalise caps children per path segment)."""
+    top_processes bounds the per-process series (by energy since start; kernel threads are
+    left out: kworker/* names churn, and their energy is in the host's and idle figures);
+    routes are already normalised by the RED analysis (routes.normalise caps children per
+    path segment)."""
 
     def __init__(self, top_processes: int = 20, clock: Callable[[], float] = time.monotonic) -> None:
         self.top_processes = top_processes
@@ -114,21 +128,7 @@ class FrameCollector(Collector):
             self._frame = frame
             now = self._published_at = self.clock()
             if now - self._shown.at >= ENERGY_STEP_S:
-                self._shown = self._energy_step(frame, now)
-
-    def _energy_step(self, frame: Frame, now: float) -> _Energy:
-        shown = _Energy(at=now)
-        if frame.power is not None:
-            top = sorted(frame.power.processes, key=lambda p: -p.joules)[:self.top_processes]
-            shown.joules = {(str(p.pid), p.comm): float(int(p.joules)) for p in top}
-            source = frame.power.source
-            shown.zones = tuple((zone, source, round(w, 1)) for zone, w in frame.power.zones)
-            shown.zones += (("host", source, round(frame.power.host_watts, 1)),)
-        if frame.carbon is not None:
-            top = sorted(frame.carbon.processes, key=lambda c: -c.grams)[:self.top_processes]
-            shown.grams = {(str(c.pid), c.comm): round(c.grams, 3) for c in top}
-            shown.grid = frame.carbon.grid_g_per_kwh
-        return shown
+                self._shown = energy_step(frame, now, self.top_processes)
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # families depend on the frame; registering must not call collect()
@@ -142,50 +142,124 @@ class FrameCollector(Collector):
         yield info
         if frame is None:
             return
-        if frame.red is not None:
-            hist = HistogramMetricFamily(
-                "http_server_request_duration_seconds",
-                "Duration of HTTP server requests, first byte read to first byte written "
-                "(eBPF, since obs-tui attached)", labels=HTTP_LABELS)
-            for (service, method, route, status), s in sorted(semconv_series(frame.red).items()):
-                buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
-                buckets.append(("+Inf", float(s.count)))
-                hist.add_metric(_labels(service, method, route, str(status)), buckets, s.sum_s)
-            yield hist
-            # What the probe saw but could not record, by reason: without it, a scrape that
-            # shows fewer requests than were served would look like less traffic.
-            lost = CounterMetricFamily("obs_red_lost_events",
-                                       "Requests or responses the probe saw but could not record, "
-                                       "since it attached", labels=("reason",))
-            recorded = dict(frame.red.lost_reasons)
-            for reason in LOST_REASONS:
-                lost.add_metric((reason,), float(recorded.get(reason, 0)))
-            yield lost
-        if shown.joules is not None:
-            joules = CounterMetricFamily("obs_process_cpu_joules",
-                                         "CPU energy attributed to a process since obs-tui started "
-                                         "(whole joules, updated at most once a second)",
-                                         labels=("pid", "comm"))
-            for (pid, comm), value in shown.joules.items():
-                joules.add_metric(_labels(pid, comm), value)
-            yield joules
-        if shown.zones:
-            watts = GaugeMetricFamily("obs_host_power_watts",
-                                      "Host power by zone (host: the total); source rapl or estimate",
-                                      labels=("zone", "source"))
-            for zone, source, value in shown.zones:
-                watts.add_metric(_labels(zone, source), value)
-            yield watts
-        if shown.grams is not None:
-            grams = CounterMetricFamily("obs_process_carbon_grams",
-                                        "Operational carbon of a process since obs-tui started (gCO2e)",
-                                        labels=("pid", "comm"))
-            for (pid, comm), value in shown.grams.items():
-                grams.add_metric(_labels(pid, comm), value)
-            yield grams
-        if shown.grid is not None:
-            yield GaugeMetricFamily("obs_grid_intensity_g_per_kwh",
-                                    "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
+        yield from http_families(frame)
+        yield from energy_families(shown)
+
+
+def _process_labels(frame: Frame) -> dict[int, tuple[str, str, str, str] | None]:
+    """pid -> its labels, None for a kernel thread (never published)."""
+    return {p.pid: None if p.kernel_thread else (str(p.pid), p.comm, p.exe, p.container_id)
+            for p in frame.processes}
+
+
+def _top(rows: list[tuple[int, str, float]], labels: dict[int, tuple[str, str, str, str] | None],
+         n: int, digits: int | None) -> dict[tuple[str, str, str, str], float]:
+    """The n largest (pid, comm, value) rows that are not kernel threads, keyed by labels."""
+    out: dict[tuple[str, str, str, str], float] = {}
+    for pid, comm, value in sorted(rows, key=lambda r: -r[2]):
+        if len(out) >= n:
+            break
+        known = labels.get(pid, (str(pid), comm, "", ""))
+        if known is None or comm.startswith(KERNEL_THREAD_PREFIXES):
+            continue
+        out[known] = float(int(value)) if digits is None else round(value, digits)
+    return out
+
+
+# Kernel threads by name, for a process the Frame's process list no longer holds (it exited
+# between the power and the process sample): their names churn with their work queue.
+KERNEL_THREAD_PREFIXES = ("kworker/", "ksoftirqd/", "migration/", "rcu_", "cpuhp/", "idle_inject/")
+
+
+def energy_step(frame: Frame, now: float, top_processes: int) -> _Energy:
+    """The energy figures to publish for the next ENERGY_STEP_S (see the module docstring)."""
+    shown = _Energy(at=now)
+    labels = _process_labels(frame)
+    if frame.power is not None:
+        power = frame.power
+        shown.source = power.source
+        shown.host_watts = round(power.host_watts, 1)
+        shown.zone_watts = tuple((zone, round(w, 1)) for zone, w in power.zones)
+        shown.host_joules = float(int(power.host_joules))
+        shown.zone_joules = tuple((zone, float(int(j))) for zone, j in power.zone_joules)
+        shown.joules = _top([(p.pid, p.comm, p.joules) for p in power.processes], labels,
+                            top_processes, None)
+    if frame.carbon is not None:
+        carbon = frame.carbon
+        shown.host_grams = round(carbon.host_grams, 3)
+        shown.grams = _top([(c.pid, c.comm, c.grams) for c in carbon.processes], labels,
+                           top_processes, 3)
+        shown.grid = carbon.grid_g_per_kwh
+    return shown
+
+
+def http_families(frame: Frame) -> Iterator[Any]:
+    """http_server_request_duration_seconds: the RED section's cumulative series, labelled as
+    OpenTelemetry's semantic conventions name them."""
+    if frame.red is None:
+        return
+    hist = HistogramMetricFamily(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests, first byte read to first byte written "
+        "(eBPF, since obs-tui attached)", labels=HTTP_LABELS, unit="seconds")
+    for key, s in sorted(semconv_series(frame.red).items()):
+        service, instance, scheme, method, route, status = key
+        buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
+        buckets.append(("+Inf", float(s.count)))
+        hist.add_metric(_labels(service, instance, scheme, method, route, str(status)), buckets, s.sum_s)
+    yield hist
+    # What the probe saw but could not record, by reason: without it, a scrape that shows
+    # fewer requests than were served would look like less traffic.
+    recorded = dict(frame.red.lost_reasons)
+    yield _filled(CounterMetricFamily(
+        "obs_red_lost_events", "Requests or responses the probe saw but could not record, since "
+        "it attached", labels=("reason",)), [((reason,), float(recorded.get(reason, 0)))
+                                             for reason in LOST_REASONS])
+
+
+def energy_families(shown: _Energy) -> Iterator[Any]:
+    """Power, energy and carbon. The host total and its zones are separate metrics, so a sum
+    over either never counts a joule twice; energy is counters, as Kepler and node_exporter
+    publish it (rate() gives watts)."""
+    if shown.host_watts is not None:
+        source = (shown.source,)
+        yield _filled(GaugeMetricFamily(
+            "obs_host_power_watts", "Host power (all zones together); source rapl or estimate",
+            labels=("source",), unit="watts"), [(source, shown.host_watts)])
+        yield _filled(GaugeMetricFamily(
+            "obs_host_zone_power_watts", "Power of each zone the host total is the sum of (psys, "
+            "or package-N and dram-N; cpu and memory for an estimate)", labels=("zone", "source"),
+            unit="watts"), [((zone, *source), w) for zone, w in shown.zone_watts])
+        yield _filled(CounterMetricFamily(
+            "obs_host_energy_joules", "Host energy since obs-tui started (whole joules)",
+            labels=("source",), unit="joules"), [(source, shown.host_joules)])
+        yield _filled(CounterMetricFamily(
+            "obs_host_zone_energy_joules", "Energy of each zone since obs-tui started (whole "
+            "joules)", labels=("zone", "source"), unit="joules"),
+            [((zone, *source), j) for zone, j in shown.zone_joules])
+    if shown.joules is not None:
+        yield _filled(CounterMetricFamily(
+            "obs_process_cpu_joules", "CPU energy attributed to a process since obs-tui started "
+            "(whole joules, updated at most once a second)", labels=PROCESS_LABELS, unit="joules"),
+            shown.joules.items())
+    if shown.host_grams is not None:
+        yield _filled(CounterMetricFamily(
+            "obs_host_carbon_grams", "Operational carbon of the host since obs-tui started "
+            "(grams CO2e, PUE included)", labels=(), unit="grams"), [((), shown.host_grams)])
+    if shown.grams is not None:
+        yield _filled(CounterMetricFamily(
+            "obs_process_carbon_grams", "Operational carbon of a process since obs-tui started "
+            "(grams CO2e)", labels=PROCESS_LABELS, unit="grams"), shown.grams.items())
+    if shown.grid is not None:
+        yield GaugeMetricFamily("obs_grid_intensity_grams_per_kilowatt_hour",
+                                "Grid carbon intensity used (grams CO2e per kWh)",
+                                value=shown.grid, unit="grams_per_kilowatt_hour")
+
+
+def _filled(family: Any, rows: Iterable[tuple[tuple[str, ...], float]]) -> Any:
+    for labels, value in rows:
+        family.add_metric(_labels(*labels), value)
+    return family
 
 
 def _labels(*values: str) -> tuple[str, ...]:
@@ -298,28 +372,37 @@ class MetricsServer:
 
 def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file: str = "",
           tls_key_file: str = "", basic_auth_user: str = "", basic_auth_password_file: str = "",
-          where: str = "--listen") -> MetricsServer:
-    """Serve /metrics in a daemon thread; ExporterError (one line) for bad settings."""
+          where: str = "--listen", web_config_file: str = "") -> MetricsServer:
+    """Serve /metrics in a daemon thread; ExporterError (one line) for bad settings.
+    web_config_file: an exporter-toolkit web-config.yml (obs_tui/web_config.py), instead of
+    the tls_* and basic_auth_* settings."""
     host, port = parse_listen(listen, where)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     app = _routed(make_wsgi_app(registry), collector)
+    context = None
+    if web_config_file:
+        if tls_cert_file or tls_key_file or basic_auth_user or basic_auth_password_file:
+            raise ExporterError("exporter: give web_config_file or the tls_*/basic_auth_* keys, "
+                                "not both")
+        try:
+            web = web_config.load(web_config_file)
+        except web_config.WebConfigError as exc:
+            raise ExporterError(f"exporter: {exc}") from None
+        app, context = web_config.guard(app, web), web.context
     if basic_auth_user or basic_auth_password_file:
         if not (basic_auth_user and basic_auth_password_file):
             raise ExporterError("exporter: basic auth needs both basic_auth_user and "
                                 "basic_auth_password_file")
         app = _with_basic_auth(app, basic_auth_user, _read_password(basic_auth_password_file))
-    context = None
     if tls_cert_file or tls_key_file:
         if not (tls_cert_file and tls_key_file):
             raise ExporterError("exporter: TLS needs both tls_cert_file and tls_key_file")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            context.load_cert_chain(tls_cert_file, tls_key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ExporterError(f"exporter: cannot load TLS certificate {tls_cert_file} / key "
-                                f"{tls_key_file}: {exc}") from None
+            context = web_config.server_context(tls_cert_file, tls_key_file, f"TLS certificate "
+                                                f"{tls_cert_file} / key {tls_key_file}")
+        except web_config.WebConfigError as exc:
+            raise ExporterError(f"exporter: {exc}") from None
     try:
         server = make_server(host, port, app, server_class=_Server6 if ":" in host else _Server,
                              handler_class=_QuietHandler)
@@ -336,7 +419,9 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
 
 
 def serve_from_config(collector: FrameCollector, exporter: dict[str, Any], listen: str,
-                      where: str) -> MetricsServer:
+                      where: str, web_config_file: str | None = None) -> MetricsServer:
+    """web_config_file: the command line's, which takes the place of the config's."""
     return serve(collector, listen, exporter.get("tls_cert_file", ""),
                  exporter.get("tls_key_file", ""), exporter.get("basic_auth_user", ""),
-                 exporter.get("basic_auth_password_file", ""), where=where)
+                 exporter.get("basic_auth_password_file", ""), where=where,
+                 web_config_file=web_config_file or exporter.get("web_config_file", ""))

@@ -45,6 +45,9 @@ class ProcessSample:
     cpu_seconds: float
     cpu_percent: float
     rss_bytes: int
+    exe: str = ""  # the executable's path, "" when unreadable (another user's, after the drop)
+    container_id: str = ""  # from /proc/PID/cgroup, "" outside a container
+    kernel_thread: bool = False  # kworker/* and friends: no executable, names that churn
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class RequestSeries:
     count: int
     sum_s: float
     le_counts: tuple[int, ...]
+    scheme: str = "http"  # url_scheme: "https" when read and answered through libssl
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,14 @@ class ServiceStats:
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
     paths: int = 0  # distinct request paths behind routes_total (more than routes: normalised, capped)
     series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
+    # The service it belongs to (analysis/service_names.py): OTEL_SERVICE_NAME, a config rule,
+    # else comm:port. The same on every surface: rows, snapshot --json, /metrics.
+    service_name: str = ""
+    service_instance_id: str = ""  # this process within its service (its pid on this host)
+
+    @property
+    def name(self) -> str:
+        return self.service_name or self.comm
 
     @property
     def key(self) -> int | str:
@@ -152,6 +164,7 @@ class PowerSection:
     busy_ratio: float = 0.0  # node CPU busy time / all CPU time over the tick (/proc/stat)
     host_joules: float = 0.0  # since the engine started
     idle_joules: float = 0.0  # since the engine started
+    zone_joules: tuple[tuple[str, float], ...] = ()  # per zone of `zones`, since the engine started
     cpu_time_source: str = ""  # "ebpf" (sched_switch) | "proc" (/proc/PID/stat)
     estimate: PowerEstimate | None = None
     reason: str = ""  # why RAPL or eBPF is not the source, when it is not

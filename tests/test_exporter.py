@@ -101,12 +101,16 @@ def test_power_carbon_and_build_info_families():
     frame = fake_frames.full_frame(0)
     collector.publish(frame)
     fams = families(collector)
-    zones = {(s.labels["zone"], s.labels["source"]): s.value for s in fams["obs_host_power_watts"].samples}
-    assert zones[("host", "estimate")] == round(frame.power.host_watts, 1)
-    assert fams["obs_grid_intensity_g_per_kwh"].samples[0].value == frame.carbon.grid_g_per_kwh
+    (host,) = fams["obs_host_power_watts"].samples
+    assert host.labels == {"source": "estimate"} and host.value == round(frame.power.host_watts, 1)
+    zones = {s.labels["zone"]: s.value for s in fams["obs_host_zone_power_watts"].samples}
+    assert zones == {z: round(w, 1) for z, w in frame.power.zones} and "host" not in zones
+    assert fams["obs_grid_intensity_grams_per_kilowatt_hour"].samples[0].value == frame.carbon.grid_g_per_kwh
     assert fams["obs_build_info"].samples[0].labels["host"] == fake_frames.HOST
     grams = {s.labels["pid"]: s.value for s in fams["obs_process_carbon_grams"].samples}
-    assert grams == {str(c.pid): round(c.grams, 3) for c in frame.carbon.processes}
+    kernel = {str(p.pid) for p in frame.processes if p.comm.startswith("kworker/")}
+    assert grams == {str(c.pid): round(c.grams, 3) for c in frame.carbon.processes
+                     if str(c.pid) not in kernel}
 
 
 def test_lost_events_are_published_by_reason_zeros_included():
@@ -338,8 +342,8 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
 
     with servers.python_server(tmp_path, name="exp-test-api") as api, \
             agent(tmp_path, config='[red]\nroutes = ["/users/{id}"]\n') as (url, _):
-        comm = psutil.Process(api.pid).name()
-        assert comm == "exp-test-api"
+        assert psutil.Process(api.pid).name() == "exp-test-api"
+        comm = f"exp-test-api:{api.port}"  # the service name: no OTEL_SERVICE_NAME, no rule
         # the server listens before the engine has loaded the probe: wait until a request shows
         def attached():
             keepalive(api.port, ["/health"])
@@ -441,5 +445,6 @@ def test_console_serves_its_frames(tmp_path):
     assert answers == {"/-/ready": 200, "/": 404, "/favicon.ico": 404, "/../../etc/passwd": 404}
     assert fams["obs_build_info"].samples[0].labels["host"] == frame.host
     assert frame.power is not None  # RAPL or the estimator: power exists on any host
-    zones = {s.labels["zone"] for s in fams["obs_host_power_watts"].samples}
-    assert "host" in zones and {z for z, _ in frame.power.zones} <= zones
+    assert [s.labels for s in fams["obs_host_power_watts"].samples] == [{"source": frame.power.source}]
+    zones = {s.labels["zone"] for s in fams["obs_host_zone_power_watts"].samples}
+    assert zones == {z for z, _ in frame.power.zones}

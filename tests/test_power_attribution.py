@@ -209,3 +209,18 @@ def test_busy_ratio_from_ebpf_on_cpu_time_when_proc_stat_shows_no_tick():
     assert s.busy_ratio == pytest.approx(0.0125)
     seven = next(p for p in s.processes if p.pid == 7)
     assert seven.watts == pytest.approx(10.0 * 0.0125) and conserved(s)
+
+
+
+def test_zone_joules_add_up_to_the_host_joules_from_the_first_tick():
+    """Every host zone has an energy total from the first tick on (0 J), and the zones' totals
+    add up to the host's: the exporter publishes the two as separate counters."""
+    r0 = raw([0, 0, 0], 0, 100, {1: 0})
+    r1 = raw([10_000_000, 4_000_000, 6_000_000], 100, 200, {1: 1_000_000_000})
+    r2 = raw([30_000_000, 5_000_000, 9_000_000], 200, 300, {1: 2_000_000_000})
+    s0 = carry_totals(None, power_section(None, r0, 0.0))
+    assert dict(s0.zone_joules) == {"package-0": 0.0, "dram-0": 0.0}  # core-0 is inside package
+    s1 = carry_totals(s0, power_section(r0, r1, 1.0))
+    s2 = carry_totals(s1, power_section(r1, r2, 1.0))
+    assert dict(s2.zone_joules) == pytest.approx({"package-0": 30.0, "dram-0": 5.0})
+    assert sum(j for _, j in s2.zone_joules) == pytest.approx(s2.host_joules)

@@ -39,7 +39,7 @@ def _bucket(ms: float) -> int:
 def _routes(doc: dict) -> dict:
     out = {}
     for svc in doc["red"]["services"]:
-        if svc["comm"] == NAME:
+        if svc["service_name"] == NAME:
             for r in svc["routes_total"]:
                 out[(r["method"], r["route"])] = r
     return out
@@ -49,7 +49,7 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
     conf = tmp_path / "local.toml"
     conf.write_text(CONFIG)
     stop_warmup = threading.Event()
-    with servers.python_server(tmp_path, name=NAME) as api:
+    with servers.python_server(tmp_path, name=NAME, service=NAME) as api:
         # Local mode: a snapshot whose window spans all the traffic below.
         local = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "snapshot",
                                   "--json", "--duration", "25"], stdout=subprocess.PIPE,
@@ -84,7 +84,7 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
                     assert wait_for(lambda: client.query("rate(obs_process_cpu_joules_total[1m])"),
                                     timeout=20)
                     agent_zones = {r["metric"]["zone"]: float(r["value"][1])
-                                   for r in client.query("obs_host_power_watts")}
+                                   for r in client.query("obs_host_zone_power_watts")}
                     client.close()
                     ro = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json",
                                          "--read-only", "--prometheus", url, "--duration", "0.2"],
@@ -111,7 +111,7 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
             assert abs(lo[q] - re_[q]) <= upper - lower, (key, q, lo[q], re_[q])
     power = json.loads(ro.stdout)["power"]  # read-only power from the agent's obs_* metrics
     assert power["source"] == "obs-tui" and power["processes"]
-    assert set(power["zones"]) == set(agent_zones) - {"host"}
+    assert set(power["zones"]) == set(agent_zones)
     assert power["host_watts"] > 0
     sleep = ro_routes[("GET", "/sleep/{id}")]
     assert 10 < sleep["p50_ms"] <= 25 and 100 < sleep["p99_ms"] <= 250  # 20 ms and 120 ms requests

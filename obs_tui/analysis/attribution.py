@@ -143,7 +143,7 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
             cur.source, 0.0, 0.0, tuple(parts),
             tuple(ProcessPower(pid, cur.comms.get(pid, "?"), 0.0, 0.0, 0.0) for pid in cur.cpu_ns),
             subzones=tuple(breakdown), cpu_time_source=cur.cpu_time_source,
-            estimate=cur.estimate, reason=cur.reason)
+            estimate=cur.estimate, reason=cur.reason, zone_joules=tuple(parts))
     deltas = cpu_deltas(prev.cpu_ns, cur.cpu_ns)
     all_ns = sum(deltas.values())
     if cur.cpu_time_source == "ebpf" and cur.cpus > 0:
@@ -173,7 +173,7 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         zones=tuple((name, j / dt) for name, j in parts),
         processes=tuple(processes),
         subzones=tuple((name, j / dt) for name, j in breakdown),
-        busy_ratio=u, host_joules=host_j, idle_joules=idle_j,
+        busy_ratio=u, host_joules=host_j, idle_joules=idle_j, zone_joules=tuple(parts),
         cpu_time_source=cur.cpu_time_source, estimate=cur.estimate, reason=cur.reason,
         window_s=dt)
 
@@ -209,7 +209,16 @@ def carry_totals(prev: PowerSection | None, cur: PowerSection | None) -> PowerSe
     if prev is None:
         return replace(cur, processes=processes)
     return replace(cur, processes=processes, host_joules=prev.host_joules + cur.host_joules,
-                   idle_joules=prev.idle_joules + cur.idle_joules)
+                   idle_joules=prev.idle_joules + cur.idle_joules,
+                   zone_joules=_summed(prev.zone_joules, cur.zone_joules))
+
+
+def _summed(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    """Per-zone joules of `a` plus those of `b`, by zone name."""
+    total = dict(a)
+    for zone, joules in b:
+        total[zone] = total.get(zone, 0.0) + joules
+    return tuple(sorted(total.items()))
 
 
 def fold_window(window: PowerSection | None, step: PowerSection, window_s: float,
@@ -243,4 +252,5 @@ def fold_window(window: PowerSection | None, step: PowerSection, window_s: float
                    zones=averaged(window.zones if window else (), step.zones),
                    subzones=averaged(window.subzones if window else (), step.subzones),
                    processes=_by_power(processes), busy_ratio=busy, host_joules=host_j,
-                   idle_joules=idle_j)
+                   idle_joules=idle_j,
+                   zone_joules=_summed(window.zone_joules if window else (), step.zone_joules))

@@ -22,7 +22,8 @@ def process_samples(prev: Mapping[int, Any] | None, cur: Mapping[int, Any], dt: 
         else:
             used = raw.cpu_seconds if prev is not None else 0.0
         percent = 100.0 * max(used, 0.0) / dt if dt > 0 else 0.0
-        out.append(ProcessSample(pid, raw.info.comm, raw.info.cmdline, raw.info.user,
-                                 raw.cpu_seconds, percent, raw.rss_bytes))
+        info = raw.info
+        out.append(ProcessSample(pid, info.comm, info.cmdline, info.user, raw.cpu_seconds, percent,
+                                 raw.rss_bytes, info.exe, info.container_id, info.kernel_thread))
     out.sort(key=lambda p: (-p.cpu_percent, -p.cpu_seconds, p.pid))
     return tuple(out)

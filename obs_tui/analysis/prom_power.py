@@ -30,10 +30,14 @@ def _kind(expr: str, kind: str) -> str:
     return f'label_replace({expr}, "obs_kind", "{kind}", "", "")'
 
 
-# In order of preference: our own exporter, then Kepler, then Scaphandre.
+# In order of preference: our own exporter, then Kepler, then Scaphandre. obs-tui's host total
+# is obs_host_power_watts without a zone label (read as zone "host"), its parts are
+# obs_host_zone_power_watts; agents before that split published both under
+# obs_host_power_watts{zone} with zone="host" the total, which reads the same way here.
 FAMILIES = (
     Family("obs-tui", "obs_host_power_watts", " or ".join((
         _kind("obs_host_power_watts", "zone"),
+        _kind("obs_host_zone_power_watts", "zone"),
         _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process")))),
     Family("kepler", "kepler_process_cpu_watts", " or ".join((
         _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),

@@ -155,7 +155,8 @@ def prom_red_section(prev: PromRedRaw | None, cur: PromRedRaw, dt: float) -> Red
                 routes.setdefault((method, route), _Acc()).add(status, part)
         p50, p95, p99 = svc.quantiles()
         services.append(ServiceStats(
-            pid=0, comm=service, ports=(), requests=round(svc.requests), errors=round(svc.errors),
+            pid=0, comm=service, service_name=service, ports=(), requests=round(svc.requests),
+            errors=round(svc.errors),
             rps=round(svc.requests / window, 3) if window > 0 else 0.0,
             error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes),

@@ -35,6 +35,7 @@ class StatKey(NamedTuple):
     path: str
     truncated: bool = False
     gen: int = 0  # which process of that pid (the probe's generation: a reused pid starts anew)
+    tls: bool = False  # read and answered through libssl: url_scheme "https"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ServiceInfo:
     comm: str
     cmdline: str
     ports: tuple[int, ...]
+    name: str = ""  # the service it belongs to (analysis/service_names.py); "" -> comm
 
 
 @dataclass(frozen=True)
@@ -132,16 +134,16 @@ def _le_counts(entries: Iterable[StatEntry]) -> dict[int, tuple[int, ...]]:
     return {k: v[1] for k, v in memo.items()}
 
 
-def _series(entries: dict[tuple[str, str, int], list[StatEntry]],
+def _series(entries: dict[tuple[str, str, int, str], list[StatEntry]],
             le_of: dict[int, tuple[int, ...]]) -> tuple[RequestSeries, ...]:
     out = []
-    for (method, route, status), group in sorted(entries.items()):
+    for (method, route, status, scheme), group in sorted(entries.items()):
         le = [0] * len(histogram.SEMCONV_BOUNDS_S)
         for entry in group:
             for i, n in enumerate(le_of[id(entry)]):
                 le[i] += n
         out.append(RequestSeries(method, route, status, sum(e.count for e in group),
-                                 sum(e.sum_ns for e in group) / 1e9, tuple(le)))
+                                 sum(e.sum_ns for e in group) / 1e9, tuple(le), scheme))
     return tuple(out)
 
 
@@ -162,13 +164,13 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
         totals: dict[tuple[str, str], _Acc] = {}
-        series: dict[tuple[str, str, int], list[StatEntry]] = {}
+        series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
         for key in keys:
             entry = cur.stats[key]
             route = (key.method, route_of[key.path])
             totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
             if key.status:
-                series.setdefault((*route, key.status), []).append(entry)
+                series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
             count, hist = _delta(entry, prev.stats.get(key) if prev else None)
             if count <= 0:
                 continue
@@ -182,6 +184,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
             routes_total=_route_stats(totals), series=_series(series, le_of), paths=len(paths),
+            service_name=info.name or info.comm, service_instance_id=str(pid),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),
@@ -189,19 +192,20 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
                       lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n))
 
 
-def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSeries]:
-    """The RED section's cumulative series keyed by (service_name, method, route, status), as
-    the exporter labels them. service_name is the process name: servers with the same name
-    (nginx workers, gunicorn workers) are one service, their series added together."""
-    out: dict[tuple[str, str, str, int], RequestSeries] = {}
+def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int], RequestSeries]:
+    """The RED section's cumulative series keyed by (service_name, service_instance_id,
+    url_scheme, method, route, status), as the exporter labels them: one series set per
+    process, so two processes of one service stay apart and Prometheus adds them up."""
+    out: dict[tuple[str, str, str, str, str, int], RequestSeries] = {}
     for svc in red.services:
         for s in svc.series:
-            key = (svc.comm, s.method, s.route, s.status)
+            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, s.method,
+                   s.route, s.status)
             have = out.get(key)
-            if have is not None:
+            if have is not None:  # the same process listed twice (read-only mode has no pids)
                 s = RequestSeries(s.method, s.route, s.status, have.count + s.count,
                                   have.sum_s + s.sum_s,
-                                  tuple(a + b for a, b in zip(have.le_counts, s.le_counts)))
+                                  tuple(a + b for a, b in zip(have.le_counts, s.le_counts)), s.scheme)
             out[key] = s
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import resource
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from obs_tui.text import printable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: a kernel thread
+# A container runtime's id in a cgroup path: docker-<id>.scope, /docker/<id>,
+# cri-containerd-<id>.scope, crio-<id>.scope, libpod-<id>.scope (64 hex digits, as Kepler reads it)
+CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 
 
 def _keep_limit() -> int:
@@ -41,6 +46,9 @@ class ProcInfo:
     comm: str
     cmdline: str
     user: str
+    exe: str = ""
+    container_id: str = ""
+    kernel_thread: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,17 @@ class ProcRaw:
     info: ProcInfo
     cpu_seconds: float
     rss_bytes: int
+
+
+def stat_flags(data: bytes) -> int:
+    """The flags word (field 9) of a /proc/PID/stat line."""
+    return int(data[data.rindex(b")") + 2:].split()[6])
+
+
+def container_id(cgroup: str) -> str:
+    """The container a process runs in, from its /proc/PID/cgroup text; "" when none."""
+    found = CONTAINER_ID.findall(cgroup)
+    return found[-1] if found else ""
 
 
 def parse_stat(data: bytes) -> tuple[str, int, int, int]:
@@ -72,18 +91,25 @@ class ProcsSource:
 
     def available(self) -> Capability:
         if os.path.isdir(os.path.join(self.proc_root, "self")):
+            # One sweep now, while the engine is still root: a process's executable is its
+            # owner's to read, and what is read here is kept for the process's life.
+            self.sample(0.0)
             return Capability(True)
         return Capability(False, f"{self.proc_root} is not mounted")
 
-    def _static(self, pid: int, start: int, comm: str) -> ProcInfo:
+    def _static(self, pid: int, start: int, comm: str, data: bytes) -> ProcInfo:
         info = self._info.get(pid)
         if info is not None and info.start_ticks == start:
             return info
+        exe = cid = ""
+        kernel = bool(stat_flags(data) & PF_KTHREAD)
         try:
             proc = psutil.Process(pid)
             with proc.oneshot():
                 cmdline = " ".join(proc.cmdline())
                 user = proc.username()
+            if not kernel:
+                exe, cid = self._identity(pid, proc)
         except (psutil.Error, KeyError):
             # KeyError: a uid with no passwd entry; show the number like ps does
             cmdline, user = "", ""
@@ -91,9 +117,23 @@ class ProcsSource:
                 user = str(psutil.Process(pid).uids().real)
             except psutil.Error:
                 pass
-        info = ProcInfo(start, comm, printable(cmdline) or f"[{comm}]", printable(user))
+        info = ProcInfo(start, comm, printable(cmdline) or f"[{comm}]", printable(user),
+                        printable(exe), cid, kernel)
         self._info[pid] = info
         return info
+
+    def _identity(self, pid: int, proc: psutil.Process) -> tuple[str, str]:
+        """(executable path, container id): "" for what cannot be read."""
+        try:
+            exe = proc.exe()
+        except psutil.Error:
+            exe = ""
+        try:
+            with open(os.path.join(self.proc_root, str(pid), "cgroup")) as f:
+                cid = container_id(f.read())
+        except OSError:
+            cid = ""
+        return exe, cid
 
     def _read_stat(self, proc_fd: int, name: str, pid: int) -> bytes | None:
         """The stat line of `pid`, or None when it exited between listing and reading."""
@@ -147,7 +187,7 @@ class ProcsSource:
                     comm, ticks, start, rss_pages = parse_stat(data)
                 except (ValueError, IndexError):
                     continue
-                raw = ProcRaw(self._static(pid, start, comm), ticks / CLOCK_TICKS, rss_pages * PAGE_SIZE)
+                raw = ProcRaw(self._static(pid, start, comm, data), ticks / CLOCK_TICKS, rss_pages * PAGE_SIZE)
                 out[pid] = raw
                 stats[pid] = (data, raw)
         finally:

@@ -25,6 +25,7 @@ from obs_tui.probe_constants import METHODS
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
+from obs_tui.sources.service_identity import ServiceNaming
 from obs_tui.text import printable
 
 BPF_SOURCE = probe_source("red.c")
@@ -44,8 +45,10 @@ class RedSource:
     mode = "live"
 
     def __init__(self, routes=(), max_children: int = 10, bpf_source: Path = BPF_SOURCE,
-                 libssl: str = LIBSSL, notice=lambda line: None) -> None:
+                 libssl: str = LIBSSL, notice=lambda line: None,
+                 naming: ServiceNaming | None = None) -> None:
         self.patterns = tuple(routes)
+        self.naming = naming or ServiceNaming()  # service names (OTEL_SERVICE_NAME, rules)
         self.max_children = max_children
         self.bpf_source = Path(bpf_source)
         self.libssl = libssl
@@ -166,7 +169,8 @@ class RedSource:
             hist = tuple((w - 2, counts[w]) for w in words)
             k = decode(key_bytes)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
-            key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen)
+            key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen,
+                          bool(k.tls))
             out[key] = StatEntry(counts[0], counts[1], hist)
             seen[key_bytes] = (version, key, out[key])
         self._last_stats = seen
@@ -212,7 +216,7 @@ class RedSource:
             # /proc/PID/fd is the owner's only once root is dropped; the ports found at load
             # belong to the process that had the pid then (generation 0)
             ports = ports_of(pid, self._listening(now)) or (self._load_ports.get(pid, ()) if gen == 0 else ())
-            info = ServiceInfo(comm, cmdline, ports)
+            info = ServiceInfo(comm, cmdline, ports, self.naming.name(pid, comm, cmdline, ports))
         except OSError:
             if cached and cached[2] == gen:  # exited: keep what we knew, so its last requests have a name
                 return cached[1]
@@ -235,6 +239,7 @@ class RedSource:
         (this scan walks every process's fds, too costly to repeat each tick)."""
         servers = self._bpf[b"servers"]
         self._load_ports = listening_pids()
+        self.naming.prime(self._load_ports)  # while root: environ and exe are the owner's
         for tgid in self._load_ports:
             key = ctypes.c_uint32(tgid >> 6)
             word = servers[key]

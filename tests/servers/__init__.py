@@ -131,13 +131,16 @@ def nginx(tmp: Path, tls: bool = False):
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False, name: str = ""):
-    """name: the process's comm (the service name obs-tui shows), to tell it from other python3s."""
+def python_server(tmp: Path, tls: bool = False, name: str = "", service: str = ""):
+    """name: the process's comm, to tell it from other python3s; service: its
+    OTEL_SERVICE_NAME (the service name obs-tui shows and exports; else comm:port)."""
     port = free_port()
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
         args += [str(p) for p in self_signed_cert(tmp)]
-    with _running(args, port, tmp, {"OBS_TEST_COMM": name} if name else None) as proc:
+    env = {**({"OBS_TEST_COMM": name} if name else {}),
+           **({"OTEL_SERVICE_NAME": service} if service else {})}
+    with _running(args, port, tmp, env or None) as proc:
         yield Server(proc.pid, port, port if tls else None)
 
 

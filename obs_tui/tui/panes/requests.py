@@ -40,7 +40,7 @@ class RequestsPane(Pane):
         Column("trend", "RPS trend", SPARK, align="left", priority=5),
     ]
     SORTS = {
-        "comm": (lambda s: s.comm.lower(), False),
+        "comm": (lambda s: s.name.lower(), False),
         "pid": (lambda s: s.pid, False),
         "rps": (lambda s: (s.rps, s.requests), True),
         "err": (lambda s: s.error_ratio, True),
@@ -67,13 +67,13 @@ class RequestsPane(Pane):
 
     def text(self, item: ServiceStats) -> str:
         ports = " ".join(str(p) for p in item.ports)
-        return f"{item.pid} {item.comm} {ports} {item.cmdline}"
+        return f"{item.pid} {item.name} {item.comm} {ports} {item.cmdline}"
 
     def cells(self, s: ServiceStats) -> tuple:
         err = 100.0 * s.error_ratio
         ports = ",".join(str(p) for p in s.ports) or fmt.DASH
         return (
-            s.comm,
+            s.name,
             str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
             fmt.num(s.rps),
@@ -136,7 +136,8 @@ class RequestsPane(Pane):
             return None
         h = self.history
         fields = [
-            ("service", s.comm), ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
+            ("service", s.name), *([("process", s.comm)] if s.name != s.comm else []),
+            ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
             ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
             ("cmdline", s.cmdline or fmt.DASH),
             ("requests", fmt.count(s.requests)), ("errors (5xx)", fmt.count(s.errors)),
@@ -172,7 +173,7 @@ class RequestsPane(Pane):
                   fmt.count(r.requests), (fmt.count(r.errors), "error" if r.errors else ""),
                   fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
                 for r in s.routes_total]
-        title = f"Service {s.comm} (pid {s.pid})" if s.pid > 0 else f"Service {s.comm}"
+        title = f"Service {s.name} (pid {s.pid})" if s.pid > 0 else f"Service {s.name}"
         return DetailSpec(title, fields, charts,
                           table_title=f"Routes since start ({len(s.routes_total)}): totals, "
                                       "latency over all their requests, RPS now",
