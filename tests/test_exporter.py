@@ -391,9 +391,9 @@ def test_agent_ready_means_every_request_after_it_is_counted(tmp_path):
         assert seen == [503, 200], seen
         keepalive(api.port, ["/users/1"] * 20)
         fresh(api.port, ["/status/503"] * 5)
-        assert wait_for(lambda: _count(url, "exp-ready-api") >= 25), _count(url, "exp-ready-api")
+        assert wait_for(lambda: _count(url, f"exp-ready-api:{api.port}") >= 25), _count(url, f"exp-ready-api:{api.port}")
         time.sleep(1.2)  # two more ticks: nothing more turns up
-        assert _count(url, "exp-ready-api") == 25
+        assert _count(url, f"exp-ready-api:{api.port}") == 25
         for path in ("/", "/favicon.ico", "/../../etc/passwd"):
             status, body = status_of(base, path)
             assert status == 404 and "http_server" not in body
