@@ -47,7 +47,15 @@
 #define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
 #define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
 #define LOST_PATHS 4      // paths map full: a new path's requests could not be counted
-#define LOST_SLOTS 5
+#define LOST_UNPARSED 5   // a response to a request the probe did not parse (split across reads,
+                          // pipelined behind another in one read, or malformed)
+#define LOST_UNDECODED 6  // undecoded map full: a TLS or HTTP/2 connection not counted
+#define LOST_SLOTS 7
+
+// Connections whose bytes the probe sees but cannot decode, counted per server (`undecoded`).
+#define UNDECODED_TLS 1    // a TLS ClientHello read from the socket itself: a TLS library other
+                           // than the traced libssl (Node's bundled OpenSSL, Go, Java, static)
+#define UNDECODED_HTTP2 2  // the HTTP/2 connection preface, in the clear or through libssl
 
 #define KIND_SOCK 0  // a socket, keyed by its struct sock *
 #define KIND_SSL 1   // an OpenSSL connection, keyed by (tgid, SSL *)
@@ -98,6 +106,13 @@ struct stat_val {
     u64 hist[HIST_BUCKETS];
 };
 
+struct undecoded_key {
+    u32 tgid;
+    u32 gen;
+    u32 kind;  // UNDECODED_*
+    u32 pad;
+};
+
 struct ssl_args {
     u64 ssl;
     u64 buf;
@@ -111,6 +126,11 @@ BPF_HASH(stats, struct stat_key, struct stat_val, 16384);
 BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
+BPF_HASH(undecoded, struct undecoded_key, u64, 16384);
+// Child process -> the server that forked it, so user space can attribute the requests of a
+// fork-per-connection child (gone by the time it looks) to the server that forked it. LRU:
+// entries of children long gone make room; threads' entries are removed as they exit.
+BPF_TABLE("lru_hash", u32, u32, forks, 65536);
 // Generation of a tgid: bumped when a server's process exits, so the next process given the
 // same pid (PID reuse) counts under new stats keys. Only servers that exited have an entry;
 // user space deletes one when no stats entry of that tgid is left.
@@ -138,6 +158,12 @@ static __always_inline int is_server(u32 tgid) {
 static __always_inline u32 generation_of(u32 tgid) {
     u32 *g = generations.lookup(&tgid);
     return g ? *g : 0;
+}
+
+static __always_inline int is_armed(void) {
+    int zero = 0;
+    u32 *on = armed.lookup(&zero);
+    return on && *on;
 }
 
 static __always_inline u32 bucket_of(u64 ns) {
@@ -251,15 +277,44 @@ static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long av
     c->truncated = !found && avail > PATH_LEN;
 }
 
+// TLS record header + handshake type of a ClientHello: 16 03 0x LL LL 01. Only a client sends
+// one, so it marks a server's socket; a ServerHello (02) read by a server acting as a client does
+// not match. On an SSL connection the bytes are already decrypted: no TLS inside TLS.
+#define TLS_HELLO_MASK 0x0000ff000000ffffULL
+#define TLS_HELLO 0x0000010000000316ULL
+#define H2_PREFACE 0x5448202a20495250ULL  // "PRI * HT", the first 8 bytes of the preface
+
+static __always_inline u32 undecoded_kind(u64 w, u32 conn_kind) {
+    if (w == H2_PREFACE)
+        return UNDECODED_HTTP2;
+    if (conn_kind == KIND_SOCK && (w & TLS_HELLO_MASK) == TLS_HELLO)
+        return UNDECODED_TLS;  // user space sets aside the servers whose libssl is traced
+    return 0;
+}
+
+// Once per connection (its first bytes), so an ordinary hash is cheap enough.
+static __always_inline void count_undecoded(u32 tgid, u32 kind) {
+    struct undecoded_key k = {.tgid = tgid, .gen = generation_of(tgid), .kind = kind};
+    u64 *v = undecoded.lookup(&k);
+    if (!v) {
+        u64 zero = 0;
+        undecoded.insert(&k, &zero);  // NOEXIST: another CPU may have made it meanwhile
+        v = undecoded.lookup(&k);
+        if (!v) {
+            count_lost(LOST_UNDECODED);
+            return;
+        }
+    }
+    __sync_fetch_and_add(v, 1);
+}
+
 // Bytes a server read: a request begins if they start with a method. A connection not yet
 // known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
 // its first request.
 static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
     if (n < 8)
         return;  // a request line is at least "GET / HTTP/1.0\r\n"
-    int zero = 0;
-    u32 *on = armed.lookup(&zero);
-    if (!on || !*on)
+    if (!is_armed())
         return;
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
     u64 req[REQ_WORDS] = {};
@@ -268,8 +323,14 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         return;
     u32 off = 0;
     int method = parse_method(req[0], &off);
-    if (!method)
-        return;  // header continuation, body, TLS records: not the start of a request
+    if (!method) {
+        // header continuation, body, TLS records: not the start of a request; but the first
+        // bytes of a connection the probe cannot decode are counted, never missed in silence
+        u32 kind = undecoded_kind(req[0], key->kind);
+        if (kind)
+            count_undecoded(tgid, kind);
+        return;
+    }
     struct conn *c = conns.lookup(key);
     if (!c) {
         struct conn fresh = {.gen = generation_of(tgid)};
@@ -311,8 +372,15 @@ static __always_inline u16 response_status(u64 buf) {
 // Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
     struct conn *c = conns.lookup(key);
-    if (!c || !c->method)
-        return;  // body bytes, or no request seen on this connection
+    if (!c || !c->method) {
+        // Body bytes, or writes on a connection that carried no request the probe parsed. A
+        // response here answers a request it did not see: split across reads (the read that
+        // began it was too short to name a method), pipelined behind the request of the same
+        // read, or malformed. Counted, not silent. Costs one 12-byte read on these writes.
+        if (n >= 12 && response_status(buf) >= 200 && is_armed())
+            count_lost(LOST_UNPARSED);
+        return;
+    }
     u16 status = n >= 12 ? response_status(buf) : 0;
     if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
         record(c, status, bpf_ktime_get_ns());
@@ -475,9 +543,18 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
 // Pre-forking servers (nginx, gunicorn, php-fpm) listen, then fork the workers that serve:
 // a server's children are servers. The classic tracepoint names the child by pid; for a new
 // thread that is a thread id, whose bit is then set needlessly (a cost, never a miscount).
+//
+// A server that forks one child per connection (Python's ForkingMixIn, inetd-style) has its
+// requests read and answered by children that exit at once: `forks` remembers each child's
+// parent so user space can count them under the server (sources/red.py, _owner). A thread's
+// entry is made too (this tracepoint cannot tell) and removed at its exit.
 TRACEPOINT_PROBE(sched, sched_process_fork) {
-    if (is_server(bpf_get_current_pid_tgid() >> 32))
-        mark_server(args->child_pid);
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    if (is_server(parent)) {
+        u32 child = args->child_pid;
+        mark_server(child);
+        forks.update(&child, &parent);
+    }
     return 0;
 }
 
@@ -494,8 +571,10 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     u64 *bits = servers.lookup(&word);
     if (bits)
         __sync_fetch_and_and(bits, ~(1ULL << (pid & 63)));
-    if (pid != tgid)
+    if (pid != tgid) {
+        forks.delete(&pid);
         return 0;
+    }
     u32 one = 1;
     u32 *g = generations.lookup(&tgid);
     if (g)

@@ -93,6 +93,10 @@ class ServiceStats:
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
     paths: int = 0  # distinct request paths behind routes_total (more than routes: normalised, capped)
     series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
+    # Connections whose requests the probe cannot decode, by kind ("tls", "http2"): over the
+    # window, and since the probe attached (what the row's marker and the exporter show).
+    undecoded: tuple[tuple[str, int], ...] = ()
+    undecoded_total: tuple[tuple[str, int], ...] = ()
 
     @property
     def key(self) -> int | str:

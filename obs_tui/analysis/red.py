@@ -22,7 +22,11 @@ from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
 # Why the probe could not record something, by its `lost` slot (LOST_* in bpf/red.c).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
-                "request before the previous answer", "paths table full (16,384 paths)")
+                "request before the previous answer", "paths table full (16,384 paths)",
+                "responses to requests not parsed (split across reads, pipelined or malformed)",
+                "undecoded-connections table full")
+# Connections the probe sees but cannot decode, by the probe's UNDECODED_* code.
+UNDECODED_KINDS = ("", "tls", "http2")
 
 
 class StatKey(NamedTuple):
@@ -43,12 +47,26 @@ class StatEntry:
     sum_ns: int
     hist: tuple[tuple[int, int], ...]  # (bucket, count), non-zero buckets only
 
+    def __add__(self, other: StatEntry) -> StatEntry:
+        merged = histogram.merge((dict(self.hist), dict(other.hist)))
+        return StatEntry(self.count + other.count, self.sum_ns + other.sum_ns, tuple(sorted(merged.items())))
+
 
 @dataclass(frozen=True)
 class ServiceInfo:
     comm: str
     cmdline: str
     ports: tuple[int, ...]
+
+
+def serves_for(child: ServiceInfo | None, ancestor: ServiceInfo) -> bool:
+    """Whether a process forked (directly or not) by a listening server answers that server's
+    requests as part of it: a fork-per-connection child (Python's ForkingMixIn, inetd-style),
+    which runs the server's own program (the same command line) or is gone already (None: it
+    exited before anyone looked, as those children do). A pre-fork worker that names itself
+    (nginx and gunicorn workers set their titles) or a child that ran another program stays
+    a service of its own, as it is an independent process that accepts connections."""
+    return child is None or (child.cmdline == ancestor.cmdline and bool(ancestor.ports))
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class RedRaw:
     patterns: tuple[str, ...] = ()
     max_children: int = 10
     lost_by_slot: tuple[int, ...] = ()  # cumulative, in LOST_REASONS order
+    undecoded: dict[tuple[int, str], int] = field(default_factory=dict)  # (pid, kind) -> connections
 
 
 @dataclass
@@ -153,6 +172,11 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     by_pid: dict[int, list[StatKey]] = {}
     for key in cur.stats:
         by_pid.setdefault(key.pid, []).append(key)
+    undecoded: dict[int, list[tuple[str, int, int]]] = {}  # pid -> (kind, window, since attach)
+    for (pid, kind), total in sorted(cur.undecoded.items()):
+        before = prev.undecoded.get((pid, kind), 0) if prev else 0
+        undecoded.setdefault(pid, []).append((kind, total - before if before <= total else total, total))
+        by_pid.setdefault(pid, [])  # a server whose connections are all undecoded still has a row
     services = []
     le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
@@ -182,6 +206,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
             routes_total=_route_stats(totals), series=_series(series, le_of), paths=len(paths),
+            undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
+            undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),

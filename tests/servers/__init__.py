@@ -131,21 +131,30 @@ def nginx(tmp: Path, tls: bool = False):
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False, name: str = ""):
-    """name: the process's comm (the service name obs-tui shows), to tell it from other python3s."""
+def python_server(tmp: Path, tls: bool = False, name: str = "", forking: bool = False):
+    """name: the process's comm (the service name obs-tui shows), to tell it from other python3s.
+    forking: a child process per connection (ForkingMixIn); the pid yielded is the parent's."""
     port = free_port()
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
         args += [str(p) for p in self_signed_cert(tmp)]
-    with _running(args, port, tmp, {"OBS_TEST_COMM": name} if name else None) as proc:
+    env = {"OBS_TEST_COMM": name} if name else {}
+    if forking:
+        env["OBS_TEST_FORKING"] = "1"
+    with _running(args, port, tmp, env or None) as proc:
         yield Server(proc.pid, port, port if tls else None)
 
 
 @contextlib.contextmanager
-def node_server(tmp: Path):
+def node_server(tmp: Path, tls: bool = False):
+    """Node's http module; with tls its https module, whose TLS is Node's own bundled OpenSSL
+    (no libssl.so in its maps), which obs-tui does not decrypt."""
     port = free_port()
-    with _running(["node", str(HERE / "node_server.js"), str(port)], port, tmp) as proc:
-        yield Server(proc.pid, port)
+    args = ["node", str(HERE / "node_server.js"), str(port)]
+    if tls:
+        args += [str(p) for p in self_signed_cert(tmp)]
+    with _running(args, port, tmp) as proc:
+        yield Server(proc.pid, port, port if tls else None)
 
 
 # A mix of routes, ids to normalise, 404s, slow requests and nginx's 500s.

@@ -1,5 +1,8 @@
 """A threading HTTP/1.1 server for the RED tests: python py_server.py PORT [CERT KEY].
 
+With OBS_TEST_FORKING=1 it forks a child per connection instead (socketserver's ForkingMixIn):
+the child reads the request, answers and exits, while the parent only accepts.
+
 With OBS_TEST_COMM=NAME in the environment the process names itself NAME (its comm, what
 obs-tui shows as the service and exports as service_name), so a test can tell it apart from
 every other python3 on a shared host.
@@ -14,7 +17,12 @@ import os
 import ssl
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from socketserver import ForkingMixIn
+
+
+class ForkingHTTPServer(ForkingMixIn, HTTPServer):
+    pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,7 +52,8 @@ def main():
     if name:
         PR_SET_NAME = 15
         ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    kind = ForkingHTTPServer if os.environ.get("OBS_TEST_FORKING") else ThreadingHTTPServer
+    server = kind(("127.0.0.1", int(sys.argv[1])), Handler)
     if len(sys.argv) > 3:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[2], sys.argv[3])
