@@ -47,8 +47,8 @@
 #define LOST_SSL_ARGS 2   // per-thread SSL argument stash full: one SSL call not seen
 #define LOST_UNMATCHED 3  // a request began while the previous one had no response seen
 #define LOST_PATHS 4      // paths map full: a new path's requests could not be counted
-#define LOST_UNPARSED 5   // a response to a request the probe did not parse (split across reads,
-                          // pipelined behind another in one read, or malformed)
+#define LOST_UNPARSED 5   // a response to a request the probe saw no start of: no request was
+                          // parsed on the connection, nor a read that could begin one
 #define LOST_UNDECODED 6  // undecoded map full: a TLS or HTTP/2 connection not counted
 #define LOST_SLOTS 7
 
@@ -56,6 +56,12 @@
 #define UNDECODED_TLS 1    // a TLS ClientHello read from the socket itself: a TLS library other
                            // than the traced libssl (Node's bundled OpenSSL, Go, Java, static)
 #define UNDECODED_HTTP2 2  // the HTTP/2 connection preface, in the clear or through libssl
+
+// A request whose response was seen but whose request line the probe could not parse: split
+// across reads, pipelined behind another request in one read, or an unknown method. Counted
+// with its status and latency under this method code and an empty path.
+#define METHOD_UNPARSED 8
+#define UNPARSED_HASH 1
 
 #define KIND_SOCK 0  // a socket, keyed by its struct sock *
 #define KIND_SSL 1   // an OpenSSL connection, keyed by (tgid, SSL *)
@@ -83,6 +89,7 @@ struct conn {
     u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
     u32 gen;        // the tgid's generation when the connection was first seen (see generations)
     u32 pad;        // path 8-byte aligned for the word scan
+    u64 partial_ns; // a read that may begin a request the probe cannot parse (see on_read)
     char path[PATH_LEN];
 };
 
@@ -308,12 +315,31 @@ static __always_inline void count_undecoded(u32 tgid, u32 kind) {
     __sync_fetch_and_add(v, 1);
 }
 
+// The connection's entry, made at its first sign of a request.
+static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
+    struct conn *c = conns.lookup(key);
+    if (c)
+        return c;
+    struct conn fresh = {.gen = generation_of(tgid), .tgid = tgid};
+    if (conns.update(key, &fresh)) {
+        count_lost(LOST_CONNS);
+        return 0;
+    }
+    return conns.lookup(key);
+}
+
 // Bytes a server read: a request begins if they start with a method. A connection not yet
 // known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
 // its first request.
+//
+// A read that may begin a request but names no method the probe knows (shorter than 8
+// bytes: a request line sent a few bytes at a time; or starting with a capital letter: an
+// unknown method) marks the connection, so the response that follows is counted, as a
+// request not parsed, from that read (on_write). Body reads rarely start with a capital
+// letter, and those that do cost one lookup. A request pipelined behind another in the same
+// read has no read of its own: its response comes with no request waiting, and its latency is
+// from the read that brought both.
 static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
-    if (n < 8)
-        return;  // a request line is at least "GET / HTTP/1.0\r\n"
     if (!is_armed())
         return;
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
@@ -322,29 +348,30 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     if (len > sizeof(req) || bpf_probe_read_user(req, len, (void *)buf))
         return;
     u32 off = 0;
-    int method = parse_method(req[0], &off);
+    // a request line is at least "GET / HTTP/1.0\r\n"; a shorter read is part of one
+    int method = n >= 8 ? parse_method(req[0], &off) : 0;
     if (!method) {
         // header continuation, body, TLS records: not the start of a request; but the first
         // bytes of a connection the probe cannot decode are counted, never missed in silence
-        u32 kind = undecoded_kind(req[0], key->kind);
-        if (kind)
+        u32 kind = n >= 8 ? undecoded_kind(req[0], key->kind) : 0;
+        if (kind) {
             count_undecoded(tgid, kind);
+        } else if ((u8)((u8)req[0] - 'A') < 26) {  // a capital letter
+            struct conn *c = conn_of(tgid, key);
+            if (c && !c->method && !c->partial_ns) {
+                c->partial_ns = bpf_ktime_get_ns();
+                c->tgid = tgid;
+            }
+        }
         return;
     }
-    struct conn *c = conns.lookup(key);
-    if (!c) {
-        struct conn fresh = {.gen = generation_of(tgid)};
-        if (conns.update(key, &fresh)) {
-            count_lost(LOST_CONNS);
-            return;
-        }
-        c = conns.lookup(key);
-        if (!c)
-            return;
-    }
+    struct conn *c = conn_of(tgid, key);
+    if (!c)
+        return;
     if (c->method)
         count_lost(LOST_UNMATCHED);
     c->start_ns = bpf_ktime_get_ns();
+    c->partial_ns = 0;
     c->tgid = tgid;
     c->closing = 0;  // a closing entry whose socket address came back with a new connection
     c->method = method;
@@ -373,12 +400,25 @@ static __always_inline u16 response_status(u64 buf) {
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
     struct conn *c = conns.lookup(key);
     if (!c || !c->method) {
-        // Body bytes, or writes on a connection that carried no request the probe parsed. A
-        // response here answers a request it did not see: split across reads (the read that
-        // began it was too short to name a method), pipelined behind the request of the same
-        // read, or malformed. Counted, not silent. Costs one 12-byte read on these writes.
-        if (n >= 12 && response_status(buf) >= 200 && is_armed())
+        // Body bytes, or a response with no parsed request waiting (see on_read): counted as a
+        // request not parsed when a read that began it was seen, as lost otherwise. Never
+        // silent. Costs one 12-byte read on the writes that take this branch.
+        u16 status = n >= 12 ? response_status(buf) : 0;
+        if (status < 200 || !is_armed())
+            return;
+        u64 start = c ? (c->partial_ns ? c->partial_ns : c->start_ns) : 0;
+        if (!start) {
             count_lost(LOST_UNPARSED);
+            return;
+        }
+        c->method = METHOD_UNPARSED;
+        c->path_hash = UNPARSED_HASH;
+        c->path_words = 0;
+        c->truncated = 0;
+        c->start_ns = start;  // the next pipelined response's request came in the same read
+        c->partial_ns = 0;
+        record(c, status, bpf_ktime_get_ns());
+        c->method = 0;
         return;
     }
     u16 status = n >= 12 ? response_status(buf) : 0;

@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from obs_tui import __version__
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
-from obs_tui.analysis.red import semconv_series
+from obs_tui.analysis.red import semconv_series, undecoded_series
 from obs_tui.model import Frame
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
@@ -41,7 +41,7 @@ HANDLER_TIMEOUT_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
 METRICS = ("http_server_request_duration_seconds", "obs_process_cpu_joules_total",
            "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
-           "obs_build_info")
+           "obs_build_info", "obs_http_server_undecoded_connections_total")
 
 
 class ExporterError(Exception):
@@ -124,6 +124,14 @@ class FrameCollector(Collector):
                 buckets.append(("+Inf", float(s.count)))
                 hist.add_metric((service, method, route, str(status)), buckets, s.sum_s)
             yield hist
+            undecoded = CounterMetricFamily(
+                "obs_http_server_undecoded_connections",
+                "Server connections whose requests obs-tui cannot decode (kind: tls from a TLS "
+                "library it does not trace, http2), since obs-tui attached",
+                labels=("service_name", "kind"))
+            for (service, kind), n in sorted(undecoded_series(frame.red).items()):
+                undecoded.add_metric((service, kind), float(n))
+            yield undecoded
         if shown.joules is not None:
             joules = CounterMetricFamily("obs_process_cpu_joules",
                                          "CPU energy attributed to a process since obs-tui started "

@@ -19,11 +19,16 @@ from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 
-METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # probe's codes
+METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "?")  # probe's codes
+# Requests answered whose request line the probe could not parse (split across reads,
+# pipelined behind another in one read, an unknown method): counted with status and latency,
+# under method "?" and this route.
+UNPARSED_METHOD = "?"
+UNPARSED_ROUTE = "(request line not parsed)"
 # Why the probe could not record something, by its `lost` slot (LOST_* in bpf/red.c).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
                 "request before the previous answer", "paths table full (16,384 paths)",
-                "responses to requests not parsed (split across reads, pipelined or malformed)",
+                "responses to requests never seen (no read that began them)",
                 "undecoded-connections table full")
 # Connections the probe sees but cannot decode, by the probe's UNDECODED_* code.
 UNDECODED_KINDS = ("", "tls", "http2")
@@ -180,7 +185,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     services = []
     le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
-        paths = frozenset(k.path for k in keys)
+        paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
         route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
                               frozenset(k.path for k in keys if k.truncated))
         svc = _Acc()
@@ -189,7 +194,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         series: dict[tuple[str, str, int], list[StatEntry]] = {}
         for key in keys:
             entry = cur.stats[key]
-            route = (key.method, route_of[key.path])
+            route = ((key.method, UNPARSED_ROUTE) if key.method == UNPARSED_METHOD
+                     else (key.method, route_of[key.path]))
             totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
             if key.status:
                 series.setdefault((*route, key.status), []).append(entry)
@@ -229,4 +235,14 @@ def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSe
                                   have.sum_s + s.sum_s,
                                   tuple(a + b for a, b in zip(have.le_counts, s.le_counts)))
             out[key] = s
+    return out
+
+
+def undecoded_series(red: RedSection) -> dict[tuple[str, str], int]:
+    """Undecoded connections since the probe attached, keyed by (service_name, kind) as the
+    exporter labels them (services of one name added together, as in semconv_series)."""
+    out: dict[tuple[str, str], int] = {}
+    for svc in red.services:
+        for kind, n in svc.undecoded_total:
+            out[(svc.comm, kind)] = out.get((svc.comm, kind), 0) + n
     return out

@@ -222,7 +222,7 @@ class RedSource:
         were reported while it lived, and must not be added to the newcomer's."""
         if not gens:
             return counters
-        stale = {pid for pid, gen in gens.items() if _alive(pid)}
+        stale = {pid for pid, gen in gens.items() if not _exited(pid)}
         return {key: value for key, value in counters.items()
                 if key.pid not in stale or key.gen == gens[key.pid]}
 
@@ -334,6 +334,8 @@ class RedSource:
             return cached[1]
         proc = Path("/proc") / str(pid)
         try:
+            if _exited(pid):  # a zombie has no command line nor descriptors left to name it by
+                raise FileNotFoundError(pid)
             comm = printable((proc / "comm").read_text(errors="replace").strip())
             argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
             cmdline = printable(argv.decode(errors="replace").strip())
@@ -477,6 +479,16 @@ def _stat_entry(raw: bytes) -> StatEntry:
     # instead of a Python loop over all of them (a third of a tick's CPU under traffic).
     words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
     return StatEntry(counts[0], counts[1], tuple((w - 2, counts[w]) for w in words))
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet (a fork-per-connection server reaps its
+    children lazily): the probe has already moved its pid's generation on."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
 
 
 def _alive(pid: int) -> bool:

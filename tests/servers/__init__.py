@@ -26,6 +26,8 @@ class Server:
     pid: int  # the process that reads requests and writes responses
     port: int
     tls_port: int | None = None
+    h2c_port: int | None = None  # nginx with http2: HTTP/2 in the clear (prior knowledge)
+    h2_tls_port: int | None = None  # nginx with http2 and tls: h2 over TLS (ALPN)
 
 
 def free_port() -> int:
@@ -110,24 +112,32 @@ def _nginx_worker(proc: subprocess.Popen, timeout: float = 10.0) -> int:
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, tls: bool = False):
+def nginx(tmp: Path, tls: bool = False, http2: bool = False):
     """nginx with a static index (200), any other path (404), /fail (500), /drop (closes
     the connection without a response) and /nginx_status (stub_status: nginx's own request
-    count); with tls, also HTTPS on a second port."""
+    count); with tls, also HTTPS on a second port; with http2, HTTP/2 in the clear on a third
+    port (and with tls too, h2 over TLS on a fourth)."""
     port = free_port()
     tls_port = free_port() if tls else None
+    h2c_port = free_port() if http2 else None
+    h2_tls_port = free_port() if http2 and tls else None
     tls_conf = ""
     if tls:
         cert, key = self_signed_cert(tmp)
         tls_conf = (f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
                     f"ssl_certificate_key {key};")
+    if http2:
+        tls_conf += f"listen 127.0.0.1:{h2c_port} http2;"
+        if tls:
+            tls_conf += f"listen 127.0.0.1:{h2_tls_port} ssl http2;"
     (tmp / "www").mkdir(exist_ok=True)
     (tmp / "www" / "index.html").write_text("hello\n")
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=port, tls=tls_conf))
     with _running(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], port, tmp) as proc:
-        if tls:
-            wait_port(tls_port, proc)
-        yield Server(_nginx_worker(proc), port, tls_port)
+        for extra in (tls_port, h2c_port, h2_tls_port):
+            if extra:
+                wait_port(extra, proc)
+        yield Server(_nginx_worker(proc), port, tls_port, h2c_port, h2_tls_port)
 
 
 @contextlib.contextmanager
