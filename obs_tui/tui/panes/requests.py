@@ -17,10 +17,10 @@ SPARK = 10
 # and, on the detail screen, why their requests are not counted.
 UNDECODED_MARK = {"tls": "tls", "http2": "h2"}
 UNDECODED_WHY = {
-    "tls": ("TLS connection", "TLS from a library other than the system libssl obs-tui traces "
-            "(Node's bundled OpenSSL, Go, Java, a static binary): encrypted, not decrypted"),
-    "http2": ("HTTP/2 connection", "HTTP/2 (the h2c preface, or h2 inside TLS obs-tui decrypts): "
-              "obs-tui decodes HTTP/1.x only"),
+    "tls": ("TLS connection", "encrypted by a TLS library obs-tui does not trace (not the "
+            "system libssl: Node's own OpenSSL, Go, Java, a static binary)"),
+    "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes "
+              "HTTP/1.x only"),
 }
 
 
@@ -37,6 +37,12 @@ def undecoded_lines(s: ServiceStats) -> str:
         noun, why = UNDECODED_WHY.get(kind, (f"{kind} connection", "not decoded"))
         parts.append(f"{fmt.count(n)} {noun}{'' if n == 1 else 's'}: {why}")
     return "; ".join(parts) + "; their requests are not counted" if parts else ""
+
+
+def undecoded_legend(services) -> str:
+    """The pane's one line about the markers shown, "" when there are none."""
+    marks = sorted({undecoded_marker(s) for s in services} - {""})
+    return f"{' '.join(marks)}: connections obs-tui cannot decode; requests not counted" if marks else ""
 
 
 def how_to_fix(reason: str, read_only: bool) -> str:
@@ -98,7 +104,8 @@ class RequestsPane(Pane):
         ports = ",".join(str(p) for p in s.ports) or fmt.DASH
         mark = undecoded_marker(s)
         return (
-            (f"{s.comm} {mark}", "warn") if mark else s.comm,
+            # first: a long name is cut at its end, and the mark must stay in sight
+            (f"{mark} {s.comm}", "warn") if mark else s.comm,
             str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
             fmt.num(s.rps),
@@ -145,9 +152,9 @@ class RequestsPane(Pane):
         if frame.red.lost_reasons:
             why = ", ".join(f"{fmt.count(n)} {reason}" for reason, n in frame.red.lost_reasons)
             return f"requests: not all seen since start: {escape(why)}", False
-        if any(s.undecoded_total for s in frame.red.services):
-            return ("requests: ?tls ?h2 mark connections obs-tui cannot decode, not counted "
-                    "(Enter: details)"), False
+        legend = undecoded_legend(frame.red.services)
+        if legend:
+            return legend, False
         if not frame.red.services:
             if getattr(self.app, "read_only", False):
                 return ("no http_server_request_duration_seconds series in Prometheus"
