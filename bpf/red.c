@@ -134,6 +134,9 @@ BPF_HASH(paths, u64, struct path_val, 16384);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 BPF_HASH(undecoded, struct undecoded_key, u64, 16384);
+// One bit per tgid that called the traced libssl: its TLS is decoded by the uprobes, so the
+// ClientHellos the socket probe counted for it are not undecoded (user space sets them aside).
+BPF_ARRAY(ssl_users, u64, 65536);
 // Child process -> the server that forked it, so user space can attribute the requests of a
 // fork-per-connection child (gone by the time it looks) to the server that forked it. LRU:
 // entries of children long gone make room; threads' entries are removed as they exit.
@@ -615,6 +618,9 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
         forks.delete(&pid);
         return 0;
     }
+    bits = ssl_users.lookup(&word);  // the next process on this pid may use another TLS
+    if (bits && (*bits & (1ULL << (pid & 63))))
+        __sync_fetch_and_and(bits, ~(1ULL << (pid & 63)));
     u32 one = 1;
     u32 *g = generations.lookup(&tgid);
     if (g)
@@ -628,6 +634,12 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
 
 static __always_inline int ssl_enter(struct pt_regs *ctx, u64 nbytes_ptr) {
     u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, word = tgid >> 6;
+    u64 *bits = ssl_users.lookup(&word);
+    // servers only: a server's exit clears its bit (sched_process_exit), so a pid reused by
+    // another program never inherits it
+    if (bits && !(*bits & (1ULL << (tgid & 63))) && is_server(tgid))
+        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
     struct ssl_args a = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .nbytes_ptr = nbytes_ptr};
     if (ssl_stash.update(&id, &a))
         count_lost(LOST_SSL_ARGS);

@@ -13,6 +13,7 @@ real clients:
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import subprocess
 import time
@@ -142,6 +143,10 @@ def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_pat
         section, svc = w.result(6)
     assert svc.requests == 6 and svc.undecoded_total == ()
     assert json_service(section, srv.pid)["undecoded"] == {}
+    # Known from the kernel too (it called the traced libssl), not only from /proc/PID/maps,
+    # which another user's process keeps closed once root is dropped.
+    word = fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value
+    assert word & (1 << (srv.pid & 63))
 
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -254,6 +259,11 @@ def test_pipelined_requests_are_counted(fresh_red, server):
     counted = routes(svc)
     assert counted.pop((UNPARSED_METHOD, UNPARSED_ROUTE)) == n - 1
     assert sum(counted.values()) == 1
+    # on /metrics, semconv's method for one the instrumentation does not know
+    other = [s.value for s in metrics(section)["http_server_request_duration_seconds"]
+             if s.name.endswith("_count") and s.labels["http_request_method"] == "_OTHER"
+             and s.labels["service_name"] == svc.comm and s.labels["http_route"] == UNPARSED_ROUTE]
+    assert other == [n - 1]
 
 
 def test_a_response_to_a_request_never_seen_is_a_lost_event_with_its_reason(fresh_red, tmp_path):

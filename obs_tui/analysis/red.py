@@ -228,7 +228,9 @@ def semconv_series(red: RedSection) -> dict[tuple[str, str, str, int], RequestSe
     out: dict[tuple[str, str, str, int], RequestSeries] = {}
     for svc in red.services:
         for s in svc.series:
-            key = (svc.comm, s.method, s.route, s.status)
+            # semconv's value for a method the instrumentation does not know
+            method = "_OTHER" if s.method == UNPARSED_METHOD else s.method
+            key = (svc.comm, method, s.route, s.status)
             have = out.get(key)
             if have is not None:
                 s = RequestSeries(s.method, s.route, s.status, have.count + s.count,

@@ -111,6 +111,9 @@ class RedSource:
         for key in (*stats, *undecoded):
             if (key.pid, key.gen) not in self._owners:
                 self._owners[(key.pid, key.gen)] = self._owner(key.pid, key.gen, live, now)
+        # judged on the process that read them (a fork-per-connection child, maybe)
+        undecoded = {key: n for key, n in undecoded.items()
+                     if not (key.kind == "tls" and self._decrypts(key.pid, key.gen))}
         stats = self._fold_stats(stats)
         counts: dict[UndecodedKey, int] = dict(self._retired_undecoded)
         for key, n in undecoded.items():
@@ -124,8 +127,7 @@ class RedSource:
         return RedRaw(lost_events=sum(lost), lost_by_slot=lost, stats=stats,
                       services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
                       patterns=self.patterns, max_children=self.max_children,
-                      undecoded={(key.pid, key.kind): n for key, n in counts.items()
-                                 if not (key.kind == "tls" and self._decrypts(key.pid, key.gen))})
+                      undecoded={(key.pid, key.kind): n for key, n in counts.items()})
 
     def close(self) -> None:
         if self._bpf is not None:
@@ -292,21 +294,27 @@ class RedSource:
     def _decrypts(self, pid: int, gen: int) -> bool:
         """Whether the process's TLS goes through the libssl the uprobes are on (its requests
         are then decoded, and its ClientHellos, which the socket probe counts, are not
-        undecoded): it maps that file. Node's bundled OpenSSL, Go, Java and static binaries do
-        not. A process gone before it was looked at counts as not decrypted: flagged."""
+        undecoded): it called that libssl (the probe's ssl_users bit), or it maps the file.
+        Node's bundled OpenSSL, Go, Java and static binaries do neither. A child gone before
+        it was looked at is judged by its server; unknown counts as not decrypted: flagged."""
         if not self.https:
             return False
         known = self._libssl_users.get((pid, gen))
-        if known is None:
+        if known is not None:
+            return known
+        word = self._bpf[b"ssl_users"][ctypes.c_uint32(pid >> 6)].value
+        if word & (1 << (pid & 63)):
+            known = True
+        else:
             try:
-                inode = os.stat(self.libssl).st_ino
-                device = os.stat(self.libssl).st_dev
-                wanted = f"{os.major(device):02x}:{os.minor(device):02x} {inode} "
+                lib = os.stat(self.libssl)
+                wanted = f"{os.major(lib.st_dev):02x}:{os.minor(lib.st_dev):02x} {lib.st_ino} "
                 with open(f"/proc/{pid}/maps") as maps:
                     known = any(wanted in line for line in maps)
-            except OSError:
-                return False
-            self._libssl_users[(pid, gen)] = known
+            except OSError:  # gone, or another user's after the privilege drop
+                owner = self._owners.get((pid, gen), (pid, gen))
+                return owner != (pid, gen) and self._decrypts(*owner)
+        self._libssl_users[(pid, gen)] = known
         return known
 
     def _path(self, path_hash: int) -> str:
@@ -436,8 +444,8 @@ class RedSource:
             fate = gone(which)
             if fate:
                 undecoded.pop(key, None)
-                if fate == "retire":
-                    kind = UNDECODED_KINDS[key.kind] if key.kind < len(UNDECODED_KINDS) else "?"
+                kind = UNDECODED_KINDS[key.kind] if key.kind < len(UNDECODED_KINDS) else "?"
+                if fate == "retire" and not (kind == "tls" and self._libssl_users.get(which)):
                     pid, gen = self._owners[which]
                     folded = UndecodedKey(pid, kind, gen)
                     self._retired_undecoded[folded] = (self._retired_undecoded.get(folded, 0)
