@@ -141,12 +141,14 @@ def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_pat
         w = Window(fresh_red, srv.pid)
         tls_requests(srv.port, 3, 2)
         section, svc = w.result(6)
+        # Known from the kernel too (it called the traced libssl), not only from its
+        # /proc/PID/maps, which another user's process keeps closed once root is dropped;
+        # cleared when the server exits.
+        word = fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value
+    assert word & (1 << (srv.pid & 63))
+    assert not fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value & (1 << (srv.pid & 63))
     assert svc.requests == 6 and svc.undecoded_total == ()
     assert json_service(section, srv.pid)["undecoded"] == {}
-    # Known from the kernel too (it called the traced libssl), not only from /proc/PID/maps,
-    # which another user's process keeps closed once root is dropped.
-    word = fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value
-    assert word & (1 << (srv.pid & 63))
 
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
