@@ -21,6 +21,12 @@
 // Only the method, the path (cut at '?', '#' or ' ': query strings carry secrets) and the
 // status code leave the probe; headers and bodies are never copied.
 //
+// Nothing it sees is missed in silence: a response with no parsed request waiting is counted
+// as a request not parsed (split across reads, pipelined, unknown method) or, when no read
+// could have begun it, as lost (LOST_UNPARSED); a connection whose first bytes are a TLS
+// ClientHello or the HTTP/2 preface is counted in `undecoded`; the parent of each server's
+// child is kept in `forks` so fork-per-connection children count under their server.
+//
 // The stats hash is keyed by a 64-bit hash of the path (16-byte key): the kernel hashes and
 // compares that key once per response, where a key holding the path itself cost ~100 bytes of
 // jhash + memcmp + copy each time. The path's bytes go to `paths` once, when a stats entry is
