@@ -299,6 +299,7 @@ static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long av
 #define TLS_HELLO_MASK 0x0000ff000000ffffULL
 #define TLS_HELLO 0x0000010000000316ULL
 #define H2_PREFACE 0x5448202a20495250ULL  // "PRI * HT", the first 8 bytes of the preface
+#define HTTP_SLASH 0x2f50545448ULL          // "HTTP/"
 
 static __always_inline u32 undecoded_kind(u64 w, u32 conn_kind) {
     if (w == H2_PREFACE)
@@ -365,7 +366,8 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         u32 kind = n >= 8 ? undecoded_kind(req[0], key->kind) : 0;
         if (kind) {
             count_undecoded(tgid, kind);
-        } else if ((u8)((u8)req[0] - 'A') < 26) {  // a capital letter
+        } else if ((u8)((u8)req[0] - 'A') < 26 && (req[0] & 0xffffffffffULL) != HTTP_SLASH) {
+            // a capital letter, but not a response read by a server acting as a client
             struct conn *c = conn_of(tgid, key);
             if (c && !c->method && !c->partial_ns) {
                 c->partial_ns = bpf_ktime_get_ns();
