@@ -71,7 +71,7 @@ def serves_for(child: ServiceInfo | None, ancestor: ServiceInfo) -> bool:
     exited before anyone looked, as those children do). A pre-fork worker that names itself
     (nginx and gunicorn workers set their titles) or a child that ran another program stays
     a service of its own, as it is an independent process that accepts connections."""
-    return child is None or (child.cmdline == ancestor.cmdline and bool(ancestor.ports))
+    return bool(ancestor.ports) and (child is None or child.cmdline == ancestor.cmdline)
 
 
 @dataclass(frozen=True)
