@@ -23,7 +23,6 @@ import os
 import re
 import time
 from pathlib import Path
-
 from typing import NamedTuple
 
 from obs_tui.analysis.red import (METHODS, UNDECODED_KINDS, RedRaw, ServiceInfo, StatEntry, StatKey,
@@ -89,7 +88,7 @@ class RedSource:
         self._retired: dict[StatKey, StatEntry] = {}
         self._retired_undecoded: dict[UndecodedKey, int] = {}
         self._sums: dict[StatKey, tuple[tuple[StatEntry, ...], StatEntry]] = {}
-        self._libssl_users: dict[tuple[int, int], bool] = {}  # (pid, gen) -> maps the traced libssl
+        self._libssl_users: dict[tuple[int, int], bool] = {}  # (pid, gen) -> its TLS is decoded
 
     # -- Source protocol --
 
@@ -445,7 +444,7 @@ class RedSource:
             if fate:
                 undecoded.pop(key, None)
                 kind = UNDECODED_KINDS[key.kind] if key.kind < len(UNDECODED_KINDS) else "?"
-                if fate == "retire" and not (kind == "tls" and self._libssl_users.get(which)):
+                if fate == "retire" and not (kind == "tls" and self._decrypts(*which)):
                     pid, gen = self._owners[which]
                     folded = UndecodedKey(pid, kind, gen)
                     self._retired_undecoded[folded] = (self._retired_undecoded.get(folded, 0)
