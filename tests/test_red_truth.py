@@ -290,3 +290,44 @@ def test_a_response_to_a_request_never_seen_is_a_lost_event_with_its_reason(fres
     assert section.lost_events == 3
     assert dict(section.lost_reasons) == {NEVER_SEEN: 3}
     assert frame_to_json(frame_of(section))["red"]["lost_reasons"] == {NEVER_SEEN: 3}
+
+
+# ---- through the command line ----------------------------------------------------------------
+
+
+def test_snapshot_json_shows_the_forking_server_once_and_node_tls_undecoded(tmp_path):
+    """`obs-tui snapshot --json --duration` while a fork-per-connection server and a Node HTTPS
+    server are busy: the first is one service (its pid, its port, its requests), the second
+    has a row with its port and undecoded TLS connections."""
+    import json
+    import sys
+    import threading
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "n").mkdir()
+    stop = threading.Event()
+
+    def busy(forking_port: int, node_port: int) -> None:
+        while not stop.is_set():
+            fresh(forking_port, ["/x"] * 3)
+            tls_requests(node_port, 1, 1)
+            stop.wait(0.05)
+
+    with servers.python_server(tmp_path / "f", forking=True, name="forking-cli") as srv, \
+            servers.node_server(tmp_path / "n", tls=True) as node:
+        client = threading.Thread(target=busy, args=(srv.port, node.port))
+        client.start()
+        try:
+            out = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "4"],
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            stop.set()
+            client.join(30)
+    assert out.returncode == 0, out.stderr
+    services = json.loads(out.stdout)["red"]["services"]
+    mine = [s for s in services if srv.port in s["ports"] or s["comm"] == "forking-cli"]
+    assert [(s["pid"], s["ports"]) for s in mine] == [(srv.pid, [srv.port])]
+    assert mine[0]["requests"] > 0 and mine[0]["undecoded"] == {}
+    (js,) = [s for s in services if s["pid"] == node.pid]
+    assert js["ports"] == [node.port] and js["requests"] == 0
+    assert js["undecoded"]["tls"] > 0 and set(js["undecoded"]) == {"tls"}
