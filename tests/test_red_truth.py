@@ -104,6 +104,26 @@ def test_prefork_workers_stay_their_own_services(fresh_red, tmp_path):
     assert master not in {s.pid for s in section.services}
 
 
+def test_prefork_workers_of_the_same_program_are_their_server(fresh_red, tmp_path):
+    """A server that listens and forks workers that accept on the inherited socket, all
+    running its own program (gunicorn without process titles): one service, the listening
+    parent, with every worker's requests; no row for a worker."""
+    import psutil
+
+    with servers.python_server(tmp_path, prefork=3, name="prefork-web") as srv:
+        deadline = time.time() + 10
+        while len(psutil.Process(srv.pid).children()) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        workers = {p.pid for p in psutil.Process(srv.pid).children()}
+        w = Window(fresh_red, srv.pid)
+        fresh(srv.port, ["/"] * 30)
+        section, svc = w.result(30)
+        served = {pid for (pid, _), (owner, _) in fresh_red._owners.items() if owner == srv.pid != pid}
+    assert svc.requests == 30 and srv.port in svc.ports and svc.comm == "prefork-web"
+    assert served and served <= workers  # the workers answered, and counted under the parent
+    assert not {s.pid for s in section.services} & workers
+
+
 # ---- connections the probe cannot decode -------------------------------------------------
 
 

@@ -141,9 +141,11 @@ def nginx(tmp: Path, tls: bool = False, http2: bool = False):
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False, name: str = "", forking: bool = False):
+def python_server(tmp: Path, tls: bool = False, name: str = "", forking: bool = False,
+                  prefork: int = 0):
     """name: the process's comm (the service name obs-tui shows), to tell it from other python3s.
-    forking: a child process per connection (ForkingMixIn); the pid yielded is the parent's."""
+    forking: a child process per connection (ForkingMixIn); prefork: that many worker processes
+    accepting on the inherited socket. Either way the pid yielded is the parent's."""
     port = free_port()
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
@@ -151,6 +153,8 @@ def python_server(tmp: Path, tls: bool = False, name: str = "", forking: bool = 
     env = {"OBS_TEST_COMM": name} if name else {}
     if forking:
         env["OBS_TEST_FORKING"] = "1"
+    if prefork:
+        env["OBS_TEST_PREFORK"] = str(prefork)
     with _running(args, port, tmp, env or None) as proc:
         yield Server(proc.pid, port, port if tls else None)
 
