@@ -21,6 +21,12 @@
 // Only the method, the path (cut at '?', '#' or ' ': query strings carry secrets) and the
 // status code leave the probe; headers and bodies are never copied.
 //
+// Nothing it sees is missed in silence: a response with no parsed request waiting is counted
+// as a request not parsed (split across reads, pipelined, unknown method) or, when no read
+// could have begun it, as lost (LOST_UNPARSED); a connection whose first bytes are a TLS
+// ClientHello or the HTTP/2 preface is counted in `undecoded`; the parent of each server's
+// child is kept in `forks` so fork-per-connection children count under their server.
+//
 // The stats hash is keyed by a 64-bit hash of the path (16-byte key): the kernel hashes and
 // compares that key once per response, where a key holding the path itself cost ~100 bytes of
 // jhash + memcmp + copy each time. The path's bytes go to `paths` once, when a stats entry is
@@ -29,13 +35,14 @@
 
 #include <uapi/linux/ptrace.h>
 
-// The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, STATS_MAX,
-// PATHS_MAX) are written once, in obs_tui/probe_constants.py; the loader passes them as -D
-// flags. Defining them here too would let the two sides drift apart.
+// The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, UNDECODED_*,
+// UNPARSED_HASH, STATS_MAX, PATHS_MAX) are written once, in obs_tui/probe_constants.py; the
+// loader passes them as -D flags. Defining them here too would let the two sides drift apart.
 #if !defined(PATH_LEN) || !defined(HIST_UNIT_SHIFT) || !defined(HIST_SUB_BITS) || !defined(HIST_SUB) || \
     !defined(HIST_MAX_LOG) || !defined(HIST_BUCKETS) || !defined(LOST_CONNS) || !defined(LOST_STATS) || \
     !defined(LOST_SSL_ARGS) || !defined(LOST_UNMATCHED) || !defined(LOST_PATHS) || !defined(LOST_SLOTS) || \
-    !defined(STATS_MAX) || !defined(PATHS_MAX)
+    !defined(STATS_MAX) || !defined(PATHS_MAX) || !defined(LOST_UNPARSED) || !defined(LOST_UNDECODED) || \
+    !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2)
 #error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
@@ -67,7 +74,8 @@ struct conn {
     u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
     u32 gen;        // the tgid's generation when the connection was first seen (see generations)
     u8 tls;         // an SSL * connection (KIND_SSL): its requests are https
-    u8 pad[3];      // path 8-byte aligned for the word scan
+    u8 pad[3];      // partial_ns and path 8-byte aligned
+    u64 partial_ns; // a read that may begin a request the probe cannot parse (see on_read)
     char path[PATH_LEN];
 };
 
@@ -92,6 +100,13 @@ struct stat_val {
     u64 hist[HIST_BUCKETS];
 };
 
+struct undecoded_key {
+    u32 tgid;
+    u32 gen;
+    u32 kind;  // UNDECODED_*
+    u32 pad;
+};
+
 struct ssl_args {
     u64 ssl;
     u64 buf;
@@ -105,6 +120,14 @@ BPF_HASH(stats, struct stat_key, struct stat_val, STATS_MAX);
 BPF_HASH(paths, u64, struct path_val, PATHS_MAX);
 BPF_HASH(ssl_stash, u64, struct ssl_args, 4096);
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
+BPF_HASH(undecoded, struct undecoded_key, u64, 16384);
+// One bit per tgid that called the traced libssl: its TLS is decoded by the uprobes, so the
+// ClientHellos the socket probe counted for it are not undecoded (user space sets them aside).
+BPF_ARRAY(ssl_users, u64, 65536);
+// Child process -> the server that forked it, so user space can attribute the requests of a
+// fork-per-connection child (gone by the time it looks) to the server that forked it. LRU:
+// entries of children long gone make room; threads' entries are removed as they exit.
+BPF_TABLE("lru_hash", u32, u32, forks, 65536);
 // Generation of a tgid: bumped when a server's process exits, so the next process given the
 // same pid (PID reuse) counts under new stats keys. Only servers that exited have an entry;
 // user space deletes one when no stats entry of that tgid is left.
@@ -132,6 +155,12 @@ static __always_inline int is_server(u32 tgid) {
 static __always_inline u32 generation_of(u32 tgid) {
     u32 *g = generations.lookup(&tgid);
     return g ? *g : 0;
+}
+
+static __always_inline int is_armed(void) {
+    int zero = 0;
+    u32 *on = armed.lookup(&zero);
+    return on && *on;
 }
 
 static __always_inline u32 bucket_of(u64 ns) {
@@ -246,15 +275,64 @@ static __always_inline void take_path(struct conn *c, u64 *req, u32 off, long av
     c->truncated = !found && avail > PATH_LEN;
 }
 
+// TLS record header + handshake type of a ClientHello: 16 03 0x LL LL 01. Only a client sends
+// one, so it marks a server's socket; a ServerHello (02) read by a server acting as a client does
+// not match. On an SSL connection the bytes are already decrypted: no TLS inside TLS.
+#define TLS_HELLO_MASK 0x0000ff000000ffffULL
+#define TLS_HELLO 0x0000010000000316ULL
+#define H2_PREFACE 0x5448202a20495250ULL  // "PRI * HT", the first 8 bytes of the preface
+#define HTTP_SLASH 0x2f50545448ULL          // "HTTP/"
+
+static __always_inline u32 undecoded_kind(u64 w, u32 conn_kind) {
+    if (w == H2_PREFACE)
+        return UNDECODED_HTTP2;
+    if (conn_kind == KIND_SOCK && (w & TLS_HELLO_MASK) == TLS_HELLO)
+        return UNDECODED_TLS;  // user space sets aside the servers whose libssl is traced
+    return 0;
+}
+
+// Once per connection (its first bytes), so an ordinary hash is cheap enough.
+static __always_inline void count_undecoded(u32 tgid, u32 kind) {
+    struct undecoded_key k = {.tgid = tgid, .gen = generation_of(tgid), .kind = kind};
+    u64 *v = undecoded.lookup(&k);
+    if (!v) {
+        u64 zero = 0;
+        undecoded.insert(&k, &zero);  // NOEXIST: another CPU may have made it meanwhile
+        v = undecoded.lookup(&k);
+        if (!v) {
+            count_lost(LOST_UNDECODED);
+            return;
+        }
+    }
+    __sync_fetch_and_add(v, 1);
+}
+
+// The connection's entry, made at its first sign of a request.
+static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
+    struct conn *c = conns.lookup(key);
+    if (c)
+        return c;
+    struct conn fresh = {.gen = generation_of(tgid), .tgid = tgid, .tls = key->kind == KIND_SSL};
+    if (conns.update(key, &fresh)) {
+        count_lost(LOST_CONNS);
+        return 0;
+    }
+    return conns.lookup(key);
+}
+
 // Bytes a server read: a request begins if they start with a method. A connection not yet
 // known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
 // its first request.
+//
+// A read that may begin a request but names no method the probe knows (shorter than 8
+// bytes: a request line sent a few bytes at a time; or starting with a capital letter: an
+// unknown method) marks the connection, so the response that follows is counted, as a
+// request not parsed, from that read (on_write). Body reads rarely start with a capital
+// letter, and those that do cost one lookup. A request pipelined behind another in the same
+// read has no read of its own: its response comes with no request waiting, and its latency is
+// from the read that brought both.
 static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
-    if (n < 8)
-        return;  // a request line is at least "GET / HTTP/1.0\r\n"
-    int zero = 0;
-    u32 *on = armed.lookup(&zero);
-    if (!on || !*on)
+    if (!is_armed())
         return;
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
     u64 req[REQ_WORDS] = {};
@@ -262,23 +340,31 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     if (len > sizeof(req) || bpf_probe_read_user(req, len, (void *)buf))
         return;
     u32 off = 0;
-    int method = parse_method(req[0], &off);
-    if (!method)
-        return;  // header continuation, body, TLS records: not the start of a request
-    struct conn *c = conns.lookup(key);
-    if (!c) {
-        struct conn fresh = {.gen = generation_of(tgid), .tls = key->kind == KIND_SSL};
-        if (conns.update(key, &fresh)) {
-            count_lost(LOST_CONNS);
-            return;
+    // a request line is at least "GET / HTTP/1.0\r\n"; a shorter read is part of one
+    int method = n >= 8 ? parse_method(req[0], &off) : 0;
+    if (!method) {
+        // header continuation, body, TLS records: not the start of a request; but the first
+        // bytes of a connection the probe cannot decode are counted, never missed in silence
+        u32 kind = n >= 8 ? undecoded_kind(req[0], key->kind) : 0;
+        if (kind) {
+            count_undecoded(tgid, kind);
+        } else if ((u8)((u8)req[0] - 'A') < 26 && (req[0] & 0xffffffffffULL) != HTTP_SLASH) {
+            // a capital letter, but not a response read by a server acting as a client
+            struct conn *c = conn_of(tgid, key);
+            if (c && !c->method && !c->partial_ns) {
+                c->partial_ns = bpf_ktime_get_ns();
+                c->tgid = tgid;
+            }
         }
-        c = conns.lookup(key);
-        if (!c)
-            return;
+        return;
     }
+    struct conn *c = conn_of(tgid, key);
+    if (!c)
+        return;
     if (c->method)
         count_lost(LOST_UNMATCHED);
     c->start_ns = bpf_ktime_get_ns();
+    c->partial_ns = 0;
     c->tgid = tgid;
     c->closing = 0;  // a closing entry whose socket address came back with a new connection
     c->method = method;
@@ -306,8 +392,28 @@ static __always_inline u16 response_status(u64 buf) {
 // Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
     struct conn *c = conns.lookup(key);
-    if (!c || !c->method)
-        return;  // body bytes, or no request seen on this connection
+    if (!c || !c->method) {
+        // Body bytes, or a response with no parsed request waiting (see on_read): counted as a
+        // request not parsed when a read that began it was seen, as lost otherwise. Never
+        // silent. Costs one 12-byte read on the writes that take this branch.
+        u16 status = n >= 12 ? response_status(buf) : 0;
+        if (status < 200 || !is_armed())
+            return;
+        u64 start = c ? (c->partial_ns ? c->partial_ns : c->start_ns) : 0;
+        if (!start) {
+            count_lost(LOST_UNPARSED);
+            return;
+        }
+        c->method = METHOD_UNPARSED;
+        c->path_hash = UNPARSED_HASH;
+        c->path_words = 0;
+        c->truncated = 0;
+        c->start_ns = start;  // the next pipelined response's request came in the same read
+        c->partial_ns = 0;
+        record(c, status, bpf_ktime_get_ns());
+        c->method = 0;
+        return;
+    }
     u16 status = n >= 12 ? response_status(buf) : 0;
     if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
         record(c, status, bpf_ktime_get_ns());
@@ -470,9 +576,18 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
 // Pre-forking servers (nginx, gunicorn, php-fpm) listen, then fork the workers that serve:
 // a server's children are servers. The classic tracepoint names the child by pid; for a new
 // thread that is a thread id, whose bit is then set needlessly (a cost, never a miscount).
+//
+// A server that forks one child per connection (Python's ForkingMixIn, inetd-style) has its
+// requests read and answered by children that exit at once: `forks` remembers each child's
+// parent so user space can count them under the server (sources/red.py, _owner). A thread's
+// entry is made too (this tracepoint cannot tell) and removed at its exit.
 TRACEPOINT_PROBE(sched, sched_process_fork) {
-    if (is_server(bpf_get_current_pid_tgid() >> 32))
-        mark_server(args->child_pid);
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    if (is_server(parent)) {
+        u32 child = args->child_pid;
+        mark_server(child);
+        forks.update(&child, &parent);
+    }
     return 0;
 }
 
@@ -489,8 +604,13 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     u64 *bits = servers.lookup(&word);
     if (bits)
         __sync_fetch_and_and(bits, ~(1ULL << (pid & 63)));
-    if (pid != tgid)
+    if (pid != tgid) {
+        forks.delete(&pid);
         return 0;
+    }
+    bits = ssl_users.lookup(&word);  // the next process on this pid may use another TLS
+    if (bits && (*bits & (1ULL << (pid & 63))))
+        __sync_fetch_and_and(bits, ~(1ULL << (pid & 63)));
     u32 one = 1;
     u32 *g = generations.lookup(&tgid);
     if (g)
@@ -504,6 +624,12 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
 
 static __always_inline int ssl_enter(struct pt_regs *ctx, u64 nbytes_ptr) {
     u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, word = tgid >> 6;
+    u64 *bits = ssl_users.lookup(&word);
+    // servers only: a server's exit clears its bit (sched_process_exit), so a pid reused by
+    // another program never inherits it
+    if (bits && !(*bits & (1ULL << (tgid & 63))) && is_server(tgid))
+        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
     struct ssl_args a = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .nbytes_ptr = nbytes_ptr};
     if (ssl_stash.update(&id, &a))
         count_lost(LOST_SSL_ARGS);

@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 
 from obs_tui import __version__, web_config
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
-from obs_tui.analysis.red import LOST_REASONS, semconv_series
+from obs_tui.analysis.red import LOST_REASONS, semconv_series, undecoded_series
 from obs_tui.config import split_listen
 from obs_tui.model import Frame
 from obs_tui.text import printable
@@ -57,7 +57,8 @@ METRICS = ("obs_build_info", "http_server_request_duration_seconds", "obs_red_lo
            "obs_host_power_watts", "obs_host_zone_power_watts",
            "obs_host_energy_joules_total", "obs_host_zone_energy_joules_total",
            "obs_process_cpu_joules_total", "obs_host_carbon_grams_total",
-           "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour")
+           "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour",
+           "obs_http_server_undecoded_connections_total")
 
 
 class ExporterError(Exception):
@@ -215,6 +216,11 @@ def http_families(frame: Frame) -> Iterator[Any]:
         "obs_red_lost_events", "Requests or responses the probe saw but could not record, since "
         "it attached", labels=("reason",)), [((reason,), float(recorded.get(reason, 0)))
                                              for reason in LOST_REASONS])
+    yield _filled(CounterMetricFamily(
+        "obs_http_server_undecoded_connections",
+        "Server connections whose requests obs-tui cannot decode (kind: tls from a TLS library "
+        "it does not trace, http2), since obs-tui attached", labels=("service_name", "kind")),
+        [(key, float(n)) for key, n in sorted(undecoded_series(frame.red).items())])
 
 
 def energy_families(shown: _Energy) -> Iterator[Any]:

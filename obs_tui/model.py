@@ -105,6 +105,10 @@ class ServiceStats:
     @property
     def name(self) -> str:
         return self.service_name or self.comm
+    # Connections whose requests the probe cannot decode, by kind ("tls", "http2"): over the
+    # window, and since the probe attached (what the row's marker and the exporter show).
+    undecoded: tuple[tuple[str, int], ...] = ()
+    undecoded_total: tuple[tuple[str, int], ...] = ()
 
     @property
     def key(self) -> int | str:

@@ -23,6 +23,11 @@ HIST_BUCKETS = (HIST_MAX_LOG - HIST_SUB_BITS + 1) * HIST_SUB + HIST_SUB
 
 # Request methods by the probe's method code (its position here); 0 means "no request".
 METHODS = ("", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# The code of a request answered whose request line the probe could not parse (split across
+# reads, pipelined behind another in one read, an unknown method): counted with its status and
+# latency, under this code and the path hash UNPARSED_HASH (an empty path).
+METHOD_UNPARSED = len(METHODS)
+UNPARSED_HASH = 1
 
 # The probe's `lost` counters by slot: what it could not record, and why
 # (analysis/red.py words each one for the user, in this order).
@@ -31,7 +36,15 @@ LOST_STATS = 1  # stats map full: a finished request could not be counted
 LOST_SSL_ARGS = 2  # per-thread SSL argument stash full: one SSL call not seen
 LOST_UNMATCHED = 3  # a request began while the previous one had no response seen
 LOST_PATHS = 4  # paths map full: a new path's requests could not be counted
-LOST_SLOTS = 5
+LOST_UNPARSED = 5  # a response to a request the probe saw no start of: no request was parsed
+# on the connection, nor a read that could begin one
+LOST_UNDECODED = 6  # undecoded map full: a TLS or HTTP/2 connection not counted
+LOST_SLOTS = 7
+
+# Connections whose bytes the probe sees but cannot decode, counted per server, by kind code
+# (its position here): a TLS ClientHello read from the socket itself (a TLS library other than
+# the traced libssl: Node's bundled OpenSSL, Go, Java, static), or the HTTP/2 preface.
+UNDECODED_KINDS = ("", "tls", "http2")
 
 # Sizes of the probe's maps that user space words or sizes its caches by.
 STATS_MAX = 16384  # (service, method, status, path) counters
@@ -52,11 +65,16 @@ def defines() -> dict[str, int]:
         "LOST_SSL_ARGS": LOST_SSL_ARGS,
         "LOST_UNMATCHED": LOST_UNMATCHED,
         "LOST_PATHS": LOST_PATHS,
+        "LOST_UNPARSED": LOST_UNPARSED,
+        "LOST_UNDECODED": LOST_UNDECODED,
         "LOST_SLOTS": LOST_SLOTS,
+        "METHOD_UNPARSED": METHOD_UNPARSED,
+        "UNPARSED_HASH": UNPARSED_HASH,
         "STATS_MAX": STATS_MAX,
         "PATHS_MAX": PATHS_MAX,
     }
     out.update({f"METHOD_{name}": code for code, name in enumerate(METHODS) if name})
+    out.update({f"UNDECODED_{kind.upper()}": code for code, kind in enumerate(UNDECODED_KINDS) if kind})
     return out
 
 

@@ -10,7 +10,7 @@ from obs_tui.model import Frame
 
 # Frame fields held as tuples of (key, value) pairs to stay immutable; JSON shows them as objects.
 MAPPING_FIELDS = {"zones", "subzones", "burn_rates", "status_classes", "error_ratios", "lost_reasons",
-                  "zone_joules"}
+                  "zone_joules", "undecoded", "undecoded_total"}
 
 
 def _plain(value: Any) -> Any:

@@ -72,6 +72,8 @@ SERVICES = [
     ]),
     (845, "redis-server", (6379,), 0.0, 0.0, 0.0, 0.0, 0.0, []),
 ]
+# A Node HTTPS server (its own OpenSSL): its connections are counted, its requests cannot be.
+UNDECODED = {845: (("tls", 312),)}
 
 
 def _wave(i: int, pid: int, amp: float) -> float:
@@ -97,7 +99,8 @@ def red(i: int) -> RedSection:
             pid, comm, ports, reqs, int(reqs * err), r, err, p50, p95,
             round(p99 * (0.9 + 0.2 * (0.5 + 0.5 * math.cos(i / 2.0))), 1),
             tuple(RouteStats(*route) for route in routes), cmdline=comm,
-            routes_total=_totals(routes, i), paths=40 * len(routes)))
+            routes_total=_totals(routes, i), paths=40 * len(routes),
+            undecoded_total=UNDECODED.get(pid, ())))
     return RedSection(lost_events=0, services=tuple(services))
 
 

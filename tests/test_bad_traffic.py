@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obs_tui.analysis.red import red_section
-from obs_tui.probe_constants import METHODS, PATH_LEN
+from obs_tui.analysis.red import METHODS, UNPARSED_METHOD, red_section
+from obs_tui.probe_constants import PATH_LEN
 from tests import servers
 from tests.test_faults import as_root
 from tests.test_red_probes import Window
@@ -40,7 +40,7 @@ def probe_view(first_read: bytes) -> tuple[str, str] | None:
     """(method, path) the probe records for a connection whose first read is these bytes."""
     if len(first_read) < 8:
         return None  # shorter than any request line
-    method = next((m for m in METHODS[1:] if first_read.startswith(m.encode() + b" ")), None)
+    method = next((m for m in METHODS[1:] if m != UNPARSED_METHOD and first_read.startswith(m.encode() + b" ")), None)
     if method is None:
         return None
     buf = first_read[:REQ_BYTES].ljust(REQ_BYTES, b"\0")  # bytes past the read are zeroed
@@ -79,10 +79,12 @@ def send_raw(port: int, data: bytes, timeout: float = 3.0) -> bytes:
 
 
 def since(red, pid: int, prev) -> Counter:
-    """(method, path) -> requests (any status, aborted included) for pid since prev."""
+    """(method, path) -> requests (any status, aborted included) for pid since prev, as the
+    request-line parser named them: the answers to lines it could not parse are counted apart
+    (method "?", tests/test_red_truth.py), whether a server answers them is the server's call."""
     got = Counter()
     for key, entry in red.sample(time.time()).stats.items():
-        if key.pid == pid:
+        if key.pid == pid and key.method != UNPARSED_METHOD:
             before = prev.stats.get(key)
             n = entry.count - (before.count if before and before.count <= entry.count else 0)
             if n:

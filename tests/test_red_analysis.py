@@ -67,3 +67,57 @@ def test_unchanged_entry_object_is_an_empty_window_but_stays_in_totals():
     (svc,) = red_section(raw({key: same}), raw({key: same}), 1.0).services
     assert svc.requests == 0 and svc.routes == ()
     assert [(r.route, r.requests) for r in svc.routes_total] == [("/u/{id}", 12)]
+
+
+# ---- counted or flagged: forked children, undecoded connections, unparsed requests ----------
+
+def test_a_fork_per_connection_child_serves_for_its_server_a_named_worker_does_not():
+    from obs_tui.analysis.red import serves_for
+
+    server = ServiceInfo("python3", "python3 app.py", (8080,))
+    assert serves_for(None, server)  # gone before anyone looked: its server's
+    assert serves_for(ServiceInfo("python3", "python3 app.py", (8080,)), server)
+    master = ServiceInfo("nginx", "nginx: master process nginx", (80,))
+    assert not serves_for(ServiceInfo("nginx", "nginx: worker process", (80,)), master)
+    assert not serves_for(ServiceInfo("php", "php-cgi", ()), server)  # another program
+    assert not serves_for(None, ServiceInfo("python3", "python3 app.py", ()))  # not listening
+
+
+def test_entries_add_up_counts_sums_and_buckets():
+    a, b = entry(3, 2.0), entry(2, 40.0)
+    total = a + b
+    assert (total.count, total.sum_ns) == (5, a.sum_ns + b.sum_ns)
+    assert dict(total.hist) == {**dict(a.hist), **dict(b.hist)}
+    assert (a + a).hist == ((a.hist[0][0], 6),)
+
+
+def test_undecoded_connections_give_a_row_with_window_and_totals():
+    from obs_tui.analysis.red import undecoded_series
+
+    info = {**INFO, 8: ServiceInfo("node", "node server.js", (443,))}
+    prev = RedRaw(0, {}, info, undecoded={(8, "tls"): 4})
+    cur = RedRaw(0, {StatKey(7, "GET", 200, "/"): entry(2, 1.0)}, info,
+                 undecoded={(8, "tls"): 10, (8, "http2"): 1, (7, "http2"): 2})
+    by_pid = {s.pid: s for s in red_section(prev, cur, 1.0).services}
+    node = by_pid[8]
+    assert (node.comm, node.ports, node.requests) == ("node", (443,), 0)
+    assert node.undecoded == (("http2", 1), ("tls", 6))
+    assert node.undecoded_total == (("http2", 1), ("tls", 10))
+    assert by_pid[7].undecoded == (("http2", 2),) and by_pid[7].requests == 2
+    section = red_section(prev, cur, 1.0)
+    assert undecoded_series(section) == {("api", "http2"): 2, ("node", "http2"): 1, ("node", "tls"): 10}
+
+
+def test_unparsed_requests_have_their_own_route_and_semconv_method():
+    from obs_tui.analysis.red import UNPARSED_METHOD, UNPARSED_ROUTE, semconv_series
+
+    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(1, 1.0),
+               StatKey(7, UNPARSED_METHOD, 200, ""): entry(5, 3.0),
+               StatKey(7, UNPARSED_METHOD, 502, ""): entry(1, 3.0)})
+    section = red_section(None, cur, 1.0)
+    (svc,) = section.services
+    assert (svc.requests, svc.errors, svc.paths) == (7, 1, 1)
+    assert {(r.method, r.route): r.requests for r in svc.routes} == {
+        ("GET", "/u/{id}"): 1, (UNPARSED_METHOD, UNPARSED_ROUTE): 6}
+    series = semconv_series(section)
+    assert series[("api", "_OTHER", UNPARSED_ROUTE, 200)].count == 5

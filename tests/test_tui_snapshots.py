@@ -69,6 +69,12 @@ def test_service_detail(snap_compare):
                         run_before=feed(keys=("tab", "enter")))
 
 
+def test_service_detail_undecoded(snap_compare):
+    """A service whose TLS obs-tui cannot decrypt: the line that says what is not seen and why."""
+    assert snap_compare(app_with(), terminal_size=(100, 32),
+                        run_before=feed(keys=("tab", "down", "down", "down", "enter")))
+
+
 def test_light_theme(snap_compare):
     assert snap_compare(app_with(theme="light"), terminal_size=(160, 48), run_before=feed())
 

@@ -18,11 +18,20 @@ from typing import NamedTuple
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
+from obs_tui import probe_constants
 from obs_tui.probe_constants import PATHS_MAX
 
+# Requests answered whose request line the probe could not parse (split across reads,
+# pipelined behind another in one read, an unknown method): counted with status and latency,
+# under method "?" and this route.
+UNPARSED_METHOD = "?"
+UNPARSED_ROUTE = "(request line not parsed)"
+METHODS = (*probe_constants.METHODS, UNPARSED_METHOD)  # by the probe's method code
 # Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
 LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
-                "request before the previous answer", f"paths table full ({PATHS_MAX:,} paths)")
+                "request before the previous answer", f"paths table full ({PATHS_MAX:,} paths)",
+                "responses to requests never seen (no read that began them)",
+                "undecoded-connections table full")
 
 
 class StatKey(NamedTuple):
@@ -44,6 +53,10 @@ class StatEntry:
     sum_ns: int
     hist: tuple[tuple[int, int], ...]  # (bucket, count), non-zero buckets only
 
+    def __add__(self, other: StatEntry) -> StatEntry:
+        merged = histogram.merge((dict(self.hist), dict(other.hist)))
+        return StatEntry(self.count + other.count, self.sum_ns + other.sum_ns, tuple(sorted(merged.items())))
+
 
 @dataclass(frozen=True)
 class ServiceInfo:
@@ -51,6 +64,16 @@ class ServiceInfo:
     cmdline: str
     ports: tuple[int, ...]
     name: str = ""  # the service it belongs to (analysis/service_names.py); "" -> comm
+
+
+def serves_for(child: ServiceInfo | None, ancestor: ServiceInfo) -> bool:
+    """Whether a process forked (directly or not) by a listening server answers that server's
+    requests as part of it: a fork-per-connection child (Python's ForkingMixIn, inetd-style),
+    which runs the server's own program (the same command line) or is gone already (None: it
+    exited before anyone looked, as those children do). A pre-fork worker that names itself
+    (nginx and gunicorn workers set their titles) or a child that ran another program stays
+    a service of its own, as it is an independent process that accepts connections."""
+    return bool(ancestor.ports) and (child is None or child.cmdline == ancestor.cmdline)
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,7 @@ class RedRaw:
     patterns: tuple[str, ...] = ()
     max_children: int = 10
     lost_by_slot: tuple[int, ...] = ()  # cumulative, in LOST_REASONS order
+    undecoded: dict[tuple[int, str], int] = field(default_factory=dict)  # (pid, kind) -> connections
 
 
 @dataclass
@@ -155,10 +179,15 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     by_pid: dict[int, list[StatKey]] = {}
     for key in cur.stats:
         by_pid.setdefault(key.pid, []).append(key)
+    undecoded: dict[int, list[tuple[str, int, int]]] = {}  # pid -> (kind, window, since attach)
+    for (pid, kind), total in sorted(cur.undecoded.items()):
+        before = prev.undecoded.get((pid, kind), 0) if prev else 0
+        undecoded.setdefault(pid, []).append((kind, total - before if before <= total else total, total))
+        by_pid.setdefault(pid, [])  # a server whose connections are all undecoded still has a row
     services = []
     le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
-        paths = frozenset(k.path for k in keys)
+        paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
         route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
                               frozenset(k.path for k in keys if k.truncated))
         svc = _Acc()
@@ -167,7 +196,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
         for key in keys:
             entry = cur.stats[key]
-            route = (key.method, route_of[key.path])
+            route = ((key.method, UNPARSED_ROUTE) if key.method == UNPARSED_METHOD
+                     else (key.method, route_of[key.path]))
             totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
             if key.status:
                 series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
@@ -185,6 +215,8 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
             routes_total=_route_stats(totals), series=_series(series, le_of), paths=len(paths),
             service_name=info.name or info.comm, service_instance_id=str(pid),
+            undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
+            undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
         ) for p50, p95, p99 in [_quantiles(svc.hist)])
     services.sort(key=lambda s: (-s.requests, s.pid))
     return RedSection(lost_events=max(0, lost), services=tuple(services),
@@ -199,7 +231,9 @@ def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int],
     out: dict[tuple[str, str, str, str, str, int], RequestSeries] = {}
     for svc in red.services:
         for s in svc.series:
-            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, s.method,
+            # semconv's value for a method the instrumentation does not know
+            method = "_OTHER" if s.method == UNPARSED_METHOD else s.method
+            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, method,
                    s.route, s.status)
             have = out.get(key)
             if have is not None:  # the same process listed twice (read-only mode has no pids)
@@ -220,3 +254,13 @@ def keep_gone(seen: RedRaw | None, cur: RedRaw) -> RedRaw:
     if not gone:
         return cur
     return replace(cur, stats={**gone, **cur.stats}, services={**seen.services, **cur.services})
+
+
+def undecoded_series(red: RedSection) -> dict[tuple[str, str], int]:
+    """Undecoded connections since the probe attached, keyed by (service_name, kind) as the
+    exporter labels them (processes of one service added together)."""
+    out: dict[tuple[str, str], int] = {}
+    for svc in red.services:
+        for kind, n in svc.undecoded_total:
+            out[(svc.name, kind)] = out.get((svc.name, kind), 0) + n
+    return out

@@ -8,6 +8,12 @@ in its `lost` array and reported as red.lost_events.
 Stats are keyed by a hash of the path; the path's bytes sit in the `paths` map, written by
 the probe before the first stats entry naming them. Reading stats before paths therefore
 finds every path, and a hash always names the same path, so it is looked up once and cached.
+
+The probe counts a request on the process that read it. A fork-per-connection server's
+children exit before they are looked at, so each process is attributed once to its service
+(_owner): itself, or the listening server that forked it (analysis.red.serves_for). A child's
+counters are added to its server's, and once the child is gone they are moved out of the
+kernel's maps into `_retired` here, so the server's totals never go down.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
-from obs_tui.probe_constants import METHODS
+from obs_tui.probe_constants import UNDECODED_KINDS
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
@@ -38,6 +45,13 @@ SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
+ANCESTORS = 8  # how far up the tree a child's server is looked for
+
+
+class UndecodedKey(NamedTuple):
+    pid: int
+    kind: str
+    gen: int = 0
 
 
 class RedSource:
@@ -71,6 +85,14 @@ class RedSource:
         self._load_ports: dict[int, tuple[int, ...]] = {}
         self._inodes: dict[int, int] = {}
         self._inodes_at: float | None = None
+        # (pid, generation) -> (pid, generation) of the service its requests count under
+        self._owners: dict[tuple[int, int], tuple[int, int]] = {}
+        # Counters of children that exited, added up under their server's key (see the module
+        # docstring); and the last sums of several children's entries, reused while unchanged
+        self._retired: dict[StatKey, StatEntry] = {}
+        self._retired_undecoded: dict[UndecodedKey, int] = {}
+        self._sums: dict[StatKey, tuple[tuple[StatEntry, ...], StatEntry]] = {}
+        self._libssl_users: dict[tuple[int, int], bool] = {}  # (pid, gen) -> its TLS is decoded
 
     # -- Source protocol --
 
@@ -86,14 +108,29 @@ class RedSource:
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._prune(now)
             self._last_prune = now
-        stats = self._current(self._read_stats())
+        live = self._generations()
+        stats = self._current(self._read_stats(), live)
+        undecoded = self._current(self._read_undecoded(), live)
+        for key in (*stats, *undecoded):
+            if (key.pid, key.gen) not in self._owners:
+                self._owners[(key.pid, key.gen)] = self._owner(key.pid, key.gen, live, now)
+        # judged on the process that read them (a fork-per-connection child, maybe)
+        undecoded = {key: n for key, n in undecoded.items()
+                     if not (key.kind == "tls" and self._decrypts(key.pid, key.gen))}
+        stats = self._fold_stats(stats)
+        counts: dict[UndecodedKey, int] = dict(self._retired_undecoded)
+        for key, n in undecoded.items():
+            pid, gen = self._owners[(key.pid, key.gen)]
+            folded = UndecodedKey(pid, key.kind, gen)
+            counts[folded] = counts.get(folded, 0) + n
         gens: dict[int, int] = {}
-        for key in stats:
+        for key in (*stats, *counts):
             gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
         lost = self._read_lost()
         return RedRaw(lost_events=sum(lost), lost_by_slot=lost, stats=stats,
                       services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
-                      patterns=self.patterns, max_children=self.max_children)
+                      patterns=self.patterns, max_children=self.max_children,
+                      undecoded={(key.pid, key.kind): n for key, n in counts.items()})
 
     def close(self) -> None:
         if self._bpf is not None:
@@ -162,33 +199,127 @@ class RedSource:
                 out[last[1]] = last[2]
                 seen[key_bytes] = last
                 continue
-            counts = memoryview(raw).cast("Q")  # count, sum_ns, hist[...]
-            # Most of the ~380 buckets are empty: let the regex engine find the non-zero words
-            # instead of a Python loop over all of them (a third of a tick's CPU under traffic).
-            words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
-            hist = tuple((w - 2, counts[w]) for w in words)
             k = decode(key_bytes)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
             key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen,
                           bool(k.tls))
-            out[key] = StatEntry(counts[0], counts[1], hist)
+            out[key] = _stat_entry(raw)
             seen[key_bytes] = (version, key, out[key])
         self._last_stats = seen
+        return out
+
+    def _read_undecoded(self) -> dict[UndecodedKey, int]:
+        """Connections the probe could not decode, per process, generation and kind."""
+        table = self._bpf[b"undecoded"]
+        out = {}
+        for key_bytes, value_bytes in self._reader("undecoded").raw():
+            k = table.Key.from_buffer_copy(key_bytes)
+            kind = UNDECODED_KINDS[k.kind] if k.kind < len(UNDECODED_KINDS) else "?"
+            out[UndecodedKey(k.tgid, kind, k.gen)] = int.from_bytes(value_bytes[:8], "little")
         return out
 
     def _generations(self) -> dict[int, int]:
         """tgid -> its live generation, for the servers that exited at least once (few)."""
         return {k.value: v.value for k, v in self._bpf[b"generations"].items()}
 
-    def _current(self, stats: dict[StatKey, StatEntry]) -> dict[StatKey, StatEntry]:
+    @staticmethod
+    def _current(counters: dict, gens: dict[int, int]) -> dict:
         """Without the counters of a process whose pid now belongs to a newer one: those
         were reported while it lived, and must not be added to the newcomer's."""
-        gens = self._generations()
         if not gens:
-            return stats
-        stale = {pid for pid, gen in gens.items() if _alive(pid)}
-        return {key: entry for key, entry in stats.items()
+            return counters
+        stale = {pid for pid, gen in gens.items() if not _exited(pid)}
+        return {key: value for key, value in counters.items()
                 if key.pid not in stale or key.gen == gens[key.pid]}
+
+    # -- attribution: which service a process's requests count under --
+
+    def _owner(self, pid: int, gen: int, gens: dict[int, int], now: float) -> tuple[int, int]:
+        """The process itself, or the nearest listening ancestor it serves for (a fork-per-
+        connection child: analysis.red.serves_for). Decided once per process, at its first
+        counted request, and kept: a child's requests never move from one service to another."""
+        child = self._info_of(pid, gen, now)
+        parent = self._parent(pid, alive=child is not None)
+        for _ in range(ANCESTORS):
+            if not parent or parent == pid:
+                break
+            gen_now = gens.get(parent, 0)
+            ancestor = self._info_of(parent, gen_now, now)
+            if ancestor is not None and ancestor.ports:
+                return (parent, gen_now) if serves_for(child, ancestor) else (pid, gen)
+            parent = self._parent(parent, alive=ancestor is not None)
+        return pid, gen
+
+    def _parent(self, pid: int, alive: bool) -> int:
+        """The server that forked pid (recorded by the probe at fork: the child may be gone), or
+        for a process that predates the probe, its parent now; 0 when unknown."""
+        forks = self._bpf[b"forks"]
+        try:
+            return forks[forks.Key(pid)].value
+        except KeyError:
+            pass
+        if not alive:
+            return 0
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            return int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def _fold_stats(self, stats: dict[StatKey, StatEntry]) -> dict[StatKey, StatEntry]:
+        """Each entry under its service's key, children's entries added to their server's."""
+        groups: dict[StatKey, list[StatEntry]] = {}
+        for key, entry in stats.items():
+            pid, gen = self._owners[(key.pid, key.gen)]
+            folded = key if (pid, gen) == (key.pid, key.gen) else key._replace(pid=pid, gen=gen)
+            groups.setdefault(folded, []).append(entry)
+        for key, entry in self._retired.items():
+            groups.setdefault(key, []).append(entry)
+        out = {}
+        sums = {}
+        for key, parts in groups.items():
+            if len(parts) == 1:
+                out[key] = parts[0]
+                continue
+            # Several children's entries: the same sum object while none changed (analysis.red
+            # takes an unchanged object as "no new requests" without subtracting histograms)
+            last = self._sums.get(key)
+            if last is not None and len(last[0]) == len(parts) and all(a is b for a, b in zip(last[0], parts)):
+                out[key] = last[1]
+            else:
+                total = parts[0]
+                for part in parts[1:]:
+                    total = total + part
+                out[key] = total
+            sums[key] = (tuple(parts), out[key])
+        self._sums = sums
+        return out
+
+    def _decrypts(self, pid: int, gen: int) -> bool:
+        """Whether the process's TLS goes through the libssl the uprobes are on (its requests
+        are then decoded, and its ClientHellos, which the socket probe counts, are not
+        undecoded): it called that libssl (the probe's ssl_users bit), or it maps the file.
+        Node's bundled OpenSSL, Go, Java and static binaries do neither. A child gone before
+        it was looked at is judged by its server; unknown counts as not decrypted: flagged."""
+        if not self.https:
+            return False
+        known = self._libssl_users.get((pid, gen))
+        if known is not None:
+            return known
+        word = self._bpf[b"ssl_users"][ctypes.c_uint32(pid >> 6)].value
+        if word & (1 << (pid & 63)):
+            known = True
+        else:
+            try:
+                lib = os.stat(self.libssl)
+                wanted = f"{os.major(lib.st_dev):02x}:{os.minor(lib.st_dev):02x} {lib.st_ino} "
+                with open(f"/proc/{pid}/maps") as maps:
+                    known = any(wanted in line for line in maps)
+            except OSError:  # gone, or another user's after the privilege drop
+                owner = self._owners.get((pid, gen), (pid, gen))
+                return owner != (pid, gen) and self._decrypts(*owner)
+        self._libssl_users[(pid, gen)] = known
+        return known
 
     def _path(self, path_hash: int) -> str:
         path = self._paths.get(path_hash)
@@ -205,11 +336,18 @@ class RedSource:
     # -- services --
 
     def _service(self, pid: int, gen: int, now: float) -> ServiceInfo:
+        return self._info_of(pid, gen, now) or ServiceInfo("?", "", ())
+
+    def _info_of(self, pid: int, gen: int, now: float) -> ServiceInfo | None:
+        """What a process is (name, command line, ports), or None for a process gone before it
+        was ever looked at."""
         cached = self._info.get(pid)
         if cached and cached[2] == gen and now - cached[0] < PORTS_TTL_S:
             return cached[1]
         proc = Path("/proc") / str(pid)
         try:
+            if _exited(pid):  # a zombie has no command line nor descriptors left to name it by
+                raise FileNotFoundError(pid)
             comm = printable((proc / "comm").read_text(errors="replace").strip())
             argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
             cmdline = printable(argv.decode(errors="replace").strip())
@@ -220,7 +358,7 @@ class RedSource:
         except OSError:
             if cached and cached[2] == gen:  # exited: keep what we knew, so its last requests have a name
                 return cached[1]
-            info = ServiceInfo("?", "", ())
+            return None
         self._info[pid] = (now, info, gen)
         return info
 
@@ -274,20 +412,60 @@ class RedSource:
         gens = self._generations()
         kept: set[tuple[int, int]] = set()  # (tgid, generation) that still have counters
         named: set[int] = set()  # path hashes of the stats entries kept
+
+        def gone(which: tuple[int, int]) -> str:
+            """"" while the process lives; "retire" for a child whose server lives (its counters
+            join the server's); "forget" once dead past the grace period."""
+            if _alive(which[0]) and which[1] == gens.get(which[0], 0):
+                self._dead_since.pop(which, None)
+                return ""
+            owner = self._owners.get(which, which)
+            if owner != which and _alive(owner[0]) and owner[1] == gens.get(owner[0], 0):
+                return "retire"
+            return "forget" if now - self._dead_since.setdefault(which, now) >= 3 * PRUNE_EVERY_S else ""
+
         for key_bytes in list(self._last_stats):
             key = stats.Key.from_buffer_copy(key_bytes)
             tgid, which = key.tgid, (key.tgid, key.gen)
-            # dead: exited, or its pid now belongs to a newer process (PID reuse)
-            if _alive(tgid) and key.gen == gens.get(tgid, 0):
-                self._dead_since.pop(which, None)
-            elif now - self._dead_since.setdefault(which, now) >= 3 * PRUNE_EVERY_S:
-                stats.pop(key, None)
-                del self._last_stats[key_bytes]
-                if self._info.get(tgid, (0, None, -1))[2] == key.gen:
+            fate = gone(which)
+            if fate:
+                leaf = stats.pop(key, None)
+                _, child_key, _ = self._last_stats.pop(key_bytes)
+                if fate == "retire" and leaf is not None:
+                    pid, gen = self._owners[which]
+                    folded = child_key._replace(pid=pid, gen=gen)
+                    entry = _stat_entry(bytes(leaf))
+                    have = self._retired.get(folded)
+                    self._retired[folded] = entry if have is None else have + entry
+                elif self._info.get(tgid, (0, None, -1))[2] == key.gen:
                     self._info.pop(tgid, None)
                 continue
             kept.add(which)
             named.add(key.path_hash)
+        undecoded = self._bpf[b"undecoded"]
+        for key_bytes, value_bytes in self._reader("undecoded").raw():
+            key = undecoded.Key.from_buffer_copy(key_bytes)
+            which = (key.tgid, key.gen)
+            fate = gone(which)
+            if fate:
+                undecoded.pop(key, None)
+                kind = UNDECODED_KINDS[key.kind] if key.kind < len(UNDECODED_KINDS) else "?"
+                if fate == "retire" and not (kind == "tls" and self._decrypts(*which)):
+                    pid, gen = self._owners[which]
+                    folded = UndecodedKey(pid, kind, gen)
+                    self._retired_undecoded[folded] = (self._retired_undecoded.get(folded, 0)
+                                                       + int.from_bytes(value_bytes[:8], "little"))
+                continue
+            kept.add(which)
+        for retired in (self._retired, self._retired_undecoded):
+            for key in list(retired):
+                which = (key.pid, key.gen)
+                if gone(which) == "forget":
+                    del retired[key]
+                else:
+                    kept.add(which)
+        self._owners = {which: owner for which, owner in self._owners.items() if which in kept}
+        self._libssl_users = {which: v for which, v in self._libssl_users.items() if which in kept}
         self._dead_since = {which: t for which, t in self._dead_since.items() if which in kept}
         left = {tgid for tgid, _ in kept}
         table = self._bpf[b"generations"]
@@ -305,6 +483,25 @@ class RedSource:
             paths.pop(paths.Key(path_hash), None)
             self._paths.pop(path_hash, None)
         self._orphans = orphans - self._orphans
+
+
+def _stat_entry(raw: bytes) -> StatEntry:
+    """A stats value's bytes: count, sum_ns, hist[...]."""
+    counts = memoryview(raw).cast("Q")
+    # Most of the ~380 buckets are empty: let the regex engine find the non-zero words
+    # instead of a Python loop over all of them (a third of a tick's CPU under traffic).
+    words = sorted({m.start() // 8 for m in NONZERO_BYTE.finditer(raw, 16)})
+    return StatEntry(counts[0], counts[1], tuple((w - 2, counts[w]) for w in words))
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet (a fork-per-connection server reaps its
+    children lazily): the probe has already moved its pid's generation on."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
 
 
 def _alive(pid: int) -> bool:

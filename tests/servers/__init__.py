@@ -26,6 +26,8 @@ class Server:
     pid: int  # the process that reads requests and writes responses
     port: int
     tls_port: int | None = None
+    h2c_port: int | None = None  # nginx with http2: HTTP/2 in the clear (prior knowledge)
+    h2_tls_port: int | None = None  # nginx with http2 and tls: h2 over TLS (ALPN)
 
 
 def free_port() -> int:
@@ -110,45 +112,65 @@ def _nginx_worker(proc: subprocess.Popen, timeout: float = 10.0) -> int:
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, tls: bool = False):
+def nginx(tmp: Path, tls: bool = False, http2: bool = False):
     """nginx with a static index (200), any other path (404), /fail (500), /drop (closes
     the connection without a response) and /nginx_status (stub_status: nginx's own request
-    count); with tls, also HTTPS on a second port."""
+    count); with tls, also HTTPS on a second port; with http2, HTTP/2 in the clear on a third
+    port (and with tls too, h2 over TLS on a fourth)."""
     port = free_port()
     tls_port = free_port() if tls else None
+    h2c_port = free_port() if http2 else None
+    h2_tls_port = free_port() if http2 and tls else None
     tls_conf = ""
     if tls:
         cert, key = self_signed_cert(tmp)
         tls_conf = (f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
                     f"ssl_certificate_key {key};")
+    if http2:
+        tls_conf += f"listen 127.0.0.1:{h2c_port} http2;"
+        if tls:
+            tls_conf += f"listen 127.0.0.1:{h2_tls_port} ssl http2;"
     (tmp / "www").mkdir(exist_ok=True)
     (tmp / "www" / "index.html").write_text("hello\n")
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=port, tls=tls_conf))
     with _running(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], port, tmp) as proc:
-        if tls:
-            wait_port(tls_port, proc)
-        yield Server(_nginx_worker(proc), port, tls_port)
+        for extra in (tls_port, h2c_port, h2_tls_port):
+            if extra:
+                wait_port(extra, proc)
+        yield Server(_nginx_worker(proc), port, tls_port, h2c_port, h2_tls_port)
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False, name: str = "", service: str = ""):
+def python_server(tmp: Path, tls: bool = False, name: str = "", service: str = "",
+                  forking: bool = False, prefork: int = 0):
     """name: the process's comm, to tell it from other python3s; service: its
-    OTEL_SERVICE_NAME (the service name obs-tui shows and exports; else comm:port)."""
+    OTEL_SERVICE_NAME (the service name obs-tui shows and exports; else comm:port).
+    forking: a child process per connection (ForkingMixIn); prefork: that many worker processes
+    accepting on the inherited socket. Either way the pid yielded is the parent's."""
     port = free_port()
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
         args += [str(p) for p in self_signed_cert(tmp)]
     env = {**({"OBS_TEST_COMM": name} if name else {}),
            **({"OTEL_SERVICE_NAME": service} if service else {})}
+    if forking:
+        env["OBS_TEST_FORKING"] = "1"
+    if prefork:
+        env["OBS_TEST_PREFORK"] = str(prefork)
     with _running(args, port, tmp, env or None) as proc:
         yield Server(proc.pid, port, port if tls else None)
 
 
 @contextlib.contextmanager
-def node_server(tmp: Path):
+def node_server(tmp: Path, tls: bool = False):
+    """Node's http module; with tls its https module, whose TLS is Node's own bundled OpenSSL
+    (no libssl.so in its maps), which obs-tui does not decrypt."""
     port = free_port()
-    with _running(["node", str(HERE / "node_server.js"), str(port)], port, tmp) as proc:
-        yield Server(proc.pid, port)
+    args = ["node", str(HERE / "node_server.js"), str(port)]
+    if tls:
+        args += [str(p) for p in self_signed_cert(tmp)]
+    with _running(args, port, tmp) as proc:
+        yield Server(proc.pid, port, port if tls else None)
 
 
 # A mix of routes, ids to normalise, 404s, slow requests and nginx's 500s.

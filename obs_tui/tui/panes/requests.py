@@ -13,6 +13,36 @@ from obs_tui.tui.panes.carbon import per_request
 from obs_tui.tui.table import Column
 
 SPARK = 10
+# Connections the probe sees but cannot decode (analysis.red UNDECODED_KINDS): the row's marker
+# and, on the detail screen, why their requests are not counted.
+UNDECODED_MARK = {"tls": "tls", "http2": "h2"}
+UNDECODED_WHY = {
+    "tls": ("TLS connection", "encrypted by a TLS library obs-tui does not trace (not the "
+            "system libssl: Node's own OpenSSL, Go, Java, a static binary)"),
+    "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes "
+              "HTTP/1.x only"),
+}
+
+
+def undecoded_marker(s: ServiceStats) -> str:
+    """"?tls", "?h2", "?tls+h2": this service has connections whose requests are not counted."""
+    kinds = [UNDECODED_MARK.get(kind, kind) for kind, n in s.undecoded_total if n]
+    return "?" + "+".join(kinds) if kinds else ""
+
+
+def undecoded_lines(s: ServiceStats) -> str:
+    """What cannot be seen of a service and why, for its detail screen."""
+    parts = []
+    for kind, n in s.undecoded_total:
+        noun, why = UNDECODED_WHY.get(kind, (f"{kind} connection", "not decoded"))
+        parts.append(f"{fmt.count(n)} {noun}{'' if n == 1 else 's'}: {why}")
+    return "; ".join(parts) + "; their requests are not counted" if parts else ""
+
+
+def undecoded_legend(services) -> str:
+    """The pane's one line about the markers shown, "" when there are none."""
+    marks = sorted({undecoded_marker(s) for s in services} - {""})
+    return f"{' '.join(marks)}: connections obs-tui cannot decode; requests not counted" if marks else ""
 
 
 def how_to_fix(reason: str, read_only: bool) -> str:
@@ -67,13 +97,15 @@ class RequestsPane(Pane):
 
     def text(self, item: ServiceStats) -> str:
         ports = " ".join(str(p) for p in item.ports)
-        return f"{item.pid} {item.name} {item.comm} {ports} {item.cmdline}"
+        return f"{item.pid} {item.name} {item.comm} {ports} {item.cmdline} {undecoded_marker(item)}"
 
     def cells(self, s: ServiceStats) -> tuple:
         err = 100.0 * s.error_ratio
         ports = ",".join(str(p) for p in s.ports) or fmt.DASH
+        mark = undecoded_marker(s)
         return (
-            s.name,
+            # first: a long name is cut at its end, and the mark must stay in sight
+            (f"{mark} {s.name}", "warn") if mark else s.name,
             str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
             fmt.num(s.rps),
@@ -120,6 +152,9 @@ class RequestsPane(Pane):
         if frame.red.lost_reasons:
             why = ", ".join(f"{fmt.count(n)} {reason}" for reason, n in frame.red.lost_reasons)
             return f"requests: not all seen since start: {escape(why)}", False
+        legend = undecoded_legend(frame.red.services)
+        if legend:
+            return legend, False
         if not frame.red.services:
             if getattr(self.app, "read_only", False):
                 return ("no http_server_request_duration_seconds series in Prometheus"
@@ -147,6 +182,8 @@ class RequestsPane(Pane):
             # the cardinality cap at work: where thousands of paths went
             ("paths → routes", f"{fmt.count(s.paths)} → {fmt.count(len(s.routes_total))}"),
         ]
+        if s.undecoded_total:
+            fields.append(("not decoded", undecoded_lines(s)))
         if frame.carbon is not None:
             jreq, g1k = per_request(frame.carbon, s.pid)
             fields += [("energy per request", jreq),
