@@ -305,7 +305,8 @@ def test_two_python_servers_are_two_services_on_metrics(live):
             labels = sample.labels
             got.setdefault(labels["service_name"], set()).add(
                 (labels["service_instance_id"], labels["url_scheme"]))
-        return got if {"checkout", "billing", plain} <= set(got) else None
+        # both processes of checkout: the traffic thread reaches them one after the other
+        return got if {"checkout", "billing", plain} <= set(got) and len(got["checkout"]) == 2 else None
 
     got = _wait(named, what="the four servers on /metrics")
     # two processes of one service: one service, two instances; the others one each

@@ -80,7 +80,7 @@ def test_fork_per_connection_server_is_one_service(fresh_red, tmp_path):
             if sample.name.endswith("_count"):
                 name = sample.labels["service_name"]
                 counts[name] = counts.get(name, 0) + sample.value
-        assert counts.get("forking-web") == 50 and "?" not in counts
+        assert counts.get(f"forking-web:{srv.port}") == 50 and not [n for n in counts if n.startswith("?")]
 
         # The children are gone: their counters move out of the kernel's table into the
         # server's, and nothing is counted twice or lost in the move.
@@ -151,7 +151,7 @@ def test_node_https_is_counted_as_undecoded_tls(fresh_red, tmp_path):
     assert json_service(section, node.pid)["undecoded"] == {"tls": 4}
     samples = metrics(section)["obs_http_server_undecoded_connections"]
     assert [(s.name, s.labels, s.value) for s in samples] == [
-        ("obs_http_server_undecoded_connections_total", {"service_name": "node", "kind": "tls"}, 4.0)]
+        ("obs_http_server_undecoded_connections_total", {"service_name": f"node:{node.port}", "kind": "tls"}, 4.0)]
 
 
 def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_path):
@@ -290,7 +290,7 @@ def test_pipelined_requests_are_counted(fresh_red, server):
     # on /metrics, semconv's method for one the instrumentation does not know
     other = [s.value for s in metrics(section)["http_server_request_duration_seconds"]
              if s.name.endswith("_count") and s.labels["http_request_method"] == "_OTHER"
-             and s.labels["service_name"] == svc.comm and s.labels["http_route"] == UNPARSED_ROUTE]
+             and s.labels["service_name"] == svc.name and s.labels["http_route"] == UNPARSED_ROUTE]
     assert other == [n - 1]
 
 

@@ -221,16 +221,24 @@ def _summed(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) 
     return tuple(sorted(total.items()))
 
 
-def fold_window(window: PowerSection | None, step: PowerSection, window_s: float,
-                step_s: float) -> PowerSection:
+def fold_window(window: PowerSection | None, step: PowerSection | None, window_s: float,
+                step_s: float) -> PowerSection | None:
     """A window (`window_s` seconds so far, None before its first step) followed by one more
     tick's section (`step_s` seconds): the section over both, for `snapshot --duration`.
+
+    Energy is read at most once a second (sources/power.py): a tick with no new reading has no
+    section (None) and leaves the window as it is, and a reading's own `window_s`, the time
+    since the reading before it, is the step's length, not the tick's. So the window's length
+    is the sum of its readings' windows, and its watts are its joules over that length.
 
     Energies and CPU seconds are totals over the window, including processes that exited in
     it; watts are the window's averages. Summing ticks, not comparing the counters at the
     window's two ends, is what keeps a counter that wraps within the window counted."""
-    if window is None:
-        window_s = 0.0
+    if step is None:
+        return window
+    if step.window_s > 0:
+        step_s = step.window_s
+    window_s = window.window_s if window is not None else 0.0
     total_s = window_s + step_s
     if total_s <= 0:
         return step
@@ -253,4 +261,5 @@ def fold_window(window: PowerSection | None, step: PowerSection, window_s: float
                    subzones=averaged(window.subzones if window else (), step.subzones),
                    processes=_by_power(processes), busy_ratio=busy, host_joules=host_j,
                    idle_joules=idle_j,
-                   zone_joules=_summed(window.zone_joules if window else (), step.zone_joules))
+                   zone_joules=_summed(window.zone_joules if window else (), step.zone_joules),
+                   window_s=total_s)
