@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from obs_tui.analysis.attribution import carry_totals, power_section
 from obs_tui.analysis.processes import process_samples
@@ -20,7 +20,7 @@ from obs_tui.analysis.prom_red import ALL, prom_red_section
 from obs_tui.analysis.red import red_section
 from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
-from obs_tui.sources.base import Source
+from obs_tui.sources.base import Source, SourceError
 
 # source's analysis key (its `analysis` attribute, else its name)
 #   -> (Frame field, analysis(prev_raw, cur_raw, dt) -> section)
@@ -49,17 +49,48 @@ CARRIES: dict[str, Carry] = {
 Join = Callable[[dict[str, Any], float], Any]
 
 
+class ServiceHealthLike(Protocol):
+    def capability(self) -> Capability: ...
+
+
+class Service(Protocol):
+    """A service several sources read through one client (Prometheus): its one health is the
+    capability of that name on every surface."""
+
+    health: ServiceHealthLike
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A source whose data comes from a service: `reports` names it, `health()` says how this
+    source's own requests fared (None before the first finished)."""
+
+    name: str
+    reports: str
+
+    def health(self) -> Capability | None: ...
+
+
 def _reason(exc: BaseException) -> str:
+    """One line for a pane; a SourceError's message is the reason as written, anything else is
+    a bug of ours and says so."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if isinstance(exc, SourceError):
+        return text[0] if text else "failed"
+    return f"internal error ({type(exc).__name__}: {text[0]})" if text else \
+        f"internal error ({type(exc).__name__})"
 
 
 class Engine:
     def __init__(self, sources: list[Source], capabilities: dict[str, Capability] | None = None,
                  interval: float = 1.0, clock: Callable[[], float] = time.time,
                  host: str | None = None, joins: list[tuple[str, Join]] | None = None,
-                 sinks: list[Callable[[Frame], None]] | None = None) -> None:
+                 sinks: list[Callable[[Frame], None]] | None = None,
+                 services: dict[str, Service] | None = None) -> None:
         self.sources = list(sources)
+        self.services = dict(services or {})  # capability name -> shared client (its health)
         self.joins = list(joins or [])
         self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
@@ -69,6 +100,7 @@ class Engine:
         self.started_at = clock()
         self.privileges = None  # privileges.Dropped, set by the cli once root is given up
         self._status: dict[str, SourceStatus] = {}
+        self._stale_since: dict[str, float] = {}  # source -> first failure since its last data
         self._active: list[Source] = []
         self._prev_raw: dict[str, Any] = {}
         self._sections: dict[str, Any] = {}
@@ -122,12 +154,15 @@ class Engine:
     def tick(self, now: float | None = None) -> Frame:
         now = self.clock() if now is None else now
         dt = now - self._prev_now if self._prev_now is not None else 0.0
+        for name, service in self.services.items():
+            self.capabilities[name] = service.health.capability()
         for source in self._active:
             name = source.name
             try:
                 raw = source.sample(now)
             except Exception as exc:
-                self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
+                cap = source.health() if isinstance(source, Reporting) else None
+                self._stale(name, _reason(exc), now, cap.stale_since if cap is not None else None)
                 continue
             key = getattr(source, "analysis", "") or name
             field, analyse = ANALYSES[key]
@@ -138,12 +173,13 @@ class Engine:
                     section = carry(self._sections.get(field), section)
                 self._sections[field] = section
             except Exception as exc:
-                self._status[name] = replace(self._status[name], stale=True,
-                                             reason=f"analysis failed: {_reason(exc)}")
+                self._stale(name, f"analysis failed: {_reason(exc)}", now)
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
-            self._take_health(source)
+            self._stale_since.pop(name, None)
+            if isinstance(source, Reporting):
+                self._take_health(source, now)
         self._run_joins(dt)
         self._prev_now = now
         frame = Frame(host=self.host, taken_at=now, duration_s=dt,
@@ -156,16 +192,17 @@ class Engine:
             sink(frame)
         return frame
 
-    def _take_health(self, source: Source) -> None:
-        """A source whose worker talks to a service (Prometheus) reports its reachability: it
-        updates that capability and marks the source stale while the service fails."""
-        health = getattr(source, "health", None)
-        cap = health() if health is not None else None
-        if cap is None:
-            return
-        self.capabilities[source.reports] = cap
-        if not cap.ok:
-            self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason, stale=True)
+    def _stale(self, name: str, reason: str, now: float, since: float | None = None) -> None:
+        """The source keeps its last section; its status says why and since when."""
+        at = self._stale_since.setdefault(name, since if since is not None else now)
+        self._status[name] = replace(self._status[name], stale=True, reason=reason, stale_since=at)
+
+    def _take_health(self, source: Reporting, now: float) -> None:
+        """A source that reads a shared service is stale while its own requests fail (its
+        data is then the last answer's), with the service's reason and since when."""
+        cap = source.health()
+        if cap is not None and not cap.ok:
+            self._stale(source.name, cap.reason, now, cap.stale_since)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the sources and joins with a background worker have an answer (for
@@ -198,6 +235,7 @@ class Engine:
     def close(self) -> None:
         closers = [source.close for source in self.sources]
         closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        closers += [service.close for service in self.services.values()]  # after their readers
         for close in closers:
             try:
                 close()

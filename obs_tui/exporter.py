@@ -41,7 +41,7 @@ HANDLER_TIMEOUT_S = 10.0
 HTTP_LABELS = ("service_name", "http_request_method", "http_route", "http_response_status_code")
 METRICS = ("http_server_request_duration_seconds", "obs_process_cpu_joules_total",
            "obs_host_power_watts", "obs_process_carbon_grams_total", "obs_grid_intensity_g_per_kwh",
-           "obs_build_info")
+           "obs_build_info", "obs_source_up")
 
 
 class ExporterError(Exception):
@@ -114,6 +114,7 @@ class FrameCollector(Collector):
         yield info
         if frame is None:
             return
+        yield _source_up(frame)
         if frame.red is not None:
             hist = HistogramMetricFamily(
                 "http_server_request_duration_seconds",
@@ -149,6 +150,21 @@ class FrameCollector(Collector):
         if shown.grid is not None:
             yield GaugeMetricFamily("obs_grid_intensity_g_per_kwh",
                                     "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
+
+
+def _source_up(frame: Frame) -> GaugeMetricFamily:
+    """1 while a source (or a capability without a source of that name: ebpf, rapl, prometheus)
+    gives fresh data, 0 while it is off or stale: the same status the console's header shows."""
+    up = GaugeMetricFamily("obs_source_up", "1 while the source gives fresh data, 0 while it is "
+                           "off or stale", labels=("source",))
+    names = set()
+    for status in frame.sources:
+        names.add(status.name)
+        up.add_metric((status.name,), 0.0 if status.stale or status.mode == "off" else 1.0)
+    for name, cap in frame.capabilities:
+        if name not in names:
+            up.add_metric((name,), 1.0 if cap.ok else 0.0)
+    return up
 
 
 def _le(bound: float) -> str:
