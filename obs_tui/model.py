@@ -201,7 +201,7 @@ class SloAlert:
     long: str
     short: str
     factor: float  # burn-rate threshold
-    firing: bool
+    firing: bool | None  # None: unknown (no answer yet, or no series)
     threshold: float = 0.0  # the error ratio both windows must exceed: factor * (1 - objective)
     reachable: bool = True  # False when threshold > 1: even 100 % errors cannot fire it
 

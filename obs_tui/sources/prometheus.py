@@ -281,6 +281,8 @@ def _point(point: Any) -> None:
 def _vector(result: Any) -> None:
     if not isinstance(result, list):
         raise _Malformed("unexpected JSON")
+    if len(result) == 2 and isinstance(result[0], (int, float)) and isinstance(result[1], str):
+        return  # a scalar or string result: [time, "value"]
     for row in result:
         if not isinstance(row, dict):
             raise _Malformed("unexpected JSON")

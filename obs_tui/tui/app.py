@@ -73,12 +73,15 @@ KEYS_NARROW = ("[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/]
                "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme")
 
 
-def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
+def badge(name: str, mode: str, reason: str, with_reason: bool | str, abbrev: bool = False) -> str:
+    """with_reason: True for every badge not live, "failing" for stale and off ones only."""
     colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$text-muted")
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
-    if with_reason and reason and mode != "live":
-        text += f": {escape(fmt.truncate(fmt.first_clause(reason), 22))}"
+    if with_reason == "failing" and mode not in ("stale", "off"):
+        with_reason = False
+    if with_reason and reason and mode != "live":  # the short form; the pane has it all
+        text += f": {escape(fmt.short_reason(reason, mode))}"
     return text + "[/]"
 
 
@@ -347,8 +350,11 @@ class ObsApp(App[int]):
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
         found = badges(frame)
         text = ""
+        # Widest first; a failing source keeps its short reason as long as it fits (80 columns).
         for base, sep, with_reason, abbrev in ((full, "  ", True, False),
-                                                (full, "  ", False, False),
+                                                (full, "  ", "failing", False),
+                                                (short, " ", "failing", False),
+                                                (short, " ", "failing", True),
                                                 (short, " ", False, False),
                                                 (short, " ", False, True)):
             text = base + "  " + sep.join(badge(n, m, r, with_reason, abbrev) for n, m, r in found)
