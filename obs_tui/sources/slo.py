@@ -61,10 +61,13 @@ class SloSource:
         return Capability(True)
 
     def sample(self, now: float) -> SloRaw:
-        state = self.poller.state()
+        error = self.poller.state().error  # the whole last round failed
+        health = self.health()
+        if not error and health is not None and health.state == "off":
+            error = health.reason  # this round's requests fail so far: say it now, not after it
         readings = self._published
-        if state.error:  # the whole round failed: every SLO shows it beside its older numbers
-            readings = tuple(replace(r, error=state.error) for r in readings)
+        if error:  # every SLO shows it beside its older numbers
+            readings = tuple(replace(r, error=error) for r in readings)
         return SloRaw(now, readings)
 
     def health(self) -> Capability | None:
