@@ -334,3 +334,19 @@ def test_bad_slo_files_are_one_line(tmp_path, body, message):
     assert message in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="nothing matches"):
         load_all(parse(f'slo_files = ["{tmp_path}/none-*.yaml"]\n'))
+
+
+def test_a_metric_that_does_not_exist_reads_series_absent_not_no_traffic(history_prom):
+    ghost = """
+[[slo]]
+name = "ghost"
+objective = 0.999
+error_query = 'sum(rate(http_requests_totl{job="idle",code="500"}[{{.window}}]))'
+total_query = 'sum(rate(http_requests_totl{job="idle"}[{{.window}}]))'
+"""
+    got, _ = statuses(history_prom, config_slos() + ghost)
+    assert got["ghost"].state == "no_data" and got["ghost"].reason.startswith("series absent")
+    assert all(a.firing is None for a in got["ghost"].alerts)  # unknown, not quiet
+    idle = got["idle"]  # the series exist, with no requests: a quiet service
+    assert idle.state == "no_data" and idle.reason == "no traffic in any window"
+    assert all(a.firing is False for a in idle.alerts)
