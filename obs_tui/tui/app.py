@@ -73,13 +73,10 @@ KEYS_NARROW = ("[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/]
                "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme")
 
 
-def badge(name: str, mode: str, reason: str, with_reason: bool | str, abbrev: bool = False) -> str:
-    """with_reason: True for every badge not live, "failing" for stale and off ones only."""
+def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
     colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$text-muted")
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
-    if with_reason == "failing" and mode not in ("stale", "off"):
-        with_reason = False
     if with_reason and reason and mode != "live":  # the short form; the pane has it all
         text += f": {escape(fmt.short_reason(reason, mode))}"
     return text + "[/]"
@@ -349,15 +346,18 @@ class ObsApp(App[int]):
             full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
         found = badges(frame)
+        failing = [i for i, (_, mode, reason) in enumerate(found) if mode in ("stale", "off") and reason]
+        every = set(range(len(found)))
+        # Widest first; failing sources keep their short reasons as long as they fit, the first
+        # ones longest (at 80 columns too); the panes and doctor have the whole reason.
+        layouts = [(full, "  ", every, False), (full, "  ", set(failing), False),
+                   (short, " ", set(failing), False)]
+        layouts += [(short, " ", set(failing[:k]), True) for k in range(len(failing), 0, -1)]
+        layouts += [(short, " ", set(), False), (short, " ", set(), True)]
         text = ""
-        # Widest first; a failing source keeps its short reason as long as it fits (80 columns).
-        for base, sep, with_reason, abbrev in ((full, "  ", True, False),
-                                                (full, "  ", "failing", False),
-                                                (short, " ", "failing", False),
-                                                (short, " ", "failing", True),
-                                                (short, " ", False, False),
-                                                (short, " ", False, True)):
-            text = base + "  " + sep.join(badge(n, m, r, with_reason, abbrev) for n, m, r in found)
+        for base, sep, reasons, abbrev in layouts:
+            text = base + "  " + sep.join(badge(n, m, r, i in reasons, abbrev)
+                                          for i, (n, m, r) in enumerate(found))
             if len(_plain(text)) + len(_plain(right)) + 2 <= width:
                 break
         pad = max(width - len(_plain(text)) - len(_plain(right)), 2)

@@ -167,7 +167,7 @@ def first_clause(text: str) -> str:
     return text.split(";", 1)[0].strip()
 
 
-def short_reason(reason: str, mode: str = "", width: int = 24) -> str:
+def short_reason(reason: str, mode: str = "", width: int = 26) -> str:
     """A reason cut for a badge, saying each thing once and never cut mid-word: the first
     clause without the mode the badge already shows ("estimate: ..."), then, while too long,
     without its parenthesis, its path ("... in /sys/..."), and one side of its first ': '
