@@ -167,6 +167,8 @@ class SloPane(Pane):
             if status is not None and status.stale:
                 text = ("none configured, and none can be discovered (Autometrics, Sloth rules) "
                         "while Prometheus fails")
+                if status.stale_since:
+                    text += f" (since {fmt.clock(status.stale_since)})"
             if reason:
                 text += f"\nprometheus: {escape(fmt.first_clause(reason))}"
             return text, True
@@ -174,7 +176,8 @@ class SloPane(Pane):
         if status is not None and status.stale:
             had_data = any(s.data_age_s is not None for s in frame.slo)
             shown = "showing the last data" if had_data else "no data yet"
-            return f"Prometheus: {escape(fmt.first_clause(status.reason))} — {shown}", False
+            since = f" since {fmt.clock(status.stale_since)}" if status.stale_since else ""
+            return f"Prometheus: {escape(fmt.first_clause(status.reason))}{since} — {shown}", False
         if errors:
             return f"{len(errors)} SLO queries failed: {escape(errors[0])}", False
         broken = [s for s in frame.slo if s.state == "error"]
