@@ -73,13 +73,17 @@ class Reporting(Protocol):
     def health(self) -> Capability | None: ...
 
 
-def _reason(exc: BaseException) -> str:
-    """One line for a pane; a SourceError's message is the reason as written, anything else is
-    a bug of ours and says so."""
-    text = str(exc).strip().splitlines()
-    if isinstance(exc, SourceError):
-        return text[0] if text else "failed"
-    return f"internal error ({type(exc).__name__}: {text[0]})" if text else \
+def reason_of(exc: BaseException) -> str:
+    """A failure as one line for a pane: obs-tui's own errors (SourceError, ConfigError,
+    PrometheusError...) carry their message as written, an OSError is said as the system says
+    it; anything else is a bug of ours and says so (the only place an exception's class name
+    shows, inside the parenthesis)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    if isinstance(exc, (SourceError, OSError)) or type(exc).__module__.startswith("obs_tui."):
+        return text or "failed"
+    return f"internal error ({type(exc).__name__}: {text})" if text else \
         f"internal error ({type(exc).__name__})"
 
 
@@ -111,7 +115,7 @@ class Engine:
             try:
                 cap = source.available()
             except Exception as exc:  # a broken probe of availability is itself a reason
-                cap = Capability(False, _reason(exc))
+                cap = Capability(False, reason_of(exc))
             if cap.ok:
                 self._active.append(source)
                 # ok with a reason: working, but in part (say, HTTPS not traced); kept on
@@ -162,7 +166,7 @@ class Engine:
                 raw = source.sample(now)
             except Exception as exc:
                 cap = source.health() if isinstance(source, Reporting) else None
-                self._stale(name, _reason(exc), now, cap.stale_since if cap is not None else None)
+                self._stale(name, reason_of(exc), now, cap.stale_since if cap is not None else None)
                 continue
             key = getattr(source, "analysis", "") or name
             field, analyse = ANALYSES[key]
@@ -173,7 +177,7 @@ class Engine:
                     section = carry(self._sections.get(field), section)
                 self._sections[field] = section
             except Exception as exc:
-                self._stale(name, f"analysis failed: {_reason(exc)}", now)
+                self._stale(name, f"analysis failed: {reason_of(exc)}", now)
                 continue
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
@@ -223,7 +227,7 @@ class Engine:
                 section = join(dict(self._sections), dt)
             except Exception as exc:
                 self._status[field] = replace(self._status[field], stale=True,
-                                              reason=f"join failed: {_reason(exc)}")
+                                              reason=f"join failed: {reason_of(exc)}")
                 continue
             if section is None:
                 self._sections.pop(field, None)

@@ -331,7 +331,7 @@ def _root_cause(exc: BaseException) -> str:
     if "Errno" in text:
         text = text[text.index("Errno"):]
         text = text.split("] ", 1)[-1] if "] " in text else text
-    return _one_line(text or type(seen).__name__, 80)
+    return _one_line(text or "no reason given", 80)
 
 
 def _http_reason(text: str) -> str:

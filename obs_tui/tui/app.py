@@ -26,6 +26,7 @@ from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Input
 
+from obs_tui.engine import reason_of
 from obs_tui.model import Frame
 from obs_tui.tui import fmt
 from obs_tui.tui.history import History
@@ -251,12 +252,12 @@ class ObsApp(App[int]):
                     if wait_ready is not None:
                         wait_ready(FIRST_ANSWER_WAIT_S)
                 except Exception as exc:  # the console stays up and says why
-                    self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", True, started))
+                    self.post_message(EngineFailed(reason_of(exc), True, started))
                     return
             try:
                 frame = self.engine.tick()
             except Exception as exc:
-                self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", False, started))
+                self.post_message(EngineFailed(reason_of(exc), False, started))
                 return
         self.post_message(FrameReady(frame, started))
 
