@@ -24,6 +24,7 @@ from obs_tui.exporter import FrameCollector, serve
 from obs_tui.sources.prometheus import Client
 from obs_tui.tui.app import ObsApp
 from obs_tui.tui.panes import SloPane
+from tests import fake_frames
 from tests.fault_proxy import FaultProxy
 from tests.prometheus_server import prometheus
 
@@ -223,3 +224,39 @@ def test_console_and_exporter_agree_within_timeout_and_a_tick(healthy, with_slo)
         server.close()
     print(f"seconds from fault to every surface ({'with' if with_slo else 'without'} SLOs):",
           {k: round(v, 2) for k, v in seen.items()})
+
+
+# ---- the header's badges: each thing once, the reason readable at 80 columns too ---------------
+
+RAPL_REASON = ("estimate: no RAPL zones in /sys/class/powercap and no amd_energy sockets in "
+               "/sys/class/hwmon")
+
+
+def failing_frame(i: int):
+    from dataclasses import replace
+
+    from obs_tui.model import SourceStatus
+
+    frame = fake_frames.full_frame(i)
+    return replace(frame, sources=(
+        SourceStatus("procs", "live"), SourceStatus("red", "live"),
+        SourceStatus("power", "estimate", RAPL_REASON),
+        SourceStatus("slo", "live", "cannot connect: Connection refused", stale=True,
+                     stale_since=frame.taken_at - 30)))
+
+
+@pytest.mark.parametrize("width", [80, 120, 160])
+def test_badges_say_each_thing_once_with_a_readable_reason(width):
+    async def run() -> str:
+        app = ObsApp(lambda: fake_frames.FakeEngine(failing_frame))
+        async with app.run_test(size=(width, 40)) as pilot:
+            while app.frames < 1:
+                await pilot.pause(0.05)
+            return app.main.query_one("#header")._plain
+
+    header = asyncio.run(run())
+    assert "slo stale: Connection refused" in header  # the failing source's cause, at any width
+    assert "estimate: estimate" not in header and "est: est" not in header
+    assert not re.search(r"\w…", header), header  # nothing cut in the middle of a word
+    if width >= 160:
+        assert "power estimate: no RAPL zones" in header

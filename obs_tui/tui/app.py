@@ -83,6 +83,17 @@ def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = F
     return text + "[/]"
 
 
+def badge_line(found: list[tuple[str, str, str]], reasons: set[int], sep: str, abbrev: bool) -> str:
+    """The badges of `found`, those at the indices in `reasons` with their short reason;
+    abbreviated, the live ones share one badge ("procs red live")."""
+    shown = [badge(n, m, r, i in reasons, abbrev) for i, (n, m, r) in enumerate(found)
+             if not (abbrev and m == "live")]
+    live = [n for n, m, _ in found if m == "live"]
+    if abbrev and live:
+        shown.insert(0, badge(" ".join(live), "live", "", False))
+    return sep.join(shown)
+
+
 def badges(frame: Frame) -> list[tuple[str, str, str]]:
     """(name, mode, reason) for every source in the frame, plus the panes' sources not built yet."""
     out = []
@@ -346,19 +357,20 @@ class ObsApp(App[int]):
             shown = escape(instance) if instance else f"all {count} host{'s' if count != 1 else ''}"
             full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
+        tiny = short.rsplit(" up ", 1)[0] if not frame.instances else short
         found = badges(frame)
         failing = [i for i, (_, mode, reason) in enumerate(found) if mode in ("stale", "off") and reason]
-        every = set(range(len(found)))
         # Widest first; failing sources keep their short reasons as long as they fit, the first
-        # ones longest (at 80 columns too); the panes and doctor have the whole reason.
-        layouts = [(full, "  ", every, False), (full, "  ", set(failing), False),
+        # one longest, even over the uptime (at 80 columns too); the panes and doctor have the
+        # whole reason.
+        layouts = [(full, "  ", set(range(len(found))), False), (full, "  ", set(failing), False),
                    (short, " ", set(failing), False)]
-        layouts += [(short, " ", set(failing[:k]), True) for k in range(len(failing), 0, -1)]
-        layouts += [(short, " ", set(), False), (short, " ", set(), True)]
+        layouts += [(base, " ", set(failing[:k]), True) for base in (short, tiny)
+                    for k in range(len(failing), 0, -1)]
+        layouts += [(short, " ", set(), False), (short, " ", set(), True), (tiny, " ", set(), True)]
         text = ""
         for base, sep, reasons, abbrev in layouts:
-            text = base + "  " + sep.join(badge(n, m, r, i in reasons, abbrev)
-                                          for i, (n, m, r) in enumerate(found))
+            text = base + "  " + badge_line(found, reasons, sep, abbrev)
             if len(_plain(text)) + len(_plain(right)) + 2 <= width:
                 break
         pad = max(width - len(_plain(text)) - len(_plain(right)), 2)
