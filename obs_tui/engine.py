@@ -95,6 +95,8 @@ class Engine:
                  services: dict[str, Service] | None = None) -> None:
         self.sources = list(sources)
         self.services = dict(services or {})  # capability name -> shared client (its health)
+        # checked once, here: the sources whose health comes from a service
+        self._reporting: dict[str, Reporting] = {s.name: s for s in sources if isinstance(s, Reporting)}
         self.joins = list(joins or [])
         self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
@@ -165,7 +167,8 @@ class Engine:
             try:
                 raw = source.sample(now)
             except Exception as exc:
-                cap = source.health() if isinstance(source, Reporting) else None
+                reporting = self._reporting.get(name)
+                cap = reporting.health() if reporting is not None else None
                 self._stale(name, reason_of(exc), now, cap.stale_since if cap is not None else None)
                 continue
             key = getattr(source, "analysis", "") or name
@@ -182,8 +185,8 @@ class Engine:
             self._prev_raw[name] = raw
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
             self._stale_since.pop(name, None)
-            if isinstance(source, Reporting):
-                self._take_health(source, now)
+            if name in self._reporting:
+                self._take_health(self._reporting[name], now)
         self._run_joins(dt)
         self._prev_now = now
         frame = Frame(host=self.host, taken_at=now, duration_s=dt,
