@@ -152,6 +152,10 @@ class FrameCollector(Collector):
                                     "Grid carbon intensity used (gCO2e per kWh)", value=shown.grid)
 
 
+def _le(bound: float) -> str:
+    return f"{bound:g}" if bound < 1 else f"{bound:.1f}"
+
+
 def _source_up(frame: Frame) -> GaugeMetricFamily:
     """1 while a source (or a capability without a source of that name: ebpf, rapl, prometheus)
     gives fresh data, 0 while it is off or stale: the same status the console's header shows."""
@@ -165,10 +169,6 @@ def _source_up(frame: Frame) -> GaugeMetricFamily:
         if name not in names:
             up.add_metric((name,), 1.0 if cap.ok else 0.0)
     return up
-
-
-def _le(bound: float) -> str:
-    return f"{bound:g}" if bound < 1 else f"{bound:.1f}"
 
 
 # ---- the HTTP server -----------------------------------------------------------------------
