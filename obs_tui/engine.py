@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from obs_tui.analysis.attribution import carry_totals, power_section
 from obs_tui.analysis.processes import process_samples

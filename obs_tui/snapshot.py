@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from obs_tui.model import Frame
@@ -28,7 +28,7 @@ def _plain(value: Any) -> Any:
 
 
 def _when(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(
         timespec="seconds")
 
 

@@ -68,8 +68,10 @@ def healthy(proxy):
 
 
 def config_text(url: str, with_slo: bool) -> str:
-    return (f'interval = {TICK_S}\n[prometheus]\nurl = "{url}"\ntimeout_s = {TIMEOUT_S}\n'
-            f'refresh_s = {REFRESH_S}\n[carbon]\ngrid_g_per_kwh = 100\n' + (SLO if with_slo else ""))
+    return (
+        f'interval = {TICK_S}\n[prometheus]\nurl = "{url}"\ntimeout_s = {TIMEOUT_S}\n'
+        f"refresh_s = {REFRESH_S}\n[carbon]\ngrid_g_per_kwh = 100\n" + (SLO if with_slo else "")
+    )
 
 
 def plain(reason: str) -> None:
@@ -83,8 +85,13 @@ def plain(reason: str) -> None:
 def run_cli(*args: str) -> subprocess.Popen:
     # as a user would start it: without the BCC_KERNEL_SOURCE that in-process probes set
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    return subprocess.Popen([sys.executable, "-m", "obs_tui", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "obs_tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def result(proc: subprocess.Popen) -> dict:
@@ -103,10 +110,13 @@ def test_doctor_and_snapshot_agree(healthy, tmp_path, fault):
         configs[with_slo] = tmp_path / f"slo-{with_slo}.toml"
         configs[with_slo].write_text(config_text(healthy.url, with_slo))
     healthy.mode = fault
-    procs = {"doctor": run_cli("doctor", "--json", "--read-only", "--config", str(configs[False])),
-             False: run_cli("snapshot", "--json", "--duration", "0.1", "--config", str(configs[False])),
-             True: run_cli("snapshot", "--json", "--read-only", "--duration", "0.1",
-                           "--config", str(configs[True]))}
+    procs = {
+        "doctor": run_cli("doctor", "--json", "--read-only", "--config", str(configs[False])),
+        False: run_cli("snapshot", "--json", "--duration", "0.1", "--config", str(configs[False])),
+        True: run_cli(
+            "snapshot", "--json", "--read-only", "--duration", "0.1", "--config", str(configs[True])
+        ),
+    }
     docs = {name: result(proc) for name, proc in procs.items()}
 
     doctor = docs.pop("doctor")["capabilities"]["prometheus"]
@@ -147,8 +157,10 @@ def test_doctor_and_snapshot_agree(healthy, tmp_path, fault):
 def metrics(url: str) -> dict[str, float]:
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
-    return {m.group(1): float(m.group(2))
-            for m in re.finditer(r'^obs_source_up\{source="([^"]+)"\} (\S+)$', text, re.M)}
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'^obs_source_up\{source="([^"]+)"\} (\S+)$', text, re.M)
+    }
 
 
 class Surfaces:
@@ -161,24 +173,38 @@ class Surfaces:
         app = self.app
         frame = app.frame
         pane = app.main.query_one(SloPane)
-        return {"capability": frame.capability("prometheus"), "slo": frame.source("slo"),
-                "header": app.main.query_one("#header")._plain,
-                "pane": f"{pane.summary_line._plain} | {pane._notice or ''}",
-                "up": metrics(self.exporter_url)}
+        return {
+            "capability": frame.capability("prometheus"),
+            "slo": frame.source("slo"),
+            "header": app.main.query_one("#header")._plain,
+            "pane": f"{pane.summary_line._plain} | {pane._notice or ''}",
+            "up": metrics(self.exporter_url),
+        }
 
     def agree_failing(self, want: str) -> bool:
         seen = self.read()
         cap, slo = seen["capability"], seen["slo"]
-        return (not cap.ok and want in cap.reason and slo.stale and want in slo.reason
-                and f"slo stale: {want}" in seen["header"].replace("  ", " ")
-                and want in seen["pane"]
-                and seen["up"].get("slo") == 0 and seen["up"].get("prometheus") == 0)
+        return (
+            not cap.ok
+            and want in cap.reason
+            and slo.stale
+            and want in slo.reason
+            and f"slo stale: {want}" in seen["header"].replace("  ", " ")
+            and want in seen["pane"]
+            and seen["up"].get("slo") == 0
+            and seen["up"].get("prometheus") == 0
+        )
 
     def agree_ok(self) -> bool:
         seen = self.read()
-        return (seen["capability"].ok and not seen["slo"].stale and "slo live" in seen["header"]
-                and "Prometheus" not in seen["pane"]
-                and seen["up"].get("slo") == 1 and seen["up"].get("prometheus") == 1)
+        return (
+            seen["capability"].ok
+            and not seen["slo"].stale
+            and "slo live" in seen["header"]
+            and "Prometheus" not in seen["pane"]
+            and seen["up"].get("slo") == 1
+            and seen["up"].get("prometheus") == 1
+        )
 
 
 async def until(pilot, cond, timeout: float) -> float:
@@ -208,10 +234,12 @@ def test_console_and_exporter_agree_within_timeout_and_a_tick(healthy, with_slo)
                 healthy.mode = fault
                 # The first request after the fault is at most one refresh away; from there its
                 # failure reaches every surface within timeout_s and one tick.
-                seen[fault] = await until(pilot, lambda: surfaces.agree_failing(want),
-                                          REFRESH_S + TIMEOUT_S + TICK_S + SLACK_S)
-                for reason in (app.frame.capability("prometheus").reason,
-                               app.frame.source("slo").reason):
+                seen[fault] = await until(
+                    pilot,
+                    lambda want=want: surfaces.agree_failing(want),
+                    REFRESH_S + TIMEOUT_S + TICK_S + SLACK_S,
+                )
+                for reason in (app.frame.capability("prometheus").reason, app.frame.source("slo").reason):
                     plain(reason)
                 if with_slo:  # data had come: the pane keeps it and says so
                     assert "showing the last data" in app.main.query_one(SloPane)._notice
@@ -222,14 +250,15 @@ def test_console_and_exporter_agree_within_timeout_and_a_tick(healthy, with_slo)
         asyncio.run(run())
     finally:
         server.close()
-    print(f"seconds from fault to every surface ({'with' if with_slo else 'without'} SLOs):",
-          {k: round(v, 2) for k, v in seen.items()})
+    print(
+        f"seconds from fault to every surface ({'with' if with_slo else 'without'} SLOs):",
+        {k: round(v, 2) for k, v in seen.items()},
+    )
 
 
 # ---- the header's badges: each thing once, the reason readable at 80 columns too ---------------
 
-RAPL_REASON = ("estimate: no RAPL zones in /sys/class/powercap and no amd_energy sockets in "
-               "/sys/class/hwmon")
+RAPL_REASON = "estimate: no RAPL zones in /sys/class/powercap and no amd_energy sockets in /sys/class/hwmon"
 
 
 def failing_frame(i: int):
@@ -238,11 +267,21 @@ def failing_frame(i: int):
     from obs_tui.model import SourceStatus
 
     frame = fake_frames.full_frame(i)
-    return replace(frame, sources=(
-        SourceStatus("procs", "live"), SourceStatus("red", "live"),
-        SourceStatus("power", "estimate", RAPL_REASON),
-        SourceStatus("slo", "live", "cannot connect: Connection refused", stale=True,
-                     stale_since=frame.taken_at - 30)))
+    return replace(
+        frame,
+        sources=(
+            SourceStatus("procs", "live"),
+            SourceStatus("red", "live"),
+            SourceStatus("power", "estimate", RAPL_REASON),
+            SourceStatus(
+                "slo",
+                "live",
+                "cannot connect: Connection refused",
+                stale=True,
+                stale_since=frame.taken_at - 30,
+            ),
+        ),
+    )
 
 
 @pytest.mark.parametrize("width", [80, 120, 160])

@@ -35,7 +35,12 @@ def test_off_degraded_ok_and_stale_since():
     health.round_started("slo")
     health.failed("slo", "HTTP 500: injected")  # one reader fails, the other is answered
     cap = health.capability()
-    assert (cap.ok, cap.state, cap.reason, cap.stale_since) == (False, "degraded", "HTTP 500: injected", 1010.0)
+    assert (cap.ok, cap.state, cap.reason, cap.stale_since) == (
+        False,
+        "degraded",
+        "HTTP 500: injected",
+        1010.0,
+    )
     assert health.reader("slo").state == "off" and health.reader("grid intensity").ok
     clock.now = 1020.0
     health.round_started("grid intensity")

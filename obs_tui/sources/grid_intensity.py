@@ -4,7 +4,6 @@ polled by the Prometheus worker so the engine's carbon join only reads its last 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 

@@ -39,10 +39,11 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from obs_tui.sources.service_health import ServiceHealth
@@ -125,7 +126,7 @@ class Client:
         self.health = health or ServiceHealth()
         self.reader_name = "client"
 
-    def reader(self, name: str) -> "Client":
+    def reader(self, name: str) -> Client:
         """This client (session, auth, health) for one reader: its requests report as `name`."""
         view = copy.copy(self)
         view.reader_name = name
@@ -136,7 +137,7 @@ class Client:
         return self.health.requests
 
     @classmethod
-    def from_config(cls, prom: dict[str, Any]) -> "Client":
+    def from_config(cls, prom: dict[str, Any]) -> Client:
         if not prom.get("url"):
             raise PrometheusConfigError("prometheus.url is not set (--prometheus URL)")
         token = os.environ.get(TOKEN_ENV, "")
@@ -314,7 +315,7 @@ def _strings(result: Any) -> None:
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _root_cause(exc: BaseException) -> str:

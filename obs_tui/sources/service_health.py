@@ -86,8 +86,9 @@ class ServiceHealth:
     def capability(self) -> Capability:
         """The service's health over all its readers."""
         with self._lock:
-            done = [r for r in self._readers.values()
-                    if r.answered_at is not None or r.failing_since is not None]
+            done = [
+                r for r in self._readers.values() if r.answered_at is not None or r.failing_since is not None
+            ]
             if not done:
                 return Capability(False, WAITING, state="off")
             caps = [_capability(r) for r in done]
