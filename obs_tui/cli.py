@@ -130,15 +130,19 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
     terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here;
     with_slos=False for the agent, which publishes no SLOs (they are Prometheus's own data).
     Every reader of Prometheus (SLOs, read-only panes, the grid intensity) shares one client."""
+    from collections.abc import Callable
+
     from obs_tui import doctor
     from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
-    from obs_tui.engine import Engine, Reporting
+    from obs_tui.engine import Engine, Reporting, Service
     from obs_tui.model import Capability
+    from obs_tui.sources.base import Source
     from obs_tui.sources.procs import ProcsSource
 
     checks = doctor.run_checks(config, read_only=read_only, compile_probe=False, probe_prometheus=False)
     client, why_not = prometheus_client(config)
     refresh = float(config.prometheus["refresh_s"])
+    sources: list[Source]
     if read_only and client is not None:
         from obs_tui.sources.readonly import PromPowerSource, PromRedSource
 
@@ -160,7 +164,8 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
 
         sources.append(SloSource(client, load_slos(config) if slos is None else slos, refresh))
     carbon = settings_from_config(config.carbon)
-    live = grid = None
+    live: Callable[[], tuple[float | None, str]] | None = None
+    grid = None
     if carbon.intensity is None and client is None:
         live = lambda: (None, why_not)  # noqa: E731
     elif carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
@@ -169,7 +174,7 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
         live = grid = GridIntensityQuery(client, carbon.query, refresh)
     joins = [("carbon", CarbonJoin(carbon, live))]
     capabilities = doctor.capabilities(checks, read_only)
-    services = {}
+    services: dict[str, Service] = {}
     if client is not None and (grid is not None or any(isinstance(s, Reporting) for s in sources)):
         services["prometheus"] = client
     elif client is not None:  # the agent without an intensity query: nothing here asks it
