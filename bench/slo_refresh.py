@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         with prometheus(tmp, data_dir=data, scrape_self=False) as url:
             config = parse(config_text(url, args.slos))
             specs = slo_specs.load_all(config)
-            source = SloSource(config.prometheus, specs, discover=False, clock=lambda: h.END)
+            source = SloSource(Client.from_config(config.prometheus), specs, discover=False,
+                               clock=lambda: h.END)
             source.wait_ready(60)
             source.poller.close()  # rounds are driven by the bench from here on
             client = source.client

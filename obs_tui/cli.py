@@ -218,18 +218,17 @@ def power_source(config: Config, notice=lambda line: None):
     return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
 
 
-def readonly_sources(config: Config) -> list:
-    """Read-only mode with a Prometheus: the fleet's panes from its metrics, nothing local (this
-    laptop's processes are not the fleet's)."""
+def prometheus_client(config: Config):
+    """The one Prometheus client every reader shares (its health is the `prometheus`
+    capability), or (None, why not) without a URL or with settings that cannot work."""
     from obs_tui.sources.prometheus import Client, PrometheusConfigError
-    from obs_tui.sources.readonly import PromPowerSource, PromRedSource
 
+    if not config.prometheus["url"]:
+        return None, "prometheus.url is not set (--prometheus URL)"
     try:
-        client = Client.from_config(config.prometheus)
+        return Client.from_config(config.prometheus), ""
     except PrometheusConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    refresh = config.prometheus["refresh_s"]
-    return [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
+        return None, str(exc)
 
 
 def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=(),
@@ -237,15 +236,29 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
     terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here;
-    with_slos=False for the agent, which publishes no SLOs (they are Prometheus's own data)."""
+    with_slos=False for the agent, which publishes no SLOs (they are Prometheus's own data).
+    Every reader of Prometheus (SLOs, read-only panes, the grid intensity) shares one client."""
+    from collections.abc import Callable
+
     from obs_tui import doctor
     from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
-    from obs_tui.engine import Engine
+    from obs_tui.engine import Engine, Reporting, Service
+    from obs_tui.model import Capability
+    from obs_tui.sources.base import Source
     from obs_tui.sources.procs import ProcsSource
 
     checks = doctor.run_checks(config, read_only=read_only, compile_probe=False, probe_prometheus=False)
-    if read_only and config.prometheus["url"]:
-        sources = readonly_sources(config)
+    client, why_not = prometheus_client(config)
+    refresh = float(config.prometheus["refresh_s"])
+    sources: list[Source]
+    if read_only and client is not None:
+        from obs_tui.sources.readonly import PromPowerSource, PromRedSource
+
+        # the fleet's panes from its metrics, nothing local (this laptop's processes are not
+        # the fleet's)
+        sources = [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
+    elif read_only and config.prometheus["url"]:
+        raise ConfigError(why_not)
     else:
         sources = [ProcsSource()]
     if not read_only:
@@ -257,19 +270,29 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
         sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
                                  notice=notice, naming=naming))
         sources.append(power_source(config, notice))
-    if config.prometheus["url"] and with_slos:
+    if client is not None and with_slos:
         from obs_tui.sources.slo import SloSource
 
-        sources.append(SloSource(config.prometheus, load_slos(config) if slos is None else slos))
+        sources.append(SloSource(client, load_slos(config) if slos is None else slos, refresh))
     carbon = settings_from_config(config.carbon)
-    live = None
-    if carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
+    live: Callable[[], tuple[float | None, str]] | None = None
+    grid = None
+    if carbon.intensity is None and client is None:
+        live = lambda: (None, why_not)  # noqa: E731
+    elif carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
         from obs_tui.sources.grid_intensity import GridIntensityQuery
 
-        live = GridIntensityQuery(config.prometheus, carbon.query)
+        live = grid = GridIntensityQuery(client, carbon.query, refresh)
     joins = [("carbon", CarbonJoin(carbon, live))]
-    return Engine(sources, capabilities=doctor.capabilities(checks, read_only),
-                  interval=config.interval, joins=joins, sinks=list(sinks))
+    capabilities = doctor.capabilities(checks, read_only)
+    services: dict[str, Service] = {}
+    if client is not None and (grid is not None or any(isinstance(s, Reporting) for s in sources)):
+        services["prometheus"] = client
+    elif client is not None:  # the agent without an intensity query: nothing here asks it
+        client.close()
+        capabilities["prometheus"] = Capability(False, "not used: nothing here reads Prometheus")
+    return Engine(sources, capabilities=capabilities, interval=config.interval, joins=joins,
+                  sinks=list(sinks), services=services)
 
 
 def load_slos(config: Config) -> list:

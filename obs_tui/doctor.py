@@ -1,7 +1,9 @@
 """What works on this host and why not: one Check per requirement, each with a fix hint.
 
-The same checks decide the Frame's capabilities (ebpf, rapl, prometheus), so the console's
-badges, `snapshot --json` and `obs-tui doctor` can never disagree.
+The same checks decide the Frame's capabilities ebpf and rapl, so the console's badges,
+`snapshot --json` and `obs-tui doctor` can never disagree. Prometheus's capability in a running
+engine is the health of the client its readers share (every request's outcome); doctor asks
+through the same client and words a failure with the same health.
 """
 
 from __future__ import annotations
@@ -109,8 +111,9 @@ def check_rapl(powercap_root: str, hwmon_root: str = "/sys/class/hwmon") -> Chec
 
 
 def check_prometheus(prom: dict, probe: bool = True) -> Check:
-    """Settings, then (with probe) one buildinfo call. The console does not probe: its SLO
-    worker reports reachability, so the first frame never waits on the network."""
+    """Settings, then (with probe) one buildinfo call through the same client the console
+    uses, its failure worded by the same health (sources/service_health.py). The console does
+    not probe: the requests of its readers are its health, so the first frame never waits."""
     if not prom.get("url"):
         return Check("prometheus", "prometheus", False, "not configured",
                      "--prometheus URL or [prometheus] url in the config")
@@ -126,7 +129,9 @@ def check_prometheus(prom: dict, probe: bool = True) -> Check:
     try:
         version = client.buildinfo()["version"]
     except PrometheusError as exc:
-        return Check("prometheus", "prometheus", False, str(exc),
+        health = client.health.capability()
+        detail = str(exc) if health.ok else f"{prom['url']}: {health.reason}"
+        return Check("prometheus", "prometheus", False, detail,
                      "check the URL, the network, and the auth settings")
     finally:
         client.close()

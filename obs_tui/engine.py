@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Protocol, runtime_checkable
 
 from obs_tui.analysis.attribution import carry_totals, fold_window, power_section
 from obs_tui.analysis.processes import process_samples
@@ -20,7 +21,7 @@ from obs_tui.analysis.prom_red import ALL, prom_red_section
 from obs_tui.analysis.red import keep_gone, red_section
 from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
-from obs_tui.sources.base import Source
+from obs_tui.sources.base import Source, SourceError
 
 # source's analysis key (its `analysis` attribute, else its name)
 #   -> (Frame field, analysis(prev_raw, cur_raw, dt) -> section)
@@ -71,17 +72,54 @@ class _Window:
 Join = Callable[[dict[str, Any], float], Any]
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+class ServiceHealthLike(Protocol):
+    def capability(self) -> Capability: ...
+
+
+class Service(Protocol):
+    """A service several sources read through one client (Prometheus): its one health is the
+    capability of that name on every surface."""
+
+    health: ServiceHealthLike
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A source whose data comes from a service: `reports` names it, `health()` says how this
+    source's own requests fared (None before the first finished)."""
+
+    name: str
+    reports: str
+
+    def health(self) -> Capability | None: ...
+
+
+def reason_of(exc: BaseException) -> str:
+    """A failure as one line for a pane: obs-tui's own errors (SourceError, ConfigError,
+    PrometheusError...) carry their message as written, an OSError is said as the system says
+    it; anything else is a bug of ours and says so (the only place an exception's class name
+    shows, inside the parenthesis)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    if isinstance(exc, (SourceError, OSError)) or type(exc).__module__.startswith("obs_tui."):
+        return text or "failed"
+    return f"internal error ({type(exc).__name__}: {text})" if text else \
+        f"internal error ({type(exc).__name__})"
 
 
 class Engine:
     def __init__(self, sources: list[Source], capabilities: dict[str, Capability] | None = None,
                  interval: float = 1.0, clock: Callable[[], float] = time.time,
                  host: str | None = None, joins: list[tuple[str, Join]] | None = None,
-                 sinks: list[Callable[[Frame], None]] | None = None) -> None:
+                 sinks: list[Callable[[Frame], None]] | None = None,
+                 services: dict[str, Service] | None = None) -> None:
         self.sources = list(sources)
+        self.services = dict(services or {})  # capability name -> shared client (its health)
+        # checked once, here: the sources whose health comes from a service
+        self._reporting: dict[str, Reporting] = {s.name: s for s in sources if isinstance(s, Reporting)}
         self.joins = list(joins or [])
         self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
@@ -91,6 +129,7 @@ class Engine:
         self.started_at = clock()
         self.privileges = None  # privileges.Dropped, set by the cli once root is given up
         self._status: dict[str, SourceStatus] = {}
+        self._stale_since: dict[str, float] = {}  # source -> first failure since its last data
         self._active: list[Source] = []
         self._prev_raw: dict[str, tuple[float, Any]] = {}  # name -> (when, its last good raw)
         self._window: _Window | None = None
@@ -102,7 +141,7 @@ class Engine:
             try:
                 cap = source.available()
             except Exception as exc:  # a broken probe of availability is itself a reason
-                cap = Capability(False, _reason(exc))
+                cap = Capability(False, reason_of(exc))
             if cap.ok:
                 self._active.append(source)
                 # ok with a reason: working, but in part (say, HTTPS not traced); kept on
@@ -156,25 +195,30 @@ class Engine:
         given = now
         now = self.clock() if given is None else given
         dt = now - self._prev_now if self._prev_now is not None else 0.0
+        for name, service in self.services.items():
+            self.capabilities[name] = service.health.capability()
         for source in self._active:
             name = source.name
             at = self.clock() if given is None else given
             try:
                 raw = source.sample(at)
             except Exception as exc:
-                self._status[name] = replace(self._status[name], stale=True, reason=_reason(exc))
+                reporting = self._reporting.get(name)
+                cap = reporting.health() if reporting is not None else None
+                self._stale(name, reason_of(exc), now, cap.stale_since if cap is not None else None)
                 continue
             key = getattr(source, "analysis", "") or name
             target = ANALYSES[key][0]
             try:
                 self._sections[target] = self._section(name, key, raw, at)
             except Exception as exc:
-                self._status[name] = replace(self._status[name], stale=True,
-                                             reason=f"analysis failed: {_reason(exc)}")
+                self._stale(name, f"analysis failed: {reason_of(exc)}", now)
                 continue
             self._prev_raw[name] = (at, raw)
             self._status[name] = SourceStatus(name, source.mode, self._notes[name])
-            self._take_health(source)
+            self._stale_since.pop(name, None)
+            if name in self._reporting:
+                self._take_health(self._reporting[name], now)
         window = now - self._window.start if self._window is not None else dt
         self._run_joins(window)
         self._prev_now = now
@@ -211,16 +255,17 @@ class Engine:
         window.folded[name] = (seconds + now - prev_at, section)
         return section
 
-    def _take_health(self, source: Source) -> None:
-        """A source whose worker talks to a service (Prometheus) reports its reachability: it
-        updates that capability and marks the source stale while the service fails."""
-        health = getattr(source, "health", None)
-        cap = health() if health is not None else None
-        if cap is None:
-            return
-        self.capabilities[source.reports] = cap
-        if not cap.ok:
-            self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason, stale=True)
+    def _stale(self, name: str, reason: str, now: float, since: float | None = None) -> None:
+        """The source keeps its last section; its status says why and since when."""
+        at = self._stale_since.setdefault(name, since if since is not None else now)
+        self._status[name] = replace(self._status[name], stale=True, reason=reason, stale_since=at)
+
+    def _take_health(self, source: Reporting, now: float) -> None:
+        """A source that reads a shared service is stale while its own requests fail (its
+        data is then the last answer's), with the service's reason and since when."""
+        cap = source.health()
+        if cap is not None and not cap.ok:
+            self._stale(source.name, cap.reason, now, cap.stale_since)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the sources and joins with a background worker have an answer (for
@@ -241,7 +286,7 @@ class Engine:
                 section = join(dict(self._sections), dt)
             except Exception as exc:
                 self._status[field] = replace(self._status[field], stale=True,
-                                              reason=f"join failed: {_reason(exc)}")
+                                              reason=f"join failed: {reason_of(exc)}")
                 continue
             if section is None:
                 self._sections.pop(field, None)
@@ -253,6 +298,7 @@ class Engine:
     def close(self) -> None:
         closers = [source.close for source in self.sources]
         closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        closers += [service.close for service in self.services.values()]  # after their readers
         for close in closers:
             try:
                 close()

@@ -58,7 +58,7 @@ METRICS = ("obs_build_info", "http_server_request_duration_seconds", "obs_red_lo
            "obs_host_energy_joules_total", "obs_host_zone_energy_joules_total",
            "obs_process_cpu_joules_total", "obs_host_carbon_grams_total",
            "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour",
-           "obs_http_server_undecoded_connections_total")
+           "obs_http_server_undecoded_connections_total", "obs_source_up")
 
 
 class ExporterError(Exception):
@@ -143,6 +143,7 @@ class FrameCollector(Collector):
         yield info
         if frame is None:
             return
+        yield _source_up(frame)
         yield from http_families(frame)
         yield from energy_families(shown)
 
@@ -281,6 +282,21 @@ def sources_off(frame: Frame | None) -> list[str]:
 
 def _le(bound: float) -> str:
     return f"{bound:g}" if bound < 1 else f"{bound:.1f}"
+
+
+def _source_up(frame: Frame) -> GaugeMetricFamily:
+    """1 while a source (or a capability without a source of that name: ebpf, rapl, prometheus)
+    gives fresh data, 0 while it is off or stale: the same status the console's header shows."""
+    up = GaugeMetricFamily("obs_source_up", "1 while the source gives fresh data, 0 while it is "
+                           "off or stale", labels=("source",))
+    names = set()
+    for status in frame.sources:
+        names.add(status.name)
+        up.add_metric((status.name,), 0.0 if status.stale or status.mode == "off" else 1.0)
+    for name, cap in frame.capabilities:
+        if name not in names:
+            up.add_metric((name,), 1.0 if cap.ok else 0.0)
+    return up
 
 
 # ---- the HTTP server -----------------------------------------------------------------------

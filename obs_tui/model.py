@@ -13,10 +13,19 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class Capability:
-    """Whether a data source can work on this host, and in plain words why not."""
+    """Whether a data source can work on this host, and in plain words why not.
+
+    state: "ok", "degraded" (works in part: some requests answered, some not) or "off";
+    stale_since: epoch of the first failure since the last good answer (services only)."""
 
     ok: bool
     reason: str = ""
+    state: str = ""  # "" is filled from ok: "ok" or "off"
+    stale_since: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.state:
+            object.__setattr__(self, "state", "ok" if self.ok else "off")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class SourceStatus:
     reason: str = ""
     stale: bool = False
     join: bool = False  # computed from other sources' sections (the carbon join), not sampled
+    stale_since: float | None = None  # epoch of the first failure since its last good data
 
 
 @dataclass(frozen=True)
@@ -211,7 +221,7 @@ class SloAlert:
     long: str
     short: str
     factor: float  # burn-rate threshold
-    firing: bool
+    firing: bool | None  # None: unknown (no answer yet, or no series)
     threshold: float = 0.0  # the error ratio both windows must exceed: factor * (1 - objective)
     reachable: bool = True  # False when threshold > 1: even 100 % errors cannot fire it
 

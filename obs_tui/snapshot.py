@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from obs_tui.model import Frame
@@ -28,14 +28,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _when(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(
+        timespec="seconds")
+
+
 def frame_to_json(frame: Frame) -> dict[str, Any]:
     return {
         "schema": frame.schema,
         "host": frame.host,
-        "taken_at": datetime.fromtimestamp(frame.taken_at, timezone.utc).isoformat(timespec="seconds"),
+        "taken_at": _when(frame.taken_at),
         "duration_s": round(frame.duration_s, 3),
-        "capabilities": {name: {"ok": cap.ok, "reason": cap.reason} for name, cap in frame.capabilities},
-        "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason} for s in frame.sources},
+        # state: ok | degraded | off; stale_since: RFC3339 of the first failure since the last
+        # good answer (null while fine)
+        "capabilities": {name: {"ok": cap.ok, "reason": cap.reason, "state": cap.state,
+                                "stale_since": _when(cap.stale_since)}
+                         for name, cap in frame.capabilities},
+        "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason,
+                             "stale_since": _when(s.stale_since)} for s in frame.sources},
         "red": _plain(frame.red),
         "power": _plain(frame.power),
         "carbon": _plain(frame.carbon),

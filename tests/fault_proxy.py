@@ -3,11 +3,12 @@ auth (bearer or basic) and a client certificate, and injects faults on request.
 
     with FaultProxy(upstream_url) as proxy:
         proxy.url            # give this to obs-tui
-        proxy.mode = "slow"  # "pass" | "down" | "slow" | "500" | "malformed" | "leak"
+        proxy.mode = "slow"  # see MODES
         proxy.requests       # [(method, path_with_query)], what obs-tui sent
 
 "down" really closes the listening socket (clients get connection refused) and "pass"
-reopens it on the same port, like a Prometheus that restarts.
+reopens it on the same port, like a Prometheus that restarts. "blackhole" accepts the
+connection and reads the request, then never answers (until the mode changes).
 """
 
 from __future__ import annotations
@@ -36,6 +37,24 @@ def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
                     "-days", "1", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     return cert, key
+
+
+MODES = {
+    "pass": "forward to Prometheus",
+    "down": "listening socket closed: connection refused",
+    "blackhole": "accepts and reads the request, never answers",
+    "slow": "forwards after slow_s",
+    "500": "HTTP 500 with Prometheus's error JSON",
+    "malformed": "HTTP 200, JSON cut short",
+    "garbage": "HTTP 200, a body that is not JSON at all",
+    "shape": "HTTP 200, JSON of the wrong shape (strings where objects belong)",
+    "leak": "HTTP 500 that echoes the credentials it got",
+}
+# "shape": status success, but `data` holds strings where every endpoint has objects (query,
+# query_range: result rows; series: label sets; buildinfo: a version). Label names and values
+# are lists of strings in Prometheus too, so those endpoints get an object instead.
+SHAPE_BODY = b'{"status":"success","data":{"resultType":"vector","result":["x","y"]}}'
+SHAPE_LIST_BODY = b'{"status":"success","data":["x","y"]}'
 
 
 class FaultProxy:
@@ -166,6 +185,17 @@ class FaultProxy:
             return self._reply(handler, 500, b'{"status":"error","errorType":"internal","error":"injected"}')
         if mode == "malformed":
             return self._reply(handler, 200, b'{"status":"success","data":{"resultType":"vec')
+        if mode == "garbage":
+            return self._reply(handler, 200, b"<html><body>it works!</body></html>\n", "text/html")
+        if mode == "shape":
+            path = urlsplit(handler.path).path
+            lists = ("/api/v1/series", "/api/v1/status/buildinfo")
+            return self._reply(handler, 200, SHAPE_LIST_BODY if path in lists else SHAPE_BODY)
+        if mode == "blackhole":
+            while self._mode == "blackhole" and self._server is not None:
+                time.sleep(0.05)
+            handler.close_connection = True
+            return None
         if mode == "slow":
             time.sleep(self.slow_s)
         request = urllib.request.Request(self.upstream + handler.path, data=payload, method=handler.command)

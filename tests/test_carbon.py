@@ -227,7 +227,7 @@ def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure(monkeyp
     broken["on"] = True
     second = eng.tick(11.0)
     status = second.source("carbon")
-    assert status.stale and "join failed: ValueError: bad table" == status.reason
+    assert status.stale and "join failed: internal error (ValueError: bad table)" == status.reason
     assert second.carbon is first.carbon, "a failing join keeps its last section"
     assert second.power is not None and not second.source("fakepower").stale
     assert not math.isnan(second.carbon.host_g_per_h)

@@ -82,4 +82,5 @@ def test_prometheus_reachable_reports_its_version(tmp_path):
                                 capture_output=True, text=True, timeout=60)
     assert check.ok and url in check.detail and expected in check.detail
     doc = json.loads(result.stdout)
-    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": ""}
+    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok",
+                                                 "stale_since": None}

@@ -65,7 +65,8 @@ def test_failing_source_is_stale_and_others_go_on(flaky_analysis):
     assert first.slo == (100.0,)
     assert first.source("flaky").mode == "live" and not first.source("flaky").stale
     assert first.source("missing").mode == "off" and "hardware" in first.source("missing").reason
-    assert first.source("broken").mode == "off" and "PermissionError" in first.source("broken").reason
+    # an OSError as the system words it; no exception class names on a surface
+    assert first.source("broken").mode == "off" and first.source("broken").reason == "cannot probe"
 
     flaky.fail = True
     second = eng.tick(101.0)

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -126,6 +127,21 @@ def test_lost_events_are_published_by_reason_zeros_included():
     lost = {s.labels["reason"]: s.value for s in families(collector)["obs_red_lost_events"].samples
             if s.name == "obs_red_lost_events_total"}
     assert lost == {reason: {0: 5.0, 3: 2.0}.get(i, 0.0) for i, reason in enumerate(LOST_REASONS)}
+
+
+def test_source_up_follows_every_source_and_capability():
+    """obs_source_up says what the header says: 1 live or estimate, 0 off or stale; the
+    capabilities without a source of their name (ebpf, rapl, prometheus) by their ok."""
+    collector = FrameCollector(clock=Clock())
+    collector.publish(fake_frames.off_frame(0))
+    up = {s.labels["source"]: s.value for s in families(collector)["obs_source_up"].samples}
+    assert up == {"procs": 1.0, "red": 0.0, "ebpf": 0.0, "prometheus": 0.0, "rapl": 0.0}
+    full = fake_frames.full_frame(0)
+    stale = replace(full, sources=tuple(replace(s, stale=True, reason="HTTP 500") if s.name == "slo"
+                                        else s for s in full.sources))
+    collector.publish(stale)
+    up = {s.labels["source"]: s.value for s in families(collector)["obs_source_up"].samples}
+    assert up["slo"] == 0.0 and up["power"] == 1.0 and up["procs"] == 1.0
 
 
 def test_no_frame_yet_publishes_build_info_only():

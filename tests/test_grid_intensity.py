@@ -12,8 +12,11 @@ import sys
 import pytest
 
 from obs_tui.analysis import carbon as c
+from obs_tui.cli import make_engine
+from obs_tui.config import parse
 from obs_tui.model import PowerSection, ProcessPower
 from obs_tui.sources.grid_intensity import GridIntensityQuery
+from obs_tui.sources.prometheus import Client
 from tests.prometheus_server import prometheus
 
 
@@ -29,7 +32,7 @@ def _power():
 
 
 def _answer(prom, query):
-    live = GridIntensityQuery({"url": prom, "timeout_s": 5, "refresh_s": 15}, query)
+    live = GridIntensityQuery(Client(prom, timeout_s=5), query)
     try:
         live.wait_ready(10)
         return live()
@@ -39,7 +42,7 @@ def _answer(prom, query):
 
 def test_live_value_reaches_the_carbon_section(prom):
     query = "vector(231.5)"  # what a grid-intensity exporter's gauge gives, here constant
-    live = GridIntensityQuery({"url": prom, "timeout_s": 5, "refresh_s": 15}, query)
+    live = GridIntensityQuery(Client(prom, timeout_s=5), query)
     join = c.CarbonJoin(c.settings_from_config({"intensity_query": query}), live)
     try:
         join.wait_ready(10)
@@ -64,9 +67,12 @@ def test_a_query_that_gives_no_single_figure_is_a_reason(prom, query, reason):
 
 
 def test_without_a_prometheus_url_the_default_says_why():
-    live = GridIntensityQuery({"url": ""}, "grid")
-    join = c.CarbonJoin(c.settings_from_config({"intensity_query": "grid"}), live)
-    section = join({"power": _power()}, 1.0)
+    engine = make_engine(parse('[carbon]\nintensity_query = "grid"\n'), read_only=True)
+    try:
+        (field, join), = engine.joins
+        section = join({"power": _power()}, 1.0)
+    finally:
+        engine.close()
     assert section.intensity_source == "default"
     assert "carbon.intensity_query: prometheus.url is not set" in section.intensity_label
 

@@ -3,6 +3,7 @@ auth or a client certificate and injects faults."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -104,6 +105,9 @@ def test_custom_ca_and_client_certificate(prom, tmp_path):
     ("slow", "no answer within 0.5s"),
     ("500", "HTTP 500: injected"),
     ("malformed", "malformed answer"),
+    ("blackhole", "no answer within 0.5s"),
+    ("garbage", "malformed answer (not Prometheus's JSON)"),
+    ("shape", "malformed answer (unexpected JSON)"),
 ])
 def test_faults_are_one_line_reasons_within_the_timeout(prom, mode, message):
     with FaultProxy(prom, slow_s=3) as proxy:
@@ -115,6 +119,9 @@ def test_faults_are_one_line_reasons_within_the_timeout(prom, mode, message):
         assert time.monotonic() - started < 1.5  # no retries behind the timeout
         assert message in str(err.value) and "\n" not in str(err.value)
         assert str(err.value).startswith(f"query {proxy.url}: ")
+        assert not re.search(r"[A-Z][a-z]+(Error|Exception)\b", str(err.value))  # no class names
+        health = client.health.capability()  # the shared health saw it too, with the same words
+        assert not health.ok and health.state == "off" and message in health.reason
 
 
 @pytest.mark.parametrize("prom_conf, message", [
@@ -178,7 +185,7 @@ def test_poller_survives_a_fetch_that_raises_anything(prom):
     poller2 = Poller(client, lambda c: (_ for _ in ()).throw(RuntimeError(f"x {TOKEN}")), interval_s=10)
     try:
         poller2.wait_first(5)
-        assert poller2.state().error == f"RuntimeError: x {REDACTED}"
+        assert poller2.state().error == f"internal error (RuntimeError: x {REDACTED})"
     finally:
         poller2.close()
 

@@ -44,6 +44,17 @@ def test_no_traffic_is_none_never_nan():
     assert status.state == "no_data" and status.sli is None and status.error_budget_remaining is None
     assert all(v is None for _, v in status.burn_rates) and not any(a.firing for a in status.alerts)
     assert status.reason == "no traffic in any window"
+    assert all(a.firing is False for a in status.alerts)  # known: nothing burns without traffic
+
+
+def test_series_absent_is_not_no_traffic_and_alerts_are_unknown():
+    """An answer with no total in any window: the metric does not exist (a typo, a renamed
+    metric), which a quiet service (totals there and 0) must not be confused with."""
+    absent = slo_status(reading(), now=100.0)
+    assert absent.state == "no_data" and absent.reason.startswith("series absent")
+    assert absent.alerts and all(a.firing is None for a in absent.alerts)
+    never = slo_status(reading(fetched_at=None), now=100.0)  # no answer yet: unknown too
+    assert never.reason == "waiting for the first query" and all(a.firing is None for a in never.alerts)
 
 
 def test_burn_budget_and_exhaustion():

@@ -9,6 +9,7 @@ import pytest
 
 from obs_tui.analysis.slo import WINDOWS, duration_s, slo_section
 from obs_tui.config import ConfigError, parse
+from obs_tui.sources.prometheus import Client
 from obs_tui.sources.slo import POOL, SloSource
 from obs_tui.sources.slo_specs import load_all
 from tests import slo_history as h
@@ -90,12 +91,14 @@ def history_prom(tmp_path_factory):
 def statuses(url: str, config_text: str, discover: bool = False, slo_files=None):
     top = f"slo_files = {slo_files!r}\n".replace("'", '"') if slo_files else ""
     config = parse(top + f'[prometheus]\nurl = "{url}"\ntimeout_s = 10\n' + config_text)
-    source = SloSource(config.prometheus, load_all(config), discover=discover, clock=lambda: h.END)
+    client = Client.from_config(config.prometheus)
+    source = SloSource(client, load_all(config), discover=discover, clock=lambda: h.END)
     try:
         assert source.wait_ready(60)
         raw = source.sample(h.END + 7)
     finally:
         source.close()
+        client.close()
     assert source.client.requests >= 1
     return {s.name: s for s in slo_section(None, raw, 0.0)}, source
 
@@ -138,8 +141,8 @@ def test_one_request_per_slo_per_round_sent_by_a_pool(history_prom):
     specs = load_all(config)
     with FaultProxy(history_prom, slow_s=0.3) as proxy:
         proxy.mode = "slow"  # every request takes 0.3 s: the pool's requests overlap
-        source = SloSource({**config.prometheus, "url": proxy.url}, specs, discover=False,
-                           clock=lambda: h.END)
+        source = SloSource(Client.from_config({**config.prometheus, "url": proxy.url}), specs,
+                           discover=False, clock=lambda: h.END)
         try:
             assert source.wait_ready(30)
             first = proxy.paths()
@@ -331,3 +334,19 @@ def test_bad_slo_files_are_one_line(tmp_path, body, message):
     assert message in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="nothing matches"):
         load_all(parse(f'slo_files = ["{tmp_path}/none-*.yaml"]\n'))
+
+
+def test_a_metric_that_does_not_exist_reads_series_absent_not_no_traffic(history_prom):
+    ghost = """
+[[slo]]
+name = "ghost"
+objective = 0.999
+error_query = 'sum(rate(http_requests_totl{job="idle",code="500"}[{{.window}}]))'
+total_query = 'sum(rate(http_requests_totl{job="idle"}[{{.window}}]))'
+"""
+    got, _ = statuses(history_prom, config_slos() + ghost)
+    assert got["ghost"].state == "no_data" and got["ghost"].reason.startswith("series absent")
+    assert all(a.firing is None for a in got["ghost"].alerts)  # unknown, not quiet
+    idle = got["idle"]  # the series exist, with no requests: a quiet service
+    assert idle.state == "no_data" and idle.reason == "no traffic in any window"
+    assert all(a.firing is False for a in idle.alerts)

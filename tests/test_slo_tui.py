@@ -14,6 +14,7 @@ from obs_tui.cli import make_engine
 from obs_tui.config import parse
 from obs_tui.engine import Engine
 from obs_tui.sources.procs import ProcsSource
+from obs_tui.sources.prometheus import Client
 from obs_tui.sources.slo import SloSource
 from obs_tui.sources.slo_specs import load_all
 from obs_tui.tui.app import ObsApp
@@ -36,8 +37,6 @@ total_query = 'sum(rate(prometheus_http_requests_total[{{.window}}]))'
 def live_prom(tmp_path_factory):
     with prometheus(tmp_path_factory.mktemp("live")) as url:
         deadline = time.monotonic() + 30
-        from obs_tui.sources.prometheus import Client
-
         while time.monotonic() < deadline:  # two scrapes: rate() over 5m has an answer
             if Client(url).query("sum(rate(prometheus_http_requests_total[5m])) > 0"):
                 break
@@ -47,9 +46,10 @@ def live_prom(tmp_path_factory):
 
 def engine_for(url: str) -> Engine:
     config = parse(f'[prometheus]\nurl = "{url}"\ntimeout_s = 0.5\nrefresh_s = 0.3\n' + SLO)
-    source = SloSource(config.prometheus, load_all(config), discover=False,
+    client = Client.from_config(config.prometheus)
+    source = SloSource(client, load_all(config), refresh_s=0.3, discover=False,
                        backoff_min_s=0.1, backoff_max_s=0.3)
-    return Engine([ProcsSource(), source], interval=0.2)
+    return Engine([ProcsSource(), source], interval=0.2, services={"prometheus": client})
 
 
 async def wait_for(pilot, cond, timeout: float = 15.0) -> None:
@@ -119,7 +119,8 @@ def test_snapshot_json_has_the_slo_section(live_prom, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": ""}
+    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok",
+                                                 "stale_since": None}
     (slo,) = doc["slo"]
     assert slo["name"] == "prom-api" and slo["source"] == "config" and slo["state"] == "ok"
     assert set(slo["burn_rates"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d"}

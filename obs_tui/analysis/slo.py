@@ -58,14 +58,17 @@ def alert_factor(share: float, long: str, period: str) -> float:
     return round(share * duration_s(period) / duration_s(long), 6)
 
 
-def alerts(ratios: dict[str, float | None], objective: float, period: str) -> tuple[SloAlert, ...]:
+def alerts(ratios: dict[str, float | None], objective: float, period: str,
+           known: bool = True) -> tuple[SloAlert, ...]:
+    """known=False (no answer yet, or no series at all): firing is None, unknown, not False."""
     budget = 1.0 - objective
     out = []
     for severity, long, short, share in ALERTS:
         factor = alert_factor(share, long, period)
         threshold = factor * budget
         lr, sr = ratios.get(long), ratios.get(short)
-        firing = lr is not None and sr is not None and lr > threshold and sr > threshold
+        firing = (lr is not None and sr is not None and lr > threshold and sr > threshold) \
+            if known else None
         out.append(SloAlert(severity, long, short, factor, firing,
                             threshold=threshold, reachable=threshold <= 1.0))
     return tuple(out)
@@ -122,6 +125,15 @@ def window_ratios(reading: SloReading) -> dict[str, float | None]:
     return out
 
 
+SERIES_ABSENT = "series absent: no series matches the query in any window (check the metric name and labels)"
+
+
+def series_absent(reading: SloReading) -> bool:
+    """An answered query with no total (nor recorded ratio) in any window: the metric does not
+    exist, unlike a quiet service, whose totals are there and 0."""
+    return reading.fetched_at is not None and not reading.totals and not reading.ratios
+
+
 def slo_status(reading: SloReading, now: float) -> SloStatus:
     age = None if reading.fetched_at is None else max(now - reading.fetched_at, 0.0)
     objective = reading.objective
@@ -139,9 +151,12 @@ def slo_status(reading: SloReading, now: float) -> SloStatus:
     period_ratio = ratios[reading.period]
     remaining = budget_remaining(period_ratio, objective)
     burn_1h = dict(burns)["1h"]
+    known = reading.fetched_at is not None and not series_absent(reading)
     if reading.fetched_at is None:
         state = "error" if reading.error else "no_data"
         reason = reading.error or "waiting for the first query"
+    elif not known:
+        state, reason = "no_data", SERIES_ABSENT
     elif all(r is None for r in ratios.values()):
         state, reason = "no_data", "no traffic in any window"
     else:
@@ -152,7 +167,7 @@ def slo_status(reading: SloReading, now: float) -> SloStatus:
         sli=None if period_ratio is None else 1.0 - period_ratio,
         error_budget_remaining=remaining,
         burn_rates=burns,
-        alerts=alerts(ratios, objective, reading.period),
+        alerts=alerts(ratios, objective, reading.period, known),
         state=state, reason=reason,
         time_to_exhaustion_s=time_to_exhaustion(remaining, burn_1h, reading.period),
         error_ratios=tuple((w, ratios[w]) for w in (*WINDOWS, reading.period)),

@@ -26,8 +26,8 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
-# Optional, for sources whose worker thread talks to a service (sources/slo.py):
-#   reports: str                       the capability they know about ("prometheus")
-#   health() -> Capability | None      its reachability now (None: no answer yet); the engine
-#                                      updates the capability and marks the source stale
+# Optional, for sources whose worker thread talks to a service (sources/slo.py, readonly.py):
+#   reports, health()                  engine.Reporting: the service they read and how their own
+#                                      requests fare; the engine marks the source stale while
+#                                      they fail (the service's one health is engine.Service)
 #   wait_ready(timeout_s) -> bool      block until the worker's first answer (for `snapshot`)

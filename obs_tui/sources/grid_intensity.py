@@ -4,9 +4,8 @@ polled by the Prometheus worker so the engine's carbon join only reads its last 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from obs_tui.sources.prometheus import Client, Poller, PrometheusConfigError, PrometheusError
+from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 
 
 def intensity_value(result: list[dict], query: str) -> float:
@@ -25,28 +24,20 @@ def intensity_value(result: list[dict], query: str) -> float:
 class GridIntensityQuery:
     """Called by the carbon join: (last good value or None, why there is none or it is old)."""
 
-    def __init__(self, prometheus: dict[str, Any], query: str) -> None:
+    name = "grid intensity"
+
+    def __init__(self, client: Client, query: str, refresh_s: float = 15.0) -> None:
         self.query = query
-        self.poller: Poller | None = None
-        self.reason = ""
-        try:
-            client = Client.from_config(prometheus)
-        except PrometheusConfigError as exc:
-            self.reason = str(exc)
-            return
-        self.poller = Poller(client, lambda c: intensity_value(c.query(query), query),
-                             interval_s=float(prometheus.get("refresh_s", 15)))
+        self.client = client.reader(self.name)
+        self.poller = Poller(self.client, lambda c: intensity_value(c.query(query), query),
+                             interval_s=float(refresh_s))
 
     def __call__(self) -> tuple[float | None, str]:
-        if self.poller is None:
-            return None, self.reason
         state = self.poller.state()
         return state.value, state.error or ("" if state.attempts else "waiting for the first answer")
 
     def wait_ready(self, timeout_s: float) -> None:
-        if self.poller is not None:
-            self.poller.wait_first(timeout_s)
+        self.poller.wait_first(timeout_s)
 
     def close(self) -> None:
-        if self.poller is not None:
-            self.poller.close()
+        self.poller.close()

@@ -1,9 +1,12 @@
 """The one way to talk to Prometheus: a client on prometheus-api-client, and a polling worker.
 
 Client (all calls bounded by `timeout_s`, no retries, every failure a PrometheusError whose
-one-line message never contains a secret):
+one-line message never contains a secret, and every answer checked for the shape Prometheus
+gives before a reader sees it):
 
     client = Client.from_config(config.prometheus)    # PrometheusConfigError on bad settings
+    slo = client.reader("slo")           # the same client, its requests reported as the SLO's
+    client.health.capability()           # ok / degraded / off over every reader (service_health)
     client.query(promql, at=None)        -> list of {"metric": {...}, "value": [t, "v"]}
     client.query_range(promql, start, end, step_s) -> list of {"metric": {...}, "values": [...]}
     client.series(matchers, start, end)  -> list of label dicts
@@ -11,7 +14,7 @@ one-line message never contains a secret):
     client.label_values(name, matchers=None) -> list of values
     client.metadata(metric=None)         -> {metric: [{"type", "help", "unit"}]}
     client.buildinfo()                   -> {"version": ..., ...}
-    client.requests                      -> HTTP requests sent so far (for benches and tests)
+    client.requests                      -> HTTP requests sent so far, by every reader
 
 Settings come from the [prometheus] table: url, timeout_s, bearer_token_file, or
 basic_auth_user + basic_auth_password_file, ca_file, cert_file + key_file. Secrets are read
@@ -32,13 +35,17 @@ exponentially after failures, so a source's `sample(now)` only reads `poller.sta
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from obs_tui.sources.service_health import ServiceHealth
 
 TOKEN_ENV = "OBS_TUI_PROMETHEUS_BEARER_TOKEN"
 PASSWORD_ENV = "OBS_TUI_PROMETHEUS_PASSWORD"
@@ -51,6 +58,15 @@ class PrometheusConfigError(Exception):
 
 class PrometheusError(Exception):
     """A call failed; the message is one redacted line fit for a pane."""
+
+
+class _Malformed(Exception):
+    """An answer that is not what Prometheus gives for this call."""
+
+
+# HTTP codes with which Prometheus answers a query it rejects (bad PromQL, a query that fails
+# to run): the service is up, the query is the reader's own problem.
+REJECTED = ("400", "422")
 
 
 def _read_secret(path: str, key: str) -> str:
@@ -68,7 +84,8 @@ def _one_line(text: str, limit: int = 160) -> str:
 class Client:
     def __init__(self, url: str, timeout_s: float = 5.0, token: str = "",
                  basic_auth: tuple[str, str] | None = None, ca_file: str = "",
-                 cert: tuple[str, str] | str | None = None) -> None:
+                 cert: tuple[str, str] | str | None = None,
+                 health: ServiceHealth | None = None) -> None:
         import requests
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
@@ -100,11 +117,23 @@ class Client:
         self._session = session
         self._headers = headers
         self._auth = basic_auth
-        self._lock = threading.Lock()
-        self.requests = 0
+        # One health for every reader of this client (reader() shares it): the `prometheus`
+        # capability that every surface shows.
+        self.health = health or ServiceHealth()
+        self.reader_name = "client"
+
+    def reader(self, name: str) -> Client:
+        """This client (session, auth, health) for one reader: its requests report as `name`."""
+        view = copy.copy(self)
+        view.reader_name = name
+        return view
+
+    @property
+    def requests(self) -> int:
+        return self.health.requests
 
     @classmethod
-    def from_config(cls, prom: dict[str, Any]) -> "Client":
+    def from_config(cls, prom: dict[str, Any]) -> Client:
         if not prom.get("url"):
             raise PrometheusConfigError("prometheus.url is not set (--prometheus URL)")
         token = os.environ.get(TOKEN_ENV, "")
@@ -136,14 +165,18 @@ class Client:
             text = text.replace(secret, REDACTED)
         return text
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], shape: Callable[[Any], Any]) -> Any:
+        """Run one request; report its outcome to the health; return the checked answer."""
         import requests
         from prometheus_api_client import PrometheusApiClientException
 
-        with self._lock:
-            self.requests += 1
+        self.health.sent()
+        answered = False  # the service answered, even if it rejected the query
         try:
-            return fn()
+            result = fn()
+            if result is None:
+                raise _Malformed("no data")
+            shape(result)
         except requests.exceptions.Timeout:
             reason = f"no answer within {self.timeout_s:g}s"
         except requests.exceptions.SSLError as exc:
@@ -155,10 +188,22 @@ class Client:
                       else f"cannot connect: {cause}")
         except PrometheusApiClientException as exc:
             reason = _http_reason(str(exc))
-        except (ValueError, KeyError, TypeError) as exc:  # JSON that is not Prometheus's answer
-            reason = f"malformed answer ({type(exc).__name__}: {_one_line(str(exc), 60)})"
+            answered = reason.split(":", 1)[0].removeprefix("HTTP ") in REJECTED
+        except _Malformed as exc:
+            reason = f"malformed answer ({exc})"
+        except (ValueError, LookupError, TypeError, AttributeError):
+            # the library's own parsing met JSON that is not Prometheus's (or no JSON at all)
+            reason = "malformed answer (not Prometheus's JSON)"
         except requests.exceptions.RequestException as exc:
-            reason = f"{type(exc).__name__}: {_root_cause(exc)}"
+            reason = f"request failed: {_root_cause(exc)}"
+        else:
+            self.health.succeeded(self.reader_name)
+            return result
+        reason = self.redact(_one_line(reason))
+        if answered:
+            self.health.succeeded(self.reader_name)
+        else:
+            self.health.failed(self.reader_name, reason)
         raise PrometheusError(self.redact(_one_line(f"{what} {self.url}: {reason}"))) from None
 
     # ---- the API --------------------------------------------------------------------------
@@ -167,23 +212,25 @@ class Client:
         params = {"timeout": self._server_timeout}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        return self._checked("query", lambda: self._api.custom_query(promql, params=params))
+        return self._call("query", lambda: self._api.custom_query(promql, params=params), _vector)
 
     def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[dict]:
-        return self._checked("query_range", lambda: self._api.custom_query_range(
-            promql, _dt(start), _dt(end), f"{step_s:g}s", params={"timeout": self._server_timeout}))
+        return self._call("query_range", lambda: self._api.custom_query_range(
+            promql, _dt(start), _dt(end), f"{step_s:g}s", params={"timeout": self._server_timeout}),
+            _matrix)
 
     def series(self, matchers: list[str], start: float, end: float) -> list[dict]:
-        return self._checked("series", lambda: self._api.get_series(
-            _dt(start), _dt(end), params={"match[]": list(matchers)}))
+        return self._call("series", lambda: self._api.get_series(
+            _dt(start), _dt(end), params={"match[]": list(matchers)}), _label_sets)
 
     def labels(self, matchers: list[str] | None = None) -> list[str]:
         params = {"match[]": list(matchers)} if matchers else None
-        return self._checked("labels", lambda: self._api.get_label_names(params=params))
+        return self._call("labels", lambda: self._api.get_label_names(params=params), _strings)
 
     def label_values(self, name: str, matchers: list[str] | None = None) -> list[str]:
         params = {"match[]": list(matchers)} if matchers else None
-        return self._checked("label values", lambda: self._api.get_label_values(name, params=params))
+        return self._call("label values", lambda: self._api.get_label_values(name, params=params),
+                          _strings)
 
     def metadata(self, metric: str | None = None) -> dict[str, list[dict]]:
         def fetch() -> dict[str, list[dict]]:
@@ -192,7 +239,7 @@ class Client:
                 out.setdefault(row["metric_name"], []).append(
                     {k: row[k] for k in ("type", "help", "unit")})
             return out
-        return self._checked("metadata", fetch)
+        return self._call("metadata", fetch, lambda answer: None)
 
     def buildinfo(self) -> dict[str, Any]:
         # prometheus-api-client has no call for it; same session, auth, CA and timeout.
@@ -205,23 +252,66 @@ class Client:
                 raise PrometheusApiClientException(
                     f"HTTP Status Code {response.status_code} ({response.content!r})")
             return response.json()["data"]
-        data = self._checked("buildinfo", fetch)
-        if not isinstance(data, dict) or "version" not in data:
-            raise PrometheusError(f"buildinfo {self.url}: malformed answer (no version)")
-        return data
 
-    def _checked(self, what: str, fn: Callable[[], Any]) -> Any:
-        result = self._call(what, fn)
-        if result is None:
-            raise PrometheusError(f"{what} {self.url}: malformed answer (no data)")
-        return result
+        def shape(data: Any) -> None:
+            if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+                raise _Malformed("no version")
+        return self._call("buildinfo", fetch, shape)
 
     def close(self) -> None:
         self._session.close()
 
 
+# ---- the shapes of Prometheus's answers (what the readers index into) -----------------------
+
+
+def _labels(item: Any) -> None:
+    if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+        raise _Malformed("unexpected JSON")
+
+
+def _point(point: Any) -> None:
+    if not isinstance(point, list) or len(point) != 2 or not isinstance(point[1], str):
+        raise _Malformed("unexpected JSON")
+
+
+def _vector(result: Any) -> None:
+    if not isinstance(result, list):
+        raise _Malformed("unexpected JSON")
+    if len(result) == 2 and isinstance(result[0], (int, float)) and isinstance(result[1], str):
+        return  # a scalar or string result: [time, "value"]
+    for row in result:
+        if not isinstance(row, dict):
+            raise _Malformed("unexpected JSON")
+        _labels(row.get("metric"))
+        _point(row.get("value"))
+
+
+def _matrix(result: Any) -> None:
+    if not isinstance(result, list):
+        raise _Malformed("unexpected JSON")
+    for row in result:
+        if not isinstance(row, dict) or not isinstance(row.get("values"), list):
+            raise _Malformed("unexpected JSON")
+        _labels(row.get("metric"))
+        for point in row["values"]:
+            _point(point)
+
+
+def _label_sets(result: Any) -> None:
+    if not isinstance(result, list):
+        raise _Malformed("unexpected JSON")
+    for item in result:
+        _labels(item)
+
+
+def _strings(result: Any) -> None:
+    if not isinstance(result, list) or not all(isinstance(v, str) for v in result):
+        raise _Malformed("unexpected JSON")
+
+
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -238,7 +328,7 @@ def _root_cause(exc: BaseException) -> str:
     if "Errno" in text:
         text = text[text.index("Errno"):]
         text = text.split("] ", 1)[-1] if "] " in text else text
-    return _one_line(text or type(seen).__name__, 80)
+    return _one_line(text or "no reason given", 80)
 
 
 def _http_reason(text: str) -> str:
@@ -318,11 +408,14 @@ class Poller(Generic[T]):
     def _run(self) -> None:
         while not self._stop.is_set():
             state = self._state
+            health, reader = self.client.health, self.client.reader_name
+            health.round_started(reader)
             try:
                 value = self.fetch(self.client)
             except Exception as exc:  # any failure is a reason on the pane, never a dead thread
-                reason = str(exc) if isinstance(exc, PrometheusError) else \
-                    self.client.redact(_one_line(f"{type(exc).__name__}: {exc}"))
+                reason = self.client.redact(_one_line(_failure(exc)))
+                if _unexpected(exc):  # the client's checks passed, yet the answer was unusable
+                    health.failed(reader, reason)
                 state = replace(state, error=reason, error_at=self.clock(),
                                 failures=state.failures + 1, attempts=state.attempts + 1)
             else:
@@ -331,3 +424,20 @@ class Poller(Generic[T]):
             self._first.set()
             self._wake.wait(self.delay_after(state.failures))
             self._wake.clear()
+
+
+def _unexpected(exc: Exception) -> bool:
+    """Not a reason a reader gave (PrometheusError from the client, SourceError: no such
+    metrics): an answer it could not use."""
+    from obs_tui.sources.base import SourceError
+
+    return not isinstance(exc, (PrometheusError, SourceError))
+
+
+def _failure(exc: Exception) -> str:
+    """A reader's failure as one line for the pane, without Python's exception names."""
+    if not _unexpected(exc):
+        return str(exc)
+    if isinstance(exc, (LookupError, TypeError, ValueError, AttributeError)):
+        return "malformed answer (unexpected JSON)"
+    return f"internal error ({type(exc).__name__}: {exc})"

@@ -35,11 +35,11 @@ class PolledSource:
     name = ""
     analysis = ""
     mode = "live"
-    reports = "prometheus"  # the capability health() updates
+    reports = "prometheus"  # the service whose shared health this source's requests feed
 
     def __init__(self, client: Client, refresh_s: float = 15.0,
                  clock: Callable[[], float] = time.time) -> None:
-        self.client = client
+        self.client = client.reader(self.name)
         self.refresh_s = refresh_s
         self.clock = clock
         self.instance = ALL
@@ -78,12 +78,8 @@ class PolledSource:
         self.instance = instance
 
     def health(self) -> Capability | None:
-        """Prometheus's reachability as this worker last saw it (the engine's `prometheus`
-        capability); None before the first answer."""
-        if self._poller is None or not self._poller.state().attempts:
-            return None
-        state = self._poller.state()
-        return Capability(not state.error, state.error)
+        """How this source's requests fared, from the shared health (None before the first)."""
+        return self.client.health.reader(self.name)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the first answer (for `snapshot`, never the UI)."""

@@ -18,7 +18,7 @@ from dataclasses import replace
 from obs_tui.analysis.slo import SloRaw, SloReading
 from obs_tui.model import Capability
 from obs_tui.sources import slo_specs
-from obs_tui.sources.prometheus import Client, Poller, PrometheusConfigError, PrometheusError
+from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 from obs_tui.sources.slo_specs import SloSpec
 
 POOL = 4
@@ -33,22 +33,16 @@ SPARK_REFRESH_S = 5 * 60
 class SloSource:
     name = "slo"
     mode = "live"
-    reports = "prometheus"  # the capability whose reachability this source's worker knows
+    reports = "prometheus"  # the service whose shared health this source's requests feed
 
-    def __init__(self, prom: dict, specs: list[SloSpec], discover: bool = True, pool: int = POOL,
-                 clock=time.time, backoff_min_s: float = 1.0, backoff_max_s: float = 120.0) -> None:
+    def __init__(self, client: Client, specs: list[SloSpec], refresh_s: float = 15.0,
+                 discover: bool = True, pool: int = POOL, clock=time.time,
+                 backoff_min_s: float = 1.0, backoff_max_s: float = 120.0) -> None:
         self.specs = list(specs)
         self.discover = discover
         self.clock = clock
-        self.url = prom.get("url", "")
-        self._config_error = ""
-        self.client: Client | None = None
-        self.poller: Poller | None = None
-        try:
-            self.client = Client.from_config(prom)
-        except PrometheusConfigError as exc:
-            self._config_error = str(exc)
-            return
+        self.client = client.reader(self.name)
+        self.url = client.url
         self._pool = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="slo-query")
         self._active: list[SloSpec] = []
         self._readings: dict[str, SloReading] = {}
@@ -58,44 +52,35 @@ class SloSource:
         self._recheck = False  # a histogram had no buckets yet (or the check failed): ask again
         self._rounds = 0
         self._spark_at = 0.0
-        self.poller = Poller(self.client, self._round, interval_s=float(prom.get("refresh_s", 15)),
+        self.poller = Poller(self.client, self._round, interval_s=float(refresh_s),
                              backoff_min_s=backoff_min_s, backoff_max_s=backoff_max_s, clock=clock)
 
     # ---- the Source protocol --------------------------------------------------------------
 
     def available(self) -> Capability:
-        if self._config_error:
-            return Capability(False, f"{self._config_error}; fix the [prometheus] table")
         return Capability(True)
 
     def sample(self, now: float) -> SloRaw:
-        assert self.poller is not None
-        state = self.poller.state()
+        error = self.poller.state().error  # the whole last round failed
+        health = self.health()
+        if not error and health is not None and health.state == "off":
+            error = health.reason  # this round's requests fail so far: say it now, not after it
         readings = self._published
-        if state.error:  # the whole round failed: every SLO shows it beside its older numbers
-            readings = tuple(replace(r, error=state.error) for r in readings)
+        if error:  # every SLO shows it beside its older numbers
+            readings = tuple(replace(r, error=error) for r in readings)
         return SloRaw(now, readings)
 
     def health(self) -> Capability | None:
-        """Reachability as the worker last saw it (None before its first answer)."""
-        if self.poller is None:
-            return None
-        state = self.poller.state()
-        if state.attempts == 0:
-            return None
-        if state.error:
-            return Capability(False, f"{state.error}; check the URL, the network and the auth settings")
-        return Capability(True)
+        """How this source's requests fared, from the shared health (None before the first)."""
+        return self.client.health.reader(self.name)
 
     def wait_ready(self, timeout_s: float) -> bool:
-        return self.poller.wait_first(timeout_s) if self.poller is not None else True
+        return self.poller.wait_first(timeout_s)
 
     def close(self) -> None:
-        if self.poller is not None:
-            self.poller.close()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            assert self.client is not None
-            self.client.close()
+        # the client is shared: its owner (the engine's assembly) closes it
+        self.poller.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ---- one round, in the worker thread --------------------------------------------------
 

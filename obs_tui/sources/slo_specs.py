@@ -116,9 +116,9 @@ def parse_result(rows: list[dict]) -> tuple[dict[str, float], dict[str, float], 
                 out["extra"][kind] = value
             elif kind in out and window:
                 out[kind][window] = value
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         # Not what Prometheus answers to an instant query: say so on the SLO's row.
-        raise PrometheusError(f"malformed answer: {type(exc).__name__} in the query result") from None
+        raise PrometheusError("malformed answer (unexpected JSON in the query result)") from None
     return out["errors"], out["total"], out["ratio"], out["extra"]
 
 

@@ -26,6 +26,7 @@ from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Input
 
+from obs_tui.engine import reason_of
 from obs_tui.model import Frame
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
@@ -81,9 +82,20 @@ def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = F
     colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$text-muted")
     shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
     text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
-    if with_reason and reason and mode != "live":
-        text += f": {escape(fmt.truncate(fmt.first_clause(reason), 22))}"
+    if with_reason and reason and mode != "live":  # the short form; the pane has it all
+        text += f": {escape(fmt.short_reason(reason, mode))}"
     return text + "[/]"
+
+
+def badge_line(found: list[tuple[str, str, str]], reasons: set[int], sep: str, abbrev: bool) -> str:
+    """The badges of `found`, those at the indices in `reasons` with their short reason;
+    abbreviated, the live ones share one badge ("procs red live")."""
+    shown = [badge(n, m, r, i in reasons, abbrev) for i, (n, m, r) in enumerate(found)
+             if not (abbrev and m == "live")]
+    live = [n for n, m, _ in found if m == "live"]
+    if abbrev and live:
+        shown.insert(0, badge(" ".join(live), "live", "", False))
+    return sep.join(shown)
 
 
 def badges(frame: Frame) -> list[tuple[str, str, str]]:
@@ -266,12 +278,12 @@ class ObsApp(App[int]):
                     if wait_ready is not None:
                         wait_ready(FIRST_ANSWER_WAIT_S)
                 except Exception as exc:  # the console stays up and says why
-                    self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", True, started))
+                    self.post_message(EngineFailed(reason_of(exc), True, started))
                     return
             try:
                 frame = self.engine.tick()
             except Exception as exc:
-                self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}", False, started))
+                self.post_message(EngineFailed(reason_of(exc), False, started))
                 return
         self.post_message(FrameReady(frame, started))
 
@@ -365,13 +377,20 @@ class ObsApp(App[int]):
             shown = escape(instance) if instance else f"all {count} host{'s' if count != 1 else ''}"
             full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
+        tiny = short.rsplit(" up ", 1)[0] if not frame.instances else short
         found = badges(frame)
+        failing = [i for i, (_, mode, reason) in enumerate(found) if mode in ("stale", "off") and reason]
+        # Widest first; failing sources keep their short reasons as long as they fit, the first
+        # one longest, even over the uptime (at 80 columns too); the panes and doctor have the
+        # whole reason.
+        layouts = [(full, "  ", set(range(len(found))), False), (full, "  ", set(failing), False),
+                   (short, " ", set(failing), False)]
+        layouts += [(base, " ", set(failing[:k]), True) for base in (short, tiny)
+                    for k in range(len(failing), 0, -1)]
+        layouts += [(short, " ", set(), False), (short, " ", set(), True), (tiny, " ", set(), True)]
         text = ""
-        for base, sep, with_reason, abbrev in ((full, "  ", True, False),
-                                                (full, "  ", False, False),
-                                                (short, " ", False, False),
-                                                (short, " ", False, True)):
-            text = base + "  " + sep.join(badge(n, m, r, with_reason, abbrev) for n, m, r in found)
+        for base, sep, reasons, abbrev in layouts:
+            text = base + "  " + badge_line(found, reasons, sep, abbrev)
             if len(_plain(text)) + len(_plain(right)) + 2 <= width:
                 break
         pad = max(width - len(_plain(text)) - len(_plain(right)), 2)

@@ -178,6 +178,28 @@ def first_clause(text: str) -> str:
     return text.split(";", 1)[0].strip()
 
 
+def short_reason(reason: str, mode: str = "", width: int = 26) -> str:
+    """A reason cut for a badge, saying each thing once and never cut mid-word: the first
+    clause without the mode the badge already shows ("estimate: ..."), then, while too long,
+    without its parenthesis, its path ("... in /sys/..."), and one side of its first ': '
+    (the cause when it fits: "Connection refused", else the kind: "HTTP 503")."""
+    text = first_clause(reason)
+    if mode and text.lower().startswith(f"{mode.lower()}: "):
+        text = text[len(mode) + 2:]
+    if len(text) > width and " (" in text:
+        text = text.split(" (", 1)[0]
+    for cut in (" in /", " at /"):
+        if len(text) > width and cut in text:
+            text = text.split(cut, 1)[0]
+    if len(text) > width and ": " in text:  # "cannot connect: Connection refused"
+        head, tail = text.split(": ", 1)
+        text = tail if len(tail) <= width else head
+    if len(text) <= width:
+        return text
+    words = text[: width].rsplit(" ", 1)[0] if " " in text[: width] else text[: width - 1]
+    return words.rstrip(" ,;:") + "…"
+
+
 def truncate(text: str, width: int) -> str:
     """Cut to `width` cells with an ellipsis (text here is ASCII-ish process names)."""
     if len(text) <= width:

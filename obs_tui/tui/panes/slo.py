@@ -130,7 +130,10 @@ class SloPane(Pane):
     def summary(self, frame: Frame, items: list | None) -> str:
         if not frame.slo:
             status = frame.source("slo")
-            found = status is not None and status.mode != "off" and not status.stale
+            if status is not None and status.stale:  # nothing could be discovered
+                return (f"[$text-muted]no SLOs[/] · [$error]Prometheus: "
+                        f"{escape(fmt.short_reason(status.reason))}[/]")
+            found = status is not None and status.mode != "off"
             return f"[$text-muted]no SLOs {'found' if found else 'configured'}[/]"
         cells = [state_cell(s) for s in frame.slo]
         pages = sum(1 for text, _ in cells if text.startswith("PAGE"))
@@ -141,7 +144,7 @@ class SloPane(Pane):
             text += f" · [$error]{pages} paging[/]"
         if tickets:
             text += f" · [$warning]{tickets} ticket[/]"
-        if not pages and not tickets:
+        if not pages and not tickets and nodata < len(frame.slo):  # "none" needs data to say it
             text += " · none burning"
         if nodata:
             text += f" · [$text-muted]{nodata} without data[/]"
@@ -161,12 +164,20 @@ class SloPane(Pane):
             mode, reason = source_reason(frame, "slo", "prometheus")
             # "[[" is literal in Textual markup; escape() would leave a backslash showing.
             text = "add [[slo]] tables to the config and give --prometheus URL"
+            if status is not None and status.stale:
+                text = ("none configured, and none can be discovered (Autometrics, Sloth rules) "
+                        "while Prometheus fails")
+                if status.stale_since:
+                    text += f" (since {fmt.clock(status.stale_since)})"
             if reason:
                 text += f"\nprometheus: {escape(fmt.first_clause(reason))}"
             return text, True
         errors = [s.last_error for s in frame.slo if s.last_error]
         if status is not None and status.stale:
-            return f"Prometheus: {escape(fmt.first_clause(status.reason))} — showing the last data", False
+            had_data = any(s.data_age_s is not None for s in frame.slo)
+            shown = "showing the last data" if had_data else "no data yet"
+            since = f" since {fmt.clock(status.stale_since)}" if status.stale_since else ""
+            return f"Prometheus: {escape(fmt.first_clause(status.reason))}{since} — {shown}", False
         if errors:
             return f"{len(errors)} SLO queries failed: {escape(errors[0])}", False
         broken = [s for s in frame.slo if s.state == "error"]
@@ -212,6 +223,8 @@ class SloPane(Pane):
         for i, a in enumerate(s.alerts):
             if a.firing:
                 state = ("FIRING", "error" if a.severity == "page" else "warn")
+            elif a.firing is None:
+                state = ("unknown", "muted")
             else:
                 state = ("unreachable", "muted") if not a.reachable else ("quiet", "ok")
             rows.append((("a", i), (f"{a.severity} {a.long}+{a.short} > {a.factor:g}x",
