@@ -81,7 +81,7 @@ def test_snapshot_json_uses_the_live_query(prom, tmp_path):
     conf = tmp_path / "config.toml"
     conf.write_text('[carbon]\nintensity_query = "vector(123.25)"\npue = "gcp"\n')
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.5",
+    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "1.5",
                              "--config", str(conf), "--prometheus", prom],
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
