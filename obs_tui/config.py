@@ -79,6 +79,11 @@ SCHEMA: dict[str, Any] = {
         "basic_auth_user": (str, ""),
         "basic_auth_password_file": (str, ""),
     },
+    "history": {
+        "dir": (str, ""),  # "": /var/lib/obs-tui/history as root, else $XDG_STATE_HOME/obs-tui/history
+        "max_age_days": (_NUMBER, 7.0),
+        "max_size_mb": (_NUMBER, 1024.0),
+    },
     "slo": [{
         "name": (str, None),
         "objective": (_NUMBER, None),
@@ -105,6 +110,8 @@ class Config:
     carbon: dict[str, Any] = field(default_factory=dict)
     red: dict[str, Any] = field(default_factory=dict)
     exporter: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=lambda: {"dir": "", "max_age_days": 7.0,
+                                                             "max_size_mb": 1024.0})
     slo: tuple[dict[str, Any], ...] = ()
 
 
@@ -231,11 +238,15 @@ def parse(text: str, where: str = "<config>") -> Config:
             if not isinstance(item, str) or not item.startswith("/"):
                 raise ConfigError(f"{where}: key 'red.{key}' must list paths starting with '/', got {item!r}")
     _check_carbon(where, data["carbon"])
+    for key in ("max_age_days", "max_size_mb"):
+        if data["history"][key] <= 0:
+            raise ConfigError(f"{where}: key 'history.{key}' must be greater than 0, "
+                              f"got {data['history'][key]}")
     path = None if where == "<config>" else Path(where)
     return Config(path=path, interval=data["interval"], theme=data["theme"],
                   slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"],
                   prometheus=data["prometheus"], power=data["power"], carbon=data["carbon"],
-                  red=data["red"], exporter=data["exporter"],
+                  red=data["red"], exporter=data["exporter"], history=data["history"],
                   slo=tuple(data["slo"]))
 
 

@@ -68,6 +68,8 @@ class Engine:
         self.host = host or socket.gethostname()
         self.started_at = clock()
         self.privileges = None  # privileges.Dropped, set by the cli once root is given up
+        self.history = None  # history.store.Store the frames are recorded to (or read from)
+        self.history_note = ""  # why there is no history, or whose recording is read
         self._status: dict[str, SourceStatus] = {}
         self._active: list[Source] = []
         self._prev_raw: dict[str, Any] = {}
@@ -198,6 +200,9 @@ class Engine:
     def close(self) -> None:
         closers = [source.close for source in self.sources]
         closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        closers += [sink.close for sink in self.sinks if hasattr(sink, "close")]  # the recorder
+        if self.history is not None:
+            closers.append(self.history.close)
         for close in closers:
             try:
                 close()

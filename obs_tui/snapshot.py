@@ -34,11 +34,16 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
         "taken_at": datetime.fromtimestamp(frame.taken_at, timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(frame.duration_s, 3),
         "capabilities": {name: {"ok": cap.ok, "reason": cap.reason} for name, cap in frame.capabilities},
-        "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason} for s in frame.sources},
+        "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason, "join": s.join}
+                    for s in frame.sources},
         "red": _plain(frame.red),
         "power": _plain(frame.power),
         "carbon": _plain(frame.carbon),
         "slo": _plain(frame.slo),
         "instance": frame.instance,  # read-only mode: the Prometheus instance shown ("" for all)
         "instances": list(frame.instances),
+        # what a replayed frame needs to be drawn as it was (history stores these documents)
+        "interval_s": frame.interval_s,
+        "uptime_s": round(frame.uptime_s, 3),
+        "processes": _plain(frame.processes),
     }

@@ -1,0 +1,181 @@
+"""How a chunk of frames is held as bytes: pure functions, no I/O.
+
+A chunk is a run of consecutive frames, each a `snapshot --json` document (schema 1). The
+first document is stored whole; each later one as a patch against the one before it, since
+from one second to the next most of a host stays the same (idle processes, quiet routes).
+The patches are JSON, and the chunk is one zstd frame with a content checksum, so a chunk
+cut short or altered on disk fails to decode instead of yielding wrong numbers.
+
+A patch is a JSON object with exactly one key:
+  {"v": value}                      replace the value
+  {"d": {key: patch}, "x": [keys]}  a dict: patch these keys (new keys are "v"), drop "x"
+  {"l": [item, ...]}                a list, built item by item from the previous one:
+      ["r", i, n]    copy previous[i:i+n] unchanged
+      ["p", i, patch]  previous[i], patched
+      ["n", value]   a new item
+List items that are objects are matched by identity fields (pid, name, method, route, ...),
+so a process appearing or leaving does not turn every later row into a change.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import zstandard
+
+CODEC = "jsondelta+zstd/1"
+LEVEL = 3
+# Fields that name a row rather than measure it, in the order they are tried.
+IDENTITY = ("pid", "name", "method", "route", "status", "severity", "long", "short")
+
+
+class CorruptChunk(Exception):
+    """The chunk's bytes do not decode (truncated, altered, or an unknown codec)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _identity(item: Any) -> Any:
+    if isinstance(item, dict):
+        return tuple(item.get(k) for k in IDENTITY if k in item) or None
+    return None
+
+
+def diff(prev: Any, cur: Any) -> dict | None:
+    """The patch that turns prev into cur, or None when they are equal."""
+    if isinstance(prev, dict) and isinstance(cur, dict):
+        changed = {}
+        for key, value in cur.items():
+            if key in prev:
+                sub = diff(prev[key], value)
+                if sub is not None:
+                    changed[key] = sub
+            else:
+                changed[key] = {"v": value}
+        gone = [key for key in prev if key not in cur]
+        if not changed and not gone:
+            return None
+        patch: dict[str, Any] = {"d": changed}
+        if gone:
+            patch["x"] = gone
+        return patch
+    if isinstance(prev, list) and isinstance(cur, list):
+        return _diff_list(prev, cur)
+    return None if _same(prev, cur) else {"v": cur}
+
+
+def _diff_list(prev: list, cur: list) -> dict | None:
+    by_identity: dict[Any, list[int]] = {}
+    for i, item in enumerate(prev):
+        key = _identity(item)
+        if key is not None:
+            by_identity.setdefault(key, []).append(i)
+    used: set[int] = set()
+    items: list[list] = []
+    for at, item in enumerate(cur):
+        key = _identity(item)
+        if key is not None:
+            candidates = by_identity.get(key)
+            i = candidates.pop(0) if candidates else None
+        else:  # plain values and rows without identity: the same place in the list
+            i = at if at < len(prev) and at not in used else None
+        if i is None:
+            items.append(["n", item])
+            continue
+        used.add(i)
+        sub = diff(prev[i], item)
+        if sub is not None:
+            items.append(["p", i, sub])
+        elif items and items[-1][0] == "r" and items[-1][1] + items[-1][2] == i:
+            items[-1][2] += 1
+        else:
+            items.append(["r", i, 1])
+    if len(items) == 1 and items[0] == ["r", 0, len(prev)] and len(prev) == len(cur):
+        return None
+    if not prev and not cur:
+        return None
+    return {"l": items}
+
+
+def apply(prev: Any, patch: dict | None) -> Any:
+    """prev with the patch applied (prev itself is not changed)."""
+    if patch is None:
+        return prev
+    if "v" in patch:
+        return patch["v"]
+    if "d" in patch:
+        if not isinstance(prev, dict):
+            raise CorruptChunk("a dict patch over a value that is not an object")
+        out = {k: v for k, v in prev.items() if k not in patch.get("x", ())}
+        for key, sub in patch["d"].items():
+            out[key] = apply(prev.get(key), sub)
+        return out
+    if "l" in patch:
+        if not isinstance(prev, list):
+            raise CorruptChunk("a list patch over a value that is not a list")
+        out_list: list = []
+        for item in patch["l"]:
+            kind = item[0]
+            if kind == "r":
+                out_list.extend(prev[item[1]:item[1] + item[2]])
+            elif kind == "p":
+                out_list.append(apply(prev[item[1]], item[2]))
+            elif kind == "n":
+                out_list.append(item[1])
+            else:
+                raise CorruptChunk(f"unknown list item {kind!r}")
+        return out_list
+    raise CorruptChunk(f"unknown patch {sorted(patch)!r}")
+
+
+class ChunkEncoder:
+    """Frames of one chunk as they arrive: the first whole, then patches. `encode()` may be
+    called at any time (the open chunk is written every few seconds) and again later."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._parts: list[str] = []
+        self._last: dict | None = None
+        self._compressor = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def add(self, taken_at: float, doc: dict) -> None:
+        part = doc if self._last is None else diff(self._last, doc)
+        self._parts.append(json.dumps(part, separators=(",", ":")))
+        self.times.append(taken_at)
+        self._last = doc
+
+    def encode(self) -> bytes:
+        body = (f'{{"t":{json.dumps(self.times)},"f":[' + ",".join(self._parts) + "]}").encode()
+        return self._compressor.compress(body)
+
+
+def encode_chunk(frames: list[tuple[float, dict]]) -> bytes:
+    encoder = ChunkEncoder()
+    for taken_at, doc in frames:
+        encoder.add(taken_at, doc)
+    return encoder.encode()
+
+
+def decode_chunk(data: bytes, codec: str = CODEC) -> list[tuple[float, dict]]:
+    """(taken_at, document) for every frame of the chunk; CorruptChunk when it cannot."""
+    if codec != CODEC:
+        raise CorruptChunk(f"unknown codec {codec!r}")
+    try:
+        body = json.loads(zstandard.ZstdDecompressor().decompress(data))
+        times, parts = body["t"], body["f"]
+        if len(times) != len(parts) or not parts:
+            raise CorruptChunk("frame count and times disagree")
+        docs = [parts[0]]
+        for patch in parts[1:]:
+            docs.append(apply(docs[-1], patch))
+    except CorruptChunk:
+        raise
+    except (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CorruptChunk(f"{type(exc).__name__}: {exc}") from None
+    return list(zip(times, docs))
