@@ -109,7 +109,9 @@ def apply(prev: Any, patch: dict | None) -> Any:
     if "d" in patch:
         if not isinstance(prev, dict):
             raise CorruptChunk("a dict patch over a value that is not an object")
-        out = {k: v for k, v in prev.items() if k not in patch.get("x", ())}
+        out = dict(prev)
+        for key in patch.get("x", ()):
+            out.pop(key, None)
         for key, sub in patch["d"].items():
             out[key] = apply(prev.get(key), sub)
         return out

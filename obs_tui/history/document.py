@@ -13,6 +13,7 @@ import dataclasses
 import types
 import typing
 from datetime import datetime
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -36,51 +37,73 @@ def _empty(tp: Any) -> Any:
     return _EMPTY.get(tp)
 
 
-def _value(tp: Any, raw: Any, mapping: bool = False) -> Any:
+def _converter(tp: Any, mapping: bool = False) -> Callable[[Any], Any]:
+    """A function from a JSON value to `tp`, built once per type (replay reads hundreds of
+    rows a frame, so the type is not inspected again for each value)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _value(inner[0], raw, mapping)
+        inner = _converter([a for a in typing.get_args(tp) if a is not type(None)][0], mapping)
+        return lambda raw: None if raw is None else inner(raw)
     if origin is tuple:
         args = typing.get_args(tp)
-        if mapping and isinstance(raw, dict):  # held as ((key, value), ...) in the model
-            pair = typing.get_args(args[0])
-            return tuple((str(k), _value(pair[1], v)) for k, v in raw.items())
-        if not isinstance(raw, list):
-            return ()
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_value(args[0], item) for item in raw)
-        return tuple(_value(a, item) for a, item in zip(args, raw))
+            item = _converter(args[0])
+            if mapping:  # held as ((key, value), ...) in the model, an object in JSON
+                value = _converter(typing.get_args(args[0])[1])
+
+                def pairs(raw: Any) -> tuple:
+                    if isinstance(raw, dict):
+                        return tuple((str(k), value(v)) for k, v in raw.items())
+                    return tuple(item(x) for x in raw) if isinstance(raw, list) else ()
+                return pairs
+            return lambda raw: tuple(item(x) for x in raw) if isinstance(raw, list) else ()
+        items = [_converter(a) for a in args]
+        return lambda raw: tuple(c(x) for c, x in zip(items, raw)) if isinstance(raw, list) else ()
     if dataclasses.is_dataclass(tp):
-        return _dataclass(tp, raw) if isinstance(raw, dict) else None
-    if tp is float and isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
-    if tp is int and isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return int(raw)
-    if tp in _EMPTY and not isinstance(raw, tp):
-        return _EMPTY[tp]
-    return raw
+        build = _builder(tp)
+        return lambda raw: build(raw) if isinstance(raw, dict) else None
+    if tp is float:
+        return lambda raw: float(raw) if isinstance(raw, (int, float)) and raw is not True \
+            and raw is not False else 0.0
+    if tp is int:
+        return lambda raw: int(raw) if isinstance(raw, (int, float)) and raw is not True \
+            and raw is not False else 0
+    if tp in _EMPTY:
+        empty = _EMPTY[tp]
+        return lambda raw: raw if isinstance(raw, tp) else empty
+    return lambda raw: raw
 
 
-def _dataclass(cls: type, raw: dict) -> Any:
+@cache
+def _builder(cls: type) -> Callable[[dict], Any]:
     hints = _hints(cls)
-    kwargs = {}
+    fields = []
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        if f.name in raw:
-            kwargs[f.name] = _value(hints[f.name], raw[f.name], f.name in MAPPING_FIELDS)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            kwargs[f.name] = _empty(hints[f.name])
-    return cls(**kwargs)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields.append((f.name, _converter(hints[f.name], f.name in MAPPING_FIELDS),
+                       required, _empty(hints[f.name])))
+
+    def build(raw: dict) -> Any:
+        kwargs = {}
+        for name, convert, required, empty in fields:
+            if name in raw:
+                kwargs[name] = convert(raw[name])
+            elif required:
+                kwargs[name] = empty
+        return cls(**kwargs)
+    return build
+
+
+@cache
+def _field(name: str) -> Callable[[Any], Any]:
+    return _converter(_hints(Frame)[name])
 
 
 def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
     """The Frame a document describes. `taken_at`: the exact time (the document's own is to
     the second)."""
-    hints = _hints(Frame)
     if taken_at is None:
         taken_at = datetime.fromisoformat(doc["taken_at"]).timestamp()
     caps = tuple(sorted((name, Capability(bool(c.get("ok")), str(c.get("reason", ""))))
@@ -92,9 +115,9 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
         host=str(doc.get("host", "")), taken_at=float(taken_at),
         duration_s=float(doc.get("duration_s") or 0.0), uptime_s=float(doc.get("uptime_s") or 0.0),
         interval_s=float(doc.get("interval_s") or 1.0), capabilities=caps, sources=sources,
-        processes=_value(hints["processes"], doc.get("processes") or []),
-        red=_value(hints["red"], doc.get("red")), power=_value(hints["power"], doc.get("power")),
-        carbon=_value(hints["carbon"], doc.get("carbon")), slo=_value(hints["slo"], doc.get("slo") or []),
+        processes=_field("processes")(doc.get("processes") or []), red=_field("red")(doc.get("red")),
+        power=_field("power")(doc.get("power")), carbon=_field("carbon")(doc.get("carbon")),
+        slo=_field("slo")(doc.get("slo") or []),
         instance=str(doc.get("instance", "")),
         instances=tuple(str(i) for i in doc.get("instances") or ()),
         schema=int(doc.get("schema", 1)))
