@@ -12,13 +12,32 @@ from obs_tui.model import Frame
 MAPPING_FIELDS = {"zones", "subzones", "burn_rates", "status_classes", "error_ratios", "lost_reasons"}
 
 
+# dataclass -> its (field name, held as pairs) in order; the recorder turns every frame into
+# a document, so the fields of a class are looked up once, not for each of its rows
+_FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
+    names = _FIELDS.get(cls, ())
+    if names == ():
+        names = (tuple((f.name, f.name in MAPPING_FIELDS) for f in dataclasses.fields(cls))
+                 if dataclasses.is_dataclass(cls) else None)
+        _FIELDS[cls] = names
+    return names
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    cls = type(value)
+    if cls is float:
+        return round(value, 6)
+    if cls is int or cls is str or cls is bool or value is None:
+        return value
+    names = _fields(cls)
+    if names is not None:
         out = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            out[f.name] = ({k: _plain(v) for k, v in item} if f.name in MAPPING_FIELDS
-                           else _plain(item))
+        for name, pairs in names:
+            item = getattr(value, name)
+            out[name] = {k: _plain(v) for k, v in item} if pairs else _plain(item)
         return out
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]

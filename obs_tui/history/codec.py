@@ -8,7 +8,9 @@ cut short or altered on disk fails to decode instead of yielding wrong numbers.
 
 A patch is a JSON object with exactly one key:
   {"v": value}                      replace the value
-  {"d": {key: patch}, "x": [keys]}  a dict: patch these keys (new keys are "v"), drop "x"
+  {"d": {key: patch}, "x": [keys]}  a dict: patch these keys, drop "x"; inside "d" a bare
+                                    number, string, boolean or null is that key's new value
+                                    (the common case, a counter that moved, without a wrapper)
   {"l": [item, ...]}                a list, built item by item from the previous one:
       ["r", i, n]    copy previous[i:i+n] unchanged
       ["p", i, patch]  previous[i], patched
@@ -24,7 +26,8 @@ from typing import Any
 
 import zstandard
 
-CODEC = "jsondelta+zstd/1"
+CODEC = "jsondelta+zstd/2"
+CODECS = ("jsondelta+zstd/1", CODEC)  # /1: every new value wrapped as {"v": value}
 LEVEL = 3
 # Fields that name a row rather than measure it, in the order they are tried.
 IDENTITY = ("pid", "name", "method", "route", "status", "severity", "long", "short")
@@ -44,17 +47,23 @@ def _identity(item: Any) -> Any:
     return None
 
 
+def _bare(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
 def diff(prev: Any, cur: Any) -> dict | None:
     """The patch that turns prev into cur, or None when they are equal."""
     if isinstance(prev, dict) and isinstance(cur, dict):
+        if prev == cur:  # most rows of a second are as they were: compared in C
+            return None
         changed = {}
         for key, value in cur.items():
             if key in prev:
                 sub = diff(prev[key], value)
                 if sub is not None:
-                    changed[key] = sub
+                    changed[key] = value if "v" in sub and _bare(value) else sub
             else:
-                changed[key] = {"v": value}
+                changed[key] = value if _bare(value) else {"v": value}
         gone = [key for key in prev if key not in cur]
         if not changed and not gone:
             return None
@@ -113,7 +122,7 @@ def apply(prev: Any, patch: dict | None) -> Any:
         for key in patch.get("x", ()):
             out.pop(key, None)
         for key, sub in patch["d"].items():
-            out[key] = apply(prev.get(key), sub)
+            out[key] = apply(prev.get(key), sub) if isinstance(sub, dict) else sub
         return out
     if "l" in patch:
         if not isinstance(prev, list):
@@ -166,7 +175,7 @@ def encode_chunk(frames: list[tuple[float, dict]]) -> bytes:
 
 def decode_chunk(data: bytes, codec: str = CODEC) -> list[tuple[float, dict]]:
     """(taken_at, document) for every frame of the chunk; CorruptChunk when it cannot."""
-    if codec != CODEC:
+    if codec not in CODECS:
         raise CorruptChunk(f"unknown codec {codec!r}")
     try:
         body = json.loads(zstandard.ZstdDecompressor().decompress(data))

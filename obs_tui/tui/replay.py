@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import work
+from textual.worker import get_current_worker
 from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
@@ -25,6 +26,7 @@ from obs_tui.model import Frame
 from obs_tui.tui.history import KEEP, History
 
 COMPARE_BEFORE_S = 3600.0
+HISTORY_DELAY_S = 0.3
 
 BINDINGS = [
     Binding("left_square_bracket", "replay_step(-1)", "back one tick", id="replay-back"),
@@ -216,13 +218,20 @@ class ReplayMixin:
         self.show_timebar(True)
         app.render_frame()
         app.render_header()
-        self._history_worker(self.timeline(), message.frame)
+        # the frame first, the sparklines' history a moment later: building it decodes up
+        # to KEEP frames, which must not hold up the frame asked for
+        frame = message.frame
+        app.set_timer(HISTORY_DELAY_S, lambda: self._history_worker(self.timeline(), frame)
+                      if self.replaying and app.frame is frame else None)
 
     @work(thread=True, exclusive=True, group="replay-history", exit_on_error=False)
     def _history_worker(self, timeline: Timeline, frame: Frame) -> None:
         app: Any = self
         history = History()
+        worker = get_current_worker()
         for f in timeline.frames_before(frame, KEEP):
+            if worker.is_cancelled:  # moved on to another frame already
+                return
             history.record(f)
         app.post_message(ReplayHistory(frame, history))
 
