@@ -2,6 +2,10 @@
 a console finding an agent recording reads its store instead of recording twice."""
 
 import json
+import os
+import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -121,3 +125,40 @@ def test_no_history_flag_leaves_the_store_alone(tmp_path):
 
     args = build_parser().parse_args(["--no-history", "--history", str(tmp_path)])
     assert args.no_history and args.history == str(tmp_path)
+
+
+DROPPING_CONSOLE = """
+import os, sys
+from obs_tui.cli import make_engine_and_drop
+from obs_tui.config import parse
+from obs_tui.privileges import limit
+from obs_tui.history.recorder import Recorder
+limit()
+engine = make_engine_and_drop(parse('[history]\\ndir = "%s"\\n'), True, history="console")
+for _ in range(3):
+    engine.tick()
+recorder = next(s for s in engine.sinks if isinstance(s, Recorder))
+recorder.flush()  # written as nobody, through the descriptor opened as root
+print(os.geteuid(), recorder.error or "written", flush=True)
+engine.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops root")
+def test_the_console_opens_the_store_as_root_and_records_after_the_drop(tmp_path):
+    from tests.test_privileges import NOBODY, REPO
+
+    reach = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", "import obs_tui"],
+                           cwd=REPO, capture_output=True)
+    if reach.returncode != 0:
+        pytest.skip(f"user nobody cannot read this checkout ({REPO})")
+    history = tmp_path / "history"
+    out = subprocess.run([sys.executable, "-c", DROPPING_CONSOLE % history], capture_output=True,
+                         text=True, cwd=REPO, timeout=60, env={**os.environ, "SUDO_UID": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(NOBODY.pw_uid), "written"]
+    info = os.stat(history / "history.db")
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)  # root's, and private
+    store = Store(history)
+    assert len(list(store.frames(0, 2e9))) == 3
+    store.close()

@@ -65,8 +65,9 @@ class Timeline:
         return self._frames(self.chunks()[i])
 
     def frame_at(self, t: float) -> Frame | None:
-        """The frame whose tick holds t: the first whose middle is at or after t (so a whole
-        second typed as 14:05:12 finds the tick that measured it), else the last one."""
+        """The first frame whose middle is at or after t, else the last one: with ticks on
+        whole seconds (the agent's), 14:05:12 finds the tick that measured that second; the
+        same rule as the windows of `snapshot --at` (window.py)."""
         i = self._chunk_at(t)
         if i is None:
             return None
