@@ -47,6 +47,13 @@ async def _until(pilot, condition, timeout=10.0):
         await pilot.pause(0.02)
 
 
+async def _back_one_tick(pilot, app):
+    """From live, `[`: the newest recorded frame."""
+    await _until(pilot, lambda: app.live_frame is not None)
+    await pilot.press("left_square_bracket")
+    await _until(pilot, lambda: app.replaying)
+
+
 @aio
 async def test_steps_minutes_goto_and_live(tmp_path):
     store, now = _replay_store(tmp_path)
@@ -55,8 +62,7 @@ async def test_steps_minutes_goto_and_live(tmp_path):
         await _until(pilot, lambda: app.live_frame is not None)
         await pilot.press("right_square_bracket")  # nothing newer than live
         assert not app.replaying
-        await pilot.press("left_square_bracket")
-        await _until(pilot, lambda: app.replaying)
+        await _back_one_tick(pilot, app)
         newest = app.frame.taken_at
         assert abs(newest - (now - 6)) < 0.01  # the newest recorded frame
         await pilot.press("left_curly_bracket")
@@ -86,9 +92,7 @@ async def test_compare_with_an_hour_before(tmp_path):
     store, now = _replay_store(tmp_path)
     app = ObsApp(lambda: Live(store))
     async with app.run_test(size=(160, 48)) as pilot:
-        await _until(pilot, lambda: app.live_frame is not None)
-        await pilot.press("left_square_bracket")
-        await _until(pilot, lambda: app.replaying)
+        await _back_one_tick(pilot, app)
         await pilot.press("c")
         await _until(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
