@@ -22,6 +22,7 @@ so a process appearing or leaving does not turn every later row into a change.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import zstandard
@@ -41,10 +42,16 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _identity(item: Any) -> Any:
-    if isinstance(item, dict):
-        return tuple(item.get(k) for k in IDENTITY if k in item) or None
-    return None
+def _identity_of(sample: Any) -> Callable[[Any], Any]:
+    """How the rows of a list are named, from one of its rows (a list's rows share their
+    fields): a function from a row to its identity, None for a row without one."""
+    keys = tuple(k for k in IDENTITY if k in sample) if isinstance(sample, dict) else ()
+    if not keys:
+        return lambda item: None
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda item: item.get(key) if type(item) is dict else None
+    return lambda item: tuple(map(item.get, keys)) if type(item) is dict else None
 
 
 def _bare(value: Any) -> bool:
@@ -77,6 +84,9 @@ def diff(prev: Any, cur: Any) -> dict | None:
 
 
 def _diff_list(prev: list, cur: list) -> dict | None:
+    if prev == cur:
+        return None
+    _identity = _identity_of(cur[0] if cur else None)
     by_identity: dict[Any, list[int]] = {}
     for i, item in enumerate(prev):
         key = _identity(item)
