@@ -222,6 +222,7 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--rps", type=float, default=200.0)
     parser.add_argument("--seek", type=int, default=20)
+    parser.add_argument("--keep", metavar="DIR", help="copy the recorded store to DIR (to study it)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/history.py: run as root (the engine loads eBPF probes)", file=sys.stderr)
@@ -242,6 +243,8 @@ def main() -> int:
                 threading.Thread(target=traffic, args=(ports, args.rps / 4, stop), daemon=True).start()
             result = record(args, tmp / "store", tmp / "atop.raw")
             stop.set()
+        if args.keep:
+            shutil.copytree(tmp / "store", args.keep, dirs_exist_ok=True)
         print(f"# recorded; filling 24 h", file=sys.stderr, flush=True)
         start, end = fill_day(tmp / "store", tmp / "day")
         print(f"# seeking", file=sys.stderr, flush=True)

@@ -11,6 +11,8 @@ A patch is a JSON object with exactly one key:
   {"d": {key: patch}, "x": [keys]}  a dict: patch these keys, drop "x"; inside "d" a bare
                                     number, string, boolean or null is that key's new value
                                     (the common case, a counter that moved, without a wrapper)
+  {"a": [delta, ...]}               a list of integers, each moved by its delta (cumulative
+                                    counters and histogram buckets: small numbers)
   {"l": [item, ...]}                a list, built item by item from the previous one:
       ["r", i, n]    copy previous[i:i+n] unchanged
       ["p", i, patch]  previous[i], patched
@@ -27,8 +29,9 @@ from typing import Any
 
 import zstandard
 
-CODEC = "jsondelta+zstd/2"
-CODECS = ("jsondelta+zstd/1", CODEC)  # /1: every new value wrapped as {"v": value}
+CODEC = "jsondelta+zstd/3"
+# /1: every new value wrapped as {"v": value}; /2: no "a" patches
+CODECS = ("jsondelta+zstd/1", "jsondelta+zstd/2", CODEC)
 LEVEL = 3
 # Fields that name a row rather than measure it, in the order they are tried.
 IDENTITY = ("pid", "name", "method", "route", "status", "severity", "long", "short")
@@ -83,9 +86,17 @@ def diff(prev: Any, cur: Any) -> dict | None:
     return None if _same(prev, cur) else {"v": cur}
 
 
+def _ints(values: list) -> bool:
+    return all(type(v) is int for v in values)
+
+
 def _diff_list(prev: list, cur: list) -> dict | None:
     if prev == cur:
         return None
+    if len(prev) == len(cur) and _ints(cur) and _ints(prev):
+        return {"a": [c - p for c, p in zip(cur, prev)]}
+    if all(_bare(v) for v in cur):  # ports, names: the new list is shorter than any patch
+        return {"v": cur}
     _identity = _identity_of(cur[0] if cur else None)
     by_identity: dict[Any, list[int]] = {}
     for i, item in enumerate(prev):
@@ -134,6 +145,10 @@ def apply(prev: Any, patch: dict | None) -> Any:
         for key, sub in patch["d"].items():
             out[key] = apply(prev.get(key), sub) if isinstance(sub, dict) else sub
         return out
+    if "a" in patch:
+        if not isinstance(prev, list) or len(prev) != len(patch["a"]):
+            raise CorruptChunk("a counter patch over a list of another length")
+        return [p + d for p, d in zip(prev, patch["a"])]
     if "l" in patch:
         if not isinstance(prev, list):
             raise CorruptChunk("a list patch over a value that is not a list")
