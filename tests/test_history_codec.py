@@ -99,3 +99,14 @@ def test_times_as_typed(text, expected):
 def test_bad_times_name_the_forms(text):
     with pytest.raises(ValueError, match="14:05"):
         parse_time(text, NOW)
+
+
+def test_any_frame_of_a_long_chunk_reads_alone_in_any_order():
+    from obs_tui.history.codec import KEY_EVERY, open_chunk
+
+    frames = [(float(i), frame_to_json(fake_frames.full_frame(i))) for i in range(2 * KEY_EVERY + 5)]
+    data = encode_chunk(frames)
+    for order in (range(len(frames)), reversed(range(len(frames))), [33, 2, 17, 16, 31, 0]):
+        chunk = open_chunk(data)
+        for i in order:
+            assert chunk.doc(i) == frames[i][1]

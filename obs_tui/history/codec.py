@@ -1,10 +1,11 @@
 """How a chunk of frames is held as bytes: pure functions, no I/O.
 
-A chunk is a run of consecutive frames, each a `snapshot --json` document (schema 1). The
-first document is stored whole; each later one as a patch against the one before it, since
+A chunk is a run of consecutive frames, each a `snapshot --json` document (schema 1). Every
+KEY_EVERY-th document is stored whole; the others as a patch against the one before, since
 from one second to the next most of a host stays the same (idle processes, quiet routes).
-The patches are JSON, and the chunk is one zstd frame with a content checksum, so a chunk
-cut short or altered on disk fails to decode instead of yielding wrong numbers.
+The patches are JSON, one line a frame (ChunkEncoder), and the chunk is one zstd frame with
+a content checksum, so a chunk cut short or altered on disk fails to decode instead of
+yielding wrong numbers.
 
 A patch is a JSON object with exactly one key:
   {"v": value}                      replace the value
@@ -29,9 +30,10 @@ from typing import Any
 
 import zstandard
 
-CODEC = "jsondelta+zstd/3"
-# /1: every new value wrapped as {"v": value}; /2: no "a" patches
-CODECS = ("jsondelta+zstd/1", "jsondelta+zstd/2", CODEC)
+CODEC = "jsondelta+zstd/4"
+# /1: every new value wrapped as {"v": value}; /2: no "a" patches; /3: one JSON object, not lines
+CODECS = ("jsondelta+zstd/1", "jsondelta+zstd/2", "jsondelta+zstd/3", CODEC)
+KEY_EVERY = 15
 LEVEL = 3
 # Fields that name a row rather than measure it, in the order they are tried.
 IDENTITY = ("pid", "name", "method", "route", "status", "severity", "long", "short")
@@ -167,12 +169,22 @@ def apply(prev: Any, patch: dict | None) -> Any:
     raise CorruptChunk(f"unknown patch {sorted(patch)!r}")
 
 
+_ERRORS = (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
 class ChunkEncoder:
-    """Frames of one chunk as they arrive: the first whole, then patches. `encode()` may be
-    called at any time (the open chunk is written every few seconds) and again later."""
+    """Frames of one chunk as they arrive. `encode()` may be called at any time (the open
+    chunk is written every few seconds) and again later.
+
+    The body is lines: the first holds every frame's time and tick length, then one line a
+    frame, each a patch against the frame before except every KEY_EVERY-th, stored whole as
+    {"k": document}. A reader wanting one frame parses one whole frame and at most
+    KEY_EVERY - 1 patches, not the chunk; the whole frames cost little once compressed, since
+    zstd finds most of each in the one before it."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self._durations: list[float] = []
         self._parts: list[str] = []
         self._last: dict | None = None
         self._compressor = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
@@ -181,14 +193,16 @@ class ChunkEncoder:
         return len(self.times)
 
     def add(self, taken_at: float, doc: dict) -> None:
-        part = doc if self._last is None else diff(self._last, doc)
+        whole = len(self.times) % KEY_EVERY == 0
+        part = {"k": doc} if whole else diff(self._last, doc)
         self._parts.append(json.dumps(part, separators=(",", ":")))
         self.times.append(taken_at)
+        self._durations.append(float(doc.get("duration_s") or 0.0))
         self._last = doc
 
     def encode(self) -> bytes:
-        body = (f'{{"t":{json.dumps(self.times)},"f":[' + ",".join(self._parts) + "]}").encode()
-        return self._compressor.compress(body)
+        head = json.dumps({"t": self.times, "d": self._durations}, separators=(",", ":"))
+        return self._compressor.compress("\n".join([head, *self._parts]).encode())
 
 
 def encode_chunk(frames: list[tuple[float, dict]]) -> bytes:
@@ -198,20 +212,81 @@ def encode_chunk(frames: list[tuple[float, dict]]) -> bytes:
     return encoder.encode()
 
 
-def decode_chunk(data: bytes, codec: str = CODEC) -> list[tuple[float, dict]]:
-    """(taken_at, document) for every frame of the chunk; CorruptChunk when it cannot."""
+class Chunk:
+    """A decompressed chunk whose frames are parsed when asked for (`doc(i)`), from the
+    nearest whole frame before them; the last one asked for is kept, so reading forward
+    applies one patch a frame."""
+
+    def __init__(self, times: list[float], durations: list[float], lines: list[str] | None,
+                 docs: list[dict] | None = None) -> None:
+        self.times = times
+        self.durations = durations
+        self._lines = lines
+        self._docs = docs  # older codecs: every frame decoded at once
+        self._at: tuple[int, dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def middle(self, i: int) -> float:
+        return self.times[i] - self.durations[i] / 2
+
+    def doc(self, i: int) -> dict:
+        if self._docs is not None:
+            return self._docs[i]
+        assert self._lines is not None
+        try:
+            if self._at is not None and self._at[0] <= i and i - self._at[0] < KEY_EVERY:
+                at, doc = self._at
+            else:
+                at = i - i % KEY_EVERY
+                doc = json.loads(self._lines[at])["k"]
+            for j in range(at + 1, i + 1):
+                part = json.loads(self._lines[j])
+                doc = part["k"] if isinstance(part, dict) and "k" in part else apply(doc, part)
+        except CorruptChunk:
+            raise
+        except _ERRORS as exc:
+            raise CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
+        self._at = (i, doc)
+        return doc
+
+    def frames(self) -> list[tuple[float, dict]]:
+        return [(t, self.doc(i)) for i, t in enumerate(self.times)]
+
+
+def open_chunk(data: bytes, codec: str = CODEC) -> Chunk:
+    """The chunk's times at once, its frames on demand; CorruptChunk when its bytes do not
+    decompress (checksum) or its frames and times disagree."""
     if codec not in CODECS:
         raise CorruptChunk(f"unknown codec {codec!r}")
     try:
-        body = json.loads(zstandard.ZstdDecompressor().decompress(data))
-        times, parts = body["t"], body["f"]
-        if len(times) != len(parts) or not parts:
+        raw = zstandard.ZstdDecompressor().decompress(data)
+        if codec != CODEC:
+            return _old_chunk(json.loads(raw))
+        lines = raw.decode().split("\n")
+        head = json.loads(lines[0])
+        times, durations = head["t"], head["d"]
+        if not times or len(times) != len(lines) - 1 or len(durations) != len(times):
             raise CorruptChunk("frame count and times disagree")
-        docs = [parts[0]]
-        for patch in parts[1:]:
-            docs.append(apply(docs[-1], patch))
     except CorruptChunk:
         raise
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except _ERRORS as exc:
         raise CorruptChunk(f"{type(exc).__name__}: {exc}") from None
-    return list(zip(times, docs))
+    return Chunk(times, durations, lines[1:])
+
+
+def _old_chunk(body: dict) -> Chunk:
+    """/1../3: one JSON object, the first frame whole and every other a patch."""
+    times, parts = body["t"], body["f"]
+    if len(times) != len(parts) or not parts:
+        raise CorruptChunk("frame count and times disagree")
+    docs = [parts[0]]
+    for patch in parts[1:]:
+        docs.append(apply(docs[-1], patch))
+    return Chunk(times, [float(d.get("duration_s") or 0.0) for d in docs], None, docs)
+
+
+def decode_chunk(data: bytes, codec: str = CODEC) -> list[tuple[float, dict]]:
+    """(taken_at, document) for every frame of the chunk; CorruptChunk when it cannot."""
+    return open_chunk(data, codec).frames()

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from obs_tui.history.codec import CODEC, CorruptChunk, decode_chunk
+from obs_tui.history import codec
+from obs_tui.history.codec import CODEC, CorruptChunk
 
 FILE_NAME = "history.db"
 LOCK_NAME = "history.lock"
@@ -177,16 +178,32 @@ class Store:
 
     def decode(self, chunk_id: int,
                notice: Callable[[str], None] = lambda line: None) -> list[tuple[float, dict]]:
+        chunk = self.open(chunk_id, notice)
+        if chunk is None:
+            return []
+        try:
+            return chunk.frames()
+        except CorruptChunk as exc:
+            self._skipped(chunk_id, chunk.times[0], exc, notice)
+            return []
+
+    def open(self, chunk_id: int,
+             notice: Callable[[str], None] = lambda line: None) -> codec.Chunk | None:
+        """The chunk with its frames decoded on demand; None (and a notice) when damaged."""
         rows = self._read("SELECT codec, data, start FROM chunks WHERE id=?", (chunk_id,))
         if not rows:
-            return []
-        codec, data, start = rows[0]
+            return None
+        name, data, start = rows[0]
         try:
-            return decode_chunk(data, codec)
+            return codec.open_chunk(data, name)
         except CorruptChunk as exc:
-            notice(f"history: skipped the chunk at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start))}"
-                   f" (id {chunk_id}): {exc}")
-            return []
+            self._skipped(chunk_id, start, exc, notice)
+            return None
+
+    @staticmethod
+    def _skipped(chunk_id: int, start: float, exc: Exception, notice: Callable[[str], None]) -> None:
+        notice(f"history: skipped the chunk at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start))}"
+               f" (id {chunk_id}): {exc}")
 
     def prune(self, now: float, max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES) -> int:
         """Drop chunks older than max_age_s, then the oldest until the chunks fit in

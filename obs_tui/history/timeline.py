@@ -10,9 +10,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from obs_tui.history.codec import Chunk as Decoded
+from obs_tui.history.codec import CorruptChunk
 from obs_tui.history.document import frame_from_json
 from obs_tui.history.store import Chunk, Store, gaps
-from obs_tui.history.window import middle
 from obs_tui.model import Frame
 
 CACHED_CHUNKS = 8
@@ -32,7 +33,7 @@ class Timeline:
         self.clock = clock
         self._chunks: list[Chunk] = []
         self._indexed = float("-inf")
-        self._decoded: OrderedDict[int, list[tuple[float, dict]]] = OrderedDict()
+        self._decoded: OrderedDict[int, Decoded] = OrderedDict()
 
     def chunks(self) -> list[Chunk]:
         if self.clock() - self._indexed > INDEX_TTL_S:
@@ -44,15 +45,25 @@ class Timeline:
         chunks = self.chunks()
         return (chunks[0].start, chunks[-1].end) if chunks else None
 
-    def _frames(self, chunk: Chunk) -> list[tuple[float, dict]]:
-        frames = self._decoded.get(chunk.id)
-        if frames is None or len(frames) < chunk.frames:  # the open chunk grows
-            frames = self.store.decode(chunk.id, self.notice)
-            self._decoded[chunk.id] = frames
+    def _open(self, i: int) -> Decoded | None:
+        chunk = self.chunks()[i]
+        have = self._decoded.get(chunk.id)
+        if have is None or len(have) < chunk.frames:  # the open chunk grows
+            have = self.store.open(chunk.id, self.notice)
+            if have is None:
+                return None
+            self._decoded[chunk.id] = have
             while len(self._decoded) > CACHED_CHUNKS:
                 self._decoded.popitem(last=False)
         self._decoded.move_to_end(chunk.id)
-        return frames
+        return have
+
+    def _frame(self, chunk: Decoded, at: int) -> Frame | None:
+        try:
+            return frame_from_json(chunk.doc(at), chunk.times[at])
+        except CorruptChunk as exc:
+            self.notice(f"history: {exc}")
+            return None
 
     def _chunk_at(self, t: float) -> int | None:
         """The index of the first chunk that ends at or after t (the last one if none do)."""
@@ -60,9 +71,6 @@ class Timeline:
         if not chunks:
             return None
         return min(bisect.bisect_left([c.end for c in chunks], t), len(chunks) - 1)
-
-    def _decoded_at(self, i: int) -> list[tuple[float, dict]]:
-        return self._frames(self.chunks()[i])
 
     def frame_at(self, t: float) -> Frame | None:
         """The first frame whose middle is at or after t, else the last one: with ticks on
@@ -73,17 +81,17 @@ class Timeline:
             return None
         last = len(self.chunks()) - 1
         while True:
-            frames = self._decoded_at(i)
-            for taken_at, doc in frames:
-                if middle(taken_at, doc) >= t:
-                    return frame_from_json(doc, taken_at)
+            chunk = self._open(i)
+            for at in range(len(chunk) if chunk is not None else 0):
+                if chunk.middle(at) >= t:
+                    return self._frame(chunk, at)
             if i == last:
                 break
             i += 1
         for j in range(last, -1, -1):  # t is past every middle: the newest frame there is
-            frames = self._decoded_at(j)
-            if frames:
-                return frame_from_json(frames[-1][1], frames[-1][0])
+            chunk = self._open(j)
+            if chunk is not None and len(chunk):
+                return self._frame(chunk, len(chunk) - 1)
         return None
 
     def step(self, frame: Frame, ticks: int) -> Frame | None:
@@ -93,27 +101,31 @@ class Timeline:
         if i is None:
             return None
         last = len(self.chunks()) - 1
-        frames = self._decoded_at(i)
-        at = bisect.bisect_left([t for t, _ in frames], frame.taken_at - 1e-6) + ticks
+        chunk = self._open(i)
+        at = (bisect.bisect_left(chunk.times, frame.taken_at - 1e-6) if chunk else 0) + ticks
         while at < 0 and i > 0:
             i -= 1
-            frames = self._decoded_at(i)
-            at += len(frames)
-        while at >= len(frames) and i < last:
-            at -= len(frames)
+            chunk = self._open(i)
+            at += len(chunk) if chunk else 0
+        while at >= (len(chunk) if chunk else 0) and i < last:
+            at -= len(chunk) if chunk else 0
             i += 1
-            frames = self._decoded_at(i)
-        if not frames:
+            chunk = self._open(i)
+        if not chunk:
             return None
-        taken_at, doc = frames[min(max(at, 0), len(frames) - 1)]
-        return frame_from_json(doc, taken_at)
+        return self._frame(chunk, min(max(at, 0), len(chunk) - 1))
 
     def frames_before(self, frame: Frame, count: int) -> list[Frame]:
         """Up to `count` recorded frames ending with `frame`, oldest first."""
         i = self._chunk_at(frame.taken_at)
         found: list[tuple[float, dict]] = []
         while i is not None and i >= 0 and len(found) < count:
-            found = [(t, d) for t, d in self._decoded_at(i) if t <= frame.taken_at] + found
+            chunk = self._open(i)
+            if chunk is not None:
+                try:
+                    found = [(t, d) for t, d in chunk.frames() if t <= frame.taken_at] + found
+                except CorruptChunk as exc:
+                    self.notice(f"history: {exc}")
             i -= 1
         return [frame_from_json(doc, t) for t, doc in found[-count:]]
 
