@@ -149,16 +149,17 @@ def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
     start = end - DAY
     at, i = start, 0
     unzip, zipper = zstandard.ZstdDecompressor(), zstandard.ZstdCompressor(level=3, write_checksum=True)
-    bodies = []  # (offsets of the frames from the chunk's first, the frames' JSON)
+    bodies = []  # (the frames' offsets from the chunk's first, tick lengths, the frame lines)
     for _, data in chunks:
-        body = json.loads(unzip.decompress(data))
-        bodies.append(([t - body["t"][0] for t in body["t"]], json.dumps(body["f"])))
+        head, lines = unzip.decompress(data).decode().split("\n", 1)  # codec.ChunkEncoder
+        head = json.loads(head)
+        bodies.append(([t - head["t"][0] for t in head["t"]], head["d"], lines))
     with store._lock:
         store.conn.execute("BEGIN")
         while at < end:
-            offsets, frames = bodies[i % len(bodies)]
+            offsets, durations, lines = bodies[i % len(bodies)]
             times = [at + o for o in offsets]
-            text = f'{{"t":{json.dumps(times)},"f":{frames}}}'
+            text = json.dumps({"t": times, "d": durations}) + "\n" + lines
             store.conn.execute("INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
                                "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
                                (times[0], times[-1], len(times), CODEC, zipper.compress(text.encode())))

@@ -228,8 +228,8 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            if dropped:
-                conn.execute("PRAGMA incremental_vacuum")
+            # the pages of dropped chunks, and of the open chunk's earlier writes, go back
+            conn.execute("PRAGMA incremental_vacuum")
         return dropped
 
     def size_bytes(self) -> int:
