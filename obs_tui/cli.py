@@ -84,6 +84,7 @@ def _options() -> dict[str, argparse.ArgumentParser]:
         return argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
 
     config, interval, sources, root, screen = group(), group(), group(), group(), group()
+    history, recording = group(), group()
     files_completion(config.add_argument("--config", metavar="FILE", help="TOML config file"))
     every = interval.add_mutually_exclusive_group()
     every.add_argument("--interval", metavar="S", type=_number(INTERVAL),
@@ -99,10 +100,15 @@ def _options() -> dict[str, argparse.ArgumentParser]:
                         help="dark, light, mono or a user theme (default: the last one chosen with T)")
     screen.add_argument("--no-mouse", action="store_true",
                         help="leave the mouse to the terminal, so text can be selected and copied")
-    return {"config": config, "interval": interval, "sources": sources, "root": root, "screen": screen}
+    history.add_argument("--history", metavar="DIR",
+                         help="history store directory (default /var/lib/obs-tui/history as root, "
+                              "else $XDG_STATE_HOME/obs-tui/history)")
+    recording.add_argument("--no-history", action="store_true", help="do not record frames")
+    return {"config": config, "interval": interval, "sources": sources, "root": root, "screen": screen,
+            "history": history, "recording": recording}
 
 
-COMMANDS = ("doctor", "snapshot", "agent", "demo", "config", "completion")
+COMMANDS = ("doctor", "snapshot", "agent", "export", "demo", "config", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[o[g] for g in groups], help=help,
                                    description=description or help[:1].upper() + help[1:] + ".")
 
-    doctor = command("doctor", ["config", "sources"], "what works on this host and why not")
+    doctor = command("doctor", ["config", "sources", "history"], "what works on this host and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    snapshot = command("snapshot", ["config", "interval", "sources", "root"],
+    snapshot = command("snapshot", ["config", "interval", "sources", "root", "history", "recording"],
                        "frames as JSON on stdout (NDJSON with --count, CSV with --csv)",
                        "One frame as JSON on stdout; with --count N, N frames as NDJSON, one a line "
                        "every --interval seconds; with --csv TABLE, one table as CSV.")
@@ -136,7 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="window the counts and rates of one frame cover (default 1 s)")
     snapshot.add_argument("--count", metavar="N", type=_positive_int,
                           help="N frames, one every --interval seconds (NDJSON, or CSV rows)")
-    agent = command("agent", ["config", "interval", "root"],
+    snapshot.add_argument("--at", metavar="TIME",
+                          help="answer from history: the window starting at TIME (14:05, -10m, ISO 8601)")
+    export = command("export", ["config", "history"],
+                     "recorded frames as OpenMetrics text (for promtool tsdb create-blocks-from "
+                     "openmetrics)")
+    export.add_argument("--from", dest="start", metavar="T1", required=True,
+                        help="first time (14:05, -10m, ISO 8601)")
+    export.add_argument("--to", dest="end", metavar="T2", default="now", help="last time (default now)")
+    export.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    agent = command("agent", ["config", "interval", "root", "history", "recording"],
                     "headless: publish the frames on /metrics for Prometheus")
     agent.add_argument("--prometheus", metavar="URL", default=argparse.SUPPRESS,
                        help="Prometheus base URL (for a live grid intensity query)")
@@ -200,6 +215,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         if url_problem(args.prometheus):
             raise UsageError(f"obs-tui: --prometheus {url_problem(args.prometheus)}")
         config = replace(config, prometheus={**config.prometheus, "url": args.prometheus})
+    if hasattr(args, "history"):
+        config = replace(config, history={**config.history, "dir": args.history})
     return config
 
 
@@ -302,11 +319,23 @@ def load_slos(config: Config) -> list:
     return load_all(config)
 
 
-def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: None, **options):
+def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: None,
+                         history: str = "", **options):
     """The engine, then root given up: everything that needs root (loading the probes,
-    opening root-only files) happens in make_engine; what runs for the rest of the session
-    reads through the descriptors it holds (obs_tui/privileges.py)."""
+    opening root-only files, the history store) happens before the drop; what runs for the
+    rest of the session reads through the descriptors it holds (obs_tui/privileges.py).
+    history: the role that records ("agent", "console"), "" for none."""
     engine = make_engine(config, read_only, notice, **options)
+    if history:
+        from obs_tui.history.store import StoreError
+        from obs_tui.history.wiring import attach
+
+        try:
+            attach(engine, config, history, notice)
+        except StoreError as exc:
+            engine.close()
+            raise UsageError(f"obs-tui {history}: {exc} (--history DIR to choose, --no-history "
+                             "to run without)") from None
     try:
         engine.privileges = drop(keep_root=config.keep_root)
     except (OSError, PrivilegeError) as exc:
@@ -337,11 +366,85 @@ def cmd_config(args) -> int:
 def cmd_doctor(config: Config, args) -> int:
     from obs_tui import doctor
 
+    from obs_tui.history.query import describe_dir, render_text
+
     checks = doctor.run_checks(config, read_only=getattr(args, "read_only", False))
+    history = describe_dir(_history_dir(config), time.time())
     if args.json:
-        print(json.dumps(doctor.as_json(checks), indent=2))
+        print(json.dumps({**doctor.as_json(checks), "history": history}, indent=2))
     else:
         print(printable(doctor.render_text(checks), keep_newlines=True))
+        print(printable(render_text(history), keep_newlines=True))
+    return 0
+
+
+def _history_dir(config: Config):
+    from obs_tui.history.wiring import history_dir
+
+    return history_dir(config)
+
+
+def _parse_time(flag: str, text: str, now: float) -> float:
+    from obs_tui.history.timeparse import parse_time
+
+    try:
+        return parse_time(text, now)
+    except ValueError as exc:
+        raise UsageError(f"obs-tui: {flag}: {exc}") from None
+
+
+def _open_history(config: Config):
+    from obs_tui.history.store import Store, StoreError
+
+    try:
+        return Store(_history_dir(config))
+    except StoreError as exc:
+        raise UsageError(f"obs-tui: {exc} (--history DIR to choose)") from None
+
+
+def cmd_snapshot_at(config: Config, args) -> int:
+    """`snapshot --json --at TIME`: the window's totals from history, no probes."""
+    from obs_tui.history.query import NoHistory, window_at
+
+    start = _parse_time("--at", args.at, time.time())
+    store = _open_history(config)
+    try:
+        doc = window_at(store, start, 1.0 if args.duration is None else args.duration, notice=_to_stderr)
+    except NoHistory as exc:
+        print(f"obs-tui: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(json.dumps(doc, indent=2), flush=True)
+    return 0
+
+
+def cmd_export(config: Config, args) -> int:
+    from obs_tui.history.openmetrics import openmetrics
+    from obs_tui.history.query import NoHistory, frames_between
+
+    now = time.time()
+    start, end = _parse_time("--from", args.start, now), _parse_time("--to", args.end, now)
+    if end <= start:
+        raise UsageError(f"obs-tui export: --to ({args.end}) must be after --from ({args.start})")
+    store = _open_history(config)
+    try:
+        text = openmetrics(frames_between(store, start, end, notice=_to_stderr),
+                           config.exporter["top_processes"])
+    except NoHistory as exc:
+        print(f"obs-tui: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.output:
+        try:
+            with open(args.output, "wb") as out:
+                out.write(text)
+        except OSError as exc:
+            raise UsageError(f"obs-tui export: --output {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.buffer.write(text)
+        sys.stdout.flush()
     return 0
 
 
@@ -356,6 +459,11 @@ def cmd_snapshot(config: Config, args) -> int:
         raise UsageError("obs-tui snapshot: --duration is the window of one frame; with --count "
                          "each frame covers --interval")
     write = _snapshot_writer(args.csv, stream=args.count is not None)
+    if getattr(args, "at", None) is not None:
+        if args.count is not None:
+            raise UsageError("obs-tui snapshot: --at answers one window from history; --count "
+                             "streams live frames: choose one")
+        return cmd_snapshot_at(config, args)
     engine = make_engine_and_drop(config, getattr(args, "read_only", False), notice=_to_stderr,
                                   slos=load_slos(config))
 
@@ -424,7 +532,9 @@ def cmd_console(config: Config, args) -> int:
         collector, server = start_exporter(config, args.serve_metrics, "--serve-metrics")
         sinks.append(collector.publish)
     try:
-        return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks),
+        history = "" if getattr(args, "no_history", False) else "console"
+        return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks,
+                                                        history=history),
                            read_only=read_only, **screen_options(config, args, not config.keep_root))
     finally:
         if server is not None:
@@ -476,16 +586,20 @@ def cmd_agent(config: Config, args) -> int:
     engine = None
     try:
         engine = make_engine_and_drop(config, False, notice=_to_stderr, sinks=[collector.publish],
-                                      with_slos=False)
+                                      with_slos=False,
+                                      history="" if getattr(args, "no_history", False) else "agent")
+        if engine.history is not None:
+            print(f"obs-tui agent: recording to {engine.history.path}", file=sys.stderr, flush=True)
         while not stop.is_set():
-            tick_at = time.monotonic()
             frame = engine.tick()
             if started is not None:  # the first frame is published: /-/ready now answers 200
                 notes = "".join(f"; {off}" for off in sources_off(frame))
                 print(f"obs-tui agent: ready in {time.monotonic() - started:.1f} s (probes "
                       f"attached, first frame published){notes}", file=sys.stderr, flush=True)
                 started = None
-            stop.wait(max(config.interval - (time.monotonic() - tick_at), 0.05))
+            # ticks on whole multiples of the interval: a recorded 1 s tick is one wall-clock
+            # second, so history answers "what happened at 14:05:12" with that second
+            stop.wait(config.interval - time.time() % config.interval)
     except KeyboardInterrupt:
         pass
     finally:
@@ -513,10 +627,24 @@ def cmd_demo(config: Config, args) -> int:
     return demo.run(open_console, args.headless, args.seconds, args.rps)
 
 
+TIME_FLAGS = ("--at", "--from", "--to")
+
+
+def _join_times(argv: list[str]) -> list[str]:
+    """`--at -10m` as `--at=-10m`: argparse takes a value starting with '-' for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in TIME_FLAGS and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_times(sys.argv[1:] if argv is None else argv))
         check_applies(parser, args)
         if args.command == "completion":
             from obs_tui.cli_help import completion
@@ -536,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_snapshot(config, args)
         if args.command == "agent":
             return cmd_agent(config, args)
+        if args.command == "export":
+            return cmd_export(config, args)
         if args.command == "demo":
             return cmd_demo(config, args)
         return cmd_console(config, args)

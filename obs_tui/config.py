@@ -129,6 +129,11 @@ SCHEMA: dict[str, Any] = {
         # node_exporter's --web.config.file; instead of the four keys above
         "web_config_file": (str, ""),
     },
+    "history": {
+        "dir": (str, ""),  # "": /var/lib/obs-tui/history as root, else $XDG_STATE_HOME/obs-tui/history
+        "max_age_days": (_NUMBER, 7.0, Bounds(0.01, 3650.0, "days")),
+        "max_size_mb": (_NUMBER, 1024.0, Bounds(1.0, 1e7, "MB")),
+    },
     "slo": [{
         "name": (str, None),
         "objective": (_NUMBER, None),
@@ -155,6 +160,8 @@ class Config:
     carbon: dict[str, Any] = field(default_factory=dict)
     red: dict[str, Any] = field(default_factory=dict)
     exporter: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=lambda: {"dir": "", "max_age_days": 7.0,
+                                                             "max_size_mb": 1024.0})
     slo: tuple[dict[str, Any], ...] = ()
 
 
@@ -348,7 +355,7 @@ def parse(text: str, where: str = "<config>") -> Config:
     return Config(path=path, interval=data["interval"], theme=data["theme"],
                   slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"],
                   prometheus=data["prometheus"], power=data["power"], carbon=data["carbon"],
-                  red=data["red"], exporter=data["exporter"],
+                  red=data["red"], exporter=data["exporter"], history=data["history"],
                   slo=tuple(data["slo"]))
 
 

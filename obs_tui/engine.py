@@ -128,6 +128,8 @@ class Engine:
         self.host = host or socket.gethostname()
         self.started_at = clock()
         self.privileges = None  # privileges.Dropped, set by the cli once root is given up
+        self.history = None  # history.store.Store the frames are recorded to (or read from)
+        self.history_note = ""  # why there is no history, or whose recording is read
         self._status: dict[str, SourceStatus] = {}
         self._stale_since: dict[str, float] = {}  # source -> first failure since its last data
         self._active: list[Source] = []
@@ -298,6 +300,9 @@ class Engine:
     def close(self) -> None:
         closers = [source.close for source in self.sources]
         closers += [join.close for _, join in self.joins if hasattr(join, "close")]
+        closers += [sink.close for sink in self.sinks if hasattr(sink, "close")]  # the recorder
+        if self.history is not None:
+            closers.append(self.history.close)
         closers += [service.close for service in self.services.values()]  # after their readers
         for close in closers:
             try:

@@ -13,13 +13,32 @@ MAPPING_FIELDS = {"zones", "subzones", "burn_rates", "status_classes", "error_ra
                   "zone_joules", "undecoded", "undecoded_total"}
 
 
+# dataclass -> its (field name, held as pairs) in order; the recorder turns every frame into
+# a document, so the fields of a class are looked up once, not for each of its rows
+_FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
+    names = _FIELDS.get(cls, ())
+    if names == ():
+        names = (tuple((f.name, f.name in MAPPING_FIELDS) for f in dataclasses.fields(cls))
+                 if dataclasses.is_dataclass(cls) else None)
+        _FIELDS[cls] = names
+    return names
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    cls = type(value)
+    if cls is float:
+        return round(value, 6)
+    if cls is int or cls is str or cls is bool or value is None:
+        return value
+    names = _fields(cls)
+    if names is not None:
         out = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            out[f.name] = ({k: _plain(v) for k, v in item} if f.name in MAPPING_FIELDS
-                           else _plain(item))
+        for name, pairs in names:
+            item = getattr(value, name)
+            out[name] = {k: _plain(v) for k, v in item} if pairs else _plain(item)
         return out
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
@@ -45,11 +64,16 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
                                 "stale_since": _when(cap.stale_since)}
                          for name, cap in frame.capabilities},
         "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason,
-                             "stale_since": _when(s.stale_since)} for s in frame.sources},
+                             "stale_since": _when(s.stale_since), "join": s.join}
+                    for s in frame.sources},
         "red": _plain(frame.red),
         "power": _plain(frame.power),
         "carbon": _plain(frame.carbon),
         "slo": _plain(frame.slo),
         "instance": frame.instance,  # read-only mode: the Prometheus instance shown ("" for all)
         "instances": list(frame.instances),
+        # what a replayed frame needs to be drawn as it was (history stores these documents)
+        "interval_s": frame.interval_s,
+        "uptime_s": round(frame.uptime_s, 3),
+        "processes": _plain(frame.processes),
     }

@@ -19,7 +19,7 @@ if [ "$level" = test ] || [ "$level" = bench ]; then
   command -v node >/dev/null || packages+=(nodejs)
 fi
 if [ "$level" = bench ]; then
-  packages+=(htop glances)
+  packages+=(htop glances atop)
 fi
 
 missing=()

@@ -32,6 +32,7 @@ from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
 from obs_tui.tui.panes import PANES, Pane
+from obs_tui.tui import replay
 from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
@@ -124,6 +125,8 @@ class MainScreen(Screen[None]):
     DEFAULT_CSS = """
     MainScreen { layout: vertical; }
     MainScreen > #header { background: $panel; color: $foreground; padding: 0 1; }
+    MainScreen > #timebar { display: none; background: $panel; padding: 0 1; }
+    MainScreen > #timebar.-show { display: block; }
     MainScreen > #body { height: 1fr; layout: grid; grid-size: 2 2; }
     MainScreen > #body.-zoomed { grid-size: 1 1; }
     MainScreen > #body.narrow { layout: vertical; }
@@ -143,6 +146,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield TextLine(" obs-tui  starting…", id="header")
+        yield TextLine("", id="timebar")  # replay: where history has data, and the frame shown
         with Container(id="body"):
             for cls in PANES:
                 yield cls(id=f"pane-{cls.__name__.removesuffix('Pane').lower()}")
@@ -161,7 +165,7 @@ class MainScreen(Screen[None]):
             app.call_after_refresh(app.render_frame)
 
 
-class ObsApp(App[int]):
+class ObsApp(replay.ReplayMixin, App[int]):
     TITLE = "obs-tui"
     ENABLE_COMMAND_PALETTE = False
 
@@ -184,6 +188,7 @@ class ObsApp(App[int]):
         Binding("i", "instance(1)", "next host", id="instance-next"),
         Binding("u", "instance(-1)", "previous host", id="instance-prev"),
         Binding("escape", "escape", "back", id="escape", show=False),
+        *replay.BINDINGS,
         # Ctrl-C quits, as in htop (Textual would only hint at ctrl+q): `obs-tui demo` then
         # stops everything it started.
         Binding("ctrl+c", "quit", "quit", id="quit-ctrl-c", show=False, priority=True),
@@ -206,8 +211,9 @@ class ObsApp(App[int]):
         self.engine_factory = engine_factory
         self.read_only = read_only
         self.engine: EngineLike | None = None
-        self.frame: Frame | None = None
-        self.history = History()
+        self.frame: Frame | None = None  # the frame shown: the live one, or a replayed one
+        self.history = self.live_history = History()
+        self.live_frame: Frame | None = None
         self.paused = False
         self.zoomed: int | None = None
         self.focused_pane = 0
@@ -299,11 +305,16 @@ class ObsApp(App[int]):
         self._timer = self.set_timer(delay, self._poll, name="poll")
 
     def on_frame_ready(self, message: FrameReady) -> None:
-        self.frame = message.frame
+        self.live_frame = message.frame
         self.frames += 1
         self.error = ""
-        self.history.record(message.frame)
+        self.live_history.record(message.frame)
         self._schedule(message.started)
+        if self.replaying:  # the recorded frame stays on screen; its age and the bar move on
+            self.render_header()
+            self.update_timebar()
+            return
+        self.frame = message.frame
         if not self.paused:
             self.render_frame()
 
@@ -377,6 +388,9 @@ class ObsApp(App[int]):
             shown = escape(instance) if instance else f"all {count} host{'s' if count != 1 else ''}"
             full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
             short = f"[b]{shown}[/] {frame.interval_s:g}s"
+        recorded = self.replay_badge()
+        if recorded:
+            full, short = f"{recorded} {full}", f"{recorded} {short}"
         tiny = short.rsplit(" up ", 1)[0] if not frame.instances else short
         found = badges(frame)
         failing = [i for i, (_, mode, reason) in enumerate(found) if mode in ("stale", "off") and reason]

@@ -25,6 +25,9 @@ KEYS = [
     ("i / u", "read-only mode: next / previous host of the fleet (all hosts first)"),
     ("↑ ↓ PgUp PgDn", "move the selection; Home / End jump"),
     ("Esc", "close a screen, clear the filter, restore the layout"),
+    ("[ ]  { }", "replay: back / forward one tick, one minute (from history)"),
+    ("g  L", "replay: go to a time (14:05, -10m, ISO 8601); back to live"),
+    ("c  C", "what changed against 1 h before the frame shown / a chosen time"),
 ]
 
 PANES = [

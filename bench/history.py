@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""The flight recorder's costs, side by side with atop's raw log (issue 13's targets).
+
+Under one load, for --seconds at a 1 s interval:
+  - the host topped up to --procs processes (idle sleepers), --services HTTP servers
+    (tests/servers/py_server.py, each with its own name) answering --rps requests a second
+    in total (mixed routes, some 5xx, some slow);
+  - obs-tui's real engine (eBPF RED, procs, power, carbon) ticking on whole seconds with the
+    recorder as a sink, writing to a fresh store; and `atop -w FILE 1` at the same time.
+
+Reported:
+  storage   bytes per frame (the chunks, and the SQLite file on disk) and per day at 1 s,
+            against atop's raw log per day on the same host over the same seconds;
+  cost      the recorder's CPU time (thread CPU time inside the sink: the document, the delta,
+            compression and the writes) as % of one core;
+  seek      a 24 h store is built from the recorded chunks (the same frames shifted in time);
+            then for --seek random seconds of those 24 h: Timeline.frame_at alone, and in the
+            console (Textual Pilot) from `g`, the typed time and Enter until the frame is on
+            screen. Median and worst, in ms.
+
+Figures are only meaningful on a quiet host; a shared machine inflates the CPU and seek rows.
+Run from the repo root as root:  .venv/bin/python bench/history.py [--seconds 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import zstandard  # noqa: E402
+
+from obs_tui.history.codec import CODEC  # noqa: E402
+from obs_tui.history.recorder import Recorder  # noqa: E402
+from obs_tui.history.store import Store  # noqa: E402
+from obs_tui.history.timeline import Timeline, label_time  # noqa: E402
+from tests import servers  # noqa: E402
+from ui_cost import Sleepers, count_processes  # noqa: E402
+
+DAY = 86400
+PATHS = ["/users/{}", "/orders/{}", "/status/500", "/sleep/5", "/health"]
+
+
+class TimedRecorder:
+    """The recorder with the thread CPU time spent inside it counted."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.cpu_s = 0.0
+        self.calls = 0
+
+    def __call__(self, frame) -> None:
+        t0 = time.thread_time()
+        self.recorder(frame)
+        self.cpu_s += time.thread_time() - t0
+        self.calls += 1
+
+    def close(self) -> None:
+        self.recorder.close()
+
+
+def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
+    """Requests spread over the services, one connection each (what most clients do)."""
+    rng = random.Random(1)
+    gap = 1.0 / rps
+    due = time.monotonic()
+    while not stop.is_set():
+        port = rng.choice(ports)
+        path = rng.choices(PATHS, weights=(50, 30, 3, 7, 10))[0].format(rng.randrange(1000))
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).read()
+        due += gap
+        time.sleep(max(due - time.monotonic(), 0))
+
+
+def record(args, store_dir: Path, atop_file: Path) -> dict:
+    from obs_tui.cli import make_engine
+    from obs_tui.config import parse
+
+    config = parse("interval = 1.0\n[red]\nroutes = [\"/users/{id}\", \"/orders/{id}\"]\n")
+    engine = make_engine(config, read_only=False, with_slos=False)
+    store = Store(store_dir, writer=True)
+    timed = TimedRecorder(Recorder(store, "bench"))
+    engine.sinks.append(timed)
+    atop = subprocess.Popen(["atop", "-w", str(atop_file), "1"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    started = time.time()
+    print("# recording", file=sys.stderr, flush=True)
+    try:
+        while time.time() - started < args.seconds:
+            engine.tick()
+            time.sleep(1.0 - time.time() % 1.0)
+    finally:
+        wall = time.time() - started
+        atop.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            atop.wait(10)
+        if atop.poll() is None:
+            atop.kill()
+        timed.close()
+        engine.close()
+    chunks = store.chunks()
+    frames = sum(c.frames for c in chunks)
+    chunk_bytes = sum(c.size for c in chunks)
+    with store._lock:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    file_bytes = store.size_bytes()
+    last_doc = store.decode(chunks[-1].id)[-1][1]
+    store.close()
+    atop_bytes = atop_file.stat().st_size if atop_file.exists() else 0
+    return {"seconds": round(wall, 1), "frames": frames,
+            "processes": len(last_doc.get("processes") or ()),
+            "services": len(((last_doc.get("red") or {}).get("services")) or ()),
+            "frame_json_bytes": len(json.dumps(last_doc)),
+            "chunk_bytes_per_frame": round(chunk_bytes / frames, 1),
+            "file_bytes_per_frame": round(file_bytes / frames, 1),
+            "mb_per_day": round(chunk_bytes / frames * DAY / 1e6, 1),
+            "file_mb_per_day": round(file_bytes / frames * DAY / 1e6, 1),
+            "atop_mb_per_day": round(atop_bytes / wall * DAY / 1e6, 1) if atop_bytes else None,
+            "recorder_cpu_pct": round(100 * timed.cpu_s / wall, 3),
+            "recorder_ms_per_frame": round(1000 * timed.cpu_s / max(timed.calls, 1), 2)}
+
+
+def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
+    """A store holding 24 h: the recorded chunks again and again, shifted in time."""
+    source = Store(source_dir)
+    chunks = [(c, source.conn.execute("SELECT data FROM chunks WHERE id=?", (c.id,)).fetchone()[0])
+              for c in source.chunks() if c.frames > 1]
+    source.close()
+    store = Store(day_dir, writer=True)
+    end = time.time()
+    start = end - DAY
+    at, i = start, 0
+    unzip, zipper = zstandard.ZstdDecompressor(), zstandard.ZstdCompressor(level=3, write_checksum=True)
+    bodies = []  # (the frames' offsets from the chunk's first, tick lengths, the frame lines)
+    for _, data in chunks:
+        head, lines = unzip.decompress(data).decode().split("\n", 1)  # codec.ChunkEncoder
+        head = json.loads(head)
+        bodies.append(([t - head["t"][0] for t in head["t"]], head["d"], lines))
+    with store._lock:
+        store.conn.execute("BEGIN")
+        while at < end:
+            offsets, durations, lines = bodies[i % len(bodies)]
+            times = [at + o for o in offsets]
+            text = json.dumps({"t": times, "d": durations}) + "\n" + lines
+            store.conn.execute("INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
+                               "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
+                               (times[0], times[-1], len(times), CODEC, zipper.compress(text.encode())))
+            at = times[-1] + 1.0
+            i += 1
+        store.conn.execute("COMMIT")
+    store.close()
+    return start, end
+
+
+def seek(day_dir: Path, start: float, end: float, count: int) -> dict:
+    rng = random.Random(2)
+    targets = [rng.uniform(start + 60, end - 60) for _ in range(count)]
+    store = Store(day_dir)
+    timeline = Timeline(store)
+    alone = []
+    for t in targets:
+        t0 = time.perf_counter()
+        timeline.frame_at(t)
+        alone.append(1000 * (time.perf_counter() - t0))
+    console = asyncio.run(_seek_in_console(store, targets))
+    store.close()
+    return {"timeline_ms_median": round(statistics.median(alone), 1), "timeline_ms_max": round(max(alone), 1),
+            "console_ms_median": round(statistics.median(console), 1),
+            "console_ms_max": round(max(console), 1)}
+
+
+async def _seek_in_console(store: Store, targets: list[float]) -> list[float]:
+    from obs_tui.tui.app import ObsApp
+    from tests.fake_frames import FakeEngine
+
+    class Live(FakeEngine):
+        history = store
+        history_note = ""
+
+    app = ObsApp(lambda: Live())
+    out = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        while app.live_frame is None:
+            await pilot.pause(0.02)
+        for t in targets:
+            typed = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+            await pilot.press("g", *typed)
+            t0 = time.perf_counter()  # from Enter: what the reader waits for
+            await pilot.press("enter")
+            deadline = time.perf_counter() + 10
+            while not (app.replaying and abs(label_time(app.frame) - int(t)) < 2.5):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the console never showed {typed} (shows "
+                                       f"{app.frame and time.ctime(label_time(app.frame))})")
+                await pilot.pause(0.005)
+            await pilot.pause()  # the frame drawn
+            out.append(1000 * (time.perf_counter() - t0))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--procs", type=int, default=400)
+    parser.add_argument("--services", type=int, default=20)
+    parser.add_argument("--rps", type=float, default=200.0)
+    parser.add_argument("--seek", type=int, default=20)
+    parser.add_argument("--keep", metavar="DIR", help="copy the recorded store to DIR (to study it)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/history.py: run as root (the engine loads eBPF probes)", file=sys.stderr)
+        return 2
+    if not shutil.which("atop"):
+        print("bench/history.py: atop is missing (scripts/setup.sh bench installs it)", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="obs-history-bench-"))
+    sleepers, stop = Sleepers(), threading.Event()
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = [stack.enter_context(servers.python_server(tmp, name=f"svc-{i:02d}")).port
+                     for i in range(args.services)]
+            sleepers.top_up(args.procs)
+            print(f"# {count_processes()} processes, {args.services} services, {args.rps:g} rps, "
+                  f"{args.seconds:g} s", flush=True)
+            for _ in range(4):
+                threading.Thread(target=traffic, args=(ports, args.rps / 4, stop), daemon=True).start()
+            result = record(args, tmp / "store", tmp / "atop.raw")
+            stop.set()
+        if args.keep:
+            shutil.copytree(tmp / "store", args.keep, dirs_exist_ok=True)
+        print(f"# recorded; filling 24 h", file=sys.stderr, flush=True)
+        start, end = fill_day(tmp / "store", tmp / "day")
+        print(f"# seeking", file=sys.stderr, flush=True)
+        result.update(seek(tmp / "day", start, end, args.seek))
+        print(json.dumps(result, indent=2))
+    finally:
+        stop.set()
+        sleepers.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

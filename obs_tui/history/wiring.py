@@ -1,0 +1,41 @@
+"""Which store a command uses, and the recorder on an engine: the glue between the command
+line and the history package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from obs_tui.history.recorder import Recorder
+from obs_tui.history.store import Store, StoreError, default_dir
+
+
+def history_dir(config: Any) -> Path:
+    """--history DIR, else `[history] dir`, else the default for this user."""
+    return Path(config.history["dir"]) if config.history.get("dir") else default_dir()
+
+
+def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -> None:
+    """Open the store (before root is dropped: it is root's file) and record the engine's
+    frames into it. A console finding another obs-tui recording there (the agent) reads that
+    store instead of recording the same host twice. The agent fails on a store it cannot
+    open; a console goes on without history and says why (engine.history_note)."""
+    directory = history_dir(config)
+    try:
+        store = Store(directory, writer=True)
+    except StoreError as exc:
+        if role == "agent":
+            raise
+        engine.history_note = f"history off: {exc}"
+        notice(engine.history_note)
+        return
+    engine.history = store
+    if role == "console" and not store.recording:
+        writer = store.writer() or {}
+        engine.history_note = f"history: reading the {writer.get('role', 'other')}'s recording"
+        return
+    engine.sinks.append(Recorder(store, role, max_age_s=config.history["max_age_days"] * 86400,
+                                 max_bytes=int(config.history["max_size_mb"] * 1024 * 1024),
+                                 notice=notice))
+    engine.history_note = "" if store.recording else f"history: waiting for the lock on {directory}"

@@ -1,0 +1,117 @@
+"""Replay and compare in the console (Textual Pilot) over a real store, and compare's maths."""
+
+import dataclasses
+import time
+
+from obs_tui.analysis.compare import METRICS, compare
+from obs_tui.history.timeline import label_time
+from obs_tui.tui.app import ObsApp
+from obs_tui.tui.screens.compare import CompareScreen, compare_markup
+from tests import fake_frames
+from tests.test_history_store import record
+from tests.test_tui import aio
+
+
+def test_compare_sorts_the_biggest_movers_first():
+    then, now = fake_frames.full_frame(0), fake_frames.full_frame(0)
+    nginx = now.red.services[0]
+    busier = dataclasses.replace(nginx, rps=nginx.rps + 500.0)
+    now = dataclasses.replace(now, red=dataclasses.replace(now.red, services=(busier, *now.red.services[1:])))
+    rows = compare(then, now)
+    assert rows[0].key == nginx.pid and rows[0].delta(0) == 500.0
+    assert rows[0].score == 500.0 / dict(METRICS)["rps"]
+    assert all(r.score == 0 for r in rows[1:])  # nothing else moved
+    gone = compare(now, dataclasses.replace(now, red=None))
+    assert gone[0].now[0] is None and gone[0].then[0] is not None
+    assert "+500" in compare_markup(then, now)
+
+
+class Live(fake_frames.FakeEngine):
+    def __init__(self, store):
+        super().__init__(lambda i: dataclasses.replace(fake_frames.full_frame(i), taken_at=time.time()))
+        self.history = store
+        self.history_note = ""
+
+
+def _replay_store(tmp_path):
+    """Two minutes recorded from an hour and a minute ago, and the last two minutes."""
+    now = time.time()
+    record(tmp_path, 120, start=now - 3660, chunk_s=30.0).close()
+    return record(tmp_path, 120, start=now - 125, chunk_s=30.0), now
+
+
+async def _until(pilot, condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+async def _back_one_tick(pilot, app):
+    """From live, `[`: the newest recorded frame."""
+    await _until(pilot, lambda: app.live_frame is not None)
+    await pilot.press("left_square_bracket")
+    await _until(pilot, lambda: app.replaying)
+
+
+@aio
+async def test_steps_minutes_goto_and_live(tmp_path):
+    store, now = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _until(pilot, lambda: app.live_frame is not None)
+        await pilot.press("right_square_bracket")  # nothing newer than live
+        assert not app.replaying
+        await _back_one_tick(pilot, app)
+        newest = app.frame.taken_at
+        assert abs(newest - (now - 6)) < 0.01  # the newest recorded frame
+        await pilot.press("left_curly_bracket")
+        await _until(pilot, lambda: app.frame.taken_at < newest - 30)
+        assert abs(app.frame.taken_at - (newest - 60)) <= 1.0
+        await pilot.press("left_square_bracket")
+        await _until(pilot, lambda: abs(app.frame.taken_at - (newest - 61)) <= 1.0)
+        # the sparklines' history is the recorded one, up to the frame shown
+        await _until(pilot, lambda: app.history is not app.live_history and app.history.frames > 30)
+        bar = app.main.query_one("#timebar").markup
+        assert "▼" in bar and "  " in bar  # the gap of an hour shows as blank
+        target = int(now - 3630)
+        await pilot.press("g", *time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(target)), "enter")
+        await _until(pilot, lambda: app.frame.taken_at < now - 3000)
+        middle = app.frame.taken_at - app.frame.duration_s / 2
+        assert target <= middle < target + 1.0  # the first tick whose middle is at or after it
+        assert "REPLAY" in app.main.query_one("#header").markup
+        await pilot.press("L")
+        await _until(pilot, lambda: not app.replaying)
+        assert app.frame is app.live_frame and app.history is app.live_history
+        assert not app.main.query_one("#timebar").has_class("-show")
+    store.close()
+
+
+@aio
+async def test_compare_with_an_hour_before(tmp_path):
+    store, now = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _back_one_tick(pilot, app)
+        await pilot.press("c")
+        await _until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        screen = app.screen
+        assert abs(screen.then.taken_at - (screen.now.taken_at - 3600)) <= 1.0
+        text = str(screen.query_one("#compare").render())
+        assert "what changed" not in text and "against" in text and "nginx" in text
+        await pilot.press("escape")
+        await _until(pilot, lambda: not isinstance(app.screen, CompareScreen))
+    store.close()
+
+
+@aio
+async def test_without_history_the_keys_say_why(tmp_path):
+    engine = fake_frames.FakeEngine()
+    engine.history_note = "history off: cannot create /nope"
+    app = ObsApp(lambda: engine)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await _until(pilot, lambda: app.live_frame is not None)
+        await pilot.press("left_square_bracket")
+        await pilot.pause(0.2)
+        assert not app.replaying
+        assert any("cannot create /nope" in n.message for n in app._notifications)
