@@ -108,7 +108,7 @@ def _options() -> dict[str, argparse.ArgumentParser]:
             "history": history, "recording": recording}
 
 
-COMMANDS = ("doctor", "snapshot", "agent", "export", "demo", "config", "completion")
+COMMANDS = ("doctor", "snapshot", "export", "agent", "demo", "config", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,12 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "exporter.basic_auth_password_file": "file with the password scrapes must send",
     "exporter.web_config_file": "an exporter-toolkit web-config.yml (TLS, client certificates, "
                                 "bcrypt users) instead of the tls_*/basic_auth_* keys",
+    "history": "the flight recorder's store (docs/history.md): the agent records every frame, the "
+               "console its own run (or reads the agent's)",
+    "history.dir": "its directory; empty: /var/lib/obs-tui/history as root, else "
+                   "$XDG_STATE_HOME/obs-tui/history",
+    "history.max_age_days": "frames older than this are dropped",
+    "history.max_size_mb": "the store is kept under this size, oldest frames dropped first",
     "slo": "one [[slo]] table per SLO: a ratio (error_query and total_query) or a latency "
            "(histogram and threshold_s)",
     "slo[].name": ("required: the SLO's name", "checkout-availability"),

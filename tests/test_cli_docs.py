@@ -52,7 +52,7 @@ def test_each_subcommand_offers_only_what_applies(command, absent, present):
     (["--read-only", "agent"], ["--read-only does not apply to agent"]),
     (["--no-mouse", "snapshot"], ["--no-mouse does not apply to snapshot"]),
     (["-d", "abc"], ["-d/--delay", "tenths"]),
-    (["-d", "0"], ["greater than 0"]),
+    (["-d", "0"], ["from 1 to 3000 tenths of a second"]),
     (["-d", "5", "--interval", "1"], ["not allowed with"]),
     (["completion", "fish"], ["invalid choice", "fish"]),
 ])

@@ -24,6 +24,8 @@ from tests.test_tui import aio
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent's eBPF probes need root")
 
+from tests.test_exporter import wait_ready  # noqa: E402
+
 NAME = "hist-test-api"
 REQUESTS = 17
 
@@ -37,6 +39,7 @@ def start_agent(tmp, history):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     servers.wait_port(port, proc, timeout=30)
+    wait_ready(f"http://127.0.0.1:{port}", proc)  # /metrics answers 503 until the probes are attached
     return proc, f"http://127.0.0.1:{port}/metrics"
 
 
@@ -65,7 +68,7 @@ def recorded(tmp_path_factory):
         try:
             def attached():
                 keepalive(api.port, ["/health"])
-                return ("GET", "/health", "200") in http_series(scrape(url), NAME)
+                return ("GET", "/health", "200") in http_series(scrape(url), f"{NAME}:{api.port}")
 
             assert wait_for(attached, timeout=30), "the agent's probe never saw a request"
             while True:  # a quiet second before, the requests early in the next one
@@ -195,7 +198,7 @@ def test_export_goes_into_prometheus_through_promtool(recorded, tmp_path):
     made = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(text), str(blocks)],
                           capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr + made.stdout
-    query = (f'http_server_request_duration_seconds_count{{service_name="{NAME}",'
+    query = (f'http_server_request_duration_seconds_count{{service_name=~"{NAME}:[0-9]+",'
              f'http_route="/orders/{{id}}"}}')
     with prometheus(tmp_path, data_dir=blocks, scrape_self=False) as url:
         def value_at(t):

@@ -55,7 +55,7 @@ def test_snapshot_at_and_export_read_a_store(tmp_path):
     assert doc["red"]["services"][0]["requests"] == want
     text = run_cli("export", "--from", "2023-11-14T22:13:20Z", "--to", "2023-11-14T22:13:29Z",
                    "--history", str(tmp_path)).stdout
-    assert text.endswith("# EOF\n") and 'obs_host_power_watts{source="estimate",zone="host"}' in text
+    assert text.endswith("# EOF\n") and 'obs_host_power_watts{source="estimate"}' in text
 
 
 @pytest.mark.parametrize("text, needle", [
