@@ -32,7 +32,7 @@ ENVIRONMENT = [
     ("XDG_CONFIG_HOME", "where the user's config.toml and themes/ are (default ~/.config)"),
     ("XDG_STATE_HOME", "where the console remembers the theme and each pane's sort "
                        "(default ~/.local/state)"),
-    ("NO_COLOR", "set and not empty: the mono theme, whatever was asked for"),
+    ("NO_COLOR", "set, even empty: the mono theme, whatever was asked for"),
     ("OBS_TUI_DEBUG", "set: a traceback instead of the one-line internal error"),
     ("BCC_KERNEL_SOURCE", "kernel headers for the eBPF probes (else found or assembled)"),
     ("SUDO_UID, SUDO_GID", "under sudo, the user the console becomes once the probes are loaded"),
@@ -71,7 +71,7 @@ def epilog() -> str:
         "examples:\n" + _pairs(EXAMPLES),
         "files:\n" + _pairs(files()),
         "environment:\n" + _pairs(ENVIRONMENT),
-        "Each subcommand has its own --help; man obs-tui. Docs: README.md, docs/cli.md.",
+        "Each subcommand has its own --help; man obs-tui. Docs: README.md and docs/.",
     ])
 
 

@@ -366,7 +366,7 @@ def _check_carbon(where: str, carbon: dict[str, Any]) -> None:
     if region and tables.region_value(region) is None:
         close = tables.close_regions(region)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else (
-            "; use 'aws:REGION', 'gcp:REGION', 'azure:REGION' or 'country:ISO3' (see README, Carbon)")
+            "; use 'aws:REGION', 'gcp:REGION', 'azure:REGION' or 'country:ISO3' (see docs/power-and-carbon.md)")
         raise ConfigError(f"{where}: key 'carbon.region': unknown region {region!r}{hint}")
     pue = carbon.get("pue")
     presets = tables.pue_presets()

@@ -39,7 +39,7 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "power.min_watts_per_vcpu": "estimate: watts of an idle vCPU; 0 takes the coefficient table's",
     "power.max_watts_per_vcpu": "estimate: watts of a busy vCPU; 0 takes the coefficient table's",
     "power.memory_watts_per_gb": "estimate: watts per GB of memory",
-    "carbon": "gCO2e from power: grid intensity, then PUE (README, Carbon pane)",
+    "carbon": "gCO2e from power: grid intensity, then PUE (docs/power-and-carbon.md)",
     "carbon.grid_g_per_kwh": ("grid intensity in gCO2e/kWh; not set: region, query or the default",
                               400),
     "carbon.region": "a region of the shipped table: aws:eu-west-1, gcp:europe-west1, "

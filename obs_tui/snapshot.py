@@ -1,4 +1,4 @@
-"""The Frame as the `snapshot --json` document (schema 1 in README.md; add fields, never rename)."""
+"""The Frame as the `snapshot --json` document (schema 1 in docs/snapshot.md; add fields, never rename)."""
 
 from __future__ import annotations
 

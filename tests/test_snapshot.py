@@ -54,7 +54,7 @@ def test_snapshot_json_schema():
 
 
 def test_full_frame_matches_the_documented_schema():
-    """Every key of the documented schema (README.md), with mapping fields as JSON objects."""
+    """Every key of the documented schema (docs/snapshot.md and the pages it links), with mapping fields as JSON objects."""
     from obs_tui.snapshot import frame_to_json
     from tests.fake_frames import full_frame
 

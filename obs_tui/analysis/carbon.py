@@ -109,7 +109,7 @@ def settings_from_config(carbon: Mapping[str, Any]) -> CarbonSettings:
 def carbon_section(power: PowerSection, red: RedSection | None, intensity: Intensity,
                    settings: CarbonSettings) -> CarbonSection:
     """One frame's figures. Grams since start are the power section's joules since start at
-    this frame's intensity (exact for a fixed intensity; see README for a live one)."""
+    this frame's intensity (exact for a fixed intensity; see docs/power-and-carbon.md for a live one)."""
     i, pue = intensity.g_per_kwh, settings.pue
     rps = {s.pid: s.rps for s in red.services} if red is not None else {}
     processes = []
