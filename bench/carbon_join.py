@@ -23,8 +23,13 @@ from obs_tui.model import PowerSection, ProcessPower, RedSection, ServiceStats
 def sections(procs: int, services: int) -> dict:
     pp = tuple(ProcessPower(pid, f"p{pid}", 1.0, 0.01 * (pid % 50), 3.6 * pid) for pid in range(1, procs + 1))
     power = PowerSection("estimate", 40.0, 10.0, (("cpu", 35.0), ("memory", 5.0)), pp, host_joules=1e6)
-    red = RedSection(0, tuple(ServiceStats(pid, f"p{pid}", (8000 + pid,), 100, 0, 100.0, 0.0, 1.0, 2.0, 3.0)
-                              for pid in range(1, services + 1)))
+    red = RedSection(
+        0,
+        tuple(
+            ServiceStats(pid, f"p{pid}", (8000 + pid,), 100, 0, 100.0, 0.0, 1.0, 2.0, 3.0)
+            for pid in range(1, services + 1)
+        ),
+    )
     return {"power": power, "red": red}
 
 
@@ -47,8 +52,10 @@ def main() -> None:
     cost = per_call_us(lambda: join(s, 1.0))
     print(f"# {args.procs} processes, {args.services} services; per tick, same run")
     print(f"baseline: build the power+red sections   {baseline:8.1f} us")
-    print(f"carbon join (section + per-request)      {cost:8.1f} us   ({cost / baseline:.2f}x baseline, "
-          f"{cost / 1e4:.3f} % of one core at 1 Hz)")
+    print(
+        f"carbon join (section + per-request)      {cost:8.1f} us   ({cost / baseline:.2f}x baseline, "
+        f"{cost / 1e4:.3f} % of one core at 1 Hz)"
+    )
 
 
 if __name__ == "__main__":

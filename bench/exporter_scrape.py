@@ -39,7 +39,8 @@ def raw(services: int, routes: int, rng: random.Random) -> RedRaw:
                     b = histogram.bucket_of(int(rng.lognormvariate(15.5, 1.0)))
                     hist[b] = hist.get(b, 0) + 1
                 stats[StatKey(1000 + s, "GET", status, f"/svc{s}/route{r}")] = StatEntry(
-                    200, 200 * 5_000_000, tuple(sorted(hist.items())))
+                    200, 200 * 5_000_000, tuple(sorted(hist.items()))
+                )
     info = {1000 + s: ServiceInfo(f"svc{s}", "", (8000 + s,)) for s in range(services)}
     return RedRaw(0, stats, info, max_children=routes + 1)
 
@@ -64,8 +65,10 @@ def main() -> int:
     rng = random.Random(7)
     sample = raw(args.services, args.routes, rng)
     red = red_section(None, sample, 0.0)
-    procs = tuple(ProcessPower(p, f"proc{p}", 1.0, rng.random(), rng.random() * 1000, 0.0)
-                  for p in range(1, args.processes + 1))
+    procs = tuple(
+        ProcessPower(p, f"proc{p}", 1.0, rng.random(), rng.random() * 1000, 0.0)
+        for p in range(1, args.processes + 1)
+    )
     power = PowerSection("estimate", 20.0, 10.0, (("cpu", 8.0), ("memory", 12.0)), procs)
     frame = Frame("bench", time.time(), 1.0, 100.0, 1.0, (), (), red=red, power=power)
 
@@ -75,8 +78,13 @@ def main() -> int:
     ours.register(collector)
 
     native = CollectorRegistry()
-    hist = Histogram("http_server_request_duration_seconds", "x", HTTP_LABELS,
-                     buckets=histogram.SEMCONV_BOUNDS_S, registry=native)
+    hist = Histogram(
+        "http_server_request_duration_seconds",
+        "x",
+        HTTP_LABELS,
+        buckets=histogram.SEMCONV_BOUNDS_S,
+        registry=native,
+    )
     for svc in red.services:
         for s in svc.series:
             h = hist.labels(svc.comm, s.method, s.route, str(s.status))
@@ -90,9 +98,11 @@ def main() -> int:
 
     series = sum(len(s.series) for s in red.services)
     body = generate_latest(ours)
-    print(f"# {args.services} services x {args.routes} routes x 3 statuses = {series} histograms, "
-          f"{args.processes} processes (top 20 published); {len(body) / 1024:.0f} KiB per scrape; "
-          f"median and worst of {args.rounds}")
+    print(
+        f"# {args.services} services x {args.routes} routes x 3 statuses = {series} histograms, "
+        f"{args.processes} processes (top 20 published); {len(body) / 1024:.0f} KiB per scrape; "
+        f"median and worst of {args.rounds}"
+    )
     base = timed(lambda: generate_latest(native), args.rounds)
     mine = timed(lambda: generate_latest(ours), args.rounds)
     tick = timed(lambda: red_section(sample, sample, 1.0), args.rounds)
@@ -102,12 +112,20 @@ def main() -> int:
     red_module._series = lambda entries: ()  # the same analysis without the exporter's series
     bare = timed(lambda: red_section(sample, sample, 1.0), args.rounds)
     red_module._series = keep
-    print(f"baseline: prometheus_client's own metrics   {base[0] * 1e3:7.2f} ms  worst {base[1] * 1e3:7.2f} ms")
-    print(f"obs-tui FrameCollector (from the Frame)      {mine[0] * 1e3:7.2f} ms  worst {mine[1] * 1e3:7.2f} ms"
-          f"   ({mine[0] / base[0]:.2f}x baseline)")
-    print(f"baseline: RED analysis without the series  {bare[0] * 1e3:7.2f} ms  worst {bare[1] * 1e3:7.2f} ms")
-    print(f"RED analysis of one tick with the series     {tick[0] * 1e3:7.2f} ms  worst {tick[1] * 1e3:7.2f} ms"
-          f"   (+{(tick[0] - bare[0]) * 1e3:.2f} ms)")
+    print(
+        f"baseline: prometheus_client's own metrics   {base[0] * 1e3:7.2f} ms  worst {base[1] * 1e3:7.2f} ms"
+    )
+    print(
+        f"obs-tui FrameCollector (from the Frame)      {mine[0] * 1e3:7.2f} ms  worst {mine[1] * 1e3:7.2f} ms"
+        f"   ({mine[0] / base[0]:.2f}x baseline)"
+    )
+    print(
+        f"baseline: RED analysis without the series  {bare[0] * 1e3:7.2f} ms  worst {bare[1] * 1e3:7.2f} ms"
+    )
+    print(
+        f"RED analysis of one tick with the series     {tick[0] * 1e3:7.2f} ms  worst {tick[1] * 1e3:7.2f} ms"
+        f"   (+{(tick[0] - bare[0]) * 1e3:.2f} ms)"
+    )
     return 0
 
 

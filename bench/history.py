@@ -46,13 +46,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import zstandard  # noqa: E402
+from ui_cost import Sleepers, count_processes  # noqa: E402
 
 from obs_tui.history.codec import CODEC  # noqa: E402
 from obs_tui.history.recorder import Recorder  # noqa: E402
 from obs_tui.history.store import Store  # noqa: E402
 from obs_tui.history.timeline import Timeline, label_time  # noqa: E402
 from tests import servers  # noqa: E402
-from ui_cost import Sleepers, count_processes  # noqa: E402
 
 DAY = 86400
 PATHS = ["/users/{}", "/orders/{}", "/status/500", "/sleep/5", "/health"]
@@ -94,13 +94,14 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
     from obs_tui.cli import make_engine
     from obs_tui.config import parse
 
-    config = parse("interval = 1.0\n[red]\nroutes = [\"/users/{id}\", \"/orders/{id}\"]\n")
+    config = parse('interval = 1.0\n[red]\nroutes = ["/users/{id}", "/orders/{id}"]\n')
     engine = make_engine(config, read_only=False, with_slos=False)
     store = Store(store_dir, writer=True)
     timed = TimedRecorder(Recorder(store, "bench"))
     engine.sinks.append(timed)
-    atop = subprocess.Popen(["atop", "-w", str(atop_file), "1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    atop = subprocess.Popen(
+        ["atop", "-w", str(atop_file), "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     started = time.time()
     print("# recording", file=sys.stderr, flush=True)
     try:
@@ -125,24 +126,30 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
     last_doc = store.decode(chunks[-1].id)[-1][1]
     store.close()
     atop_bytes = atop_file.stat().st_size if atop_file.exists() else 0
-    return {"seconds": round(wall, 1), "frames": frames,
-            "processes": len(last_doc.get("processes") or ()),
-            "services": len(((last_doc.get("red") or {}).get("services")) or ()),
-            "frame_json_bytes": len(json.dumps(last_doc)),
-            "chunk_bytes_per_frame": round(chunk_bytes / frames, 1),
-            "file_bytes_per_frame": round(file_bytes / frames, 1),
-            "mb_per_day": round(chunk_bytes / frames * DAY / 1e6, 1),
-            "file_mb_per_day": round(file_bytes / frames * DAY / 1e6, 1),
-            "atop_mb_per_day": round(atop_bytes / wall * DAY / 1e6, 1) if atop_bytes else None,
-            "recorder_cpu_pct": round(100 * timed.cpu_s / wall, 3),
-            "recorder_ms_per_frame": round(1000 * timed.cpu_s / max(timed.calls, 1), 2)}
+    return {
+        "seconds": round(wall, 1),
+        "frames": frames,
+        "processes": len(last_doc.get("processes") or ()),
+        "services": len(((last_doc.get("red") or {}).get("services")) or ()),
+        "frame_json_bytes": len(json.dumps(last_doc)),
+        "chunk_bytes_per_frame": round(chunk_bytes / frames, 1),
+        "file_bytes_per_frame": round(file_bytes / frames, 1),
+        "mb_per_day": round(chunk_bytes / frames * DAY / 1e6, 1),
+        "file_mb_per_day": round(file_bytes / frames * DAY / 1e6, 1),
+        "atop_mb_per_day": round(atop_bytes / wall * DAY / 1e6, 1) if atop_bytes else None,
+        "recorder_cpu_pct": round(100 * timed.cpu_s / wall, 3),
+        "recorder_ms_per_frame": round(1000 * timed.cpu_s / max(timed.calls, 1), 2),
+    }
 
 
 def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
     """A store holding 24 h: the recorded chunks again and again, shifted in time."""
     source = Store(source_dir)
-    chunks = [(c, source.conn.execute("SELECT data FROM chunks WHERE id=?", (c.id,)).fetchone()[0])
-              for c in source.chunks() if c.frames > 1]
+    chunks = [
+        (c, source.conn.execute("SELECT data FROM chunks WHERE id=?", (c.id,)).fetchone()[0])
+        for c in source.chunks()
+        if c.frames > 1
+    ]
     source.close()
     store = Store(day_dir, writer=True)
     end = time.time()
@@ -160,9 +167,11 @@ def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
             offsets, durations, lines = bodies[i % len(bodies)]
             times = [at + o for o in offsets]
             text = json.dumps({"t": times, "d": durations}) + "\n" + lines
-            store.conn.execute("INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
-                               "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
-                               (times[0], times[-1], len(times), CODEC, zipper.compress(text.encode())))
+            store.conn.execute(
+                "INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
+                "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
+                (times[0], times[-1], len(times), CODEC, zipper.compress(text.encode())),
+            )
             at = times[-1] + 1.0
             i += 1
         store.conn.execute("COMMIT")
@@ -182,9 +191,12 @@ def seek(day_dir: Path, start: float, end: float, count: int) -> dict:
         alone.append(1000 * (time.perf_counter() - t0))
     console = asyncio.run(_seek_in_console(store, targets))
     store.close()
-    return {"timeline_ms_median": round(statistics.median(alone), 1), "timeline_ms_max": round(max(alone), 1),
-            "console_ms_median": round(statistics.median(console), 1),
-            "console_ms_max": round(max(console), 1)}
+    return {
+        "timeline_ms_median": round(statistics.median(alone), 1),
+        "timeline_ms_max": round(max(alone), 1),
+        "console_ms_median": round(statistics.median(console), 1),
+        "console_ms_max": round(max(console), 1),
+    }
 
 
 async def _seek_in_console(store: Store, targets: list[float]) -> list[float]:
@@ -208,8 +220,10 @@ async def _seek_in_console(store: Store, targets: list[float]) -> list[float]:
             deadline = time.perf_counter() + 10
             while not (app.replaying and abs(label_time(app.frame) - int(t)) < 2.5):
                 if time.perf_counter() > deadline:
-                    raise RuntimeError(f"the console never showed {typed} (shows "
-                                       f"{app.frame and time.ctime(label_time(app.frame))})")
+                    raise RuntimeError(
+                        f"the console never showed {typed} (shows "
+                        f"{app.frame and time.ctime(label_time(app.frame))})"
+                    )
                 await pilot.pause(0.005)
             await pilot.pause()  # the frame drawn
             out.append(1000 * (time.perf_counter() - t0))
@@ -235,20 +249,25 @@ def main() -> int:
     sleepers, stop = Sleepers(), threading.Event()
     try:
         with contextlib.ExitStack() as stack:
-            ports = [stack.enter_context(servers.python_server(tmp, name=f"svc-{i:02d}")).port
-                     for i in range(args.services)]
+            ports = [
+                stack.enter_context(servers.python_server(tmp, name=f"svc-{i:02d}")).port
+                for i in range(args.services)
+            ]
             sleepers.top_up(args.procs)
-            print(f"# {count_processes()} processes, {args.services} services, {args.rps:g} rps, "
-                  f"{args.seconds:g} s", flush=True)
+            print(
+                f"# {count_processes()} processes, {args.services} services, {args.rps:g} rps, "
+                f"{args.seconds:g} s",
+                flush=True,
+            )
             for _ in range(4):
                 threading.Thread(target=traffic, args=(ports, args.rps / 4, stop), daemon=True).start()
             result = record(args, tmp / "store", tmp / "atop.raw")
             stop.set()
         if args.keep:
             shutil.copytree(tmp / "store", args.keep, dirs_exist_ok=True)
-        print(f"# recorded; filling 24 h", file=sys.stderr, flush=True)
+        print("# recorded; filling 24 h", file=sys.stderr, flush=True)
         start, end = fill_day(tmp / "store", tmp / "day")
-        print(f"# seeking", file=sys.stderr, flush=True)
+        print("# seeking", file=sys.stderr, flush=True)
         result.update(seek(tmp / "day", start, end, args.seek))
         print(json.dumps(result, indent=2))
     finally:

@@ -33,9 +33,14 @@ from obs_tui.sources.power import PowerSource
 from obs_tui.sources.procs import ProcsSource
 from tests.power_fakes import FakeRapl, FakeZone
 
-ZONES = [FakeZone("intel-rapl:0", "package-0", 60.0), FakeZone("intel-rapl:0:0", "core", 40.0),
-         FakeZone("intel-rapl:0:1", "dram", 8.0), FakeZone("intel-rapl:1", "package-1", 55.0),
-         FakeZone("intel-rapl:1:0", "core", 35.0), FakeZone("intel-rapl:1:1", "dram", 7.0)]
+ZONES = [
+    FakeZone("intel-rapl:0", "package-0", 60.0),
+    FakeZone("intel-rapl:0:0", "core", 40.0),
+    FakeZone("intel-rapl:0:1", "dram", 8.0),
+    FakeZone("intel-rapl:1", "package-1", 55.0),
+    FakeZone("intel-rapl:1:0", "core", 35.0),
+    FakeZone("intel-rapl:1:1", "dram", 7.0),
+]
 
 
 def cpu_ms(fn, samples: int, gap_s: float = 0.05) -> float:
@@ -81,8 +86,9 @@ os.wait()
 
 
 def pingpong_us(n: int) -> float:
-    out = subprocess.run([sys.executable, "-c", PINGPONG, str(n)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PINGPONG, str(n)], capture_output=True, text=True, check=True
+    ).stdout
     return float(out)
 
 
@@ -101,8 +107,7 @@ def main() -> None:
             assert source.available().ok, source.reason
         # Spawned after the probe is loaded: each ran at least once (exec), so each has its
         # entry in the map, as every process that ran has in a console that has been up a while.
-        sleepers = [subprocess.Popen(["sleep", "3600"], stdout=subprocess.DEVNULL)
-                    for _ in range(args.procs)]
+        sleepers = [subprocess.Popen(["sleep", "3600"], stdout=subprocess.DEVNULL) for _ in range(args.procs)]
         try:
             time.sleep(1.0)
             alive = sum(1 for n in os.listdir("/proc") if n.isdigit())
@@ -123,15 +128,17 @@ def main() -> None:
     print(f"baseline  procs sweep (/proc/PID/stat)        {base:6.2f} ms CPU per tick")
     for kind, (ms, tgids) in results.items():
         label = "eBPF map" if kind == "ebpf" else "/proc fallback"
-        print(f"power     RAPL + /proc/stat + {label:<15}+ attribution  {ms:6.2f} ms CPU per tick"
-              f"  ({ms / base:.2f}x the sweep; {tgids} tgids attributed)")
+        print(
+            f"power     RAPL + /proc/stat + {label:<15}+ attribution  {ms:6.2f} ms CPU per tick"
+            f"  ({ms / base:.2f}x the sweep; {tgids} tgids attributed)"
+        )
 
     # The probe's cost per context switch.
     pingpong_us(args.switches // 10)  # warm up
     without, with_probe = [], []
     probe = EbpfCpuTime()
     for r in range(args.rounds):
-        for loaded in ((False, True) if r % 2 == 0 else (True, False)):
+        for loaded in (False, True) if r % 2 == 0 else (True, False):
             if loaded:
                 assert probe.open().ok
                 with_probe.append(pingpong_us(args.switches))
@@ -139,9 +146,11 @@ def main() -> None:
             else:
                 without.append(pingpong_us(args.switches))
     a, b = statistics.median(without), statistics.median(with_probe)
-    print(f"pipe round trip (2 context switches): {a:.2f} us without the probe, {b:.2f} us with "
-          f"({(b - a) / 2 * 1000:+.0f} ns per switch, {100 * (b / a - 1):+.1f} %), "
-          f"medians of {args.rounds} runs of {args.switches}")
+    print(
+        f"pipe round trip (2 context switches): {a:.2f} us without the probe, {b:.2f} us with "
+        f"({(b - a) / 2 * 1000:+.0f} ns per switch, {100 * (b / a - 1):+.1f} %), "
+        f"medians of {args.rounds} runs of {args.switches}"
+    )
 
 
 if __name__ == "__main__":

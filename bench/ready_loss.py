@@ -34,9 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import free_port, nginx  # noqa: E402
+from tests.servers import free_port, nginx
 
 
 @dataclass
@@ -55,8 +55,12 @@ class Round:
 
 def wrk(port: int, seconds: float, connections: int) -> tuple[int, float]:
     """(responses, requests/s) of one wrk run."""
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     count = int(re.search(r"(\d+) requests in", out).group(1))
     return count, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -84,8 +88,11 @@ def published(metrics_url: str) -> tuple[int, int]:
     count = lost = 0
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if (s.name == "http_server_request_duration_seconds_count"
-                    and s.labels.get("service_name") == "nginx" and s.labels.get("http_route") == "/"):
+            if (
+                s.name == "http_server_request_duration_seconds_count"
+                and s.labels.get("service_name") == "nginx"
+                and s.labels.get("http_route") == "/"
+            ):
                 count += int(s.value)
             elif s.name == "obs_red_lost_events_total":
                 lost += int(s.value)
@@ -98,9 +105,22 @@ def agent(tmp: Path, interval: float):
     conf = tmp / "agent.toml"
     conf.write_text("")
     log = (tmp / "agent.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "agent",
-                             "--listen", f"127.0.0.1:{port}", "--interval", f"{interval:g}"],
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(conf),
+            "agent",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            f"{interval:g}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
@@ -142,17 +162,24 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("ready_loss: run as root (the agent loads eBPF probes)")
-    print(f"{'round':>5} {'ready s':>8} {'req/s':>9} {'wrk':>9} {'nginx':>9} {'agent':>9} "
-          f"{'lost':>6} {'missed':>7}")
+    print(
+        f"{'round':>5} {'ready s':>8} {'req/s':>9} {'wrk':>9} {'nginx':>9} {'agent':>9} "
+        f"{'lost':>6} {'missed':>7}"
+    )
     rounds = []
     for i in range(args.rounds):
         r = one_round(args.duration, args.connections, args.interval)
         rounds.append(r)
-        print(f"{i + 1:>5} {r.ready_s:>8.2f} {r.rps:>9.0f} {r.wrk:>9} {r.nginx:>9} {r.agent:>9} "
-              f"{r.lost:>6} {r.missed:>7}", flush=True)
+        print(
+            f"{i + 1:>5} {r.ready_s:>8.2f} {r.rps:>9.0f} {r.wrk:>9} {r.nginx:>9} {r.agent:>9} "
+            f"{r.lost:>6} {r.missed:>7}",
+            flush=True,
+        )
     total = sum(r.missed for r in rounds)
-    print(f"missed after ready in {len(rounds)} rounds: {total} of {sum(r.nginx for r in rounds)} "
-          f"requests (lost events: {sum(r.lost for r in rounds)})")
+    print(
+        f"missed after ready in {len(rounds)} rounds: {total} of {sum(r.nginx for r in rounds)} "
+        f"requests (lost events: {sum(r.lost for r in rounds)})"
+    )
 
 
 if __name__ == "__main__":

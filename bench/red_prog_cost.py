@@ -32,8 +32,11 @@ def program_stats(fds: dict[int, str]) -> dict[str, tuple[int, int]]:
     """program name -> (run_time_ns, run_cnt) for this process's program fds."""
     out = {}
     for fd, name in fds.items():
-        fields = dict(line.split(":\t", 1) for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
-                      if ":\t" in line)
+        fields = dict(
+            line.split(":\t", 1)
+            for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+            if ":\t" in line
+        )
         out[name] = (int(fields.get("run_time_ns", 0)), int(fields.get("run_cnt", 0)))
     return out
 
@@ -41,8 +44,12 @@ def program_stats(fds: dict[int, str]) -> dict[str, tuple[int, int]]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--bpf-source", type=Path, default=None,
-                        help="a variant of bpf/red.c to measure instead (experiments)")
+    parser.add_argument(
+        "--bpf-source",
+        type=Path,
+        default=None,
+        help="a variant of bpf/red.c to measure instead (experiments)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("red_prog_cost: needs root (eBPF and kernel.bpf_stats_enabled)")
@@ -56,8 +63,12 @@ def main() -> int:
         fds = {info.fd: name.decode() for name, info in source._bpf.funcs.items()}
         with tempfile.TemporaryDirectory() as tmp, servers.nginx(Path(tmp)) as srv:
             before = program_stats(fds)
-            out = subprocess.run(["wrk", "-t1", "-c32", f"-d{args.duration:g}s", f"http://127.0.0.1:{srv.port}/"],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                ["wrk", "-t1", "-c32", f"-d{args.duration:g}s", f"http://127.0.0.1:{srv.port}/"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             after = program_stats(fds)
         requests = int(re.search(r"(\d+) requests in", out).group(1))
         total = 0.0
@@ -65,8 +76,10 @@ def main() -> int:
             d_ns, d_runs = ns - before[name][0], runs - before[name][1]
             if d_runs:
                 total += d_ns / requests
-                print(f"{name:40s} runs/request {d_runs / requests:5.2f}  ns/run {d_ns / d_runs:7.1f}  "
-                      f"ns/request {d_ns / requests:7.1f}")
+                print(
+                    f"{name:40s} runs/request {d_runs / requests:5.2f}  ns/run {d_ns / d_runs:7.1f}  "
+                    f"ns/request {d_ns / requests:7.1f}"
+                )
         print(f"{requests} requests; program time per request {total:.0f} ns")
         return 0
     finally:

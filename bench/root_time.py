@@ -54,8 +54,11 @@ def main(argv=None) -> int:
             results["console"].append(root_seconds(pid, t0))
             ui_cost.kill_session("root_time", [pid])
             t0 = time.monotonic()
-            proc = subprocess.Popen([args.obs_tui, "snapshot", "--json", "--duration", "1"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [args.obs_tui, "snapshot", "--json", "--duration", "1"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             results["snapshot"].append(root_seconds(proc.pid, t0))
             proc.wait()
             # baseline: interpreter start-up and the console's imports alone (no probe, no drop)
@@ -68,11 +71,13 @@ def main(argv=None) -> int:
     print(f"# seconds as root from start to the privilege drop, {args.runs} runs, git {ui_cost.git_state()}")
     for name, values in results.items():
         got = [v for v in values if v is not None]
-        print(f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
-              f"(never dropped: {len(values) - len(got)})"
-              if name != "baseline" else
-              f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
-              "(start-up and imports alone: python -c 'import obs_tui.tui.app, obs_tui.cli, bcc')")
+        print(
+            f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
+            f"(never dropped: {len(values) - len(got)})"
+            if name != "baseline"
+            else f"{name:9s} median {statistics.median(got):.2f} s  min {min(got):.2f}  max {max(got):.2f}  "
+            "(start-up and imports alone: python -c 'import obs_tui.tui.app, obs_tui.cli, bcc')"
+        )
     return 0
 
 

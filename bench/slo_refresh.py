@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slos", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args(argv)
-    scenarios = [h.Scenario(f"svc-{i}", h.profile(5 + i, (3600, 40 + 10 * i), (300, 3 * i)))
-                 for i in range(args.slos)]
+    scenarios = [
+        h.Scenario(f"svc-{i}", h.profile(5 + i, (3600, 40 + 10 * i), (300, 3 * i))) for i in range(args.slos)
+    ]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         started = time.perf_counter()
@@ -70,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         with prometheus(tmp, data_dir=data, scrape_self=False) as url:
             config = parse(config_text(url, args.slos))
             specs = slo_specs.load_all(config)
-            source = SloSource(Client.from_config(config.prometheus), specs, discover=False,
-                               clock=lambda: h.END)
+            source = SloSource(
+                Client.from_config(config.prometheus), specs, discover=False, clock=lambda: h.END
+            )
             source.wait_ready(60)
             source.poller.close()  # rounds are driven by the bench from here on
             client = source.client
@@ -94,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             burns = {r.name: dict(r.errors) for r in source._published}
             assert all(burns.values()), "every SLO answered"
             print(f"{'approach':<44} {'median':>8} {'worst':>8} {'requests':>9}")
-            for label, fn in ((f"obs-tui: one query per SLO, pool of {POOL}", ours),
-                              ("one query per SLO, one at a time", sequential),
-                              ("baseline: one query per window and side", naive)):
+            for label, fn in (
+                (f"obs-tui: one query per SLO, pool of {POOL}", ours),
+                ("one query per SLO, one at a time", sequential),
+                ("baseline: one query per window and side", naive),
+            ):
                 med, worst, reqs = timed(fn, client, args.rounds)
                 print(f"{label:<44} {med * 1000:>6.0f}ms {worst * 1000:>6.0f}ms {reqs:>9.0f}")
             source.close()

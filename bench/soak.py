@@ -104,8 +104,10 @@ def within(later: float, earlier: float, floor: float = 0.0) -> tuple[bool, floa
 def report(minutes: list[Minute], warmup: int) -> tuple[str, bool]:
     lines = ["minute  rss_MB  cpu_%  host_busy_%  requests  failed  uid"]
     for m in minutes:
-        lines.append(f"{m.minute:6d}  {m.rss_mb:6.1f}  {m.cpu_pct:5.2f}  {m.host_pct:11.1f}  "
-                     f"{m.sent:8d}  {m.failed:6d}  {m.uid}")
+        lines.append(
+            f"{m.minute:6d}  {m.rss_mb:6.1f}  {m.cpu_pct:5.2f}  {m.host_pct:11.1f}  "
+            f"{m.sent:8d}  {m.failed:6d}  {m.uid}"
+        )
     after = [m for m in minutes if m.minute > warmup]
     if len(after) < 3:
         lines.append(f"too few minutes after a {warmup} min warm-up to judge growth")
@@ -117,11 +119,15 @@ def report(minutes: list[Minute], warmup: int) -> tuple[str, bool]:
     last = statistics.median(m.cpu_pct for m in after[-third:])
     cpu_ok, cpu_growth = within(last, first, floor=0.5)
     peak = max(m.rss_mb for m in after)
-    lines.append(f"RSS after warm-up (min {base.minute}): {base.rss_mb:.1f} MB -> {after[-1].rss_mb:.1f} MB "
-                 f"at min {after[-1].minute} ({rss_growth:+.1%}, peak {peak:.1f} MB): "
-                 f"{'flat' if rss_ok else 'GROWS'} (limit +5 %)")
-    lines.append(f"CPU median, first vs last {third} min after warm-up: {first:.2f} % -> {last:.2f} % "
-                 f"({cpu_growth:+.1%}): {'flat' if cpu_ok else 'GROWS'} (limit +5 % or +0.5 point)")
+    lines.append(
+        f"RSS after warm-up (min {base.minute}): {base.rss_mb:.1f} MB -> {after[-1].rss_mb:.1f} MB "
+        f"at min {after[-1].minute} ({rss_growth:+.1%}, peak {peak:.1f} MB): "
+        f"{'flat' if rss_ok else 'GROWS'} (limit +5 %)"
+    )
+    lines.append(
+        f"CPU median, first vs last {third} min after warm-up: {first:.2f} % -> {last:.2f} % "
+        f"({cpu_growth:+.1%}): {'flat' if cpu_ok else 'GROWS'} (limit +5 % or +0.5 point)"
+    )
     return "\n".join(lines), rss_ok and cpu_ok
 
 
@@ -129,9 +135,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     warmup = args.warmup if args.warmup is not None else min(10, args.minutes // 3)
     env = {"TERM": "tmux-256color", "LANG": os.environ.get("LANG", "C.UTF-8")}
-    print(f"# soak: {args.minutes} min, {args.rate:g} req/s to nginx, warm-up {warmup} min, "
-          f"{args.cols}x{args.rows}, git {ui_cost.git_state()}, {ui_cost.count_processes()} processes",
-          flush=True)
+    print(
+        f"# soak: {args.minutes} min, {args.rate:g} req/s to nginx, warm-up {warmup} min, "
+        f"{args.cols}x{args.rows}, git {ui_cost.git_state()}, {ui_cost.count_processes()} processes",
+        flush=True,
+    )
     minutes: list[Minute] = []
     with tempfile.TemporaryDirectory() as tmp, servers.nginx(Path(tmp)) as web:
         client = PacedClient(web.port, args.rate, args.reconnect_every, args.distinct)
@@ -155,8 +163,11 @@ def main(argv=None) -> int:
                     uid = "?"
                 m = Minute(minute, ui_cost.rss_bytes(pid) / 2**20, cpu, host, client.sent, client.failed, uid)
                 minutes.append(m)
-                print(f"# min {m.minute}: rss {m.rss_mb:.1f} MB  cpu {m.cpu_pct:.2f} %  host {m.host_pct:.1f} %  "
-                      f"sent {m.sent}  failed {m.failed}  uid {m.uid}", flush=True)
+                print(
+                    f"# min {m.minute}: rss {m.rss_mb:.1f} MB  cpu {m.cpu_pct:.2f} %  host {m.host_pct:.1f} %  "
+                    f"sent {m.sent}  failed {m.failed}  uid {m.uid}",
+                    flush=True,
+                )
             screen = ui_cost.capture("soak")
         finally:
             client.stop.set()

@@ -127,7 +127,7 @@ def cpu_ticks(pid: int) -> int:
             data = f.read()
     except OSError:
         return 0
-    fields = data[data.rindex(b")") + 2:].split()
+    fields = data[data.rindex(b")") + 2 :].split()
     # fields[0] is state (field 3); utime is field 14 -> index 11
     return sum(int(x) for x in fields[11:15])
 
@@ -171,9 +171,15 @@ class Sleepers:
             p.wait()
             need += 1
         for _ in range(max(0, need)):
-            self.procs.append(subprocess.Popen(
-                [sleep, "infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, preexec_fn=self._die_with_parent))
+            self.procs.append(
+                subprocess.Popen(
+                    [sleep, "infinity"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    preexec_fn=self._die_with_parent,
+                )
+            )
 
     def stop(self) -> None:
         for p in self.procs:
@@ -203,10 +209,12 @@ def wait_quiet(threshold: float, max_wait: float) -> float:
 
 def git_state() -> str:
     try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "obs_tui"],
-                               capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--", "obs_tui"], capture_output=True, text=True
+        ).stdout.strip()
         return head + (" + uncommitted changes in obs_tui/" if dirty else "")
     except OSError:
         return "?"
@@ -288,11 +296,13 @@ def measure(tool: Tool, args, env: dict[str, str], workdir: str) -> Sample | Non
             return None
         ticks = sum(end.values()) - sum(start.get(p, 0) for p in end)
         elapsed = t1 - t0
-        return Sample(cpu_pct=100.0 * ticks / CLK_TCK / elapsed,
-                      rss_mb=statistics.mean(rss) / 1e6 if rss else 0.0,
-                      term_bps=(size1 - size0) / elapsed,
-                      procs=round(statistics.median(procs)) if procs else count_processes(),
-                      host_pct=100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]))
+        return Sample(
+            cpu_pct=100.0 * ticks / CLK_TCK / elapsed,
+            rss_mb=statistics.mean(rss) / 1e6 if rss else 0.0,
+            term_bps=(size1 - size0) / elapsed,
+            procs=round(statistics.median(procs)) if procs else count_processes(),
+            host_pct=100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+        )
     finally:
         kill_session(session, sorted(known))
 
@@ -309,11 +319,13 @@ def screen_ready(text: str, min_rows: int) -> bool:
         for h in HEADER.finditer(line):
             lo, hi = h.start(), h.end()
             rows = 0
-            for ln in lines[i + 1:]:
-                if any(m.start() < hi + 1 and m.end() > lo - 1 and m.end() - m.start() >= 1
-                       for m in NUMBER.finditer(ln)
-                       if (m.start() == 0 or not ln[m.start() - 1].isalnum() and ln[m.start() - 1] not in ".:")
-                       and (m.end() == len(ln) or not ln[m.end()].isalnum() and ln[m.end()] not in ".:%")):
+            for ln in lines[i + 1 :]:
+                if any(
+                    m.start() < hi + 1 and m.end() > lo - 1 and m.end() - m.start() >= 1
+                    for m in NUMBER.finditer(ln)
+                    if (m.start() == 0 or not ln[m.start() - 1].isalnum() and ln[m.start() - 1] not in ".:")
+                    and (m.end() == len(ln) or not ln[m.end()].isalnum() and ln[m.end()] not in ".:%")
+                ):
                     rows += 1
             if rows >= min_rows:
                 return True
@@ -353,34 +365,53 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--procs", type=int, default=375, help="top the host up to this many processes")
     p.add_argument("--cols", type=int, default=120)
     p.add_argument("--rows", type=int, default=40)
-    p.add_argument("--obs-tui", default=os.path.join(REPO, ".venv", "bin", "obs-tui"),
-                   help="obs-tui executable")
-    p.add_argument("--tools", default="htop,glances,obs-tui,obs-tui-ro",
-                   help="comma list of htop, glances, obs-tui (default mode: eBPF when root), "
-                        "obs-tui-ro (--read-only)")
+    p.add_argument(
+        "--obs-tui", default=os.path.join(REPO, ".venv", "bin", "obs-tui"), help="obs-tui executable"
+    )
+    p.add_argument(
+        "--tools",
+        default="htop,glances,obs-tui,obs-tui-ro",
+        help="comma list of htop, glances, obs-tui (default mode: eBPF when root), obs-tui-ro (--read-only)",
+    )
     p.add_argument("--term", default="tmux-256color", help="TERM inside the panes")
     p.add_argument("--colorterm", default="truecolor", help="COLORTERM inside the panes ('' unsets)")
     p.add_argument("--no-first-frame", action="store_true", help="skip the first-frame timing")
-    p.add_argument("--first-frame-tools", default="obs-tui-ro",
-                   help="tools whose launch-to-first-frame time is measured (obs-tui-ro)")
+    p.add_argument(
+        "--first-frame-tools",
+        default="obs-tui-ro",
+        help="tools whose launch-to-first-frame time is measured (obs-tui-ro)",
+    )
     p.add_argument("--first-frame-runs", type=int, default=3, help="launches; median reported (3)")
     p.add_argument("--first-frame-timeout", type=float, default=20.0)
     p.add_argument("--poll-ms", type=float, default=20.0)
-    p.add_argument("--ready-rows", type=int, default=5,
-                   help="process rows under a PID header that make a full frame (5)")
-    p.add_argument("--quiet-below", type=float, default=30.0,
-                   help="before each tool, wait for the host to be under this %% busy (30; 100 = off)")
-    p.add_argument("--quiet-wait", type=float, default=120.0,
-                   help="longest wait for a quiet host, seconds (120)")
-    p.add_argument("--keep-term", metavar="DIR",
-                   help="keep each window's terminal bytes as DIR/<tool>-<round>.term")
+    p.add_argument(
+        "--ready-rows", type=int, default=5, help="process rows under a PID header that make a full frame (5)"
+    )
+    p.add_argument(
+        "--quiet-below",
+        type=float,
+        default=30.0,
+        help="before each tool, wait for the host to be under this %% busy (30; 100 = off)",
+    )
+    p.add_argument(
+        "--quiet-wait", type=float, default=120.0, help="longest wait for a quiet host, seconds (120)"
+    )
+    p.add_argument(
+        "--keep-term", metavar="DIR", help="keep each window's terminal bytes as DIR/<tool>-<round>.term"
+    )
     p.add_argument("--show-screen", action="store_true", help="print the first-frame screen")
-    p.add_argument("--traffic", action="store_true",
-                   help="real nginx + Python servers under ~250 req/s for every tool, so obs-tui's "
-                        "Requests pane is live and changing (tests/servers.traffic)")
-    p.add_argument("--demo", action="store_true",
-                   help="run `obs-tui demo`'s parts (shop under load, agent, Prometheus with three "
-                        "SLOs) for the whole run and give obs-tui its config: all four panes live")
+    p.add_argument(
+        "--traffic",
+        action="store_true",
+        help="real nginx + Python servers under ~250 req/s for every tool, so obs-tui's "
+        "Requests pane is live and changing (tests/servers.traffic)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="run `obs-tui demo`'s parts (shop under load, agent, Prometheus with three "
+        "SLOs) for the whole run and give obs-tui its config: all four panes live",
+    )
     return p.parse_args(argv)
 
 
@@ -421,22 +452,29 @@ def ratio(a: float | None, b: float | None) -> str:
 def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> str:
     lines = []
     lines.append(f"# obs-tui at {git_state()}")
-    lines.append(f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
-                 f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
-                 f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}"
-                 + (", HTTP traffic: nginx + Python servers, ~250 req/s" if args.traffic else "")
-                 + (", demo running (shop ~40 req/s, agent, Prometheus, 3 SLOs): all panes live"
-                    if args.demo else ""))
-    lines.append("# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
-                 "term = tmux pipe-pane bytes (pty output);\n"
-                 "# host% = busy share of all cores in the window (tool included): other work on the host shows here")
-    lines.append(f"{'tool':<12}{'cpu%':>7}{'rss_MB':>9}{'term_B/s':>10}{'procs':>7}{'host%':>7}"
-                 "  per-round cpu% / term_B/s")
+    lines.append(
+        f"# {args.cols}x{args.rows} tmux pane, 1 s refresh, ~{args.procs} processes, "
+        f"warm-up {args.warmup:g} s, window {args.measure:g} s, rounds {args.rounds}, "
+        f"TERM={args.term} COLORTERM={args.colorterm or '(unset)'}"
+        + (", HTTP traffic: nginx + Python servers, ~250 req/s" if args.traffic else "")
+        + (", demo running (shop ~40 req/s, agent, Prometheus, 3 SLOs): all panes live" if args.demo else "")
+    )
+    lines.append(
+        "# cpu% = one core, tool's process tree (/proc/PID/stat); rss = tree sum; "
+        "term = tmux pipe-pane bytes (pty output);\n"
+        "# host% = busy share of all cores in the window (tool included): other work on the host shows here"
+    )
+    lines.append(
+        f"{'tool':<12}{'cpu%':>7}{'rss_MB':>9}{'term_B/s':>10}{'procs':>7}{'host%':>7}"
+        "  per-round cpu% / term_B/s"
+    )
     for t in tools:
         per = " ".join(f"{s.cpu_pct:.2f}/{s.term_bps:.0f}" for s in t.samples)
-        lines.append(f"{t.name:<12}{fmt(median_of(t, 'cpu_pct'), '.2f'):>7}"
-                     f"{fmt(median_of(t, 'rss_mb'), '.1f'):>9}{fmt(median_of(t, 'term_bps'), '.0f'):>10}"
-                     f"{fmt(median_of(t, 'procs'), '.0f'):>7}{fmt(median_of(t, 'host_pct'), '.1f'):>7}  {per}")
+        lines.append(
+            f"{t.name:<12}{fmt(median_of(t, 'cpu_pct'), '.2f'):>7}"
+            f"{fmt(median_of(t, 'rss_mb'), '.1f'):>9}{fmt(median_of(t, 'term_bps'), '.0f'):>10}"
+            f"{fmt(median_of(t, 'procs'), '.0f'):>7}{fmt(median_of(t, 'host_pct'), '.1f'):>7}  {per}"
+        )
     by = {t.name: t for t in tools}
     for mine in ("obs-tui", "obs-tui-ro"):
         if mine not in by:
@@ -444,17 +482,25 @@ def report(tools: list[Tool], args, ff: dict[str, tuple[list[float], int]]) -> s
         parts = []
         for other in ("htop", "glances"):
             if other in by:
-                parts.append(f"{mine}/{other}: cpu {ratio(median_of(by[mine], 'cpu_pct'), median_of(by[other], 'cpu_pct'))}, "
-                             f"rss {ratio(median_of(by[mine], 'rss_mb'), median_of(by[other], 'rss_mb'))}, "
-                             f"term {ratio(median_of(by[mine], 'term_bps'), median_of(by[other], 'term_bps'))}")
+                parts.append(
+                    f"{mine}/{other}: cpu {ratio(median_of(by[mine], 'cpu_pct'), median_of(by[other], 'cpu_pct'))}, "
+                    f"rss {ratio(median_of(by[mine], 'rss_mb'), median_of(by[other], 'rss_mb'))}, "
+                    f"term {ratio(median_of(by[mine], 'term_bps'), median_of(by[other], 'term_bps'))}"
+                )
         if parts:
             lines.append("ratio " + " ; ".join(parts))
     for name, (times, failed) in ff.items():
         label = {"obs-tui-ro": "obs-tui --read-only", "obs-tui": "obs-tui (eBPF)"}.get(name, name)
         if times:
-            lines.append(f"first frame: {statistics.median(times):.0f} ms ({label}, median of {len(times)}: "
-                         f"{', '.join(f'{x:.0f}' for x in times)} ms)"
-                         + (f"; {failed} launch(es) showed no frame in {args.first_frame_timeout:g} s" if failed else ""))
+            lines.append(
+                f"first frame: {statistics.median(times):.0f} ms ({label}, median of {len(times)}: "
+                f"{', '.join(f'{x:.0f}' for x in times)} ms)"
+                + (
+                    f"; {failed} launch(es) showed no frame in {args.first_frame_timeout:g} s"
+                    if failed
+                    else ""
+                )
+            )
         else:
             lines.append(f"first frame: none within {args.first_frame_timeout:g} s ({label})")
     for t in tools:
@@ -498,21 +544,31 @@ def main(argv: list[str] | None = None) -> int:
         tmux("new-session", "-d", "-s", "keepalive", "-x", "20", "-y", "5", "--", "sleep", "infinity")
         base = count_processes()
         sleepers.top_up(args.procs)
-        print(f"# {base} processes before, {len(sleepers.procs)} sleepers added -> {count_processes()}",
-              file=sys.stderr, flush=True)
+        print(
+            f"# {base} processes before, {len(sleepers.procs)} sleepers added -> {count_processes()}",
+            file=sys.stderr,
+            flush=True,
+        )
         for r in range(args.rounds):
-            order = tools[r % len(tools):] + tools[:r % len(tools)]
+            order = tools[r % len(tools) :] + tools[: r % len(tools)]
             for tool in order:
-                print(f"# round {r + 1}/{args.rounds}: {tool.name} ({' '.join(tool.argv)})",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"# round {r + 1}/{args.rounds}: {tool.name} ({' '.join(tool.argv)})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 sleepers.top_up(args.procs)
                 if args.quiet_below < 100:
                     wait_quiet(args.quiet_below, args.quiet_wait)
                 s = measure(tool, args, env, workdir)
                 if s:
                     tool.samples.append(s)
-                    print(f"#   cpu {s.cpu_pct:.2f} %  rss {s.rss_mb:.1f} MB  term {s.term_bps:.0f} B/s  "
-                          f"procs {s.procs}  host busy {s.host_pct:.1f} %", file=sys.stderr, flush=True)
+                    print(
+                        f"#   cpu {s.cpu_pct:.2f} %  rss {s.rss_mb:.1f} MB  term {s.term_bps:.0f} B/s  "
+                        f"procs {s.procs}  host busy {s.host_pct:.1f} %",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 else:
                     print(f"#   failed: {tool.errors[-1].splitlines()[0]}", file=sys.stderr, flush=True)
         if not args.no_first_frame:
@@ -522,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed = 0
                 for i in range(args.first_frame_runs):
                     ms, screen = first_frame(argv_ff, args, env)
-                    print(f"# first frame {name} run {i + 1}: {fmt(ms, '.0f')} ms", file=sys.stderr, flush=True)
+                    print(
+                        f"# first frame {name} run {i + 1}: {fmt(ms, '.0f')} ms", file=sys.stderr, flush=True
+                    )
                     if ms is None:
                         failed += 1
                         print(screen, file=sys.stderr)

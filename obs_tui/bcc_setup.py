@@ -87,7 +87,9 @@ def merge_trees(dest: Path, layers: list[Path]) -> None:
 def assembled_headers(usr_src: Path = USR_SRC, cache: Path | None = None) -> Headers:
     pairs = distro_header_pairs(usr_src)
     if not pairs:
-        return Headers(None, "missing", "no linux-headers-* trees in /usr/src (apt install linux-headers-amd64)")
+        return Headers(
+            None, "missing", "no linux-headers-* trees in /usr/src (apt install linux-headers-amd64)"
+        )
     common, arch = pairs[0]
     dest = (cache or cache_dir()) / "kernel-headers" / arch.name
     stamp = dest / ".obs-tui-assembled"
@@ -175,5 +177,6 @@ def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capabil
     try:
         return bcc.BPF(src_file=str(src_file).encode(), cflags=probe_constants.cflags()), Capability(True)
     except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
-        return None, Capability(False, f"probe failed to compile or load: {exc} "
-                                       "(run `obs-tui doctor` for headers and tracefs)")
+        return None, Capability(
+            False, f"probe failed to compile or load: {exc} (run `obs-tui doctor` for headers and tracefs)"
+        )

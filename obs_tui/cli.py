@@ -42,8 +42,9 @@ def _number(bounds: Bounds):
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number of {bounds.unit or 'units'}, "
-                                             f"got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"must be a number of {bounds.unit or 'units'}, got {text!r}"
+            ) from None
         if bounds.problem(value):  # nan and inf too: no comparison holds for nan
             raise argparse.ArgumentTypeError(bounds.problem(value))
         return value
@@ -58,8 +59,9 @@ def _tenths(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number of tenths of a second, got {text!r}") from None
     if INTERVAL.problem(value):
-        raise argparse.ArgumentTypeError(f"must be from {INTERVAL.low * 10:g} to {INTERVAL.high * 10:g} "
-                                         f"tenths of a second, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be from {INTERVAL.low * 10:g} to {INTERVAL.high * 10:g} tenths of a second, got {text}"
+        )
     return value
 
 
@@ -87,25 +89,50 @@ def _options() -> dict[str, argparse.ArgumentParser]:
     history, recording = group(), group()
     files_completion(config.add_argument("--config", metavar="FILE", help="TOML config file"))
     every = interval.add_mutually_exclusive_group()
-    every.add_argument("--interval", metavar="S", type=_number(INTERVAL),
-                       help="refresh interval in seconds (0.1 to 300)")
-    every.add_argument("-d", "--delay", dest="interval", metavar="TENTHS", type=_tenths,
-                       help="refresh interval in tenths of a second, as in htop (-d 10 is 1 s)")
-    sources.add_argument("--read-only", action="store_true",
-                         help="no root, no probes: fill the panes from Prometheus only")
+    every.add_argument(
+        "--interval", metavar="S", type=_number(INTERVAL), help="refresh interval in seconds (0.1 to 300)"
+    )
+    every.add_argument(
+        "-d",
+        "--delay",
+        dest="interval",
+        metavar="TENTHS",
+        type=_tenths,
+        help="refresh interval in tenths of a second, as in htop (-d 10 is 1 s)",
+    )
+    sources.add_argument(
+        "--read-only", action="store_true", help="no root, no probes: fill the panes from Prometheus only"
+    )
     sources.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
-    root.add_argument("--keep-root", action="store_true",
-                      help="do not drop root after loading the probes (see SECURITY.md)")
-    screen.add_argument("--theme", metavar="NAME",
-                        help="dark, light, mono or a user theme (default: the last one chosen with T)")
-    screen.add_argument("--no-mouse", action="store_true",
-                        help="leave the mouse to the terminal, so text can be selected and copied")
-    history.add_argument("--history", metavar="DIR",
-                         help="history store directory (default /var/lib/obs-tui/history as root, "
-                              "else $XDG_STATE_HOME/obs-tui/history)")
+    root.add_argument(
+        "--keep-root", action="store_true", help="do not drop root after loading the probes (see SECURITY.md)"
+    )
+    screen.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="dark, light, mono or a user theme (default: the last one chosen with T)",
+    )
+    screen.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="leave the mouse to the terminal, so text can be selected and copied",
+    )
+    history.add_argument(
+        "--history",
+        metavar="DIR",
+        help="history store directory (default /var/lib/obs-tui/history as root, "
+        "else $XDG_STATE_HOME/obs-tui/history)",
+    )
     recording.add_argument("--no-history", action="store_true", help="do not record frames")
-    return {"config": config, "interval": interval, "sources": sources, "root": root, "screen": screen,
-            "history": history, "recording": recording}
+    return {
+        "config": config,
+        "interval": interval,
+        "sources": sources,
+        "root": root,
+        "screen": screen,
+        "history": history,
+        "recording": recording,
+    }
 
 
 COMMANDS = ("doctor", "snapshot", "export", "agent", "demo", "config", "completion")
@@ -115,75 +142,148 @@ def build_parser() -> argparse.ArgumentParser:
     from obs_tui.cli_help import epilog
 
     o = _options()
-    parser = OneLineParser(prog="obs-tui", parents=list(o.values()),
-                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog(),
-                           description="Terminal observability console: RED, power, carbon, SLOs.\n"
-                                       "Without a subcommand, the console.")
+    parser = OneLineParser(
+        prog="obs-tui",
+        parents=list(o.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=epilog(),
+        description="Terminal observability console: RED, power, carbon, SLOs.\n"
+        "Without a subcommand, the console.",
+    )
     parser.add_argument("--version", action="version", version=f"obs-tui {__version__}")
-    parser.add_argument("--serve-metrics", metavar="ADDR:PORT", default=argparse.SUPPRESS,
-                        help="also publish the console's frames on http://ADDR:PORT/metrics")
+    parser.add_argument(
+        "--serve-metrics",
+        metavar="ADDR:PORT",
+        default=argparse.SUPPRESS,
+        help="also publish the console's frames on http://ADDR:PORT/metrics",
+    )
     commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
 
     def command(name: str, groups: list[str], help: str, description: str = "") -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=[o[g] for g in groups], help=help,
-                                   description=description or help[:1].upper() + help[1:] + ".")
+        return commands.add_parser(
+            name,
+            parents=[o[g] for g in groups],
+            help=help,
+            description=description or help[:1].upper() + help[1:] + ".",
+        )
 
     doctor = command("doctor", ["config", "sources", "history"], "what works on this host and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    snapshot = command("snapshot", ["config", "interval", "sources", "root", "history", "recording"],
-                       "frames as JSON on stdout (NDJSON with --count, CSV with --csv)",
-                       "One frame as JSON on stdout; with --count N, N frames as NDJSON, one a line "
-                       "every --interval seconds; with --csv TABLE, one table as CSV.")
-    snapshot.add_argument("--json", action="store_true",
-                          help="JSON output (the default; kept for scripts that pass it)")
-    snapshot.add_argument("--csv", metavar="TABLE", choices=("processes", "services", "slo"),
-                          help="one table as CSV: processes, services or slo")
-    snapshot.add_argument("--duration", metavar="S", type=_number(Bounds(0.1, 86400.0, "seconds")),
-                          help="window the counts and rates of one frame cover (default 1 s)")
-    snapshot.add_argument("--count", metavar="N", type=_positive_int,
-                          help="N frames, one every --interval seconds (NDJSON, or CSV rows)")
-    snapshot.add_argument("--at", metavar="TIME",
-                          help="answer from history: the window starting at TIME (14:05, -10m, ISO 8601)")
-    export = command("export", ["config", "history"],
-                     "recorded frames as OpenMetrics text (for promtool tsdb create-blocks-from "
-                     "openmetrics)")
-    export.add_argument("--from", dest="start", metavar="T1", required=True,
-                        help="first time (14:05, -10m, ISO 8601)")
+    snapshot = command(
+        "snapshot",
+        ["config", "interval", "sources", "root", "history", "recording"],
+        "frames as JSON on stdout (NDJSON with --count, CSV with --csv)",
+        "One frame as JSON on stdout; with --count N, N frames as NDJSON, one a line "
+        "every --interval seconds; with --csv TABLE, one table as CSV.",
+    )
+    snapshot.add_argument(
+        "--json", action="store_true", help="JSON output (the default; kept for scripts that pass it)"
+    )
+    snapshot.add_argument(
+        "--csv",
+        metavar="TABLE",
+        choices=("processes", "services", "slo"),
+        help="one table as CSV: processes, services or slo",
+    )
+    snapshot.add_argument(
+        "--duration",
+        metavar="S",
+        type=_number(Bounds(0.1, 86400.0, "seconds")),
+        help="window the counts and rates of one frame cover (default 1 s)",
+    )
+    snapshot.add_argument(
+        "--count",
+        metavar="N",
+        type=_positive_int,
+        help="N frames, one every --interval seconds (NDJSON, or CSV rows)",
+    )
+    snapshot.add_argument(
+        "--at",
+        metavar="TIME",
+        help="answer from history: the window starting at TIME (14:05, -10m, ISO 8601)",
+    )
+    export = command(
+        "export",
+        ["config", "history"],
+        "recorded frames as OpenMetrics text (for promtool tsdb create-blocks-from openmetrics)",
+    )
+    export.add_argument(
+        "--from", dest="start", metavar="T1", required=True, help="first time (14:05, -10m, ISO 8601)"
+    )
     export.add_argument("--to", dest="end", metavar="T2", default="now", help="last time (default now)")
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    agent = command("agent", ["config", "interval", "root", "history", "recording"],
-                    "headless: publish the frames on /metrics for Prometheus")
-    agent.add_argument("--prometheus", metavar="URL", default=argparse.SUPPRESS,
-                       help="Prometheus base URL (for a live grid intensity query)")
-    agent.add_argument("--listen", metavar="ADDR:PORT",
-                       help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)")
-    agent.add_argument("--web-config-file", "--web.config.file", dest="web_config_file",
-                       metavar="FILE", help="exporter-toolkit web-config.yml: TLS, client "
-                                            "certificates, bcrypt basic auth (default: "
-                                            "exporter.web_config_file)")
-    demo = command("demo", ["interval", "screen"],
-                   "a sample service, load, the agent and Prometheus on loopback, and the console "
-                   "over them")
-    demo.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
-                      help="the console reads the demo's Prometheus only")
-    demo.add_argument("--headless", action="store_true",
-                      help="start everything and wait for Ctrl-C instead of opening the console")
-    demo.add_argument("--for", dest="seconds", metavar="S",
-                      type=_number(Bounds(0.1, 1e7, "seconds")),
-                      help="with --headless: stop after S seconds")
-    demo.add_argument("--rps", metavar="N", type=_number(Bounds(0.1, 1000.0, "requests per second")),
-                      default=40.0,
-                      help="requests per second of the load generator (default 40)")
-    config = command("config", ["config"], "the config file in use, or every key with its default",
-                     "Without options: the config search path and the file in use. With "
-                     "--default: an annotated config with every key and its default, which "
-                     "obs-tui accepts as it is.")
-    config.add_argument("--default", action="store_true",
-                        help="print every key with its default value, annotated")
-    completion = command("completion", [], "a shell completion script (bash or zsh) on stdout",
-                         "A shell completion script on stdout, e.g. obs-tui completion bash > "
-                         "/usr/local/share/bash-completion/completions/obs-tui (make install-docs "
-                         "installs it).")
+    agent = command(
+        "agent",
+        ["config", "interval", "root", "history", "recording"],
+        "headless: publish the frames on /metrics for Prometheus",
+    )
+    agent.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="Prometheus base URL (for a live grid intensity query)",
+    )
+    agent.add_argument(
+        "--listen", metavar="ADDR:PORT", help="address of /metrics (default: exporter.listen, 127.0.0.1:9464)"
+    )
+    agent.add_argument(
+        "--web-config-file",
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="exporter-toolkit web-config.yml: TLS, client "
+        "certificates, bcrypt basic auth (default: "
+        "exporter.web_config_file)",
+    )
+    demo = command(
+        "demo",
+        ["interval", "screen"],
+        "a sample service, load, the agent and Prometheus on loopback, and the console over them",
+    )
+    demo.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="the console reads the demo's Prometheus only",
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="start everything and wait for Ctrl-C instead of opening the console",
+    )
+    demo.add_argument(
+        "--for",
+        dest="seconds",
+        metavar="S",
+        type=_number(Bounds(0.1, 1e7, "seconds")),
+        help="with --headless: stop after S seconds",
+    )
+    demo.add_argument(
+        "--rps",
+        metavar="N",
+        type=_number(Bounds(0.1, 1000.0, "requests per second")),
+        default=40.0,
+        help="requests per second of the load generator (default 40)",
+    )
+    config = command(
+        "config",
+        ["config"],
+        "the config file in use, or every key with its default",
+        "Without options: the config search path and the file in use. With "
+        "--default: an annotated config with every key and its default, which "
+        "obs-tui accepts as it is.",
+    )
+    config.add_argument(
+        "--default", action="store_true", help="print every key with its default value, annotated"
+    )
+    completion = command(
+        "completion",
+        [],
+        "a shell completion script (bash or zsh) on stdout",
+        "A shell completion script on stdout, e.g. obs-tui completion bash > "
+        "/usr/local/share/bash-completion/completions/obs-tui (make install-docs "
+        "installs it).",
+    )
     completion.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
     parser.subcommands = dict(commands.choices)  # type: ignore[attr-defined]
     return parser
@@ -199,8 +299,10 @@ def check_applies(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     for dest in vars(args):
         given = [a.option_strings[-1] for a in parser._actions if a.dest == dest and a.option_strings]
         if given and dest not in taken:
-            raise UsageError(f"obs-tui {args.command}: {'/'.join(given)} does not apply "
-                             f"to {args.command} (see obs-tui {args.command} --help)")
+            raise UsageError(
+                f"obs-tui {args.command}: {'/'.join(given)} does not apply "
+                f"to {args.command} (see obs-tui {args.command} --help)"
+            )
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
@@ -230,8 +332,9 @@ def power_source(config: Config, notice=lambda line: None):
     from obs_tui.sources.power import PowerSource
 
     power = config.power
-    overrides = {key: power[key] for key in
-                 ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb")}
+    overrides = {
+        key: power[key] for key in ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb")
+    }
     return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
 
 
@@ -248,8 +351,9 @@ def prometheus_client(config: Config):
         return None, str(exc)
 
 
-def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=(),
-                with_slos: bool = True):
+def make_engine(
+    config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=(), with_slos: bool = True
+):
     """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
     `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
     terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here;
@@ -284,8 +388,14 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
         from obs_tui.sources.service_identity import ServiceNaming
 
         naming = ServiceNaming(rules_from_config(config.red["services"]))
-        sources.append(RedSource(routes=config.red["routes"], max_children=config.red["max_children"],
-                                 notice=notice, naming=naming))
+        sources.append(
+            RedSource(
+                routes=config.red["routes"],
+                max_children=config.red["max_children"],
+                notice=notice,
+                naming=naming,
+            )
+        )
         sources.append(power_source(config, notice))
     if client is not None and with_slos:
         from obs_tui.sources.slo import SloSource
@@ -308,8 +418,14 @@ def make_engine(config: Config, read_only: bool, notice=lambda line: None, slos=
     elif client is not None:  # the agent without an intensity query: nothing here asks it
         client.close()
         capabilities["prometheus"] = Capability(False, "not used: nothing here reads Prometheus")
-    return Engine(sources, capabilities=capabilities, interval=config.interval, joins=joins,
-                  sinks=list(sinks), services=services)
+    return Engine(
+        sources,
+        capabilities=capabilities,
+        interval=config.interval,
+        joins=joins,
+        sinks=list(sinks),
+        services=services,
+    )
 
 
 def load_slos(config: Config) -> list:
@@ -319,8 +435,9 @@ def load_slos(config: Config) -> list:
     return load_all(config)
 
 
-def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: None,
-                         history: str = "", **options):
+def make_engine_and_drop(
+    config: Config, read_only: bool, notice=lambda line: None, history: str = "", **options
+):
     """The engine, then root given up: everything that needs root (loading the probes,
     opening root-only files, the history store) happens before the drop; what runs for the
     rest of the session reads through the descriptors it holds (obs_tui/privileges.py).
@@ -334,8 +451,9 @@ def make_engine_and_drop(config: Config, read_only: bool, notice=lambda line: No
             attach(engine, config, history, notice)
         except StoreError as exc:
             engine.close()
-            raise UsageError(f"obs-tui {history}: {exc} (--history DIR to choose, --no-history "
-                             "to run without)") from None
+            raise UsageError(
+                f"obs-tui {history}: {exc} (--history DIR to choose, --no-history to run without)"
+            ) from None
     try:
         engine.privileges = drop(keep_root=config.keep_root)
     except (OSError, PrivilegeError) as exc:
@@ -365,7 +483,6 @@ def cmd_config(args) -> int:
 
 def cmd_doctor(config: Config, args) -> int:
     from obs_tui import doctor
-
     from obs_tui.history.query import describe_dir, render_text
 
     checks = doctor.run_checks(config, read_only=getattr(args, "read_only", False))
@@ -429,8 +546,9 @@ def cmd_export(config: Config, args) -> int:
         raise UsageError(f"obs-tui export: --to ({args.end}) must be after --from ({args.start})")
     store = _open_history(config)
     try:
-        text = openmetrics(frames_between(store, start, end, notice=_to_stderr),
-                           config.exporter["top_processes"])
+        text = openmetrics(
+            frames_between(store, start, end, notice=_to_stderr), config.exporter["top_processes"]
+        )
     except NoHistory as exc:
         print(f"obs-tui: {exc}", file=sys.stderr)
         return 1
@@ -456,16 +574,21 @@ def cmd_snapshot(config: Config, args) -> int:
     if getattr(args, "json", False) and args.csv:
         raise UsageError("obs-tui snapshot: --json and --csv: choose one")
     if args.count is not None and args.duration is not None:
-        raise UsageError("obs-tui snapshot: --duration is the window of one frame; with --count "
-                         "each frame covers --interval")
+        raise UsageError(
+            "obs-tui snapshot: --duration is the window of one frame; with --count "
+            "each frame covers --interval"
+        )
     write = _snapshot_writer(args.csv, stream=args.count is not None)
     if getattr(args, "at", None) is not None:
         if args.count is not None:
-            raise UsageError("obs-tui snapshot: --at answers one window from history; --count "
-                             "streams live frames: choose one")
+            raise UsageError(
+                "obs-tui snapshot: --at answers one window from history; --count "
+                "streams live frames: choose one"
+            )
         return cmd_snapshot_at(config, args)
-    engine = make_engine_and_drop(config, getattr(args, "read_only", False), notice=_to_stderr,
-                                  slos=load_slos(config))
+    engine = make_engine_and_drop(
+        config, getattr(args, "read_only", False), notice=_to_stderr, slos=load_slos(config)
+    )
 
     def document(frame) -> dict:
         doc = frame_to_json(frame)
@@ -533,9 +656,11 @@ def cmd_console(config: Config, args) -> int:
         sinks.append(collector.publish)
     try:
         history = "" if getattr(args, "no_history", False) else "console"
-        return run_console(lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks,
-                                                        history=history),
-                           read_only=read_only, **screen_options(config, args, not config.keep_root))
+        return run_console(
+            lambda: make_engine_and_drop(config, read_only, slos=slos, sinks=sinks, history=history),
+            read_only=read_only,
+            **screen_options(config, args, not config.keep_root),
+        )
     finally:
         if server is not None:
             server.close()
@@ -565,8 +690,9 @@ def start_exporter(config: Config, listen: str | None, flag: str, web_config_fil
     collector = FrameCollector(config.exporter["top_processes"])
     where = flag if listen else f"{config.path or 'config'}: key 'exporter.listen'"
     try:
-        server = serve_from_config(collector, config.exporter, listen or config.exporter["listen"],
-                                   where, web_config_file)
+        server = serve_from_config(
+            collector, config.exporter, listen or config.exporter["listen"], where, web_config_file
+        )
     except ExporterError as exc:
         raise UsageError(f"obs-tui: {exc}") from None
     return collector, server
@@ -577,25 +703,39 @@ def cmd_agent(config: Config, args) -> int:
     from obs_tui.exporter import sources_off
 
     started: float | None = time.monotonic()
-    collector, server = start_exporter(config, getattr(args, "listen", None), "--listen",
-                                       getattr(args, "web_config_file", None))
+    collector, server = start_exporter(
+        config, getattr(args, "listen", None), "--listen", getattr(args, "web_config_file", None)
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"obs-tui agent: metrics on {server.url} (503 until ready: "
-          f"{server.url.removesuffix('/metrics')}/-/ready)", file=sys.stderr, flush=True)
+    print(
+        f"obs-tui agent: metrics on {server.url} (503 until ready: "
+        f"{server.url.removesuffix('/metrics')}/-/ready)",
+        file=sys.stderr,
+        flush=True,
+    )
     engine = None
     try:
-        engine = make_engine_and_drop(config, False, notice=_to_stderr, sinks=[collector.publish],
-                                      with_slos=False,
-                                      history="" if getattr(args, "no_history", False) else "agent")
+        engine = make_engine_and_drop(
+            config,
+            False,
+            notice=_to_stderr,
+            sinks=[collector.publish],
+            with_slos=False,
+            history="" if getattr(args, "no_history", False) else "agent",
+        )
         if engine.history is not None:
             print(f"obs-tui agent: recording to {engine.history.path}", file=sys.stderr, flush=True)
         while not stop.is_set():
             frame = engine.tick()
             if started is not None:  # the first frame is published: /-/ready now answers 200
                 notes = "".join(f"; {off}" for off in sources_off(frame))
-                print(f"obs-tui agent: ready in {time.monotonic() - started:.1f} s (probes "
-                      f"attached, first frame published){notes}", file=sys.stderr, flush=True)
+                print(
+                    f"obs-tui agent: ready in {time.monotonic() - started:.1f} s (probes "
+                    f"attached, first frame published){notes}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 started = None
             # ticks on whole multiples of the interval: a recorded 1 s tick is one wall-clock
             # second, so history answers "what happened at 14:05:12" with that second
@@ -614,15 +754,18 @@ def cmd_demo(config: Config, args) -> int:
 
     read_only = getattr(args, "read_only", False)
 
-    def open_console(running: "demo.Demo") -> int:
+    def open_console(running: demo.Demo) -> int:
         from obs_tui.tui.app import run_console
 
         # The demo's config (its Prometheus, routes and SLOs) with the flags' overrides.
         args.config = str(running.config_path)
         shown = resolve_config(args)
         # No privilege drop here: the demo must still be able to stop what it started as root.
-        return run_console(lambda: make_engine(shown, read_only), read_only=read_only,
-                           **screen_options(shown, args, drops_root=False))
+        return run_console(
+            lambda: make_engine(shown, read_only),
+            read_only=read_only,
+            **screen_options(shown, args, drops_root=False),
+        )
 
     return demo.run(open_console, args.headless, args.seconds, args.rps)
 
@@ -686,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: one line, and the traceback only on request
         if os.environ.get("OBS_TUI_DEBUG"):
             raise
-        _to_stderr(f"obs-tui: internal error: {type(exc).__name__}: {exc} "
-                   "(set OBS_TUI_DEBUG=1 for the traceback)")
+        _to_stderr(
+            f"obs-tui: internal error: {type(exc).__name__}: {exc} (set OBS_TUI_DEBUG=1 for the traceback)"
+        )
         return 1

@@ -30,8 +30,7 @@ EXAMPLES = [
 ENVIRONMENT = [
     ("OBS_TUI_CONFIG", "the config file, before the search path (--config wins over it)"),
     ("XDG_CONFIG_HOME", "where the user's config.toml and themes/ are (default ~/.config)"),
-    ("XDG_STATE_HOME", "where the console remembers the theme and each pane's sort "
-                       "(default ~/.local/state)"),
+    ("XDG_STATE_HOME", "where the console remembers the theme and each pane's sort (default ~/.local/state)"),
     ("NO_COLOR", "set, even empty: the mono theme, whatever was asked for"),
     ("OBS_TUI_DEBUG", "set: a traceback instead of the one-line internal error"),
     ("BCC_KERNEL_SOURCE", "kernel headers for the eBPF probes (else found or assembled)"),
@@ -42,10 +41,14 @@ ENVIRONMENT = [
 def files() -> list[tuple[str, str]]:
     return [
         ("config.toml", "looked for in this order: " + search_paths_text()),
-        ("$XDG_CONFIG_HOME/obs-tui/themes/NAME.toml", "user themes (Textual theme fields), "
-                                                      "chosen with --theme NAME or T"),
-        ("$XDG_STATE_HOME/obs-tui/console.toml", "the theme and sorts the console remembers; "
-                                                 "written only by the user it belongs to"),
+        (
+            "$XDG_CONFIG_HOME/obs-tui/themes/NAME.toml",
+            "user themes (Textual theme fields), chosen with --theme NAME or T",
+        ),
+        (
+            "$XDG_STATE_HOME/obs-tui/console.toml",
+            "the theme and sorts the console remembers; written only by the user it belongs to",
+        ),
     ]
 
 
@@ -67,12 +70,14 @@ def _pairs(pairs: list[tuple[str, str]], columns: int = 79) -> str:
 
 def epilog() -> str:
     """The text under the options of `obs-tui --help`."""
-    return "\n\n".join([
-        "examples:\n" + _pairs(EXAMPLES),
-        "files:\n" + _pairs(files()),
-        "environment:\n" + _pairs(ENVIRONMENT),
-        "Each subcommand has its own --help; man obs-tui. Docs: README.md and docs/.",
-    ])
+    return "\n\n".join(
+        [
+            "examples:\n" + _pairs(EXAMPLES),
+            "files:\n" + _pairs(files()),
+            "environment:\n" + _pairs(ENVIRONMENT),
+            "Each subcommand has its own --help; man obs-tui. Docs: README.md and docs/.",
+        ]
+    )
 
 
 def files_completion(*actions: argparse.Action) -> None:
@@ -108,10 +113,15 @@ def manpage(parser: argparse.ArgumentParser, version: str) -> str:
 
     epilog, parser.epilog = parser.epilog, None  # the man page has its own sections for it
     try:
-        page = Manpage(parser, _data={"project_name": "obs-tui", "version": version,
-                                      "manual_title": "obs-tui manual",
-                                      "description": "terminal observability console: eBPF RED, "
-                                                     "power, carbon and SLO burn rates"})
+        page = Manpage(
+            parser,
+            _data={
+                "project_name": "obs-tui",
+                "version": version,
+                "manual_title": "obs-tui manual",
+                "description": "terminal observability console: eBPF RED, power, carbon and SLO burn rates",
+            },
+        )
         page.add_section("examples", ">", _tagged(EXAMPLES))
         page.add_section("files", ">", _tagged(files()))
         page.add_section("environment", ">", _tagged(ENVIRONMENT))

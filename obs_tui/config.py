@@ -6,8 +6,8 @@ the CLI prints that one line and exits 2.
 
 from __future__ import annotations
 
-import os
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +42,10 @@ def search_paths() -> list[Path]:
 
 def search_paths_text() -> str:
     """The search order in words, for --help, the man page and `config --default`."""
-    return ("--config FILE, $OBS_TUI_CONFIG, $XDG_CONFIG_HOME/obs-tui/config.toml "
-            f"(~/.config/obs-tui/config.toml), {SYSTEM_CONFIG}")
+    return (
+        "--config FILE, $OBS_TUI_CONFIG, $XDG_CONFIG_HOME/obs-tui/config.toml "
+        f"(~/.config/obs-tui/config.toml), {SYSTEM_CONFIG}"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,14 @@ SCHEMA: dict[str, Any] = {
         "max_children": (int, 10, Bounds(1, 10000)),
         # Service names for processes without OTEL_SERVICE_NAME (analysis/service_names.py):
         # the first rule whose matchers all match names the process.
-        "services": [{
-            "name": (str, None),
-            "exe": (str, ""),       # glob on the executable's path or base name
-            "cmdline": (str, ""),   # regular expression searched in the command line
-            "port": (int, 0, Bounds(0, 65535)),  # a port it listens on (0: any)
-        }],
+        "services": [
+            {
+                "name": (str, None),
+                "exe": (str, ""),  # glob on the executable's path or base name
+                "cmdline": (str, ""),  # regular expression searched in the command line
+                "port": (int, 0, Bounds(0, 65535)),  # a port it listens on (0: any)
+            }
+        ],
     },
     "exporter": {
         "listen": (str, "127.0.0.1:9464"),
@@ -134,17 +138,19 @@ SCHEMA: dict[str, Any] = {
         "max_age_days": (_NUMBER, 7.0, Bounds(0.01, 3650.0, "days")),
         "max_size_mb": (_NUMBER, 1024.0, Bounds(1.0, 1e7, "MB")),
     },
-    "slo": [{
-        "name": (str, None),
-        "objective": (_NUMBER, None),
-        "period": (str, "30d"),
-        "error_query": (str, ""),   # a ratio SLO: errors and total, both with {{.window}}
-        "total_query": (str, ""),
-        "histogram": (str, ""),     # or a latency SLO: a histogram's base name,
-        "threshold_s": (_NUMBER, 0),  # a bound that must be one of its bucket `le`s,
-        "selector": (str, ""),      # and label matchers without braces: job="api"
-        "description": (str, ""),
-    }],
+    "slo": [
+        {
+            "name": (str, None),
+            "objective": (_NUMBER, None),
+            "period": (str, "30d"),
+            "error_query": (str, ""),  # a ratio SLO: errors and total, both with {{.window}}
+            "total_query": (str, ""),
+            "histogram": (str, ""),  # or a latency SLO: a histogram's base name,
+            "threshold_s": (_NUMBER, 0),  # a bound that must be one of its bucket `le`s,
+            "selector": (str, ""),  # and label matchers without braces: job="api"
+            "description": (str, ""),
+        }
+    ],
 }
 
 
@@ -160,8 +166,9 @@ class Config:
     carbon: dict[str, Any] = field(default_factory=dict)
     red: dict[str, Any] = field(default_factory=dict)
     exporter: dict[str, Any] = field(default_factory=dict)
-    history: dict[str, Any] = field(default_factory=lambda: {"dir": "", "max_age_days": 7.0,
-                                                             "max_size_mb": 1024.0})
+    history: dict[str, Any] = field(
+        default_factory=lambda: {"dir": "", "max_age_days": 7.0, "max_size_mb": 1024.0}
+    )
     slo: tuple[dict[str, Any], ...] = ()
 
 
@@ -232,8 +239,10 @@ def _check_table(where: str, prefix: str, table: dict, schema: dict) -> dict:
 
 def _check_slo(where: str, at: str, slo: dict) -> None:
     if not 0 < slo["objective"] < 1:
-        raise ConfigError(f"{where}: key '{at}.objective' must be a ratio between 0 and 1 "
-                          f"(0.999 for 99.9 %), got {slo['objective']}")
+        raise ConfigError(
+            f"{where}: key '{at}.objective' must be a ratio between 0 and 1 "
+            f"(0.999 for 99.9 %), got {slo['objective']}"
+        )
     from obs_tui.analysis.slo import duration_s
 
     try:
@@ -242,23 +251,32 @@ def _check_slo(where: str, at: str, slo: dict) -> None:
         raise ConfigError(f"{where}: key '{at}.period' is {exc}") from None
     ratio = slo["error_query"] or slo["total_query"]
     if ratio and slo["histogram"]:
-        raise ConfigError(f"{where}: {at}: give error_query + total_query or histogram + "
-                          "threshold_s, not both")
+        raise ConfigError(
+            f"{where}: {at}: give error_query + total_query or histogram + threshold_s, not both"
+        )
     if slo["histogram"]:
         if slo["histogram"].endswith(("_bucket", "_count", "_sum")):
-            raise ConfigError(f"{where}: key '{at}.histogram' is the base name, without "
-                              f"_bucket/_count/_sum: {slo['histogram']!r}")
+            raise ConfigError(
+                f"{where}: key '{at}.histogram' is the base name, without "
+                f"_bucket/_count/_sum: {slo['histogram']!r}"
+            )
         if slo["threshold_s"] <= 0:
-            raise ConfigError(f"{where}: key '{at}.threshold_s' must be a bucket bound in seconds "
-                              f"greater than 0, got {slo['threshold_s']:g}")
+            raise ConfigError(
+                f"{where}: key '{at}.threshold_s' must be a bucket bound in seconds "
+                f"greater than 0, got {slo['threshold_s']:g}"
+            )
         return
     for key in ("error_query", "total_query"):
         if not slo[key]:
-            raise ConfigError(f"{where}: {at} needs error_query and total_query (or histogram and "
-                              f"threshold_s): '{at}.{key}' is missing")
+            raise ConfigError(
+                f"{where}: {at} needs error_query and total_query (or histogram and "
+                f"threshold_s): '{at}.{key}' is missing"
+            )
         if "{{.window}}" not in slo[key]:
-            raise ConfigError(f"{where}: key '{at}.{key}' must contain {{{{.window}}}} where the "
-                              "range goes, as in rate(x[{{.window}}])")
+            raise ConfigError(
+                f"{where}: key '{at}.{key}' must contain {{{{.window}}}} where the "
+                "range goes, as in rate(x[{{.window}}])"
+            )
     if slo["selector"] or slo["threshold_s"]:
         raise ConfigError(f"{where}: {at}: selector and threshold_s go with histogram")
 
@@ -268,8 +286,10 @@ def url_problem(url: str) -> str:
     carries credentials."""
     authority = (url.partition("//")[2] if "//" in url else url).partition("/")[0]
     if "@" in authority:  # before parsing, whose errors would repeat the URL
-        return ("must not carry a password or user name (user:password@ shows in argv, "
-                "process lists and logs); use basic_auth_user + basic_auth_password_file")
+        return (
+            "must not carry a password or user name (user:password@ shows in argv, "
+            "process lists and logs); use basic_auth_user + basic_auth_password_file"
+        )
     try:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -294,8 +314,10 @@ def _check_prometheus(where: str, prom: dict[str, Any]) -> None:
     if prom["url"] and url_problem(prom["url"]):
         raise ConfigError(f"{where}: key 'prometheus.url' {url_problem(prom['url'])}")
     if prom["bearer_token_file"] and prom["basic_auth_user"]:
-        raise ConfigError(f"{where}: keys 'prometheus.bearer_token_file' and "
-                          "'prometheus.basic_auth_user': give a bearer token or basic auth, not both")
+        raise ConfigError(
+            f"{where}: keys 'prometheus.bearer_token_file' and "
+            "'prometheus.basic_auth_user': give a bearer token or basic auth, not both"
+        )
     for key, needs in (("basic_auth_password_file", "basic_auth_user"), ("key_file", "cert_file")):
         if prom[key] and not prom[needs]:
             raise ConfigError(f"{where}: key 'prometheus.{key}' needs 'prometheus.{needs}'")
@@ -310,8 +332,15 @@ def _check_files(where: str, config: Config) -> None:
                 continue
             path = Path(value)
             try:  # exists() and is_dir() raise, not answer False, on a directory we cannot enter
-                why = ("no such file" if not path.exists() else "is a directory" if path.is_dir()
-                       else "not a regular file" if not path.is_file() else "")
+                why = (
+                    "no such file"
+                    if not path.exists()
+                    else "is a directory"
+                    if path.is_dir()
+                    else "not a regular file"
+                    if not path.is_file()
+                    else ""
+                )
                 if not why:
                     with path.open("rb"):
                         pass
@@ -331,15 +360,19 @@ def parse(text: str, where: str = "<config>") -> Config:
         _check_slo(where, f"slo[{i}]", slo)
     _check_prometheus(where, data["prometheus"])
     if split_listen(data["exporter"]["listen"]) is None:
-        raise ConfigError(f"{where}: key 'exporter.listen' must be ADDR:PORT such as "
-                          f"{SCHEMA['exporter']['listen'][1]}, got {data['exporter']['listen']!r}")
+        raise ConfigError(
+            f"{where}: key 'exporter.listen' must be ADDR:PORT such as "
+            f"{SCHEMA['exporter']['listen'][1]}, got {data['exporter']['listen']!r}"
+        )
     for item in data["slo_files"]:
         if not isinstance(item, str) or not item:
             raise ConfigError(f"{where}: key 'slo_files' must list file paths or globs, got {item!r}")
     power = data["power"]
     if power["max_watts_per_vcpu"] and power["min_watts_per_vcpu"] > power["max_watts_per_vcpu"]:
-        raise ConfigError(f"{where}: key 'power.min_watts_per_vcpu' ({power['min_watts_per_vcpu']}) "
-                          f"must not exceed 'power.max_watts_per_vcpu' ({power['max_watts_per_vcpu']})")
+        raise ConfigError(
+            f"{where}: key 'power.min_watts_per_vcpu' ({power['min_watts_per_vcpu']}) "
+            f"must not exceed 'power.max_watts_per_vcpu' ({power['max_watts_per_vcpu']})"
+        )
     for key in ("routes",):
         for item in data["red"][key]:
             if not isinstance(item, str) or not item.startswith("/"):
@@ -352,11 +385,20 @@ def parse(text: str, where: str = "<config>") -> Config:
     except RuleError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     path = None if where == "<config>" else Path(where)
-    return Config(path=path, interval=data["interval"], theme=data["theme"],
-                  slo_files=tuple(data["slo_files"]), keep_root=data["keep_root"],
-                  prometheus=data["prometheus"], power=data["power"], carbon=data["carbon"],
-                  red=data["red"], exporter=data["exporter"], history=data["history"],
-                  slo=tuple(data["slo"]))
+    return Config(
+        path=path,
+        interval=data["interval"],
+        theme=data["theme"],
+        slo_files=tuple(data["slo_files"]),
+        keep_root=data["keep_root"],
+        prometheus=data["prometheus"],
+        power=data["power"],
+        carbon=data["carbon"],
+        red=data["red"],
+        exporter=data["exporter"],
+        history=data["history"],
+        slo=tuple(data["slo"]),
+    )
 
 
 def _check_carbon(where: str, carbon: dict[str, Any]) -> None:
@@ -365,14 +407,21 @@ def _check_carbon(where: str, carbon: dict[str, Any]) -> None:
     region = carbon["region"]
     if region and tables.region_value(region) is None:
         close = tables.close_regions(region)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else (
-            "; use 'aws:REGION', 'gcp:REGION', 'azure:REGION' or 'country:ISO3' (see docs/power-and-carbon.md)")
+        hint = (
+            f"; did you mean {', '.join(repr(c) for c in close)}?"
+            if close
+            else (
+                "; use 'aws:REGION', 'gcp:REGION', 'azure:REGION' or 'country:ISO3' (see docs/power-and-carbon.md)"
+            )
+        )
         raise ConfigError(f"{where}: key 'carbon.region': unknown region {region!r}{hint}")
     pue = carbon.get("pue")
     presets = tables.pue_presets()
     if isinstance(pue, str) and pue.lower() not in presets:
-        raise ConfigError(f"{where}: key 'carbon.pue' must be a number from 1 to 5 or one of "
-                          f"{', '.join(sorted(presets))}, got {pue!r}")
+        raise ConfigError(
+            f"{where}: key 'carbon.pue' must be a number from 1 to 5 or one of "
+            f"{', '.join(sorted(presets))}, got {pue!r}"
+        )
 
 
 def _is_file(path: Path) -> bool:

@@ -18,9 +18,9 @@ from obs_tui.config import SCHEMA, UNSET, search_paths_text
 # dotted key -> explanation, or (explanation, example) for a key that has no default value.
 NOTES: dict[str, str | tuple[str, Any]] = {
     "interval": "seconds between refreshes of the console, the agent and snapshot --count "
-                "(--interval S, or -d TENTHS as in htop)",
+    "(--interval S, or -d TENTHS as in htop)",
     "theme": "dark, light, mono, or a theme file in $XDG_CONFIG_HOME/obs-tui/themes "
-             "(NO_COLOR forces mono; the T key's choice is remembered and wins over this)",
+    "(NO_COLOR forces mono; the T key's choice is remembered and wins over this)",
     "slo_files": "Sloth prometheus/v1 or OpenSLO v1 files (globs) with more SLOs",
     "keep_root": "true: stay root after the probes are loaded (see SECURITY.md)",
     "prometheus": "the Prometheus that SLOs, read-only mode and a live grid intensity read",
@@ -40,20 +40,21 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "power.max_watts_per_vcpu": "estimate: watts of a busy vCPU; 0 takes the coefficient table's",
     "power.memory_watts_per_gb": "estimate: watts per GB of memory",
     "carbon": "gCO2e from power: grid intensity, then PUE (docs/power-and-carbon.md)",
-    "carbon.grid_g_per_kwh": ("grid intensity in gCO2e/kWh; not set: region, query or the default",
-                              400),
+    "carbon.grid_g_per_kwh": ("grid intensity in gCO2e/kWh; not set: region, query or the default", 400),
     "carbon.region": "a region of the shipped table: aws:eu-west-1, gcp:europe-west1, "
-                     "azure:westeurope, country:FRA",
+    "azure:westeurope, country:FRA",
     "carbon.intensity_query": "PromQL giving the live intensity (a grid-intensity exporter)",
-    "carbon.pue": ("power usage effectiveness: a number >= 1, or aws, gcp, azure; not set: the "
-                   "region's cloud, else 1.0", 1.2),
+    "carbon.pue": (
+        "power usage effectiveness: a number >= 1, or aws, gcp, azure; not set: the region's cloud, else 1.0",
+        1.2,
+    ),
     "carbon.embodied_g": ("the host's embodied carbon in gCO2e; not set: none counted", 1200000),
     "carbon.lifespan_years": "years the embodied carbon is spread over",
     "red": "eBPF RED (rate, errors, duration) of HTTP servers",
-    "red.routes": "your route patterns, e.g. [\"/users/{id}\"]: they win over automatic ones",
+    "red.routes": 'your route patterns, e.g. ["/users/{id}"]: they win over automatic ones',
     "red.max_children": "a path level with more distinct children collapses to *",
     "red.services": "service names for processes without OTEL_SERVICE_NAME: the first rule whose "
-                    "matchers all match names the process (else name:port)",
+    "matchers all match names the process (else name:port)",
     "red.services[].name": ("required: the service name", "billing"),
     "red.services[].exe": ("a glob on the executable's path or base name", "*/billing"),
     "red.services[].cmdline": ("a regular expression searched in the command line", "billing\\.wsgi"),
@@ -66,25 +67,29 @@ NOTES: dict[str, str | tuple[str, Any]] = {
     "exporter.basic_auth_user": "with basic_auth_password_file: every scrape must authenticate",
     "exporter.basic_auth_password_file": "file with the password scrapes must send",
     "exporter.web_config_file": "an exporter-toolkit web-config.yml (TLS, client certificates, "
-                                "bcrypt users) instead of the tls_*/basic_auth_* keys",
+    "bcrypt users) instead of the tls_*/basic_auth_* keys",
     "history": "the flight recorder's store (docs/history.md): the agent records every frame, the "
-               "console its own run (or reads the agent's)",
+    "console its own run (or reads the agent's)",
     "history.dir": "its directory; empty: /var/lib/obs-tui/history as root, else "
-                   "$XDG_STATE_HOME/obs-tui/history",
+    "$XDG_STATE_HOME/obs-tui/history",
     "history.max_age_days": "frames older than this are dropped",
     "history.max_size_mb": "the store is kept under this size, oldest frames dropped first",
     "slo": "one [[slo]] table per SLO: a ratio (error_query and total_query) or a latency "
-           "(histogram and threshold_s)",
+    "(histogram and threshold_s)",
     "slo[].name": ("required: the SLO's name", "checkout-availability"),
     "slo[].objective": ("required: a ratio, 0.999 for 99.9 %", 0.999),
     "slo[].period": "the SLO's window",
-    "slo[].error_query": ("ratio SLO: PromQL of errors per second, {{.window}} where the range goes",
-                          'sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))'),
-    "slo[].total_query": ("ratio SLO: PromQL of all requests per second",
-                          'sum(rate(http_requests_total{job="checkout"}[{{.window}}]))'),
+    "slo[].error_query": (
+        "ratio SLO: PromQL of errors per second, {{.window}} where the range goes",
+        'sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))',
+    ),
+    "slo[].total_query": (
+        "ratio SLO: PromQL of all requests per second",
+        'sum(rate(http_requests_total{job="checkout"}[{{.window}}]))',
+    ),
     "slo[].histogram": "latency SLO: a histogram's base name (without _bucket)",
     "slo[].threshold_s": "latency SLO: a bound in seconds that is one of its buckets' le",
-    "slo[].selector": "latency SLO: label matchers without braces, e.g. job=\"api\"",
+    "slo[].selector": 'latency SLO: label matchers without braces, e.g. job="api"',
     "slo[].description": "shown on the SLO's detail screen",
 }
 
@@ -112,8 +117,9 @@ def note(key: str) -> tuple[str, Any]:
 
 
 def _comment(text: str) -> list[str]:
-    return ["# " + line for line in textwrap.wrap(text, WIDTH - 2, break_on_hyphens=False,
-                                                          break_long_words=False)]
+    return [
+        "# " + line for line in textwrap.wrap(text, WIDTH - 2, break_on_hyphens=False, break_long_words=False)
+    ]
 
 
 def _example(key: str, types) -> Any:
@@ -172,7 +178,8 @@ def default_config(version: str = "") -> str:
         f"obs-tui configuration: every key with its default value (`obs-tui config --default`, "
         f"{made_by}). Every key is optional; an unknown key is an error. Looked for in this "
         f"order: {search_paths_text()}. A commented-out key has no default: uncomment it to set "
-        "it.") + [""]
+        "it."
+    ) + [""]
     lines = head + _scalars(SCHEMA, "") + _tables(SCHEMA, "")
     return "\n".join(lines) + "\n"
 

@@ -115,8 +115,10 @@ def prometheus_binary() -> str:
     name = os.environ.get(PROMETHEUS_ENV, "prometheus")
     found = shutil.which(name)
     if found is None:
-        raise DemoError(f"demo: {name} not found: apt install prometheus (Debian's package), "
-                        f"or set ${PROMETHEUS_ENV} to its path")
+        raise DemoError(
+            f"demo: {name} not found: apt install prometheus (Debian's package), "
+            f"or set ${PROMETHEUS_ENV} to its path"
+        )
     return found
 
 
@@ -125,8 +127,8 @@ def write_config(directory: Path, prometheus_url: str) -> Path:
     path.write_text(
         "interval = 1.0\n"
         f'[prometheus]\nurl = "{prometheus_url}"\ntimeout_s = 3\nrefresh_s = 5\n'
-        '[red]\nroutes = ["/api/products/{id}"]\n'
-        + SLOS.format(svc=SERVICE_NAME))
+        '[red]\nroutes = ["/api/products/{id}"]\n' + SLOS.format(svc=SERVICE_NAME)
+    )
     return path
 
 
@@ -141,10 +143,16 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
     def start(args: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(directory / f"{name}.log", "wb")
         try:
-            proc = subprocess.Popen(args, cwd=directory, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=_die_with_parent,
-                                    env=None if env is None else {**os.environ, **env})
+            proc = subprocess.Popen(
+                args,
+                cwd=directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env=None if env is None else {**os.environ, **env},
+            )
         finally:
             log.close()
         proc.log = str(directory / f"{name}.log")  # type: ignore[attr-defined]
@@ -154,33 +162,55 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
     try:
         notice(f"demo: working in {directory}")
         if os.geteuid() != 0:
-            notice("demo: not root, so the agent loads no probes and the Requests pane stays "
-                   "empty: run it with sudo for the full demo")
+            notice(
+                "demo: not root, so the agent loads no probes and the Requests pane stays "
+                "empty: run it with sudo for the full demo"
+            )
         shop_port, agent_port, prom_port = _free_port(), _free_port(), _free_port()
         python = sys.executable
         # Named as an OpenTelemetry SDK would name it: the agent reads OTEL_SERVICE_NAME.
-        shop = start([python, "-m", "obs_tui.demo_service", "serve", str(shop_port)], "shop",
-                     {"OTEL_SERVICE_NAME": SERVICE_NAME})
+        shop = start(
+            [python, "-m", "obs_tui.demo_service", "serve", str(shop_port)],
+            "shop",
+            {"OTEL_SERVICE_NAME": SERVICE_NAME},
+        )
         shop_url = f"http://127.0.0.1:{shop_port}"
         _wait_http(f"{shop_url}/health", shop, "the sample shop", 15)
         start([python, "-m", "obs_tui.demo_service", "load", str(shop_port), f"{rps:g}"], "load")
         prometheus_url = f"http://127.0.0.1:{prom_port}"
         config = write_config(directory, prometheus_url)
-        agent = start([python, "-m", "obs_tui", "--config", str(config), "agent",
-                       "--listen", f"127.0.0.1:{agent_port}"], "agent")
+        agent = start(
+            [
+                python,
+                "-m",
+                "obs_tui",
+                "--config",
+                str(config),
+                "agent",
+                "--listen",
+                f"127.0.0.1:{agent_port}",
+            ],
+            "agent",
+        )
         metrics_url = f"http://127.0.0.1:{agent_port}/metrics"
         _wait_http(f"http://127.0.0.1:{agent_port}/-/ready", agent, "obs-tui agent", 60)
         (directory / "prometheus.yml").write_text(
             f"global:\n  scrape_interval: {SCRAPE_S}s\n  evaluation_interval: {SCRAPE_S}s\n"
             f"scrape_configs:\n  - job_name: obs-tui\n    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{agent_port}']\n")
-        prom = start([binary, f"--config.file={directory / 'prometheus.yml'}",
-                      f"--storage.tsdb.path={directory / 'data'}",
-                      f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus")
+            f"      - targets: ['127.0.0.1:{agent_port}']\n"
+        )
+        prom = start(
+            [
+                binary,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            "prometheus",
+        )
         _wait_http(f"{prometheus_url}/-/ready", prom, "prometheus", 60)
         notice(f"demo: shop {shop_url}, metrics {metrics_url}, prometheus {prometheus_url}")
-        yield Demo(directory, shop_url, metrics_url, prometheus_url, config,
-                   tuple(p.pid for p in procs))
+        yield Demo(directory, shop_url, metrics_url, prometheus_url, config, tuple(p.pid for p in procs))
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -189,6 +219,7 @@ def running(rps: float = 40.0, notice: Callable[[str], None] = lambda line: None
 
 def _exit_on_signals() -> None:
     """SIGTERM and SIGHUP unwind like Ctrl-C, through running()'s cleanup."""
+
     def handler(signum, frame):
         raise KeyboardInterrupt
 
@@ -196,9 +227,9 @@ def _exit_on_signals() -> None:
         signal.signal(sig, handler)
 
 
-def run(open_console: Callable[[Demo], int], headless: bool, seconds: float | None,
-        rps: float) -> int:
+def run(open_console: Callable[[Demo], int], headless: bool, seconds: float | None, rps: float) -> int:
     """The `obs-tui demo` command: the console over the demo, or --headless until a signal."""
+
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 

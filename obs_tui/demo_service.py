@@ -34,8 +34,13 @@ ROUTES = {
     "/health": ("GET", 0, 0, 0.0, 500),
 }
 # what the load generator asks for, in proportion
-MIX = ["/api/products"] * 4 + ["/api/products/{id}"] * 5 + ["/api/search"] * 3 + \
-      ["/api/checkout"] * 2 + ["/health"]
+MIX = (
+    ["/api/products"] * 4
+    + ["/api/products/{id}"] * 5
+    + ["/api/search"] * 3
+    + ["/api/checkout"] * 2
+    + ["/health"]
+)
 
 
 def set_process_name(name: str) -> None:
@@ -49,7 +54,9 @@ def set_process_name(name: str) -> None:
 def _route(path: str) -> tuple[str, int, int, float, int] | None:
     path = path.split("?", 1)[0]
     for prefix, spec in ROUTES.items():
-        if path == prefix or (prefix.endswith("/") and path.startswith(prefix) and path[len(prefix):].isdigit()):
+        if path == prefix or (
+            prefix.endswith("/") and path.startswith(prefix) and path[len(prefix) :].isdigit()
+        ):
             return spec
     return None
 
@@ -109,8 +116,10 @@ def _client(port: int, rps: float, stop: threading.Event) -> None:
 def load(port: int, rps: float, clients: int = 4) -> None:
     set_process_name(LOAD_NAME)
     stop = threading.Event()
-    threads = [threading.Thread(target=_client, args=(port, rps / clients, stop), daemon=True)
-               for _ in range(clients)]
+    threads = [
+        threading.Thread(target=_client, args=(port, rps / clients, stop), daemon=True)
+        for _ in range(clients)
+    ]
     for t in threads:
         t.start()
     try:

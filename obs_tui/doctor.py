@@ -52,15 +52,19 @@ def check_privileges() -> Check:
     has = lambda bit: bool(caps >> bit & 1)  # noqa: E731
     if has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
         return Check("privileges", "ebpf", True, "CAP_BPF and CAP_PERFMON granted")
-    return Check("privileges", "ebpf", False, "not root and no CAP_BPF+CAP_PERFMON",
-                 "run as root: sudo obs-tui (or obs-tui --read-only for Prometheus only)")
+    return Check(
+        "privileges",
+        "ebpf",
+        False,
+        "not root and no CAP_BPF+CAP_PERFMON",
+        "run as root: sudo obs-tui (or obs-tui --read-only for Prometheus only)",
+    )
 
 
 def check_btf() -> Check:
     if BTF.is_file():
         return Check("btf", "ebpf", True, str(BTF))
-    return Check("btf", "ebpf", False, f"{BTF} missing",
-                 "use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    return Check("btf", "ebpf", False, f"{BTF} missing", "use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
 
 
 def check_tracefs() -> Check:
@@ -69,8 +73,13 @@ def check_tracefs() -> Check:
     bcc_setup.ensure_tracefs()
     if bcc_setup.tracefs_mounted():
         return Check("tracefs", "ebpf", True, f"was not mounted; obs-tui mounted it at {bcc_setup.TRACEFS}")
-    return Check("tracefs", "ebpf", False, "tracefs not mounted",
-                 "mount -t tracefs tracefs /sys/kernel/tracing (obs-tui does this itself as root)")
+    return Check(
+        "tracefs",
+        "ebpf",
+        False,
+        "tracefs not mounted",
+        "mount -t tracefs tracefs /sys/kernel/tracing (obs-tui does this itself as root)",
+    )
 
 
 def check_headers() -> Check:
@@ -79,16 +88,25 @@ def check_headers() -> Check:
         return Check("kernel headers", "ebpf", True, str(own))
     pairs = bcc_setup.distro_header_pairs()
     if pairs:
-        return Check("kernel headers", "ebpf", True,
-                     f"none packaged for {os.uname().release}; using {pairs[0][1].name}, "
-                     f"assembled into {bcc_setup.cache_dir() / 'kernel-headers'}")
-    return Check("kernel headers", "ebpf", False, f"none for {os.uname().release} and no fallback",
-                 "apt install linux-headers-amd64")
+        return Check(
+            "kernel headers",
+            "ebpf",
+            True,
+            f"none packaged for {os.uname().release}; using {pairs[0][1].name}, "
+            f"assembled into {bcc_setup.cache_dir() / 'kernel-headers'}",
+        )
+    return Check(
+        "kernel headers",
+        "ebpf",
+        False,
+        f"none for {os.uname().release} and no fallback",
+        "apt install linux-headers-amd64",
+    )
 
 
 def check_bcc() -> Check:
     try:
-        import bcc  # noqa: F401
+        import bcc
     except ImportError as exc:
         return Check("bcc", "ebpf", False, f"not importable: {exc}", "apt install python3-bpfcc")
     return Check("bcc", "ebpf", True, f"bcc from {Path(bcc.__file__).parent}")
@@ -103,11 +121,15 @@ def check_rapl(powercap_root: str, hwmon_root: str = "/sys/class/hwmon") -> Chec
         meter.close()
         return Check("rapl", "rapl", True, f"{meter.kind}: {detail}")
     if "EACCES" in detail or "permission" in detail:
-        return Check("rapl", "rapl", False, detail,
-                     "run as root: energy_uj is root-only since CVE-2020-8694")
-    return Check("rapl", "rapl", False, detail,
-                 "bare metal with Intel/AMD RAPL and the intel_rapl_common module; "
-                 "otherwise power is estimated per vCPU")
+        return Check("rapl", "rapl", False, detail, "run as root: energy_uj is root-only since CVE-2020-8694")
+    return Check(
+        "rapl",
+        "rapl",
+        False,
+        detail,
+        "bare metal with Intel/AMD RAPL and the intel_rapl_common module; "
+        "otherwise power is estimated per vCPU",
+    )
 
 
 def check_prometheus(prom: dict, probe: bool = True) -> Check:
@@ -115,8 +137,13 @@ def check_prometheus(prom: dict, probe: bool = True) -> Check:
     uses, its failure worded by the same health (sources/service_health.py). The console does
     not probe: the requests of its readers are its health, so the first frame never waits."""
     if not prom.get("url"):
-        return Check("prometheus", "prometheus", False, "not configured",
-                     "--prometheus URL or [prometheus] url in the config")
+        return Check(
+            "prometheus",
+            "prometheus",
+            False,
+            "not configured",
+            "--prometheus URL or [prometheus] url in the config",
+        )
     from obs_tui.sources.prometheus import Client, PrometheusConfigError, PrometheusError
 
     try:
@@ -131,8 +158,9 @@ def check_prometheus(prom: dict, probe: bool = True) -> Check:
     except PrometheusError as exc:
         health = client.health.capability()
         detail = str(exc) if health.ok else f"{prom['url']}: {health.reason}"
-        return Check("prometheus", "prometheus", False, detail,
-                     "check the URL, the network, and the auth settings")
+        return Check(
+            "prometheus", "prometheus", False, detail, "check the URL, the network, and the auth settings"
+        )
     finally:
         client.close()
     return Check("prometheus", "prometheus", True, f"{prom['url']} Prometheus {version}")
@@ -164,8 +192,13 @@ def check_probe_compile() -> Check:
         probe.cleanup()
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return Check("probe compile", "ebpf", False, f"a test probe failed to load: {first}",
-                     "see the failed checks above; BCC_KERNEL_SOURCE may point at the wrong headers")
+        return Check(
+            "probe compile",
+            "ebpf",
+            False,
+            f"a test probe failed to load: {first}",
+            "see the failed checks above; BCC_KERNEL_SOURCE may point at the wrong headers",
+        )
     return Check("probe compile", "ebpf", True, "a tracepoint probe compiled, loaded and detached")
 
 
@@ -176,8 +209,9 @@ def ebpf_checks(compile_probe: bool = True) -> list[Check]:
     return checks
 
 
-def run_checks(config: Config, read_only: bool = False, compile_probe: bool = True,
-               probe_prometheus: bool = True) -> list[Check]:
+def run_checks(
+    config: Config, read_only: bool = False, compile_probe: bool = True, probe_prometheus: bool = True
+) -> list[Check]:
     """All checks. The console passes compile_probe=False (its RED source compiles the real
     probes) and probe_prometheus=False (its SLO worker asks Prometheus, off the first frame)."""
     checks = [] if read_only else ebpf_checks(compile_probe)
@@ -205,8 +239,10 @@ def capabilities(checks: list[Check], read_only: bool = False) -> dict[str, Capa
 
 
 def as_json(checks: list[Check]) -> dict:
-    return {"checks": [asdict(c) for c in checks],
-            "capabilities": {k: asdict(v) for k, v in capabilities(checks).items()}}
+    return {
+        "checks": [asdict(c) for c in checks],
+        "capabilities": {k: asdict(v) for k, v in capabilities(checks).items()},
+    }
 
 
 def render_text(checks: list[Check]) -> str:

@@ -106,16 +106,23 @@ def reason_of(exc: BaseException) -> str:
         return exc.strerror + (f": {exc.filename}" if exc.filename else "")
     if isinstance(exc, (SourceError, OSError)) or type(exc).__module__.startswith("obs_tui."):
         return text or "failed"
-    return f"internal error ({type(exc).__name__}: {text})" if text else \
-        f"internal error ({type(exc).__name__})"
+    return (
+        f"internal error ({type(exc).__name__}: {text})" if text else f"internal error ({type(exc).__name__})"
+    )
 
 
 class Engine:
-    def __init__(self, sources: list[Source], capabilities: dict[str, Capability] | None = None,
-                 interval: float = 1.0, clock: Callable[[], float] = time.time,
-                 host: str | None = None, joins: list[tuple[str, Join]] | None = None,
-                 sinks: list[Callable[[Frame], None]] | None = None,
-                 services: dict[str, Service] | None = None) -> None:
+    def __init__(
+        self,
+        sources: list[Source],
+        capabilities: dict[str, Capability] | None = None,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        host: str | None = None,
+        joins: list[tuple[str, Join]] | None = None,
+        sinks: list[Callable[[Frame], None]] | None = None,
+        services: dict[str, Service] | None = None,
+    ) -> None:
         self.sources = list(sources)
         self.services = dict(services or {})  # capability name -> shared client (its health)
         # checked once, here: the sources whose health comes from a service
@@ -152,8 +159,8 @@ class Engine:
                 self._status[source.name] = SourceStatus(source.name, source.mode, cap.reason)
             else:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
-        for field, _ in self.joins:
-            self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
+        for target, _ in self.joins:
+            self._status[target] = SourceStatus(target, "off", "waiting for its inputs", join=True)
 
     # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
 
@@ -187,8 +194,9 @@ class Engine:
         """From the last tick on, each Frame covers the time since that tick (for `snapshot
         --duration`): counts, energies and CPU seconds are totals over the window, rates and
         watts are over it, quantiles are of its requests. Tick at the interval meanwhile."""
-        self._window = _Window(self._prev_now if self._prev_now is not None else self.clock(),
-                               dict(self._prev_raw))
+        self._window = _Window(
+            self._prev_now if self._prev_now is not None else self.clock(), dict(self._prev_raw)
+        )
 
     def tick(self, now: float | None = None) -> Frame:
         """One Frame. Each source's sample is timed when it is taken, not when the tick began:
@@ -224,12 +232,18 @@ class Engine:
         window = now - self._window.start if self._window is not None else dt
         self._run_joins(window)
         self._prev_now = now
-        frame = Frame(host=self.host, taken_at=now, duration_s=window,
-                      uptime_s=_host_uptime(), interval_s=self.interval,
-                      capabilities=tuple(sorted(self.capabilities.items())),
-                      sources=tuple(self._status[name] for name in self._names()),
-                      instance=self.instance, instances=self.instances(),
-                      **self._sections)
+        frame = Frame(
+            host=self.host,
+            taken_at=now,
+            duration_s=window,
+            uptime_s=_host_uptime(),
+            interval_s=self.interval,
+            capabilities=tuple(sorted(self.capabilities.items())),
+            sources=tuple(self._status[name] for name in self._names()),
+            instance=self.instance,
+            instances=self.instances(),
+            **self._sections,
+        )
         for sink in self.sinks:
             sink(frame)
         return frame
@@ -279,23 +293,24 @@ class Engine:
                 wait(max(deadline - time.monotonic(), 0.0))
 
     def _names(self) -> list[str]:
-        return [s.name for s in self.sources] + [field for field, _ in self.joins]
+        return [s.name for s in self.sources] + [target for target, _ in self.joins]
 
     def _run_joins(self, dt: float) -> None:
         """Like a source: a join that raises keeps its last section and is marked stale."""
-        for field, join in self.joins:
+        for target, join in self.joins:
             try:
                 section = join(dict(self._sections), dt)
             except Exception as exc:
-                self._status[field] = replace(self._status[field], stale=True,
-                                              reason=f"join failed: {reason_of(exc)}")
+                self._status[target] = replace(
+                    self._status[target], stale=True, reason=f"join failed: {reason_of(exc)}"
+                )
                 continue
             if section is None:
-                self._sections.pop(field, None)
-                self._status[field] = SourceStatus(field, "off", "waiting for its inputs", join=True)
+                self._sections.pop(target, None)
+                self._status[target] = SourceStatus(target, "off", "waiting for its inputs", join=True)
             else:
-                self._sections[field] = section
-                self._status[field] = SourceStatus(field, getattr(join, "mode", "live"), join=True)
+                self._sections[target] = section
+                self._status[target] = SourceStatus(target, getattr(join, "mode", "live"), join=True)
 
     def close(self) -> None:
         closers = [source.close for source in self.sources]

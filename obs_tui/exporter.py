@@ -49,16 +49,31 @@ HANDLER_TIMEOUT_S = 10.0
 # rather than storing the last numbers as current.
 STALE_TICKS = 3
 STALE_MIN_S = 10.0
-HTTP_LABELS = ("service_name", "service_instance_id", "url_scheme", "http_request_method",
-               "http_route", "http_response_status_code")
+HTTP_LABELS = (
+    "service_name",
+    "service_instance_id",
+    "url_scheme",
+    "http_request_method",
+    "http_route",
+    "http_response_status_code",
+)
 PROCESS_LABELS = ("pid", "comm", "exe", "container_id")  # what Kepler's users join on
 # Every family the agent publishes (docs/metrics.md describes each); counters with _total.
-METRICS = ("obs_build_info", "http_server_request_duration_seconds", "obs_red_lost_events_total",
-           "obs_host_power_watts", "obs_host_zone_power_watts",
-           "obs_host_energy_joules_total", "obs_host_zone_energy_joules_total",
-           "obs_process_cpu_joules_total", "obs_host_carbon_grams_total",
-           "obs_process_carbon_grams_total", "obs_grid_intensity_grams_per_kilowatt_hour",
-           "obs_http_server_undecoded_connections_total", "obs_source_up")
+METRICS = (
+    "obs_build_info",
+    "http_server_request_duration_seconds",
+    "obs_red_lost_events_total",
+    "obs_host_power_watts",
+    "obs_host_zone_power_watts",
+    "obs_host_energy_joules_total",
+    "obs_host_zone_energy_joules_total",
+    "obs_process_cpu_joules_total",
+    "obs_host_carbon_grams_total",
+    "obs_process_carbon_grams_total",
+    "obs_grid_intensity_grams_per_kilowatt_hour",
+    "obs_http_server_undecoded_connections_total",
+    "obs_source_up",
+)
 
 
 class ExporterError(Exception):
@@ -137,8 +152,9 @@ class FrameCollector(Collector):
     def collect(self) -> Iterator[Any]:
         with self._lock:
             frame, shown = self._frame, self._shown
-        info = GaugeMetricFamily("obs_build_info", "obs-tui build and host; always 1",
-                                 labels=("version", "host"))
+        info = GaugeMetricFamily(
+            "obs_build_info", "obs-tui build and host; always 1", labels=("version", "host")
+        )
         info.add_metric(_labels(__version__, frame.host if frame else ""), 1.0)
         yield info
         if frame is None:
@@ -150,12 +166,18 @@ class FrameCollector(Collector):
 
 def _process_labels(frame: Frame) -> dict[int, tuple[str, str, str, str] | None]:
     """pid -> its labels, None for a kernel thread (never published)."""
-    return {p.pid: None if p.kernel_thread else (str(p.pid), p.comm, p.exe, p.container_id)
-            for p in frame.processes}
+    return {
+        p.pid: None if p.kernel_thread else (str(p.pid), p.comm, p.exe, p.container_id)
+        for p in frame.processes
+    }
 
 
-def _top(rows: list[tuple[int, str, float]], labels: dict[int, tuple[str, str, str, str] | None],
-         n: int, digits: int | None) -> dict[tuple[str, str, str, str], float]:
+def _top(
+    rows: list[tuple[int, str, float]],
+    labels: dict[int, tuple[str, str, str, str] | None],
+    n: int,
+    digits: int | None,
+) -> dict[tuple[str, str, str, str], float]:
     """The n largest (pid, comm, value) rows that are not kernel threads, keyed by labels."""
     out: dict[tuple[str, str, str, str], float] = {}
     for pid, comm, value in sorted(rows, key=lambda r: -r[2]):
@@ -184,13 +206,11 @@ def energy_step(frame: Frame, now: float, top_processes: int) -> _Energy:
         shown.zone_watts = tuple((zone, round(w, 1)) for zone, w in power.zones)
         shown.host_joules = float(int(power.host_joules))
         shown.zone_joules = tuple((zone, float(int(j))) for zone, j in power.zone_joules)
-        shown.joules = _top([(p.pid, p.comm, p.joules) for p in power.processes], labels,
-                            top_processes, None)
+        shown.joules = _top([(p.pid, p.comm, p.joules) for p in power.processes], labels, top_processes, None)
     if frame.carbon is not None:
         carbon = frame.carbon
         shown.host_grams = round(carbon.host_grams, 3)
-        shown.grams = _top([(c.pid, c.comm, c.grams) for c in carbon.processes], labels,
-                           top_processes, 3)
+        shown.grams = _top([(c.pid, c.comm, c.grams) for c in carbon.processes], labels, top_processes, 3)
         shown.grid = carbon.grid_g_per_kwh
     return shown
 
@@ -203,7 +223,10 @@ def http_families(frame: Frame) -> Iterator[Any]:
     hist = HistogramMetricFamily(
         "http_server_request_duration_seconds",
         "Duration of HTTP server requests, first byte read to first byte written "
-        "(eBPF, since obs-tui attached)", labels=HTTP_LABELS, unit="seconds")
+        "(eBPF, since obs-tui attached)",
+        labels=HTTP_LABELS,
+        unit="seconds",
+    )
     for key, s in sorted(semconv_series(frame.red).items()):
         service, instance, scheme, method, route, status = key
         buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
@@ -213,15 +236,23 @@ def http_families(frame: Frame) -> Iterator[Any]:
     # What the probe saw but could not record, by reason: without it, a scrape that shows
     # fewer requests than were served would look like less traffic.
     recorded = dict(frame.red.lost_reasons)
-    yield _filled(CounterMetricFamily(
-        "obs_red_lost_events", "Requests or responses the probe saw but could not record, since "
-        "it attached", labels=("reason",)), [((reason,), float(recorded.get(reason, 0)))
-                                             for reason in LOST_REASONS])
-    yield _filled(CounterMetricFamily(
-        "obs_http_server_undecoded_connections",
-        "Server connections whose requests obs-tui cannot decode (kind: tls from a TLS library "
-        "it does not trace, http2), since obs-tui attached", labels=("service_name", "kind")),
-        [(key, float(n)) for key, n in sorted(undecoded_series(frame.red).items())])
+    yield _filled(
+        CounterMetricFamily(
+            "obs_red_lost_events",
+            "Requests or responses the probe saw but could not record, since it attached",
+            labels=("reason",),
+        ),
+        [((reason,), float(recorded.get(reason, 0))) for reason in LOST_REASONS],
+    )
+    yield _filled(
+        CounterMetricFamily(
+            "obs_http_server_undecoded_connections",
+            "Server connections whose requests obs-tui cannot decode (kind: tls from a TLS library "
+            "it does not trace, http2), since obs-tui attached",
+            labels=("service_name", "kind"),
+        ),
+        [(key, float(n)) for key, n in sorted(undecoded_series(frame.red).items())],
+    )
 
 
 def energy_families(shown: _Energy) -> Iterator[Any]:
@@ -230,37 +261,81 @@ def energy_families(shown: _Energy) -> Iterator[Any]:
     publish it (rate() gives watts)."""
     if shown.host_watts is not None:
         source = (shown.source,)
-        yield _filled(GaugeMetricFamily(
-            "obs_host_power_watts", "Host power (all zones together); source rapl or estimate",
-            labels=("source",), unit="watts"), [(source, shown.host_watts)])
-        yield _filled(GaugeMetricFamily(
-            "obs_host_zone_power_watts", "Power of each zone the host total is the sum of (psys, "
-            "or package-N and dram-N; cpu and memory for an estimate)", labels=("zone", "source"),
-            unit="watts"), [((zone, *source), w) for zone, w in shown.zone_watts])
-        yield _filled(CounterMetricFamily(
-            "obs_host_energy_joules", "Host energy since obs-tui started (whole joules)",
-            labels=("source",), unit="joules"), [(source, shown.host_joules)])
-        yield _filled(CounterMetricFamily(
-            "obs_host_zone_energy_joules", "Energy of each zone since obs-tui started (whole "
-            "joules)", labels=("zone", "source"), unit="joules"),
-            [((zone, *source), j) for zone, j in shown.zone_joules])
+        yield _filled(
+            GaugeMetricFamily(
+                "obs_host_power_watts",
+                "Host power (all zones together); source rapl or estimate",
+                labels=("source",),
+                unit="watts",
+            ),
+            [(source, shown.host_watts)],
+        )
+        yield _filled(
+            GaugeMetricFamily(
+                "obs_host_zone_power_watts",
+                "Power of each zone the host total is the sum of (psys, "
+                "or package-N and dram-N; cpu and memory for an estimate)",
+                labels=("zone", "source"),
+                unit="watts",
+            ),
+            [((zone, *source), w) for zone, w in shown.zone_watts],
+        )
+        yield _filled(
+            CounterMetricFamily(
+                "obs_host_energy_joules",
+                "Host energy since obs-tui started (whole joules)",
+                labels=("source",),
+                unit="joules",
+            ),
+            [(source, shown.host_joules)],
+        )
+        yield _filled(
+            CounterMetricFamily(
+                "obs_host_zone_energy_joules",
+                "Energy of each zone since obs-tui started (whole joules)",
+                labels=("zone", "source"),
+                unit="joules",
+            ),
+            [((zone, *source), j) for zone, j in shown.zone_joules],
+        )
     if shown.joules is not None:
-        yield _filled(CounterMetricFamily(
-            "obs_process_cpu_joules", "CPU energy attributed to a process since obs-tui started "
-            "(whole joules, updated at most once a second)", labels=PROCESS_LABELS, unit="joules"),
-            shown.joules.items())
+        yield _filled(
+            CounterMetricFamily(
+                "obs_process_cpu_joules",
+                "CPU energy attributed to a process since obs-tui started "
+                "(whole joules, updated at most once a second)",
+                labels=PROCESS_LABELS,
+                unit="joules",
+            ),
+            shown.joules.items(),
+        )
     if shown.host_grams is not None:
-        yield _filled(CounterMetricFamily(
-            "obs_host_carbon_grams", "Operational carbon of the host since obs-tui started "
-            "(grams CO2e, PUE included)", labels=(), unit="grams"), [((), shown.host_grams)])
+        yield _filled(
+            CounterMetricFamily(
+                "obs_host_carbon_grams",
+                "Operational carbon of the host since obs-tui started (grams CO2e, PUE included)",
+                labels=(),
+                unit="grams",
+            ),
+            [((), shown.host_grams)],
+        )
     if shown.grams is not None:
-        yield _filled(CounterMetricFamily(
-            "obs_process_carbon_grams", "Operational carbon of a process since obs-tui started "
-            "(grams CO2e)", labels=PROCESS_LABELS, unit="grams"), shown.grams.items())
+        yield _filled(
+            CounterMetricFamily(
+                "obs_process_carbon_grams",
+                "Operational carbon of a process since obs-tui started (grams CO2e)",
+                labels=PROCESS_LABELS,
+                unit="grams",
+            ),
+            shown.grams.items(),
+        )
     if shown.grid is not None:
-        yield GaugeMetricFamily("obs_grid_intensity_grams_per_kilowatt_hour",
-                                "Grid carbon intensity used (grams CO2e per kWh)",
-                                value=shown.grid, unit="grams_per_kilowatt_hour")
+        yield GaugeMetricFamily(
+            "obs_grid_intensity_grams_per_kilowatt_hour",
+            "Grid carbon intensity used (grams CO2e per kWh)",
+            value=shown.grid,
+            unit="grams_per_kilowatt_hour",
+        )
 
 
 def _filled(family: Any, rows: Iterable[tuple[tuple[str, ...], float]]) -> Any:
@@ -287,8 +362,9 @@ def _le(bound: float) -> str:
 def _source_up(frame: Frame) -> GaugeMetricFamily:
     """1 while a source (or a capability without a source of that name: ebpf, rapl, prometheus)
     gives fresh data, 0 while it is off or stale: the same status the console's header shows."""
-    up = GaugeMetricFamily("obs_source_up", "1 while the source gives fresh data, 0 while it is "
-                           "off or stale", labels=("source",))
+    up = GaugeMetricFamily(
+        "obs_source_up", "1 while the source gives fresh data, 0 while it is off or stale", labels=("source",)
+    )
     names = set()
     for status in frame.sources:
         names.add(status.name)
@@ -330,8 +406,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _text(start_response: Callable, status: str, body: str) -> list[bytes]:
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
-                            ("Content-Length", str(len(body.encode())))])
+    start_response(
+        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body.encode())))]
+    )
     return [body.encode()]
 
 
@@ -344,16 +421,20 @@ def _routed(metrics: Callable, collector: FrameCollector) -> Callable:
     def app(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
         if path not in ("/metrics", "/-/ready"):
-            return _text(start_response, "404 Not Found", "not found: this server answers "
-                         "/metrics and /-/ready\n")
+            return _text(
+                start_response, "404 Not Found", "not found: this server answers /metrics and /-/ready\n"
+            )
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             return _text(start_response, "405 Method Not Allowed", "GET or HEAD only\n")
         why = collector.not_serving()
         if why:
             return _text(start_response, "503 Service Unavailable", why + "\n")
         if path == "/-/ready":
-            return _text(start_response, "200 OK",
-                         "".join(f"{line}\n" for line in ["ready", *sources_off(collector.frame)]))
+            return _text(
+                start_response,
+                "200 OK",
+                "".join(f"{line}\n" for line in ["ready", *sources_off(collector.frame)]),
+            )
         return metrics(environ, start_response)
 
     return app
@@ -372,8 +453,10 @@ def _with_basic_auth(app: Callable, user: str, password: str) -> Callable:
     def guarded(environ: dict, start_response: Callable) -> Any:
         given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
         if not hmac.compare_digest(given, expected):  # constant time: no length/prefix oracle
-            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="obs-tui"'),
-                                                ("Content-Type", "text/plain")])
+            start_response(
+                "401 Unauthorized",
+                [("WWW-Authenticate", 'Basic realm="obs-tui"'), ("Content-Type", "text/plain")],
+            )
             return [b"unauthorized\n"]
         return app(environ, start_response)
 
@@ -392,9 +475,16 @@ class MetricsServer:
         self.thread.join(5)
 
 
-def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file: str = "",
-          tls_key_file: str = "", basic_auth_user: str = "", basic_auth_password_file: str = "",
-          where: str = "--listen", web_config_file: str = "") -> MetricsServer:
+def serve(
+    collector: FrameCollector,
+    listen: str = DEFAULT_LISTEN,
+    tls_cert_file: str = "",
+    tls_key_file: str = "",
+    basic_auth_user: str = "",
+    basic_auth_password_file: str = "",
+    where: str = "--listen",
+    web_config_file: str = "",
+) -> MetricsServer:
     """Serve /metrics in a daemon thread; ExporterError (one line) for bad settings.
     web_config_file: an exporter-toolkit web-config.yml (obs_tui/web_config.py), instead of
     the tls_* and basic_auth_* settings."""
@@ -405,8 +495,7 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
     context = None
     if web_config_file:
         if tls_cert_file or tls_key_file or basic_auth_user or basic_auth_password_file:
-            raise ExporterError("exporter: give web_config_file or the tls_*/basic_auth_* keys, "
-                                "not both")
+            raise ExporterError("exporter: give web_config_file or the tls_*/basic_auth_* keys, not both")
         try:
             web = web_config.load(web_config_file)
         except web_config.WebConfigError as exc:
@@ -414,25 +503,27 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
         app, context = web_config.guard(app, web), web.context
     if basic_auth_user or basic_auth_password_file:
         if not (basic_auth_user and basic_auth_password_file):
-            raise ExporterError("exporter: basic auth needs both basic_auth_user and "
-                                "basic_auth_password_file")
+            raise ExporterError(
+                "exporter: basic auth needs both basic_auth_user and basic_auth_password_file"
+            )
         app = _with_basic_auth(app, basic_auth_user, _read_password(basic_auth_password_file))
     if tls_cert_file or tls_key_file:
         if not (tls_cert_file and tls_key_file):
             raise ExporterError("exporter: TLS needs both tls_cert_file and tls_key_file")
         try:
-            context = web_config.server_context(tls_cert_file, tls_key_file, f"TLS certificate "
-                                                f"{tls_cert_file} / key {tls_key_file}")
+            context = web_config.server_context(
+                tls_cert_file, tls_key_file, f"TLS certificate {tls_cert_file} / key {tls_key_file}"
+            )
         except web_config.WebConfigError as exc:
             raise ExporterError(f"exporter: {exc}") from None
     try:
-        server = make_server(host, port, app, server_class=_Server6 if ":" in host else _Server,
-                             handler_class=_QuietHandler)
+        server = make_server(
+            host, port, app, server_class=_Server6 if ":" in host else _Server, handler_class=_QuietHandler
+        )
     except OSError as exc:
         raise ExporterError(f"{where}: cannot listen on {listen}: {exc.strerror or exc}") from None
     if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True,
-                                            do_handshake_on_connect=False)
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()
     scheme = "https" if context else "http"
@@ -440,10 +531,21 @@ def serve(collector: FrameCollector, listen: str = DEFAULT_LISTEN, tls_cert_file
     return MetricsServer(server, thread, f"{scheme}://{shown}:{server.server_port}/metrics")
 
 
-def serve_from_config(collector: FrameCollector, exporter: dict[str, Any], listen: str,
-                      where: str, web_config_file: str | None = None) -> MetricsServer:
+def serve_from_config(
+    collector: FrameCollector,
+    exporter: dict[str, Any],
+    listen: str,
+    where: str,
+    web_config_file: str | None = None,
+) -> MetricsServer:
     """web_config_file: the command line's, which takes the place of the config's."""
-    return serve(collector, listen, exporter.get("tls_cert_file", ""),
-                 exporter.get("tls_key_file", ""), exporter.get("basic_auth_user", ""),
-                 exporter.get("basic_auth_password_file", ""), where=where,
-                 web_config_file=web_config_file or exporter.get("web_config_file", ""))
+    return serve(
+        collector,
+        listen,
+        exporter.get("tls_cert_file", ""),
+        exporter.get("tls_key_file", ""),
+        exporter.get("basic_auth_user", ""),
+        exporter.get("basic_auth_password_file", ""),
+        where=where,
+        web_config_file=web_config_file or exporter.get("web_config_file", ""),
+    )

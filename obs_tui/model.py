@@ -115,6 +115,7 @@ class ServiceStats:
     @property
     def name(self) -> str:
         return self.service_name or self.comm
+
     # Connections whose requests the probe cannot decode, by kind ("tls", "http2"): over the
     # window, and since the probe attached (what the row's marker and the exporter show).
     undecoded: tuple[tuple[str, int], ...] = ()

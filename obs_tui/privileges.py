@@ -129,8 +129,9 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
     if unreadable:
         # Textual and obs-tui import modules lazily: as a user who cannot read them the
         # console would fail later, in the middle of an incident. Say so now.
-        raise PrivilegeError(f"user {name} cannot read {unreadable} (install obs-tui where "
-                             "other users can read it)")
+        raise PrivilegeError(
+            f"user {name} cannot read {unreadable} (install obs-tui where other users can read it)"
+        )
     limit()  # again, for this thread: a no-op where limit() already ran on its creator
     death_signal, parent = _death_signal(), os.getppid()
     os.setgroups([])
@@ -146,8 +147,10 @@ def drop(keep_root: bool = False, environ=os.environ) -> Dropped:
     uids = status["Uid"].split()
     caps = [int(status[k], 16) for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")]
     if set(uids) != {str(uid)} or any(caps) or status.get("NoNewPrivs") != "1":
-        raise PrivilegeError(f"privileges not dropped: Uid {status['Uid']}, CapEff {status['CapEff']}, "
-                             f"CapBnd {status['CapBnd']}")
+        raise PrivilegeError(
+            f"privileges not dropped: Uid {status['Uid']}, CapEff {status['CapEff']}, "
+            f"CapBnd {status['CapBnd']}"
+        )
     return Dropped(uid, gid, name, started, True)
 
 

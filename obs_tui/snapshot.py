@@ -9,8 +9,17 @@ from typing import Any
 from obs_tui.model import Frame
 
 # Frame fields held as tuples of (key, value) pairs to stay immutable; JSON shows them as objects.
-MAPPING_FIELDS = {"zones", "subzones", "burn_rates", "status_classes", "error_ratios", "lost_reasons",
-                  "zone_joules", "undecoded", "undecoded_total"}
+MAPPING_FIELDS = {
+    "zones",
+    "subzones",
+    "burn_rates",
+    "status_classes",
+    "error_ratios",
+    "lost_reasons",
+    "zone_joules",
+    "undecoded",
+    "undecoded_total",
+}
 
 
 # dataclass -> its (field name, held as pairs) in order; the recorder turns every frame into
@@ -21,8 +30,11 @@ _FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
 def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
     names = _FIELDS.get(cls, ())
     if names == ():
-        names = (tuple((f.name, f.name in MAPPING_FIELDS) for f in dataclasses.fields(cls))
-                 if dataclasses.is_dataclass(cls) else None)
+        names = (
+            tuple((f.name, f.name in MAPPING_FIELDS) for f in dataclasses.fields(cls))
+            if dataclasses.is_dataclass(cls)
+            else None
+        )
         _FIELDS[cls] = names
     return names
 
@@ -48,8 +60,7 @@ def _plain(value: Any) -> Any:
 
 
 def _when(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(
-        timespec="seconds")
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def frame_to_json(frame: Frame) -> dict[str, Any]:
@@ -60,12 +71,25 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
         "duration_s": round(frame.duration_s, 3),
         # state: ok | degraded | off; stale_since: RFC3339 of the first failure since the last
         # good answer (null while fine)
-        "capabilities": {name: {"ok": cap.ok, "reason": cap.reason, "state": cap.state,
-                                "stale_since": _when(cap.stale_since)}
-                         for name, cap in frame.capabilities},
-        "sources": {s.name: {"mode": s.mode, "stale": s.stale, "reason": s.reason,
-                             "stale_since": _when(s.stale_since), "join": s.join}
-                    for s in frame.sources},
+        "capabilities": {
+            name: {
+                "ok": cap.ok,
+                "reason": cap.reason,
+                "state": cap.state,
+                "stale_since": _when(cap.stale_since),
+            }
+            for name, cap in frame.capabilities
+        },
+        "sources": {
+            s.name: {
+                "mode": s.mode,
+                "stale": s.stale,
+                "reason": s.reason,
+                "stale_since": _when(s.stale_since),
+                "join": s.join,
+            }
+            for s in frame.sources
+        },
         "red": _plain(frame.red),
         "power": _plain(frame.power),
         "carbon": _plain(frame.carbon),

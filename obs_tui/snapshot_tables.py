@@ -51,8 +51,11 @@ def _is_scalar(hint: Any) -> bool:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return all(a in SCALARS or a is type(None) for a in typing.get_args(hint))
     # a tuple of numbers (ports): one cell, space separated
-    return typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (int,) \
+    return (
+        typing.get_origin(hint) is tuple
+        and typing.get_args(hint)[:1] == (int,)
         and typing.get_args(hint)[1:] in ((), (Ellipsis,))
+    )
 
 
 def columns(table: str) -> list[str]:

@@ -41,8 +41,15 @@ CLIENT_AUTH = {
 UNVERIFIED_AUTH = ("RequestClientCert", "RequireAnyClientCert")
 VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 OLD_VERSIONS = ("TLS10", "TLS11")
-TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
-            "max_version", "prefer_server_cipher_suites"}
+TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "client_auth_type",
+    "client_ca_file",
+    "min_version",
+    "max_version",
+    "prefer_server_cipher_suites",
+}
 REFUSED_TLS_KEYS = {"cipher_suites", "curve_preferences", "client_allowed_sans", "cert", "key"}
 HTTP_KEYS = {"headers", "http2"}
 
@@ -71,8 +78,10 @@ def load(path: str) -> WebConfig:
         raise WebConfigError(f"web config {path}: not valid YAML (line {line})") from None
     doc = {} if doc is None else doc
     if not isinstance(doc, dict):
-        raise WebConfigError(f"web config {path}: expected a mapping of tls_server_config, "
-                             "http_server_config and basic_auth_users")
+        raise WebConfigError(
+            f"web config {path}: expected a mapping of tls_server_config, "
+            "http_server_config and basic_auth_users"
+        )
     where = f"web config {path}"
     unknown = set(doc) - {"tls_server_config", "http_server_config", "basic_auth_users"}
     if unknown:
@@ -91,8 +100,9 @@ def load(path: str) -> WebConfig:
     users = _mapping(doc.get("basic_auth_users"), where, "basic_auth_users")
     for user, hashed in users.items():
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise WebConfigError(f"{where}: key 'basic_auth_users.{user}' must be a bcrypt hash "
-                                 "($2y$...), not a password")
+            raise WebConfigError(
+                f"{where}: key 'basic_auth_users.{user}' must be a bcrypt hash ($2y$...), not a password"
+            )
         config.users[str(user)] = hashed.encode()
     return config
 
@@ -115,8 +125,10 @@ def _file(tls: dict, key: str, where: str, base: Path) -> str:
 def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
     refused = set(tls) & REFUSED_TLS_KEYS
     if refused:
-        raise WebConfigError(f"{where}: key 'tls_server_config.{sorted(refused)[0]}' is not "
-                             "supported by obs-tui (it would not restrict what it should)")
+        raise WebConfigError(
+            f"{where}: key 'tls_server_config.{sorted(refused)[0]}' is not "
+            "supported by obs-tui (it would not restrict what it should)"
+        )
     unknown = set(tls) - TLS_KEYS
     if unknown:
         raise WebConfigError(f"{where}: unknown key 'tls_server_config.{sorted(unknown)[0]}'")
@@ -126,17 +138,23 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
     ca = _file(tls, "client_ca_file", where, base)
     auth = tls.get("client_auth_type") or ("RequireAndVerifyClientCert" if ca else "NoClientCert")
     if auth in UNVERIFIED_AUTH:
-        raise WebConfigError(f"{where}: client_auth_type {auth} (a certificate taken unverified) "
-                             "is not supported: use RequireAndVerifyClientCert or "
-                             "VerifyClientCertIfGiven with client_ca_file")
+        raise WebConfigError(
+            f"{where}: client_auth_type {auth} (a certificate taken unverified) "
+            "is not supported: use RequireAndVerifyClientCert or "
+            "VerifyClientCertIfGiven with client_ca_file"
+        )
     if auth not in CLIENT_AUTH:
-        raise WebConfigError(f"{where}: key 'tls_server_config.client_auth_type' must be one of "
-                             f"{', '.join(CLIENT_AUTH)}, got {auth!r}")
+        raise WebConfigError(
+            f"{where}: key 'tls_server_config.client_auth_type' must be one of "
+            f"{', '.join(CLIENT_AUTH)}, got {auth!r}"
+        )
     if CLIENT_AUTH[auth] != ssl.CERT_NONE and not ca:
         raise WebConfigError(f"{where}: client_auth_type {auth} needs client_ca_file")
     if ca and CLIENT_AUTH[auth] == ssl.CERT_NONE:
-        raise WebConfigError(f"{where}: client_ca_file is set but client_auth_type is "
-                             "NoClientCert: say which clients must present a certificate")
+        raise WebConfigError(
+            f"{where}: client_ca_file is set but client_auth_type is "
+            "NoClientCert: say which clients must present a certificate"
+        )
     versions = {}
     for bound in ("min_version", "max_version"):
         name = tls.get(bound)
@@ -145,8 +163,9 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
         if name in OLD_VERSIONS:
             raise WebConfigError(f"{where}: {bound} {name}: obs-tui serves TLS 1.2 and 1.3 only")
         if name not in VERSIONS:
-            raise WebConfigError(f"{where}: key 'tls_server_config.{bound}' must be TLS12 or "
-                                 f"TLS13, got {name!r}")
+            raise WebConfigError(
+                f"{where}: key 'tls_server_config.{bound}' must be TLS12 or TLS13, got {name!r}"
+            )
         versions["minimum_version" if bound == "min_version" else "maximum_version"] = VERSIONS[name]
     try:
         context = server_context(cert, key, f"cert_file {cert} / key_file {key}")
@@ -159,8 +178,9 @@ def _tls_context(tls: dict, where: str, base: Path) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=ca)
         except (OSError, ssl.SSLError) as exc:
-            raise WebConfigError(f"{where}: cannot load client_ca_file {ca}: "
-                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise WebConfigError(
+                f"{where}: cannot load client_ca_file {ca}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     return context
 
 
@@ -188,8 +208,14 @@ class BcryptUsers:
         self._lock = threading.Lock()
         # Checked for unknown users, so a wrong user name costs the time a wrong password does
         # (no user enumeration by timing); the cost of the users' own hashes.
-        cost = max((int(h.split(b"$")[2]) for h in users.values() if h.count(b"$") >= 3
-                    and h.split(b"$")[2].isdigit()), default=10)
+        cost = max(
+            (
+                int(h.split(b"$")[2])
+                for h in users.values()
+                if h.count(b"$") >= 3 and h.split(b"$")[2].isdigit()
+            ),
+            default=10,
+        )
         import bcrypt
 
         self._dummy = bcrypt.hashpw(b"no one's password", bcrypt.gensalt(min(max(cost, 4), 31)))
@@ -232,8 +258,10 @@ def guard(app: Callable, config: WebConfig) -> Callable:
             return start_response(status, headers + extra, *rest)
 
         if users is not None and not users.check(environ.get("HTTP_AUTHORIZATION", "")):
-            start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="obs-tui"'),
-                                       ("Content-Type", "text/plain")])
+            start(
+                "401 Unauthorized",
+                [("WWW-Authenticate", 'Basic realm="obs-tui"'), ("Content-Type", "text/plain")],
+            )
             return [b"unauthorized\n"]
         return app(environ, start)
 

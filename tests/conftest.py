@@ -58,6 +58,7 @@ def pytest_collection_modifyitems(config, items):
         for name in sorted(marks):
             item.add_marker(name)
 
+
 # Screens show wall-clock times (the SLO pane's "data as of"): one zone for every run.
 os.environ["TZ"] = "UTC"
 time.tzset()

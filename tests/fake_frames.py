@@ -58,18 +58,48 @@ PROCS = [
 
 SERVICES = [
     # pid, comm, ports, rps, error ratio, p50, p95, p99, routes
-    (1412, "nginx", (80, 443), 1240.0, 0.002, 1.8, 7.4, 21.0, [
-        ("GET", "/", 610, 0, 1.2, 4.0, 9.8),
-        ("GET", "/static/{file}", 520, 0, 0.9, 2.2, 5.1),
-        ("POST", "/api/checkout", 110, 3, 12.0, 48.0, 96.0),
-    ]),
-    (2210, "python3", (8080,), 182.5, 0.021, 14.2, 61.0, 143.0, [
-        ("POST", "/checkout", 120, 4, 22.0, 80.0, 160.0),
-        ("GET", "/users/{id}", 62, 0, 6.5, 14.0, 30.0),
-    ]),
-    (2700, "gunicorn", (8000,), 45.0, 0.0, 8.8, 19.5, 33.0, [
-        ("GET", "/invoices/{id}", 45, 0, 8.8, 19.5, 33.0),
-    ]),
+    (
+        1412,
+        "nginx",
+        (80, 443),
+        1240.0,
+        0.002,
+        1.8,
+        7.4,
+        21.0,
+        [
+            ("GET", "/", 610, 0, 1.2, 4.0, 9.8),
+            ("GET", "/static/{file}", 520, 0, 0.9, 2.2, 5.1),
+            ("POST", "/api/checkout", 110, 3, 12.0, 48.0, 96.0),
+        ],
+    ),
+    (
+        2210,
+        "python3",
+        (8080,),
+        182.5,
+        0.021,
+        14.2,
+        61.0,
+        143.0,
+        [
+            ("POST", "/checkout", 120, 4, 22.0, 80.0, 160.0),
+            ("GET", "/users/{id}", 62, 0, 6.5, 14.0, 30.0),
+        ],
+    ),
+    (
+        2700,
+        "gunicorn",
+        (8000,),
+        45.0,
+        0.0,
+        8.8,
+        19.5,
+        33.0,
+        [
+            ("GET", "/invoices/{id}", 45, 0, 8.8, 19.5, 33.0),
+        ],
+    ),
     (845, "redis-server", (6379,), 0.0, 0.0, 0.0, 0.0, 0.0, []),
 ]
 # A Node HTTPS server (its own OpenSSL): its connections are counted, its requests cannot be.
@@ -84,8 +114,7 @@ def processes(i: int) -> tuple[ProcessSample, ...]:
     out = []
     for pid, comm, cmd, user, cpu, rss, secs in PROCS:
         pct = round(max(cpu + (_wave(i, pid, cpu * 0.6) - cpu * 0.3), 0.0), 1) if cpu else 0.0
-        out.append(ProcessSample(pid, comm, cmd, user, secs + i * cpu / 100.0, pct,
-                                 int(rss * 1024 * 1024)))
+        out.append(ProcessSample(pid, comm, cmd, user, secs + i * cpu / 100.0, pct, int(rss * 1024 * 1024)))
     out.sort(key=lambda p: (-p.cpu_percent, -p.cpu_seconds, p.pid))
     return tuple(out)
 
@@ -95,28 +124,52 @@ def red(i: int) -> RedSection:
     for pid, comm, ports, rps, err, p50, p95, p99, routes in SERVICES:
         r = round(rps * (0.8 + 0.4 * (0.5 + 0.5 * math.sin(i / 3.0 + pid % 5))), 1) if rps else 0.0
         reqs = int(r)
-        services.append(ServiceStats(
-            pid, comm, ports, reqs, int(reqs * err), r, err, p50, p95,
-            round(p99 * (0.9 + 0.2 * (0.5 + 0.5 * math.cos(i / 2.0))), 1),
-            tuple(RouteStats(*route) for route in routes), cmdline=comm,
-            routes_total=_totals(routes, i), paths=40 * len(routes),
-            undecoded_total=UNDECODED.get(pid, ())))
+        services.append(
+            ServiceStats(
+                pid,
+                comm,
+                ports,
+                reqs,
+                int(reqs * err),
+                r,
+                err,
+                p50,
+                p95,
+                round(p99 * (0.9 + 0.2 * (0.5 + 0.5 * math.cos(i / 2.0))), 1),
+                tuple(RouteStats(*route) for route in routes),
+                cmdline=comm,
+                routes_total=_totals(routes, i),
+                paths=40 * len(routes),
+                undecoded_total=UNDECODED.get(pid, ()),
+            )
+        )
     return RedSection(lost_events=0, services=tuple(services))
 
 
 def _totals(routes, i: int) -> tuple[RouteStats, ...]:
     """Since-start totals: ten minutes of each route, plus a health check that is quiet now."""
     scale = 600 + i
-    out = [RouteStats(m, r, req * scale, err * scale, p50, p95, p99) for m, r, req, err, p50, p95, p99 in routes]
+    out = [
+        RouteStats(m, r, req * scale, err * scale, p50, p95, p99) for m, r, req, err, p50, p95, p99 in routes
+    ]
     if routes:
         out.append(RouteStats("GET", "/healthz", 120, 0, 0.4, 0.9, 1.1))
     return tuple(out)
 
 
-ESTIMATE = PowerEstimate("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", "Cascade Lake", 8,
-                         0.64, 3.97, 32.0, 0.392, "table", "https://github.com/cloud-carbon-footprint/"
-                         "cloud-carbon-footprint/blob/0656d55594b69d74ce35ff18019be36140beaa50/"
-                         "packages/core/src/compute/ComputeProcessorTypes.ts")
+ESTIMATE = PowerEstimate(
+    "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz",
+    "Cascade Lake",
+    8,
+    0.64,
+    3.97,
+    32.0,
+    0.392,
+    "table",
+    "https://github.com/cloud-carbon-footprint/"
+    "cloud-carbon-footprint/blob/0656d55594b69d74ce35ff18019be36140beaa50/"
+    "packages/core/src/compute/ComputeProcessorTypes.ts",
+)
 
 
 def power(i: int) -> PowerSection:
@@ -132,15 +185,30 @@ def power(i: int) -> PowerSection:
     for p in procs:
         if p.cpu_percent > 0:
             w = active * p.cpu_percent / cpu_total
-            pp.append(ProcessPower(p.pid, p.comm, round(p.cpu_seconds, 2), round(w, 3),
-                                   round(w * (600 + i), 1), round(w / host, 4)))
+            pp.append(
+                ProcessPower(
+                    p.pid,
+                    p.comm,
+                    round(p.cpu_seconds, 2),
+                    round(w, 3),
+                    round(w * (600 + i), 1),
+                    round(w / host, 4),
+                )
+            )
     idle = host - sum(p.watts for p in pp)
-    return PowerSection("estimate", round(host, 3), round(idle, 3),
-                        (("cpu", round(cpu_w, 3)), ("memory", round(memory_w, 3))), tuple(pp),
-                        busy_ratio=round(busy, 4), host_joules=round(host * (600 + i), 1),
-                        idle_joules=round(idle * (600 + i), 1), cpu_time_source="ebpf",
-                        estimate=ESTIMATE,
-                        reason="estimate: no RAPL zones in /sys/class/powercap")
+    return PowerSection(
+        "estimate",
+        round(host, 3),
+        round(idle, 3),
+        (("cpu", round(cpu_w, 3)), ("memory", round(memory_w, 3))),
+        tuple(pp),
+        busy_ratio=round(busy, 4),
+        host_joules=round(host * (600 + i), 1),
+        idle_joules=round(idle * (600 + i), 1),
+        cpu_time_source="ebpf",
+        estimate=ESTIMATE,
+        reason="estimate: no RAPL zones in /sys/class/powercap",
+    )
 
 
 CARBON = settings_from_config({"region": "aws:eu-west-1", "embodied_g": 1_000_000.0})
@@ -159,43 +227,102 @@ def slos(i: int) -> tuple[SloStatus, ...]:
         return tuple((w, round(base * (1.3 - 0.1 * k), 2)) for k, w in enumerate(windows))
 
     return (
-        SloStatus("checkout-availability", "config", 0.999, "30d", 0.99812,
-                  round(-0.12 - 0.01 * i, 3), rates(16.0),
-                  (SloAlert("page", "1h", "5m", 14.4, True),
-                   SloAlert("ticket", "6h", "30m", 6.0, True)), "ok"),
-        SloStatus("search-latency", "sloth", 0.99, "30d", 0.9951, round(0.51 - 0.002 * i, 3),
-                  rates(0.4), (SloAlert("page", "1h", "5m", 14.4, False),), "ok"),
-        SloStatus("billing-errors", "openslo", 0.9995, "28d", 0.99962, 0.24, rates(1.8),
-                  (SloAlert("ticket", "6h", "30m", 6.0, False),), "ok"),
-        SloStatus("login-availability", "config", 0.999, "30d", None, None,
-                  tuple((w, None) for w in windows), (), "no_data",
-                  "no samples for http_requests_total{job=\"login\"}"),
+        SloStatus(
+            "checkout-availability",
+            "config",
+            0.999,
+            "30d",
+            0.99812,
+            round(-0.12 - 0.01 * i, 3),
+            rates(16.0),
+            (SloAlert("page", "1h", "5m", 14.4, True), SloAlert("ticket", "6h", "30m", 6.0, True)),
+            "ok",
+        ),
+        SloStatus(
+            "search-latency",
+            "sloth",
+            0.99,
+            "30d",
+            0.9951,
+            round(0.51 - 0.002 * i, 3),
+            rates(0.4),
+            (SloAlert("page", "1h", "5m", 14.4, False),),
+            "ok",
+        ),
+        SloStatus(
+            "billing-errors",
+            "openslo",
+            0.9995,
+            "28d",
+            0.99962,
+            0.24,
+            rates(1.8),
+            (SloAlert("ticket", "6h", "30m", 6.0, False),),
+            "ok",
+        ),
+        SloStatus(
+            "login-availability",
+            "config",
+            0.999,
+            "30d",
+            None,
+            None,
+            tuple((w, None) for w in windows),
+            (),
+            "no_data",
+            'no samples for http_requests_total{job="login"}',
+        ),
     )
 
 
-CAPS_ALL = (("ebpf", Capability(True)), ("prometheus", Capability(True)),
-            ("rapl", Capability(False, "no RAPL zones in /sys/class/powercap")))
-CAPS_OFF = (("ebpf", Capability(False, "needs root (CAP_BPF and CAP_PERFMON)")),
-            ("prometheus", Capability(False, "no --prometheus URL given")),
-            ("rapl", Capability(False, "no RAPL zones in /sys/class/powercap")))
+CAPS_ALL = (
+    ("ebpf", Capability(True)),
+    ("prometheus", Capability(True)),
+    ("rapl", Capability(False, "no RAPL zones in /sys/class/powercap")),
+)
+CAPS_OFF = (
+    ("ebpf", Capability(False, "needs root (CAP_BPF and CAP_PERFMON)")),
+    ("prometheus", Capability(False, "no --prometheus URL given")),
+    ("rapl", Capability(False, "no RAPL zones in /sys/class/powercap")),
+)
 
 
 def full_frame(i: int = 0) -> Frame:
     return Frame(
-        host=HOST, taken_at=T0 + i, duration_s=1.0, uptime_s=UPTIME, interval_s=1.0,
+        host=HOST,
+        taken_at=T0 + i,
+        duration_s=1.0,
+        uptime_s=UPTIME,
+        interval_s=1.0,
         capabilities=CAPS_ALL,
-        sources=(SourceStatus("procs", "live"), SourceStatus("red", "live"),
-                 SourceStatus("power", "estimate"), SourceStatus("slo", "live")),
-        processes=processes(i), red=red(i), power=power(i), carbon=carbon(i), slo=slos(i))
+        sources=(
+            SourceStatus("procs", "live"),
+            SourceStatus("red", "live"),
+            SourceStatus("power", "estimate"),
+            SourceStatus("slo", "live"),
+        ),
+        processes=processes(i),
+        red=red(i),
+        power=power(i),
+        carbon=carbon(i),
+        slo=slos(i),
+    )
 
 
 def off_frame(i: int = 0) -> Frame:
     return Frame(
-        host=HOST, taken_at=T0 + i, duration_s=1.0, uptime_s=UPTIME, interval_s=1.0,
+        host=HOST,
+        taken_at=T0 + i,
+        duration_s=1.0,
+        uptime_s=UPTIME,
+        interval_s=1.0,
         capabilities=CAPS_OFF,
-        sources=(SourceStatus("procs", "live"),
-                 SourceStatus("red", "off", "needs root (CAP_BPF and CAP_PERFMON)")),
-        processes=processes(i))
+        sources=(
+            SourceStatus("procs", "live"),
+            SourceStatus("red", "off", "needs root (CAP_BPF and CAP_PERFMON)"),
+        ),
+        processes=processes(i),
+    )
 
 
 class FakeEngine:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
 import http.server
+import socket
 import ssl
 import subprocess
 import threading
@@ -32,10 +32,30 @@ from tests.servers import free_port
 def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (with the IP SAN that urllib3 2 requires)."""
     cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -58,9 +78,15 @@ SHAPE_LIST_BODY = b'{"status":"success","data":["x","y"]}'
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, token: str = "", basic: tuple[str, str] | None = None,
-                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None,
-                 slow_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        token: str = "",
+        basic: tuple[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
+        slow_s: float = 3.0,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.token, self.basic, self.tls, self.client_ca = token, basic, tls, client_ca
         self.slow_s = slow_s
@@ -91,7 +117,7 @@ class FaultProxy:
                 self._start()
             self._mode = value
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self._start()
         return self
 
@@ -203,8 +229,12 @@ class FaultProxy:
             request.add_header("Content-Type", handler.headers.get("Content-Type", ""))
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                self._reply(handler, response.status, response.read(),
-                            response.headers.get("Content-Type", "application/json"))
+                self._reply(
+                    handler,
+                    response.status,
+                    response.read(),
+                    response.headers.get("Content-Type", "application/json"),
+                )
         except urllib.error.HTTPError as exc:
             self._reply(handler, exc.code, exc.read())
         except OSError:  # the client gave up (timeout) or the upstream is gone: nothing to say

@@ -20,8 +20,11 @@ def write(directory: Path) -> Path:
     recorder = Recorder(store, "fixture", clock=lambda: tick[0])
     for i in range(FRAMES):
         tick[0] = float(i)
-        recorder(dataclasses.replace(fake_frames.full_frame(i), taken_at=fake_frames.T0 + i,
-                                     duration_s=1.0 if i else 0.0))
+        recorder(
+            dataclasses.replace(
+                fake_frames.full_frame(i), taken_at=fake_frames.T0 + i, duration_s=1.0 if i else 0.0
+            )
+        )
     recorder.close()
     store.close()
     return directory / FILE_NAME

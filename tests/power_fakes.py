@@ -10,11 +10,11 @@ Burners are real processes that use a set share of one core, paced on their own 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +32,9 @@ class FakeZone:
 
 
 class FakeRapl:
-    def __init__(self, root: Path, zones: list[FakeZone], hwmon: bool = False,
-                 period_s: float = 0.001) -> None:
+    def __init__(
+        self, root: Path, zones: list[FakeZone], hwmon: bool = False, period_s: float = 0.001
+    ) -> None:
         self.root = Path(root)
         self.zones = zones
         self.period_s = period_s
@@ -84,7 +85,7 @@ class FakeRapl:
         with self._lock:
             yield self._write()
 
-    def __enter__(self) -> "FakeRapl":
+    def __enter__(self) -> FakeRapl:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -128,8 +129,9 @@ def _favoured() -> None:
 
 def spawn_burner(share: float) -> subprocess.Popen:
     """A real process using `share` of one core, paced on its own CPU time."""
-    proc = subprocess.Popen([sys.executable, "-c", BURNER, str(share)], stdout=subprocess.PIPE,
-                            preexec_fn=_favoured)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BURNER, str(share)], stdout=subprocess.PIPE, preexec_fn=_favoured
+    )
     assert proc.stdout.readline().strip() == b"ready"
     return proc
 

@@ -27,14 +27,24 @@ ENTER_ALT_SCREEN, HIDE_CURSOR = b"\x1b[?1049h", b"\x1b[?25l"
 
 
 class PtyConsole:
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, cols: int = 160,
-                 rows: int = 50, ignore_sighup: bool = False,
-                 command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        cols: int = 160,
+        rows: int = 50,
+        ignore_sighup: bool = False,
+        command: list[str] | None = None,
+    ) -> None:
         """args: obs-tui's arguments; command: another program to run instead."""
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color",
-                    "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TERM": "xterm-256color",
+            "PYTHONPATH": str(REPO),
+            "LANG": "C.UTF-8",
+        }
         full_env.update(env or {})
 
         def become_session_leader() -> None:  # the pty becomes the controlling terminal
@@ -44,9 +54,15 @@ class PtyConsole:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
         argv = command or [sys.executable, "-m", "obs_tui", *args]
-        self.proc = subprocess.Popen(argv, stdin=slave,
-                                     stdout=slave, stderr=slave, env=full_env, cwd=REPO,
-                                     preexec_fn=become_session_leader)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=full_env,
+            cwd=REPO,
+            preexec_fn=become_session_leader,
+        )
         os.close(slave)
         self._raw = bytearray()
         self._lock = threading.Lock()
@@ -103,7 +119,7 @@ class PtyConsole:
         """What was written after the console last entered the alternate screen, checked
         to end with the terminal given back: main screen, cursor shown, mouse reports off."""
         raw = self.raw
-        tail = raw[raw.rfind(ENTER_ALT_SCREEN):]
+        tail = raw[raw.rfind(ENTER_ALT_SCREEN) :]
         for seq in (LEAVE_ALT_SCREEN, SHOW_CURSOR, *MOUSE_OFF):
             assert seq in tail, (seq, tail[-400:])
         assert tail.rfind(SHOW_CURSOR) > tail.rfind(HIDE_CURSOR), tail[-400:]
@@ -118,7 +134,7 @@ class PtyConsole:
             self.master = -1
         self._reader.join(5)
 
-    def __enter__(self) -> "PtyConsole":
+    def __enter__(self) -> PtyConsole:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -133,8 +149,8 @@ def sgr_sequences(raw: bytes) -> list[bytes]:
         if at < 0:
             return out
         end = at + 2
-        while end < len(raw) and (raw[end:end + 1].isdigit() or raw[end:end + 1] in b";:?<>=$"):
+        while end < len(raw) and (raw[end : end + 1].isdigit() or raw[end : end + 1] in b";:?<>=$"):
             end += 1
-        if raw[end:end + 1] == b"m" and raw[at + 2:at + 3] not in b"?<>=":
-            out.append(raw[at + 2:end])
+        if raw[end : end + 1] == b"m" and raw[at + 2 : at + 3] not in b"?<>=":
+            out.append(raw[at + 2 : end])
         at = end

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 STEP = 300
 DAYS = 31  # the 30 d period plus a day
@@ -37,12 +37,14 @@ def last(seconds: int) -> Callable[[int], bool]:
 
 def profile(base: int, *overrides: tuple[int, int]) -> Profile:
     """`base` errors per step, then (seconds before END, errors) from the widest to the narrowest."""
+
     def errors(k: int) -> int:
         value = base
         for seconds, err in overrides:
             if last(seconds)(k):
                 value = err
         return value
+
     return errors
 
 
@@ -85,7 +87,9 @@ def openmetrics(scenarios: list[Scenario], extra: str = "") -> str:
         for code, values in (("500", errs), ("200", [t - e for t, e in zip(tots, errs)])):
             for k, v in enumerate(values):
                 if written(k):
-                    lines.append(f'http_requests_total{{job="{sc.job}",code="{code}"}} {v} {START + k * STEP}')
+                    lines.append(
+                        f'http_requests_total{{job="{sc.job}",code="{code}"}} {v} {START + k * STEP}'
+                    )
     return "\n".join(lines) + "\n" + extra + "# EOF\n"
 
 
@@ -94,8 +98,11 @@ def write_blocks(text: str, tmp: Path) -> Path:
     source.write_text(text)
     data = tmp / "data"
     data.mkdir(exist_ok=True)
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data)],
+        check=True,
+        capture_output=True,
+    )
     return data
 
 

@@ -20,9 +20,22 @@ from obs_tui.sources.prometheus import PrometheusError
 # What a sysfs file might hold when something is wrong: numbers out of range, text, bytes
 # that are not UTF-8, nothing at all.
 file_text = st.one_of(
-    st.integers(min_value=-2**70, max_value=2**70).map(lambda n: f"{n}\n".encode()),
-    st.sampled_from([b"", b"\n", b"package-0\n", b"psys\n", b"dram\n", b"core\n", b"nan\n",
-                     b"0x10\n", b"1e9\n", b"\xff\xfe\n", b"123abc\n"]),
+    st.integers(min_value=-(2**70), max_value=2**70).map(lambda n: f"{n}\n".encode()),
+    st.sampled_from(
+        [
+            b"",
+            b"\n",
+            b"package-0\n",
+            b"psys\n",
+            b"dram\n",
+            b"core\n",
+            b"nan\n",
+            b"0x10\n",
+            b"1e9\n",
+            b"\xff\xfe\n",
+            b"123abc\n",
+        ]
+    ),
     st.binary(max_size=24),
 )
 
@@ -37,10 +50,17 @@ def test_a_counter_delta_is_never_negative_nor_more_than_the_range(max_uj, data)
 
 
 @settings(max_examples=120, deadline=None)
-@given(name=file_text, max_uj=file_text, first=file_text, second=file_text,
-       sub_name=file_text, sub_energy=file_text)
-def test_any_powercap_file_contents_give_sane_watts_or_a_reason(name, max_uj, first, second,
-                                                                  sub_name, sub_energy):
+@given(
+    name=file_text,
+    max_uj=file_text,
+    first=file_text,
+    second=file_text,
+    sub_name=file_text,
+    sub_energy=file_text,
+)
+def test_any_powercap_file_contents_give_sane_watts_or_a_reason(
+    name, max_uj, first, second, sub_name, sub_energy
+):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         top, sub = root / "intel-rapl:0", root / "intel-rapl:0:0"
@@ -63,23 +83,50 @@ def test_any_powercap_file_contents_give_sane_watts_or_a_reason(name, max_uj, fi
     if power is None:
         assert status.reason  # off or stale: it says why
         return
-    numbers = [power.host_watts, power.idle_watts, *dict(power.zones).values(),
-               *(p.watts for p in power.processes), *(p.joules for p in power.processes)]
+    numbers = [
+        power.host_watts,
+        power.idle_watts,
+        *dict(power.zones).values(),
+        *(p.watts for p in power.processes),
+        *(p.joules for p in power.processes),
+    ]
     assert all(math.isfinite(x) and x >= 0 for x in numbers), power
 
 
 # Prometheus /api/v1/query "result" arrays as a broken or hostile server might send them.
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-                      st.text(max_size=8), st.sampled_from(["NaN", "+Inf", "-Inf", "1.5", "0"]))
-json_value = st.recursive(json_leaf, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
-        ["metric", "value", "obs_kind", "obs_window", "values"]) | st.text(max_size=5), inner, max_size=3)),
-    max_leaves=12)
-good_row = st.fixed_dictionaries({
-    "metric": st.fixed_dictionaries({"obs_kind": st.sampled_from(["errors", "total", "ratio", "objective"]),
-                                     "obs_window": st.sampled_from(["5m", "1h", "3d", ""])}),
-    "value": st.tuples(st.floats(min_value=0, max_value=2e9), st.sampled_from(["0", "1.5", "NaN", "12"])).map(list),
-})
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["NaN", "+Inf", "-Inf", "1.5", "0"]),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["metric", "value", "obs_kind", "obs_window", "values"]) | st.text(max_size=5),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=12,
+)
+good_row = st.fixed_dictionaries(
+    {
+        "metric": st.fixed_dictionaries(
+            {
+                "obs_kind": st.sampled_from(["errors", "total", "ratio", "objective"]),
+                "obs_window": st.sampled_from(["5m", "1h", "3d", ""]),
+            }
+        ),
+        "value": st.tuples(
+            st.floats(min_value=0, max_value=2e9), st.sampled_from(["0", "1.5", "NaN", "12"])
+        ).map(list),
+    }
+)
 
 
 @given(st.lists(st.one_of(good_row, json_value), max_size=5))

@@ -40,13 +40,15 @@ def probe_view(first_read: bytes) -> tuple[str, str] | None:
     """(method, path) the probe records for a connection whose first read is these bytes."""
     if len(first_read) < 8:
         return None  # shorter than any request line
-    method = next((m for m in METHODS[1:] if m != UNPARSED_METHOD and first_read.startswith(m.encode() + b" ")), None)
+    method = next(
+        (m for m in METHODS[1:] if m != UNPARSED_METHOD and first_read.startswith(m.encode() + b" ")), None
+    )
     if method is None:
         return None
     buf = first_read[:REQ_BYTES].ljust(REQ_BYTES, b"\0")  # bytes past the read are zeroed
-    area = buf[len(method) + 1:len(method) + 1 + PATH_LEN]
+    area = buf[len(method) + 1 : len(method) + 1 + PATH_LEN]
     ends = [i for i in (area.find(c) for c in b" ?#\0") if i >= 0]
-    path = area[:min(ends)] if ends else area  # (a path filling PATH_LEN is cut: truncated)
+    path = area[: min(ends)] if ends else area  # (a path filling PATH_LEN is cut: truncated)
     return method, path.decode("utf-8", "replace")
 
 
@@ -63,8 +65,10 @@ def targets():
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         (Path(tmp) / "n").mkdir()
         (Path(tmp) / "p").mkdir()
-        yield [stack.enter_context(servers.nginx(Path(tmp) / "n")),
-               stack.enter_context(servers.python_server(Path(tmp) / "p"))]
+        yield [
+            stack.enter_context(servers.nginx(Path(tmp) / "n")),
+            stack.enter_context(servers.python_server(Path(tmp) / "p")),
+        ]
 
 
 def send_raw(port: int, data: bytes, timeout: float = 3.0) -> bytes:
@@ -101,7 +105,9 @@ def recorded(red, pid: int, prev, expected_total: int) -> Counter:
     return since(red, pid, prev)
 
 
-methods = st.sampled_from([m.encode() for m in METHODS[1:]] + [b"get", b"GETX", b"G", b"CONNECT", b"", b"PRI"])
+methods = st.sampled_from(
+    [m.encode() for m in METHODS[1:]] + [b"get", b"GETX", b"G", b"CONNECT", b"", b"PRI"]
+)
 paths = st.one_of(
     st.binary(max_size=140),
     st.text(alphabet="/abc?#%é\x00 .*", max_size=120).map(lambda t: t.encode()),
@@ -110,10 +116,13 @@ paths = st.one_of(
     st.text(alphabet="/abcxyz019-_.", min_size=85, max_size=110).map(lambda t: b"/" + t.encode()),
 )
 request_lines = st.one_of(
-    st.tuples(methods, st.sampled_from([b" ", b"", b"  ", b"\t"]), paths,
-              st.sampled_from([b" HTTP/1.1", b" HTTP/1.0", b"", b" HTTP/9.9", b" junk"]),
-              st.sampled_from([b"\r\nHost: x\r\n\r\n", b"\r\n\r\n", b"\r\n", b"", b"\n\n"]))
-    .map(b"".join),
+    st.tuples(
+        methods,
+        st.sampled_from([b" ", b"", b"  ", b"\t"]),
+        paths,
+        st.sampled_from([b" HTTP/1.1", b" HTTP/1.0", b"", b" HTTP/9.9", b" junk"]),
+        st.sampled_from([b"\r\nHost: x\r\n\r\n", b"\r\n\r\n", b"\r\n", b"", b"\n\n"]),
+    ).map(b"".join),
     st.binary(min_size=1, max_size=300),
 )
 
@@ -203,10 +212,12 @@ def test_malformed_traffic_does_not_disturb_good_counts(fresh_red, targets, whic
 # ---- hostile names: a process's name is chosen by whoever runs it ------------------------------
 
 HOSTILE = b"\x1b]2;PWNED\x07\x1b[2J"  # set the window title, clear the screen
-NAMED_SERVER = ("import ctypes, runpy, sys\n"
-                f"ctypes.CDLL(None).prctl(15, {HOSTILE!r}, 0, 0, 0)\n"
-                "sys.argv = sys.argv[1:]\n"
-                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+NAMED_SERVER = (
+    "import ctypes, runpy, sys\n"
+    f"ctypes.CDLL(None).prctl(15, {HOSTILE!r}, 0, 0, 0)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
 
 def test_escape_sequences_in_process_names_never_reach_the_terminal(fresh_red, tmp_path):
@@ -217,14 +228,22 @@ def test_escape_sequences_in_process_names_never_reach_the_terminal(fresh_red, t
     from obs_tui.sources.procs import ProcsSource
 
     port = servers.free_port()
-    proc = subprocess.Popen([sys.executable, "-c", NAMED_SERVER, str(servers.HERE / "py_server.py"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NAMED_SERVER, str(servers.HERE / "py_server.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pid = None
     try:
         servers.wait_port(port, proc)
         w = Window(fresh_red, proc.pid)
-        pid = ui_cost.start_pane("hostile", [sys.executable, "-m", "obs_tui", "--interval", "0.5"],
-                                 {"TERM": "tmux-256color", "PYTHONPATH": str(REPO)}, 120, 40)
+        pid = ui_cost.start_pane(
+            "hostile",
+            [sys.executable, "-m", "obs_tui", "--interval", "0.5"],
+            {"TERM": "tmux-256color", "PYTHONPATH": str(REPO)},
+            120,
+            40,
+        )
         ui_cost.tmux("select-pane", "-t", "hostile", "-T", "before")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

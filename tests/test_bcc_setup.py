@@ -16,12 +16,24 @@ def make_tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_merge_trees_lays_arch_over_common(tmp_path):
-    common = make_tree(tmp_path / "linux-headers-6.1.0-9-common", {
-        "Makefile": "common", "include/linux/a.h": "a", "arch/x86/include/asm/b.h": "b",
-        "arch/arm/x.h": "arm"})
-    arch = make_tree(tmp_path / "linux-headers-6.1.0-9-amd64", {
-        "include/generated/autoconf.h": "gen", "include/config/auto.conf": "cfg",
-        "arch/x86/include/generated/asm/c.h": "c", ".config": "dotconfig"})
+    common = make_tree(
+        tmp_path / "linux-headers-6.1.0-9-common",
+        {
+            "Makefile": "common",
+            "include/linux/a.h": "a",
+            "arch/x86/include/asm/b.h": "b",
+            "arch/arm/x.h": "arm",
+        },
+    )
+    arch = make_tree(
+        tmp_path / "linux-headers-6.1.0-9-amd64",
+        {
+            "include/generated/autoconf.h": "gen",
+            "include/config/auto.conf": "cfg",
+            "arch/x86/include/generated/asm/c.h": "c",
+            ".config": "dotconfig",
+        },
+    )
     dest = tmp_path / "cache" / "merged"
     bcc_setup.merge_trees(dest, [common, arch])
     assert (dest / "include/linux/a.h").read_text() == "a"
@@ -53,6 +65,7 @@ def test_no_headers_is_a_reason(tmp_path):
 @pytest.mark.skipif(not bcc_setup.distro_header_pairs(), reason="no linux-headers package installed")
 def test_real_probe_compiles_against_the_assembled_tree(tmp_path, monkeypatch):
     import os
+
     if os.geteuid() != 0:
         pytest.skip("loading a probe needs root")
     if bcc_setup.running_kernel_headers() is None:

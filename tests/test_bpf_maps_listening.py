@@ -17,11 +17,14 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="loads a BPF map: need
 @pytest.fixture(scope="module")
 def bpf():
     from obs_tui.bcc_setup import import_bcc
-    loaded = import_bcc().BPF(text=b"""
+
+    loaded = import_bcc().BPF(
+        text=b"""
         struct big { u64 count; u64 words[40]; };
         BPF_HASH(small, u32, u64, 1024);
         BPF_HASH(wide, struct big, struct big, 1024);
-    """)
+    """
+    )
     yield loaded
     loaded.cleanup()
 
@@ -50,7 +53,9 @@ def test_each_entry_keeps_its_bytes_when_later_chunks_reuse_the_buffers(bpf):
     reader = MapReader(table, chunk=16)
     for _ in range(2):  # the buffers are reused: the second read gives the same
         got = [(table.Key.from_buffer_copy(k), table.Leaf.from_buffer_copy(v)) for k, v in reader.raw()]
-        assert sorted((k.count, v.count, v.words[39]) for k, v in got) == [(i, i + 1, i * 7) for i in range(200)]
+        assert sorted((k.count, v.count, v.words[39]) for k, v in got) == [
+            (i, i + 1, i * 7) for i in range(200)
+        ]
 
 
 def test_a_listening_socket_is_found_by_netlink_and_proc_alike():

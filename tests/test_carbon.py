@@ -15,14 +15,21 @@ from obs_tui.snapshot import frame_to_json
 
 def power(host=20.0, procs=((10, "web", 5.0), (11, "db", 2.0)), source="estimate", hours=1.0):
     """`hours` of steady power: joules since start = W x 3600 x hours."""
-    return PowerSection(source, host, 8.0, (("package-0", host),),
-                        tuple(ProcessPower(pid, comm, 1.0, w, w * 3600 * hours) for pid, comm, w in procs),
-                        host_joules=host * 3600 * hours)
+    return PowerSection(
+        source,
+        host,
+        8.0,
+        (("package-0", host),),
+        tuple(ProcessPower(pid, comm, 1.0, w, w * 3600 * hours) for pid, comm, w in procs),
+        host_joules=host * 3600 * hours,
+    )
 
 
 def red(*services):
-    return RedSection(0, tuple(ServiceStats(pid, "web", (80,), int(rps), 0, rps, 0.0, 1.0, 2.0, 3.0)
-                               for pid, rps in services))
+    return RedSection(
+        0,
+        tuple(ServiceStats(pid, "web", (80,), int(rps), 0, rps, 0.0, 1.0, 2.0, 3.0) for pid, rps in services),
+    )
 
 
 def settings(**carbon):
@@ -85,8 +92,15 @@ def test_idle_service_has_null_in_json_and_dash_never_inf():
     doc = json.loads(json.dumps(frame_to_json(frame), allow_nan=False))
     web = doc["carbon"]["processes"][0]
     assert web["rps"] == 0.0 and web["joules_per_request"] is None and web["g_per_1k_requests"] is None
-    for key in ("intensity_source", "intensity_label", "pue_source", "host_grams", "kg_per_day",
-                "embodied_g_per_h", "power_source"):
+    for key in (
+        "intensity_source",
+        "intensity_label",
+        "pue_source",
+        "host_grams",
+        "kg_per_day",
+        "embodied_g_per_h",
+        "power_source",
+    ):
         assert key in doc["carbon"]
     assert doc["carbon"]["embodied_g_per_h"] is None
 
@@ -114,7 +128,8 @@ def test_region_table_values_sources_and_years():
 
 def test_intensity_in_order_config_region_query_default():
     assert settings(grid_g_per_kwh=123, region="aws:eu-west-1").intensity == c.Intensity(
-        123.0, "config", "config carbon.grid_g_per_kwh")
+        123.0, "config", "config carbon.grid_g_per_kwh"
+    )
     by_region = settings(region="aws:eu-west-1", intensity_query="grid_intensity")
     assert by_region.intensity.g_per_kwh == 278.6 and by_region.intensity.source == "region"
     assert "EEA via CCF" in by_region.intensity.label
@@ -137,17 +152,20 @@ def test_pue_from_config_preset_region_or_one():
     assert (settings(region="country:deu").pue, settings().pue_source) == (1.0, "default")
 
 
-@pytest.mark.parametrize("text, needles", [
-    ('region = "aws:eu-west-9"', ["carbon.region", "'aws:eu-west-9'", "did you mean", "'aws:eu-west-1'"]),
-    ('region = "gcp:europe-west"', ["did you mean", "'gcp:europe-west"]),
-    ('region = "moon"', ["carbon.region", "'moon'", "aws:REGION"]),
-    ('pue = "ovh"', ["carbon.pue", "from 1 to 5 or one of aws, azure, gcp", "'ovh'"]),
-    ("pue = 0.9", ["carbon.pue", "from 1 to 5", "got 0.9"]),
-    ("pue = 1e300", ["carbon.pue", "from 1 to 5"]),
-    ("grid_g_per_kwh = -1", ["carbon.grid_g_per_kwh", "from 0 to 5000", "got -1"]),
-    ("embodied_g = -1", ["carbon.embodied_g", "from 0"]),
-    ("lifespan_years = 0", ["carbon.lifespan_years", "from 0.5 to 50 years"]),
-])
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        ('region = "aws:eu-west-9"', ["carbon.region", "'aws:eu-west-9'", "did you mean", "'aws:eu-west-1'"]),
+        ('region = "gcp:europe-west"', ["did you mean", "'gcp:europe-west"]),
+        ('region = "moon"', ["carbon.region", "'moon'", "aws:REGION"]),
+        ('pue = "ovh"', ["carbon.pue", "from 1 to 5 or one of aws, azure, gcp", "'ovh'"]),
+        ("pue = 0.9", ["carbon.pue", "from 1 to 5", "got 0.9"]),
+        ("pue = 1e300", ["carbon.pue", "from 1 to 5"]),
+        ("grid_g_per_kwh = -1", ["carbon.grid_g_per_kwh", "from 0 to 5000", "got -1"]),
+        ("embodied_g = -1", ["carbon.embodied_g", "from 0"]),
+        ("lifespan_years = 0", ["carbon.lifespan_years", "from 0.5 to 50 years"]),
+    ],
+)
 def test_bad_carbon_config_is_one_line(text, needles):
     with pytest.raises(config.ConfigError) as err:
         config.parse("[carbon]\n" + text, "/etc/obs-tui/config.toml")
@@ -163,8 +181,7 @@ def test_bad_carbon_config_is_one_line(text, needles):
 def test_join_needs_power_and_says_when_it_is_estimated():
     join = c.CarbonJoin(settings(grid_g_per_kwh=400, pue=1.0))
     assert join({"red": red()}, 1.0) is None  # no power section: no carbon
-    measured = join({"power": power(host=20.0, procs=((10, "web", 10.0),), source="rapl",
-                                    hours=0.5)}, 1.0)
+    measured = join({"power": power(host=20.0, procs=((10, "web", 10.0),), source="rapl", hours=0.5)}, 1.0)
     assert join.mode == "live"
     # 10 W x 400 g/kWh = 4 g/h: 2 g in half an hour; the host's 20 W: 4 g
     assert measured.processes[0].g_per_h == pytest.approx(4.0)
@@ -179,8 +196,9 @@ def test_live_query_value_or_a_labelled_default():
     join = c.CarbonJoin(settings(intensity_query="avg(grid_intensity)"), live=lambda: answer[0])
     waiting = join({"power": power()}, 1.0)
     assert waiting.intensity_source == "default" and waiting.grid_g_per_kwh == 485.99
-    assert waiting.intensity_label == ("default: world average, Ember 2022 "
-                                       "(carbon.intensity_query: waiting for the first answer)")
+    assert waiting.intensity_label == (
+        "default: world average, Ember 2022 (carbon.intensity_query: waiting for the first answer)"
+    )
     answer[0] = (150.0, "")
     live = join({"power": power()}, 1.0)
     assert (live.intensity_source, live.grid_g_per_kwh) == ("query", 150.0)

@@ -28,8 +28,10 @@ PATHS = ["/users/{i}", "/orders/{i}/items", "/health"]
 def loaded_python_server(tmp_path, clients: int = 2):
     stop = threading.Event()
     with servers.python_server(tmp_path) as server:
-        threads = [threading.Thread(target=servers._client, args=(server.port, PATHS, stop), daemon=True)
-                   for _ in range(clients)]
+        threads = [
+            threading.Thread(target=servers._client, args=(server.port, PATHS, stop), daemon=True)
+            for _ in range(clients)
+        ]
         for t in threads:
             t.start()
         try:
@@ -64,7 +66,8 @@ def test_frame_joules_per_request_is_attributed_watts_over_rps(tmp_path):
     assert carbon.rps == service.rps and carbon.watts == watts
     assert carbon.joules_per_request == pytest.approx(watts / service.rps, rel=1e-12)
     assert carbon.g_per_1k_requests == pytest.approx(
-        1000 * watts / service.rps / 3.6e6 * 1.1 * 212.0, rel=1e-12)
+        1000 * watts / service.rps / 3.6e6 * 1.1 * 212.0, rel=1e-12
+    )
     assert frame.carbon.intensity_source == "region" and frame.carbon.pue == 1.1
     assert frame.carbon.power_source == frame.power.source  # "estimate" here: no RAPL
     assert frame.source("carbon").mode == ("live" if frame.power.source == "rapl" else "estimate")
@@ -77,9 +80,13 @@ def test_snapshot_json_joules_per_request(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
     (tmp_path / "srv").mkdir()
     with loaded_python_server(tmp_path / "srv") as server:
-        result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "2",
-                                 "--config", str(conf)], capture_output=True, text=True, timeout=120,
-                                env=env)
+        result = subprocess.run(
+            [sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "2", "--config", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     service = _by_pid(doc["red"]["services"], server.pid)

@@ -12,8 +12,9 @@ from obs_tui.cli import main
 
 def run_cli(*argv, env=None):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "obs_tui", *argv], capture_output=True, text=True,
-                          env=full_env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "obs_tui", *argv], capture_output=True, text=True, env=full_env, timeout=60
+    )
 
 
 def assert_one_line_error(result, *needles):
@@ -26,28 +27,33 @@ def assert_one_line_error(result, *needles):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("argv, needles", [
-    (["--bogus"], ["unrecognized arguments: --bogus"]),
-    (["--interval", "abc"], ["--interval", "number of seconds", "abc"]),
-    (["--interval", "0"], ["--interval", "from 0.1 to 300 seconds", "got 0"]),
-    (["--interval", "-1"], ["--interval"]),
-    (["snapshot", "--json", "--csv", "slo"], ["--json", "--csv", "choose one"]),
-    (["snapshot", "--csv", "routes"], ["--csv", "invalid choice", "routes"]),
-    (["snapshot", "--count", "0"], ["--count", "at least 1"]),
-    (["snapshot", "--count", "2", "--duration", "3"], ["--duration", "--count"]),
-    (["--interval", "1e-9"], ["--interval", "from 0.1 to 300 seconds", "got 1e-09"]),
-    (["--interval", "nan"], ["--interval", "got nan"]),
-    (["--interval", "3600"], ["--interval", "from 0.1 to 300 seconds"]),
-    (["snapshot", "--json", "--duration", "0"], ["--duration", "from 0.1 to 86400 seconds"]),
-    (["demo", "--rps", "1e9"], ["--rps", "from 0.1 to 1000 requests per second"]),
-    (["--prometheus", "ftp://x", "snapshot", "--json"], ["--prometheus", "http(s)://", "'ftp://x'"]),
-    (["--prometheus", "http://obs:hunter2@127.0.0.1:9090", "agent"],
-     ["--prometheus", "must not carry a password"]),
-    (["--prometheus", "http://127.0.0.1:99999", "doctor"], ["--prometheus", "Port out of range"]),
-    (["snapshot", "--json", "--duration", "x"], ["--duration"]),
-    (["frobnicate"], ["invalid choice", "frobnicate"]),
-    (["doctor", "--what"], ["--what"]),
-])
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["--bogus"], ["unrecognized arguments: --bogus"]),
+        (["--interval", "abc"], ["--interval", "number of seconds", "abc"]),
+        (["--interval", "0"], ["--interval", "from 0.1 to 300 seconds", "got 0"]),
+        (["--interval", "-1"], ["--interval"]),
+        (["snapshot", "--json", "--csv", "slo"], ["--json", "--csv", "choose one"]),
+        (["snapshot", "--csv", "routes"], ["--csv", "invalid choice", "routes"]),
+        (["snapshot", "--count", "0"], ["--count", "at least 1"]),
+        (["snapshot", "--count", "2", "--duration", "3"], ["--duration", "--count"]),
+        (["--interval", "1e-9"], ["--interval", "from 0.1 to 300 seconds", "got 1e-09"]),
+        (["--interval", "nan"], ["--interval", "got nan"]),
+        (["--interval", "3600"], ["--interval", "from 0.1 to 300 seconds"]),
+        (["snapshot", "--json", "--duration", "0"], ["--duration", "from 0.1 to 86400 seconds"]),
+        (["demo", "--rps", "1e9"], ["--rps", "from 0.1 to 1000 requests per second"]),
+        (["--prometheus", "ftp://x", "snapshot", "--json"], ["--prometheus", "http(s)://", "'ftp://x'"]),
+        (
+            ["--prometheus", "http://obs:hunter2@127.0.0.1:9090", "agent"],
+            ["--prometheus", "must not carry a password"],
+        ),
+        (["--prometheus", "http://127.0.0.1:99999", "doctor"], ["--prometheus", "Port out of range"]),
+        (["snapshot", "--json", "--duration", "x"], ["--duration"]),
+        (["frobnicate"], ["invalid choice", "frobnicate"]),
+        (["doctor", "--what"], ["--what"]),
+    ],
+)
 def test_bad_flags(argv, needles):
     assert_one_line_error(run_cli(*argv), *needles)
 
@@ -59,26 +65,35 @@ def test_missing_config_file(tmp_path):
 
 def test_missing_config_from_env(tmp_path):
     missing = tmp_path / "env.toml"
-    assert_one_line_error(run_cli("doctor", env={"OBS_TUI_CONFIG": str(missing)}),
-                          str(missing), "OBS_TUI_CONFIG")
+    assert_one_line_error(
+        run_cli("doctor", env={"OBS_TUI_CONFIG": str(missing)}), str(missing), "OBS_TUI_CONFIG"
+    )
 
 
-@pytest.mark.parametrize("text, needles", [
-    ("interval = [", ["not valid TOML"]),
-    ("colour = 1", ["unknown key 'colour'"]),
-    ("[power]\nroot = '/x'", ["unknown key 'power.root'"]),
-    ("interval = 'fast'", ["key 'interval'", "a number", "'fast'"]),
-    ("interval = true", ["key 'interval'", "a number"]),
-    ("theme = 3", ["key 'theme'", "a string"]),
-    ("prometheus = 'x'", ["key 'prometheus'", "table"]),
-    ("[red]\nroutes = '/a'", ["key 'red.routes'", "a list"]),
-    ("[red]\nroutes = ['users']", ["red.routes", "start"]),
-    ("[[slo]]\nname = 'a'\nobjective = 99.9\nerror_query='e'\ntotal_query='t'", ["slo[0].objective", "ratio"]),
-    ("[[slo]]\nname = 'a'", ["missing required key", "slo[0].objective"]),
-    ("[carbon]\npue = 'one'", ["carbon.pue", "a number"]),
-    ("[carbon]\nregion = 'aws:eu-west-7'", ["key 'carbon.region'", "unknown region", "did you mean",
-                                            "'aws:eu-west-1'"]),
-])
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        ("interval = [", ["not valid TOML"]),
+        ("colour = 1", ["unknown key 'colour'"]),
+        ("[power]\nroot = '/x'", ["unknown key 'power.root'"]),
+        ("interval = 'fast'", ["key 'interval'", "a number", "'fast'"]),
+        ("interval = true", ["key 'interval'", "a number"]),
+        ("theme = 3", ["key 'theme'", "a string"]),
+        ("prometheus = 'x'", ["key 'prometheus'", "table"]),
+        ("[red]\nroutes = '/a'", ["key 'red.routes'", "a list"]),
+        ("[red]\nroutes = ['users']", ["red.routes", "start"]),
+        (
+            "[[slo]]\nname = 'a'\nobjective = 99.9\nerror_query='e'\ntotal_query='t'",
+            ["slo[0].objective", "ratio"],
+        ),
+        ("[[slo]]\nname = 'a'", ["missing required key", "slo[0].objective"]),
+        ("[carbon]\npue = 'one'", ["carbon.pue", "a number"]),
+        (
+            "[carbon]\nregion = 'aws:eu-west-7'",
+            ["key 'carbon.region'", "unknown region", "did you mean", "'aws:eu-west-1'"],
+        ),
+    ],
+)
 def test_bad_config(tmp_path, text, needles):
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -141,7 +156,9 @@ def test_unknown_theme_in_config_names_the_file(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user")
-@pytest.mark.parametrize("argv", [["doctor"], ["doctor", "--json"], ["snapshot", "--json", "--duration", "0.2"]])
+@pytest.mark.parametrize(
+    "argv", [["doctor"], ["doctor", "--json"], ["snapshot", "--json", "--duration", "0.2"]]
+)
 def test_as_an_unprivileged_user_no_traceback(argv, tmp_path):
     """Without root the probes are off with a reason, and everything else works."""
     import shutil
@@ -150,13 +167,20 @@ def test_as_an_unprivileged_user_no_traceback(argv, tmp_path):
     if shutil.which("runuser") is None:
         pytest.skip("runuser not installed")
     as_nobody = ["runuser", "-u", "nobody", "--"]
-    reach = subprocess.run(as_nobody + [sys.executable, "-c", "import obs_tui"], cwd=repo, capture_output=True)
+    reach = subprocess.run(
+        as_nobody + [sys.executable, "-c", "import obs_tui"], cwd=repo, capture_output=True
+    )
     if reach.returncode != 0:
         pytest.skip(f"user nobody cannot read this checkout ({repo})")
     tmp_path.chmod(0o777)
-    result = subprocess.run(as_nobody + [sys.executable, "-m", "obs_tui", *argv],
-                            capture_output=True, text=True, timeout=60, cwd=repo,
-                            env={**os.environ, "HOME": str(tmp_path)})
+    result = subprocess.run(
+        as_nobody + [sys.executable, "-m", "obs_tui", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=repo,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     if argv[0] == "snapshot":

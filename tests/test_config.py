@@ -12,7 +12,7 @@ def test_defaults_match_the_documented_contract():
 
 
 def test_full_design_example_parses():
-    text = '''
+    text = """
 interval = 1.0
 theme = "dark"
 slo_files = ["/etc/obs-tui/slos/*.yaml"]
@@ -34,7 +34,7 @@ objective = 0.999
 period = "30d"
 error_query = 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))'
 total_query = 'sum(rate(http_requests_total{job="checkout"}[{{.window}}]))'
-'''
+"""
     c = config.parse(text, "/etc/obs-tui/config.toml")
     assert c.prometheus["url"] == "http://127.0.0.1:9090"
     assert c.red["routes"] == ["/users/{id}"]
@@ -55,15 +55,44 @@ from hypothesis import strategies as st  # noqa: E402
 
 from obs_tui.cli import main  # noqa: E402
 
-KNOWN = ["interval", "theme", "slo_files", "keep_root", "prometheus", "power", "carbon", "red", "slo",
-         "url", "timeout_s", "bearer_token_file", "powercap_root", "grid_g_per_kwh", "region", "pue",
-         "routes", "max_children", "name", "objective", "period", "error_query", "total_query"]
+KNOWN = [
+    "interval",
+    "theme",
+    "slo_files",
+    "keep_root",
+    "prometheus",
+    "power",
+    "carbon",
+    "red",
+    "slo",
+    "url",
+    "timeout_s",
+    "bearer_token_file",
+    "powercap_root",
+    "grid_g_per_kwh",
+    "region",
+    "pue",
+    "routes",
+    "max_children",
+    "name",
+    "objective",
+    "period",
+    "error_query",
+    "total_query",
+]
 keys = st.one_of(st.sampled_from(KNOWN), st.text(max_size=8))
-scalars = st.one_of(st.integers(min_value=-2**63, max_value=2**63 - 1), st.floats(), st.booleans(),
-                    st.text(max_size=12), st.sampled_from(["/users/{id}", "dark", "30d", "users"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(keys, inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=12),
+    st.sampled_from(["/users/{id}", "dark", "30d", "users"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def toml_key(key: str) -> str:
@@ -75,7 +104,13 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -87,11 +122,20 @@ def toml_value(value) -> str:
 
 documents = st.one_of(
     st.dictionaries(keys, values, max_size=6).map(
-        lambda doc: "\n".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in doc.items())),
+        lambda doc: "\n".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in doc.items())
+    ),
     st.text(max_size=80),
-    st.sampled_from(["[red]\nmax_children = 5\nroutes = ['/a', 7]", "interval = nan", "interval = 1e999",
-                     "[[slo]]\nname='x'\nobjective=1.5\nerror_query='a'\ntotal_query='b'", "[red]\n[red]",
-                     "keep_root = 1", "interval = 99999999999999999999999"]),
+    st.sampled_from(
+        [
+            "[red]\nmax_children = 5\nroutes = ['/a', 7]",
+            "interval = nan",
+            "interval = 1e999",
+            "[[slo]]\nname='x'\nobjective=1.5\nerror_query='a'\ntotal_query='b'",
+            "[red]\n[red]",
+            "keep_root = 1",
+            "interval = 99999999999999999999999",
+        ]
+    ),
 )
 
 
@@ -132,8 +176,8 @@ def test_cli_exits_2_with_one_line_for_a_bad_config(tmp_path_factory, text):
 
 import os  # noqa: E402
 import subprocess  # noqa: E402
-from pathlib import Path  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -144,43 +188,67 @@ def bad_settings(tmp):
     (tmp / "token").write_text("t0ken\n")
     url = 'url = "http://127.0.0.1:9"\n'
     return [
-        ('interval = 1e-9', ["key 'interval'", "from 0.1 to 300 seconds", "got 1e-09"]),
-        ('interval = 3600', ["key 'interval'", "from 0.1 to 300 seconds"]),
-        ('interval = -1', ["key 'interval'", "from 0.1"]),
-        ('[red]\nmax_children = -5', ["key 'red.max_children'", "from 1 to 10000", "got -5"]),
-        ('[red]\nmax_children = 0', ["key 'red.max_children'"]),
-        ('[exporter]\ntop_processes = 100000000', ["key 'exporter.top_processes'", "got 100000000"]),
-        ('[exporter]\ntop_processes = 0', ["key 'exporter.top_processes'"]),
-        ('[exporter]\nlisten = "127.0.0.1:70000"', ["key 'exporter.listen'", "ADDR:PORT", "'127.0.0.1:70000'"]),
+        ("interval = 1e-9", ["key 'interval'", "from 0.1 to 300 seconds", "got 1e-09"]),
+        ("interval = 3600", ["key 'interval'", "from 0.1 to 300 seconds"]),
+        ("interval = -1", ["key 'interval'", "from 0.1"]),
+        ("[red]\nmax_children = -5", ["key 'red.max_children'", "from 1 to 10000", "got -5"]),
+        ("[red]\nmax_children = 0", ["key 'red.max_children'"]),
+        ("[exporter]\ntop_processes = 100000000", ["key 'exporter.top_processes'", "got 100000000"]),
+        ("[exporter]\ntop_processes = 0", ["key 'exporter.top_processes'"]),
+        (
+            '[exporter]\nlisten = "127.0.0.1:70000"',
+            ["key 'exporter.listen'", "ADDR:PORT", "'127.0.0.1:70000'"],
+        ),
         ('[exporter]\nlisten = "9464"', ["key 'exporter.listen'", "ADDR:PORT"]),
-        ('[prometheus]\ntimeout_s = -2', ["key 'prometheus.timeout_s'", "from 0.1 to 300 seconds"]),
-        ('[prometheus]\ntimeout_s = 1e-9', ["key 'prometheus.timeout_s'"]),
-        ('[prometheus]\nrefresh_s = 1e-9', ["key 'prometheus.refresh_s'", "from 0.1 to 86400"]),
-        ('[power]\nmin_watts_per_vcpu = -1', ["key 'power.min_watts_per_vcpu'", "from 0 to 1000 watts"]),
-        ('[power]\nmemory_watts_per_gb = 1e6', ["key 'power.memory_watts_per_gb'", "from 0 to 100 watts"]),
-        ('[carbon]\npue = 0.5', ["key 'carbon.pue'", "from 1 to 5"]),
-        ('[carbon]\ngrid_g_per_kwh = -400', ["key 'carbon.grid_g_per_kwh'", "from 0 to 5000"]),
-        ('[carbon]\nlifespan_years = 1e-300', ["key 'carbon.lifespan_years'", "from 0.5 to 50 years"]),
-        ('slo_files = [1]', ["key 'slo_files'", "file paths", "got 1"]),
+        ("[prometheus]\ntimeout_s = -2", ["key 'prometheus.timeout_s'", "from 0.1 to 300 seconds"]),
+        ("[prometheus]\ntimeout_s = 1e-9", ["key 'prometheus.timeout_s'"]),
+        ("[prometheus]\nrefresh_s = 1e-9", ["key 'prometheus.refresh_s'", "from 0.1 to 86400"]),
+        ("[power]\nmin_watts_per_vcpu = -1", ["key 'power.min_watts_per_vcpu'", "from 0 to 1000 watts"]),
+        ("[power]\nmemory_watts_per_gb = 1e6", ["key 'power.memory_watts_per_gb'", "from 0 to 100 watts"]),
+        ("[carbon]\npue = 0.5", ["key 'carbon.pue'", "from 1 to 5"]),
+        ("[carbon]\ngrid_g_per_kwh = -400", ["key 'carbon.grid_g_per_kwh'", "from 0 to 5000"]),
+        ("[carbon]\nlifespan_years = 1e-300", ["key 'carbon.lifespan_years'", "from 0.5 to 50 years"]),
+        ("slo_files = [1]", ["key 'slo_files'", "file paths", "got 1"]),
         ('[prometheus]\nurl = "ftp://x"', ["key 'prometheus.url'", "http(s)://host[:port]", "'ftp://x'"]),
-        ('[prometheus]\nurl = "http://obs:hunter2@127.0.0.1:9090"',
-         ["key 'prometheus.url'", "must not carry a password", "basic_auth_password_file"]),
+        (
+            '[prometheus]\nurl = "http://obs:hunter2@127.0.0.1:9090"',
+            ["key 'prometheus.url'", "must not carry a password", "basic_auth_password_file"],
+        ),
         ('[prometheus]\nurl = "http://127.0.0.1:99999"', ["key 'prometheus.url'", "Port out of range"]),
-        ('[prometheus]\nurl = "http://obs:hunter2@[::1"', ["key 'prometheus.url'", "must not carry a password"]),
-        ('[prometheus]\nurl = "obs:hunter2@prom:9090"', ["key 'prometheus.url'", "must not carry a password"]),
-        (f'[prometheus]\n{url}bearer_token_file = "{tmp}/missing"',
-         ["key 'prometheus.bearer_token_file'", f"{tmp}/missing: no such file"]),
-        (f'[prometheus]\n{url}bearer_token_file = "{tmp}/a-directory"',
-         ["key 'prometheus.bearer_token_file'", "a-directory: is a directory"]),
-        (f'[prometheus]\nbearer_token_file = "{tmp}/token"\nbasic_auth_user = "u"',
-         ["prometheus.bearer_token_file", "prometheus.basic_auth_user", "not both"]),
-        (f'[prometheus]\nbasic_auth_password_file = "{tmp}/token"',
-         ["key 'prometheus.basic_auth_password_file' needs 'prometheus.basic_auth_user'"]),
+        (
+            '[prometheus]\nurl = "http://obs:hunter2@[::1"',
+            ["key 'prometheus.url'", "must not carry a password"],
+        ),
+        (
+            '[prometheus]\nurl = "obs:hunter2@prom:9090"',
+            ["key 'prometheus.url'", "must not carry a password"],
+        ),
+        (
+            f'[prometheus]\n{url}bearer_token_file = "{tmp}/missing"',
+            ["key 'prometheus.bearer_token_file'", f"{tmp}/missing: no such file"],
+        ),
+        (
+            f'[prometheus]\n{url}bearer_token_file = "{tmp}/a-directory"',
+            ["key 'prometheus.bearer_token_file'", "a-directory: is a directory"],
+        ),
+        (
+            f'[prometheus]\nbearer_token_file = "{tmp}/token"\nbasic_auth_user = "u"',
+            ["prometheus.bearer_token_file", "prometheus.basic_auth_user", "not both"],
+        ),
+        (
+            f'[prometheus]\nbasic_auth_password_file = "{tmp}/token"',
+            ["key 'prometheus.basic_auth_password_file' needs 'prometheus.basic_auth_user'"],
+        ),
         (f'[prometheus]\n{url}ca_file = "{tmp}/missing.pem"', ["key 'prometheus.ca_file'", "no such file"]),
         ('[prometheus]\nkey_file = "/k"', ["key 'prometheus.key_file' needs 'prometheus.cert_file'"]),
-        (f'[exporter]\ntls_cert_file = "{tmp}/a-directory"', ["key 'exporter.tls_cert_file'", "is a directory"]),
-        (f'[exporter]\nbasic_auth_user = "p"\nbasic_auth_password_file = "{tmp}/gone"',
-         ["key 'exporter.basic_auth_password_file'", "no such file"]),
+        (
+            f'[exporter]\ntls_cert_file = "{tmp}/a-directory"',
+            ["key 'exporter.tls_cert_file'", "is a directory"],
+        ),
+        (
+            f'[exporter]\nbasic_auth_user = "p"\nbasic_auth_password_file = "{tmp}/gone"',
+            ["key 'exporter.basic_auth_password_file'", "no such file"],
+        ),
     ]
 
 
@@ -211,14 +279,20 @@ def test_bad_settings_exit_2_with_one_line_from_the_cli(tmp_path, command):
         cases = cases[::4]  # the same check runs for every command: a sample is enough here
     for i, (text, needles) in enumerate(cases):
         path = _write(tmp_path, i, text)
-        result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(path), *command],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "obs_tui", "--config", str(path), *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert_one_line_error(result, f"obs-tui: config: {path}: ", *needles)
         assert "hunter2" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="root reads any file: only root can make this one "
-                    "unreadable to a user and test as that user")
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="root reads any file: only root can make this one unreadable to a user and test as that user",
+)
 def test_an_unreadable_secret_file_is_a_config_error_as_that_user():
     import shutil
     import tempfile
@@ -233,10 +307,16 @@ def test_an_unreadable_secret_file_is_a_config_error_as_that_user():
         secret.chmod(0o600)  # root's: what a user running obs-tui cannot read
         path.write_text(f'[prometheus]\nbearer_token_file = "{secret}"\n')
         path.chmod(0o644)
-        as_nobody = ("import os, runpy, sys; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
-                     "sys.argv = ['obs-tui'] + sys.argv[1:]; runpy.run_module('obs_tui', run_name='__main__')")
-        result = subprocess.run([sys.executable, "-c", as_nobody, "--config", str(path), "doctor"],
-                                capture_output=True, text=True, timeout=60)
+        as_nobody = (
+            "import os, runpy, sys; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
+            "sys.argv = ['obs-tui'] + sys.argv[1:]; runpy.run_module('obs_tui', run_name='__main__')"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", as_nobody, "--config", str(path), "doctor"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert_one_line_error(result, f"key 'prometheus.bearer_token_file': {secret}: permission denied")
     finally:
         shutil.rmtree(home)
@@ -245,7 +325,9 @@ def test_an_unreadable_secret_file_is_a_config_error_as_that_user():
 def test_good_secret_files_and_urls_load(tmp_path):
     (tmp_path / "token").write_text("t0ken\n")
     path = tmp_path / "c.toml"
-    path.write_text(f'interval = 0.1\n[prometheus]\nurl = "https://prom.example:9090/prefix"\n'
-                    f'bearer_token_file = "{tmp_path}/token"\ntimeout_s = 300\n')
+    path.write_text(
+        f'interval = 0.1\n[prometheus]\nurl = "https://prom.example:9090/prefix"\n'
+        f'bearer_token_file = "{tmp_path}/token"\ntimeout_s = 300\n'
+    )
     c = config.load(str(path))
     assert c.interval == 0.1 and c.prometheus["bearer_token_file"] == f"{tmp_path}/token"

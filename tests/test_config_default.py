@@ -10,8 +10,9 @@ from obs_tui.config_template import NOTES, default_config, every_key
 
 
 def run_cli(*argv, env=None):
-    return subprocess.run([sys.executable, "-m", "obs_tui", *argv], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "obs_tui", *argv], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def _uncommented(text: str) -> str:
@@ -58,7 +59,7 @@ def test_every_key_is_shown_with_a_note():
 
 def test_defaults_are_the_schema_defaults():
     text = default_config()
-    assert 'interval = 1.0\n' in text and 'theme = "dark"\n' in text
+    assert "interval = 1.0\n" in text and 'theme = "dark"\n' in text
     assert 'listen = "127.0.0.1:9464"\n' in text and "memory_watts_per_gb = 0.392\n" in text
     # a key that is not set by default is commented out, never given a value that would
     # change what obs-tui does

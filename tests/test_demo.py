@@ -21,9 +21,13 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the demo's agent need
 
 
 def start_demo(*args, env=None):
-    proc = subprocess.Popen([sys.executable, "-m", "obs_tui", "demo", "--headless", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "obs_tui", "demo", "--headless", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     lines = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -47,8 +51,9 @@ def descendants(pid):
 def all_gone(pids, timeout=20.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
-        alive = [p for p in pids if psutil.pid_exists(p)
-                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)
@@ -75,18 +80,30 @@ def test_demo_serves_the_panes_and_cleans_up_on_ctrl_c():
         url = next(line for line in lines if "prometheus http" in line).rsplit(" ", 1)[1]
         directory = workdir(lines)
         config = load(str(directory / "config.toml"))
-        assert [s["name"] for s in config.slo] == ["shop-availability", "checkout-availability",
-                                                   "search-latency"]
+        assert [s["name"] for s in config.slo] == [
+            "shop-availability",
+            "checkout-availability",
+            "search-latency",
+        ]
         client = Client(url)
 
         def routes():
-            rows = client.query('sum by (http_route, http_response_status_code) '
-                                '(http_server_request_duration_seconds_count{service_name="demo-shop"})')
+            rows = client.query(
+                "sum by (http_route, http_response_status_code) "
+                '(http_server_request_duration_seconds_count{service_name="demo-shop"})'
+            )
             return {(r["metric"]["http_route"], r["metric"]["http_response_status_code"]) for r in rows}
 
         deadline = time.monotonic() + 60
-        while not {("/api/checkout", "200"), ("/api/products/{id}", "200"), ("/api/search", "200"),
-                   ("/api/checkout", "503")} <= routes():
+        while (
+            not {
+                ("/api/checkout", "200"),
+                ("/api/products/{id}", "200"),
+                ("/api/search", "200"),
+                ("/api/checkout", "503"),
+            }
+            <= routes()
+        ):
             assert time.monotonic() < deadline, routes()
             time.sleep(1)
         # every SLO's PromQL is valid and has data over a short window (rate needs two scrapes
@@ -133,9 +150,15 @@ def test_a_part_that_fails_stops_the_others(tmp_path):
 
 
 def test_no_prometheus_binary_is_one_line():
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "demo", "--headless"],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "OBS_TUI_PROMETHEUS": "no-such-prometheus"})
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "demo", "--headless"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OBS_TUI_PROMETHEUS": "no-such-prometheus"},
+    )
     assert result.returncode == 1
-    assert result.stderr.strip() == ("demo: no-such-prometheus not found: apt install prometheus "
-                                      "(Debian's package), or set $OBS_TUI_PROMETHEUS to its path")
+    assert result.stderr.strip() == (
+        "demo: no-such-prometheus not found: apt install prometheus "
+        "(Debian's package), or set $OBS_TUI_PROMETHEUS to its path"
+    )

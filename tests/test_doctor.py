@@ -41,8 +41,10 @@ def test_prometheus_missing_token_file(tmp_path):
 
 
 def test_capabilities_follow_checks():
-    checks = [doctor.Check("btf", "ebpf", False, "missing", "fix it"),
-              doctor.Check("rapl", "rapl", True, "ok")]
+    checks = [
+        doctor.Check("btf", "ebpf", False, "missing", "fix it"),
+        doctor.Check("rapl", "rapl", True, "ok"),
+    ]
     caps = doctor.capabilities(checks)
     assert not caps["ebpf"].ok and caps["ebpf"].reason == "missing; fix it"
     assert caps["rapl"].ok
@@ -52,12 +54,25 @@ def test_capabilities_follow_checks():
 def test_doctor_json_cli_exits_zero_with_missing_things(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(f'[power]\npowercap_root = "{tmp_path}/none"\n')
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "doctor", "--json", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "doctor", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     names = {c["name"] for c in doc["checks"]}
-    assert {"privileges", "btf", "tracefs", "kernel headers", "bcc", "rapl", "prometheus", "terminal"} <= names
+    assert {
+        "privileges",
+        "btf",
+        "tracefs",
+        "kernel headers",
+        "bcc",
+        "rapl",
+        "prometheus",
+        "terminal",
+    } <= names
     assert all(c["fix"] for c in doc["checks"] if not c["ok"])
 
 
@@ -75,12 +90,17 @@ def test_prometheus_reachable_reports_its_version(tmp_path):
     token.write_text("s3cret\n")
     with prometheus(tmp_path) as url:
         check = doctor.check_prometheus({"url": url, "timeout_s": 5, "bearer_token_file": str(token)})
-        expected = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split()[2]
+        expected = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split()[
+            2
+        ]
         config = tmp_path / "c.toml"
         config.write_text(f'[prometheus]\nurl = "{url}"\n')
-        result = subprocess.run([sys.executable, "-m", "obs_tui", "doctor", "--json", "--config", str(config)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "obs_tui", "doctor", "--json", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert check.ok and url in check.detail and expected in check.detail
     doc = json.loads(result.stdout)
-    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok",
-                                                 "stale_since": None}
+    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok", "stale_since": None}

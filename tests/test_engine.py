@@ -106,8 +106,11 @@ def test_frames_are_immutable_and_windowed():
 def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(monkeypatch):
     """FlakySource's raw is its clock: cur - prev over dt is 1.0 whenever dt is the time
     between the two raws compared."""
-    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
-                        ("slo", lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,)))
+    monkeypatch.setitem(
+        engine_mod.ANALYSES,
+        "flaky",
+        ("slo", lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,)),
+    )
     flaky = FlakySource()
     eng = Engine([flaky])
     assert eng.tick(100.0).slo == (None,)
@@ -121,8 +124,7 @@ def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(mo
 def test_a_window_compares_with_its_start_and_folds_power_ticks(monkeypatch):
     """While a window is open: a cumulative source is compared with its raw at the window's
     start; a folded one (power) sums its ticks; the Frame's duration is the window."""
-    monkeypatch.setitem(engine_mod.ANALYSES, "flaky",
-                        ("slo", lambda prev, cur, dt: (prev, cur, dt)))
+    monkeypatch.setitem(engine_mod.ANALYSES, "flaky", ("slo", lambda prev, cur, dt: (prev, cur, dt)))
     flaky = FlakySource()
     eng = Engine([flaky])
     eng.tick(100.0)
@@ -150,9 +152,11 @@ def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
 
     class Probe:
         name, mode = "red", "live"
-        raws = [RedRaw(0, {a: entry(5), b: entry(1)}, info),    # the window's start
-                RedRaw(0, {a: entry(9), b: entry(2)}, info),    # worker answers 4 more, exits
-                RedRaw(0, {b: entry(6)}, {8: info[8]})]          # ... and is forgotten
+        raws = [
+            RedRaw(0, {a: entry(5), b: entry(1)}, info),  # the window's start
+            RedRaw(0, {a: entry(9), b: entry(2)}, info),  # worker answers 4 more, exits
+            RedRaw(0, {b: entry(6)}, {8: info[8]}),
+        ]  # ... and is forgotten
 
         def available(self):
             return Capability(True)

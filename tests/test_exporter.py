@@ -87,8 +87,7 @@ def test_energy_changes_at_most_once_a_second_in_whole_joules():
     assert all(v == int(v) for v in first.values())
     clock.t += ENERGY_STEP_S / 2
     collector.publish(fake_frames.full_frame(5))  # more joules, but within the second
-    assert {s.labels["pid"]: s.value
-            for s in families(collector)["obs_process_cpu_joules"].samples} == first
+    assert {s.labels["pid"]: s.value for s in families(collector)["obs_process_cpu_joules"].samples} == first
     clock.t += ENERGY_STEP_S / 2
     frame = fake_frames.full_frame(9)
     collector.publish(frame)
@@ -110,8 +109,9 @@ def test_power_carbon_and_build_info_families():
     assert fams["obs_build_info"].samples[0].labels["host"] == fake_frames.HOST
     grams = {s.labels["pid"]: s.value for s in fams["obs_process_carbon_grams"].samples}
     kernel = {str(p.pid) for p in frame.processes if p.comm.startswith("kworker/")}
-    assert grams == {str(c.pid): round(c.grams, 3) for c in frame.carbon.processes
-                     if str(c.pid) not in kernel}
+    assert grams == {
+        str(c.pid): round(c.grams, 3) for c in frame.carbon.processes if str(c.pid) not in kernel
+    }
 
 
 def test_lost_events_are_published_by_reason_zeros_included():
@@ -120,12 +120,19 @@ def test_lost_events_are_published_by_reason_zeros_included():
     from obs_tui.analysis.red import LOST_REASONS
 
     frame = fake_frames.full_frame(0)
-    red = dataclasses.replace(frame.red, lost_events=2, lost_since_attach=7,
-                              lost_reasons=((LOST_REASONS[0], 5), (LOST_REASONS[3], 2)))
+    red = dataclasses.replace(
+        frame.red,
+        lost_events=2,
+        lost_since_attach=7,
+        lost_reasons=((LOST_REASONS[0], 5), (LOST_REASONS[3], 2)),
+    )
     collector = FrameCollector(clock=Clock())
     collector.publish(dataclasses.replace(frame, red=red))
-    lost = {s.labels["reason"]: s.value for s in families(collector)["obs_red_lost_events"].samples
-            if s.name == "obs_red_lost_events_total"}
+    lost = {
+        s.labels["reason"]: s.value
+        for s in families(collector)["obs_red_lost_events"].samples
+        if s.name == "obs_red_lost_events_total"
+    }
     assert lost == {reason: {0: 5.0, 3: 2.0}.get(i, 0.0) for i, reason in enumerate(LOST_REASONS)}
 
 
@@ -137,8 +144,12 @@ def test_source_up_follows_every_source_and_capability():
     up = {s.labels["source"]: s.value for s in families(collector)["obs_source_up"].samples}
     assert up == {"procs": 1.0, "red": 0.0, "ebpf": 0.0, "prometheus": 0.0, "rapl": 0.0}
     full = fake_frames.full_frame(0)
-    stale = replace(full, sources=tuple(replace(s, stale=True, reason="HTTP 500") if s.name == "slo"
-                                        else s for s in full.sources))
+    stale = replace(
+        full,
+        sources=tuple(
+            replace(s, stale=True, reason="HTTP 500") if s.name == "slo" else s for s in full.sources
+        ),
+    )
     collector.publish(stale)
     up = {s.labels["source"]: s.value for s in families(collector)["obs_source_up"].samples}
     assert up["slo"] == 0.0 and up["power"] == 1.0 and up["procs"] == 1.0
@@ -197,6 +208,7 @@ def test_a_silent_client_does_not_stall_tls_scrapes(tmp_path, collector):
     server = serve(collector, f"127.0.0.1:{servers.free_port()}", str(cert), str(key))
     port = server.server.server_port
     import socket
+
     try:
         with socket.create_connection(("127.0.0.1", port)):  # connects, never says hello
             context = ssl.create_default_context(cafile=str(cert))
@@ -210,8 +222,12 @@ def test_a_silent_client_does_not_stall_tls_scrapes(tmp_path, collector):
 def test_basic_auth(tmp_path, collector):
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")
-    server = serve(collector, f"127.0.0.1:{servers.free_port()}", basic_auth_user="prom",
-                   basic_auth_password_file=str(secret))
+    server = serve(
+        collector,
+        f"127.0.0.1:{servers.free_port()}",
+        basic_auth_user="prom",
+        basic_auth_password_file=str(secret),
+    )
     try:
         for auth in (None, "prom:wrong", "prom:s3cre", "other:s3cret"):
             with pytest.raises(urllib.error.HTTPError) as err:
@@ -224,8 +240,16 @@ def test_basic_auth(tmp_path, collector):
         server.close()
 
 
-NOT_SERVED = ("/", "/favicon.ico", "/../../etc/passwd", "/metrics/", "/metricsx",
-              "/-/ready/", "/-/healthy", "/%2e%2e/%2e%2e/etc/passwd")
+NOT_SERVED = (
+    "/",
+    "/favicon.ico",
+    "/../../etc/passwd",
+    "/metrics/",
+    "/metricsx",
+    "/-/ready/",
+    "/-/healthy",
+    "/%2e%2e/%2e%2e/etc/passwd",
+)
 
 
 def test_ready_and_metrics_wait_for_the_first_frame_and_nothing_else_is_served():
@@ -241,7 +265,9 @@ def test_ready_and_metrics_wait_for_the_first_frame_and_nothing_else_is_served()
             assert status == 404 and "obs_build_info" not in body, path
         collector.publish(fake_frames.off_frame(0))
         assert status_of(server.url, "/-/ready") == (
-            200, "ready\nred off: needs root (CAP_BPF and CAP_PERFMON)\n")
+            200,
+            "ready\nred off: needs root (CAP_BPF and CAP_PERFMON)\n",
+        )
         status, body = status_of(server.url, "/metrics")
         assert status == 200 and "obs_build_info" in body
         for path in NOT_SERVED:
@@ -269,8 +295,9 @@ def test_bad_exporter_settings_are_one_line_errors(tmp_path, collector):
     with pytest.raises(ExporterError, match="cannot load TLS"):
         serve(collector, "127.0.0.1:0", str(tmp_path / "c"), str(tmp_path / "k"))
     with pytest.raises(ExporterError, match="No such file"):
-        serve(collector, "127.0.0.1:0", basic_auth_user="u",
-              basic_auth_password_file=str(tmp_path / "missing"))
+        serve(
+            collector, "127.0.0.1:0", basic_auth_user="u", basic_auth_password_file=str(tmp_path / "missing")
+        )
 
 
 # ---- the real agent under real traffic ---------------------------------------------------------
@@ -283,9 +310,25 @@ def agent(tmp, *extra, config="", ready=True):
     conf = tmp / "agent.toml"
     conf.write_text(config)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "agent",
-                             "--listen", f"127.0.0.1:{port}", "--interval", "0.5", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(conf),
+            "agent",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.5",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         servers.wait_port(port, proc, timeout=30)
         if ready:
@@ -335,8 +378,7 @@ def http_series(fams, service_pid_comm):
     for s in fam.samples if fam else ():
         if s.labels.get("service_name") != service_pid_comm:
             continue
-        key = (s.labels["http_request_method"], s.labels["http_route"],
-               s.labels["http_response_status_code"])
+        key = (s.labels["http_request_method"], s.labels["http_route"], s.labels["http_response_status_code"])
         out.setdefault(key, {})[(s.name.rsplit("_", 1)[1], s.labels.get("le"))] = s.value
     return out
 
@@ -356,10 +398,13 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
 
     from tests.test_red_probes import keepalive
 
-    with servers.python_server(tmp_path, name="exp-test-api") as api, \
-            agent(tmp_path, config='[red]\nroutes = ["/users/{id}"]\n') as (url, _):
+    with (
+        servers.python_server(tmp_path, name="exp-test-api") as api,
+        agent(tmp_path, config='[red]\nroutes = ["/users/{id}"]\n') as (url, _),
+    ):
         assert psutil.Process(api.pid).name() == "exp-test-api"
         comm = f"exp-test-api:{api.port}"  # the service name: no OTEL_SERVICE_NAME, no rule
+
         # the server listens before the engine has loaded the probe: wait until a request shows
         def attached():
             keepalive(api.port, ["/health"])
@@ -374,9 +419,16 @@ def test_agent_publishes_exact_request_counts_and_buckets(tmp_path):
             got = {k: v[("count", None)] for k, v in series.items()}
             # numeric segments are normalised: /sleep/20 -> /sleep/{id}, /status/503 -> /status/{id}
             got.pop(("GET", "/health", "200"), None)
-            return series if got == {("GET", "/users/{id}", "200"): 30,
-                                     ("GET", "/sleep/{id}", "200"): 6,
-                                     ("GET", "/status/{id}", "503"): 4} else None
+            return (
+                series
+                if got
+                == {
+                    ("GET", "/users/{id}", "200"): 30,
+                    ("GET", "/sleep/{id}", "200"): 6,
+                    ("GET", "/status/{id}", "503"): 4,
+                }
+                else None
+            )
 
         series = wait_for(done)
         assert series, http_series(scrape(url), comm)
@@ -399,15 +451,19 @@ def test_agent_ready_means_every_request_after_it_is_counted(tmp_path):
     not fewer (requests made while the probes load), not more."""
     from tests.test_red_probes import fresh, keepalive
 
-    with servers.python_server(tmp_path, name="exp-ready-api") as api, \
-            agent(tmp_path, ready=False) as (url, proc):
+    with (
+        servers.python_server(tmp_path, name="exp-ready-api") as api,
+        agent(tmp_path, ready=False) as (url, proc),
+    ):
         base = url.removesuffix("/metrics")
         assert status_of(base, "/metrics")[0] == 503  # loading the probes takes a second or more
         seen = wait_ready(base, proc)
         assert seen == [503, 200], seen
         keepalive(api.port, ["/users/1"] * 20)
         fresh(api.port, ["/status/503"] * 5)
-        assert wait_for(lambda: _count(url, f"exp-ready-api:{api.port}") >= 25), _count(url, f"exp-ready-api:{api.port}")
+        assert wait_for(lambda: _count(url, f"exp-ready-api:{api.port}") >= 25), _count(
+            url, f"exp-ready-api:{api.port}"
+        )
         time.sleep(1.2)  # two more ticks: nothing more turns up
         assert _count(url, f"exp-ready-api:{api.port}") == 25
         for path in ("/", "/favicon.ico", "/../../etc/passwd"):
@@ -449,8 +505,10 @@ def test_console_serves_its_frames(tmp_path):
                     break
                 await pilot.pause(0.05)
             fams = scrape(server.url)
-            answers = {path: status_of(server.url, path)[0]
-                       for path in ("/-/ready", "/", "/favicon.ico", "/../../etc/passwd")}
+            answers = {
+                path: status_of(server.url, path)[0]
+                for path in ("/-/ready", "/", "/favicon.ico", "/../../etc/passwd")
+            }
             await pilot.press("q")
         return app.frame, fams, answers
 

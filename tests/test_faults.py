@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -142,9 +141,15 @@ def test_pid_reuse_starts_red_counters_afresh(fresh_red):
 def test_pid_reuse_does_not_inherit_cpu_time():
     """A process burns CPU and exits; another gets its pid: its CPU time and CPU % are its own."""
     source = ProcsSource()
-    burner = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\n"
-                               "while time.process_time() - t < 0.6: pass\nimport sys; sys.stdin.read()"],
-                              stdin=subprocess.PIPE)
+    burner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt=time.process_time()\n"
+            "while time.process_time() - t < 0.6: pass\nimport sys; sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+    )
     time.sleep(1.0)
     before = source.sample(time.monotonic())
     assert before[burner.pid].cpu_seconds >= 0.5

@@ -27,8 +27,14 @@ def prom(tmp_path_factory):
 
 
 def _power():
-    return PowerSection("rapl", 10.0, 2.0, (("package-0", 10.0),),
-                        (ProcessPower(7, "web", 1.0, 8.0, 80.0),), host_joules=100.0)
+    return PowerSection(
+        "rapl",
+        10.0,
+        2.0,
+        (("package-0", 10.0),),
+        (ProcessPower(7, "web", 1.0, 8.0, 80.0),),
+        host_joules=100.0,
+    )
 
 
 def _answer(prom, query):
@@ -54,13 +60,18 @@ def test_live_value_reaches_the_carbon_section(prom):
     assert section.host_g_per_h == pytest.approx(10.0 * 231.5 / 1000)
 
 
-@pytest.mark.parametrize("query, reason", [
-    ("absent(vector(1))", "returned no series"),
-    ('label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")',
-     "returned 2 series; aggregate it"),
-    ("vector(-5)", "not a gCO2e/kWh figure"),
-    ("rate(", "parse error"),
-])
+@pytest.mark.parametrize(
+    "query, reason",
+    [
+        ("absent(vector(1))", "returned no series"),
+        (
+            'label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")',
+            "returned 2 series; aggregate it",
+        ),
+        ("vector(-5)", "not a gCO2e/kWh figure"),
+        ("rate(", "parse error"),
+    ],
+)
 def test_a_query_that_gives_no_single_figure_is_a_reason(prom, query, reason):
     value, why = _answer(prom, query)
     assert value is None and reason in why and "\n" not in why
@@ -69,7 +80,7 @@ def test_a_query_that_gives_no_single_figure_is_a_reason(prom, query, reason):
 def test_without_a_prometheus_url_the_default_says_why():
     engine = make_engine(parse('[carbon]\nintensity_query = "grid"\n'), read_only=True)
     try:
-        (field, join), = engine.joins
+        ((field, join),) = engine.joins
         section = join({"power": _power()}, 1.0)
     finally:
         engine.close()
@@ -81,9 +92,25 @@ def test_snapshot_json_uses_the_live_query(prom, tmp_path):
     conf = tmp_path / "config.toml"
     conf.write_text('[carbon]\nintensity_query = "vector(123.25)"\npue = "gcp"\n')
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "1.5",
-                             "--config", str(conf), "--prometheus", prom],
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "snapshot",
+            "--json",
+            "--duration",
+            "1.5",
+            "--config",
+            str(conf),
+            "--prometheus",
+            prom,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     carbon = json.loads(result.stdout)["carbon"]
     assert carbon["intensity_source"] == "query" and carbon["grid_g_per_kwh"] == 123.25

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,10 +34,26 @@ def start_agent(tmp, history):
     port = servers.free_port()
     conf = tmp / "agent.toml"
     conf.write_text('[red]\nroutes = ["/orders/{id}"]\n')
-    proc = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "agent",
-                             "--listen", f"127.0.0.1:{port}", "--interval", "1", "--history", str(history)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(conf),
+            "agent",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "1",
+            "--history",
+            str(history),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     servers.wait_port(port, proc, timeout=30)
     wait_ready(f"http://127.0.0.1:{port}", proc)  # /metrics answers 503 until the probes are attached
     return proc, f"http://127.0.0.1:{port}/metrics"
@@ -53,7 +69,7 @@ def newest(history):
 
 
 def iso(t):
-    return datetime.fromtimestamp(t, timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +82,7 @@ def recorded(tmp_path_factory):
     with servers.python_server(tmp, name=NAME) as api:
         proc, url = start_agent(tmp, history)
         try:
+
             def attached():
                 keepalive(api.port, ["/health"])
                 return ("GET", "/health", "200") in http_series(scrape(url), f"{NAME}:{api.port}")
@@ -89,8 +106,9 @@ def recorded(tmp_path_factory):
             time.sleep(3.0)
             proc, url = start_agent(tmp, history)
             facts["restarted_at"] = time.time()
-            assert wait_for(lambda: newest(history) > facts["restarted_at"], timeout=40), \
+            assert wait_for(lambda: newest(history) > facts["restarted_at"], timeout=40), (
                 "the restarted agent wrote nothing"
+            )
         finally:
             proc.terminate()
             proc.wait(15)
@@ -98,16 +116,35 @@ def recorded(tmp_path_factory):
 
 
 def snapshot_at(history, at, duration=1):
-    out = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--at", at,
-                          "--duration", str(duration), "--history", str(history)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "snapshot",
+            "--json",
+            "--at",
+            at,
+            "--duration",
+            str(duration),
+            "--history",
+            str(history),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
 def requests_of(doc):
-    return {(svc["comm"], r["route"]): r["requests"] for svc in doc["red"]["services"]
-            for r in svc["routes"] if svc["comm"] == NAME}
+    return {
+        (svc["comm"], r["route"]): r["requests"]
+        for svc in doc["red"]["services"]
+        for r in svc["routes"]
+        if svc["comm"] == NAME
+    }
 
 
 def test_snapshot_at_finds_the_requests_in_their_second(recorded):
@@ -189,18 +226,41 @@ def test_export_goes_into_prometheus_through_promtool(recorded, tmp_path):
 
     history, second, _ = recorded
     text = tmp_path / "history.om"
-    out = subprocess.run([sys.executable, "-m", "obs_tui", "export", "--from", iso(second - 5),
-                          "--to", iso(second + 5), "--history", str(history), "--output", str(text)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "export",
+            "--from",
+            iso(second - 5),
+            "--to",
+            iso(second + 5),
+            "--history",
+            str(history),
+            "--output",
+            str(text),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert text.read_text().endswith("# EOF\n")
     blocks = tmp_path / "data"
-    made = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(text), str(blocks)],
-                          capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(text), str(blocks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr + made.stdout
-    query = (f'http_server_request_duration_seconds_count{{service_name=~"{NAME}:[0-9]+",'
-             f'http_route="/orders/{{id}}"}}')
+    query = (
+        f'http_server_request_duration_seconds_count{{service_name=~"{NAME}:[0-9]+",'
+        f'http_route="/orders/{{id}}"}}'
+    )
     with prometheus(tmp_path, data_dir=blocks, scrape_self=False) as url:
+
         def value_at(t):
             q = urllib.parse.urlencode({"query": query, "time": f"{t:.3f}"})
             with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=10) as r:

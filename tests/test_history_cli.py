@@ -21,20 +21,26 @@ from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_history_store import record
 
 
-@pytest.mark.parametrize("argv, needles", [
-    (["snapshot", "--json", "--at", "yesterday"], ["--at", "14:05", "-10m"]),
-    (["snapshot", "--json", "--at", "25:99"], ["--at", "not a time of day"]),
-    (["export", "--from", "-10x"], ["--from", "cannot read time"]),
-    (["export", "--from", "-5m", "--to", "-10m"], ["--to", "must be after --from"]),
-    (["export"], ["--from"]),
-])
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["snapshot", "--json", "--at", "yesterday"], ["--at", "14:05", "-10m"]),
+        (["snapshot", "--json", "--at", "25:99"], ["--at", "not a time of day"]),
+        (["export", "--from", "-10x"], ["--from", "cannot read time"]),
+        (["export", "--from", "-5m", "--to", "-10m"], ["--to", "must be after --from"]),
+        (["export"], ["--from"]),
+    ],
+)
 def test_bad_times_are_one_line(argv, needles, tmp_path):
     assert_one_line_error(run_cli(*argv, "--history", str(tmp_path)), *needles)
 
 
 def test_no_store_is_one_line(tmp_path):
-    assert_one_line_error(run_cli("snapshot", "--json", "--at", "-10m", "--history", str(tmp_path)),
-                          "no history recorded here", str(tmp_path))
+    assert_one_line_error(
+        run_cli("snapshot", "--json", "--at", "-10m", "--history", str(tmp_path)),
+        "no history recorded here",
+        str(tmp_path),
+    )
 
 
 def test_nothing_recorded_then_says_what_is_held(tmp_path):
@@ -46,23 +52,35 @@ def test_nothing_recorded_then_says_what_is_held(tmp_path):
 
 def test_snapshot_at_and_export_read_a_store(tmp_path):
     record(tmp_path, 30).close()
-    out = run_cli("snapshot", "--json", "--at", "2023-11-14T22:13:25+00:00", "--duration", "5",
-                  "--history", str(tmp_path))
+    out = run_cli(
+        "snapshot",
+        "--json",
+        "--at",
+        "2023-11-14T22:13:25+00:00",
+        "--duration",
+        "5",
+        "--history",
+        str(tmp_path),
+    )
     doc = json.loads(out.stdout)
     assert doc["schema"] == 1 and doc["window"]["frames"] == 5 and doc["duration_s"] == 5
     # frame i is taken at T0 + i and measured the second before: 6..10 cover 22:13:25..30
     want = sum(fake_frames.red(i).services[0].requests for i in range(6, 11))
     assert doc["red"]["services"][0]["requests"] == want
-    text = run_cli("export", "--from", "2023-11-14T22:13:20Z", "--to", "2023-11-14T22:13:29Z",
-                   "--history", str(tmp_path)).stdout
+    text = run_cli(
+        "export", "--from", "2023-11-14T22:13:20Z", "--to", "2023-11-14T22:13:29Z", "--history", str(tmp_path)
+    ).stdout
     assert text.endswith("# EOF\n") and 'obs_host_power_watts{source="estimate"}' in text
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[history]\nmax_age_days = 0\n", "history.max_age_days"),
-    ("[history]\nmax_size_mb = -1\n", "history.max_size_mb"),
-    ("[history]\ndir = 3\n", "history.dir"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[history]\nmax_age_days = 0\n", "history.max_age_days"),
+        ("[history]\nmax_size_mb = -1\n", "history.max_size_mb"),
+        ("[history]\ndir = 3\n", "history.dir"),
+    ],
+)
 def test_bad_history_settings(text, needle):
     with pytest.raises(ConfigError, match=needle):
         parse(text)
@@ -81,7 +99,7 @@ def test_doctor_shows_the_store(tmp_path):
     record(tmp_path, 30).close()
     record(tmp_path, 10, start=fake_frames.T0 + 600).close()
     out = run_cli("doctor", "--history", str(tmp_path))
-    text = out.stdout[out.stdout.index("history  "):]
+    text = out.stdout[out.stdout.index("history  ") :]
     assert "40 frames" in text and "oldest 2023-11-14 22:13:20" in text and "1 gap(s)" in text
     assert "no one is recording now" in text
     info = json.loads(run_cli("doctor", "--json", "--history", str(tmp_path)).stdout)["history"]
@@ -148,13 +166,22 @@ engine.close()
 def test_the_console_opens_the_store_as_root_and_records_after_the_drop(tmp_path):
     from tests.test_privileges import NOBODY, REPO
 
-    reach = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", "import obs_tui"],
-                           cwd=REPO, capture_output=True)
+    reach = subprocess.run(
+        ["runuser", "-u", "nobody", "--", sys.executable, "-c", "import obs_tui"],
+        cwd=REPO,
+        capture_output=True,
+    )
     if reach.returncode != 0:
         pytest.skip(f"user nobody cannot read this checkout ({REPO})")
     history = tmp_path / "history"
-    out = subprocess.run([sys.executable, "-c", DROPPING_CONSOLE % history], capture_output=True,
-                         text=True, cwd=REPO, timeout=60, env={**os.environ, "SUDO_UID": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", DROPPING_CONSOLE % history],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={**os.environ, "SUDO_UID": ""},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(NOBODY.pw_uid), "written"]
     info = os.stat(history / "history.db")

@@ -1,7 +1,5 @@
 """The chunk codec and the document reader: pure functions, no I/O."""
 
-import dataclasses
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,12 +10,21 @@ from obs_tui.history.timeparse import parse_time
 from obs_tui.snapshot import frame_to_json
 from tests import fake_frames
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5))
-rows = st.fixed_dictionaries({"pid": st.integers(1, 6)}, optional={"comm": st.text(max_size=3),
-                                                                    "watts": st.floats(0, 10)})
-documents = st.recursive(scalars | rows, lambda inner: st.lists(inner, max_size=6)
-                         | st.dictionaries(st.sampled_from("abcpid"), inner, max_size=4), max_leaves=30)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+)
+rows = st.fixed_dictionaries(
+    {"pid": st.integers(1, 6)}, optional={"comm": st.text(max_size=3), "watts": st.floats(0, 10)}
+)
+documents = st.recursive(
+    scalars | rows,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.sampled_from("abcpid"), inner, max_size=4),
+    max_leaves=30,
+)
 
 
 @given(documents, documents)
@@ -28,7 +35,6 @@ def test_apply_of_diff_gives_the_new_document(a, b):
     patch = diff(a, b)
     assert apply(a, patch) == b
     assert patch is not None or a == b
-
 
 
 @given(st.lists(documents, min_size=1, max_size=8))
@@ -48,8 +54,15 @@ def test_ints_and_floats_are_not_confused():
     assert apply(1, diff(1, 1.0)) == 1.0 and isinstance(apply(1, diff(1, 1.0)), float)
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b[:10] + b"\0" + b[11:],
-                                    lambda b: b"", lambda b: b"not zstd at all"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],
+        lambda b: b[:10] + b"\0" + b[11:],
+        lambda b: b"",
+        lambda b: b"not zstd at all",
+    ],
+)
 def test_damaged_chunks_raise_corrupt_chunk(damage):
     data = encode_chunk([(1.0, frame_to_json(fake_frames.full_frame(i))) for i in range(3)])
     with pytest.raises(CorruptChunk):
@@ -85,12 +98,23 @@ def test_a_grown_or_older_document_still_reads():
 NOW = 1_764_424_800.0  # 2025-11-29 14:00:00 UTC (tests run with TZ=UTC)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("now", NOW), ("-10m", NOW - 600), ("-1h30m", NOW - 5400), ("-90s", NOW - 90), ("-2d", NOW - 172800),
-    ("13:05", NOW - 3300), ("13:05:12", NOW - 3288), ("14:30", NOW - 86400 + 1800),
-    ("2025-11-29T13:00:00Z", NOW - 3600), ("2025-11-29T15:00:00+02:00", NOW - 3600),
-    ("2025-11-29T13:00:00", NOW - 3600), ("2025-11-29 13:00", NOW - 3600),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("now", NOW),
+        ("-10m", NOW - 600),
+        ("-1h30m", NOW - 5400),
+        ("-90s", NOW - 90),
+        ("-2d", NOW - 172800),
+        ("13:05", NOW - 3300),
+        ("13:05:12", NOW - 3288),
+        ("14:30", NOW - 86400 + 1800),
+        ("2025-11-29T13:00:00Z", NOW - 3600),
+        ("2025-11-29T15:00:00+02:00", NOW - 3600),
+        ("2025-11-29T13:00:00", NOW - 3600),
+        ("2025-11-29 13:00", NOW - 3600),
+    ],
+)
 def test_times_as_typed(text, expected):
     assert parse_time(text, NOW) == expected
 

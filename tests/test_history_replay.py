@@ -4,7 +4,6 @@ import dataclasses
 import time
 
 from obs_tui.analysis.compare import METRICS, compare
-from obs_tui.history.timeline import label_time
 from obs_tui.tui.app import ObsApp
 from obs_tui.tui.screens.compare import CompareScreen, compare_markup
 from tests import fake_frames

@@ -87,8 +87,10 @@ def test_a_corrupt_chunk_is_skipped_with_a_notice(tmp_path):
     ids = [c.id for c in store.chunks()]
     with store._lock:  # flip bytes inside the second chunk, cut the third short
         data = store.conn.execute("SELECT data FROM chunks WHERE id=?", (ids[1],)).fetchone()[0]
-        store.conn.execute("UPDATE chunks SET data=? WHERE id=?",
-                           (data[:20] + bytes(b ^ 0xFF for b in data[20:40]) + data[40:], ids[1]))
+        store.conn.execute(
+            "UPDATE chunks SET data=? WHERE id=?",
+            (data[:20] + bytes(b ^ 0xFF for b in data[20:40]) + data[40:], ids[1]),
+        )
         store.conn.execute("UPDATE chunks SET data=substr(data, 1, 30) WHERE id=?", (ids[2],))
     notices = []
     got = [t - fake_frames.T0 for t, _ in store.frames(0, 2e9, notices.append)]
@@ -128,8 +130,12 @@ WRITER = textwrap.dedent("""
 
 
 def test_kill_9_loses_at_most_the_flush_interval_then_recording_resumes(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     lines = []
     while len(lines) < 35:
         lines.append(float(proc.stdout.readline()))

@@ -46,11 +46,13 @@ def test_otel_service_name_comes_first():
 
 
 def test_rules_in_order_then_comm_and_lowest_port():
-    rules = rules_from_config([
-        {"name": "billing", "cmdline": r"billing\.wsgi"},
-        {"name": "api", "exe": "python3*", "port": 8080},
-        {"name": "any-8080", "port": 8080},
-    ])
+    rules = rules_from_config(
+        [
+            {"name": "billing", "cmdline": r"billing\.wsgi"},
+            {"name": "api", "exe": "python3*", "port": 8080},
+            {"name": "any-8080", "port": 8080},
+        ]
+    )
     assert service_name("gunicorn", (8000,), cmdline="gunicorn billing.wsgi -w 2", rules=rules) == "billing"
     # exe globs match the base name or the whole path; every given matcher must match
     assert service_name("python3", (8080,), exe="/usr/bin/python3.11", rules=rules) == "api"
@@ -66,12 +68,15 @@ def test_unusable_otel_names_fall_through():
         assert service_name("python3", (8080,), env_name=bad) == "python3:8080"
 
 
-@pytest.mark.parametrize("rule, needle", [
-    ({"name": "", "port": 1}, "name"),
-    ({"name": "a"}, "matches every process"),
-    ({"name": "a", "cmdline": "("}, "not a valid regular expression"),
-    ({"name": "a", "port": 70000}, "TCP port"),
-])
+@pytest.mark.parametrize(
+    "rule, needle",
+    [
+        ({"name": "", "port": 1}, "name"),
+        ({"name": "a"}, "matches every process"),
+        ({"name": "a", "cmdline": "("}, "not a valid regular expression"),
+        ({"name": "a", "port": 70000}, "TCP port"),
+    ],
+)
 def test_bad_rules_are_one_line(rule, needle):
     with pytest.raises(RuleError, match=needle):
         rules_from_config([rule])
@@ -82,9 +87,10 @@ def test_bad_rule_in_the_config_exits_2(tmp_path):
 
     conf = tmp_path / "c.toml"
     conf.write_text('[[red.services]]\nname = "x"\ncmdline = "[oops"\n')
-    assert_one_line_error(run_cli("--config", str(conf), "doctor"), "red.services[0].cmdline",
-                          "regular expression")
-    conf.write_text('[[red.services]]\nport = 80\n')
+    assert_one_line_error(
+        run_cli("--config", str(conf), "doctor"), "red.services[0].cmdline", "regular expression"
+    )
+    conf.write_text("[[red.services]]\nport = 80\n")
     assert_one_line_error(run_cli("--config", str(conf), "doctor"), "red.services[0].name")
 
 
@@ -100,16 +106,20 @@ def test_container_id_from_cgroup_paths():
 
 
 def test_promtool_checks_the_rules():
-    result = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_promtool_unit_tests_of_the_burn_rate_alerts():
-    result = subprocess.run(["promtool", "test", "rules",
-                             str(ROOT / "tests" / "promtool" / "obs-tui-rules.test.yml")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(ROOT / "tests" / "promtool" / "obs-tui-rules.test.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -142,7 +152,9 @@ def _lost_keys(original, decoded, path=""):
         return out
     if isinstance(original, list):
         assert isinstance(decoded, list) and len(decoded) == len(original), path
-        return [k for i, (a, b) in enumerate(zip(original, decoded)) for k in _lost_keys(a, b, f"{path}[{i}]")]
+        return [
+            k for i, (a, b) in enumerate(zip(original, decoded)) for k in _lost_keys(a, b, f"{path}[{i}]")
+        ]
     return [] if original == decoded else [f"{path}: {original!r} became {decoded!r}"]
 
 
@@ -262,24 +274,48 @@ def live(tmp_path_factory):
         c = stack.enter_context(servers.python_server(dirs["c"]))
         d = stack.enter_context(servers.python_server(dirs["d"], tls=True))
         config = tmp / "agent.toml"
-        config.write_text('[red]\nroutes = ["/users/{id}"]\n'
-                          f'[[red.services]]\nname = "billing"\nport = {c.port}\n')
+        config.write_text(
+            f'[red]\nroutes = ["/users/{{id}}"]\n[[red.services]]\nname = "billing"\nport = {c.port}\n'
+        )
         port = servers.free_port()
-        agent = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(config), "agent",
-                                  "--listen", f"127.0.0.1:{port}", "--interval", "0.5"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "obs_tui",
+                "--config",
+                str(config),
+                "agent",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--interval",
+                "0.5",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         stack.callback(servers.stop, agent)
         servers.wait_port(port, agent, timeout=60)
         metrics = f"http://127.0.0.1:{port}/metrics"
-        threading.Thread(target=_traffic, args=([(a.port, False), (b.port, False),
-                                                 (c.port, False), (d.port, True)], stop),
-                         daemon=True).start()
+        threading.Thread(
+            target=_traffic,
+            args=([(a.port, False), (b.port, False), (c.port, False), (d.port, True)], stop),
+            daemon=True,
+        ).start()
         stack.callback(stop.set)
         old = stack.enter_context(static_target(OLD_AGENT))
-        prom = stack.enter_context(prometheus(dirs["prom"], targets=(f"127.0.0.1:{port}", old),
-                                              rule_files=(str(RULES),)))
-        yield {"metrics": metrics, "prometheus": prom, "config": config, "old": old,
-               "agent": f"127.0.0.1:{port}", "servers": {"a": a, "b": b, "c": c, "d": d}}
+        prom = stack.enter_context(
+            prometheus(dirs["prom"], targets=(f"127.0.0.1:{port}", old), rule_files=(str(RULES),))
+        )
+        yield {
+            "metrics": metrics,
+            "prometheus": prom,
+            "config": config,
+            "old": old,
+            "agent": f"127.0.0.1:{port}",
+            "servers": {"a": a, "b": b, "c": c, "d": d},
+        }
 
 
 def _http_samples(metrics: str) -> list:
@@ -304,7 +340,8 @@ def test_two_python_servers_are_two_services_on_metrics(live):
         for sample in _http_samples(live["metrics"]):
             labels = sample.labels
             got.setdefault(labels["service_name"], set()).add(
-                (labels["service_instance_id"], labels["url_scheme"]))
+                (labels["service_instance_id"], labels["url_scheme"])
+            )
         # both processes of checkout: the traffic thread reaches them one after the other
         return got if {"checkout", "billing", plain} <= set(got) and len(got["checkout"]) == 2 else None
 
@@ -334,8 +371,7 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
 
         def ours():
             frame = engine.tick()
-            mine = {svc.pid: svc for svc in frame.red.services if svc.pid in
-                    {x.pid for x in s.values()}}
+            mine = {svc.pid: svc for svc in frame.red.services if svc.pid in {x.pid for x in s.values()}}
             # since the probe attached (a tick's window may fall between two of a server's requests)
             return frame if len(mine) == 4 and all(v.routes_total for v in mine.values()) else None
 
@@ -343,8 +379,7 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
     finally:
         engine.close()
     doc = frame_to_json(frame)
-    names = {svc["pid"]: (svc["service_name"], svc["service_instance_id"])
-             for svc in doc["red"]["services"]}
+    names = {svc["pid"]: (svc["service_name"], svc["service_instance_id"]) for svc in doc["red"]["services"]}
     assert names[s["a"].pid] == ("checkout", str(s["a"].pid))
     assert names[s["b"].pid] == ("checkout", str(s["b"].pid))
     assert names[s["c"].pid] == ("billing", str(s["c"].pid))
@@ -369,8 +404,9 @@ def test_snapshot_json_and_console_rows_use_the_same_names(live):
 def test_promtool_checks_the_agents_metrics(live):
     _wait(lambda: _http_samples(live["metrics"]), what="requests on /metrics")
     text = _get(live["metrics"])
-    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stdout + result.stderr
 
@@ -391,8 +427,9 @@ def test_openmetrics_declares_units_and_the_energy_model(live):
     zones = fams["obs_host_zone_power_watts"].samples
     assert "zone" not in host.labels and zones
     assert sum(z.value for z in zones) == pytest.approx(host.value, abs=0.1 * len(zones) + 1e-9)
-    assert {s.labels["zone"] for s in fams["obs_host_zone_energy_joules"].samples} == \
-        {z.labels["zone"] for z in zones}
+    assert {s.labels["zone"] for s in fams["obs_host_zone_energy_joules"].samples} == {
+        z.labels["zone"] for z in zones
+    }
     assert fams["obs_host_energy_joules"].type == "counter"
     procs = fams["obs_process_cpu_joules"].samples
     assert procs and all(set(s.labels) == {"pid", "comm", "exe", "container_id"} for s in procs)
@@ -409,8 +446,13 @@ def test_openmetrics_declares_units_and_the_energy_model(live):
 
 
 def _substitute(expr: str) -> str:
-    for var, value in (("$__rate_interval", "1m"), ("$__range", "5m"), ("$job", ".+"),
-                       ("$instance", ".+"), ("$service", ".+")):
+    for var, value in (
+        ("$__rate_interval", "1m"),
+        ("$__range", "5m"),
+        ("$job", ".+"),
+        ("$instance", ".+"),
+        ("$service", ".+"),
+    ):
         expr = expr.replace(var, value)
     return expr
 
@@ -419,10 +461,17 @@ def _substitute(expr: str) -> str:
 def test_every_dashboard_query_returns_data(live):
     base = live["prometheus"]
     # first, the requests and two scrapes of every series; then each query, until all answer
-    _wait(lambda: _query(base, 'sum(http_server_request_duration_seconds_count{service_name="checkout"}) > 50')
-          and _query(base, 'sum(http_server_request_duration_seconds_count{service_name="checkout", '
-                           'http_response_status_code="503"}) > 2'),
-          what="Prometheus scraping the agent's requests and errors")
+    _wait(
+        lambda: (
+            _query(base, 'sum(http_server_request_duration_seconds_count{service_name="checkout"}) > 50')
+            and _query(
+                base,
+                'sum(http_server_request_duration_seconds_count{service_name="checkout", '
+                'http_response_status_code="503"}) > 2',
+            )
+        ),
+        what="Prometheus scraping the agent's requests and errors",
+    )
     queries = [(p["title"], _substitute(t["expr"])) for p in _panels() for t in p["targets"]]
     assert len(queries) >= 15
 
@@ -436,8 +485,9 @@ def test_every_dashboard_query_returns_data(live):
     # the template variables: label_values(metric, label) is the series API's label values
     for variable in _dashboard()["templating"]["list"][1:]:
         metric, label = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]).groups()
-        url = (f"{base}/api/v1/label/{label}/values?"
-               + urllib.parse.urlencode({"match[]": _substitute(metric)}))
+        url = f"{base}/api/v1/label/{label}/values?" + urllib.parse.urlencode(
+            {"match[]": _substitute(metric)}
+        )
         assert json.loads(_get(url))["data"], variable["name"]
     burn = _query(base, 'obs:http_server_errors:burnrate5m{service_name="checkout"}')
     assert burn and float(burn[0]["value"][1]) > 1  # ~6 % 503s burn a 0.1 % budget ~60x
@@ -469,8 +519,10 @@ def test_read_only_power_reads_new_and_old_agents(live):
 def test_naming_reads_a_real_process_and_keeps_its_name_after_it_exits(tmp_path):
     from obs_tui.sources.service_identity import ServiceNaming, read_env_name
 
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
-                            env={**os.environ, "OTEL_SERVICE_NAME": "ledger"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        env={**os.environ, "OTEL_SERVICE_NAME": "ledger"},
+    )
     try:
         naming = ServiceNaming(rules_from_config([{"name": "by-rule", "port": 7000}]))
         naming.prime([proc.pid])

@@ -28,8 +28,15 @@ CORE = Zone("core-0", "core", 0, 1_000_000_000)
 
 
 def raw(counters, busy, total, cpu_ns, zones=(PKG, DRAM, CORE)):
-    return PowerRaw("rapl", zones, tuple(counters), CpuStat(busy, total), dict(cpu_ns),
-                    {pid: f"p{pid}" for pid in cpu_ns}, "ebpf")
+    return PowerRaw(
+        "rapl",
+        zones,
+        tuple(counters),
+        CpuStat(busy, total),
+        dict(cpu_ns),
+        {pid: f"p{pid}" for pid in cpu_ns},
+        "ebpf",
+    )
 
 
 def conserved(section) -> bool:
@@ -118,10 +125,12 @@ def test_a_window_folds_its_ticks_into_totals_and_window_averages():
     runs only in the first tick and exits. The window: 40 J over 4 s, 10 W, the processes'
     joules summed (the exited one too) and their watts over the whole window."""
     small = Zone("package-0", "package", 0, 30_000_000)  # a 30 J range
-    ticks = [raw([0], 0, 100, {1: 0, 2: 0}, zones=(small,)),
-             raw([10_000_000], 100, 200, {1: 500_000_000, 2: 500_000_000}, zones=(small,)),
-             raw([4_999_999], 300, 400, {1: 2_500_000_000}, zones=(small,)),  # wrapped: +25 J
-             raw([9_999_999], 400, 500, {1: 3_000_000_000}, zones=(small,))]
+    ticks = [
+        raw([0], 0, 100, {1: 0, 2: 0}, zones=(small,)),
+        raw([10_000_000], 100, 200, {1: 500_000_000, 2: 500_000_000}, zones=(small,)),
+        raw([4_999_999], 300, 400, {1: 2_500_000_000}, zones=(small,)),  # wrapped: +25 J
+        raw([9_999_999], 400, 500, {1: 3_000_000_000}, zones=(small,)),
+    ]
     window, covered = None, 0.0
     for prev, cur, dt in zip(ticks, ticks[1:], (1.0, 2.0, 1.0)):
         window = fold_window(window, power_section(prev, cur, dt), covered, dt)
@@ -139,8 +148,9 @@ def test_a_window_folds_its_ticks_into_totals_and_window_averages():
 
 
 def test_a_pid_reused_between_ticks_starts_again():
-    s = power_section(raw([0, 0, 0], 0, 100, {1: 9_000_000_000}),
-                      raw([1_000_000, 0, 0], 100, 200, {1: 500_000_000}), 1.0)
+    s = power_section(
+        raw([0, 0, 0], 0, 100, {1: 9_000_000_000}), raw([1_000_000, 0, 0], 100, 200, {1: 500_000_000}), 1.0
+    )
     assert s.processes[0].cpu_seconds == pytest.approx(0.5)  # the new process's own time
 
 
@@ -209,7 +219,6 @@ def test_busy_ratio_from_ebpf_on_cpu_time_when_proc_stat_shows_no_tick():
     assert s.busy_ratio == pytest.approx(0.0125)
     seven = next(p for p in s.processes if p.pid == 7)
     assert seven.watts == pytest.approx(10.0 * 0.0125) and conserved(s)
-
 
 
 def test_zone_joules_add_up_to_the_host_joules_from_the_first_tick():

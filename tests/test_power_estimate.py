@@ -20,25 +20,29 @@ from obs_tui.sources.power import PowerSource, memory_gb
 TABLE = load_table()
 
 
-def cpuinfo(model: str, vendor: str = "GenuineIntel", family: int = 6, model_no: int = 85,
-            n: int = 4) -> str:
-    block = (f"processor\t: {{i}}\nvendor_id\t: {vendor}\ncpu family\t: {family}\n"
-             f"model\t\t: {model_no}\nmodel name\t: {model}\n\n")
+def cpuinfo(model: str, vendor: str = "GenuineIntel", family: int = 6, model_no: int = 85, n: int = 4) -> str:
+    block = (
+        f"processor\t: {{i}}\nvendor_id\t: {vendor}\ncpu family\t: {family}\n"
+        f"model\t\t: {model_no}\nmodel name\t: {model}\n\n"
+    )
     return "".join(block.format(i=i) for i in range(n))
 
 
-@pytest.mark.parametrize("model,vendor,family,model_no,expected", [
-    ("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", "GenuineIntel", 6, 85, "Cascade Lake"),
-    ("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "GenuineIntel", 6, 85, "Skylake"),
-    ("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", "GenuineIntel", 6, 79, "Broadwell"),
-    ("Intel(R) Xeon(R) CPU E5-2676 v3 @ 2.40GHz", "GenuineIntel", 6, 63, "Haswell"),
-    ("AMD EPYC 7R32", "AuthenticAMD", 23, 49, "AMD EPYC 2nd Gen"),
-    ("AMD EPYC 7571", "AuthenticAMD", 23, 1, "AMD EPYC 1st Gen"),
-    ("AMD EPYC 7R13 Processor", "AuthenticAMD", 25, 1, "AMD EPYC 3rd Gen"),
-    ("AMD EPYC", "AuthenticAMD", 23, 49, "AMD EPYC 2nd Gen"),  # a VM hiding the number
-    ("AMD EPYC", "AuthenticAMD", 26, 2, "CCF average"),  # Zen 5: not in CCF's table
-    ("QEMU Virtual CPU version 2.5+", "GenuineIntel", 6, 6, "CCF average"),
-])
+@pytest.mark.parametrize(
+    "model,vendor,family,model_no,expected",
+    [
+        ("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", "GenuineIntel", 6, 85, "Cascade Lake"),
+        ("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "GenuineIntel", 6, 85, "Skylake"),
+        ("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", "GenuineIntel", 6, 79, "Broadwell"),
+        ("Intel(R) Xeon(R) CPU E5-2676 v3 @ 2.40GHz", "GenuineIntel", 6, 63, "Haswell"),
+        ("AMD EPYC 7R32", "AuthenticAMD", 23, 49, "AMD EPYC 2nd Gen"),
+        ("AMD EPYC 7571", "AuthenticAMD", 23, 1, "AMD EPYC 1st Gen"),
+        ("AMD EPYC 7R13 Processor", "AuthenticAMD", 25, 1, "AMD EPYC 3rd Gen"),
+        ("AMD EPYC", "AuthenticAMD", 23, 49, "AMD EPYC 2nd Gen"),  # a VM hiding the number
+        ("AMD EPYC", "AuthenticAMD", 26, 2, "CCF average"),  # Zen 5: not in CCF's table
+        ("QEMU Virtual CPU version 2.5+", "GenuineIntel", 6, 6, "CCF average"),
+    ],
+)
 def test_microarchitecture_detection(model, vendor, family, model_no, expected):
     cpu = parse_cpuinfo(cpuinfo(model, vendor, family, model_no))
     assert cpu.vcpus == 4 and cpu.model_name == model
@@ -57,8 +61,7 @@ def test_watts_by_hand_cascade_lake():
 
 
 def test_epyc_2nd_gen_and_the_average_by_hand():
-    rome = host_estimate(parse_cpuinfo(cpuinfo("AMD EPYC 7R32", "AuthenticAMD", 23, 49, n=2)),
-                         0.0, {}, TABLE)
+    rome = host_estimate(parse_cpuinfo(cpuinfo("AMD EPYC 7R32", "AuthenticAMD", 23, 49, n=2)), 0.0, {}, TABLE)
     assert estimated_watts(rome, 0.25) == pytest.approx((2 * (0.47 + 0.25 * 1.22), 0.0))
     unknown = host_estimate(parse_cpuinfo(cpuinfo("Mystery CPU")), 1.0, {}, TABLE)
     assert unknown.coefficients_from == "average"
@@ -68,8 +71,9 @@ def test_epyc_2nd_gen_and_the_average_by_hand():
 
 def test_config_overrides_the_table():
     cpu = parse_cpuinfo(cpuinfo("AMD EPYC 7R32", "AuthenticAMD", 23, 49, n=2))
-    est = host_estimate(cpu, 4.0, {"min_watts_per_vcpu": 1.0, "max_watts_per_vcpu": 5.0,
-                                   "memory_watts_per_gb": 0.0}, TABLE)
+    est = host_estimate(
+        cpu, 4.0, {"min_watts_per_vcpu": 1.0, "max_watts_per_vcpu": 5.0, "memory_watts_per_gb": 0.0}, TABLE
+    )
     assert est.coefficients_from == "config"
     assert estimated_watts(est, 0.5) == pytest.approx((2 * 3.0, 0.0))
 

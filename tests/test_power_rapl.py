@@ -15,14 +15,12 @@ from obs_tui import doctor
 from obs_tui.analysis.attribution import power_section
 from obs_tui.sources.power import PowerSource
 from obs_tui.sources.rapl import HwmonEnergyReader, PowercapReader, open_meter
-
 from tests.power_fakes import FakeRapl, FakeZone
 
 NOBODY = 65534
 
 
-def measure(fake: FakeRapl, root: Path, hwmon_root: Path | None = None, window: float = 1.5,
-            ticks: int = 1):
+def measure(fake: FakeRapl, root: Path, hwmon_root: Path | None = None, window: float = 1.5, ticks: int = 1):
     """Sections from the real PowerSource (CPU time from /proc: these tests are about energy),
     each sample taken on counters the fake has just written (FakeRapl.held)."""
     source = PowerSource(str(root), str(hwmon_root or root / "no-hwmon"), use_ebpf=False)
@@ -51,8 +49,12 @@ def near(value: float, expected: float, tol: float = 0.01) -> bool:
 
 
 def test_one_socket_package_plus_dram_is_the_host(tmp_path):
-    zones = [FakeZone("intel-rapl:0", "package-0", 40.0), FakeZone("intel-rapl:0:0", "core", 25.0),
-             FakeZone("intel-rapl:0:1", "uncore", 3.0), FakeZone("intel-rapl:0:2", "dram", 6.0)]
+    zones = [
+        FakeZone("intel-rapl:0", "package-0", 40.0),
+        FakeZone("intel-rapl:0:0", "core", 25.0),
+        FakeZone("intel-rapl:0:1", "uncore", 3.0),
+        FakeZone("intel-rapl:0:2", "dram", 6.0),
+    ]
     with FakeRapl(tmp_path, zones) as fake:
         source, (s,) = measure(fake, tmp_path)
     assert source.mode == "live" and s.source == "rapl"
@@ -64,8 +66,12 @@ def test_one_socket_package_plus_dram_is_the_host(tmp_path):
 
 
 def test_two_sockets_sum(tmp_path):
-    zones = [FakeZone("intel-rapl:0", "package-0", 30.0), FakeZone("intel-rapl:0:0", "dram", 5.0),
-             FakeZone("intel-rapl:1", "package-1", 50.0), FakeZone("intel-rapl:1:0", "dram", 7.0)]
+    zones = [
+        FakeZone("intel-rapl:0", "package-0", 30.0),
+        FakeZone("intel-rapl:0:0", "dram", 5.0),
+        FakeZone("intel-rapl:1", "package-1", 50.0),
+        FakeZone("intel-rapl:1:0", "dram", 7.0),
+    ]
     with FakeRapl(tmp_path, zones) as fake:
         _, (s,) = measure(fake, tmp_path)
     assert near(s.host_watts, 92.0), s
@@ -85,8 +91,12 @@ def test_counter_wrapping_mid_run_is_never_negative_nor_dropped(tmp_path):
 
 
 def test_psys_is_the_host_and_packages_become_breakdown(tmp_path):
-    zones = [FakeZone("intel-rapl:0", "package-0", 35.0), FakeZone("intel-rapl:0:0", "core", 20.0),
-             FakeZone("intel-rapl:0:1", "dram", 4.0), FakeZone("intel-rapl:1", "psys", 55.0)]
+    zones = [
+        FakeZone("intel-rapl:0", "package-0", 35.0),
+        FakeZone("intel-rapl:0:0", "core", 20.0),
+        FakeZone("intel-rapl:0:1", "dram", 4.0),
+        FakeZone("intel-rapl:1", "psys", 55.0),
+    ]
     with FakeRapl(tmp_path, zones) as fake:
         _, (s,) = measure(fake, tmp_path)
     assert near(s.host_watts, 55.0), s  # not 35 + 4 + 55: psys already holds them
@@ -161,9 +171,15 @@ def test_eacces_gives_a_clear_reason_not_a_crash(world_readable_dir):
             source = PowerSource(str(root), str(root), use_ebpf=False)
             src_cap = source.available()
             check = doctor.check_rapl(str(root), str(root))
-            return {"ok": cap.ok, "reason": cap.reason, "source_ok": src_cap.ok,
-                    "mode": source.mode, "source_reason": source.reason,
-                    "check_ok": check.ok, "check": check.reason}
+            return {
+                "ok": cap.ok,
+                "reason": cap.reason,
+                "source_ok": src_cap.ok,
+                "mode": source.mode,
+                "source_reason": source.reason,
+                "check_ok": check.ok,
+                "check": check.reason,
+            }
 
         out = _in_child_as_nobody(as_nobody)
     assert "error" not in out, out
@@ -184,8 +200,7 @@ def test_held_descriptors_keep_reading_after_root_is_dropped(world_readable_dir)
         def as_nobody():
             first = reader.read()[0]
             time.sleep(0.5)
-            return {"first": first, "second": reader.read()[0],
-                    "reopen": PowercapReader(str(root)).open().ok}
+            return {"first": first, "second": reader.read()[0], "reopen": PowercapReader(str(root)).open().ok}
 
         out = _in_child_as_nobody(as_nobody)
         reader.close()
@@ -210,13 +225,27 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
 
     tree = tmp_path / "powercap"
     conf = tmp_path / "config.toml"
-    conf.write_text(f'interval = 1.0\n[power]\npowercap_root = "{tree}"\n'
-                    f'hwmon_root = "{tmp_path / "no-hwmon"}"\n')
+    conf.write_text(
+        f'interval = 1.0\n[power]\npowercap_root = "{tree}"\nhwmon_root = "{tmp_path / "no-hwmon"}"\n'
+    )
     zones = [FakeZone("intel-rapl:0", "package-0", 10.0, max_uj=18_000_000, start_uj=0)]
     with FakeRapl(tree, zones):
-        result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(conf), "snapshot",
-                                 "--json", "--duration", "4.5"], capture_output=True, text=True,
-                                timeout=90)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "obs_tui",
+                "--config",
+                str(conf),
+                "snapshot",
+                "--json",
+                "--duration",
+                "4.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     power = doc["power"]

@@ -25,8 +25,7 @@ SHORTEST = ENERGY_WINDOW_S - WINDOW_SLACK_S
 
 def shown(frame) -> tuple:
     p = frame.power
-    return (p.host_watts, p.host_joules, p.zones,
-            tuple((q.pid, q.watts, q.joules) for q in p.processes))
+    return (p.host_watts, p.host_joules, p.zones, tuple((q.pid, q.watts, q.joules) for q in p.processes))
 
 
 def test_a_tenth_of_a_second_interval_shows_energy_once_a_second(tmp_path):
@@ -74,9 +73,23 @@ def test_snapshot_never_reports_energy_over_less_than_a_second(tmp_path, duratio
     config = tmp_path / "obs.toml"
     config.write_text(f'[power]\npowercap_root = "{tree}"\nhwmon_root = "{tmp_path / "none"}"\n')
     with FakeRapl(tree, [FakeZone("intel-rapl:0", "package-0", 40.0)]):
-        run = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(config),
-                              "--interval", "0.1", "snapshot", "--json", "--duration", duration],
-                             capture_output=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "obs_tui",
+                "--config",
+                str(config),
+                "--interval",
+                "0.1",
+                "snapshot",
+                "--json",
+                "--duration",
+                duration,
+            ],
+            capture_output=True,
+            timeout=120,
+        )
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     power = doc["power"]

@@ -103,8 +103,11 @@ def wait_screen_text(session: str, text: str, timeout: float = 15.0) -> None:
 
 @as_root
 def test_console_drops_root_and_keeps_counting(tmp_path):
-    reach = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", "import textual, obs_tui"],
-                           cwd=REPO, capture_output=True)
+    reach = subprocess.run(
+        ["runuser", "-u", "nobody", "--", sys.executable, "-c", "import textual, obs_tui"],
+        cwd=REPO,
+        capture_output=True,
+    )
     if reach.returncode != 0:
         pytest.skip(f"user nobody cannot read this checkout ({REPO})")
     (tmp_path / "a").mkdir()
@@ -157,9 +160,14 @@ def test_console_drops_root_and_keeps_counting(tmp_path):
 @as_root
 def test_snapshot_reports_the_drop_and_keep_root_stays():
     def snapshot(*extra):
-        result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.2",
-                                 *extra], capture_output=True, text=True, cwd=REPO, timeout=60,
-                                env={k: v for k, v in os.environ.items() if not k.startswith("SUDO_")})
+        result = subprocess.run(
+            [sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.2", *extra],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SUDO_")},
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)["privileges"]
 
@@ -171,8 +179,10 @@ def test_snapshot_reports_the_drop_and_keep_root_stays():
 
 
 def test_drop_when_not_root_changes_nothing():
-    code = ("from obs_tui import privileges; d = privileges.drop(); "
-            "print(d.dropped, d.uid == __import__('os').getuid())")
+    code = (
+        "from obs_tui import privileges; d = privileges.drop(); "
+        "print(d.dropped, d.uid == __import__('os').getuid())"
+    )
     argv = [sys.executable, "-c", code]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "nobody", "--"] + argv
@@ -189,33 +199,51 @@ def test_an_install_the_target_cannot_read_refuses_to_drop(tmp_path):
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     shutil.copytree(REPO / "obs_tui", private / "obs_tui")
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.1"],
-                            capture_output=True, text=True, cwd=private, timeout=60,
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith("SUDO_")},
-                                 "PYTHONPATH": str(private)})
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "0.1"],
+        capture_output=True,
+        text=True,
+        cwd=private,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("SUDO_")},
+            "PYTHONPATH": str(private),
+        },
+    )
     lines = [line for line in result.stderr.splitlines() if "kernel-headers" not in line]
     assert result.returncode == 1 and result.stdout == ""
-    assert lines == [f"obs-tui: cannot drop root: user nobody cannot read {private / 'obs_tui'} "
-                     "(install obs-tui where other users can read it) (use --keep-root to stay root)"]
+    assert lines == [
+        f"obs-tui: cannot drop root: user nobody cannot read {private / 'obs_tui'} "
+        "(install obs-tui where other users can read it) (use --keep-root to stay root)"
+    ]
 
 
 @as_root
 def test_a_child_that_dies_with_its_parent_still_does_after_the_drop():
     """The kernel clears PR_SET_PDEATHSIG when credentials change: drop() sets it again, so the
     demo's agent (root at start, nobody once ready) dies with a demo killed outright."""
-    code = ("import ctypes, os, signal, sys, time\n"
-            "ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
-            "from obs_tui import privileges\n"
-            "privileges.limit()\n"
-            "d = privileges.drop()\n"
-            "print(d.dropped, os.getuid(), privileges._death_signal(), flush=True)\n"
-            "time.sleep(60)\n")
+    code = (
+        "import ctypes, os, signal, sys, time\n"
+        "ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
+        "from obs_tui import privileges\n"
+        "privileges.limit()\n"
+        "d = privileges.drop()\n"
+        "print(d.dropped, os.getuid(), privileges._death_signal(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
     # a middle process that starts the child and is then killed with SIGKILL
-    middle = subprocess.Popen([sys.executable, "-c",
-                               "import subprocess, sys, time\n"
-                               f"p = subprocess.Popen([sys.executable, '-c', {code!r}], cwd={str(REPO)!r})\n"
-                               "print(p.pid, flush=True)\n"
-                               "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    middle = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            f"p = subprocess.Popen([sys.executable, '-c', {code!r}], cwd={str(REPO)!r})\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         child = int(middle.stdout.readline())
         assert middle.stdout.readline().split() == ["True", str(NOBODY.pw_uid), "15"]

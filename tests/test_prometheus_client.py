@@ -9,8 +9,15 @@ import time
 import pytest
 
 from obs_tui.config import ConfigError, parse
-from obs_tui.sources.prometheus import (PASSWORD_ENV, REDACTED, TOKEN_ENV, Client, Poller,
-                                        PrometheusConfigError, PrometheusError)
+from obs_tui.sources.prometheus import (
+    PASSWORD_ENV,
+    REDACTED,
+    TOKEN_ENV,
+    Client,
+    Poller,
+    PrometheusConfigError,
+    PrometheusError,
+)
 from tests.fault_proxy import FaultProxy, make_cert
 from tests.prometheus_server import prometheus
 
@@ -35,7 +42,7 @@ def test_every_call_against_a_real_prometheus(prom):
     now = time.time()
     rows = client.query_range("vector(1)", now - 5, now, 1)
     assert [v[1] for v in rows[0]["values"]] == ["1"] * 6
-    assert any(s.get("job") == "self" for s in client.series(['up'], now - 60, now))
+    assert any(s.get("job") == "self" for s in client.series(["up"], now - 60, now))
     assert "job" in client.labels()
     assert "self" in client.label_values("job")
     assert client.metadata("prometheus_build_info")["prometheus_build_info"][0]["type"] == "gauge"
@@ -91,8 +98,12 @@ def test_custom_ca_and_client_certificate(prom, tmp_path):
     server_cert, server_key = make_cert(tmp_path, "server")
     client_cert, client_key = make_cert(tmp_path, "client")
     with FaultProxy(prom, tls=(server_cert, server_key), client_ca=client_cert) as proxy:
-        conf = {"url": proxy.url, "ca_file": str(server_cert),
-                "cert_file": str(client_cert), "key_file": str(client_key)}
+        conf = {
+            "url": proxy.url,
+            "ca_file": str(server_cert),
+            "cert_file": str(client_cert),
+            "key_file": str(client_key),
+        }
         assert Client.from_config(conf).query("vector(1)")
         with pytest.raises(PrometheusError, match="TLS error|cannot connect"):
             Client.from_config({"url": proxy.url, "ca_file": str(server_cert)}).query("vector(1)")
@@ -100,15 +111,18 @@ def test_custom_ca_and_client_certificate(prom, tmp_path):
             Client.from_config({"url": proxy.url}).query("vector(1)")  # system CAs only
 
 
-@pytest.mark.parametrize("mode, message", [
-    ("down", "cannot connect: Connection refused"),
-    ("slow", "no answer within 0.5s"),
-    ("500", "HTTP 500: injected"),
-    ("malformed", "malformed answer"),
-    ("blackhole", "no answer within 0.5s"),
-    ("garbage", "malformed answer (not Prometheus's JSON)"),
-    ("shape", "malformed answer (unexpected JSON)"),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("down", "cannot connect: Connection refused"),
+        ("slow", "no answer within 0.5s"),
+        ("500", "HTTP 500: injected"),
+        ("malformed", "malformed answer"),
+        ("blackhole", "no answer within 0.5s"),
+        ("garbage", "malformed answer (not Prometheus's JSON)"),
+        ("shape", "malformed answer (unexpected JSON)"),
+    ],
+)
 def test_faults_are_one_line_reasons_within_the_timeout(prom, mode, message):
     with FaultProxy(prom, slow_s=3) as proxy:
         client = Client(proxy.url, timeout_s=0.5)
@@ -124,15 +138,23 @@ def test_faults_are_one_line_reasons_within_the_timeout(prom, mode, message):
         assert not health.ok and health.state == "off" and message in health.reason
 
 
-@pytest.mark.parametrize("prom_conf, message", [
-    ({"url": "http://obs:pw@127.0.0.1:9"}, "must not carry a password"),
-    ({"url": "127.0.0.1:9090"}, "must be http(s)://"),
-    ({"url": "http://127.0.0.1:9", "cert_file": "", "key_file": "/k"}, "key_file needs"),
-    ({"url": "http://127.0.0.1:9", "ca_file": "/nonexistent/ca.pem"}, "ca_file /nonexistent/ca.pem: no such file"),
-    ({"url": "http://127.0.0.1:9", "basic_auth_user": "u", "basic_auth_password_file": "/nope"},
-     "basic_auth_password_file /nope"),
-    ({"url": ""}, "prometheus.url is not set"),
-])
+@pytest.mark.parametrize(
+    "prom_conf, message",
+    [
+        ({"url": "http://obs:pw@127.0.0.1:9"}, "must not carry a password"),
+        ({"url": "127.0.0.1:9090"}, "must be http(s)://"),
+        ({"url": "http://127.0.0.1:9", "cert_file": "", "key_file": "/k"}, "key_file needs"),
+        (
+            {"url": "http://127.0.0.1:9", "ca_file": "/nonexistent/ca.pem"},
+            "ca_file /nonexistent/ca.pem: no such file",
+        ),
+        (
+            {"url": "http://127.0.0.1:9", "basic_auth_user": "u", "basic_auth_password_file": "/nope"},
+            "basic_auth_password_file /nope",
+        ),
+        ({"url": ""}, "prometheus.url is not set"),
+    ],
+)
 def test_bad_settings_are_one_line_config_errors(prom_conf, message):
     with pytest.raises(PrometheusConfigError) as err:
         Client.from_config(prom_conf)
@@ -148,8 +170,13 @@ def test_timeouts_must_be_positive():
 def test_poller_backs_off_and_recovers(prom):
     with FaultProxy(prom) as proxy:
         client = Client(proxy.url, timeout_s=0.5)
-        poller = Poller(client, lambda c: c.query("vector(42)")[0]["value"][1], interval_s=0.2,
-                        backoff_min_s=0.1, backoff_max_s=0.4)
+        poller = Poller(
+            client,
+            lambda c: c.query("vector(42)")[0]["value"][1],
+            interval_s=0.2,
+            backoff_min_s=0.1,
+            backoff_max_s=0.4,
+        )
         try:
             assert poller.wait_first(5)
             assert poller.state().value == "42" and poller.state().error == ""

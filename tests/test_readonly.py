@@ -38,23 +38,40 @@ from tests.servers import free_port
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-def histogram(service: str, method: str, route: str, status: int, le_counts: list[int],
-              total: int, sum_s: float) -> str:
-    labels = (f'service_name="{service}",http_request_method="{method}",http_route="{route}",'
-              f'http_response_status_code="{status}"')
+def histogram(
+    service: str, method: str, route: str, status: int, le_counts: list[int], total: int, sum_s: float
+) -> str:
+    labels = (
+        f'service_name="{service}",http_request_method="{method}",http_route="{route}",'
+        f'http_response_status_code="{status}"'
+    )
     name = "http_server_request_duration_seconds"
     lines = [f'{name}_bucket{{{labels},le="{b}"}} {n}' for b, n in zip(BOUNDS, le_counts)]
-    lines += [f'{name}_bucket{{{labels},le="+Inf"}} {total}', f"{name}_count{{{labels}}} {total}",
-              f"{name}_sum{{{labels}}} {sum_s}"]
+    lines += [
+        f'{name}_bucket{{{labels},le="+Inf"}} {total}',
+        f"{name}_count{{{labels}}} {total}",
+        f"{name}_sum{{{labels}}} {sum_s}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 HTTP_TYPE = "# TYPE http_server_request_duration_seconds histogram\n"
 # Host A: Beyla-style histograms and Kepler power.
-HOST_A = HTTP_TYPE + histogram("checkout", "POST", "/checkout", 200,
-                               [10, 30, 80, 95, 97, 98, 100, 100, 100, 100, 100, 100, 100, 100], 100, 2.1) \
-    + histogram("checkout", "POST", "/checkout", 503, [0, 0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5], 5, 0.4) \
-    + histogram("search", "GET", "/search", 200, [40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40], 40, 0.1) \
+HOST_A = (
+    HTTP_TYPE
+    + histogram(
+        "checkout",
+        "POST",
+        "/checkout",
+        200,
+        [10, 30, 80, 95, 97, 98, 100, 100, 100, 100, 100, 100, 100, 100],
+        100,
+        2.1,
+    )
+    + histogram("checkout", "POST", "/checkout", 503, [0, 0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5], 5, 0.4)
+    + histogram(
+        "search", "GET", "/search", 200, [40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40], 40, 0.1
+    )
     + """# TYPE kepler_process_cpu_watts gauge
 kepler_process_cpu_watts{pid="101",comm="nginx",zone="package"} 3.5
 kepler_process_cpu_watts{pid="101",comm="nginx",zone="dram"} 0.5
@@ -65,14 +82,19 @@ kepler_container_cpu_watts{container_name="redis",container_id="abc",zone="packa
 kepler_node_cpu_watts{zone="package"} 20
 kepler_node_cpu_watts{zone="dram"} 4
 """
+)
 # Host B: the same service with other numbers, and Kepler too.
-HOST_B = HTTP_TYPE + histogram("checkout", "POST", "/checkout", 200,
-                               [0, 0, 0, 0, 0, 10, 20, 20, 20, 20, 20, 20, 20, 20], 20, 3.0) \
+HOST_B = (
+    HTTP_TYPE
+    + histogram(
+        "checkout", "POST", "/checkout", 200, [0, 0, 0, 0, 0, 10, 20, 20, 20, 20, 20, 20, 20, 20], 20, 3.0
+    )
     + """# TYPE kepler_process_cpu_watts gauge
 kepler_process_cpu_watts{pid="101",comm="java",zone="package"} 9
 # TYPE kepler_node_cpu_watts gauge
 kepler_node_cpu_watts{zone="package"} 30
 """
+)
 # Host C: Scaphandre.
 HOST_C = """# TYPE scaph_host_power_microwatts gauge
 scaph_host_power_microwatts 31500000
@@ -111,8 +133,12 @@ def static_target(text: str):
 def fleet(tmp_path_factory):
     """A real Prometheus scraping hosts A, B and C; yields (url, {"A": instance, ...})."""
     tmp = tmp_path_factory.mktemp("fleet")
-    with static_target(HOST_A) as a, static_target(HOST_B) as b, static_target(HOST_C) as c, \
-            prometheus(tmp, targets=(a, b, c)) as url:
+    with (
+        static_target(HOST_A) as a,
+        static_target(HOST_B) as b,
+        static_target(HOST_C) as c,
+        prometheus(tmp, targets=(a, b, c)) as url,
+    ):
         client = Client(url)
         deadline = time.monotonic() + 40
         while len(client.query('up{job="obs-tui"} == 1')) < 3:  # first scrapes come ~5 s late
@@ -136,8 +162,10 @@ def engine_over(source, instance=ALL):
 def promql_quantile(url: str, q: float, selector: str) -> float:
     client = Client(url)
     try:
-        rows = client.query(f"histogram_quantile({q}, sum by (le) "
-                            f"(http_server_request_duration_seconds_bucket{{{selector}}}))")
+        rows = client.query(
+            f"histogram_quantile({q}, sum by (le) "
+            f"(http_server_request_duration_seconds_bucket{{{selector}}}))"
+        )
         return float(rows[0]["value"][1]) * 1000
     finally:
         client.close()
@@ -211,8 +239,10 @@ def test_scaphandre_power(fleet):
     with engine_over(source, hosts["C"]) as engine:
         power = engine.tick().power
         assert power.source == "scaphandre" and power.host_watts == 31.5
-        assert {(p.pid, p.comm, p.watts) for p in power.processes} == {(303, "java", 7.5),
-                                                                         (304, "python3", 0.5)}
+        assert {(p.pid, p.comm, p.watts) for p in power.processes} == {
+            (303, "java", 7.5),
+            (304, "python3", 0.5),
+        }
 
 
 def test_no_power_metrics_is_a_reason_not_a_crash(tmp_path):
@@ -241,8 +271,10 @@ def test_window_is_between_the_last_two_fetches():
 # ---- what read-only mode sends, and that it writes nothing --------------------------------------
 
 # Reads only: instant and range queries, series, label names and values, metadata, buildinfo.
-ALLOWED = re.compile(r"^/api/v1/(query|query_range|series|labels|label/[^/]+/values|metadata|"
-                     r"status/buildinfo)$")
+ALLOWED = re.compile(
+    r"^/api/v1/(query|query_range|series|labels|label/[^/]+/values|metadata|"
+    r"status/buildinfo)$"
+)
 
 
 def _repo() -> str:
@@ -255,21 +287,45 @@ def test_snapshot_as_nobody_sends_only_reads_and_writes_nothing(fleet, tmp_path)
     if shutil.which("runuser") is None or shutil.which("strace") is None:
         pytest.skip("runuser or strace not installed")
     as_nobody = ["runuser", "-u", "nobody", "--"]
-    if subprocess.run(as_nobody + [sys.executable, "-c", "import obs_tui"], cwd=_repo(),
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            as_nobody + [sys.executable, "-c", "import obs_tui"], cwd=_repo(), capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("user nobody cannot read this checkout")
     scratch = Path(tempfile.mkdtemp(prefix="obs-ro-"))  # pytest's tmp is not reachable by nobody
     scratch.chmod(0o777)
     trace = scratch / "trace"
     with FaultProxy(url) as proxy:
         result = subprocess.run(
-            as_nobody + ["strace", "-f", "-qq", "-o", str(trace),
-                         "-e", "trace=open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,"
-                               "unlink,unlinkat,link,linkat,symlink,symlinkat,truncate",
-                         sys.executable, "-m", "obs_tui", "snapshot", "--json", "--read-only",
-                         "--prometheus", proxy.url, "--duration", "0.5"],
-            capture_output=True, text=True, timeout=120, cwd=_repo(),
-            env={**os.environ, "HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": ""})
+            as_nobody
+            + [
+                "strace",
+                "-f",
+                "-qq",
+                "-o",
+                str(trace),
+                "-e",
+                "trace=open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,"
+                "unlink,unlinkat,link,linkat,symlink,symlinkat,truncate",
+                sys.executable,
+                "-m",
+                "obs_tui",
+                "snapshot",
+                "--json",
+                "--read-only",
+                "--prometheus",
+                proxy.url,
+                "--duration",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=_repo(),
+            env={**os.environ, "HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": ""},
+        )
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         assert any(s["comm"] == "checkout" for s in doc["red"]["services"])
@@ -308,6 +364,7 @@ def test_console_read_only_panes_and_instance_key(fleet):
         config = parse(f'interval = 0.3\n[prometheus]\nurl = "{proxy_url}"\nrefresh_s = 1\n')
         app = ObsApp(lambda: make_engine(config, read_only=True), read_only=True)
         async with app.run_test(size=(160, 48)) as pilot:
+
             async def until(predicate, what):
                 for _ in range(200):
                     if predicate():
@@ -320,8 +377,10 @@ def test_console_read_only_panes_and_instance_key(fleet):
 
             requests = app.main.query_one(RequestsPane)
             power = app.main.query_one(PowerPane)
-            await until(lambda: app.frame is not None and app.frame.red is not None
-                        and app.frame.power is not None, "no read-only frame")
+            await until(
+                lambda: app.frame is not None and app.frame.red is not None and app.frame.power is not None,
+                "no read-only frame",
+            )
             await until(lambda: "checkout" in requests.table.keys, "no checkout row")
             assert {"pid", "ports"} <= requests.table.hidden_columns  # services by name only
             assert "all 2 hosts" in header()

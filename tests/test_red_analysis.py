@@ -16,9 +16,14 @@ def raw(stats, lost=0):
 
 def test_window_is_cur_minus_prev():
     prev = raw({StatKey(7, "GET", 200, "/u/1"): entry(10, 2.0)}, lost=1)
-    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
-               StatKey(7, "GET", 503, "/u/2"): entry(5, 40.0),
-               StatKey(7, "POST", 0, "/u/3"): entry(2, 1.0)}, lost=4)
+    cur = raw(
+        {
+            StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
+            StatKey(7, "GET", 503, "/u/2"): entry(5, 40.0),
+            StatKey(7, "POST", 0, "/u/3"): entry(2, 1.0),
+        },
+        lost=4,
+    )
     section = red_section(prev, cur, 5.0)
     (svc,) = section.services
     assert (svc.pid, svc.comm, svc.ports) == (7, "api", (80,))
@@ -39,19 +44,27 @@ def test_first_tick_counts_since_attach_with_zero_rates():
 
 def test_reset_counters_and_unknown_pids_do_not_break():
     prev = raw({StatKey(7, "GET", 200, "/"): entry(100, 1.0)}, lost=9)
-    cur = RedRaw(lost_events=0, stats={StatKey(7, "GET", 200, "/"): entry(4, 1.0),
-                                       StatKey(99, "?", 200, "\x00"): entry(1, 1.0)}, services=INFO)
+    cur = RedRaw(
+        lost_events=0,
+        stats={StatKey(7, "GET", 200, "/"): entry(4, 1.0), StatKey(99, "?", 200, "\x00"): entry(1, 1.0)},
+        services=INFO,
+    )
     section = red_section(prev, cur, 1.0)
     by_pid = {s.pid: s for s in section.services}
     assert by_pid[7].requests == 4 and by_pid[99].comm == "?" and section.lost_events == 0
 
 
 def test_routes_total_keep_quiet_routes_with_counts_since_attach():
-    prev = raw({StatKey(7, "GET", 200, "/u/1"): entry(10, 2.0),
-                StatKey(7, "GET", 200, "/health"): entry(50, 0.5)})
-    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
-               StatKey(7, "GET", 500, "/u/2"): entry(4, 9.0),
-               StatKey(7, "GET", 200, "/health"): entry(50, 0.5)})  # quiet in this window
+    prev = raw(
+        {StatKey(7, "GET", 200, "/u/1"): entry(10, 2.0), StatKey(7, "GET", 200, "/health"): entry(50, 0.5)}
+    )
+    cur = raw(
+        {
+            StatKey(7, "GET", 200, "/u/1"): entry(30, 2.0),
+            StatKey(7, "GET", 500, "/u/2"): entry(4, 9.0),
+            StatKey(7, "GET", 200, "/health"): entry(50, 0.5),
+        }
+    )  # quiet in this window
     (svc,) = red_section(prev, cur, 1.0).services
     window = {(r.method, r.route): r.requests for r in svc.routes}
     total = {(r.method, r.route): (r.requests, r.errors) for r in svc.routes_total}
@@ -70,6 +83,7 @@ def test_unchanged_entry_object_is_an_empty_window_but_stays_in_totals():
 
 
 # ---- counted or flagged: forked children, undecoded connections, unparsed requests ----------
+
 
 def test_a_fork_per_connection_child_serves_for_its_server_a_named_worker_does_not():
     from obs_tui.analysis.red import serves_for
@@ -96,8 +110,12 @@ def test_undecoded_connections_give_a_row_with_window_and_totals():
 
     info = {**INFO, 8: ServiceInfo("node", "node server.js", (443,))}
     prev = RedRaw(0, {}, info, undecoded={(8, "tls"): 4})
-    cur = RedRaw(0, {StatKey(7, "GET", 200, "/"): entry(2, 1.0)}, info,
-                 undecoded={(8, "tls"): 10, (8, "http2"): 1, (7, "http2"): 2})
+    cur = RedRaw(
+        0,
+        {StatKey(7, "GET", 200, "/"): entry(2, 1.0)},
+        info,
+        undecoded={(8, "tls"): 10, (8, "http2"): 1, (7, "http2"): 2},
+    )
     by_pid = {s.pid: s for s in red_section(prev, cur, 1.0).services}
     node = by_pid[8]
     assert (node.comm, node.ports, node.requests) == ("node", (443,), 0)
@@ -111,13 +129,19 @@ def test_undecoded_connections_give_a_row_with_window_and_totals():
 def test_unparsed_requests_have_their_own_route_and_semconv_method():
     from obs_tui.analysis.red import UNPARSED_METHOD, UNPARSED_ROUTE, semconv_series
 
-    cur = raw({StatKey(7, "GET", 200, "/u/1"): entry(1, 1.0),
-               StatKey(7, UNPARSED_METHOD, 200, ""): entry(5, 3.0),
-               StatKey(7, UNPARSED_METHOD, 502, ""): entry(1, 3.0)})
+    cur = raw(
+        {
+            StatKey(7, "GET", 200, "/u/1"): entry(1, 1.0),
+            StatKey(7, UNPARSED_METHOD, 200, ""): entry(5, 3.0),
+            StatKey(7, UNPARSED_METHOD, 502, ""): entry(1, 3.0),
+        }
+    )
     section = red_section(None, cur, 1.0)
     (svc,) = section.services
     assert (svc.requests, svc.errors, svc.paths) == (7, 1, 1)
     assert {(r.method, r.route): r.requests for r in svc.routes} == {
-        ("GET", "/u/{id}"): 1, (UNPARSED_METHOD, UNPARSED_ROUTE): 6}
+        ("GET", "/u/{id}"): 1,
+        (UNPARSED_METHOD, UNPARSED_ROUTE): 6,
+    }
     series = semconv_series(section)
     assert series[("api", "7", "http", "_OTHER", UNPARSED_ROUTE, 200)].count == 5

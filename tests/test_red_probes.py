@@ -156,8 +156,13 @@ def test_nginx_https_exact(red, tmp_path):
         w = Window(red, srv.pid)
         base = f"https://127.0.0.1:{srv.tls_port}"
         # curl reuses one connection for all URLs of an invocation: keep-alive.
-        subprocess.run(["curl", "-sk", "-o", "/dev/null"] + [f"{base}/"] * 12 + [f"{base}/fail"] * 4
-                       + [f"{base}/nope"] * 2, check=True)
+        subprocess.run(
+            ["curl", "-sk", "-o", "/dev/null"]
+            + [f"{base}/"] * 12
+            + [f"{base}/fail"] * 4
+            + [f"{base}/nope"] * 2,
+            check=True,
+        )
         for _ in range(5):
             subprocess.run(["curl", "-sk", "-o", "/dev/null", f"{base}/"], check=True)
         fresh(srv.tls_port, ["/fail"] * 3, tls=True)
@@ -207,9 +212,11 @@ def test_hostile_paths_never_break_the_analysis(red, tmp_path):
     long_path = "/a/" + "b" * 200
     with servers.nginx(tmp_path) as srv:
         w = Window(red, srv.pid)
-        raw = [b"GET /\xff\xfe\x01bad HTTP/1.1\r\nHost: x\r\n\r\n",
-               f"GET {long_path}?q=secret HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
-               b"GET  HTTP/1.1\r\nHost: x\r\n\r\n"]
+        raw = [
+            b"GET /\xff\xfe\x01bad HTTP/1.1\r\nHost: x\r\n\r\n",
+            f"GET {long_path}?q=secret HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+            b"GET  HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]
         for request in raw:
             with socket.create_connection(("127.0.0.1", srv.port)) as sock:
                 sock.sendall(request)
@@ -225,23 +232,34 @@ def test_every_method_and_path_end_exact(red, tmp_path):
     # Each method puts the path at another offset (4..8 bytes in) and the probe assembles it
     # from two aligned words: paths ending at and around word boundaries, under every method,
     # come out byte for byte, cut at ' ', '?' and '#', and join their stats by hash.
-    requests = [("GET", "/abcdefg", "?x=secret1"), ("POST", "/abcdefgh", "#secret2"),
-                ("PUT", "/a", "?secret3"), ("PATCH", "/abcdefghijklmno", ""),
-                ("DELETE", "/d/e/l", "?secret4"), ("HEAD", "/" + "h" * 23, "#x"),
-                ("OPTIONS", "/opt/" + "o" * 30, "?secret5"), ("OPTIONS", "/o", "")]
+    requests = [
+        ("GET", "/abcdefg", "?x=secret1"),
+        ("POST", "/abcdefgh", "#secret2"),
+        ("PUT", "/a", "?secret3"),
+        ("PATCH", "/abcdefghijklmno", ""),
+        ("DELETE", "/d/e/l", "?secret4"),
+        ("HEAD", "/" + "h" * 23, "#x"),
+        ("OPTIONS", "/opt/" + "o" * 30, "?secret5"),
+        ("OPTIONS", "/o", ""),
+    ]
     with servers.nginx(tmp_path) as srv:
         prev = red.sample(time.time())
         w = Window(red, srv.pid)
         for method, path, tail in requests:
             with socket.create_connection(("127.0.0.1", srv.port)) as sock:
-                sock.sendall(f"{method} {path}{tail} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                sock.sendall(
+                    f"{method} {path}{tail} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+                )
                 while sock.recv(4096):
                     pass
         section, svc = w.result(len(requests))
         cur = red.sample(time.time())
     assert svc.requests == len(requests) and section.lost_events == 0
-    seen = sorted((k.method, k.path) for k, v in cur.stats.items()
-                  if k.pid == srv.pid and v.count - (prev.stats[k].count if k in prev.stats else 0))
+    seen = sorted(
+        (k.method, k.path)
+        for k, v in cur.stats.items()
+        if k.pid == srv.pid and v.count - (prev.stats[k].count if k in prev.stats else 0)
+    )
     assert seen == sorted((m, p) for m, p, _ in requests)
     assert "secret" not in repr(cur)
 

@@ -34,8 +34,16 @@ NEVER_SEEN = "responses to requests never seen (no read that began them)"
 
 
 def frame_of(section) -> Frame:
-    return Frame(host="test", taken_at=time.time(), duration_s=1.0, uptime_s=1.0, interval_s=1.0,
-                 capabilities=(), sources=(), red=section)
+    return Frame(
+        host="test",
+        taken_at=time.time(),
+        duration_s=1.0,
+        uptime_s=1.0,
+        interval_s=1.0,
+        capabilities=(),
+        sources=(),
+        red=section,
+    )
 
 
 def json_service(section, pid: int) -> dict:
@@ -70,7 +78,9 @@ def test_fork_per_connection_server_is_one_service(fresh_red, tmp_path):
         assert routes(svc) == {("GET", "/users/{id}"): 40, ("GET", "/status/{id}"): 10}
         children = {pid for (pid, _), (owner, _) in fresh_red._owners.items() if owner == srv.pid != pid}
         assert len(children) == 50  # one process per connection, each counted under the server
-        assert not [s for s in section.services if s.pid in children or (s.pid != srv.pid and srv.port in s.ports)]
+        assert not [
+            s for s in section.services if s.pid in children or (s.pid != srv.pid and srv.port in s.ports)
+        ]
         assert section.lost_events == 0
         doc = json_service(section, srv.pid)
         assert (doc["requests"], doc["errors"], doc["comm"]) == (50, 10, "forking-web")
@@ -151,7 +161,12 @@ def test_node_https_is_counted_as_undecoded_tls(fresh_red, tmp_path):
     assert json_service(section, node.pid)["undecoded"] == {"tls": 4}
     samples = metrics(section)["obs_http_server_undecoded_connections"]
     assert [(s.name, s.labels, s.value) for s in samples] == [
-        ("obs_http_server_undecoded_connections_total", {"service_name": f"node:{node.port}", "kind": "tls"}, 4.0)]
+        (
+            "obs_http_server_undecoded_connections_total",
+            {"service_name": f"node:{node.port}", "kind": "tls"},
+            4.0,
+        )
+    ]
 
 
 def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_path):
@@ -183,8 +198,12 @@ def h2_prior_knowledge(port: int) -> bytes:
 
 
 def curl_h2(url: str, *flags: str) -> str:
-    out = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_version}", *flags, url],
-                         capture_output=True, text=True, timeout=20)
+    out = subprocess.run(
+        ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_version}", *flags, url],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     return out.stdout
 
 
@@ -288,9 +307,14 @@ def test_pipelined_requests_are_counted(fresh_red, server):
     assert counted.pop((UNPARSED_METHOD, UNPARSED_ROUTE)) == n - 1
     assert sum(counted.values()) == 1
     # on /metrics, semconv's method for one the instrumentation does not know
-    other = [s.value for s in metrics(section)["http_server_request_duration_seconds"]
-             if s.name.endswith("_count") and s.labels["http_request_method"] == "_OTHER"
-             and s.labels["service_name"] == svc.name and s.labels["http_route"] == UNPARSED_ROUTE]
+    other = [
+        s.value
+        for s in metrics(section)["http_server_request_duration_seconds"]
+        if s.name.endswith("_count")
+        and s.labels["http_request_method"] == "_OTHER"
+        and s.labels["service_name"] == svc.name
+        and s.labels["http_route"] == UNPARSED_ROUTE
+    ]
     assert other == [n - 1]
 
 
@@ -333,13 +357,19 @@ def test_snapshot_json_shows_the_forking_server_once_and_node_tls_undecoded(tmp_
             tls_requests(node_port, 1, 1)
             stop.wait(0.05)
 
-    with servers.python_server(tmp_path / "f", forking=True, name="forking-cli") as srv, \
-            servers.node_server(tmp_path / "n", tls=True) as node:
+    with (
+        servers.python_server(tmp_path / "f", forking=True, name="forking-cli") as srv,
+        servers.node_server(tmp_path / "n", tls=True) as node,
+    ):
         client = threading.Thread(target=busy, args=(srv.port, node.port))
         client.start()
         try:
-            out = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "4"],
-                                 capture_output=True, text=True, timeout=120)
+            out = subprocess.run(
+                [sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "4"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         finally:
             stop.set()
             client.join(30)

@@ -25,10 +25,10 @@ from tests.test_red_probes import keepalive
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the probes need root")
 
 NAME = "rt-api"
-TRAFFIC = ["/users/1", "/users/2", "/users/3"] * 10 + ["/sleep/20"] * 6 + ["/sleep/120"] * 3 \
-    + ["/status/503"] * 4
-EXPECTED = {("GET", "/users/{id}"): (30, 0), ("GET", "/sleep/{id}"): (9, 0),
-            ("GET", "/status/{id}"): (4, 4)}
+TRAFFIC = (
+    ["/users/1", "/users/2", "/users/3"] * 10 + ["/sleep/20"] * 6 + ["/sleep/120"] * 3 + ["/status/503"] * 4
+)
+EXPECTED = {("GET", "/users/{id}"): (30, 0), ("GET", "/sleep/{id}"): (9, 0), ("GET", "/status/{id}"): (4, 4)}
 CONFIG = '[red]\nroutes = ["/users/{id}"]\n'
 
 
@@ -51,9 +51,22 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
     stop_warmup = threading.Event()
     with servers.python_server(tmp_path, name=NAME, service=NAME) as api:
         # Local mode: a snapshot whose window spans all the traffic below.
-        local = subprocess.Popen([sys.executable, "-m", "obs_tui", "--config", str(conf), "snapshot",
-                                  "--json", "--duration", "25"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        local = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "obs_tui",
+                "--config",
+                str(conf),
+                "snapshot",
+                "--json",
+                "--duration",
+                "25",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             with agent(tmp_path, config=CONFIG) as (metrics_url, _):
                 target = metrics_url.removeprefix("http://").removesuffix("/metrics")
@@ -64,8 +77,9 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
                         stop_warmup.wait(0.2)
 
                 threading.Thread(target=warmup, daemon=True).start()
-                assert wait_for(lambda: ("GET", "/health", "200") in http_series(scrape(metrics_url), NAME),
-                                timeout=30), "the agent never saw the warm-up requests"
+                assert wait_for(
+                    lambda: ("GET", "/health", "200") in http_series(scrape(metrics_url), NAME), timeout=30
+                ), "the agent never saw the warm-up requests"
                 time.sleep(3)  # the local snapshot started first; give its probe the same margin
                 stop_warmup.set()
                 keepalive(api.port, TRAFFIC)
@@ -75,20 +89,39 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
                     total = len(TRAFFIC)
 
                     def scraped():
-                        rows = client.query(f'sum(http_server_request_duration_seconds_count'
-                                            f'{{service_name="{NAME}",http_route!="/health"}})')
+                        rows = client.query(
+                            f"sum(http_server_request_duration_seconds_count"
+                            f'{{service_name="{NAME}",http_route!="/health"}})'
+                        )
                         return rows and float(rows[0]["value"][1]) == total
 
                     assert wait_for(scraped, timeout=40), "Prometheus never scraped the traffic"
                     # power per process is a rate of the agent's joules: two scrapes of them
-                    assert wait_for(lambda: client.query("rate(obs_process_cpu_joules_total[1m])"),
-                                    timeout=20)
-                    agent_zones = {r["metric"]["zone"]: float(r["value"][1])
-                                   for r in client.query("obs_host_zone_power_watts")}
+                    assert wait_for(
+                        lambda: client.query("rate(obs_process_cpu_joules_total[1m])"), timeout=20
+                    )
+                    agent_zones = {
+                        r["metric"]["zone"]: float(r["value"][1])
+                        for r in client.query("obs_host_zone_power_watts")
+                    }
                     client.close()
-                    ro = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json",
-                                         "--read-only", "--prometheus", url, "--duration", "0.2"],
-                                        capture_output=True, text=True, timeout=60)
+                    ro = subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "obs_tui",
+                            "snapshot",
+                            "--json",
+                            "--read-only",
+                            "--prometheus",
+                            url,
+                            "--duration",
+                            "0.2",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                    )
                     assert ro.returncode == 0, ro.stderr
             out, err = local.communicate(timeout=60)
             assert local.returncode == 0, err

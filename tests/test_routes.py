@@ -7,8 +7,15 @@ from obs_tui.analysis.routes import ANY, ID, is_id, normalise
 
 
 def test_ids_become_id():
-    routes = normalise(["/users/42", "/orders/123e4567-e89b-12d3-a456-426614174000/items",
-                        "/blobs/9f86d081884c7d65", "/about", "/cafe/added"])
+    routes = normalise(
+        [
+            "/users/42",
+            "/orders/123e4567-e89b-12d3-a456-426614174000/items",
+            "/blobs/9f86d081884c7d65",
+            "/about",
+            "/cafe/added",
+        ]
+    )
     assert routes["/users/42"] == "/users/{id}"
     assert routes["/orders/123e4567-e89b-12d3-a456-426614174000/items"] == "/orders/{id}/items"
     assert routes["/blobs/9f86d081884c7d65"] == "/blobs/{id}"
@@ -48,9 +55,15 @@ def test_truncated_paths_end_in_any():
     assert normalise(["/files/abcdefgh"], truncated=["/files/abcdefgh"])["/files/abcdefgh"] == "/files/*"
 
 
-segment = st.one_of(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF,
-                                                   blacklist_characters="/?#"), min_size=1, max_size=12),
-                    st.integers(min_value=0, max_value=10**12).map(str), st.uuids().map(str))
+segment = st.one_of(
+    st.text(
+        alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF, blacklist_characters="/?#"),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(min_value=0, max_value=10**12).map(str),
+    st.uuids().map(str),
+)
 path = st.lists(segment, max_size=6).map(lambda segs: "/" + "/".join(segs))
 
 
@@ -83,7 +96,9 @@ def test_mapping_does_not_depend_on_order(paths, _):
 # ---- properties over arbitrary input (paths are client-controlled bytes) -------------------
 
 any_path = st.one_of(path, st.text(max_size=60), st.text(alphabet="/?#*{}:.% a1\x00\x7f\u2028", max_size=40))
-patterns = st.lists(st.sampled_from(["/users/{id}", "/users/{name}/posts", "/a/*", "/static/*/x"]), max_size=3)
+patterns = st.lists(
+    st.sampled_from(["/users/{id}", "/users/{name}/posts", "/a/*", "/static/*/x"]), max_size=3
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -105,14 +120,17 @@ def test_idempotent(paths, pats, max_children):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=1, max_value=12), st.integers(min_value=1, max_value=5000),
-       st.integers(min_value=1, max_value=4))
+@given(
+    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=1, max_value=5000),
+    st.integers(min_value=1, max_value=4),
+)
 def test_cardinality_is_bounded_whatever_the_number_of_paths(max_children, n, depth):
     """n distinct word-like paths (no ids to fold) of the same depth give at most
     max_children ** depth routes, and a single route once n exceeds the cap at every level."""
-    paths = ["/" + "/".join(f"s{(i // (7 ** d)) % 7 if d else i}x" for d in range(depth)) for i in range(n)]
+    paths = ["/" + "/".join(f"s{(i // (7**d)) % 7 if d else i}x" for d in range(depth)) for i in range(n)]
     routes = set(normalise(paths, max_children=max_children).values())
-    assert len(routes) <= max_children ** depth
+    assert len(routes) <= max_children**depth
     if n > max_children and depth == 1:
         assert routes == {"/*"}
 

@@ -24,16 +24,29 @@ from obs_tui.analysis.slo import (
 
 
 def reading(objective=0.999, period="30d", ratios=None, errors=None, totals=None, **kw) -> SloReading:
-    return SloReading("s", "config", objective, period, "q", errors=tuple((errors or {}).items()),
-                      totals=tuple((totals or {}).items()), ratios=tuple((ratios or {}).items()),
-                      fetched_at=kw.pop("fetched_at", 100.0), **kw)
+    return SloReading(
+        "s",
+        "config",
+        objective,
+        period,
+        "q",
+        errors=tuple((errors or {}).items()),
+        totals=tuple((totals or {}).items()),
+        ratios=tuple((ratios or {}).items()),
+        fetched_at=kw.pop("fetched_at", 100.0),
+        **kw,
+    )
 
 
 def test_factors_are_sloths_for_30d_and_scale_with_the_period():
     assert [alert_factor(share, long, "30d") for _, long, _, share in ALERTS] == [14.4, 6.0, 3.0, 1.0]
     assert alert_factor(0.02, "1h", "28d") == pytest.approx(13.44)
-    assert [(a[0], a[1], a[2]) for a in ALERTS] == [("page", "1h", "5m"), ("page", "6h", "30m"),
-                                                    ("ticket", "1d", "2h"), ("ticket", "3d", "6h")]
+    assert [(a[0], a[1], a[2]) for a in ALERTS] == [
+        ("page", "1h", "5m"),
+        ("page", "6h", "30m"),
+        ("ticket", "1d", "2h"),
+        ("ticket", "3d", "6h"),
+    ]
 
 
 def test_no_traffic_is_none_never_nan():

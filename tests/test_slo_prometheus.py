@@ -19,45 +19,89 @@ from tests.test_prometheus_client import _until
 
 D = 5  # per-step errors of the 0.05 % baseline (REQUESTS = 10 000 a step)
 SCENARIOS = [
-    h.Scenario("steady", h.profile(D)),                                  # burn 0.5 everywhere
-    h.Scenario("fast", h.profile(D, (3600, 200))),                       # 1h and 5m at 2 %: page
-    h.Scenario("recovered", h.profile(D, (3600, 200), (300, 0))),       # 1h hot, 5m clean: quiet
-    h.Scenario("slow", h.profile(D, (3 * 86400, 15))),                   # 3d and 6h at 1.5x: ticket
-    h.Scenario("sixhour", h.profile(D, (6 * 3600, 70))),                 # 6h at 7x, 3d at 1.04x
+    h.Scenario("steady", h.profile(D)),  # burn 0.5 everywhere
+    h.Scenario("fast", h.profile(D, (3600, 200))),  # 1h and 5m at 2 %: page
+    h.Scenario("recovered", h.profile(D, (3600, 200), (300, 0))),  # 1h hot, 5m clean: quiet
+    h.Scenario("slow", h.profile(D, (3 * 86400, 15))),  # 3d and 6h at 1.5x: ticket
+    h.Scenario("sixhour", h.profile(D, (6 * 3600, 70))),  # 6h at 7x, 3d at 1.04x
     h.Scenario("quiet", h.profile(D), requests=lambda k: 0 if h.last(7200)(k) else h.REQUESTS),
     h.Scenario("idle", h.profile(0), requests=lambda k: 0),
 ]
 EXPECTED_FIRING = {
-    "steady": [], "fast": [("page", "1h")], "recovered": [], "slow": [("ticket", "3d")],
-    "sixhour": [("page", "6h"), ("ticket", "3d")], "quiet": [], "idle": [],
+    "steady": [],
+    "fast": [("page", "1h")],
+    "recovered": [],
+    "slow": [("ticket", "3d")],
+    "sixhour": [("page", "6h"), ("ticket", "3d")],
+    "quiet": [],
+    "idle": [],
 }
 AUTOMETRICS = (
-    h.counter_family("function_calls_total", [
-        ('function="pay",module="shop",objective_name="api",objective_percentile="99",result="ok"', 95),
-        ('function="pay",module="shop",objective_name="api",objective_percentile="99",result="error"', 5),
-        ('function="misc",module="shop",result="ok"', 10),  # no objective: not an SLO
-    ])
-    + h.counter_family("function_calls_duration_seconds_bucket", [
-        (f'function="pay",objective_name="api",objective_percentile="99",'
-         f'objective_latency_threshold="0.25",le="{le}"', n)
-        for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))]
-        + [(f'function="ship",objective_name="ship",objective_percentile="99.9",'
-            f'objective_latency_threshold="0.3",le="{le}"', n) for le, n in (("0.25", 9), ("+Inf", 10))])
-    + h.counter_family("function_calls_duration_seconds_count", [
-        ('function="pay",objective_name="api",objective_percentile="99",objective_latency_threshold="0.25"',
-         100),
-        ('function="ship",objective_name="ship",objective_percentile="99.9",objective_latency_threshold="0.3"',
-         10)])
+    h.counter_family(
+        "function_calls_total",
+        [
+            ('function="pay",module="shop",objective_name="api",objective_percentile="99",result="ok"', 95),
+            ('function="pay",module="shop",objective_name="api",objective_percentile="99",result="error"', 5),
+            ('function="misc",module="shop",result="ok"', 10),  # no objective: not an SLO
+        ],
+    )
+    + h.counter_family(
+        "function_calls_duration_seconds_bucket",
+        [
+            (
+                f'function="pay",objective_name="api",objective_percentile="99",'
+                f'objective_latency_threshold="0.25",le="{le}"',
+                n,
+            )
+            for le, n in (("0.1", 60), ("0.25", 97), ("1", 99), ("+Inf", 100))
+        ]
+        + [
+            (
+                f'function="ship",objective_name="ship",objective_percentile="99.9",'
+                f'objective_latency_threshold="0.3",le="{le}"',
+                n,
+            )
+            for le, n in (("0.25", 9), ("+Inf", 10))
+        ],
+    )
+    + h.counter_family(
+        "function_calls_duration_seconds_count",
+        [
+            (
+                'function="pay",objective_name="api",objective_percentile="99",objective_latency_threshold="0.25"',
+                100,
+            ),
+            (
+                'function="ship",objective_name="ship",objective_percentile="99.9",objective_latency_threshold="0.3"',
+                10,
+            ),
+        ],
+    )
 )
-SLOTH_RULES = "".join(
-    h.gauge_family(f"slo:sli_error:ratio_rate{w}",
-                   [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"', value)])
-    for w, value in (("5m", 0.02), ("30m", 0.016), ("1h", 0.0152), ("2h", 0.004), ("6h", 0.002),
-                     ("1d", 0.0008), ("3d", 0.0005), ("30d", 0.00025))
-) + h.gauge_family("slo:objective:ratio", [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"',
-                                            0.999)]) \
-  + h.gauge_family("slo:time_period:days", [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"',
-                                             30)])
+SLOTH_RULES = (
+    "".join(
+        h.gauge_family(
+            f"slo:sli_error:ratio_rate{w}",
+            [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"', value)],
+        )
+        for w, value in (
+            ("5m", 0.02),
+            ("30m", 0.016),
+            ("1h", 0.0152),
+            ("2h", 0.004),
+            ("6h", 0.002),
+            ("1d", 0.0008),
+            ("3d", 0.0005),
+            ("30d", 0.00025),
+        )
+    )
+    + h.gauge_family(
+        "slo:objective:ratio", [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"', 0.999)]
+    )
+    + h.gauge_family(
+        "slo:time_period:days", [('sloth_id="pay-avail",sloth_service="pay",sloth_slo="avail"', 30)]
+    )
+)
 
 
 def config_slos() -> str:
@@ -124,8 +168,9 @@ def test_burn_rates_equal_an_independent_computation(history_prom):
         for a in status.alerts:  # and each alert against the independent ratios
             long, short = (sc.ratio(int(duration_s(w))) for w in (a.long, a.short))
             threshold = a.factor * 0.001
-            assert a.firing == (long is not None and short is not None
-                                and long > threshold and short > threshold)
+            assert a.firing == (
+                long is not None and short is not None and long > threshold and short > threshold
+            )
         assert status.data_age_s == 7.0 and status.last_error == ""
     assert got["idle"].state == "no_data" and got["quiet"].state == "ok"
     assert dict(got["quiet"].burn_rates)["1h"] is None and dict(got["quiet"].burn_rates)["6h"] is not None
@@ -141,8 +186,12 @@ def test_one_request_per_slo_per_round_sent_by_a_pool(history_prom):
     specs = load_all(config)
     with FaultProxy(history_prom, slow_s=0.3) as proxy:
         proxy.mode = "slow"  # every request takes 0.3 s: the pool's requests overlap
-        source = SloSource(Client.from_config({**config.prometheus, "url": proxy.url}), specs,
-                           discover=False, clock=lambda: h.END)
+        source = SloSource(
+            Client.from_config({**config.prometheus, "url": proxy.url}),
+            specs,
+            discover=False,
+            clock=lambda: h.END,
+        )
         try:
             assert source.wait_ready(30)
             first = proxy.paths()
@@ -152,7 +201,7 @@ def test_one_request_per_slo_per_round_sent_by_a_pool(history_prom):
             source.poller.refresh()
             _until(lambda: len(proxy.paths()) >= len(first) + len(specs))
             time.sleep(0.5)
-            assert proxy.paths()[len(first):] == ["/api/v1/query"] * len(specs)
+            assert proxy.paths()[len(first) :] == ["/api/v1/query"] * len(specs)
         finally:
             source.close()
 
@@ -247,13 +296,18 @@ spec:
 """)
     got, _ = statuses(history_prom, "", slo_files=[str(tmp_path / "*.yaml")])
     assert {s.source for s in got.values()} == {"sloth", "openslo"}
-    by_job = {"shop-fast-availability": "fast", "shop-slow-raw": "slow",
-              "sixhour-availability": "sixhour", "steady-good": "steady"}
+    by_job = {
+        "shop-fast-availability": "fast",
+        "shop-slow-raw": "slow",
+        "sixhour-availability": "sixhour",
+        "steady-good": "steady",
+    }
     for name, job in by_job.items():
         sc = next(s for s in SCENARIOS if s.job == job)
         for window in WINDOWS:
             assert dict(got[name].burn_rates)[window] == pytest.approx(
-                sc.ratio(int(duration_s(window))) / 0.001, rel=1e-6), (name, window)
+                sc.ratio(int(duration_s(window))) / 0.001, rel=1e-6
+            ), (name, window)
         assert [(a.severity, a.long) for a in got[name].alerts if a.firing] == EXPECTED_FIRING[job]
     assert got["shop-fast-availability"].description == "5xx of the fast job"
 
@@ -298,34 +352,57 @@ selector = 'function="pay"'
     assert dict(got["pay-latency"].burn_rates)["5m"] == pytest.approx(3.0, rel=1e-6)
     bad = got["pay-latency-bad"]
     assert bad.state == "error"
-    assert bad.reason == ("threshold 0.3s is not a bucket of function_calls_duration_seconds "
-                          "(le: 0.1, 0.25, 1)")
+    assert bad.reason == (
+        "threshold 0.3s is not a bucket of function_calls_duration_seconds (le: 0.1, 0.25, 1)"
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[[slo]]\nname='a'\nobjective=0.99\nerror_query='x'\ntotal_query='y{{.window}}'",
-     "slo[0].error_query' must contain {{.window}}"),
-    ("[[slo]]\nname='a'\nobjective=0.99\nerror_query='x[{{.window}}]'", "'slo[0].total_query' is missing"),
-    ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h_bucket'\nthreshold_s=0.3", "base name"),
-    ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h'", "threshold_s' must be a bucket bound"),
-    ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h'\nthreshold_s=1\nerror_query='e'", "not both"),
-    ("[[slo]]\nname='a'\nobjective=0.99\nperiod='month'\nhistogram='h'\nthreshold_s=1", "period' is not a duration"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[[slo]]\nname='a'\nobjective=0.99\nerror_query='x'\ntotal_query='y{{.window}}'",
+            "slo[0].error_query' must contain {{.window}}",
+        ),
+        (
+            "[[slo]]\nname='a'\nobjective=0.99\nerror_query='x[{{.window}}]'",
+            "'slo[0].total_query' is missing",
+        ),
+        ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h_bucket'\nthreshold_s=0.3", "base name"),
+        ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h'", "threshold_s' must be a bucket bound"),
+        ("[[slo]]\nname='a'\nobjective=0.99\nhistogram='h'\nthreshold_s=1\nerror_query='e'", "not both"),
+        (
+            "[[slo]]\nname='a'\nobjective=0.99\nperiod='month'\nhistogram='h'\nthreshold_s=1",
+            "period' is not a duration",
+        ),
+    ],
+)
 def test_bad_slo_config_is_one_line(text, message):
     with pytest.raises(ConfigError) as err:
         parse(text, "/etc/obs.toml")
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("version: prometheus/v1\nservice: s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {plugin: {id: x}}\n",
-     "Sloth plugins are not supported"),
-    ("version: prometheus/v1\nservice: s\nslos:\n  - name: a\n    objective: 100\n"
-     "    sli: {events: {error_query: 'e[{{.window}}]', total_query: 't[{{.window}}]'}}\n", "objective must be"),
-    ("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\nspec: {indicatorRef: nope}\n", "names no SLI"),
-    ("a: [1, 2\n", "not valid YAML"),
-    ("kind: Thing\n", "neither Sloth"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "version: prometheus/v1\nservice: s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {plugin: {id: x}}\n",
+            "Sloth plugins are not supported",
+        ),
+        (
+            "version: prometheus/v1\nservice: s\nslos:\n  - name: a\n    objective: 100\n"
+            "    sli: {events: {error_query: 'e[{{.window}}]', total_query: 't[{{.window}}]'}}\n",
+            "objective must be",
+        ),
+        (
+            "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\nspec: {indicatorRef: nope}\n",
+            "names no SLI",
+        ),
+        ("a: [1, 2\n", "not valid YAML"),
+        ("kind: Thing\n", "neither Sloth"),
+    ],
+)
 def test_bad_slo_files_are_one_line(tmp_path, body, message):
     (tmp_path / "x.yaml").write_text(body)
     config = parse(f'slo_files = ["{tmp_path}/*.yaml"]\n')

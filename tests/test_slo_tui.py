@@ -47,8 +47,9 @@ def live_prom(tmp_path_factory):
 def engine_for(url: str) -> Engine:
     config = parse(f'[prometheus]\nurl = "{url}"\ntimeout_s = 0.5\nrefresh_s = 0.3\n' + SLO)
     client = Client.from_config(config.prometheus)
-    source = SloSource(client, load_all(config), refresh_s=0.3, discover=False,
-                       backoff_min_s=0.1, backoff_max_s=0.3)
+    source = SloSource(
+        client, load_all(config), refresh_s=0.3, discover=False, backoff_min_s=0.1, backoff_max_s=0.3
+    )
     return Engine([ProcsSource(), source], interval=0.2, services={"prometheus": client})
 
 
@@ -74,10 +75,14 @@ async def test_faults_show_on_the_pane_and_the_console_recovers(live_prom):
 
             await wait_for(pilot, lambda: row_state() == "ok")
             assert "data" in pane.summary_line._plain and pane._notice == ""
-            for mode, reason in (("500", "HTTP 500: injected"), ("slow", "no answer within 0.5s"),
-                                 ("malformed", "malformed answer"), ("down", "Connection refused")):
+            for mode, reason in (
+                ("500", "HTTP 500: injected"),
+                ("slow", "no answer within 0.5s"),
+                ("malformed", "malformed answer"),
+                ("down", "Connection refused"),
+            ):
                 proxy.mode = mode
-                await wait_for(pilot, lambda: reason in (pane._notice or ""))
+                await wait_for(pilot, lambda reason=reason: reason in (pane._notice or ""))
                 assert app.is_running and app.frame.source("slo").stale
                 assert not app.frame.capability("prometheus").ok
                 assert row_state() == "ok"  # the last good numbers stay, with their age
@@ -93,8 +98,9 @@ async def test_faults_show_on_the_pane_and_the_console_recovers(live_prom):
             note = str(app.screen.spec.note)
             assert "obs_window" in note and "prometheus_http_requests_total" in note
             rows = [k for k, _ in app.screen.spec.rows]
-            assert [k for k in rows if k[0] == "w"] == [("w", w) for w in
-                                                        ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")]
+            assert [k for k in rows if k[0] == "w"] == [
+                ("w", w) for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+            ]
 
 
 def test_first_frame_does_not_wait_for_a_slow_prometheus(live_prom):
@@ -114,19 +120,38 @@ def test_first_frame_does_not_wait_for_a_slow_prometheus(live_prom):
 def test_snapshot_json_has_the_slo_section(live_prom, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(SLO)
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(config), "snapshot", "--json",
-                             "--read-only", "--prometheus", live_prom, "--duration", "0.2"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(config),
+            "snapshot",
+            "--json",
+            "--read-only",
+            "--prometheus",
+            live_prom,
+            "--duration",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok",
-                                                 "stale_since": None}
+    assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok", "stale_since": None}
     (slo,) = doc["slo"]
     assert slo["name"] == "prom-api" and slo["source"] == "config" and slo["state"] == "ok"
     assert set(slo["burn_rates"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d"}
     assert slo["burn_rates"]["5m"] == 0.0 and slo["sli"] == 1.0 and slo["error_budget_remaining"] == 1.0
     assert [(a["severity"], a["factor"]) for a in slo["alerts"]] == [
-        ("page", 14.4), ("page", 6.0), ("ticket", 3.0), ("ticket", 1.0)]
+        ("page", 14.4),
+        ("page", 6.0),
+        ("ticket", 3.0),
+        ("ticket", 1.0),
+    ]
     assert all(a["firing"] is False and a["reachable"] for a in slo["alerts"])
     assert slo["time_to_exhaustion_s"] is None and slo["data_age_s"] < 5
     assert "obs_window" in slo["promql"] and slo["error_ratios"]["30d"] == 0.0
@@ -135,9 +160,25 @@ def test_snapshot_json_has_the_slo_section(live_prom, tmp_path):
 def test_snapshot_with_prometheus_down_says_why(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(SLO)
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(config), "snapshot", "--json",
-                             "--read-only", "--prometheus", "http://127.0.0.1:9", "--duration", "0.1"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(config),
+            "snapshot",
+            "--json",
+            "--read-only",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--duration",
+            "0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert not doc["capabilities"]["prometheus"]["ok"]
@@ -149,8 +190,22 @@ def test_bad_slo_file_exits_with_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("version: prometheus/v1\nservice: s\nslos: 3\n")
     config = tmp_path / "c.toml"
     config.write_text(f'slo_files = ["{tmp_path}/*.yaml"]\n')
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(config), "snapshot", "--json",
-                             "--read-only", "--prometheus", "http://127.0.0.1:9"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obs_tui",
+            "--config",
+            str(config),
+            "snapshot",
+            "--json",
+            "--read-only",
+            "--prometheus",
+            "http://127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().count("\n") == 0 and "slos must be list" in result.stderr

@@ -14,8 +14,13 @@ def test_snapshot_json_schema():
     # as a user would start it: without the BCC_KERNEL_SOURCE that in-process probes of other
     # tests have set in this environment
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "1.0"],
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "snapshot", "--json", "--duration", "1.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["schema"] == 1
@@ -60,21 +65,45 @@ def test_full_frame_matches_the_documented_schema():
 
     doc = json.loads(json.dumps(frame_to_json(full_frame(3))))
     service = doc["red"]["services"][0]
-    assert {"pid", "comm", "ports", "requests", "errors", "rps", "error_ratio",
-            "p50_ms", "p95_ms", "p99_ms", "routes"} <= set(service)
-    assert {"method", "route", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"} <= set(service["routes"][0])
+    assert {
+        "pid",
+        "comm",
+        "ports",
+        "requests",
+        "errors",
+        "rps",
+        "error_ratio",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "routes",
+    } <= set(service)
+    assert {"method", "route", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"} <= set(
+        service["routes"][0]
+    )
     assert isinstance(service["status_classes"], dict)
     assert {"source", "host_watts", "idle_watts", "zones", "processes"} <= set(doc["power"])
     assert isinstance(doc["power"]["zones"], dict)
     assert {"pid", "comm", "cpu_seconds", "watts", "joules", "share"} <= set(doc["power"]["processes"][0])
-    assert {"subzones", "busy_ratio", "host_joules", "idle_joules", "cpu_time_source",
-            "estimate"} <= set(doc["power"])
+    assert {"subzones", "busy_ratio", "host_joules", "idle_joules", "cpu_time_source", "estimate"} <= set(
+        doc["power"]
+    )
     assert isinstance(doc["power"]["subzones"], dict)
     assert {"grid_g_per_kwh", "pue", "host_g_per_h", "processes"} <= set(doc["carbon"])
     assert {"pid", "g_per_h", "joules_per_request", "g_per_1k_requests"} <= set(doc["carbon"]["processes"][0])
     slo = doc["slo"][0]
-    assert {"name", "source", "objective", "period", "sli", "error_budget_remaining",
-            "burn_rates", "alerts", "state", "reason"} <= set(slo)
+    assert {
+        "name",
+        "source",
+        "objective",
+        "period",
+        "sli",
+        "error_budget_remaining",
+        "burn_rates",
+        "alerts",
+        "state",
+        "reason",
+    } <= set(slo)
     assert isinstance(slo["burn_rates"], dict)
     assert {"severity", "long", "short", "factor", "firing"} <= set(slo["alerts"][0])
 

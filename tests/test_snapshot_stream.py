@@ -16,8 +16,13 @@ from obs_tui.snapshot_tables import columns
 def snapshot(*argv, timeout=120):
     # as a user would start it: without the BCC_KERNEL_SOURCE of other tests' in-process probes
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    result = subprocess.run([sys.executable, "-m", "obs_tui", "snapshot", *argv], capture_output=True,
-                            text=True, timeout=timeout, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "snapshot", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
@@ -50,8 +55,14 @@ def test_count_with_json_flag_and_delay_in_tenths():
 def test_stream_stops_cleanly_when_the_reader_goes():
     """`snapshot --count 50 | head -n 1`: one line, no traceback, no 50 seconds of waiting."""
     env = {k: v for k, v in os.environ.items() if k != "BCC_KERNEL_SOURCE"}
-    result = subprocess.run(f"{sys.executable} -m obs_tui snapshot --count 50 --interval 0.3 | head -n 1",
-                            shell=True, capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        f"{sys.executable} -m obs_tui snapshot --count 50 --interval 0.3 | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert len(result.stdout.splitlines()) == 1 and json.loads(result.stdout)["schema"] == 1
     assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
 
@@ -91,8 +102,12 @@ def test_csv_services_from_a_real_server():
     import threading
     import time
 
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         port = int(line.split("port ")[1].split()[0])

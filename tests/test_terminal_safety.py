@@ -38,7 +38,7 @@ def evil_positions_are_safe(raw: bytes) -> int:
     assert b"\x1b]0;pwn" not in raw, "the window title was set from a process name"
     count, at = 0, raw.find(b"pwn")
     while at >= 0:
-        assert raw[max(at - len(SAFE) + 3, 0):at + 3] == SAFE, raw[max(at - 40, 0):at + 40]
+        assert raw[max(at - len(SAFE) + 3, 0) : at + 3] == SAFE, raw[max(at - 40, 0) : at + 40]
         count += 1
         at = raw.find(b"pwn", at + 3)
     return count
@@ -52,13 +52,13 @@ def test_escape_sequences_in_host_strings_never_reach_the_terminal(tmp_path):
         '[prometheus]\nurl = "http://127.0.0.1:9"\ntimeout_s = 1\n'
         '[[slo]]\nname = "\\u001b]0;pwn\\u0007\\u001b[2J slo"\nobjective = 0.99\n'
         "error_query = 'sum(rate(x_total{code=~\"5..\"}[{{.window}}]))'\n"
-        "total_query = 'sum(rate(x_total[{{.window}}]))'\n")
+        "total_query = 'sum(rate(x_total[{{.window}}]))'\n"
+    )
     (tmp_path / "srv").mkdir()
     stop = threading.Event()
     with servers.python_server(tmp_path / "srv", name=EVIL) as evil:
         assert open(f"/proc/{evil.pid}/comm", "rb").read().startswith(b"\x1b]0;pwn")
-        client = threading.Thread(target=servers._client, args=(evil.port, ["/a", "/b"], stop),
-                                  daemon=True)
+        client = threading.Thread(target=servers._client, args=(evil.port, ["/a", "/b"], stop), daemon=True)
         client.start()
         try:
             with PtyConsole(["--config", str(config), "--interval", "0.5"], cols=200, rows=60) as con:
@@ -87,13 +87,15 @@ def test_escape_sequences_in_host_strings_never_reach_the_terminal(tmp_path):
 def test_one_line_errors_and_doctor_text_are_printable(tmp_path):
     """A config path or value with escape sequences comes back printable on stderr."""
     bad = tmp_path / "x\x1b]0;pwn\x07.toml"
-    run = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(bad), "doctor"],
-                         capture_output=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "--config", str(bad), "doctor"], capture_output=True, timeout=60
+    )
     assert run.returncode == 2 and b"pwn" in run.stderr
     assert b"\x1b" not in run.stderr and b"\x07" not in run.stderr
     bad.write_text('[prometheus]\nurl = "http://127.0.0.1:9/\\u001b]0;pwn\\u0007"\n')
-    run = subprocess.run([sys.executable, "-m", "obs_tui", "--config", str(bad), "doctor"],
-                         capture_output=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "obs_tui", "--config", str(bad), "doctor"], capture_output=True, timeout=60
+    )
     out = run.stdout + run.stderr
     assert b"pwn" in out and b"\x1b" not in out and b"\x07" not in out, out
 
@@ -139,11 +141,13 @@ def test_a_signal_gives_the_terminal_back(sig):
 
 def test_an_exception_gives_the_terminal_back():
     """A frame the panes cannot draw (a bug of ours) stops the console with the terminal restored."""
-    script = ("import dataclasses, sys\n"
-              "from tests.fake_frames import FakeEngine, full_frame\n"
-              "from obs_tui.tui.app import run_console\n"
-              "broken = lambda i: dataclasses.replace(full_frame(i), power='no section') if i else full_frame(i)\n"
-              "sys.exit(run_console(lambda: FakeEngine(broken, interval=0.3)))\n")
+    script = (
+        "import dataclasses, sys\n"
+        "from tests.fake_frames import FakeEngine, full_frame\n"
+        "from obs_tui.tui.app import run_console\n"
+        "broken = lambda i: dataclasses.replace(full_frame(i), power='no section') if i else full_frame(i)\n"
+        "sys.exit(run_console(lambda: FakeEngine(broken, interval=0.3)))\n"
+    )
     with PtyConsole([], command=[sys.executable, "-c", script]) as con:
         code = con.wait_exit(30)
         assert code == 1
@@ -157,13 +161,18 @@ COLOUR_CODES = {*range(30, 50), *range(90, 98), *range(100, 108)}
 
 
 def colour_sgr(raw: bytes) -> list[bytes]:
-    return [params for params in sgr_sequences(raw)
-            if any(p.isdigit() and int(p) in COLOUR_CODES
-                   for p in params.replace(b":", b";").split(b";"))]
+    return [
+        params
+        for params in sgr_sequences(raw)
+        if any(p.isdigit() and int(p) in COLOUR_CODES for p in params.replace(b":", b";").split(b";"))
+    ]
 
 
-@pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"NO_COLOR": ""}, {"TERM": "dumb"}],
-                         ids=["NO_COLOR=1", "NO_COLOR-empty", "TERM=dumb"])
+@pytest.mark.parametrize(
+    "env",
+    [{"NO_COLOR": "1"}, {"NO_COLOR": ""}, {"TERM": "dumb"}],
+    ids=["NO_COLOR=1", "NO_COLOR-empty", "TERM=dumb"],
+)
 def test_no_colour_wanted_draws_plain_readable_text(env):
     with PtyConsole(READ_ONLY, env=env) as con:
         con.wait_for(b"every 0.5s")

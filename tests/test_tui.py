@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import functools
+import time
 
 import pytest
 
-from tests.fake_frames import FakeEngine, full_frame, off_frame
 from obs_tui.tui import fmt
 from obs_tui.tui.app import FrameReady, ObsApp
 from obs_tui.tui.panes import CarbonPane, PowerPane, RequestsPane, SloPane
@@ -18,6 +17,7 @@ from obs_tui.tui.screens.too_small import TooSmallScreen
 from obs_tui.tui.table import KeyedTable
 from obs_tui.tui.themes import available_themes, initial_theme, load_theme
 from obs_tui.tui.widgets import TextLine
+from tests.fake_frames import FakeEngine, full_frame, off_frame
 
 
 def aio(fn):
@@ -119,8 +119,15 @@ async def test_all_panes_populated_and_header_badges():
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
         head = header_text(app)
-        for text in ("demo-host", "up 3d 04:12", "every 1s", "procs live", "red live",
-                     "power estimate", "slo live"):
+        for text in (
+            "demo-host",
+            "up 3d 04:12",
+            "every 1s",
+            "procs live",
+            "red live",
+            "power estimate",
+            "slo live",
+        ):
             assert text in head
         assert table_of(app, RequestsPane).keys == [1412, 2210, 2700, 845]
         assert "checkout-availability" in table_of(app, SloPane).keys
@@ -313,10 +320,14 @@ def rapl_frame(i: int):
 
     frame = full_frame(i)
     power = dataclasses.replace(
-        frame.power, source="rapl", estimate=None, cpu_time_source="proc",
+        frame.power,
+        source="rapl",
+        estimate=None,
+        cpu_time_source="proc",
         zones=(("package-0", 30.0), ("dram-0", 4.0), ("package-1", 28.0), ("dram-1", 3.5)),
         subzones=(("core-0", 21.0), ("core-1", 19.5)),
-        reason="CPU time from /proc: not root and no CAP_BPF+CAP_PERFMON")
+        reason="CPU time from /proc: not root and no CAP_BPF+CAP_PERFMON",
+    )
     return dataclasses.replace(frame, power=power)
 
 
@@ -626,8 +637,10 @@ async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
         # the busiest services' per-request figures, above the long process list
         nginx = next(p for p in c.processes if p.pid == 1412)
         totals = pane.query_one(".totals").markup
-        assert (f"per request: nginx {fmt.joules(nginx.joules_per_request)} "
-                f"{fmt.grams(nginx.g_per_1k_requests)}/1k, python3") in totals
+        assert (
+            f"per request: nginx {fmt.joules(nginx.joules_per_request)} "
+            f"{fmt.grams(nginx.g_per_1k_requests)}/1k, python3"
+        ) in totals
         assert f"{fmt.grams(c.host_grams)} since start" in totals
         assert "since start" not in pane._notice  # the notice holds nothing that moves
         assert "embodied" in pane._notice
@@ -659,10 +672,20 @@ async def test_requests_detail_shows_energy_per_request():
 
 
 def test_small_energies_and_masses_keep_their_digits():
-    assert [fmt.joules(v) for v in (0.000123, 0.0029, 0.05, 0.09996, 615.9)] == \
-        ["123µJ", "2.9mJ", "50mJ", "100mJ", "615.9J"]
-    assert [fmt.grams(v) for v in (0.0, 1.67e-5, 0.0002, 0.5, 1500.0)] == \
-        ["0g", "16.7µg", "0.2mg", "0.50g", "1.50kg"]
+    assert [fmt.joules(v) for v in (0.000123, 0.0029, 0.05, 0.09996, 615.9)] == [
+        "123µJ",
+        "2.9mJ",
+        "50mJ",
+        "100mJ",
+        "615.9J",
+    ]
+    assert [fmt.grams(v) for v in (0.0, 1.67e-5, 0.0002, 0.5, 1500.0)] == [
+        "0g",
+        "16.7µg",
+        "0.2mg",
+        "0.50g",
+        "1.50kg",
+    ]
 
 
 @aio
@@ -675,8 +698,9 @@ async def test_carbon_join_badge_only_when_it_fails():
 
     def frame_fn(i):
         f = full_frame(i)
-        carbon = SourceStatus("carbon", "estimate", "join failed: ValueError: x" if stale[0] else "",
-                              stale=stale[0], join=True)
+        carbon = SourceStatus(
+            "carbon", "estimate", "join failed: ValueError: x" if stale[0] else "", stale=stale[0], join=True
+        )
         return dc_replace(f, sources=f.sources + (carbon,))
 
     app = ObsApp(lambda: FakeEngine(frame_fn), theme_name="dark")

@@ -220,8 +220,13 @@ def test_config_search_path_honours_xdg_config_home(tmp_path, monkeypatch):
 MOUSE_ON = b"\x1b[?1000h"  # the request for mouse reports that stops the terminal's own selection
 
 
-def console_output(*flags: str, seconds: float = 20.0, keys: bytes = b"", env_extra=None,
-                   state_home: str = "/nonexistent-obs-tui-test") -> bytes:
+def console_output(
+    *flags: str,
+    seconds: float = 20.0,
+    keys: bytes = b"",
+    env_extra=None,
+    state_home: str = "/nonexistent-obs-tui-test",
+) -> bytes:
     """What the real console writes to a pseudo-terminal until its first frame; then `keys`
     and q."""
     import pty
@@ -230,8 +235,14 @@ def console_output(*flags: str, seconds: float = 20.0, keys: bytes = b"", env_ex
     import sys
     import time
 
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40",
-           "XDG_STATE_HOME": state_home, **(env_extra or {})}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "LINES": "40",
+        "XDG_STATE_HOME": state_home,
+        **(env_extra or {}),
+    }
     env.pop("NO_COLOR", None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the console on the pty
@@ -295,12 +306,18 @@ def sudo_user(tmp_path):
     top = Path(tempfile.mkdtemp(prefix="obs-tui-home-"))  # pytest's tmp_path is root's alone
     top.chmod(0o755)
     home = top / "home"
-    subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+        check=True,
+        capture_output=True,
+    )
     try:
         entry = pwd.getpwnam(name)
-        reach = subprocess.run(["runuser", "-u", name, "--", sys.executable, "-c", "import obs_tui.cli"],
-                               capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+        reach = subprocess.run(
+            ["runuser", "-u", name, "--", sys.executable, "-c", "import obs_tui.cli"],
+            capture_output=True,
+            cwd=os.path.dirname(os.path.dirname(__file__)),
+        )
         if reach.returncode != 0:
             pytest.skip("a new user cannot read this checkout")
         yield entry
@@ -315,9 +332,15 @@ def test_under_sudo_the_invoking_user_writes_their_own_state(sudo_user, tmp_path
     $XDG_STATE_HOME as `sudo -E` would pass a root-owned one) is not touched."""
     roots = tmp_path / "root-state"
     roots.mkdir()
-    console_output(keys=b"T", state_home=str(roots),
-                   env_extra={"SUDO_UID": str(sudo_user.pw_uid), "SUDO_GID": str(sudo_user.pw_gid),
-                              "SUDO_USER": sudo_user.pw_name})
+    console_output(
+        keys=b"T",
+        state_home=str(roots),
+        env_extra={
+            "SUDO_UID": str(sudo_user.pw_uid),
+            "SUDO_GID": str(sudo_user.pw_gid),
+            "SUDO_USER": sudo_user.pw_name,
+        },
+    )
     path = Path(sudo_user.pw_dir) / ".local" / "state" / "obs-tui" / "console.toml"
     assert path.is_file()
     assert path.stat().st_uid == sudo_user.pw_uid and path.stat().st_mode & 0o777 == 0o600

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from tests.fake_frames import FakeEngine, full_frame, off_frame
 from obs_tui.tui.app import FrameReady, ObsApp
+from tests.fake_frames import FakeEngine, full_frame, off_frame
 
 
 def app_with(frame_fn=full_frame, theme="dark") -> ObsApp:
@@ -48,8 +48,7 @@ def test_everything_off_80x24(snap_compare):
 
 
 def test_everything_off_160x48(snap_compare):
-    assert snap_compare(app_with(off_frame), terminal_size=(160, 48),
-                        run_before=feed(off_frame))
+    assert snap_compare(app_with(off_frame), terminal_size=(160, 48), run_before=feed(off_frame))
 
 
 def test_narrow_requests_focused(snap_compare):
@@ -65,14 +64,14 @@ def test_help(snap_compare):
 
 
 def test_service_detail(snap_compare):
-    assert snap_compare(app_with(), terminal_size=(100, 32),
-                        run_before=feed(keys=("tab", "enter")))
+    assert snap_compare(app_with(), terminal_size=(100, 32), run_before=feed(keys=("tab", "enter")))
 
 
 def test_service_detail_undecoded(snap_compare):
     """A service whose TLS obs-tui cannot decrypt: the line that says what is not seen and why."""
-    assert snap_compare(app_with(), terminal_size=(100, 32),
-                        run_before=feed(keys=("tab", "down", "down", "down", "enter")))
+    assert snap_compare(
+        app_with(), terminal_size=(100, 32), run_before=feed(keys=("tab", "down", "down", "down", "enter"))
+    )
 
 
 def test_light_theme(snap_compare):

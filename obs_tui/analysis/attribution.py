@@ -98,8 +98,9 @@ def host_zones(zones: tuple[Zone, ...]) -> tuple[list[int], list[int]]:
     return host, [i for i in range(len(zones)) if i not in host]
 
 
-def zone_energy(prev: PowerRaw | None, cur: PowerRaw, dt: float,
-                u: float) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def zone_energy(
+    prev: PowerRaw | None, cur: PowerRaw, dt: float, u: float
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(host parts, breakdown) as (name, joules over the tick); zeros without a previous raw."""
     if cur.source == "estimate":
         cpu_w, memory_w = estimated_watts(cur.estimate, u) if cur.estimate else (0.0, 0.0)
@@ -107,11 +108,14 @@ def zone_energy(prev: PowerRaw | None, cur: PowerRaw, dt: float,
     if prev is None:
         joules = [0.0] * len(cur.zones)
     else:
-        joules = [counter_delta(a, b, z.max_uj, dt) / 1e6
-                  for a, b, z in zip(prev.counters, cur.counters, cur.zones)]
+        joules = [
+            counter_delta(a, b, z.max_uj, dt) / 1e6 for a, b, z in zip(prev.counters, cur.counters, cur.zones)
+        ]
     host, breakdown = host_zones(cur.zones)
-    return ([(cur.zones[i].name, joules[i]) for i in host],
-            [(cur.zones[i].name, joules[i]) for i in breakdown])
+    return (
+        [(cur.zones[i].name, joules[i]) for i in host],
+        [(cur.zones[i].name, joules[i]) for i in breakdown],
+    )
 
 
 def cpu_deltas(prev: dict[int, int], cur: dict[int, int]) -> dict[int, int]:
@@ -140,10 +144,17 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
     if prev is None:
         parts, breakdown = zone_energy(None, cur, 0.0, 0.0)
         return PowerSection(
-            cur.source, 0.0, 0.0, tuple(parts),
+            cur.source,
+            0.0,
+            0.0,
+            tuple(parts),
             tuple(ProcessPower(pid, cur.comms.get(pid, "?"), 0.0, 0.0, 0.0) for pid in cur.cpu_ns),
-            subzones=tuple(breakdown), cpu_time_source=cur.cpu_time_source,
-            estimate=cur.estimate, reason=cur.reason, zone_joules=tuple(parts))
+            subzones=tuple(breakdown),
+            cpu_time_source=cur.cpu_time_source,
+            estimate=cur.estimate,
+            reason=cur.reason,
+            zone_joules=tuple(parts),
+        )
     deltas = cpu_deltas(prev.cpu_ns, cur.cpu_ns)
     all_ns = sum(deltas.values())
     if cur.cpu_time_source == "ebpf" and cur.cpus > 0:
@@ -163,23 +174,35 @@ def power_section(prev: PowerRaw | None, cur: PowerRaw, dt: float) -> PowerSecti
         joules = active_j * ns / all_ns if all_ns > 0 else 0.0
         attributed += joules
         watts = joules / dt
-        processes.append(ProcessPower(tgid, cur.comms.get(tgid, "?"), ns / 1e9, watts, joules,
-                                      watts / host_w if host_w > 0 else 0.0))
+        processes.append(
+            ProcessPower(
+                tgid, cur.comms.get(tgid, "?"), ns / 1e9, watts, joules, watts / host_w if host_w > 0 else 0.0
+            )
+        )
     # Idle is what no process took: the idle share of every zone, plus the active share when
     # no process ran at all (so the books always balance).
     idle_j = max(host_j - attributed, 0.0)  # never -1e-15 W from float rounding
     return PowerSection(
-        source=cur.source, host_watts=host_w, idle_watts=idle_j / dt,
+        source=cur.source,
+        host_watts=host_w,
+        idle_watts=idle_j / dt,
         zones=tuple((name, j / dt) for name, j in parts),
         processes=tuple(processes),
         subzones=tuple((name, j / dt) for name, j in breakdown),
-        busy_ratio=u, host_joules=host_j, idle_joules=idle_j, zone_joules=tuple(parts),
-        cpu_time_source=cur.cpu_time_source, estimate=cur.estimate, reason=cur.reason,
-        window_s=dt)
+        busy_ratio=u,
+        host_joules=host_j,
+        idle_joules=idle_j,
+        zone_joules=tuple(parts),
+        cpu_time_source=cur.cpu_time_source,
+        estimate=cur.estimate,
+        reason=cur.reason,
+        window_s=dt,
+    )
 
 
-def _added(before: tuple[ProcessPower, ...], step: tuple[ProcessPower, ...],
-           keep_gone: bool) -> list[ProcessPower]:
+def _added(
+    before: tuple[ProcessPower, ...], step: tuple[ProcessPower, ...], keep_gone: bool
+) -> list[ProcessPower]:
     """Each process's CPU seconds and joules, `before`'s plus `step`'s (by pid and name); with
     keep_gone, also those that ran before and are not in `step` (exited). Processes that have
     used nothing are left out."""
@@ -208,12 +231,18 @@ def carry_totals(prev: PowerSection | None, cur: PowerSection | None) -> PowerSe
     processes = _by_power(_added(prev.processes if prev else (), cur.processes, keep_gone=False))
     if prev is None:
         return replace(cur, processes=processes)
-    return replace(cur, processes=processes, host_joules=prev.host_joules + cur.host_joules,
-                   idle_joules=prev.idle_joules + cur.idle_joules,
-                   zone_joules=_summed(prev.zone_joules, cur.zone_joules))
+    return replace(
+        cur,
+        processes=processes,
+        host_joules=prev.host_joules + cur.host_joules,
+        idle_joules=prev.idle_joules + cur.idle_joules,
+        zone_joules=_summed(prev.zone_joules, cur.zone_joules),
+    )
 
 
-def _summed(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+def _summed(
+    a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]
+) -> tuple[tuple[str, float], ...]:
     """Per-zone joules of `a` plus those of `b`, by zone name."""
     total = dict(a)
     for zone, joules in b:
@@ -221,8 +250,9 @@ def _summed(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) 
     return tuple(sorted(total.items()))
 
 
-def fold_window(window: PowerSection | None, step: PowerSection | None, window_s: float,
-                step_s: float) -> PowerSection | None:
+def fold_window(
+    window: PowerSection | None, step: PowerSection | None, window_s: float, step_s: float
+) -> PowerSection | None:
     """A window (`window_s` seconds so far, None before its first step) followed by one more
     tick's section (`step_s` seconds): the section over both, for `snapshot --duration`.
 
@@ -252,14 +282,21 @@ def fold_window(window: PowerSection | None, step: PowerSection | None, window_s
     host_j = (window.host_joules if window else 0.0) + step.host_joules
     idle_j = (window.idle_joules if window else 0.0) + step.idle_joules
     host_w = host_j / total_s
-    processes = [replace(p, watts=p.joules / total_s,
-                         share=p.joules / host_j if host_j > 0 else 0.0)
-                 for p in _added(window.processes if window else (), step.processes, keep_gone=True)]
+    processes = [
+        replace(p, watts=p.joules / total_s, share=p.joules / host_j if host_j > 0 else 0.0)
+        for p in _added(window.processes if window else (), step.processes, keep_gone=True)
+    ]
     busy = ((window.busy_ratio * window_s if window else 0.0) + step.busy_ratio * step_s) / total_s
-    return replace(step, host_watts=host_w, idle_watts=idle_j / total_s,
-                   zones=averaged(window.zones if window else (), step.zones),
-                   subzones=averaged(window.subzones if window else (), step.subzones),
-                   processes=_by_power(processes), busy_ratio=busy, host_joules=host_j,
-                   idle_joules=idle_j,
-                   zone_joules=_summed(window.zone_joules if window else (), step.zone_joules),
-                   window_s=total_s)
+    return replace(
+        step,
+        host_watts=host_w,
+        idle_watts=idle_j / total_s,
+        zones=averaged(window.zones if window else (), step.zones),
+        subzones=averaged(window.subzones if window else (), step.subzones),
+        processes=_by_power(processes),
+        busy_ratio=busy,
+        host_joules=host_j,
+        idle_joules=idle_j,
+        zone_joules=_summed(window.zone_joules if window else (), step.zone_joules),
+        window_s=total_s,
+    )

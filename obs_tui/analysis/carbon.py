@@ -101,13 +101,19 @@ def settings_from_config(carbon: Mapping[str, Any]) -> CarbonSettings:
     else:
         pue, pue_source = 1.0, "default"
     embodied = carbon.get("embodied_g")
-    return CarbonSettings(intensity, query, pue, pue_source,
-                          float(embodied) if embodied is not None else None,
-                          float(carbon.get("lifespan_years", 4.0)))
+    return CarbonSettings(
+        intensity,
+        query,
+        pue,
+        pue_source,
+        float(embodied) if embodied is not None else None,
+        float(carbon.get("lifespan_years", 4.0)),
+    )
 
 
-def carbon_section(power: PowerSection, red: RedSection | None, intensity: Intensity,
-                   settings: CarbonSettings) -> CarbonSection:
+def carbon_section(
+    power: PowerSection, red: RedSection | None, intensity: Intensity, settings: CarbonSettings
+) -> CarbonSection:
     """One frame's figures. Grams since start are the power section's joules since start at
     this frame's intensity (exact for a fixed intensity; see docs/power-and-carbon.md for a live one)."""
     i, pue = intensity.g_per_kwh, settings.pue
@@ -116,18 +122,38 @@ def carbon_section(power: PowerSection, red: RedSection | None, intensity: Inten
     for p in power.processes:
         r = rps.get(p.pid)
         jpr = joules_per_request(p.watts, r) if r is not None else None
-        processes.append(ProcessCarbon(
-            p.pid, g_per_h(p.watts, i, pue), jpr, g_per_1k_requests(jpr, i, pue),
-            comm=p.comm, watts=p.watts, grams=grams(p.joules, i, pue), rps=r))
+        processes.append(
+            ProcessCarbon(
+                p.pid,
+                g_per_h(p.watts, i, pue),
+                jpr,
+                g_per_1k_requests(jpr, i, pue),
+                comm=p.comm,
+                watts=p.watts,
+                grams=grams(p.joules, i, pue),
+                rps=r,
+            )
+        )
     host = g_per_h(power.host_watts, i, pue)
-    embodied = (embodied_g_per_h(settings.embodied_g, settings.lifespan_years)
-                if settings.embodied_g is not None else None)
+    embodied = (
+        embodied_g_per_h(settings.embodied_g, settings.lifespan_years)
+        if settings.embodied_g is not None
+        else None
+    )
     return CarbonSection(
-        grid_g_per_kwh=i, pue=pue, host_g_per_h=host, processes=tuple(processes),
-        intensity_source=intensity.source, intensity_label=intensity.label,
-        pue_source=settings.pue_source, power_source=power.source, host_watts=power.host_watts,
-        host_grams=grams(power.host_joules, i, pue), kg_per_day=kg_per_day(host + (embodied or 0.0)),
-        embodied_g_per_h=embodied)
+        grid_g_per_kwh=i,
+        pue=pue,
+        host_g_per_h=host,
+        processes=tuple(processes),
+        intensity_source=intensity.source,
+        intensity_label=intensity.label,
+        pue_source=settings.pue_source,
+        power_source=power.source,
+        host_watts=power.host_watts,
+        host_grams=grams(power.host_joules, i, pue),
+        kg_per_day=kg_per_day(host + (embodied or 0.0)),
+        embodied_g_per_h=embodied,
+    )
 
 
 class CarbonJoin:
@@ -137,8 +163,9 @@ class CarbonJoin:
     `live` (for carbon.intensity_query) returns (the last value or None, a reason when there is
     none or the last answer failed) without blocking: the Prometheus poller owns the I/O."""
 
-    def __init__(self, settings: CarbonSettings,
-                 live: Callable[[], tuple[float | None, str]] | None = None) -> None:
+    def __init__(
+        self, settings: CarbonSettings, live: Callable[[], tuple[float | None, str]] | None = None
+    ) -> None:
         self.settings = settings
         self.live = live
         self.mode = "live"

@@ -54,8 +54,7 @@ def compare(then: Frame, now: Frame, limit: int = 200) -> list[Change]:
         name = (after.get(key) or before[key])[0]
         a = tuple(before[key][1]) if key in before else (None,) * len(METRICS)
         b = tuple(after[key][1]) if key in after else (None,) * len(METRICS)
-        score = max(abs((y or 0.0) - (x or 0.0)) / unit
-                    for (_, unit), x, y in zip(METRICS, a, b))
+        score = max(abs((y or 0.0) - (x or 0.0)) / unit for (_, unit), x, y in zip(METRICS, a, b))
         out.append(Change(key, name, a, b, score))
     out.sort(key=lambda c: (-c.score, str(c.name), str(c.key)))
     return out[:limit]

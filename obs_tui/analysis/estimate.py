@@ -57,8 +57,13 @@ def parse_cpuinfo(text: str) -> CpuInfo:
         except (KeyError, ValueError):
             return None
 
-    return CpuInfo(first.get("model name", "unknown"), first.get("vendor_id", ""),
-                   number("cpu family"), number("model"), max(vcpus, 1))
+    return CpuInfo(
+        first.get("model name", "unknown"),
+        first.get("vendor_id", ""),
+        number("cpu family"),
+        number("model"),
+        max(vcpus, 1),
+    )
 
 
 def microarchitecture(cpu: CpuInfo, table: dict[str, Any]) -> dict[str, Any] | None:
@@ -74,8 +79,9 @@ def microarchitecture(cpu: CpuInfo, table: dict[str, Any]) -> dict[str, Any] | N
     return None
 
 
-def host_estimate(cpu: CpuInfo, memory_gb: float, overrides: dict[str, float],
-                  table: dict[str, Any]) -> PowerEstimate:
+def host_estimate(
+    cpu: CpuInfo, memory_gb: float, overrides: dict[str, float], table: dict[str, Any]
+) -> PowerEstimate:
     """The coefficients for this host: config overrides, else its row, else CCF's average.
 
     overrides: [power] min_watts_per_vcpu / max_watts_per_vcpu (0 = from the table) and
@@ -91,10 +97,16 @@ def host_estimate(cpu: CpuInfo, memory_gb: float, overrides: dict[str, float],
         origin = "config"
     memory_w = overrides.get("memory_watts_per_gb", table["memory"]["watts_per_gb"])
     return PowerEstimate(
-        cpu_model=cpu.model_name, microarchitecture=base["name"], vcpus=cpu.vcpus,
-        min_watts_per_vcpu=float(min_w), max_watts_per_vcpu=float(max_w),
-        memory_gb=memory_gb, memory_watts_per_gb=float(memory_w), coefficients_from=origin,
-        source_url=table["source_url"] if row is not None else table["average"]["source_url"])
+        cpu_model=cpu.model_name,
+        microarchitecture=base["name"],
+        vcpus=cpu.vcpus,
+        min_watts_per_vcpu=float(min_w),
+        max_watts_per_vcpu=float(max_w),
+        memory_gb=memory_gb,
+        memory_watts_per_gb=float(memory_w),
+        coefficients_from=origin,
+        source_url=table["source_url"] if row is not None else table["average"]["source_url"],
+    )
 
 
 def estimated_watts(est: PowerEstimate, utilisation: float) -> tuple[float, float]:

@@ -93,8 +93,9 @@ def quantile_ms(hist: Hist, q: float) -> float:
 SEMCONV_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-def cumulative_le(hist: tuple[tuple[int, int], ...],
-                  bounds_s: tuple[float, ...] = SEMCONV_BOUNDS_S) -> tuple[int, ...]:
+def cumulative_le(
+    hist: tuple[tuple[int, int], ...], bounds_s: tuple[float, ...] = SEMCONV_BOUNDS_S
+) -> tuple[int, ...]:
     """Cumulative counts of requests <= each bound (Prometheus `le` buckets) from probe buckets.
 
     A probe bucket wholly below a bound counts in full. The one bucket that straddles a bound

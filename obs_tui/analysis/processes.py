@@ -8,7 +8,9 @@ from typing import Any
 from obs_tui.model import ProcessSample
 
 
-def process_samples(prev: Mapping[int, Any] | None, cur: Mapping[int, Any], dt: float) -> tuple[ProcessSample, ...]:
+def process_samples(
+    prev: Mapping[int, Any] | None, cur: Mapping[int, Any], dt: float
+) -> tuple[ProcessSample, ...]:
     """One ProcessSample per pid in `cur`, CPU % of one core over the last `dt` seconds.
 
     A pid absent from `prev` (or reused by a new process) started inside the window, so all
@@ -23,7 +25,19 @@ def process_samples(prev: Mapping[int, Any] | None, cur: Mapping[int, Any], dt: 
             used = raw.cpu_seconds if prev is not None else 0.0
         percent = 100.0 * max(used, 0.0) / dt if dt > 0 else 0.0
         info = raw.info
-        out.append(ProcessSample(pid, info.comm, info.cmdline, info.user, raw.cpu_seconds, percent,
-                                 raw.rss_bytes, info.exe, info.container_id, info.kernel_thread))
+        out.append(
+            ProcessSample(
+                pid,
+                info.comm,
+                info.cmdline,
+                info.user,
+                raw.cpu_seconds,
+                percent,
+                raw.rss_bytes,
+                info.exe,
+                info.container_id,
+                info.kernel_thread,
+            )
+        )
     out.sort(key=lambda p: (-p.cpu_percent, -p.cpu_seconds, p.pid))
     return tuple(out)

@@ -35,19 +35,45 @@ def _kind(expr: str, kind: str) -> str:
 # obs_host_zone_power_watts; agents before that split published both under
 # obs_host_power_watts{zone} with zone="host" the total, which reads the same way here.
 FAMILIES = (
-    Family("obs-tui", "obs_host_power_watts", " or ".join((
-        _kind("obs_host_power_watts", "zone"),
-        _kind("obs_host_zone_power_watts", "zone"),
-        _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process")))),
-    Family("kepler", "kepler_process_cpu_watts", " or ".join((
-        _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),
-        _kind("sum by (instance, pid, comm) (kepler_process_cpu_watts)", "process"),
-        _kind("sum by (instance, container_name) (kepler_container_cpu_watts)", "container")))),
-    Family("scaphandre", "scaph_process_power_consumption_microwatts", " or ".join((
-        _kind('label_replace(sum by (instance) (scaph_host_power_microwatts) / 1e6, '
-              '"zone", "host", "", "")', "zone"),
-        _kind("sum by (instance, pid, exe) (scaph_process_power_consumption_microwatts) / 1e6",
-              "process")))),
+    Family(
+        "obs-tui",
+        "obs_host_power_watts",
+        " or ".join(
+            (
+                _kind("obs_host_power_watts", "zone"),
+                _kind("obs_host_zone_power_watts", "zone"),
+                _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process"),
+            )
+        ),
+    ),
+    Family(
+        "kepler",
+        "kepler_process_cpu_watts",
+        " or ".join(
+            (
+                _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),
+                _kind("sum by (instance, pid, comm) (kepler_process_cpu_watts)", "process"),
+                _kind("sum by (instance, container_name) (kepler_container_cpu_watts)", "container"),
+            )
+        ),
+    ),
+    Family(
+        "scaphandre",
+        "scaph_process_power_consumption_microwatts",
+        " or ".join(
+            (
+                _kind(
+                    "label_replace(sum by (instance) (scaph_host_power_microwatts) / 1e6, "
+                    '"zone", "host", "", "")',
+                    "zone",
+                ),
+                _kind(
+                    "sum by (instance, pid, exe) (scaph_process_power_consumption_microwatts) / 1e6",
+                    "process",
+                ),
+            )
+        ),
+    ),
 )
 
 # (instance, obs_kind, other labels sorted, watts)
@@ -112,15 +138,25 @@ def prom_power_section(prev: PromPowerRaw | None, cur: PromPowerRaw, dt: float) 
     for (name, where, _), (pid, watts) in sorted(procs.items(), key=lambda kv: -kv[1][1]):
         # Across hosts a pid names nothing: the row is the name on its host, without a pid.
         shown = f"{name}@{where}" if where else name
-        processes.append(ProcessPower(pid if pid > 0 and not many else _row_id(shown), shown,
-                                      0.0, round(watts, 3), round(watts * dt, 3),
-                                      round(watts / host, 4) if host > 0 else 0.0))
+        processes.append(
+            ProcessPower(
+                pid if pid > 0 and not many else _row_id(shown),
+                shown,
+                0.0,
+                round(watts, 3),
+                round(watts * dt, 3),
+                round(watts / host, 4) if host > 0 else 0.0,
+            )
+        )
     idle = max(host - attributed, 0.0)  # what no listed process took (idle, and the unlisted)
     return PowerSection(
-        source=sample.family, host_watts=round(host, 3), idle_watts=round(idle, 3),
-        host_joules=host * dt, idle_joules=idle * dt,
+        source=sample.family,
+        host_watts=round(host, 3),
+        idle_watts=round(idle, 3),
+        host_joules=host * dt,
+        idle_joules=idle * dt,
         # "host" is obs-tui's and Scaphandre's total, not a part of it
         zones=tuple(sorted((z, round(w, 3)) for z, w in zones.items() if z != "host")),
         processes=tuple(processes),
-        reason=f"from Prometheus ({sample.family}, "
-               f"{'all instances' if instance == ALL else instance})")
+        reason=f"from Prometheus ({sample.family}, {'all instances' if instance == ALL else instance})",
+    )

@@ -88,17 +88,22 @@ def _select(fetch: PromFetch | None, instance: str) -> dict[tuple[str, str, str,
 def _add(a: PromHist, b: PromHist) -> PromHist:
     if [x for x, _ in a.le] != [x for x, _ in b.le]:  # different layouts: keep the shared bounds
         bounds = dict(b.le)
-        return PromHist(a.count + b.count, a.sum_s + b.sum_s,
-                        tuple((x, n + bounds[x]) for x, n in a.le if x in bounds))
-    return PromHist(a.count + b.count, a.sum_s + b.sum_s,
-                    tuple((x, n + m) for (x, n), (_, m) in zip(a.le, b.le)))
+        return PromHist(
+            a.count + b.count, a.sum_s + b.sum_s, tuple((x, n + bounds[x]) for x, n in a.le if x in bounds)
+        )
+    return PromHist(
+        a.count + b.count, a.sum_s + b.sum_s, tuple((x, n + m) for (x, n), (_, m) in zip(a.le, b.le))
+    )
 
 
 def _minus(cur: PromHist, prev: PromHist | None) -> PromHist:
     if prev is None or prev.count > cur.count or [x for x, _ in prev.le] != [x for x, _ in cur.le]:
         return cur
-    return PromHist(cur.count - prev.count, cur.sum_s - prev.sum_s,
-                    tuple((x, max(n - m, 0.0)) for (x, n), (_, m) in zip(cur.le, prev.le)))
+    return PromHist(
+        cur.count - prev.count,
+        cur.sum_s - prev.sum_s,
+        tuple((x, max(n - m, 0.0)) for (x, n), (_, m) in zip(cur.le, prev.le)),
+    )
 
 
 class _Acc:
@@ -126,9 +131,16 @@ class _Acc:
 
 def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
     return tuple(
-        RouteStats(method, route, round(acc.requests), round(acc.errors), *acc.quantiles(),
-                   status_classes=tuple(sorted((c, round(n)) for c, n in acc.classes.items())))
-        for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
+        RouteStats(
+            method,
+            route,
+            round(acc.requests),
+            round(acc.errors),
+            *acc.quantiles(),
+            status_classes=tuple(sorted((c, round(n)) for c, n in acc.classes.items())),
+        )
+        for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0]))
+    )
 
 
 def prom_red_section(prev: PromRedRaw | None, cur: PromRedRaw, dt: float) -> RedSection:
@@ -148,20 +160,33 @@ def prom_red_section(prev: PromRedRaw | None, cur: PromRedRaw, dt: float) -> Red
         for method, route, status in keys:
             total = latest[(service, method, route, status)]
             totals.setdefault((method, route), _Acc()).add(status, total)
-            part = _minus(total, before.get((service, method, route, status))) \
-                if cur.before is not None else total
+            part = (
+                _minus(total, before.get((service, method, route, status)))
+                if cur.before is not None
+                else total
+            )
             if part.count > 0:
                 svc.add(status, part)
                 routes.setdefault((method, route), _Acc()).add(status, part)
         p50, p95, p99 = svc.quantiles()
-        services.append(ServiceStats(
-            pid=0, comm=service, service_name=service, ports=(), requests=round(svc.requests),
-            errors=round(svc.errors),
-            rps=round(svc.requests / window, 3) if window > 0 else 0.0,
-            error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
-            p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes),
-            cmdline=f"from Prometheus ({where})",
-            status_classes=tuple(sorted((c, round(n)) for c, n in svc.classes.items())),
-            routes_total=_route_stats(totals)))
+        services.append(
+            ServiceStats(
+                pid=0,
+                comm=service,
+                service_name=service,
+                ports=(),
+                requests=round(svc.requests),
+                errors=round(svc.errors),
+                rps=round(svc.requests / window, 3) if window > 0 else 0.0,
+                error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+                routes=_route_stats(routes),
+                cmdline=f"from Prometheus ({where})",
+                status_classes=tuple(sorted((c, round(n)) for c, n in svc.classes.items())),
+                routes_total=_route_stats(totals),
+            )
+        )
     services.sort(key=lambda s: (-s.requests, s.comm))
     return RedSection(lost_events=0, services=tuple(services))

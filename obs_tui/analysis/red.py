@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from obs_tui import probe_constants
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
-from obs_tui import probe_constants
 from obs_tui.probe_constants import PATHS_MAX
 
 # Requests answered whose request line the probe could not parse (split across reads,
@@ -28,10 +28,15 @@ UNPARSED_METHOD = "?"
 UNPARSED_ROUTE = "(request line not parsed)"
 METHODS = (*probe_constants.METHODS, UNPARSED_METHOD)  # by the probe's method code
 # Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
-LOST_REASONS = ("connections table full", "counters table full", "SSL stash full",
-                "request before the previous answer", f"paths table full ({PATHS_MAX:,} paths)",
-                "responses to requests never seen (no read that began them)",
-                "undecoded-connections table full")
+LOST_REASONS = (
+    "connections table full",
+    "counters table full",
+    "SSL stash full",
+    "request before the previous answer",
+    f"paths table full ({PATHS_MAX:,} paths)",
+    "responses to requests never seen (no read that began them)",
+    "undecoded-connections table full",
+)
 
 
 class StatKey(NamedTuple):
@@ -124,8 +129,9 @@ def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
 
 
 @functools.lru_cache(maxsize=32)
-def _routes_of(paths: frozenset[str], patterns: tuple[str, ...], max_children: int,
-               truncated: frozenset[str]) -> dict[str, str]:
+def _routes_of(
+    paths: frozenset[str], patterns: tuple[str, ...], max_children: int, truncated: frozenset[str]
+) -> dict[str, str]:
     """normalise() for one service's paths, memoised: the set of paths rarely changes between
     ticks, and normalising them all is a large part of a tick under traffic. Read-only result.
     A few entries per service: a service whose paths churn (a scanner) adds one set of up to
@@ -135,9 +141,17 @@ def _routes_of(paths: frozenset[str], patterns: tuple[str, ...], max_children: i
 
 def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
     return tuple(
-        RouteStats(method, route, acc.requests, acc.errors, *_quantiles(acc.hist),
-                   aborted=acc.aborted, status_classes=tuple(sorted(acc.classes.items())))
-        for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0])))
+        RouteStats(
+            method,
+            route,
+            acc.requests,
+            acc.errors,
+            *_quantiles(acc.hist),
+            aborted=acc.aborted,
+            status_classes=tuple(sorted(acc.classes.items())),
+        )
+        for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0]))
+    )
 
 
 # id(entry) -> (entry, its `le` counts), for the entries of the last call only. The source
@@ -158,16 +172,26 @@ def _le_counts(entries: Iterable[StatEntry]) -> dict[int, tuple[int, ...]]:
     return {k: v[1] for k, v in memo.items()}
 
 
-def _series(entries: dict[tuple[str, str, int, str], list[StatEntry]],
-            le_of: dict[int, tuple[int, ...]]) -> tuple[RequestSeries, ...]:
+def _series(
+    entries: dict[tuple[str, str, int, str], list[StatEntry]], le_of: dict[int, tuple[int, ...]]
+) -> tuple[RequestSeries, ...]:
     out = []
     for (method, route, status, scheme), group in sorted(entries.items()):
         le = [0] * len(histogram.SEMCONV_BOUNDS_S)
         for entry in group:
             for i, n in enumerate(le_of[id(entry)]):
                 le[i] += n
-        out.append(RequestSeries(method, route, status, sum(e.count for e in group),
-                                 sum(e.sum_ns for e in group) / 1e9, tuple(le), scheme))
+        out.append(
+            RequestSeries(
+                method,
+                route,
+                status,
+                sum(e.count for e in group),
+                sum(e.sum_ns for e in group) / 1e9,
+                tuple(le),
+                scheme,
+            )
+        )
     return tuple(out)
 
 
@@ -188,16 +212,20 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
         paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
-        route_of = _routes_of(paths, tuple(cur.patterns), cur.max_children,
-                              frozenset(k.path for k in keys if k.truncated))
+        route_of = _routes_of(
+            paths, tuple(cur.patterns), cur.max_children, frozenset(k.path for k in keys if k.truncated)
+        )
         svc = _Acc()
         routes: dict[tuple[str, str], _Acc] = {}
         totals: dict[tuple[str, str], _Acc] = {}
         series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
         for key in keys:
             entry = cur.stats[key]
-            route = ((key.method, UNPARSED_ROUTE) if key.method == UNPARSED_METHOD
-                     else (key.method, route_of[key.path]))
+            route = (
+                (key.method, UNPARSED_ROUTE)
+                if key.method == UNPARSED_METHOD
+                else (key.method, route_of[key.path])
+            )
             totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
             if key.status:
                 series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
@@ -207,21 +235,39 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
             svc.add(key.status, count, hist.items())
             routes.setdefault(route, _Acc()).add(key.status, count, hist.items())
         info = cur.services.get(pid, ServiceInfo("?", "", ()))
-        services.extend(ServiceStats(
-            pid=pid, comm=info.comm, ports=info.ports, requests=svc.requests, errors=svc.errors,
-            rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
-            error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
-            p50_ms=p50, p95_ms=p95, p99_ms=p99, routes=_route_stats(routes), cmdline=info.cmdline,
-            aborted=svc.aborted, status_classes=tuple(sorted(svc.classes.items())),
-            routes_total=_route_stats(totals), series=_series(series, le_of), paths=len(paths),
-            service_name=info.name or info.comm, service_instance_id=str(pid),
-            undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
-            undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
-        ) for p50, p95, p99 in [_quantiles(svc.hist)])
+        services.extend(
+            ServiceStats(
+                pid=pid,
+                comm=info.comm,
+                ports=info.ports,
+                requests=svc.requests,
+                errors=svc.errors,
+                rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
+                error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+                routes=_route_stats(routes),
+                cmdline=info.cmdline,
+                aborted=svc.aborted,
+                status_classes=tuple(sorted(svc.classes.items())),
+                routes_total=_route_stats(totals),
+                series=_series(series, le_of),
+                paths=len(paths),
+                service_name=info.name or info.comm,
+                service_instance_id=str(pid),
+                undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
+                undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
+            )
+            for p50, p95, p99 in [_quantiles(svc.hist)]
+        )
     services.sort(key=lambda s: (-s.requests, s.pid))
-    return RedSection(lost_events=max(0, lost), services=tuple(services),
-                      lost_since_attach=cur.lost_events,
-                      lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n))
+    return RedSection(
+        lost_events=max(0, lost),
+        services=tuple(services),
+        lost_since_attach=cur.lost_events,
+        lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n),
+    )
 
 
 def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int], RequestSeries]:
@@ -233,13 +279,18 @@ def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int],
         for s in svc.series:
             # semconv's value for a method the instrumentation does not know
             method = "_OTHER" if s.method == UNPARSED_METHOD else s.method
-            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, method,
-                   s.route, s.status)
+            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, method, s.route, s.status)
             have = out.get(key)
             if have is not None:  # the same process listed twice (read-only mode has no pids)
-                s = RequestSeries(s.method, s.route, s.status, have.count + s.count,
-                                  have.sum_s + s.sum_s,
-                                  tuple(a + b for a, b in zip(have.le_counts, s.le_counts)), s.scheme)
+                s = RequestSeries(
+                    s.method,
+                    s.route,
+                    s.status,
+                    have.count + s.count,
+                    have.sum_s + s.sum_s,
+                    tuple(a + b for a, b in zip(have.le_counts, s.le_counts)),
+                    s.scheme,
+                )
             out[key] = s
     return out
 

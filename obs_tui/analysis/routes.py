@@ -52,16 +52,16 @@ def _clean(segment: str) -> str:
 
 
 def parse_pattern(pattern: str) -> tuple[str, ...]:
-    return tuple("*" if (s.startswith("{") and s.endswith("}")) or s == "*" else s
-                 for s in segments(pattern))
+    return tuple("*" if (s.startswith("{") and s.endswith("}")) or s == "*" else s for s in segments(pattern))
 
 
 def _matches(parsed: tuple[str, ...], segs: Sequence[str]) -> bool:
     return len(parsed) == len(segs) and all(p == "*" or p == s for p, s in zip(parsed, segs))
 
 
-def normalise(paths: Iterable[str], patterns: Sequence[str] = (), max_children: int = 10,
-              truncated: Iterable[str] = ()) -> dict[str, str]:
+def normalise(
+    paths: Iterable[str], patterns: Sequence[str] = (), max_children: int = 10, truncated: Iterable[str] = ()
+) -> dict[str, str]:
     """Map every path to its route. Paths in `truncated` were cut by the probe: their last
     segment is partial, so it becomes "*"."""
     patterns = tuple(patterns)

@@ -39,8 +39,9 @@ class ServiceRule:
     port: int = 0  # a port the process listens on
 
     def matches(self, exe: str, cmdline: str, ports: Sequence[int]) -> bool:
-        if self.exe and not (fnmatch.fnmatchcase(exe, self.exe)
-                             or fnmatch.fnmatchcase(exe.rsplit("/", 1)[-1], self.exe)):
+        if self.exe and not (
+            fnmatch.fnmatchcase(exe, self.exe) or fnmatch.fnmatchcase(exe.rsplit("/", 1)[-1], self.exe)
+        ):
             return False
         if self.cmdline is not None and not self.cmdline.search(cmdline):
             return False
@@ -55,15 +56,19 @@ def clean_name(text: str) -> str:
     return text
 
 
-def rules_from_config(tables: Iterable[Mapping[str, Any]], where: str = "red.services") -> tuple[ServiceRule, ...]:
+def rules_from_config(
+    tables: Iterable[Mapping[str, Any]], where: str = "red.services"
+) -> tuple[ServiceRule, ...]:
     """The config's [[red.services]] tables as rules; RuleError (one line) for a bad one."""
     rules = []
     for i, table in enumerate(tables):
         at = f"{where}[{i}]"
         name = clean_name(str(table.get("name", "")))
         if not name:
-            raise RuleError(f"key '{at}.name' must be a printable name of 1 to {MAX_NAME} "
-                            f"characters without quotes, got {table.get('name', '')!r}")
+            raise RuleError(
+                f"key '{at}.name' must be a printable name of 1 to {MAX_NAME} "
+                f"characters without quotes, got {table.get('name', '')!r}"
+            )
         exe, pattern, port = table.get("exe", ""), table.get("cmdline", ""), table.get("port", 0)
         if not (exe or pattern or port):
             raise RuleError(f"{at} ({name!r}) matches every process: give exe, cmdline or port")
@@ -77,8 +82,14 @@ def rules_from_config(tables: Iterable[Mapping[str, Any]], where: str = "red.ser
     return tuple(rules)
 
 
-def service_name(comm: str, ports: Sequence[int], env_name: str = "", exe: str = "",
-                 cmdline: str = "", rules: Sequence[ServiceRule] = ()) -> str:
+def service_name(
+    comm: str,
+    ports: Sequence[int],
+    env_name: str = "",
+    exe: str = "",
+    cmdline: str = "",
+    rules: Sequence[ServiceRule] = (),
+) -> str:
     """The service a server process belongs to (see the module's docstring for the order).
     `exe` is the executable's path ("" when unknown: then rules match its command line's
     first word), `comm` the kernel's name for the process, `ports` its listening ports."""

@@ -27,8 +27,12 @@ from obs_tui.model import SloAlert, SloStatus
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # severity, long window, short window, share of the period's budget spent over the long window
-ALERTS = (("page", "1h", "5m", 0.02), ("page", "6h", "30m", 0.05),
-          ("ticket", "1d", "2h", 0.10), ("ticket", "3d", "6h", 0.10))
+ALERTS = (
+    ("page", "1h", "5m", 0.02),
+    ("page", "6h", "30m", 0.05),
+    ("ticket", "1d", "2h", 0.10),
+    ("ticket", "3d", "6h", 0.10),
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 
@@ -58,8 +62,9 @@ def alert_factor(share: float, long: str, period: str) -> float:
     return round(share * duration_s(period) / duration_s(long), 6)
 
 
-def alerts(ratios: dict[str, float | None], objective: float, period: str,
-           known: bool = True) -> tuple[SloAlert, ...]:
+def alerts(
+    ratios: dict[str, float | None], objective: float, period: str, known: bool = True
+) -> tuple[SloAlert, ...]:
     """known=False (no answer yet, or no series at all): firing is None, unknown, not False."""
     budget = 1.0 - objective
     out = []
@@ -67,10 +72,10 @@ def alerts(ratios: dict[str, float | None], objective: float, period: str,
         factor = alert_factor(share, long, period)
         threshold = factor * budget
         lr, sr = ratios.get(long), ratios.get(short)
-        firing = (lr is not None and sr is not None and lr > threshold and sr > threshold) \
-            if known else None
-        out.append(SloAlert(severity, long, short, factor, firing,
-                            threshold=threshold, reachable=threshold <= 1.0))
+        firing = (lr is not None and sr is not None and lr > threshold and sr > threshold) if known else None
+        out.append(
+            SloAlert(severity, long, short, factor, firing, threshold=threshold, reachable=threshold <= 1.0)
+        )
     return tuple(out)
 
 
@@ -106,8 +111,8 @@ class SloReading:
     totals: tuple[tuple[str, float], ...] = ()  # window -> total rate
     ratios: tuple[tuple[str, float], ...] = ()  # window -> error ratio, when recorded as such
     fetched_at: float | None = None
-    error: str = ""          # the last failure (query or connection), "" when the last round worked
-    problem: str = ""        # why this SLO cannot be queried at all (bad definition)
+    error: str = ""  # the last failure (query or connection), "" when the last round worked
+    problem: str = ""  # why this SLO cannot be queried at all (bad definition)
     burn_history: tuple[float | None, ...] = ()  # 1 h burn rate, oldest first (range query)
     description: str = ""
 
@@ -137,15 +142,29 @@ def series_absent(reading: SloReading) -> bool:
 def slo_status(reading: SloReading, now: float) -> SloStatus:
     age = None if reading.fetched_at is None else max(now - reading.fetched_at, 0.0)
     objective = reading.objective
-    base: dict[str, Any] = dict(name=reading.name, source=reading.source, period=reading.period,
-                promql=reading.promql, data_age_s=age, last_error=reading.error,
-                description=reading.description)
+    base: dict[str, Any] = dict(
+        name=reading.name,
+        source=reading.source,
+        period=reading.period,
+        promql=reading.promql,
+        data_age_s=age,
+        last_error=reading.error,
+        description=reading.description,
+    )
     empty = tuple((w, None) for w in WINDOWS)
     if reading.problem or objective is None:
         reason = reading.problem or reading.error or "waiting for the first query"
         state = "error" if reading.problem or reading.error else "no_data"
-        return SloStatus(objective=objective or 0.0, sli=None, error_budget_remaining=None,
-                         burn_rates=empty, alerts=(), state=state, reason=reason, **base)
+        return SloStatus(
+            objective=objective or 0.0,
+            sli=None,
+            error_budget_remaining=None,
+            burn_rates=empty,
+            alerts=(),
+            state=state,
+            reason=reason,
+            **base,
+        )
     ratios = window_ratios(reading)
     burns = tuple((w, burn_rate(ratios[w], objective)) for w in WINDOWS)
     period_ratio = ratios[reading.period]
@@ -168,11 +187,13 @@ def slo_status(reading: SloReading, now: float) -> SloStatus:
         error_budget_remaining=remaining,
         burn_rates=burns,
         alerts=alerts(ratios, objective, reading.period, known),
-        state=state, reason=reason,
+        state=state,
+        reason=reason,
         time_to_exhaustion_s=time_to_exhaustion(remaining, burn_1h, reading.period),
         error_ratios=tuple((w, ratios[w]) for w in (*WINDOWS, reading.period)),
         burn_history=reading.burn_history,
-        **base)
+        **base,
+    )
 
 
 @dataclass(frozen=True)

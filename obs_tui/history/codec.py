@@ -158,7 +158,7 @@ def apply(prev: Any, patch: dict | None) -> Any:
         for item in patch["l"]:
             kind = item[0]
             if kind == "r":
-                out_list.extend(prev[item[1]:item[1] + item[2]])
+                out_list.extend(prev[item[1] : item[1] + item[2]])
             elif kind == "p":
                 out_list.append(apply(prev[item[1]], item[2]))
             elif kind == "n":
@@ -217,8 +217,13 @@ class Chunk:
     nearest whole frame before them; the last one asked for is kept, so reading forward
     applies one patch a frame."""
 
-    def __init__(self, times: list[float], durations: list[float], lines: list[str] | None,
-                 docs: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        times: list[float],
+        durations: list[float],
+        lines: list[str] | None,
+        docs: list[dict] | None = None,
+    ) -> None:
         self.times = times
         self.durations = durations
         self._lines = lines

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -55,6 +55,7 @@ def _converter(tp: Any, mapping: bool = False) -> Callable[[Any], Any]:
                     if isinstance(raw, dict):
                         return tuple((str(k), value(v)) for k, v in raw.items())
                     return tuple(item(x) for x in raw) if isinstance(raw, list) else ()
+
                 return pairs
             return lambda raw: tuple(item(x) for x in raw) if isinstance(raw, list) else ()
         items = [_converter(a) for a in args]
@@ -63,11 +64,13 @@ def _converter(tp: Any, mapping: bool = False) -> Callable[[Any], Any]:
         build = _builder(tp)
         return lambda raw: build(raw) if isinstance(raw, dict) else None
     if tp is float:
-        return lambda raw: float(raw) if isinstance(raw, (int, float)) and raw is not True \
-            and raw is not False else 0.0
+        return lambda raw: (
+            float(raw) if isinstance(raw, (int, float)) and raw is not True and raw is not False else 0.0
+        )
     if tp is int:
-        return lambda raw: int(raw) if isinstance(raw, (int, float)) and raw is not True \
-            and raw is not False else 0
+        return lambda raw: (
+            int(raw) if isinstance(raw, (int, float)) and raw is not True and raw is not False else 0
+        )
     if tp in _EMPTY:
         empty = _EMPTY[tp]
         return lambda raw: raw if isinstance(raw, tp) else empty
@@ -82,8 +85,9 @@ def _builder(cls: type) -> Callable[[dict], Any]:
         if not f.init:
             continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        fields.append((f.name, _converter(hints[f.name], f.name in MAPPING_FIELDS),
-                       required, _empty(hints[f.name])))
+        fields.append(
+            (f.name, _converter(hints[f.name], f.name in MAPPING_FIELDS), required, _empty(hints[f.name]))
+        )
 
     def build(raw: dict) -> Any:
         kwargs = {}
@@ -93,6 +97,7 @@ def _builder(cls: type) -> Callable[[dict], Any]:
             elif required:
                 kwargs[name] = empty
         return cls(**kwargs)
+
     return build
 
 
@@ -106,18 +111,36 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
     the second)."""
     if taken_at is None:
         taken_at = datetime.fromisoformat(doc["taken_at"]).timestamp()
-    caps = tuple(sorted((name, Capability(bool(c.get("ok")), str(c.get("reason", ""))))
-                        for name, c in (doc.get("capabilities") or {}).items()))
-    sources = tuple(SourceStatus(name, str(s.get("mode", "off")), str(s.get("reason", "")),
-                                 bool(s.get("stale", False)), bool(s.get("join", False)))
-                    for name, s in (doc.get("sources") or {}).items())
+    caps = tuple(
+        sorted(
+            (name, Capability(bool(c.get("ok")), str(c.get("reason", ""))))
+            for name, c in (doc.get("capabilities") or {}).items()
+        )
+    )
+    sources = tuple(
+        SourceStatus(
+            name,
+            str(s.get("mode", "off")),
+            str(s.get("reason", "")),
+            bool(s.get("stale", False)),
+            bool(s.get("join", False)),
+        )
+        for name, s in (doc.get("sources") or {}).items()
+    )
     return Frame(
-        host=str(doc.get("host", "")), taken_at=float(taken_at),
-        duration_s=float(doc.get("duration_s") or 0.0), uptime_s=float(doc.get("uptime_s") or 0.0),
-        interval_s=float(doc.get("interval_s") or 1.0), capabilities=caps, sources=sources,
-        processes=_field("processes")(doc.get("processes") or []), red=_field("red")(doc.get("red")),
-        power=_field("power")(doc.get("power")), carbon=_field("carbon")(doc.get("carbon")),
+        host=str(doc.get("host", "")),
+        taken_at=float(taken_at),
+        duration_s=float(doc.get("duration_s") or 0.0),
+        uptime_s=float(doc.get("uptime_s") or 0.0),
+        interval_s=float(doc.get("interval_s") or 1.0),
+        capabilities=caps,
+        sources=sources,
+        processes=_field("processes")(doc.get("processes") or []),
+        red=_field("red")(doc.get("red")),
+        power=_field("power")(doc.get("power")),
+        carbon=_field("carbon")(doc.get("carbon")),
         slo=_field("slo")(doc.get("slo") or []),
         instance=str(doc.get("instance", "")),
         instances=tuple(str(i) for i in doc.get("instances") or ()),
-        schema=int(doc.get("schema", 1)))
+        schema=int(doc.get("schema", 1)),
+    )

@@ -29,8 +29,7 @@ class _Families:
         if have is None:
             have = self.families[family.name] = family
             have.samples = []
-        have.samples.extend(Sample(s.name, s.labels, s.value, taken_at, s.exemplar)
-                            for s in family.samples)
+        have.samples.extend(Sample(s.name, s.labels, s.value, taken_at, s.exemplar) for s in family.samples)
 
     def collect(self) -> Iterator[Any]:
         for family in self.families.values():
@@ -47,7 +46,7 @@ def openmetrics(frames: Iterable[tuple[float, dict]], top_processes: int = 20) -
     families = _Families()
     for taken_at, doc in frames:
         frame = frame_from_json(doc, taken_at)
-        collector = FrameCollector(top_processes, clock=lambda: taken_at)
+        collector = FrameCollector(top_processes, clock=lambda at=taken_at: at)
         collector.publish(frame)
         for family in collector.collect():
             families.add(family, round(taken_at, 3))

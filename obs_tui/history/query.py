@@ -26,8 +26,9 @@ def held(store: Store) -> str:
     return f"history holds {_when(chunks[0].start)} .. {_when(chunks[-1].end)}"
 
 
-def window_at(store: Store, start: float, seconds: float,
-              notice: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+def window_at(
+    store: Store, start: float, seconds: float, notice: Callable[[str], None] = lambda line: None
+) -> dict[str, Any]:
     """The `snapshot --json` document of [start, start + seconds) from history."""
     end = start + seconds
     # a frame's tick may reach back an interval before its middle; one more frame before the
@@ -45,23 +46,33 @@ def describe(store: Store, now: float) -> dict[str, Any]:
     """Where the store is, what it holds and where its gaps are (for doctor)."""
     chunks = store.chunks()
     found = gaps(chunks)
-    out: dict[str, Any] = {"path": str(store.path), "size_bytes": store.size_bytes(),
-                           "frames": sum(c.frames for c in chunks), "chunks": len(chunks),
-                           "oldest": None, "newest": None, "hours": 0.0, "gaps": [],
-                           "writer": store.writer()}
+    out: dict[str, Any] = {
+        "path": str(store.path),
+        "size_bytes": store.size_bytes(),
+        "frames": sum(c.frames for c in chunks),
+        "chunks": len(chunks),
+        "oldest": None,
+        "newest": None,
+        "hours": 0.0,
+        "gaps": [],
+        "writer": store.writer(),
+    }
     if chunks:
         span = chunks[-1].end - chunks[0].start
         missing = sum(g.end - g.start for g in found)
-        out.update(oldest=chunks[0].start, newest=chunks[-1].end,
-                   hours=round(max(span - missing, 0.0) / 3600, 3),
-                   newest_age_s=round(now - chunks[-1].end, 1),
-                   gaps=[{"from": g.start, "to": g.end, "seconds": round(g.end - g.start, 1)}
-                         for g in found])
+        out.update(
+            oldest=chunks[0].start,
+            newest=chunks[-1].end,
+            hours=round(max(span - missing, 0.0) / 3600, 3),
+            newest_age_s=round(now - chunks[-1].end, 1),
+            gaps=[{"from": g.start, "to": g.end, "seconds": round(g.end - g.start, 1)} for g in found],
+        )
     return out
 
 
-def frames_between(store: Store, start: float, end: float,
-                   notice: Callable[[str], None] = lambda line: None) -> list[tuple[float, dict]]:
+def frames_between(
+    store: Store, start: float, end: float, notice: Callable[[str], None] = lambda line: None
+) -> list[tuple[float, dict]]:
     frames = list(store.frames(start, end, notice))
     if not frames:
         raise NoHistory(f"no frames recorded between {_when(start)} and {_when(end)} ({held(store)})")
@@ -96,15 +107,21 @@ def render_text(info: dict[str, Any]) -> str:
     if not info["frames"]:
         return "\n".join(lines + ["  empty: nothing recorded yet"])
     writer = info.get("writer") or {}
-    who = (f"recording now ({writer.get('role')}, pid {writer.get('pid')})" if writer.get("active")
-           else "no one is recording now")
+    who = (
+        f"recording now ({writer.get('role')}, pid {writer.get('pid')})"
+        if writer.get("active")
+        else "no one is recording now"
+    )
     lines.append(f"  {info['frames']} frames over {info['hours']:.2f} h, {_size(info['size_bytes'])}; {who}")
-    lines.append(f"  oldest {_when(info['oldest'])}, newest {_when(info['newest'])} "
-                 f"({info['newest_age_s']:.0f} s ago)")
+    lines.append(
+        f"  oldest {_when(info['oldest'])}, newest {_when(info['newest'])} ({info['newest_age_s']:.0f} s ago)"
+    )
     if info["gaps"]:
         shown = info["gaps"][-5:]
-        lines.append(f"  {len(info['gaps'])} gap(s): " + ", ".join(
-            f"{_when(g['from'])} .. {_when(g['to'])} ({g['seconds']:.0f} s)" for g in shown))
+        lines.append(
+            f"  {len(info['gaps'])} gap(s): "
+            + ", ".join(f"{_when(g['from'])} .. {_when(g['to'])} ({g['seconds']:.0f} s)" for g in shown)
+        )
     else:
         lines.append("  no gaps")
     return "\n".join(lines)

@@ -23,10 +23,17 @@ CHUNK_FRAMES = 120
 
 
 class Recorder:
-    def __init__(self, store: Store, role: str, max_age_s: float = MAX_AGE_S,
-                 max_bytes: int = MAX_BYTES, flush_s: float = FLUSH_S, chunk_s: float = CHUNK_S,
-                 notice: Callable[[str], None] = lambda line: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        role: str,
+        max_age_s: float = MAX_AGE_S,
+        max_bytes: int = MAX_BYTES,
+        flush_s: float = FLUSH_S,
+        chunk_s: float = CHUNK_S,
+        notice: Callable[[str], None] = lambda line: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.role = role
         self.max_age_s = max_age_s
@@ -47,8 +54,9 @@ class Recorder:
     def __call__(self, frame: Frame) -> None:
         if not self.store.take_lock():
             if not self._waiting_said:
-                self.notice(f"history: another obs-tui records to {self.store.dir}; "
-                            "this one records when it stops")
+                self.notice(
+                    f"history: another obs-tui records to {self.store.dir}; this one records when it stops"
+                )
                 self._waiting_said = True
             return
         now = self.clock()
@@ -70,8 +78,15 @@ class Recorder:
         self._flushed = self.clock()
         times = self._encoder.times
         try:
-            self._chunk_id = self.store.put_chunk(self._chunk_id, times[0], times[-1], len(times),
-                                                  self._interval, self._schema, self._encoder.encode())
+            self._chunk_id = self.store.put_chunk(
+                self._chunk_id,
+                times[0],
+                times[-1],
+                len(times),
+                self._interval,
+                self._schema,
+                self._encoder.encode(),
+            )
             self.store.heartbeat(self.role, times[-1])
         except Exception as exc:  # a full disk must not stop the engine; say it once
             if not self.error:

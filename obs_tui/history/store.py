@@ -104,8 +104,9 @@ class Store:
                 raise StoreError(f"{self.path}: no history recorded here")
             can_write = os.access(self.path, os.W_OK) and os.access(self.dir, os.W_OK)
             uri = f"file:{self.path}?mode={'rw' if can_write else 'ro'}"
-            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False,
-                                        isolation_level=None, timeout=5.0)
+            self.conn = sqlite3.connect(
+                uri, uri=True, check_same_thread=False, isolation_level=None, timeout=5.0
+            )
             if writer:
                 # auto_vacuum must be chosen before the first table: freed chunks then give
                 # their pages back to the file system, so retention by size shrinks the file.
@@ -136,8 +137,10 @@ class Store:
         return True
 
     def heartbeat(self, role: str, now: float) -> None:
-        self._write("INSERT OR REPLACE INTO meta VALUES ('writer', ?)",
-                    (json.dumps({"pid": os.getpid(), "role": role, "at": now}),))
+        self._write(
+            "INSERT OR REPLACE INTO meta VALUES ('writer', ?)",
+            (json.dumps({"pid": os.getpid(), "role": role, "at": now}),),
+        )
 
     def writer(self) -> dict | None:
         """The last writer's pid, role and heartbeat time, and whether it still holds the lock."""
@@ -150,25 +153,39 @@ class Store:
 
     # ---- chunks -------------------------------------------------------------------------------
 
-    def put_chunk(self, chunk_id: int | None, start: float, end: float, frames: int,
-                  interval: float, schema: int, data: bytes) -> int:
+    def put_chunk(
+        self,
+        chunk_id: int | None,
+        start: float,
+        end: float,
+        frames: int,
+        interval: float,
+        schema: int,
+        data: bytes,
+    ) -> int:
         """Write a chunk, or rewrite the open one (chunk_id), in one transaction."""
         if chunk_id is None:
-            cur = self._write("INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              (start, end, frames, interval, schema, CODEC, data))
+            cur = self._write(
+                "INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (start, end, frames, interval, schema, CODEC, data),
+            )
             return int(cur.lastrowid)
         self._write("UPDATE chunks SET end=?, frames=?, data=? WHERE id=?", (end, frames, data, chunk_id))
         return chunk_id
 
     def chunks(self, start: float = float("-inf"), end: float = float("inf")) -> list[Chunk]:
         """Chunks holding frames in [start, end], oldest first."""
-        rows = self._read("SELECT id, start, end, frames, interval, length(data) FROM chunks "
-                          "WHERE end >= ? AND start <= ? ORDER BY start", (start, end))
+        rows = self._read(
+            "SELECT id, start, end, frames, interval, length(data) FROM chunks "
+            "WHERE end >= ? AND start <= ? ORDER BY start",
+            (start, end),
+        )
         return [Chunk(*row) for row in rows]
 
-    def frames(self, start: float, end: float,
-               notice: Callable[[str], None] = lambda line: None) -> Iterator[tuple[float, dict]]:
+    def frames(
+        self, start: float, end: float, notice: Callable[[str], None] = lambda line: None
+    ) -> Iterator[tuple[float, dict]]:
         """(taken_at, document) of every frame in [start, end], oldest first. A chunk that
         does not decode is skipped with a notice."""
         for chunk in self.chunks(start, end):
@@ -176,8 +193,9 @@ class Store:
                 if start <= taken_at <= end:
                     yield taken_at, doc
 
-    def decode(self, chunk_id: int,
-               notice: Callable[[str], None] = lambda line: None) -> list[tuple[float, dict]]:
+    def decode(
+        self, chunk_id: int, notice: Callable[[str], None] = lambda line: None
+    ) -> list[tuple[float, dict]]:
         chunk = self.open(chunk_id, notice)
         if chunk is None:
             return []
@@ -187,8 +205,7 @@ class Store:
             self._skipped(chunk_id, chunk.times[0], exc, notice)
             return []
 
-    def open(self, chunk_id: int,
-             notice: Callable[[str], None] = lambda line: None) -> codec.Chunk | None:
+    def open(self, chunk_id: int, notice: Callable[[str], None] = lambda line: None) -> codec.Chunk | None:
         """The chunk with its frames decoded on demand; None (and a notice) when damaged."""
         rows = self._read("SELECT codec, data, start FROM chunks WHERE id=?", (chunk_id,))
         if not rows:
@@ -202,8 +219,10 @@ class Store:
 
     @staticmethod
     def _skipped(chunk_id: int, start: float, exc: Exception, notice: Callable[[str], None]) -> None:
-        notice(f"history: skipped the chunk at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start))}"
-               f" (id {chunk_id}): {exc}")
+        notice(
+            f"history: skipped the chunk at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start))}"
+            f" (id {chunk_id}): {exc}"
+        )
 
     def prune(self, now: float, max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES) -> int:
         """Drop chunks older than max_age_s, then the oldest until the chunks fit in

@@ -26,8 +26,12 @@ def label_time(frame: Frame) -> float:
 
 
 class Timeline:
-    def __init__(self, store: Store, notice: Callable[[str], None] = lambda line: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notice: Callable[[str], None] = lambda line: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.notice = notice
         self.clock = clock
@@ -150,4 +154,4 @@ class Timeline:
                 cells[i] = " "
         marker = cell(at)
         line = "".join(cells)
-        return (f"[$success]{line[:marker]}[/][reverse b]▼[/][$success]{line[marker + 1:]}[/]")
+        return f"[$success]{line[:marker]}[/][reverse b]▼[/][$success]{line[marker + 1 :]}[/]"

@@ -27,8 +27,7 @@ def parse_time(text: str, now: float) -> float:
         hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
         if hour > 23 or minute > 59 or second > 59:
             raise ValueError(f"not a time of day: {text!r}: use {FORMS}")
-        today = datetime.fromtimestamp(now).replace(hour=hour, minute=minute, second=second,
-                                                    microsecond=0)
+        today = datetime.fromtimestamp(now).replace(hour=hour, minute=minute, second=second, microsecond=0)
         at = today.timestamp()
         return (today - timedelta(days=1)).timestamp() if at > now + 1 else at
     try:

@@ -12,7 +12,7 @@ largest tick quantile stands in, an upper bound.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
@@ -31,7 +31,7 @@ def in_window(frames: list[tuple[float, Doc]], start: float, end: float) -> list
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def _service_key(svc: Doc) -> Any:
@@ -93,16 +93,30 @@ def _red(ticks: list[tuple[Doc, Doc | None]], seconds: float) -> Doc | None:
         if red is None:
             continue
         lost += red.get("lost_events", 0)
-        before = {_service_key(s): s for s in (prev or {}).get("red", {}).get("services", ())} \
-            if prev and prev.get("red") else {}
+        before = (
+            {_service_key(s): s for s in (prev or {}).get("red", {}).get("services", ())}
+            if prev and prev.get("red")
+            else {}
+        )
         for svc in red.get("services", ()):
             key = _service_key(svc)
             acc = services.get(key)
             if acc is None:
-                acc = services[key] = {**copy.deepcopy(svc), "requests": 0, "errors": 0, "aborted": 0,
-                                       "status_classes": {}, "routes": {}}
-            acc.update({k: svc[k] for k in ("comm", "ports", "cmdline", "routes_total", "paths", "series")
-                        if k in svc})
+                acc = services[key] = {
+                    **copy.deepcopy(svc),
+                    "requests": 0,
+                    "errors": 0,
+                    "aborted": 0,
+                    "status_classes": {},
+                    "routes": {},
+                }
+            acc.update(
+                {
+                    k: svc[k]
+                    for k in ("comm", "ports", "cmdline", "routes_total", "paths", "series")
+                    if k in svc
+                }
+            )
             for k in ("requests", "errors", "aborted"):
                 acc[k] += svc.get(k, 0)
             _add_classes(acc["status_classes"], svc.get("status_classes"))
@@ -111,15 +125,21 @@ def _red(ticks: list[tuple[Doc, Doc | None]], seconds: float) -> Doc | None:
                 rkey = (route["method"], route["route"])
                 racc = acc["routes"].get(rkey)
                 if racc is None:
-                    racc = acc["routes"][rkey] = {**route, "requests": 0, "errors": 0, "aborted": 0,
-                                                  "status_classes": {}}
+                    racc = acc["routes"][rkey] = {
+                        **route,
+                        "requests": 0,
+                        "errors": 0,
+                        "aborted": 0,
+                        "status_classes": {},
+                    }
                 for k in ("requests", "errors", "aborted"):
                     racc[k] += route.get(k, 0)
                 _add_classes(racc["status_classes"], route.get("status_classes"))
                 latency.setdefault((key, *rkey), _Latency()).add_tick(route)
             prev_svc = before.get(key)
             for (method, route, _), (count, le) in _series_delta(
-                    svc.get("series", []), prev_svc.get("series", []) if prev_svc else None).items():
+                svc.get("series", []), prev_svc.get("series", []) if prev_svc else None
+            ).items():
                 latency.setdefault((key,), _Latency()).add_series(count, le)
                 latency.setdefault((key, method, route), _Latency()).add_series(count, le)
     out = []
@@ -133,8 +153,11 @@ def _red(ticks: list[tuple[Doc, Doc | None]], seconds: float) -> Doc | None:
         acc["rps"] = round(acc["requests"] / seconds, 6) if seconds > 0 else 0.0
         acc["error_ratio"] = round(acc["errors"] / acc["requests"], 6) if acc["requests"] else 0.0
         out.append(acc)
-    return {**last, "lost_events": lost,
-            "services": sorted(out, key=lambda s: (-s["requests"], str(s["comm"])))}
+    return {
+        **last,
+        "lost_events": lost,
+        "services": sorted(out, key=lambda s: (-s["requests"], str(s["comm"]))),
+    }
 
 
 def _weighted(ticks: list[tuple[Doc, Doc | None]], section: str, field: str) -> tuple[float, float]:
@@ -149,8 +172,9 @@ def _weighted(ticks: list[tuple[Doc, Doc | None]], section: str, field: str) -> 
     return total, seconds
 
 
-def _per_process(ticks: list[tuple[Doc, Doc | None]], section: str, rate: str, scale: float,
-                 into: str) -> dict[Any, Doc]:
+def _per_process(
+    ticks: list[tuple[Doc, Doc | None]], section: str, rate: str, scale: float, into: str
+) -> dict[Any, Doc]:
     """Each process's last row in the window with `into` = sum of rate x tick seconds / scale,
     and the rate averaged over the ticks it was seen in."""
     rows: dict[Any, Doc] = {}
@@ -214,8 +238,9 @@ def _carbon(ticks: list[tuple[Doc, Doc | None]], seconds: float, red: Doc | None
     return out
 
 
-def window_document(frames: list[tuple[float, Doc]], before: tuple[float, Doc] | None,
-                    start: float, end: float) -> Doc:
+def window_document(
+    frames: list[tuple[float, Doc]], before: tuple[float, Doc] | None, start: float, end: float
+) -> Doc:
     """One document for the frames of [start, end) (oldest first, at least one); `before`:
     the frame just before them, for the cumulative series and CPU seconds."""
     ticks = []
@@ -226,8 +251,19 @@ def window_document(frames: list[tuple[float, Doc]], before: tuple[float, Doc] |
     last = frames[-1][1]
     seconds = end - start
     red = _red(ticks, seconds)
-    out = {**last, "taken_at": _iso(end), "duration_s": round(seconds, 3),
-           "red": red, "power": _power(ticks), "carbon": _carbon(ticks, seconds, red),
-           "window": {"from": _iso(start), "to": _iso(end), "frames": len(frames),
-                      "first_frame": _iso(frames[0][0]), "last_frame": _iso(frames[-1][0])}}
+    out = {
+        **last,
+        "taken_at": _iso(end),
+        "duration_s": round(seconds, 3),
+        "red": red,
+        "power": _power(ticks),
+        "carbon": _carbon(ticks, seconds, red),
+        "window": {
+            "from": _iso(start),
+            "to": _iso(end),
+            "frames": len(frames),
+            "first_frame": _iso(frames[0][0]),
+            "last_frame": _iso(frames[-1][0]),
+        },
+    }
     return out

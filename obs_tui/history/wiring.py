@@ -35,7 +35,13 @@ def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -
         writer = store.writer() or {}
         engine.history_note = f"history: reading the {writer.get('role', 'other')}'s recording"
         return
-    engine.sinks.append(Recorder(store, role, max_age_s=config.history["max_age_days"] * 86400,
-                                 max_bytes=int(config.history["max_size_mb"] * 1024 * 1024),
-                                 notice=notice))
+    engine.sinks.append(
+        Recorder(
+            store,
+            role,
+            max_age_s=config.history["max_age_days"] * 86400,
+            max_bytes=int(config.history["max_size_mb"] * 1024 * 1024),
+            notice=notice,
+        )
+    )
     engine.history_note = "" if store.recording else f"history: waiting for the lock on {directory}"

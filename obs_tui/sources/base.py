@@ -26,6 +26,7 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+
 # Optional, for sources whose worker thread talks to a service (sources/slo.py, readonly.py):
 #   reports, health()                  engine.Reporting: the service they read and how their own
 #                                      requests fare; the engine marks the source stale while

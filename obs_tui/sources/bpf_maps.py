@@ -26,7 +26,9 @@ class MapReader:
         self.chunk = chunk
         self._keys, self._values = (self.table.Key * chunk)(), (self.table.Leaf * chunk)()
         self._key_bytes = memoryview((ctypes.c_ubyte * ctypes.sizeof(self._keys)).from_buffer(self._keys))
-        self._value_bytes = memoryview((ctypes.c_ubyte * ctypes.sizeof(self._values)).from_buffer(self._values))
+        self._value_bytes = memoryview(
+            (ctypes.c_ubyte * ctypes.sizeof(self._values)).from_buffer(self._values)
+        )
 
     def raw(self) -> list[tuple[bytes, bytes]]:
         """(key bytes, value bytes) of every entry. Entries added or removed while the map is
@@ -41,8 +43,14 @@ class MapReader:
         first = True
         while True:
             count.value = self.chunk
-            res = lib.bpf_lookup_batch(self.table.map_fd, None if first else ctypes.byref(cursor),
-                                       ctypes.byref(cursor), self._keys, self._values, ctypes.byref(count))
+            res = lib.bpf_lookup_batch(
+                self.table.map_fd,
+                None if first else ctypes.byref(cursor),
+                ctypes.byref(cursor),
+                self._keys,
+                self._values,
+                ctypes.byref(count),
+            )
             err = ctypes.get_errno() if res != 0 else 0
             if err == errno.ENOSPC and count.value == 0:
                 self._allocate(self.chunk * 2)  # one bucket holds more entries than a chunk
@@ -52,8 +60,10 @@ class MapReader:
                     return [(bytes(k), bytes(v)) for k, v in self.table.items()]
                 raise OSError(err, f"BPF_MAP_LOOKUP_BATCH: {errno.errorcode.get(err, err)}")
             keys, values = self._key_bytes, self._value_bytes
-            out.extend((keys[i * ks:(i + 1) * ks].tobytes(), values[i * vs:(i + 1) * vs].tobytes())
-                       for i in range(count.value))
+            out.extend(
+                (keys[i * ks : (i + 1) * ks].tobytes(), values[i * vs : (i + 1) * vs].tobytes())
+                for i in range(count.value)
+            )
             if err == errno.ENOENT:  # the last bucket was read
                 return out
             first = False

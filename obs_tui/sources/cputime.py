@@ -146,8 +146,10 @@ class ProcCpuTime:
 
     def read(self) -> tuple[dict[int, int], dict[int, str]]:
         sample = self._procs.sample(time.time())
-        return ({pid: round(raw.cpu_seconds * 1e9) for pid, raw in sample.items()},
-                {pid: raw.info.comm for pid, raw in sample.items()})
+        return (
+            {pid: round(raw.cpu_seconds * 1e9) for pid, raw in sample.items()},
+            {pid: raw.info.comm for pid, raw in sample.items()},
+        )
 
     def close(self) -> None:
         self._procs.close()

@@ -13,8 +13,9 @@ def intensity_value(result: list[dict], query: str) -> float:
     if not result:
         raise PrometheusError(f"carbon.intensity_query returned no series: {query}")
     if len(result) > 1:
-        raise PrometheusError(f"carbon.intensity_query returned {len(result)} series; "
-                              "aggregate it to one (e.g. avg(...))")
+        raise PrometheusError(
+            f"carbon.intensity_query returned {len(result)} series; aggregate it to one (e.g. avg(...))"
+        )
     value = float(result[0]["value"][1])
     if not math.isfinite(value) or value < 0:
         raise PrometheusError(f"carbon.intensity_query gave {value}, not a gCO2e/kWh figure")
@@ -29,8 +30,9 @@ class GridIntensityQuery:
     def __init__(self, client: Client, query: str, refresh_s: float = 15.0) -> None:
         self.query = query
         self.client = client.reader(self.name)
-        self.poller = Poller(self.client, lambda c: intensity_value(c.query(query), query),
-                             interval_s=float(refresh_s))
+        self.poller = Poller(
+            self.client, lambda c: intensity_value(c.query(query), query), interval_s=float(refresh_s)
+        )
 
     def __call__(self) -> tuple[float | None, str]:
         state = self.poller.state()

@@ -41,8 +41,12 @@ def _from_netlink() -> dict[int, int]:
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as sock:
         for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
             body = DIAG_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
-            sock.send(NLMSG_HDR.pack(NLMSG_HDR.size + len(body), SOCK_DIAG_BY_FAMILY,
-                                     NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+            sock.send(
+                NLMSG_HDR.pack(
+                    NLMSG_HDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+                )
+                + body
+            )
             while not _read_reply(sock, out):
                 pass
     return out

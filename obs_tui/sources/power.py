@@ -20,7 +20,6 @@ from obs_tui.sources.base import SourceError
 from obs_tui.sources.cputime import EbpfCpuTime, ProcCpuTime
 from obs_tui.sources.rapl import CounterSet, open_meter
 
-
 # Energy is read at most once per ENERGY_WINDOW_S, whatever the refresh interval: fine-grained
 # energy readings leak secrets (Platypus, CVE-2020-8694), and every surface (console, snapshot,
 # exporter) shows what this source reads. A reading is due once the window less the slack has
@@ -54,9 +53,15 @@ class PowerSource:
     name = "power"
     mode = "live"
 
-    def __init__(self, powercap_root: str = "/sys/class/powercap",
-                 hwmon_root: str = "/sys/class/hwmon", overrides: dict | None = None,
-                 use_ebpf: bool = True, proc_root: str = "/proc", notice=lambda line: None) -> None:
+    def __init__(
+        self,
+        powercap_root: str = "/sys/class/powercap",
+        hwmon_root: str = "/sys/class/hwmon",
+        overrides: dict | None = None,
+        use_ebpf: bool = True,
+        proc_root: str = "/proc",
+        notice=lambda line: None,
+    ) -> None:
         self.powercap_root = powercap_root
         self.hwmon_root = hwmon_root
         self.overrides = dict(overrides or {})
@@ -119,9 +124,16 @@ class PowerSource:
         raw = PowerRaw(
             source="rapl" if self.meter is not None else "estimate",
             zones=self.meter.zones if self.meter is not None else (),
-            counters=counters, stat=stat, cpu_ns=cpu_ns, comms=comms,
-            cpu_time_source=self.cputime.kind, estimate=self.estimate, reason=self.reason,
-            cpus=os.cpu_count() or 0, at=at)
+            counters=counters,
+            stat=stat,
+            cpu_ns=cpu_ns,
+            comms=comms,
+            cpu_time_source=self.cputime.kind,
+            estimate=self.estimate,
+            reason=self.reason,
+            cpus=os.cpu_count() or 0,
+            at=at,
+        )
         self._last = raw
         return raw
 

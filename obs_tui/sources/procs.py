@@ -60,7 +60,7 @@ class ProcRaw:
 
 def stat_flags(data: bytes) -> int:
     """The flags word (field 9) of a /proc/PID/stat line."""
-    return int(data[data.rindex(b")") + 2:].split()[6])
+    return int(data[data.rindex(b")") + 2 :].split()[6])
 
 
 def container_id(cgroup: str) -> str:
@@ -117,8 +117,9 @@ class ProcsSource:
                 user = str(psutil.Process(pid).uids().real)
             except psutil.Error:
                 pass
-        info = ProcInfo(start, comm, printable(cmdline) or f"[{comm}]", printable(user),
-                        printable(exe), cid, kernel)
+        info = ProcInfo(
+            start, comm, printable(cmdline) or f"[{comm}]", printable(user), printable(exe), cid, kernel
+        )
         self._info[pid] = info
         return info
 
@@ -187,7 +188,9 @@ class ProcsSource:
                     comm, ticks, start, rss_pages = parse_stat(data)
                 except (ValueError, IndexError):
                     continue
-                raw = ProcRaw(self._static(pid, start, comm, data), ticks / CLOCK_TICKS, rss_pages * PAGE_SIZE)
+                raw = ProcRaw(
+                    self._static(pid, start, comm, data), ticks / CLOCK_TICKS, rss_pages * PAGE_SIZE
+                )
                 out[pid] = raw
                 stats[pid] = (data, raw)
         finally:

@@ -82,10 +82,16 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 
 class Client:
-    def __init__(self, url: str, timeout_s: float = 5.0, token: str = "",
-                 basic_auth: tuple[str, str] | None = None, ca_file: str = "",
-                 cert: tuple[str, str] | str | None = None,
-                 health: ServiceHealth | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        token: str = "",
+        basic_auth: tuple[str, str] | None = None,
+        ca_file: str = "",
+        cert: tuple[str, str] | str | None = None,
+        health: ServiceHealth | None = None,
+    ) -> None:
         import requests
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
@@ -111,9 +117,14 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         # No retries: the library's default (3 retries with backoff on 5xx) would hold a call
         # for many times the timeout; the Poller does its own backoff between rounds.
-        self._api = PrometheusConnect(url=self.url, headers=headers, auth=basic_auth,
-                                      session=session, timeout=self.timeout_s,
-                                      retry=Retry(total=0, raise_on_status=False))
+        self._api = PrometheusConnect(
+            url=self.url,
+            headers=headers,
+            auth=basic_auth,
+            session=session,
+            timeout=self.timeout_s,
+            retry=Retry(total=0, raise_on_status=False),
+        )
         self._session = session
         self._headers = headers
         self._auth = basic_auth
@@ -155,8 +166,7 @@ class Client:
         for key in ("ca_file", "cert_file", "key_file"):
             if prom.get(key) and not Path(prom[key]).is_file():
                 raise PrometheusConfigError(f"prometheus.{key} {prom[key]}: no such file")
-        return cls(prom["url"], float(prom.get("timeout_s", 5)), token, basic,
-                   prom.get("ca_file", ""), cert)
+        return cls(prom["url"], float(prom.get("timeout_s", 5)), token, basic, prom.get("ca_file", ""), cert)
 
     # ---- errors ---------------------------------------------------------------------------
 
@@ -184,8 +194,11 @@ class Client:
         except requests.exceptions.ConnectionError as exc:
             # With retries off, urllib3 wraps a read timeout in MaxRetryError: still a timeout.
             cause = _root_cause(exc)
-            reason = (f"no answer within {self.timeout_s:g}s" if "timed out" in cause
-                      else f"cannot connect: {cause}")
+            reason = (
+                f"no answer within {self.timeout_s:g}s"
+                if "timed out" in cause
+                else f"cannot connect: {cause}"
+            )
         except PrometheusApiClientException as exc:
             reason = _http_reason(str(exc))
             answered = reason.split(":", 1)[0].removeprefix("HTTP ") in REJECTED
@@ -215,13 +228,20 @@ class Client:
         return self._call("query", lambda: self._api.custom_query(promql, params=params), _vector)
 
     def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[dict]:
-        return self._call("query_range", lambda: self._api.custom_query_range(
-            promql, _dt(start), _dt(end), f"{step_s:g}s", params={"timeout": self._server_timeout}),
-            _matrix)
+        return self._call(
+            "query_range",
+            lambda: self._api.custom_query_range(
+                promql, _dt(start), _dt(end), f"{step_s:g}s", params={"timeout": self._server_timeout}
+            ),
+            _matrix,
+        )
 
     def series(self, matchers: list[str], start: float, end: float) -> list[dict]:
-        return self._call("series", lambda: self._api.get_series(
-            _dt(start), _dt(end), params={"match[]": list(matchers)}), _label_sets)
+        return self._call(
+            "series",
+            lambda: self._api.get_series(_dt(start), _dt(end), params={"match[]": list(matchers)}),
+            _label_sets,
+        )
 
     def labels(self, matchers: list[str] | None = None) -> list[str]:
         params = {"match[]": list(matchers)} if matchers else None
@@ -229,16 +249,15 @@ class Client:
 
     def label_values(self, name: str, matchers: list[str] | None = None) -> list[str]:
         params = {"match[]": list(matchers)} if matchers else None
-        return self._call("label values", lambda: self._api.get_label_values(name, params=params),
-                          _strings)
+        return self._call("label values", lambda: self._api.get_label_values(name, params=params), _strings)
 
     def metadata(self, metric: str | None = None) -> dict[str, list[dict]]:
         def fetch() -> dict[str, list[dict]]:
             out: dict[str, list[dict]] = {}
             for row in self._api.get_metric_metadata(metric):
-                out.setdefault(row["metric_name"], []).append(
-                    {k: row[k] for k in ("type", "help", "unit")})
+                out.setdefault(row["metric_name"], []).append({k: row[k] for k in ("type", "help", "unit")})
             return out
+
         return self._call("metadata", fetch, lambda answer: None)
 
     def buildinfo(self) -> dict[str, Any]:
@@ -246,16 +265,22 @@ class Client:
         def fetch() -> dict[str, Any]:
             from prometheus_api_client import PrometheusApiClientException
 
-            response = self._session.get(f"{self.url}/api/v1/status/buildinfo", headers=self._headers,
-                                         auth=self._auth, timeout=self.timeout_s)
+            response = self._session.get(
+                f"{self.url}/api/v1/status/buildinfo",
+                headers=self._headers,
+                auth=self._auth,
+                timeout=self.timeout_s,
+            )
             if response.status_code != 200:
                 raise PrometheusApiClientException(
-                    f"HTTP Status Code {response.status_code} ({response.content!r})")
+                    f"HTTP Status Code {response.status_code} ({response.content!r})"
+                )
             return response.json()["data"]
 
         def shape(data: Any) -> None:
             if not isinstance(data, dict) or not isinstance(data.get("version"), str):
                 raise _Malformed("no version")
+
         return self._call("buildinfo", fetch, shape)
 
     def close(self) -> None:
@@ -326,7 +351,7 @@ def _root_cause(exc: BaseException) -> str:
     if "] " in text and text.startswith("<"):  # urllib3: "<conn object>: Failed ...: [Errno 111] ..."
         text = text.split(": ", 1)[-1]
     if "Errno" in text:
-        text = text[text.index("Errno"):]
+        text = text[text.index("Errno") :]
         text = text.split("] ", 1)[-1] if "] " in text else text
     return _one_line(text or "no reason given", 80)
 
@@ -357,9 +382,9 @@ T = TypeVar("T")
 class PollState(Generic[T]):
     value: T | None = None
     fetched_at: float | None = None  # epoch of the last good fetch
-    error: str = ""                  # the last failure, "" once a fetch succeeds again
+    error: str = ""  # the last failure, "" once a fetch succeeds again
     error_at: float | None = None
-    failures: int = 0                # consecutive
+    failures: int = 0  # consecutive
     attempts: int = 0
 
     def age(self, now: float) -> float | None:
@@ -416,8 +441,13 @@ class Poller(Generic[T]):
                 reason = self.client.redact(_one_line(_failure(exc)))
                 if _unexpected(exc):  # the client's checks passed, yet the answer was unusable
                     health.failed(reader, reason)
-                state = replace(state, error=reason, error_at=self.clock(),
-                                failures=state.failures + 1, attempts=state.attempts + 1)
+                state = replace(
+                    state,
+                    error=reason,
+                    error_at=self.clock(),
+                    failures=state.failures + 1,
+                    attempts=state.attempts + 1,
+                )
             else:
                 state = PollState(value, self.clock(), "", None, 0, state.attempts + 1)
             self._state = state

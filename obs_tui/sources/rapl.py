@@ -39,8 +39,10 @@ def _open_counter(path: Path) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except PermissionError as exc:
-        raise Unreadable(f"{path}: permission denied (EACCES): energy counters are root-only "
-                         "since Linux 5.10 (CVE-2020-8694); run obs-tui as root") from exc
+        raise Unreadable(
+            f"{path}: permission denied (EACCES): energy counters are root-only "
+            "since Linux 5.10 (CVE-2020-8694); run obs-tui as root"
+        ) from exc
     except OSError as exc:
         raise Unreadable(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
 
@@ -85,7 +87,9 @@ class CounterSet:
                 try:
                     read_counter(fds[-1])  # opened is not enough: a driver may refuse the read
                 except (OSError, ValueError) as exc:
-                    why = "not a number" if isinstance(exc, ValueError) else os.strerror(exc.errno or errno.EIO)
+                    why = (
+                        "not a number" if isinstance(exc, ValueError) else os.strerror(exc.errno or errno.EIO)
+                    )
                     raise Unreadable(f"{zone.path}: cannot read: {why}") from exc
         except Unreadable as exc:
             for fd in fds:
@@ -177,8 +181,7 @@ class HwmonEnergyReader(CounterSet):
                     continue
                 if m:
                     path = str(label_file)[: -len("_label")] + "_input"
-                    zones.append(Zone(f"package-{m[1]}", "package", int(m[1]),
-                                      HWMON_COUNTER_RANGE - 1, path))
+                    zones.append(Zone(f"package-{m[1]}", "package", int(m[1]), HWMON_COUNTER_RANGE - 1, path))
         return zones
 
 

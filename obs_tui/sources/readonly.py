@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from obs_tui.analysis.prom_power import FAMILIES, PromPowerRaw, PowerSample
+from obs_tui.analysis.prom_power import FAMILIES, PowerSample, PromPowerRaw
 from obs_tui.analysis.prom_red import ALL, PromFetch, PromHist, PromRedRaw
 from obs_tui.model import Capability
 from obs_tui.sources.base import SourceError
@@ -24,9 +24,11 @@ from obs_tui.sources.prometheus import Client, Poller
 
 HTTP = "http_server_request_duration_seconds"
 HTTP_GROUP = "instance, service_name, http_request_method, http_route, http_response_status_code"
-RED_QUERY = (f'sum by ({HTTP_GROUP}, le) ({HTTP}_bucket)'
-             f' or label_replace(sum by ({HTTP_GROUP}) ({HTTP}_count), "le", "count", "", "")'
-             f' or label_replace(sum by ({HTTP_GROUP}) ({HTTP}_sum), "le", "sum", "", "")')
+RED_QUERY = (
+    f"sum by ({HTTP_GROUP}, le) ({HTTP}_bucket)"
+    f' or label_replace(sum by ({HTTP_GROUP}) ({HTTP}_count), "le", "count", "", "")'
+    f' or label_replace(sum by ({HTTP_GROUP}) ({HTTP}_sum), "le", "sum", "", "")'
+)
 
 
 class PolledSource:
@@ -37,8 +39,9 @@ class PolledSource:
     mode = "live"
     reports = "prometheus"  # the service whose shared health this source's requests feed
 
-    def __init__(self, client: Client, refresh_s: float = 15.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Client, refresh_s: float = 15.0, clock: Callable[[], float] = time.time
+    ) -> None:
         self.client = client.reader(self.name)
         self.refresh_s = refresh_s
         self.clock = clock
@@ -119,16 +122,22 @@ class PromRedSource(PolledSource):
                 status = int(labels.get("http_response_status_code", "0") or 0)
             except ValueError:
                 status = 0
-            key = (labels.get("instance", ""), labels.get("service_name", "?"),
-                   labels.get("http_request_method", ""), labels.get("http_route", ""), status)
+            key = (
+                labels.get("instance", ""),
+                labels.get("service_name", "?"),
+                labels.get("http_request_method", ""),
+                labels.get("http_route", ""),
+                status,
+            )
             part = parts.setdefault(key, {"count": 0.0, "sum": 0.0, "le": []})
             le = labels.get("le", "")
             if le in ("count", "sum"):
                 part[le] = value
             elif le and le != "+Inf":
                 part["le"].append((float(le), value))
-        return PromFetch(at, {k: PromHist(p["count"], p["sum"], tuple(sorted(p["le"])))
-                              for k, p in parts.items()})
+        return PromFetch(
+            at, {k: PromHist(p["count"], p["sum"], tuple(sorted(p["le"]))) for k, p in parts.items()}
+        )
 
     def sample(self, now: float) -> PromRedRaw:
         latest = self._fetched()
@@ -141,19 +150,22 @@ class PromPowerSource(PolledSource):
     name = "power"
     analysis = "power.prometheus"
 
-    def __init__(self, client: Client, refresh_s: float = 15.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Client, refresh_s: float = 15.0, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(client, refresh_s, clock)
         self.family: str | None = None
 
     def _discover(self, client: Client) -> str:
-        names = set(client.label_values("__name__", [
-            '{__name__=~"' + "|".join(f.marker for f in FAMILIES) + '"}']))
+        names = set(
+            client.label_values("__name__", ['{__name__=~"' + "|".join(f.marker for f in FAMILIES) + '"}'])
+        )
         for family in FAMILIES:  # in order of preference
             if family.marker in names:
                 return family.name
-        raise SourceError("no power metrics in Prometheus (looked for "
-                          + ", ".join(f.marker for f in FAMILIES) + ")")
+        raise SourceError(
+            "no power metrics in Prometheus (looked for " + ", ".join(f.marker for f in FAMILIES) + ")"
+        )
 
     def _fetch(self, client: Client) -> PowerSample:
         if self.family is None:
@@ -163,10 +175,14 @@ class PromPowerSource(PolledSource):
         rows = []
         for row in client.query(family.query):
             labels = row["metric"]
-            rows.append((labels.get("instance", ""), labels.get("obs_kind", ""),
-                         tuple(sorted((k, v) for k, v in labels.items()
-                                      if k not in ("instance", "obs_kind"))),
-                         float(row["value"][1])))
+            rows.append(
+                (
+                    labels.get("instance", ""),
+                    labels.get("obs_kind", ""),
+                    tuple(sorted((k, v) for k, v in labels.items() if k not in ("instance", "obs_kind"))),
+                    float(row["value"][1]),
+                )
+            )
         return PowerSample(at, family.name, tuple(rows))
 
     def sample(self, now: float) -> PromPowerRaw:

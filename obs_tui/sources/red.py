@@ -37,11 +37,19 @@ from obs_tui.text import printable
 
 BPF_SOURCE = probe_source("red.c")
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
-SSL_ENTRY = {"SSL_read": "ssl_read_enter", "SSL_read_ex": "ssl_read_ex_enter",
-             "SSL_write": "ssl_write_enter", "SSL_write_ex": "ssl_write_ex_enter",
-             "SSL_free": "ssl_free_enter"}
-SSL_RETURN = {"SSL_read": "ssl_read_exit", "SSL_read_ex": "ssl_read_exit",
-              "SSL_write": "ssl_write_exit", "SSL_write_ex": "ssl_write_exit"}
+SSL_ENTRY = {
+    "SSL_read": "ssl_read_enter",
+    "SSL_read_ex": "ssl_read_ex_enter",
+    "SSL_write": "ssl_write_enter",
+    "SSL_write_ex": "ssl_write_ex_enter",
+    "SSL_free": "ssl_free_enter",
+}
+SSL_RETURN = {
+    "SSL_read": "ssl_read_exit",
+    "SSL_read_ex": "ssl_read_exit",
+    "SSL_write": "ssl_write_exit",
+    "SSL_write_ex": "ssl_write_exit",
+}
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
@@ -58,9 +66,15 @@ class RedSource:
     name = "red"
     mode = "live"
 
-    def __init__(self, routes=(), max_children: int = 10, bpf_source: Path = BPF_SOURCE,
-                 libssl: str = LIBSSL, notice=lambda line: None,
-                 naming: ServiceNaming | None = None) -> None:
+    def __init__(
+        self,
+        routes=(),
+        max_children: int = 10,
+        bpf_source: Path = BPF_SOURCE,
+        libssl: str = LIBSSL,
+        notice=lambda line: None,
+        naming: ServiceNaming | None = None,
+    ) -> None:
         self.patterns = tuple(routes)
         self.naming = naming or ServiceNaming()  # service names (OTEL_SERVICE_NAME, rules)
         self.max_children = max_children
@@ -115,8 +129,11 @@ class RedSource:
             if (key.pid, key.gen) not in self._owners:
                 self._owners[(key.pid, key.gen)] = self._owner(key.pid, key.gen, live, now)
         # judged on the process that read them (a fork-per-connection child, maybe)
-        undecoded = {key: n for key, n in undecoded.items()
-                     if not (key.kind == "tls" and self._decrypts(key.pid, key.gen))}
+        undecoded = {
+            key: n
+            for key, n in undecoded.items()
+            if not (key.kind == "tls" and self._decrypts(key.pid, key.gen))
+        }
         stats = self._fold_stats(stats)
         counts: dict[UndecodedKey, int] = dict(self._retired_undecoded)
         for key, n in undecoded.items():
@@ -127,10 +144,15 @@ class RedSource:
         for key in (*stats, *counts):
             gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
         lost = self._read_lost()
-        return RedRaw(lost_events=sum(lost), lost_by_slot=lost, stats=stats,
-                      services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
-                      patterns=self.patterns, max_children=self.max_children,
-                      undecoded={(key.pid, key.kind): n for key, n in counts.items()})
+        return RedRaw(
+            lost_events=sum(lost),
+            lost_by_slot=lost,
+            stats=stats,
+            services={pid: self._service(pid, gen, now) for pid, gen in gens.items()},
+            patterns=self.patterns,
+            max_children=self.max_children,
+            undecoded={(key.pid, key.kind): n for key, n in counts.items()},
+        )
 
     def close(self) -> None:
         if self._bpf is not None:
@@ -201,8 +223,9 @@ class RedSource:
                 continue
             k = decode(key_bytes)
             method = METHODS[k.method] if k.method < len(METHODS) else "?"
-            key = StatKey(k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen,
-                          bool(k.tls))
+            key = StatKey(
+                k.tgid, method, k.status, self._path(k.path_hash), bool(k.truncated), k.gen, bool(k.tls)
+            )
             out[key] = _stat_entry(raw)
             seen[key_bytes] = (version, key, out[key])
         self._last_stats = seen
@@ -229,8 +252,9 @@ class RedSource:
         if not gens:
             return counters
         stale = {pid for pid, gen in gens.items() if not _exited(pid)}
-        return {key: value for key, value in counters.items()
-                if key.pid not in stale or key.gen == gens[key.pid]}
+        return {
+            key: value for key, value in counters.items() if key.pid not in stale or key.gen == gens[key.pid]
+        }
 
     # -- attribution: which service a process's requests count under --
 
@@ -262,7 +286,7 @@ class RedSource:
             return 0
         try:
             stat = Path(f"/proc/{pid}/stat").read_bytes()
-            return int(stat[stat.rindex(b")") + 2:].split()[1])
+            return int(stat[stat.rindex(b")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             return 0
 
@@ -284,7 +308,11 @@ class RedSource:
             # Several children's entries: the same sum object while none changed (analysis.red
             # takes an unchanged object as "no new requests" without subtracting histograms)
             last = self._sums.get(key)
-            if last is not None and len(last[0]) == len(parts) and all(a is b for a, b in zip(last[0], parts)):
+            if (
+                last is not None
+                and len(last[0]) == len(parts)
+                and all(a is b for a, b in zip(last[0], parts))
+            ):
                 out[key] = last[1]
             else:
                 total = parts[0]
@@ -414,7 +442,7 @@ class RedSource:
         named: set[int] = set()  # path hashes of the stats entries kept
 
         def gone(which: tuple[int, int]) -> str:
-            """"" while the process lives; "retire" for a child whose server lives (its counters
+            """ "" while the process lives; "retire" for a child whose server lives (its counters
             join the server's); "forget" once dead past the grace period."""
             if _alive(which[0]) and which[1] == gens.get(which[0], 0):
                 self._dead_since.pop(which, None)
@@ -453,8 +481,9 @@ class RedSource:
                 if fate == "retire" and not (kind == "tls" and self._decrypts(*which)):
                     pid, gen = self._owners[which]
                     folded = UndecodedKey(pid, kind, gen)
-                    self._retired_undecoded[folded] = (self._retired_undecoded.get(folded, 0)
-                                                       + int.from_bytes(value_bytes[:8], "little"))
+                    self._retired_undecoded[folded] = self._retired_undecoded.get(folded, 0) + int.from_bytes(
+                        value_bytes[:8], "little"
+                    )
                 continue
             kept.add(which)
         for retired in (self._retired, self._retired_undecoded):
@@ -501,7 +530,7 @@ def _exited(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return True
-    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] in (b"Z", b"X")
 
 
 def _alive(pid: int) -> bool:

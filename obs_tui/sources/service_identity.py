@@ -26,7 +26,7 @@ def start_ticks(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
+        return int(data[data.rindex(b")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -40,7 +40,7 @@ def read_env_name(pid: int) -> str | None:
         return None
     for entry in data.split(b"\0"):
         if entry.startswith(ENV_VAR):
-            return entry[len(ENV_VAR):].decode("utf-8", "replace")
+            return entry[len(ENV_VAR) :].decode("utf-8", "replace")
     return ""
 
 
@@ -80,4 +80,3 @@ class ServiceNaming:
     def name(self, pid: int, comm: str, cmdline: str, ports: Sequence[int]) -> str:
         env_name, exe = self._read(pid)
         return service_name(comm, ports, env_name or "", exe or "", cmdline, self.rules)
-

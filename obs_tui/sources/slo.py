@@ -22,10 +22,10 @@ from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 from obs_tui.sources.slo_specs import SloSpec
 
 POOL = 4
-DISCOVER_EVERY = 20          # rounds: every 5 min at the default 15 s
-RECHECK_EVERY = 4           # rounds, while a histogram had no buckets yet (just started?)
+DISCOVER_EVERY = 20  # rounds: every 5 min at the default 15 s
+RECHECK_EVERY = 4  # rounds, while a histogram had no buckets yet (just started?)
 DISCOVER_LOOKBACK_S = 86400  # a series seen in the last day counts as present
-SPARK_RANGE_S = 6 * 3600     # the sparkline covers the last 6 h
+SPARK_RANGE_S = 6 * 3600  # the sparkline covers the last 6 h
 SPARK_STEP_S = 15 * 60
 SPARK_REFRESH_S = 5 * 60
 
@@ -35,9 +35,17 @@ class SloSource:
     mode = "live"
     reports = "prometheus"  # the service whose shared health this source's requests feed
 
-    def __init__(self, client: Client, specs: list[SloSpec], refresh_s: float = 15.0,
-                 discover: bool = True, pool: int = POOL, clock=time.time,
-                 backoff_min_s: float = 1.0, backoff_max_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        specs: list[SloSpec],
+        refresh_s: float = 15.0,
+        discover: bool = True,
+        pool: int = POOL,
+        clock=time.time,
+        backoff_min_s: float = 1.0,
+        backoff_max_s: float = 120.0,
+    ) -> None:
         self.specs = list(specs)
         self.discover = discover
         self.clock = clock
@@ -52,8 +60,14 @@ class SloSource:
         self._recheck = False  # a histogram had no buckets yet (or the check failed): ask again
         self._rounds = 0
         self._spark_at = 0.0
-        self.poller = Poller(self.client, self._round, interval_s=float(refresh_s),
-                             backoff_min_s=backoff_min_s, backoff_max_s=backoff_max_s, clock=clock)
+        self.poller = Poller(
+            self.client,
+            self._round,
+            interval_s=float(refresh_s),
+            backoff_min_s=backoff_min_s,
+            backoff_max_s=backoff_max_s,
+            clock=clock,
+        )
 
     # ---- the Source protocol --------------------------------------------------------------
 
@@ -90,8 +104,11 @@ class SloSource:
         if self._rounds % DISCOVER_EVERY == 0 or not self._active or recheck:
             self._active = self._resolve(client, now)
         self._rounds += 1
-        futures = {spec.name: self._pool.submit(client.query, slo_specs.window_query(spec), now)
-                   for spec in self._active if not self._problem(spec)}
+        futures = {
+            spec.name: self._pool.submit(client.query, slo_specs.window_query(spec), now)
+            for spec in self._active
+            if not self._problem(spec)
+        }
         failures: list[str] = []
         readings: dict[str, SloReading] = {}
         for spec in self._active:
@@ -119,9 +136,18 @@ class SloSource:
             objective = extra.get("objective", old.objective)
             if extra.get("period_days"):
                 period = f"{int(extra['period_days'])}d"
-        return replace(old, objective=objective, period=period, errors=tuple(errors.items()),
-                       totals=tuple(totals.items()), ratios=tuple(ratios.items()),
-                       promql=slo_specs.window_query(spec), fetched_at=now, error="", problem="")
+        return replace(
+            old,
+            objective=objective,
+            period=period,
+            errors=tuple(errors.items()),
+            totals=tuple(totals.items()),
+            ratios=tuple(ratios.items()),
+            promql=slo_specs.window_query(spec),
+            fetched_at=now,
+            error="",
+            problem="",
+        )
 
     def _problem(self, spec: SloSpec) -> str:
         return self._problems.get(spec.name, "")
@@ -131,8 +157,9 @@ class SloSource:
         specs = list(self.specs)
         if self.discover:
             try:
-                series = client.series(slo_specs.AUTOMETRICS_MATCHERS + slo_specs.SLOTH_MATCHERS,
-                                       now - DISCOVER_LOOKBACK_S, now)
+                series = client.series(
+                    slo_specs.AUTOMETRICS_MATCHERS + slo_specs.SLOTH_MATCHERS, now - DISCOVER_LOOKBACK_S, now
+                )
                 found = slo_specs.discovered(series)
             except PrometheusError:  # keep what was found before; the queries will say why
                 found = [s for s in self._active if s.source == "autometrics" or s.sloth_id]
@@ -155,15 +182,21 @@ class SloSource:
         self._problems = problems
         return checked
 
-    def _sparklines(self, client: Client, readings: dict[str, SloReading],
-                    now: float) -> dict[str, SloReading]:
+    def _sparklines(
+        self, client: Client, readings: dict[str, SloReading], now: float
+    ) -> dict[str, SloReading]:
         """One range query for every SLO's 1 h burn rate over the last SPARK_RANGE_S."""
-        labels = {f"s{i}": spec for i, spec in enumerate(self._active)
-                  if readings[spec.name].objective is not None and not self._problem(spec)}
+        labels = {
+            f"s{i}": spec
+            for i, spec in enumerate(self._active)
+            if readings[spec.name].objective is not None and not self._problem(spec)
+        }
         if not labels:
             return readings
-        query = " or ".join(slo_specs.burn_1h_query(spec, readings[spec.name].objective, label)
-                            for label, spec in labels.items())
+        query = " or ".join(
+            slo_specs.burn_1h_query(spec, readings[spec.name].objective, label)
+            for label, spec in labels.items()
+        )
         try:
             rows = client.query_range(query, now - SPARK_RANGE_S, now, SPARK_STEP_S)
         except PrometheusError:
@@ -185,5 +218,11 @@ class SloSource:
 
 
 def _blank(spec: SloSpec) -> SloReading:
-    return SloReading(spec.name, spec.source, spec.objective, spec.period,
-                      slo_specs.window_query(spec), description=spec.description)
+    return SloReading(
+        spec.name,
+        spec.source,
+        spec.objective,
+        spec.period,
+        slo_specs.window_query(spec),
+        description=spec.description,
+    )

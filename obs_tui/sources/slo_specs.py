@@ -51,14 +51,17 @@ class SloSpec:
 
 # ---- PromQL -------------------------------------------------------------------------------
 
+
 def _esc(value: str) -> str:
     """A label value inside PromQL double quotes."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _labelled(expr: str, kind: str, window: str) -> str:
-    return (f'label_replace(label_replace({expr}, "obs_kind", "{kind}", "", ""), '
-            f'"obs_window", "{window}", "", "")')
+    return (
+        f'label_replace(label_replace({expr}, "obs_kind", "{kind}", "", ""), '
+        f'"obs_window", "{window}", "", "")'
+    )
 
 
 def fill(template: str, window: str) -> str:
@@ -77,9 +80,11 @@ def window_query(spec: SloSpec) -> str:
     """The one instant query for all windows of a spec (its series carry obs_kind/obs_window)."""
     if spec.sloth_id:
         sid = _esc(spec.sloth_id)
-        rates = (f'label_replace(label_replace({{__name__=~"slo:sli_error:ratio_rate.+", '
-                 f'sloth_id="{sid}"}}, "obs_kind", "ratio", "", ""), '
-                 f'"obs_window", "$1", "__name__", "slo:sli_error:ratio_rate(.+)")')
+        rates = (
+            f'label_replace(label_replace({{__name__=~"slo:sli_error:ratio_rate.+", '
+            f'sloth_id="{sid}"}}, "obs_kind", "ratio", "", ""), '
+            f'"obs_window", "$1", "__name__", "slo:sli_error:ratio_rate(.+)")'
+        )
         objective = _labelled(f'slo:objective:ratio{{sloth_id="{sid}"}}', "objective", "")
         period = _labelled(f'slo:time_period:days{{sloth_id="{sid}"}}', "period_days", "")
         return f"{rates} or {objective} or {period}"
@@ -96,13 +101,13 @@ def burn_1h_query(spec: SloSpec, objective: float, label: str) -> str:
     if spec.sloth_id:
         ratio = f'max(slo:sli_error:ratio_rate1h{{sloth_id="{_esc(spec.sloth_id)}"}})'
     else:
-        ratio = (f"((sum({fill(spec.error_query, '1h')}) or vector(0)) / "
-                 f"sum({fill(spec.total_query, '1h')}))")
+        ratio = f"((sum({fill(spec.error_query, '1h')}) or vector(0)) / sum({fill(spec.total_query, '1h')}))"
     return f'label_replace({ratio} / {budget}, "obs_slo", "{label}", "", "")'
 
 
-def parse_result(rows: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, float],
-                                             dict[str, float]]:
+def parse_result(
+    rows: list[dict],
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, float]]:
     """(errors, totals, ratios, extras) by window from a window_query answer."""
     out: dict[str, dict[str, float]] = {"errors": {}, "total": {}, "ratio": {}, "extra": {}}
     try:
@@ -124,6 +129,7 @@ def parse_result(rows: list[dict]) -> tuple[dict[str, float], dict[str, float], 
 
 # ---- config and files ---------------------------------------------------------------------
 
+
 def _check_period(where: str, period: str) -> str:
     try:
         duration_s(period)
@@ -140,16 +146,27 @@ def _check_templates(where: str, *queries: str) -> None:
 
 def from_config(config: Config) -> list[SloSpec]:
     specs = []
-    where = str(config.path or "config")
-    for i, slo in enumerate(config.slo):
-        at = f"{where}: slo[{i}]"
-        common = dict(name=slo["name"], source="config", objective=slo["objective"],
-                      period=slo["period"], description=slo["description"])
+    for slo in config.slo:
+        common = dict(
+            name=slo["name"],
+            source="config",
+            objective=slo["objective"],
+            period=slo["period"],
+            description=slo["description"],
+        )
         if slo["histogram"]:
             le = f"{slo['threshold_s']:g}"
             err, total = latency_queries(slo["histogram"], slo["selector"], le)
-            specs.append(SloSpec(error_query=err, total_query=total, histogram=slo["histogram"],
-                                 threshold_s=slo["threshold_s"], selector=slo["selector"], **common))
+            specs.append(
+                SloSpec(
+                    error_query=err,
+                    total_query=total,
+                    histogram=slo["histogram"],
+                    threshold_s=slo["threshold_s"],
+                    selector=slo["selector"],
+                    **common,
+                )
+            )
         else:
             specs.append(SloSpec(error_query=slo["error_query"], total_query=slo["total_query"], **common))
     return specs
@@ -174,8 +191,11 @@ def load_files(patterns: tuple[str, ...] | list[str], where: str = "config") -> 
                 first = " ".join(str(exc).split())[:120]
                 raise ConfigError(f"{path}: not valid YAML: {first}") from None
             docs.extend((path, d) for d in loaded if d is not None)
-        indicators = {d.get("metadata", {}).get("name"): d for _, d in docs
-                      if isinstance(d, dict) and d.get("kind") == "SLI"}
+        indicators = {
+            d.get("metadata", {}).get("name"): d
+            for _, d in docs
+            if isinstance(d, dict) and d.get("kind") == "SLI"
+        }
         for path, doc in docs:
             if not isinstance(doc, dict):
                 raise ConfigError(f"{path}: an SLO document must be a mapping")
@@ -184,12 +204,19 @@ def load_files(patterns: tuple[str, ...] | list[str], where: str = "config") -> 
             elif str(doc.get("apiVersion", "")).startswith("openslo/v1"):
                 if doc.get("kind") == "SLO":
                     specs.append(_openslo(path, doc, indicators))
-                elif doc.get("kind") not in ("SLI", "Service", "AlertPolicy", "AlertCondition",
-                                             "AlertNotificationTarget", "DataSource"):
+                elif doc.get("kind") not in (
+                    "SLI",
+                    "Service",
+                    "AlertPolicy",
+                    "AlertCondition",
+                    "AlertNotificationTarget",
+                    "DataSource",
+                ):
                     raise ConfigError(f"{path}: OpenSLO kind {doc.get('kind')!r} is not supported")
             else:
-                raise ConfigError(f"{path}: neither Sloth (version: prometheus/v1) "
-                                  "nor OpenSLO (apiVersion: openslo/v1)")
+                raise ConfigError(
+                    f"{path}: neither Sloth (version: prometheus/v1) nor OpenSLO (apiVersion: openslo/v1)"
+                )
     return specs
 
 
@@ -232,9 +259,17 @@ def _sloth(path: str, doc: dict) -> list[SloSpec]:
         if total != "vector(1)":
             _check_templates(at, total)
         period = str(doc.get("period") or slo.get("period") or "30d")
-        out.append(SloSpec(name=f"{service}-{name}", source="sloth", objective=objective,
-                           period=_check_period(at, period), error_query=err, total_query=total,
-                           description=str(slo.get("description", ""))))
+        out.append(
+            SloSpec(
+                name=f"{service}-{name}",
+                source="sloth",
+                objective=objective,
+                period=_check_period(at, period),
+                error_query=err,
+                total_query=total,
+                description=str(slo.get("description", "")),
+            )
+        )
     return out
 
 
@@ -277,12 +312,20 @@ def _openslo(path: str, doc: dict, indicators: dict) -> SloSpec:
     if "target" in first:
         objective = _objective(at, _get(at, first, "target", kind=float), "target")
     else:
-        objective = _objective(at, round(_get(at, first, "targetPercent", kind=float) / 100.0, 12),
-                               "targetPercent")
+        objective = _objective(
+            at, round(_get(at, first, "targetPercent", kind=float) / 100.0, 12), "targetPercent"
+        )
     windows = spec.get("timeWindow") or [{"duration": "30d"}]
     period = _check_period(at, str(_get(at, windows[0], "duration")))
-    return SloSpec(name=name, source="openslo", objective=objective, period=period,
-                   error_query=err, total_query=total, description=str(spec.get("description", "")))
+    return SloSpec(
+        name=name,
+        source="openslo",
+        objective=objective,
+        period=period,
+        error_query=err,
+        total_query=total,
+        description=str(spec.get("description", "")),
+    )
 
 
 def load_all(config: Config) -> list[SloSpec]:
@@ -298,8 +341,10 @@ def load_all(config: Config) -> list[SloSpec]:
 
 # ---- discovery ----------------------------------------------------------------------------
 
-AUTOMETRICS_MATCHERS = ['function_calls_total{objective_name!=""}',
-                        'function_calls_duration_seconds_count{objective_name!=""}']
+AUTOMETRICS_MATCHERS = [
+    'function_calls_total{objective_name!=""}',
+    'function_calls_duration_seconds_count{objective_name!=""}',
+]
 SLOTH_MATCHERS = ['slo:objective:ratio{sloth_id!=""}']
 
 
@@ -310,8 +355,9 @@ def discovered(series: list[dict]) -> list[SloSpec]:
         metric = labels.get("__name__", "")
         if metric == "slo:objective:ratio" and labels.get("sloth_id"):
             sid = labels["sloth_id"]
-            specs.setdefault(sid, SloSpec(name=sid, source="sloth", objective=None, period="30d",
-                                          sloth_id=sid))
+            specs.setdefault(
+                sid, SloSpec(name=sid, source="sloth", objective=None, period="30d", sloth_id=sid)
+            )
             continue
         name, pct = labels.get("objective_name", ""), labels.get("objective_percentile", "")
         try:
@@ -322,18 +368,35 @@ def discovered(series: list[dict]) -> list[SloSpec]:
             continue
         sel = f'objective_name="{_esc(name)}",objective_percentile="{_esc(pct)}"'
         if metric == "function_calls_total":
-            specs.setdefault(f"{name} success", SloSpec(
-                name=f"{name} success", source="autometrics", objective=objective, period="30d",
-                error_query=f'sum(rate(function_calls_total{{{sel},result="error"}}[{TEMPLATE}]))',
-                total_query=f"sum(rate(function_calls_total{{{sel}}}[{TEMPLATE}]))"))
+            specs.setdefault(
+                f"{name} success",
+                SloSpec(
+                    name=f"{name} success",
+                    source="autometrics",
+                    objective=objective,
+                    period="30d",
+                    error_query=f'sum(rate(function_calls_total{{{sel},result="error"}}[{TEMPLATE}]))',
+                    total_query=f"sum(rate(function_calls_total{{{sel}}}[{TEMPLATE}]))",
+                ),
+            )
         elif metric == "function_calls_duration_seconds_count" and labels.get("objective_latency_threshold"):
             threshold = labels["objective_latency_threshold"]
             lsel = f'{sel},objective_latency_threshold="{_esc(threshold)}"'
             err, total = latency_queries("function_calls_duration_seconds", lsel, threshold)
-            specs.setdefault(f"{name} latency", SloSpec(
-                name=f"{name} latency", source="autometrics", objective=objective, period="30d",
-                error_query=err, total_query=total, histogram="function_calls_duration_seconds",
-                threshold_s=float(threshold), selector=lsel))
+            specs.setdefault(
+                f"{name} latency",
+                SloSpec(
+                    name=f"{name} latency",
+                    source="autometrics",
+                    objective=objective,
+                    period="30d",
+                    error_query=err,
+                    total_query=total,
+                    histogram="function_calls_duration_seconds",
+                    threshold_s=float(threshold),
+                    selector=lsel,
+                ),
+            )
     return list(specs.values())
 
 
@@ -354,5 +417,4 @@ def bucket_problem(spec: SloSpec, les: list[str]) -> tuple[str, str]:
         except ValueError:
             continue
     shown = ", ".join(sorted((x for x in les if x != "+Inf"), key=float)[:8]) or "none found"
-    return "", (f"threshold {spec.threshold_s:g}s is not a bucket of {spec.histogram} "
-                f"(le: {shown})")
+    return "", (f"threshold {spec.threshold_s:g}s is not a bucket of {spec.histogram} (le: {shown})")

@@ -28,18 +28,16 @@ from textual.widgets import Input
 
 from obs_tui.engine import reason_of
 from obs_tui.model import Frame
-from obs_tui.tui import fmt
+from obs_tui.tui import fmt, replay
 from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
 from obs_tui.tui.panes import PANES, Pane
-from obs_tui.tui import replay
 from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
 from obs_tui.tui.state import Remembered
 from obs_tui.tui.terminal import ConsoleDriver, TerminalExit
-from obs_tui.tui.themes import (available_themes, colourless, drop_colour, initial_theme,
-                                 load_theme)
+from obs_tui.tui.themes import available_themes, colourless, drop_colour, initial_theme, load_theme
 from obs_tui.tui.widgets import TextLine
 
 # Below these the four panes stack (the focused one large, the others one summary line each).
@@ -73,10 +71,14 @@ class EngineFailed(Message):
         self.started = started
 
 
-KEYS_WIDE = ("[b]q[/] quit  [b]?[/] help  [b]/[/] filter  [b]< >[/] sort  [b]space[/] pause  "
-             "[b]enter[/] detail  [b]tab[/] pane  [b]1-4[/] zoom  [b]T[/] theme")
-KEYS_NARROW = ("[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/] pause "
-               "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme")
+KEYS_WIDE = (
+    "[b]q[/] quit  [b]?[/] help  [b]/[/] filter  [b]< >[/] sort  [b]space[/] pause  "
+    "[b]enter[/] detail  [b]tab[/] pane  [b]1-4[/] zoom  [b]T[/] theme"
+)
+KEYS_NARROW = (
+    "[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/] pause "
+    "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme"
+)
 
 
 def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
@@ -91,8 +93,11 @@ def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = F
 def badge_line(found: list[tuple[str, str, str]], reasons: set[int], sep: str, abbrev: bool) -> str:
     """The badges of `found`, those at the indices in `reasons` with their short reason;
     abbreviated, the live ones share one badge ("procs red live")."""
-    shown = [badge(n, m, r, i in reasons, abbrev) for i, (n, m, r) in enumerate(found)
-             if not (abbrev and m == "live")]
+    shown = [
+        badge(n, m, r, i in reasons, abbrev)
+        for i, (n, m, r) in enumerate(found)
+        if not (abbrev and m == "live")
+    ]
     live = [n for n, m, _ in found if m == "live"]
     if abbrev and live:
         shown.insert(0, badge(" ".join(live), "live", "", False))
@@ -151,8 +156,9 @@ class MainScreen(Screen[None]):
             for cls in PANES:
                 yield cls(id=f"pane-{cls.__name__.removesuffix('Pane').lower()}")
         yield TextLine(KEYS_WIDE, id="keys")
-        yield Input(placeholder="filter: type to narrow the focused pane, Enter keeps, Esc clears",
-                    id="filter")
+        yield Input(
+            placeholder="filter: type to narrow the focused pane, Enter keeps, Esc clears", id="filter"
+        )
 
     def on_mount(self) -> None:
         app = self.app
@@ -194,8 +200,9 @@ class ObsApp(replay.ReplayMixin, App[int]):
         Binding("ctrl+c", "quit", "quit", id="quit-ctrl-c", show=False, priority=True),
     ]
 
-    def __init__(self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
-                 read_only: bool = False) -> None:
+    def __init__(
+        self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark", read_only: bool = False
+    ) -> None:
         super().__init__(driver_class=ConsoleDriver if os.name == "posix" else None)
         self._themes = {}
         for name in available_themes():
@@ -379,7 +386,7 @@ class ObsApp(replay.ReplayMixin, App[int]):
             header.set(f"{left}  {right}" if right else left)
             return
         up = fmt.uptime(frame.uptime_s)
-        full = (f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s")
+        full = f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s"
         short = f"[b]{escape(frame.host)}[/] up {up} {frame.interval_s:g}s"
         if frame.instances:  # read-only mode: the host is the fleet's, chosen with i
             engine = self.engine
@@ -397,10 +404,14 @@ class ObsApp(replay.ReplayMixin, App[int]):
         # Widest first; failing sources keep their short reasons as long as they fit, the first
         # one longest, even over the uptime (at 80 columns too); the panes and doctor have the
         # whole reason.
-        layouts = [(full, "  ", set(range(len(found))), False), (full, "  ", set(failing), False),
-                   (short, " ", set(failing), False)]
-        layouts += [(base, " ", set(failing[:k]), True) for base in (short, tiny)
-                    for k in range(len(failing), 0, -1)]
+        layouts = [
+            (full, "  ", set(range(len(found))), False),
+            (full, "  ", set(failing), False),
+            (short, " ", set(failing), False),
+        ]
+        layouts += [
+            (base, " ", set(failing[:k]), True) for base in (short, tiny) for k in range(len(failing), 0, -1)
+        ]
         layouts += [(short, " ", set(), False), (short, " ", set(), True), (tiny, " ", set(), True)]
         text = ""
         for base, sep, reasons, abbrev in layouts:
@@ -500,8 +511,12 @@ class ObsApp(replay.ReplayMixin, App[int]):
         """Read-only mode: show the next host of the fleet (all hosts first). The sources keep
         every instance's data, so the next frame shows it with no extra request."""
         engine = self.engine
-        if not self._on_main() or engine is None or not hasattr(engine, "cycle_instance") \
-                or not engine.instances():
+        if (
+            not self._on_main()
+            or engine is None
+            or not hasattr(engine, "cycle_instance")
+            or not engine.instances()
+        ):
             self.bell()
             return
         engine.cycle_instance(step)
@@ -567,9 +582,13 @@ def _plain(markup: str) -> str:
     return Content.from_markup(markup).plain
 
 
-def run_console(engine_factory: Callable[[], EngineLike], theme_name: str = "dark",
-                read_only: bool = False, mouse: bool = True,
-                remembered: Remembered | None = None) -> int:
+def run_console(
+    engine_factory: Callable[[], EngineLike],
+    theme_name: str = "dark",
+    read_only: bool = False,
+    mouse: bool = True,
+    remembered: Remembered | None = None,
+) -> int:
     """Run the console until q; 0 on a normal exit, 1 when the engine could not start.
     mouse=False leaves the mouse to the terminal (text selection over SSH); `remembered`
     restores the panes' sorts and keeps what the user changed for the next run."""

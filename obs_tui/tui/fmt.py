@@ -185,7 +185,7 @@ def short_reason(reason: str, mode: str = "", width: int = 26) -> str:
     (the cause when it fits: "Connection refused", else the kind: "HTTP 503")."""
     text = first_clause(reason)
     if mode and text.lower().startswith(f"{mode.lower()}: "):
-        text = text[len(mode) + 2:]
+        text = text[len(mode) + 2 :]
     if len(text) > width and " (" in text:
         text = text.split(" (", 1)[0]
     for cut in (" in /", " at /"):
@@ -196,7 +196,7 @@ def short_reason(reason: str, mode: str = "", width: int = 26) -> str:
         text = tail if len(tail) <= width else head
     if len(text) <= width:
         return text
-    words = text[: width].rsplit(" ", 1)[0] if " " in text[: width] else text[: width - 1]
+    words = text[:width].rsplit(" ", 1)[0] if " " in text[:width] else text[: width - 1]
     return words.rstrip(" ,;:") + "…"
 
 

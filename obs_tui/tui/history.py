@@ -54,8 +54,11 @@ class History:
             for pc in frame.carbon.processes:
                 add("gph", pc.pid, pc.g_per_h)
         for slo in frame.slo:
-            add("budget", slo.name, None if slo.error_budget_remaining is None
-                else 100.0 * slo.error_budget_remaining)
+            add(
+                "budget",
+                slo.name,
+                None if slo.error_budget_remaining is None else 100.0 * slo.error_budget_remaining,
+            )
         for k in self._series.keys() - self._seen:
             del self._series[k]
         self.frames += 1

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import work
-from textual.worker import get_current_worker
 from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
+from textual.worker import get_current_worker
 
 from obs_tui.history.store import Store
 from obs_tui.history.timeline import Timeline, label_time
@@ -116,8 +116,7 @@ class ReplayMixin:
         if self.replaying:
             self._seek(lambda timeline: timeline.step(shown, ticks))
         else:  # from live: the newest recorded tick is one back
-            self._seek(lambda timeline: timeline.step(timeline.frame_at(shown.taken_at) or shown,
-                                                      ticks + 1))
+            self._seek(lambda timeline: timeline.step(timeline.frame_at(shown.taken_at) or shown, ticks + 1))
 
     def action_replay_seconds(self, seconds: float) -> None:
         app: Any = self
@@ -221,8 +220,14 @@ class ReplayMixin:
         # the frame first, the sparklines' history a moment later: building it decodes up
         # to KEEP frames, which must not hold up the frame asked for
         frame = message.frame
-        app.set_timer(HISTORY_DELAY_S, lambda: self._history_worker(self.timeline(), frame)
-                      if self.replaying and app.frame is frame else None)
+        app.set_timer(
+            HISTORY_DELAY_S,
+            lambda: (
+                self._history_worker(self.timeline(), frame)
+                if self.replaying and app.frame is frame
+                else None
+            ),
+        )
 
     @work(thread=True, exclusive=True, group="replay-history", exit_on_error=False)
     def _history_worker(self, timeline: Timeline, frame: Frame) -> None:

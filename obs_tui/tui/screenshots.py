@@ -65,6 +65,7 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
     written: list[Path] = []
 
     async with app.run_test(size=(160, 48)) as pilot:
+
         async def settle() -> None:
             await pilot.pause()
             await pilot.pause(0.05)

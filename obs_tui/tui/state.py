@@ -76,7 +76,7 @@ class Remembered:
     _start_sorts: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, uid: int) -> "Remembered":
+    def load(cls, uid: int) -> Remembered:
         state = cls(uid)
         directory = state_dir(uid)
         if directory is None:
@@ -89,8 +89,11 @@ class Remembered:
         if isinstance(data.get("theme"), str):
             state.theme = data["theme"]
         for pane, sort in (data.get("sort") or {}).items():
-            if isinstance(sort, dict) and isinstance(sort.get("column"), str) \
-                    and isinstance(sort.get("reverse"), bool):
+            if (
+                isinstance(sort, dict)
+                and isinstance(sort.get("column"), str)
+                and isinstance(sort.get("reverse"), bool)
+            ):
                 state.sorts[pane] = (sort["column"], sort["reverse"])
         return state
 
@@ -139,11 +142,16 @@ class Remembered:
         return True
 
     def as_toml(self) -> str:
-        lines = ["# Written by obs-tui when you change the theme (T) or a pane's sort; delete it "
-                 "to forget.", f"theme = {_quote(self.theme)}", "", "[sort]"]
+        lines = [
+            "# Written by obs-tui when you change the theme (T) or a pane's sort; delete it to forget.",
+            f"theme = {_quote(self.theme)}",
+            "",
+            "[sort]",
+        ]
         for pane, (column, reverse) in sorted(self.sorts.items()):
-            lines.append(f"{pane} = {{ column = {_quote(column)}, reverse = "
-                         f"{'true' if reverse else 'false'} }}")
+            lines.append(
+                f"{pane} = {{ column = {_quote(column)}, reverse = {'true' if reverse else 'false'} }}"
+            )
         return "\n".join(lines) + "\n"
 
 

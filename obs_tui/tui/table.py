@@ -209,8 +209,7 @@ class KeyedTable(Widget, can_focus=True):
             self.table = table
             self.index = index
 
-    def __init__(self, columns: list[Column], *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, columns: list[Column], *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.columns = list(columns)
         self._order: list[Hashable] = []
@@ -254,10 +253,15 @@ class KeyedTable(Widget, can_focus=True):
             style = base + self.get_component_rich_style(f"ktable--{tone}", partial=True)
         if on_cursor:
             cursor = self.get_component_rich_style(
-                "ktable--cursor" if self.has_focus else "ktable--cursor-blur", partial=True)
+                "ktable--cursor" if self.has_focus else "ktable--cursor-blur", partial=True
+            )
             if tone:
-                style = style + Style(bgcolor=cursor.bgcolor, reverse=cursor.reverse,
-                                      underline=cursor.underline, bold=cursor.bold)
+                style = style + Style(
+                    bgcolor=cursor.bgcolor,
+                    reverse=cursor.reverse,
+                    underline=cursor.underline,
+                    bold=cursor.bold,
+                )
             else:
                 style = base + cursor
         return plain_if_default(style)
@@ -285,16 +289,22 @@ class KeyedTable(Widget, can_focus=True):
             return sum(self.columns[i].width + 1 for i in idx) + 1  # + padding-left
 
         while total(keep) > width and len(keep) > 1:
-            victim = min((i for i in keep if self.columns[i].priority < 9),
-                         key=lambda i: (self.columns[i].priority, -i), default=None)
+            victim = min(
+                (i for i in keep if self.columns[i].priority < 9),
+                key=lambda i: (self.columns[i].priority, -i),
+                default=None,
+            )
             if victim is None:
                 break
             keep.remove(victim)
         spare = max(width - total(keep), 0)
         shown = []
         for group in self._groups:
-            group.shown = [(i, self.columns[i].width + 1 + (spare if self.columns[i].flex else 0))
-                           for i in group.indexes if i in keep]
+            group.shown = [
+                (i, self.columns[i].width + 1 + (spare if self.columns[i].flex else 0))
+                for i in group.indexes
+                if i in keep
+            ]
             w = sum(cell for _, cell in group.shown)
             if w:
                 if group.styles.width is None or group.styles.width.value != w:
@@ -406,7 +416,7 @@ class KeyedTable(Widget, can_focus=True):
     class HeaderClicked(Message):
         """A column's header was clicked: its owner sorts by it (again: the other way)."""
 
-        def __init__(self, table: "KeyedTable", column: str) -> None:
+        def __init__(self, table: KeyedTable, column: str) -> None:
             super().__init__()
             self.table = table
             self.column = column

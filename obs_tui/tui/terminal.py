@@ -100,8 +100,9 @@ class ConsoleDriver(LinuxDriver):
         except OSError:
             self._tty = None
         self._wake = os.pipe()
-        threading.Thread(target=self._watch, args=(self.fileno, self._wake[0]),
-                         name="terminal-hangup", daemon=True).start()
+        threading.Thread(
+            target=self._watch, args=(self.fileno, self._wake[0]), name="terminal-hangup", daemon=True
+        ).start()
 
     def stop_application_mode(self) -> None:
         if self._wake is not None:  # let the watcher return (also on Ctrl+Z)

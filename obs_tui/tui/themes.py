@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from rich.segment import Segment
@@ -52,7 +52,7 @@ def resolve_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_theme(name: str) -> Theme:
     """The Theme called `name` (or an alias such as "16color"); ValueError names the valid ones."""
     real = resolve_name(name)
@@ -92,8 +92,10 @@ class Colourless(LineFilter):
     black on black; and it ignores TERM=dumb."""
 
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
-        return [Segment(text, None if style is None else style.without_color, control)
-                for text, style, control in segments]
+        return [
+            Segment(text, None if style is None else style.without_color, control)
+            for text, style, control in segments
+        ]
 
 
 def drop_colour(filters: list[LineFilter]) -> list[LineFilter]:

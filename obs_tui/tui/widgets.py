@@ -21,8 +21,7 @@ class TextLine(Widget):
     TextLine { height: 1; width: 1fr; }
     """
 
-    def __init__(self, markup: str = "", *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, markup: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         markup = printable(markup)
         self._markup = markup
@@ -52,15 +51,17 @@ class TextLine(Widget):
         return True
 
     def render(self) -> Content:
-        return Content.from_markup(self._markup).expand_tabs().truncate(
-            self.size.width, ellipsis=True) if self.size.width else Content("")
+        return (
+            Content.from_markup(self._markup).expand_tabs().truncate(self.size.width, ellipsis=True)
+            if self.size.width
+            else Content("")
+        )
 
 
 class TextBlock(Static):
     """Lines of markup; the text is made printable (its newlines kept) before Static parses it."""
 
-    def __init__(self, markup: str = "", *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, markup: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(printable(markup, keep_newlines=True), id=id, classes=classes)
 
     def update(self, markup: str = "", *, layout: bool = True) -> None:  # type: ignore[override]

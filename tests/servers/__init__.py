@@ -49,16 +49,42 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
 @contextlib.contextmanager
 def _running(args: list[str], port: int, cwd: Path, env: dict[str, str] | None = None):
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=None if env is None else {**os.environ, **env})
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
+    )
     try:
         wait_port(port, proc)
         yield proc
@@ -124,8 +150,7 @@ def nginx(tmp: Path, tls: bool = False, http2: bool = False):
     tls_conf = ""
     if tls:
         cert, key = self_signed_cert(tmp)
-        tls_conf = (f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
-                    f"ssl_certificate_key {key};")
+        tls_conf = f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
     if http2:
         tls_conf += f"listen 127.0.0.1:{h2c_port} http2;"
         if tls:
@@ -141,8 +166,9 @@ def nginx(tmp: Path, tls: bool = False, http2: bool = False):
 
 
 @contextlib.contextmanager
-def python_server(tmp: Path, tls: bool = False, name: str = "", service: str = "",
-                  forking: bool = False, prefork: int = 0):
+def python_server(
+    tmp: Path, tls: bool = False, name: str = "", service: str = "", forking: bool = False, prefork: int = 0
+):
     """name: the process's comm, to tell it from other python3s; service: its
     OTEL_SERVICE_NAME (the service name obs-tui shows and exports; else comm:port).
     forking: a child process per connection (ForkingMixIn); prefork: that many worker processes
@@ -151,8 +177,7 @@ def python_server(tmp: Path, tls: bool = False, name: str = "", service: str = "
     args = [sys.executable, str(HERE / "py_server.py"), str(port)]
     if tls:
         args += [str(p) for p in self_signed_cert(tmp)]
-    env = {**({"OBS_TEST_COMM": name} if name else {}),
-           **({"OTEL_SERVICE_NAME": service} if service else {})}
+    env = {**({"OBS_TEST_COMM": name} if name else {}), **({"OTEL_SERVICE_NAME": service} if service else {})}
     if forking:
         env["OBS_TEST_FORKING"] = "1"
     if prefork:
@@ -175,8 +200,15 @@ def node_server(tmp: Path, tls: bool = False):
 
 # A mix of routes, ids to normalise, 404s, slow requests and nginx's 500s.
 NGINX_PATHS = ["/", "/", "/", "/index.html", "/fail", "/missing/img-{i}.png"]
-PYTHON_PATHS = ["/users/{i}", "/users/{i}", "/orders/{i}/items", "/sleep/20", "/status/503",
-                "/status/404", "/health"]
+PYTHON_PATHS = [
+    "/users/{i}",
+    "/users/{i}",
+    "/orders/{i}/items",
+    "/sleep/20",
+    "/status/503",
+    "/status/404",
+    "/health",
+]
 
 
 def _client(port: int, paths: list[str], stop: threading.Event) -> None:
@@ -207,8 +239,10 @@ def traffic():
         a.mkdir()
         b.mkdir()
         with nginx(a) as web, python_server(b) as api:
-            threads = [threading.Thread(target=_client, args=(web.port, NGINX_PATHS, stop), daemon=True),
-                       threading.Thread(target=_client, args=(api.port, PYTHON_PATHS, stop), daemon=True)]
+            threads = [
+                threading.Thread(target=_client, args=(web.port, NGINX_PATHS, stop), daemon=True),
+                threading.Thread(target=_client, args=(api.port, PYTHON_PATHS, stop), daemon=True),
+            ]
             for t in threads:
                 t.start()
             try:

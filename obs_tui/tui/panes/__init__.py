@@ -8,5 +8,4 @@ from obs_tui.tui.panes.slo import SloPane
 
 PANES = (PowerPane, RequestsPane, SloPane, CarbonPane)
 
-__all__ = ["PANES", "Chart", "DetailSpec", "Pane", "PowerPane", "RequestsPane", "SloPane",
-           "CarbonPane"]
+__all__ = ["PANES", "Chart", "DetailSpec", "Pane", "PowerPane", "RequestsPane", "SloPane", "CarbonPane"]

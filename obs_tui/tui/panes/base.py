@@ -209,8 +209,9 @@ class Pane(Vertical, can_focus=True):
             far = len(rank)
             key = self.key
             sign = -1 if self.sort_reverse else 1
-            items = sorted(items, key=lambda i: (fn(i), sign * rank.get(key(i), far)),
-                           reverse=self.sort_reverse)
+            items = sorted(
+                items, key=lambda i: (fn(i), sign * rank.get(key(i), far)), reverse=self.sort_reverse
+            )
         self.total_rows = len(items) + len(self._pinned)
         capacity = max((table.capacity or 0) - len(self._pinned), 0)
         self.row_offset = max(0, min(self.row_offset, max(len(items) - capacity, 0)))
@@ -244,7 +245,7 @@ class Pane(Vertical, can_focus=True):
             values = values[:-drop]
         cells = []
         for end in range(len(values), 0, -step):
-            chunk = [v for v in values[max(end - step, 0):end] if v is not None]
+            chunk = [v for v in values[max(end - step, 0) : end] if v is not None]
             cells.append(max(chunk) if chunk else None)
             if len(cells) >= width:
                 break

@@ -14,8 +14,7 @@ from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason
 from obs_tui.tui.table import Column, KeyedTable
 from obs_tui.tui.widgets import TextBlock, TextLine
 
-INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query",
-                    "default": "default"}
+INTENSITY_SOURCE = {"config": "config", "region": "region table", "query": "live query", "default": "default"}
 
 
 def per_request(c: CarbonSection | None, pid: int) -> tuple[str, str]:
@@ -86,9 +85,11 @@ class CarbonPane(Pane):
         c = frame.carbon
         if c is None:
             return "[$text-muted]off — needs the power pane's source[/]"
-        text = (f"host {fmt.grams(c.host_g_per_h)}/h · {c.kg_per_day:.2f} kg/day · "
-                f"{c.grid_g_per_kwh:.0f} g/kWh {INTENSITY_SOURCE.get(c.intensity_source, '')}"
-                f" · PUE {c.pue:.2f}")
+        text = (
+            f"host {fmt.grams(c.host_g_per_h)}/h · {c.kg_per_day:.2f} kg/day · "
+            f"{c.grid_g_per_kwh:.0f} g/kWh {INTENSITY_SOURCE.get(c.intensity_source, '')}"
+            f" · PUE {c.pue:.2f}"
+        )
         if c.power_source != "rapl":
             text += " · [$warning]est[/]"
         return text
@@ -98,9 +99,12 @@ class CarbonPane(Pane):
         status = frame.source("carbon")
         if c is None:
             if frame.power is None:
-                return ("gCO2e = energy × grid intensity × PUE: shown once pane 1 has power "
-                        "(RAPL or the estimator); intensity and PUE come from "
-                        + escape("[carbon]") + " in the config"), True
+                return (
+                    "gCO2e = energy × grid intensity × PUE: shown once pane 1 has power "
+                    "(RAPL or the estimator); intensity and PUE come from "
+                    + escape("[carbon]")
+                    + " in the config"
+                ), True
             mode, reason = source_reason(frame, "carbon")
             return f"carbon: {mode} — {escape(reason or 'no carbon section in this frame')}", True
         stale = status is not None and status.stale
@@ -125,12 +129,14 @@ class CarbonPane(Pane):
         if c is None:
             return ""
         line = f"{fmt.grams(c.host_grams)} since start"
-        services = sorted((p for p in c.processes if p.joules_per_request is not None),
-                          key=lambda p: -(p.rps or 0.0))[:top]
+        services = sorted(
+            (p for p in c.processes if p.joules_per_request is not None), key=lambda p: -(p.rps or 0.0)
+        )[:top]
         if services:
             line += " · per request: " + ", ".join(
-                f"{escape(p.comm)} {fmt.joules(p.joules_per_request)} "
-                f"{fmt.grams(p.g_per_1k_requests)}/1k" for p in services)
+                f"{escape(p.comm)} {fmt.joules(p.joules_per_request)} {fmt.grams(p.g_per_1k_requests)}/1k"
+                for p in services
+            )
         return line
 
     def compose(self) -> ComposeResult:
@@ -156,7 +162,8 @@ class CarbonPane(Pane):
         cs = frame.carbon
         jreq, g1k = per_request(cs, c.pid)
         fields = [
-            ("process", c.comm or "?"), ("PID", str(c.pid)),
+            ("process", c.comm or "?"),
+            ("PID", str(c.pid)),
             ("power", f"{fmt.watts(c.watts)} ({'RAPL' if cs.power_source == 'rapl' else 'estimate'})"),
             ("emissions", f"{fmt.grams(c.g_per_h)} per hour"),
             ("since start", fmt.grams(c.grams)),
@@ -166,6 +173,8 @@ class CarbonPane(Pane):
             ("grid intensity", f"{cs.grid_g_per_kwh:.0f} gCO2e/kWh, {cs.intensity_label}"),
             ("PUE", f"{cs.pue:g} ({cs.pue_source})"),
         ]
-        charts = [Chart("g/h", list(self.history.get("gph", key)), fmt.grams),
-                  Chart("W", list(self.history.get("w", key)), fmt.watts)]
+        charts = [
+            Chart("g/h", list(self.history.get("gph", key)), fmt.grams),
+            Chart("W", list(self.history.get("w", key)), fmt.watts),
+        ]
         return DetailSpec(f"Carbon of {c.comm or '?'} (pid {c.pid})", fields, charts)

@@ -136,14 +136,27 @@ class PowerPane(Pane):
     def cells(self, r: PowerRow) -> tuple:
         p, pp = r.proc, r.power
         if r.key == IDLE:
-            return ("", ("Idle", "strong"), fmt.watts(pp.watts), fmt.ratio_pct(pp.share),
-                    fmt.joules(pp.joules), ("", "muted"), "", "",
-                    (self.spark("idle_w", None, SPARK, 1.0), "spark"))
+            return (
+                "",
+                ("Idle", "strong"),
+                fmt.watts(pp.watts),
+                fmt.ratio_pct(pp.share),
+                fmt.joules(pp.joules),
+                ("", "muted"),
+                "",
+                "",
+                (self.spark("idle_w", None, SPARK, 1.0), "spark"),
+            )
         cpu = fmt.pct(p.cpu_percent) if p else fmt.DASH
         if p and p.cpu_percent >= 50:
             cpu = (cpu, tone_for(p.cpu_percent, 50, 90))
-        remote = pp is not None and p is None and self.frame is not None \
-            and self.frame.power is not None and self.frame.power.source not in LOCAL_SOURCES
+        remote = (
+            pp is not None
+            and p is None
+            and self.frame is not None
+            and self.frame.power is not None
+            and self.frame.power.source not in LOCAL_SOURCES
+        )
         return (
             str(r.key) if not isinstance(r.key, int) or r.key > 0 else fmt.DASH,  # read-only: no pid
             r.comm if p or remote else (r.comm, "muted"),
@@ -172,13 +185,17 @@ class PowerPane(Pane):
         if power is None:
             return text + " · [$text-muted]power off[/]"
         if power.source not in LOCAL_SOURCES:  # read-only mode
-            return (f"host [b]{fmt.watts(power.host_watts)}[/] [$accent]{escape(source_badge(power))}[/]"
-                    f" · {len(power.processes)} processes")
+            return (
+                f"host [b]{fmt.watts(power.host_watts)}[/] [$accent]{escape(source_badge(power))}[/]"
+                f" · {len(power.processes)} processes"
+            )
         badge = source_badge(power)
         tone = "$success" if power.source == "rapl" else "$warning"
-        return (f"host [b]{fmt.watts(power.host_watts)}[/] [{tone}]{badge}[/]"
-                f" · idle {fmt.watts(power.idle_watts)} · busy {fmt.ratio_pct(power.busy_ratio, 0)}"
-                f" · {text}")
+        return (
+            f"host [b]{fmt.watts(power.host_watts)}[/] [{tone}]{badge}[/]"
+            f" · idle {fmt.watts(power.idle_watts)} · busy {fmt.ratio_pct(power.busy_ratio, 0)}"
+            f" · {text}"
+        )
 
     def host_line(self, frame: Frame) -> str:
         power = frame.power
@@ -232,28 +249,42 @@ class PowerPane(Pane):
         if key == IDLE:
             return self.host_detail(frame)
         proc = next((p for p in frame.processes if p.pid == key), None)
-        pp = next((p for p in frame.power.processes if p.pid == key), None) \
-            if frame.power is not None else None
+        pp = (
+            next((p for p in frame.power.processes if p.pid == key), None)
+            if frame.power is not None
+            else None
+        )
         if proc is None and pp is None:
             return None
         h = self.history
         fields = [("PID", str(key)), ("command", proc.comm if proc else pp.comm)]
         charts = []
         if pp is not None:
-            fields += [("power", f"{fmt.watts(pp.watts)} ({fmt.ratio_pct(pp.share)} of the host)"),
-                       ("energy", f"{fmt.joules(pp.joules)} since start"),
-                       ("on-CPU", f"{fmt.cpu_time(pp.cpu_seconds)} since start"),
-                       ("source", f"{source_badge(frame.power)}, CPU time from "
-                                  f"{'eBPF' if frame.power.cpu_time_source == 'ebpf' else '/proc'}")]
+            fields += [
+                ("power", f"{fmt.watts(pp.watts)} ({fmt.ratio_pct(pp.share)} of the host)"),
+                ("energy", f"{fmt.joules(pp.joules)} since start"),
+                ("on-CPU", f"{fmt.cpu_time(pp.cpu_seconds)} since start"),
+                (
+                    "source",
+                    f"{source_badge(frame.power)}, CPU time from "
+                    f"{'eBPF' if frame.power.cpu_time_source == 'ebpf' else '/proc'}",
+                ),
+            ]
             charts.append(Chart("W", list(h.get("w", key)), fmt.watts))
         elif frame.power is None:
             fields.append(("power", "off (no power source)"))
         if proc is not None:
-            fields += [("user", proc.user or fmt.DASH), ("cmdline", proc.cmdline),
-                       ("CPU", fmt.pct(proc.cpu_percent) + " of one core"),
-                       ("CPU time", fmt.cpu_time(proc.cpu_seconds)), ("RSS", fmt.size(proc.rss_bytes))]
-            charts += [Chart("CPU %", list(h.get("cpu", key)), fmt.pct),
-                       Chart("RSS", list(h.get("rss", key)), fmt.size)]
+            fields += [
+                ("user", proc.user or fmt.DASH),
+                ("cmdline", proc.cmdline),
+                ("CPU", fmt.pct(proc.cpu_percent) + " of one core"),
+                ("CPU time", fmt.cpu_time(proc.cpu_seconds)),
+                ("RSS", fmt.size(proc.rss_bytes)),
+            ]
+            charts += [
+                Chart("CPU %", list(h.get("cpu", key)), fmt.pct),
+                Chart("RSS", list(h.get("rss", key)), fmt.size),
+            ]
         else:
             fields.append(("state", "exited"))
         return DetailSpec(f"Process {key} {proc.comm if proc else pp.comm}", fields, charts)
@@ -262,28 +293,43 @@ class PowerPane(Pane):
         power = frame.power
         if power is None:
             return None
-        fields = [("source", source_badge(power)), ("host", fmt.watts(power.host_watts)),
-                  ("idle", f"{fmt.watts(power.idle_watts)} (what no process took)"),
-                  ("busy", f"{fmt.ratio_pct(power.busy_ratio)} of CPU time"),
-                  ("host energy", f"{fmt.joules(power.host_joules)} since start"),
-                  ("idle energy", f"{fmt.joules(power.idle_joules)} since start")]
+        fields = [
+            ("source", source_badge(power)),
+            ("host", fmt.watts(power.host_watts)),
+            ("idle", f"{fmt.watts(power.idle_watts)} (what no process took)"),
+            ("busy", f"{fmt.ratio_pct(power.busy_ratio)} of CPU time"),
+            ("host energy", f"{fmt.joules(power.host_joules)} since start"),
+            ("idle energy", f"{fmt.joules(power.idle_joules)} since start"),
+        ]
         fields += [(f"zone {name}", fmt.watts(w)) for name, w in power.zones]
         fields += [(f"  within {name}", fmt.watts(w)) for name, w in power.subzones]
         est = power.estimate
         if est is not None:
             fields += [
                 ("CPU", f"{est.cpu_model}, {est.vcpus} vCPUs"),
-                ("per vCPU", f"{est.min_watts_per_vcpu}–{est.max_watts_per_vcpu} W "
-                             f"({est.microarchitecture})"),
-                ("chosen from", {"table": "CCF's table, by CPU model", "average": "CCF's average "
-                                 "(CPU not in the table)", "config": "the config"}[est.coefficients_from]),
+                (
+                    "per vCPU",
+                    f"{est.min_watts_per_vcpu}–{est.max_watts_per_vcpu} W ({est.microarchitecture})",
+                ),
+                (
+                    "chosen from",
+                    {
+                        "table": "CCF's table, by CPU model",
+                        "average": "CCF's average (CPU not in the table)",
+                        "config": "the config",
+                    }[est.coefficients_from],
+                ),
                 ("memory", f"{est.memory_gb:.1f} GB × {est.memory_watts_per_gb} W/GB"),
             ]
         fields.append(("CPU time", "eBPF sched_switch" if power.cpu_time_source == "ebpf" else "/proc"))
         note = power.reason
         if est is not None:
-            note += ("\nwatts = vCPUs × (min + busy × (max − min)) + memory GB × W/GB"
-                     f"\ncoefficients: {est.source_url}")
-        charts = [Chart("host W", list(self.history.get("host_w")), fmt.watts),
-                  Chart("idle W", list(self.history.get("idle_w")), fmt.watts)]
+            note += (
+                "\nwatts = vCPUs × (min + busy × (max − min)) + memory GB × W/GB"
+                f"\ncoefficients: {est.source_url}"
+            )
+        charts = [
+            Chart("host W", list(self.history.get("host_w")), fmt.watts),
+            Chart("idle W", list(self.history.get("idle_w")), fmt.watts),
+        ]
         return DetailSpec(f"Host power ({source_badge(power)})", fields, charts, note=note.strip())

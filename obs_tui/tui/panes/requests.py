@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-
 from obs_tui.model import Frame, ServiceStats
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
@@ -17,15 +16,17 @@ SPARK = 10
 # and, on the detail screen, why their requests are not counted.
 UNDECODED_MARK = {"tls": "tls", "http2": "h2"}
 UNDECODED_WHY = {
-    "tls": ("TLS connection", "encrypted by a TLS library obs-tui does not trace (not the "
-            "system libssl: Node's own OpenSSL, Go, Java, a static binary)"),
-    "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes "
-              "HTTP/1.x only"),
+    "tls": (
+        "TLS connection",
+        "encrypted by a TLS library obs-tui does not trace (not the "
+        "system libssl: Node's own OpenSSL, Go, Java, a static binary)",
+    ),
+    "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes HTTP/1.x only"),
 }
 
 
 def undecoded_marker(s: ServiceStats) -> str:
-    """"?tls", "?h2", "?tls+h2": this service has connections whose requests are not counted."""
+    """ "?tls", "?h2", "?tls+h2": this service has connections whose requests are not counted."""
     kinds = [UNDECODED_MARK.get(kind, kind) for kind, n in s.undecoded_total if n]
     return "?" + "+".join(kinds) if kinds else ""
 
@@ -48,8 +49,10 @@ def undecoded_legend(services) -> str:
 def how_to_fix(reason: str, read_only: bool) -> str:
     low = reason.lower()
     if read_only:
-        return ("read-only mode fills this pane from Prometheus (http_server_request_duration_seconds "
-                "from `obs-tui agent` or Beyla): give --prometheus URL")
+        return (
+            "read-only mode fills this pane from Prometheus (http_server_request_duration_seconds "
+            "from `obs-tui agent` or Beyla): give --prometheus URL"
+        )
     if any(w in low for w in ("root", "permission", "privilege", "cap_bpf", "eperm")):
         return "run as root: sudo obs-tui · obs-tui doctor for details"
     return "obs-tui doctor for details"
@@ -157,8 +160,10 @@ class RequestsPane(Pane):
             return legend, False
         if not frame.red.services:
             if getattr(self.app, "read_only", False):
-                return ("no http_server_request_duration_seconds series in Prometheus"
-                        + (f" for {escape(frame.instance)}" if frame.instance else "")), True
+                return (
+                    "no http_server_request_duration_seconds series in Prometheus"
+                    + (f" for {escape(frame.instance)}" if frame.instance else "")
+                ), True
             return "no HTTP servers seen yet: requests appear as soon as one answers", True
         return "", False
 
@@ -171,12 +176,15 @@ class RequestsPane(Pane):
             return None
         h = self.history
         fields = [
-            ("service", s.name), *([("process", s.comm)] if s.name != s.comm else []),
+            ("service", s.name),
+            *([("process", s.comm)] if s.name != s.comm else []),
             ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
             ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
             ("cmdline", s.cmdline or fmt.DASH),
-            ("requests", fmt.count(s.requests)), ("errors (5xx)", fmt.count(s.errors)),
-            ("rate", f"{fmt.num(s.rps)} rps"), ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
+            ("requests", fmt.count(s.requests)),
+            ("errors (5xx)", fmt.count(s.errors)),
+            ("rate", f"{fmt.num(s.rps)} rps"),
+            ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
             ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),
             ("window", f"{frame.duration_s:.1f}s"),
             # the cardinality cap at work: where thousands of paths went
@@ -186,11 +194,12 @@ class RequestsPane(Pane):
             fields.append(("not decoded", undecoded_lines(s)))
         if frame.carbon is not None:
             jreq, g1k = per_request(frame.carbon, s.pid)
-            fields += [("energy per request", jreq),
-                       ("CO2e per 1,000 requests", g1k)]
-        charts = [Chart("requests/s", list(h.get("rps", key)), fmt.num),
-                  Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
-                  Chart("errors %", list(h.get("err", key)), fmt.pct)]
+            fields += [("energy per request", jreq), ("CO2e per 1,000 requests", g1k)]
+        charts = [
+            Chart("requests/s", list(h.get("rps", key)), fmt.num),
+            Chart("p99 latency", list(h.get("p99", key)), fmt.ms),
+            Chart("errors %", list(h.get("err", key)), fmt.pct),
+        ]
         columns = [
             Column("method", "METHOD", 6, align="left", priority=9, ident=True),
             Column("route", "ROUTE", 12, align="left", flex=True, priority=9, ident=True),
@@ -204,15 +213,30 @@ class RequestsPane(Pane):
         # Routes since obs-tui started (a quiet route stays listed), with this window's rate.
         now = {(r.method, r.route): r.requests for r in s.routes}
         window = frame.duration_s
-        rows = [((r.method, r.route),
-                 (r.method, r.route,
-                  fmt.num(now.get((r.method, r.route), 0) / window) if window > 0 else fmt.DASH,
-                  fmt.count(r.requests), (fmt.count(r.errors), "error" if r.errors else ""),
-                  fmt.ms(r.p50_ms), fmt.ms(r.p95_ms), fmt.ms(r.p99_ms)))
-                for r in s.routes_total]
+        rows = [
+            (
+                (r.method, r.route),
+                (
+                    r.method,
+                    r.route,
+                    fmt.num(now.get((r.method, r.route), 0) / window) if window > 0 else fmt.DASH,
+                    fmt.count(r.requests),
+                    (fmt.count(r.errors), "error" if r.errors else ""),
+                    fmt.ms(r.p50_ms),
+                    fmt.ms(r.p95_ms),
+                    fmt.ms(r.p99_ms),
+                ),
+            )
+            for r in s.routes_total
+        ]
         title = f"Service {s.name} (pid {s.pid})" if s.pid > 0 else f"Service {s.name}"
-        return DetailSpec(title, fields, charts,
-                          table_title=f"Routes since start ({len(s.routes_total)}): totals, "
-                                      "latency over all their requests, RPS now",
-                          columns=columns, rows=rows,
-                          note="" if s.routes_total else "no requests seen yet")
+        return DetailSpec(
+            title,
+            fields,
+            charts,
+            table_title=f"Routes since start ({len(s.routes_total)}): totals, "
+            "latency over all their requests, RPS now",
+            columns=columns,
+            rows=rows,
+            note="" if s.routes_total else "no requests seen yet",
+        )

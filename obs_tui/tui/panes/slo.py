@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-
 from obs_tui.model import Frame, SloStatus
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
@@ -84,8 +83,10 @@ class SloPane(Pane):
         "name": (lambda s: s.name.lower(), False),
         "obj": (lambda s: s.objective, True),
         "sli": (lambda s: s.sli if s.sli is not None else -1.0, False),
-        "budget": (lambda s: s.error_budget_remaining
-                   if s.error_budget_remaining is not None else 9e9, False),
+        "budget": (
+            lambda s: s.error_budget_remaining if s.error_budget_remaining is not None else 9e9,
+            False,
+        ),
         "b5m": (lambda s: burn_of(s, "5m") or 0.0, True),
         "b1h": (lambda s: burn_of(s, "1h") or 0.0, True),
         "b6h": (lambda s: burn_of(s, "6h") or 0.0, True),
@@ -131,8 +132,10 @@ class SloPane(Pane):
         if not frame.slo:
             status = frame.source("slo")
             if status is not None and status.stale:  # nothing could be discovered
-                return (f"[$text-muted]no SLOs[/] · [$error]Prometheus: "
-                        f"{escape(fmt.short_reason(status.reason))}[/]")
+                return (
+                    f"[$text-muted]no SLOs[/] · [$error]Prometheus: "
+                    f"{escape(fmt.short_reason(status.reason))}[/]"
+                )
             found = status is not None and status.mode != "off"
             return f"[$text-muted]no SLOs {'found' if found else 'configured'}[/]"
         cells = [state_cell(s) for s in frame.slo]
@@ -159,14 +162,18 @@ class SloPane(Pane):
         status = frame.source("slo")
         if not frame.slo:
             if status is not None and not status.stale and status.mode != "off":
-                return ("no SLOs found: add [[slo]] tables or slo_files to the config; none were "
-                        "discovered (Autometrics objectives, Sloth rules)"), True
+                return (
+                    "no SLOs found: add [[slo]] tables or slo_files to the config; none were "
+                    "discovered (Autometrics objectives, Sloth rules)"
+                ), True
             mode, reason = source_reason(frame, "slo", "prometheus")
             # "[[" is literal in Textual markup; escape() would leave a backslash showing.
             text = "add [[slo]] tables to the config and give --prometheus URL"
             if status is not None and status.stale:
-                text = ("none configured, and none can be discovered (Autometrics, Sloth rules) "
-                        "while Prometheus fails")
+                text = (
+                    "none configured, and none can be discovered (Autometrics, Sloth rules) "
+                    "while Prometheus fails"
+                )
                 if status.stale_since:
                     text += f" (since {fmt.clock(status.stale_since)})"
             if reason:
@@ -185,8 +192,10 @@ class SloPane(Pane):
             return f"{escape(broken[0].name)}: {escape(broken[0].reason)}", False
         flagged = [s.name for s in frame.slo if unreachable(s)]
         if flagged:
-            return (f"[$text-muted]! {escape(', '.join(flagged[:2]))}: a page alert can never fire "
-                    "(factor × error budget > 1)[/]"), False
+            return (
+                f"[$text-muted]! {escape(', '.join(flagged[:2]))}: a page alert can never fire "
+                "(factor × error budget > 1)[/]"
+            ), False
         return "", False
 
     def detail(self, key: Hashable) -> DetailSpec | None:
@@ -197,8 +206,11 @@ class SloPane(Pane):
         h = self.history
         tte = s.time_to_exhaustion_s
         fields = [
-            ("SLO", s.name), ("source", s.source), ("objective", objective(s.objective)),
-            ("period", s.period), ("SLI", objective(s.sli)),
+            ("SLO", s.name),
+            ("source", s.source),
+            ("objective", objective(s.objective)),
+            ("period", s.period),
+            ("SLI", objective(s.sli)),
             ("budget left", fmt.ratio_pct(s.error_budget_remaining, 1)),
             ("exhausted in", "not burning" if tte is None and s.state == "ok" else fmt.duration(tte)),
             ("state", s.state + (f" ({s.reason})" if s.reason else "")),
@@ -207,19 +219,26 @@ class SloPane(Pane):
         ]
         if s.description:
             fields.insert(2, ("description", s.description))
-        charts = [Chart("burn rate 1h, last 6 h (range query)", list(s.burn_history), fmt.burn),
-                  Chart("error budget left % (this session)", list(h.get("budget", key)), fmt.pct)]
-        columns = [Column("kind", "WINDOW / ALERT", 16, align="left", flex=True, priority=9, ident=True),
-                   Column("ratio", "ERRORS", 8, priority=8),
-                   Column("value", "BURN", 7, priority=9),
-                   Column("state", "STATE", 11, align="left", priority=9)]
+        charts = [
+            Chart("burn rate 1h, last 6 h (range query)", list(s.burn_history), fmt.burn),
+            Chart("error budget left % (this session)", list(h.get("budget", key)), fmt.pct),
+        ]
+        columns = [
+            Column("kind", "WINDOW / ALERT", 16, align="left", flex=True, priority=9, ident=True),
+            Column("ratio", "ERRORS", 8, priority=8),
+            Column("value", "BURN", 7, priority=9),
+            Column("state", "STATE", 11, align="left", priority=9),
+        ]
         ratios = dict(s.error_ratios)
-        rows = [(("w", w), (f"window {w}", fmt.ratio_pct(ratios.get(w), 3),
-                            (fmt.burn(v), tone_for(v, 1.0, 6.0)), ""))
-                for w, v in s.burn_rates]
+        rows = [
+            (
+                ("w", w),
+                (f"window {w}", fmt.ratio_pct(ratios.get(w), 3), (fmt.burn(v), tone_for(v, 1.0, 6.0)), ""),
+            )
+            for w, v in s.burn_rates
+        ]
         if s.period in ratios:
-            rows.append((("w", s.period), (f"period {s.period}", fmt.ratio_pct(ratios[s.period], 3),
-                                           "", "")))
+            rows.append((("w", s.period), (f"period {s.period}", fmt.ratio_pct(ratios[s.period], 3), "", "")))
         for i, a in enumerate(s.alerts):
             if a.firing:
                 state = ("FIRING", "error" if a.severity == "page" else "warn")
@@ -227,9 +246,28 @@ class SloPane(Pane):
                 state = ("unknown", "muted")
             else:
                 state = ("unreachable", "muted") if not a.reachable else ("quiet", "ok")
-            rows.append((("a", i), (f"{a.severity} {a.long}+{a.short} > {a.factor:g}x",
-                                    fmt.ratio_pct(a.threshold, 3), "", state)))
-        return DetailSpec(f"SLO {s.name}", fields, charts, table_title="Windows and alerts",
-                          columns=columns, rows=rows,
-                          note=(f"PromQL, one request for every window ({len(s.promql)} characters; "
-                                f"all of it in snapshot --json):\n{s.promql}") if s.promql else "")
+            rows.append(
+                (
+                    ("a", i),
+                    (
+                        f"{a.severity} {a.long}+{a.short} > {a.factor:g}x",
+                        fmt.ratio_pct(a.threshold, 3),
+                        "",
+                        state,
+                    ),
+                )
+            )
+        return DetailSpec(
+            f"SLO {s.name}",
+            fields,
+            charts,
+            table_title="Windows and alerts",
+            columns=columns,
+            rows=rows,
+            note=(
+                f"PromQL, one request for every window ({len(s.promql)} characters; "
+                f"all of it in snapshot --json):\n{s.promql}"
+            )
+            if s.promql
+            else "",
+        )

@@ -17,8 +17,13 @@ from obs_tui.history.timeline import label_time
 from obs_tui.model import Frame
 from obs_tui.tui import fmt
 
-COLUMNS = (("rps", fmt.num), ("err %", lambda v: fmt.pct(v)), ("p99", fmt.ms), ("W", fmt.num),
-           ("g/h", lambda v: fmt.num(v, 2)))
+COLUMNS = (
+    ("rps", fmt.num),
+    ("err %", lambda v: fmt.pct(v)),
+    ("p99", fmt.ms),
+    ("W", fmt.num),
+    ("g/h", lambda v: fmt.num(v, 2)),
+)
 NAME_WIDTH, CELL_WIDTH = 16, 17
 
 

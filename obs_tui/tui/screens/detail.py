@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Sparkline
 
+from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec
 from obs_tui.tui.table import KeyedTable
-from obs_tui.tui.fmt import escape
 from obs_tui.tui.widgets import TextBlock, TextLine
 
 
@@ -29,9 +29,11 @@ def chart_label(chart: Chart) -> str:
     values = [v for v in chart.values if v is not None]
     if not values:
         return f"[b]{escape(chart.label)}[/]  [$text-muted]no history yet[/]"
-    return (f"[b]{escape(chart.label)}[/]  now {escape(chart.unit(values[-1]))}"
-            f"  [$text-muted]max[/] {escape(chart.unit(max(values)))}"
-            f"  [$text-muted]{len(chart.values)} samples[/]")
+    return (
+        f"[b]{escape(chart.label)}[/]  now {escape(chart.unit(values[-1]))}"
+        f"  [$text-muted]max[/] {escape(chart.unit(max(values)))}"
+        f"  [$text-muted]{len(chart.values)} samples[/]"
+    )
 
 
 class DetailScreen(Screen[None]):
@@ -109,7 +111,8 @@ class DetailScreen(Screen[None]):
         spec = self.spec_fn()
         if spec is None:
             self.query_one("#detail-note", TextBlock).update(
-                "this row is gone from the latest frame; showing its last values")
+                "this row is gone from the latest frame; showing its last values"
+            )
             return
         self.spec = spec
         self._apply(spec)

@@ -20,8 +20,10 @@ KEYS = [
     ("Enter", "detail screen for the selected row"),
     ("Tab / Shift+Tab", "move between panes"),
     ("1 2 3 4", "maximise a pane (press again to restore)"),
-    ("T", "next theme (dark, light, mono, then yours); the theme and the sorts are "
-          "remembered for the next run"),
+    (
+        "T",
+        "next theme (dark, light, mono, then yours); the theme and the sorts are remembered for the next run",
+    ),
     ("i / u", "read-only mode: next / previous host of the fleet (all hosts first)"),
     ("↑ ↓ PgUp PgDn", "move the selection; Home / End jump"),
     ("Esc", "close a screen, clear the filter, restore the layout"),
@@ -33,8 +35,11 @@ KEYS = [
 PANES = [
     ("1 Power", "processes: CPU, memory; watts and joules once a power source exists"),
     ("2 Requests", "RED per service from eBPF: rate, errors (5xx), p50/p95/p99"),
-    ("3 SLO", "budget left, burn rates 5m/1h/6h/3d and firing alerts of configured, file and "
-              "discovered SLOs (Prometheus); Enter: every window and the PromQL"),
+    (
+        "3 SLO",
+        "budget left, burn rates 5m/1h/6h/3d and firing alerts of configured, file and "
+        "discovered SLOs (Prometheus); Enter: every window and the PromQL",
+    ),
     ("4 Carbon", "gCO2e per process from power, grid intensity and PUE"),
 ]
 
@@ -57,9 +62,11 @@ def help_markup(columns: int = 92) -> str:
     lines += _rows(KEYS, "b $accent", columns)
     lines += ["", "[b]Panes[/b]", ""]
     lines += _rows(PANES, "b", columns)
-    footer = ("Badges in the header: live = measured, estimate = modelled, off = not available "
-              "(the pane says why). obs-tui doctor explains what works on this host and why not. "
-              "To select text with the mouse, start with --no-mouse (or hold Shift).")
+    footer = (
+        "Badges in the header: live = measured, estimate = modelled, off = not available "
+        "(the pane says why). obs-tui doctor explains what works on this host and why not. "
+        "To select text with the mouse, start with --no-mouse (or hold Shift)."
+    )
     lines += [""] + textwrap.wrap(footer, columns)
     return "\n".join(lines)
 

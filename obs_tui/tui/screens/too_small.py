@@ -38,8 +38,11 @@ def notice(width: int, height: int) -> str:
     """The longest wording whose every line fits width x height (down to 10x1)."""
     need = f"{MIN_WIDTH}x{MIN_HEIGHT}"
     wordings = [
-        [f"Terminal too small: {width}x{height}", f"obs-tui needs at least {need}.",
-         "Enlarge the window, or q to quit."],
+        [
+            f"Terminal too small: {width}x{height}",
+            f"obs-tui needs at least {need}.",
+            "Enlarge the window, or q to quit.",
+        ],
         [f"Too small: {width}x{height}", f"needs {need}", "enlarge, or q"],
         [f"{width}x{height} < {need}"],
         [f"need {need}"],
