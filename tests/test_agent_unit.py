@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -163,10 +164,15 @@ def test_the_agent_loads_its_probes_and_drops_root_within_the_units_capabilities
         deadline = time.monotonic() + 45
         while True:
             keepalive(api.port, ["/health"])
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    text = response.read().decode()
+            except urllib.error.HTTPError as exc:  # 503 until the probes are attached
+                assert exc.code == 503, exc
+                text = ""
             if re.search(
-                r'http_server_request_duration_seconds_count\{[^}]*service_name="unit-test-api"', text
+                rf'http_server_request_duration_seconds_count\{{[^}}]*service_name="unit-test-api:{api.port}"',
+                text,
             ):
                 break
             assert proc.poll() is None, proc.stderr.read()

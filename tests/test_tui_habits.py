@@ -4,6 +4,7 @@ console remembers between runs (the theme and each pane's sort)."""
 from __future__ import annotations
 
 import os
+import re
 import pwd
 import sys
 from pathlib import Path
@@ -266,7 +267,7 @@ def console_output(
                 if not chunk:
                     break
                 out += chunk
-            if not quit_sent and b"every " in out:  # the header of the first frame
+            if not quit_sent and re.search(rb"\d%", out):  # the first frame's rows are drawn
                 for key in keys:
                     os.write(fd, bytes([key]))
                     time.sleep(0.3)
