@@ -232,7 +232,8 @@ def test_two_thousand_processes_on_screen(tmp_path):
     """2,000 processes: the procs source lists them all, and the console says so."""
     sleepers = []
     try:
-        while sum(1 for n in os.listdir("/proc") if n.isdigit()) < 2000:
+        # a margin over 2,000: other processes on the host may exit before the sample
+        while sum(1 for n in os.listdir("/proc") if n.isdigit()) < 2050:
             sleepers.append(subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL))
         ours = {p.pid for p in sleepers}
         raw = ProcsSource().sample(time.time())
