@@ -90,7 +90,7 @@ def published(metrics_url: str) -> tuple[int, int]:
         for s in family.samples:
             if (
                 s.name == "http_server_request_duration_seconds_count"
-                and s.labels.get("service_name") == "nginx"
+                and s.labels.get("service_name", "").startswith("nginx:")
                 and s.labels.get("http_route") == "/"
             ):
                 count += int(s.value)
