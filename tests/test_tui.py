@@ -106,7 +106,7 @@ async def test_layout_shows_at_once_with_starting_then_fills():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert "starting" in header_text(app)
-        assert all("starting" in p.summary_line._plain for p in app.panes)
+        assert all("starting" in p.summary_line._plain for p in app.main.panes)
         slow.set()
         await started(app, pilot, frames=0)
         assert "demo-host" in header_text(app)
@@ -179,7 +179,7 @@ async def test_engine_that_fails_to_start_is_reported():
             await pilot.pause(0.01)
         await pilot.pause()
         assert "bcc exploded" in app.start_error
-        assert "engine failed" in app.pane.summary_line._plain
+        assert "engine failed" in app.main.pane.summary_line._plain
 
 
 # ---- keys -----------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ async def test_enter_opens_detail_with_charts_and_routes():
         await started(app, pilot)
         await pilot.press("tab")  # to the Requests pane
         await pilot.pause()
-        assert app.pane is app.main.query_one(RequestsPane)
+        assert app.main.pane is app.main.query_one(RequestsPane)
         await pilot.press("enter")
         await pilot.pause()
         screen = app.screen
@@ -366,15 +366,15 @@ async def test_tab_moves_between_panes_and_back():
         await started(app, pilot, frames=1)
         order = []
         for _ in range(4):
-            order.append(type(app.pane).__name__)
+            order.append(type(app.main.pane).__name__)
             await pilot.press("tab")
             await pilot.pause()
         assert order == ["PowerPane", "RequestsPane", "SloPane", "CarbonPane"]
-        assert type(app.pane).__name__ == "PowerPane"
+        assert type(app.main.pane).__name__ == "PowerPane"
         await pilot.press("shift+tab")
         await pilot.pause()
-        assert type(app.pane).__name__ == "CarbonPane"
-        assert app.focused is app.pane.table
+        assert type(app.main.pane).__name__ == "CarbonPane"
+        assert app.focused is app.main.pane.table
 
 
 @pytest.mark.parametrize("key,index", [("1", 0), ("2", 1), ("3", 2), ("4", 3)])
@@ -385,13 +385,13 @@ async def test_number_maximises_and_again_restores(key, index):
         await started(app, pilot)
         await pilot.press(key)
         await pilot.pause()
-        panes = app.panes
-        assert app.zoomed == index
+        panes = app.main.panes
+        assert app.main.zoomed == index
         assert [p.display for p in panes].count(True) == 1 and panes[index].display
         assert panes[index].size.height >= 40
         await pilot.press(key)
         await pilot.pause()
-        assert app.zoomed is None and all(p.display for p in panes)
+        assert app.main.zoomed is None and all(p.display for p in panes)
 
 
 @aio
@@ -467,7 +467,7 @@ async def test_narrow_layout_stacks_with_focused_pane_large():
         await started(app, pilot)
         body = app.main.query_one("#body")
         assert body.has_class("narrow")
-        power, red, slo, carbon = app.panes
+        power, red, slo, carbon = app.main.panes
         assert power.table.capacity >= 8
         for p in (red, slo, carbon):
             assert p.is_compact and p.size.height <= 2
@@ -484,7 +484,7 @@ async def test_wide_layout_is_a_grid():
     async with app.run_test(size=(200, 60)) as pilot:
         await started(app, pilot)
         assert not app.main.query_one("#body").has_class("narrow")
-        regions = [p.region for p in app.panes]
+        regions = [p.region for p in app.main.panes]
         assert regions[0].y == regions[1].y and regions[0].x < regions[1].x
         assert regions[2].y > regions[0].y
 
@@ -512,7 +512,7 @@ async def test_same_frame_twice_repaints_nothing():
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot, frames=3)
         frame = full_frame(3)
-        tables = [p.table for p in app.panes]
+        tables = [p.table for p in app.main.panes]
         app.post_message(FrameReady(frame, time.monotonic()))
         await pilot.pause()
         before = [t.repaints for t in tables]

@@ -105,7 +105,7 @@ async def test_remembered_sorts_are_restored_and_changes_kept(tmp_path, monkeypa
         await pilot.press("tab", "greater_than_sign", "T")  # the Requests pane's next sort; a theme
         await pilot.pause()
         theme, changed_sort = app.theme, (requests.sort_col, requests.sort_reverse)
-    assert remembered.save_from(app.theme, app._panes)
+    assert remembered.save_from(app.theme, app.main.panes)
     again = Remembered.load(uid)
     assert again.theme == theme != "dark"
     assert again.sorts["requests"] == changed_sort and again.sorts["power"] == ("cpu", True)

@@ -14,34 +14,27 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Input
 
 from obs_tui.engine import reason_of
 from obs_tui.model import Frame
-from obs_tui.tui import fmt, replay
-from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
-from obs_tui.tui.panes import PANES, Pane
 from obs_tui.tui.screens.detail import DetailScreen
 from obs_tui.tui.screens.help import HelpScreen
+from obs_tui.tui.screens.main import MainScreen
 from obs_tui.tui.screens.too_small import TooSmallScreen, too_small
 from obs_tui.tui.state import Remembered
 from obs_tui.tui.terminal import ConsoleDriver, TerminalExit
 from obs_tui.tui.themes import available_themes, colourless, drop_colour, initial_theme, load_theme
-from obs_tui.tui.widgets import TextLine
 
-# Below these the four panes stack (the focused one large, the others one summary line each).
-NARROW_WIDTH, NARROW_HEIGHT = 120, 30
 FIRST_RATE_DELAY = 0.5  # the first frame has no rates; fetch the second one sooner
 # The first tick waits this long for the polled sources' first answers (Prometheus), so the
 # first frame shows their data, not "waiting", and does not need a second tick to fill in.
@@ -54,6 +47,17 @@ class EngineLike(Protocol):
     def tick(self) -> Frame: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class FleetEngine(Protocol):
+    """An engine over several hosts (read-only mode): one is shown, chosen with i / u."""
+
+    instance: str
+
+    def instances(self) -> tuple[str, ...]: ...
+
+    def cycle_instance(self, step: int = 1) -> str: ...
 
 
 class FrameReady(Message):
@@ -71,130 +75,18 @@ class EngineFailed(Message):
         self.started = started
 
 
-KEYS_WIDE = (
-    "[b]q[/] quit  [b]?[/] help  [b]/[/] filter  [b]< >[/] sort  [b]space[/] pause  "
-    "[b]enter[/] detail  [b]tab[/] pane  [b]1-4[/] zoom  [b]T[/] theme"
-)
-KEYS_NARROW = (
-    "[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/] pause "
-    "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme"
-)
+class ObsApp(App[int]):
+    """The engine worker and its frames, the theme, the terminal, and the app-wide keys; the
+    main screen (screens/main.py) does the rest."""
 
-
-def badge(name: str, mode: str, reason: str, with_reason: bool, abbrev: bool = False) -> str:
-    colour = {"live": "$success", "estimate": "$warning", "stale": "$error"}.get(mode, "$text-muted")
-    shown = {"estimate": "est", "prometheus": "prom"} if abbrev else {}
-    text = f"[{colour}]{escape(shown.get(name, name))} {escape(shown.get(mode, mode))}"
-    if with_reason and reason and mode != "live":  # the short form; the pane has it all
-        text += f": {escape(fmt.short_reason(reason, mode))}"
-    return text + "[/]"
-
-
-def badge_line(found: list[tuple[str, str, str]], reasons: set[int], sep: str, abbrev: bool) -> str:
-    """The badges of `found`, those at the indices in `reasons` with their short reason;
-    abbreviated, the live ones share one badge ("procs red live")."""
-    shown = [
-        badge(n, m, r, i in reasons, abbrev)
-        for i, (n, m, r) in enumerate(found)
-        if not (abbrev and m == "live")
-    ]
-    live = [n for n, m, _ in found if m == "live"]
-    if abbrev and live:
-        shown.insert(0, badge(" ".join(live), "live", "", False))
-    return sep.join(shown)
-
-
-def badges(frame: Frame) -> list[tuple[str, str, str]]:
-    """(name, mode, reason) for every source in the frame, plus the panes' sources not built yet."""
-    out = []
-    for s in frame.sources:
-        if s.join and not s.stale:  # a join's mode repeats its inputs' badges; its failure does not
-            continue
-        out.append((s.name, "stale" if s.stale else s.mode, s.reason))
-    names = {s.name for s in frame.sources}
-    wanted = [("red", "ebpf"), ("power", "rapl")]
-    if "slo" not in names:
-        wanted.append(("prometheus", "prometheus"))
-    for name, cap_name in wanted:
-        if name in names:
-            continue
-        cap = frame.capability(cap_name)
-        reason = cap.reason if cap is not None and not cap.ok else "not built yet"
-        out.append((name, "off", reason))
-    return out
-
-
-class MainScreen(Screen[None]):
-    """The header, the four panes, and the key line (or the filter input)."""
-
-    DEFAULT_CSS = """
-    MainScreen { layout: vertical; }
-    MainScreen > #header { background: $panel; color: $foreground; padding: 0 1; }
-    MainScreen > #timebar { display: none; background: $panel; padding: 0 1; }
-    MainScreen > #timebar.-show { display: block; }
-    MainScreen > #body { height: 1fr; layout: grid; grid-size: 2 2; }
-    MainScreen > #body.-zoomed { grid-size: 1 1; }
-    MainScreen > #body.narrow { layout: vertical; }
-    MainScreen > #body.narrow > Pane {
-        height: auto; border: none; border-top: solid $border-blurred;
-    }
-    MainScreen > #body.narrow > Pane:focus-within { border: none; border-top: solid $border; }
-    MainScreen > #body.narrow > Pane.-focused { height: 1fr; }
-    MainScreen > #body > Pane.-hidden { display: none; }
-    MainScreen > #keys { color: $text-muted; padding: 0 1; }
-    MainScreen > #keys.-filtering { display: none; }
-    MainScreen > #filter {
-        display: none; height: 1; border: none; padding: 0 1; background: $panel;
-    }
-    MainScreen > #filter.-show { display: block; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield TextLine(" obs-tui  starting…", id="header")
-        yield TextLine("", id="timebar")  # replay: where history has data, and the frame shown
-        with Container(id="body"):
-            for cls in PANES:
-                yield cls(id=f"pane-{cls.__name__.removesuffix('Pane').lower()}")
-        yield TextLine(KEYS_WIDE, id="keys")
-        yield Input(
-            placeholder="filter: type to narrow the focused pane, Enter keeps, Esc clears", id="filter"
-        )
-
-    def on_mount(self) -> None:
-        app = self.app
-        if isinstance(app, ObsApp):
-            app.main_ready()
-
-    def on_screen_resume(self) -> None:
-        app = self.app
-        if isinstance(app, ObsApp):
-            app.call_after_refresh(app.render_frame)
-
-
-class ObsApp(replay.ReplayMixin, App[int]):
     TITLE = "obs-tui"
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
         Binding("q,f10", "quit", "quit", id="quit"),  # F10 as in htop and mc
         Binding("question_mark,f1", "help", "help", id="help"),
-        Binding("slash", "filter", "filter", id="filter"),
-        Binding("less_than_sign", "sort(-1)", "sort previous", id="sort-prev"),
-        Binding("greater_than_sign,f6", "sort(1)", "sort next", id="sort-next"),
-        Binding("I", "reverse_sort", "reverse sort", id="sort-reverse"),  # htop's invert
         Binding("space", "pause", "pause", id="pause"),
-        Binding("enter", "detail", "detail", id="detail"),
-        Binding("tab", "next_pane(1)", "next pane", id="next-pane", priority=True),
-        Binding("shift+tab", "next_pane(-1)", "previous pane", id="prev-pane", priority=True),
-        Binding("1", "zoom(0)", "maximise 1", id="zoom-1"),
-        Binding("2", "zoom(1)", "maximise 2", id="zoom-2"),
-        Binding("3", "zoom(2)", "maximise 3", id="zoom-3"),
-        Binding("4", "zoom(3)", "maximise 4", id="zoom-4"),
         Binding("T,t", "cycle_theme", "theme", id="theme"),
-        Binding("i", "instance(1)", "next host", id="instance-next"),
-        Binding("u", "instance(-1)", "previous host", id="instance-prev"),
-        Binding("escape", "escape", "back", id="escape", show=False),
-        *replay.BINDINGS,
         # Ctrl-C quits, as in htop (Textual would only hint at ctrl+q): `obs-tui demo` then
         # stops everything it started.
         Binding("ctrl+c", "quit", "quit", id="quit-ctrl-c", show=False, priority=True),
@@ -221,9 +113,8 @@ class ObsApp(replay.ReplayMixin, App[int]):
         self.frame: Frame | None = None  # the frame shown: the live one, or a replayed one
         self.history = self.live_history = History()
         self.live_frame: Frame | None = None
+        self.replaying = False  # the frame shown is a recorded one (replay)
         self.paused = False
-        self.zoomed: int | None = None
-        self.focused_pane = 0
         self.frames = 0
         self.error = ""
         self.start_error = ""
@@ -231,8 +122,6 @@ class ObsApp(replay.ReplayMixin, App[int]):
         self._closing = False
         self._timer: Timer | None = None
         self._main: MainScreen | None = None
-        self._main_up = False
-        self._panes: list[Pane] = []
         self.remembered: Remembered | None = None  # the theme and sorts kept between runs
 
     _themes: dict[str, Theme] = {}
@@ -244,37 +133,19 @@ class ObsApp(replay.ReplayMixin, App[int]):
         # twice: an eighth of the console's drawing time. Ours are registered once, at start.
         return self._themes.get(self.theme) or super().current_theme
 
-    def get_default_screen(self) -> Screen:
-        self._main = MainScreen()
-        self._panes = []
+    def get_default_screen(self) -> Screen[None]:
+        self._main = MainScreen(read_only=self.read_only)
         return self._main
-
-    # ---- widgets --------------------------------------------------------------------------
 
     @property
     def main(self) -> MainScreen:
         assert self._main is not None
         return self._main
 
-    @property
-    def panes(self) -> list[Pane]:
-        # The four panes live as long as the main screen: kept here, not found by a DOM query a frame.
-        if not self._panes:
-            self._panes = list(self.main.query(Pane).results(Pane))
-        return self._panes
-
-    @property
-    def pane(self) -> Pane:
-        return self.panes[self.focused_pane]
-
     # ---- lifecycle and the poll -----------------------------------------------------------
 
     def main_ready(self) -> None:
-        self._main_up = True
-        if self.remembered is not None:
-            self.remembered.restore_sorts(self.panes)
-        self.apply_layout()
-        self.pane.focus()
+        """The main screen is up: check the terminal's size and start polling the engine."""
         self.check_size(self.size.width, self.size.height)
         self._poll()
 
@@ -318,8 +189,8 @@ class ObsApp(replay.ReplayMixin, App[int]):
         self.live_history.record(message.frame)
         self._schedule(message.started)
         if self.replaying:  # the recorded frame stays on screen; its age and the bar move on
-            self.render_header()
-            self.update_timebar()
+            self.main.render_header()
+            self.main.update_timebar()
             return
         self.frame = message.frame
         if not self.paused:
@@ -329,11 +200,10 @@ class ObsApp(replay.ReplayMixin, App[int]):
         self.error = message.error
         if message.fatal:
             self.start_error = message.error
-            for pane in self.panes:
-                pane.summary_line.set(f"[$error]engine failed to start:[/] {escape(message.error)}")
+            self.main.show_start_failure(message.error)
         else:
             self._schedule(message.started)
-        self.render_header()
+        self.main.render_header()
 
     def on_terminal_exit(self, message: TerminalExit) -> None:
         """SIGTERM, SIGINT, SIGHUP or the terminal gone: the normal exit (engine closed,
@@ -351,96 +221,46 @@ class ObsApp(replay.ReplayMixin, App[int]):
                 except Exception:
                     pass
 
-    # ---- rendering ------------------------------------------------------------------------
+    # ---- the frame shown ------------------------------------------------------------------
 
     def render_frame(self) -> None:
-        """Repaint what is shown from the latest frame (nothing behind another screen)."""
+        """Repaint what is shown from the frame shown (nothing behind another screen)."""
         if self.frame is None or self.paused:
             return
         screen = self.screen
         if isinstance(screen, DetailScreen):
             screen.update_frame()
-            return
-        if screen is not self._main:
-            return
-        self.render_header()
-        for pane in self.panes:
-            if not pane.has_class("-hidden"):
-                pane.show(self.frame, self.history)
+        elif isinstance(screen, MainScreen):
+            screen.show_frame(self.frame, self.history)
 
-    def render_header(self) -> None:
-        if not self._main_up:
-            return
-        header = self.main.query_one("#header", TextLine)
-        width = max(header.size.width, self.size.width - 2)
-        right = ""
-        if self.paused:
-            right = "[reverse b] PAUSED [/]"
-        elif self.error:
-            right = f"[$error]{escape(fmt.truncate(self.error, 40))}[/]"
-        if self.read_only:
-            right = "[b]read-only[/] " + right
-        frame = self.frame
-        if frame is None:
-            left = "[b]obs-tui[/]  starting… (loading sources)"
-            header.set(f"{left}  {right}" if right else left)
-            return
-        up = fmt.uptime(frame.uptime_s)
-        full = f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s"
-        short = f"[b]{escape(frame.host)}[/] up {up} {frame.interval_s:g}s"
-        if frame.instances:  # read-only mode: the host is the fleet's, chosen with i
-            engine = self.engine
-            instance = getattr(engine, "instance", frame.instance)
-            count = len(frame.instances)
-            shown = escape(instance) if instance else f"all {count} host{'s' if count != 1 else ''}"
-            full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
-            short = f"[b]{shown}[/] {frame.interval_s:g}s"
-        recorded = self.replay_badge()
-        if recorded:
-            full, short = f"{recorded} {full}", f"{recorded} {short}"
-        tiny = short.rsplit(" up ", 1)[0] if not frame.instances else short
-        found = badges(frame)
-        failing = [i for i, (_, mode, reason) in enumerate(found) if mode in ("stale", "off") and reason]
-        # Widest first; failing sources keep their short reasons as long as they fit, the first
-        # one longest, even over the uptime (at 80 columns too); the panes and doctor have the
-        # whole reason.
-        layouts = [
-            (full, "  ", set(range(len(found))), False),
-            (full, "  ", set(failing), False),
-            (short, " ", set(failing), False),
-        ]
-        layouts += [
-            (base, " ", set(failing[:k]), True) for base in (short, tiny) for k in range(len(failing), 0, -1)
-        ]
-        layouts += [(short, " ", set(), False), (short, " ", set(), True), (tiny, " ", set(), True)]
-        text = ""
-        for base, sep, reasons, abbrev in layouts:
-            text = base + "  " + badge_line(found, reasons, sep, abbrev)
-            if len(_plain(text)) + len(_plain(right)) + 2 <= width:
-                break
-        pad = max(width - len(_plain(text)) - len(_plain(right)), 2)
-        header.set(text + " " * pad + right if right else text)
+    def show_recorded(self, frame: Frame, history: History | None = None) -> None:
+        """Replay: show a recorded frame in place of live ones (and, once it is read, the
+        history before it, for the sparklines)."""
+        self.replaying = True
+        self.frame = frame
+        if history is not None:
+            self.history = history
+        self.render_frame()
 
-    # ---- layout ---------------------------------------------------------------------------
+    def show_live(self) -> None:
+        self.replaying = False
+        self.frame, self.history = self.live_frame, self.live_history
+        self.render_frame()
 
-    def apply_layout(self, width: int | None = None, height: int | None = None) -> None:
-        if not self._main_up:
-            return
-        width = self.size.width if width is None else width
-        height = self.size.height if height is None else height
-        narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
-        body = self.main.query_one("#body")
-        body.set_class(narrow, "narrow")
-        body.set_class(self.zoomed is not None, "-zoomed")
-        self.main.query_one("#keys", TextLine).set(KEYS_NARROW if narrow else KEYS_WIDE)
-        for i, pane in enumerate(self.panes):
-            hidden = self.zoomed is not None and i != self.zoomed
-            was_hidden = pane.has_class("-hidden")
-            pane.set_class(hidden, "-hidden")
-            pane.set_class(i == self.focused_pane, "-focused")
-            pane.set_compact(narrow and not hidden and i != self.focused_pane)
-            if was_hidden and not hidden and self.frame is not None:
-                self.call_after_refresh(pane.show, self.frame, self.history)
+    def instance_shown(self) -> str | None:
+        """Read-only mode: the fleet's host the engine shows now (None: the frame says)."""
+        instance = getattr(self.engine, "instance", None)  # read for every frame: no Protocol check
+        return instance if isinstance(instance, str) else None
+
+    def select_instance(self, step: int) -> bool:
+        """Read-only mode: the next host of the fleet; False when there is no fleet."""
+        engine = self.engine
+        if not isinstance(engine, FleetEngine) or not engine.instances():
+            return False
+        engine.cycle_instance(step)
+        return True
+
+    # ---- the terminal ---------------------------------------------------------------------
 
     def check_size(self, width: int, height: int) -> None:
         small = too_small(width, height)
@@ -452,32 +272,8 @@ class ObsApp(replay.ReplayMixin, App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.check_size(event.size.width, event.size.height)
-        self.apply_layout(event.size.width, event.size.height)
-        self.call_after_refresh(self.render_header)
 
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        widget: Any = event.widget
-        while widget is not None and not isinstance(widget, Pane):
-            widget = widget.parent
-        if widget is not None:
-            index = self.panes.index(widget)
-            if index != self.focused_pane:
-                self.focused_pane = index
-                if self.zoomed is not None:
-                    self.zoomed = index
-                self.apply_layout()
-
-    def focus_pane(self, index: int) -> None:
-        self.focused_pane = index % len(PANES)
-        if self.zoomed is not None:
-            self.zoomed = self.focused_pane
-        self.apply_layout()
-        self.call_after_refresh(self.pane.focus)
-
-    # ---- actions --------------------------------------------------------------------------
-
-    def _on_main(self) -> bool:
-        return self.screen is self._main
+    # ---- app-wide keys --------------------------------------------------------------------
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -485,101 +281,14 @@ class ObsApp(replay.ReplayMixin, App[int]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        self.render_header()
+        self.main.render_header()
         if not self.paused:
             self.render_frame()
-
-    def action_next_pane(self, step: int) -> None:
-        if self._on_main():
-            self.focus_pane(self.focused_pane + step)
-
-    def action_zoom(self, index: int) -> None:
-        if not self._on_main():
-            return
-        self.zoomed = None if self.zoomed == index else index
-        self.focus_pane(index)
-
-    def action_sort(self, step: int) -> None:
-        if self._on_main():
-            self.pane.cycle_sort(step)
-
-    def action_reverse_sort(self) -> None:
-        if self._on_main():
-            self.pane.reverse_sort()
-
-    def action_instance(self, step: int) -> None:
-        """Read-only mode: show the next host of the fleet (all hosts first). The sources keep
-        every instance's data, so the next frame shows it with no extra request."""
-        engine = self.engine
-        if (
-            not self._on_main()
-            or engine is None
-            or not hasattr(engine, "cycle_instance")
-            or not engine.instances()
-        ):
-            self.bell()
-            return
-        engine.cycle_instance(step)
-        self.render_header()  # the panes follow at the next frame
 
     def action_cycle_theme(self) -> None:
         names = list(self._themes)  # the usual three first, then the user's
         current = self.theme if self.theme in names else names[0]
         self.theme = names[(names.index(current) + 1) % len(names)]
-
-    def action_detail(self) -> None:
-        if not self._on_main():
-            return
-        pane = self.pane
-        key = pane.selected_key()
-        spec = pane.detail(key) if key is not None else None
-        if spec is None:
-            self.bell()
-            return
-        self.push_screen(DetailScreen(lambda: pane.detail(key), spec))
-
-    def action_filter(self) -> None:
-        if not self._on_main():
-            return
-        box = self.main.query_one("#filter", Input)
-        box.value = self.pane.filter_text
-        box.placeholder = f"filter {self.pane.TITLE}: type, Enter keeps, Esc clears"
-        box.add_class("-show")
-        self.main.query_one("#keys").add_class("-filtering")
-        box.focus()
-
-    def _close_filter(self, clear: bool) -> None:
-        box = self.main.query_one("#filter", Input)
-        if clear:
-            self.pane.set_filter("")
-        box.remove_class("-show")
-        self.main.query_one("#keys").remove_class("-filtering")
-        self.pane.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter" and event.input.has_class("-show"):
-            self.pane.set_filter(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self._close_filter(clear=False)
-
-    def action_escape(self) -> None:
-        if not self._on_main():
-            return
-        if self.main.query_one("#filter", Input).has_class("-show"):
-            self._close_filter(clear=True)
-        elif self.pane.filter_text:
-            self.pane.set_filter("")
-        elif self.zoomed is not None:
-            self.zoomed = None
-            self.apply_layout()
-
-
-def _plain(markup: str) -> str:
-    from textual.content import Content
-
-    return Content.from_markup(markup).plain
 
 
 def run_console(
@@ -598,5 +307,5 @@ def run_console(
         remembered.start(app.theme)  # after NO_COLOR and aliases: only a T press changes it
     app.run(mouse=mouse)
     if remembered is not None:
-        remembered.save_from(app.theme, app._panes)
+        remembered.save_from(app.theme, app._main.panes if app._main is not None else [])
     return app.return_code or (1 if app.start_error else 0)

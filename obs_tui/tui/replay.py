@@ -1,22 +1,24 @@
 """Replay in the console: the keys that move through recorded history, and compare.
 
-A mixin of ObsApp. While replaying, `app.frame` and `app.history` are the recorded frame and
-the history before it, so every pane and detail screen draws them as they draw live ones;
-live frames keep coming (and being recorded) into `app.live_frame` / `app.live_history`,
-shown again with L. Only the header and the time bar under it say which one is on screen.
-Reading history (decoding chunks) runs in thread workers, never on the UI thread.
+The main screen's keys (a base of MainScreen); the frames are the App's. While replaying,
+`app.frame` and `app.history` are the recorded frame and the history before it, so every pane
+and detail screen draws them as they draw live ones; live frames keep coming (and being
+recorded) into `app.live_frame` / `app.live_history`, shown again with L. Only the header and
+the time bar under it say which one is on screen. Reading history (decoding chunks) runs in
+thread workers, never on the UI thread.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
+from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from obs_tui.history.store import Store
@@ -24,6 +26,10 @@ from obs_tui.history.timeline import Timeline, label_time
 from obs_tui.history.timeparse import parse_time
 from obs_tui.model import Frame
 from obs_tui.tui.history import KEEP, History
+from obs_tui.tui.widgets import TextLine
+
+if TYPE_CHECKING:
+    from obs_tui.tui.app import ObsApp
 
 COMPARE_BEFORE_S = 3600.0
 HISTORY_DELAY_S = 0.3
@@ -81,111 +87,111 @@ def replay_badge(frame: Frame, now: float) -> str:
     return f"[reverse b] REPLAY {when} · {ago(now - at)} [/]"
 
 
-class ReplayMixin:
-    """Replay and compare for ObsApp (see the module docstring)."""
+class ReplayMixin(Screen[None]):
+    """Replay and compare for the main screen (see the module docstring)."""
 
-    replaying = False
+    timebar: TextLine
     _timeline: Timeline | None = None
+
+    @property
+    def console(self) -> ObsApp:
+        return cast("ObsApp", self.app)
+
+    def render_header(self) -> None:
+        raise NotImplementedError
 
     # ---- where the recorded frames come from ---------------------------------------------------
 
     def timeline(self) -> Timeline | None:
-        app: Any = self
         if self._timeline is None:
-            store = getattr(app.engine, "history", None)
+            store = getattr(self.console.engine, "history", None)
             if isinstance(store, Store):
                 self._timeline = Timeline(store)
         return self._timeline
 
     def _no_history(self) -> None:
-        app: Any = self
-        note = getattr(app.engine, "history_note", "") or "no history store (started with --no-history?)"
-        app.bell()
-        app.notify(note, title="no history", severity="warning")
+        note = (
+            getattr(self.console.engine, "history_note", "")
+            or "no history store (started with --no-history?)"
+        )
+        self.app.bell()
+        self.app.notify(note, title="no history", severity="warning")
 
     # ---- keys ---------------------------------------------------------------------------------
 
     def action_replay_step(self, ticks: int) -> None:
-        app: Any = self
-        if not app._on_main() or app.frame is None:
+        app = self.console
+        shown = app.frame
+        if shown is None:
             return
-        shown: Frame = app.frame
-        if not self.replaying and ticks > 0:
+        if not app.replaying and ticks > 0:
             app.bell()  # live is the newest there is
             return
-        if self.replaying:
+        if app.replaying:
             self._seek(lambda timeline: timeline.step(shown, ticks))
         else:  # from live: the newest recorded tick is one back
             self._seek(lambda timeline: timeline.step(timeline.frame_at(shown.taken_at) or shown, ticks + 1))
 
     def action_replay_seconds(self, seconds: float) -> None:
-        app: Any = self
-        if not app._on_main() or app.frame is None:
+        app = self.console
+        if app.frame is None:
             return
-        if not self.replaying and seconds > 0:
+        if not app.replaying and seconds > 0:
             app.bell()
             return
         target = label_time(app.frame) + seconds
         self._seek(lambda timeline: timeline.frame_at(target))
 
     def action_replay_goto(self) -> None:
-        app: Any = self
-        if not app._on_main():
-            return
         if self.timeline() is None:
             self._no_history()
             return
         from obs_tui.tui.screens.goto import GotoScreen
 
-        app.push_screen(GotoScreen("go to (14:05, -10m, ISO 8601; L: live)"), self._goto_typed)
+        self.app.push_screen(GotoScreen("go to (14:05, -10m, ISO 8601; L: live)"), self._goto_typed)
 
     def _goto_typed(self, text: str | None) -> None:
-        app: Any = self
         if not text:
             return
         try:
             target = parse_time(text, time.time())
         except ValueError as exc:
-            app.bell()
-            app.notify(str(exc), title="go to", severity="error")
+            self.app.bell()
+            self.app.notify(str(exc), title="go to", severity="error")
             return
         self._seek(lambda timeline: timeline.frame_at(target))
 
     def action_live(self) -> None:
-        app: Any = self
-        if not self.replaying:
+        if not self.console.replaying:
             return
-        self.replaying = False
-        app.frame, app.history = app.live_frame, app.live_history
+        self.console.show_live()
         self.show_timebar(False)
-        app.render_frame()
-        app.render_header()
+        self.render_header()
 
     def action_compare(self) -> None:
-        app: Any = self
-        if app.frame is not None:
-            self._compare(app.frame, app.frame.taken_at - COMPARE_BEFORE_S)
+        frame = self.console.frame
+        if frame is not None:
+            self._compare(frame, frame.taken_at - COMPARE_BEFORE_S)
 
     def action_compare_at(self) -> None:
-        app: Any = self
         if self.timeline() is None:
             self._no_history()
             return
         from obs_tui.tui.screens.goto import GotoScreen
 
-        app.push_screen(GotoScreen("compare with (14:05, -1h, ISO 8601)"), self._compare_typed)
+        self.app.push_screen(GotoScreen("compare with (14:05, -1h, ISO 8601)"), self._compare_typed)
 
     def _compare_typed(self, text: str | None) -> None:
-        app: Any = self
-        if not text or app.frame is None:
+        frame = self.console.frame
+        if not text or frame is None:
             return
         try:
             target = parse_time(text, time.time())
         except ValueError as exc:
-            app.bell()
-            app.notify(str(exc), title="compare", severity="error")
+            self.app.bell()
+            self.app.notify(str(exc), title="compare", severity="error")
             return
-        self._compare(app.frame, target)
+        self._compare(frame, target)
 
     # ---- workers and their answers ------------------------------------------------------------
 
@@ -198,53 +204,46 @@ class ReplayMixin:
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _seek_worker(self, timeline: Timeline, find: Callable[[Timeline], Frame | None]) -> None:
-        app: Any = self
         try:
             frame = find(timeline)
         except Exception as exc:  # a store that fails to read says so; the console stays up
-            app.post_message(ReplayFrame(None, f"{type(exc).__name__}: {exc}"))
+            self.post_message(ReplayFrame(None, f"{type(exc).__name__}: {exc}"))
             return
-        app.post_message(ReplayFrame(frame, "" if frame is not None else "nothing recorded there"))
+        self.post_message(ReplayFrame(frame, "" if frame is not None else "nothing recorded there"))
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
-        app: Any = self
-        if message.frame is None:
-            app.bell()
-            app.notify(message.why, title="replay", severity="warning")
+        frame = message.frame
+        if frame is None:
+            self.app.bell()
+            self.app.notify(message.why, title="replay", severity="warning")
             return
-        self.replaying = True
-        app.frame = message.frame
+        app = self.console
+        app.show_recorded(frame)
         self.show_timebar(True)
-        app.render_frame()
-        app.render_header()
+        self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up
         # to KEEP frames, which must not hold up the frame asked for
-        frame = message.frame
-        app.set_timer(
-            HISTORY_DELAY_S,
-            lambda: (
-                self._history_worker(self.timeline(), frame)
-                if self.replaying and app.frame is frame
-                else None
-            ),
-        )
+        self.set_timer(HISTORY_DELAY_S, lambda: self._read_history(frame))
+
+    def _read_history(self, frame: Frame) -> None:
+        timeline = self.timeline()
+        if timeline is not None and self.console.replaying and self.console.frame is frame:
+            self._history_worker(timeline, frame)
 
     @work(thread=True, exclusive=True, group="replay-history", exit_on_error=False)
     def _history_worker(self, timeline: Timeline, frame: Frame) -> None:
-        app: Any = self
         history = History()
         worker = get_current_worker()
         for f in timeline.frames_before(frame, KEEP):
             if worker.is_cancelled:  # moved on to another frame already
                 return
             history.record(f)
-        app.post_message(ReplayHistory(frame, history))
+        self.post_message(ReplayHistory(frame, history))
 
     def on_replay_history(self, message: ReplayHistory) -> None:
-        app: Any = self
-        if self.replaying and app.frame is message.frame:
-            app.history = message.history
-            app.render_frame()
+        app = self.console
+        if app.replaying and app.frame is message.frame:
+            app.show_recorded(message.frame, message.history)
 
     def _compare(self, now: Frame, at: float) -> None:
         timeline = self.timeline()
@@ -255,40 +254,30 @@ class ReplayMixin:
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def _compare_worker(self, timeline: Timeline, now: Frame, at: float) -> None:
-        app: Any = self
-        app.post_message(CompareReady(timeline.frame_at(at), now, at))
+        self.post_message(CompareReady(timeline.frame_at(at), now, at))
 
     def on_compare_ready(self, message: CompareReady) -> None:
-        app: Any = self
         if message.then is None or abs(label_time(message.then) - message.asked) > 120:
-            app.bell()
+            self.app.bell()
             when = time.strftime("%H:%M:%S", time.localtime(message.asked))
-            app.notify(f"nothing recorded at {when}", title="compare", severity="warning")
+            self.app.notify(f"nothing recorded at {when}", title="compare", severity="warning")
             return
         from obs_tui.tui.screens.compare import CompareScreen
 
-        app.push_screen(CompareScreen(message.then, message.now))
+        self.app.push_screen(CompareScreen(message.then, message.now))
 
     # ---- the time bar and the header ----------------------------------------------------------
 
     def show_timebar(self, show: bool) -> None:
-        app: Any = self
-        if not app._main_up:
-            return
-        from obs_tui.tui.widgets import TextLine
-
-        bar = app.main.query_one("#timebar", TextLine)
-        bar.set_class(show, "-show")
+        self.timebar.set_class(show, "-show")
         if show:
             self.update_timebar()
 
     def update_timebar(self) -> None:
-        app: Any = self
+        app = self.console
         timeline = self.timeline()
-        if not self.replaying or timeline is None or app.frame is None:
+        if not app.replaying or timeline is None or app.frame is None:
             return
-        from obs_tui.tui.widgets import TextLine
-
         span = timeline.span()
         if span is None:
             return
@@ -296,8 +285,8 @@ class ReplayMixin:
         left = time.strftime("%m-%d %H:%M", time.localtime(span[0]))
         inner = width - len(left) - len(" now") - 1
         bar = timeline.bar(inner, label_time(app.frame), time.time())
-        app.main.query_one("#timebar", TextLine).set(f"{escape(left)} {bar} now")
+        self.timebar.set(f"{escape(left)} {bar} now")
 
     def replay_badge(self) -> str:
-        app: Any = self
-        return replay_badge(app.frame, time.time()) if self.replaying and app.frame else ""
+        app = self.console
+        return replay_badge(app.frame, time.time()) if app.replaying and app.frame else ""

@@ -20,11 +20,12 @@ the saved termios) when the app exits normally or on an exception, but:
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import select
 import signal
 import threading
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
@@ -72,11 +73,13 @@ class _Output:
 class ConsoleDriver(LinuxDriver):
     def __init__(self, app, **options: Any) -> None:
         super().__init__(app, **options)
-        self._file = _Output(self._file, self.terminal_gone)
+        if self._file is not None:
+            # Textual's writer thread only writes and flushes: the wrapper stands in for its file.
+            self._file = cast(io.TextIOWrapper, _Output(self._file, self.terminal_gone))
         self._gone = threading.Event()
         self._tty: os.stat_result | None = None
         self._wake: tuple[int, int] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signal_loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[signal.Signals, Any] = {}  # ours replaced these
         self._quiet_input: int | None = None  # the write end of the pipe that replaced the input
 
@@ -84,7 +87,7 @@ class ConsoleDriver(LinuxDriver):
 
     def start_application_mode(self) -> None:
         super().start_application_mode()
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self._signal_loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             before = signal.getsignal(sig)
             # Ignored at start (nohup) stays ignored: the watcher still sees the terminal go.
@@ -113,9 +116,9 @@ class ConsoleDriver(LinuxDriver):
             except OSError:  # it has returned already (the terminal hung up)
                 pass
             os.close(wake)
-        if self._loop is not None:  # the handlers of before (obs-tui demo has its own)
+        if self._signal_loop is not None:  # the handlers of before (obs-tui demo has its own)
             for sig, before in self._handlers.items():
-                self._loop.remove_signal_handler(sig)
+                self._signal_loop.remove_signal_handler(sig)
                 signal.signal(sig, before if before is not None else signal.SIG_DFL)
             self._handlers.clear()
         super().stop_application_mode()
@@ -128,8 +131,8 @@ class ConsoleDriver(LinuxDriver):
 
     def _post_exit(self, code: int, reason: str) -> None:
         # From a thread or a signal handler: call_soon_threadsafe also wakes the loop.
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._app.post_message, TerminalExit(code, reason))
+        if self._signal_loop is not None:
+            self._signal_loop.call_soon_threadsafe(self._app.post_message, TerminalExit(code, reason))
 
     def _sigcont_application(self, *args: Any) -> None:
         # A hang-up sends SIGCONT after SIGHUP, and Textual answers every SIGCONT by

@@ -4,7 +4,8 @@ A pane turns a Frame into rows: `items` picks its section, the pane filters and 
 items (cheap: plain Python over tuples), cuts them to the rows that fit, and only then builds
 cell text for those rows. What is missing is said in the notice, never papered over.
 
-Subclasses set NUMBER, TITLE, COLUMNS, SORTS and implement items/key/cells/summary/notice/detail.
+Subclasses set NUMBER, TITLE, COLUMNS, SORTS and implement items/key/cells/summary/notice/detail,
+queries without side effects; what a frame changes beyond the rows goes in the command `adapt`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from obs_tui.tui.widgets import TextBlock, TextLine
 @dataclass
 class Chart:
     label: str
-    values: list[float]
+    values: list[float | None]
     unit: Callable[[float | None], str]
 
 
@@ -112,7 +113,7 @@ class Pane(Vertical, can_focus=True):
         self.sort_reverse = self.SORTS[self.DEFAULT_SORT][1] if self.SORTS else True
         self.total_rows = 0
         self.is_compact = False
-        self._notice = None
+        self._notice: str | None = None
         self._items: list[Any] = []
         self._pinned: list[Any] = []
         self._shown: list[Any] = []
@@ -142,6 +143,9 @@ class Pane(Vertical, can_focus=True):
         return self.query_one(".summary", TextLine)
 
     # ---- to implement ---------------------------------------------------------------------
+
+    def adapt(self, frame: Frame) -> None:
+        """Fit what the pane shows around its rows to the frame (columns hidden, a badge)."""
 
     def items(self, frame: Frame) -> list[Any] | None:
         """The pane's rows (any order), or None when its section is absent."""
@@ -176,6 +180,7 @@ class Pane(Vertical, can_focus=True):
     def show(self, frame: Frame, history: History) -> None:
         """Take a new frame; repaint what is visible of this pane (and only what changed)."""
         self.frame, self.history = frame, history
+        self.adapt(frame)
         items = self.items(frame)
         self.summary_line.set(self.summary(frame, items))
         if self.is_compact:

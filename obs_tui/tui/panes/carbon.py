@@ -108,7 +108,9 @@ class CarbonPane(Pane):
             mode, reason = source_reason(frame, "carbon")
             return f"carbon: {mode} — {escape(reason or 'no carbon section in this frame')}", True
         stale = status is not None and status.stale
-        lines = [f"[$error]carbon: stale — {escape(status.reason)}[/]"] if stale else []
+        lines = (
+            [f"[$error]carbon: stale — {escape(status.reason)}[/]"] if status is not None and stale else []
+        )
         info = f"grid {escape(c.intensity_label)} · PUE {c.pue:g} ({escape(c.pue_source)})"
         if c.embodied_g_per_h is not None:
             info += f" · embodied {fmt.grams(c.embodied_g_per_h)}/h (SCI, in kg/day)"
@@ -153,8 +155,8 @@ class CarbonPane(Pane):
             self.set_class(not line, "-nototals")
 
     def detail(self, key: Hashable) -> DetailSpec | None:
-        frame = self.frame
-        if frame is None or frame.carbon is None:
+        frame, h = self.frame, self.history
+        if frame is None or h is None or frame.carbon is None:
             return None
         c = next((x for x in frame.carbon.processes if x.pid == key), None)
         if c is None:
@@ -174,7 +176,7 @@ class CarbonPane(Pane):
             ("PUE", f"{cs.pue:g} ({cs.pue_source})"),
         ]
         charts = [
-            Chart("g/h", list(self.history.get("gph", key)), fmt.grams),
-            Chart("W", list(self.history.get("w", key)), fmt.watts),
+            Chart("g/h", list(h.get("gph", key)), fmt.grams),
+            Chart("W", list(h.get("w", key)), fmt.watts),
         ]
         return DetailSpec(f"Carbon of {c.comm or '?'} (pid {c.pid})", fields, charts)

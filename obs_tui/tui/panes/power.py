@@ -15,7 +15,7 @@ from obs_tui.text import printable
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
-from obs_tui.tui.table import Column, KeyedTable
+from obs_tui.tui.table import Cell, Column, KeyedTable
 from obs_tui.tui.widgets import TextBlock, TextLine
 
 SPARK = 10
@@ -98,7 +98,7 @@ class PowerPane(Pane):
 
     # ---- rows -------------------------------------------------------------------------------
 
-    def items(self, frame: Frame) -> list[PowerRow] | None:
+    def adapt(self, frame: Frame) -> None:
         power = frame.power
         self.set_class(power is None, "-nopower")
         if power is None:
@@ -109,6 +109,9 @@ class PowerPane(Pane):
         else:
             self.table.set_hidden(frozenset())
         self._set_badge(source_badge(power) if power is not None else "")
+
+    def items(self, frame: Frame) -> list[PowerRow] | None:
+        power = frame.power
         status = frame.source("procs")
         if (status is None or status.mode == "off") and power is None:
             return None
@@ -135,7 +138,7 @@ class PowerPane(Pane):
 
     def cells(self, r: PowerRow) -> tuple:
         p, pp = r.proc, r.power
-        if r.key == IDLE:
+        if r.key == IDLE and pp is not None:
             return (
                 "",
                 ("Idle", "strong"),
@@ -147,9 +150,8 @@ class PowerPane(Pane):
                 "",
                 (self.spark("idle_w", None, SPARK, 1.0), "spark"),
             )
-        cpu = fmt.pct(p.cpu_percent) if p else fmt.DASH
-        if p and p.cpu_percent >= 50:
-            cpu = (cpu, tone_for(p.cpu_percent, 50, 90))
+        shown = fmt.pct(p.cpu_percent) if p else fmt.DASH
+        cpu: Cell = (shown, tone_for(p.cpu_percent, 50, 90)) if p and p.cpu_percent >= 50 else shown
         remote = (
             pp is not None
             and p is None
@@ -243,8 +245,8 @@ class PowerPane(Pane):
     # ---- Enter ------------------------------------------------------------------------------
 
     def detail(self, key: Hashable) -> DetailSpec | None:
-        frame = self.frame
-        if frame is None:
+        frame, h = self.frame, self.history
+        if frame is None or h is None:
             return None
         if key == IDLE:
             return self.host_detail(frame)
@@ -254,12 +256,12 @@ class PowerPane(Pane):
             if frame.power is not None
             else None
         )
-        if proc is None and pp is None:
+        comm = proc.comm if proc else pp.comm if pp else None
+        if comm is None:
             return None
-        h = self.history
-        fields = [("PID", str(key)), ("command", proc.comm if proc else pp.comm)]
+        fields = [("PID", str(key)), ("command", comm)]
         charts = []
-        if pp is not None:
+        if pp is not None and frame.power is not None:
             fields += [
                 ("power", f"{fmt.watts(pp.watts)} ({fmt.ratio_pct(pp.share)} of the host)"),
                 ("energy", f"{fmt.joules(pp.joules)} since start"),
@@ -287,11 +289,11 @@ class PowerPane(Pane):
             ]
         else:
             fields.append(("state", "exited"))
-        return DetailSpec(f"Process {key} {proc.comm if proc else pp.comm}", fields, charts)
+        return DetailSpec(f"Process {key} {comm}", fields, charts)
 
     def host_detail(self, frame: Frame) -> DetailSpec | None:
-        power = frame.power
-        if power is None:
+        power, h = frame.power, self.history
+        if power is None or h is None:
             return None
         fields = [
             ("source", source_badge(power)),
@@ -329,7 +331,7 @@ class PowerPane(Pane):
                 f"\ncoefficients: {est.source_url}"
             )
         charts = [
-            Chart("host W", list(self.history.get("host_w")), fmt.watts),
-            Chart("idle W", list(self.history.get("idle_w")), fmt.watts),
+            Chart("host W", list(h.get("host_w")), fmt.watts),
+            Chart("idle W", list(h.get("idle_w")), fmt.watts),
         ]
         return DetailSpec(f"Host power ({source_badge(power)})", fields, charts, note=note.strip())

@@ -9,7 +9,7 @@ from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
 from obs_tui.tui.panes.carbon import per_request
-from obs_tui.tui.table import Column
+from obs_tui.tui.table import Cell, Column
 
 SPARK = 10
 # Connections the probe sees but cannot decode (analysis.red UNDECODED_KINDS): the row's marker
@@ -87,12 +87,16 @@ class RequestsPane(Pane):
     RequestsPane { }
     """
 
-    def items(self, frame: Frame) -> list[ServiceStats] | None:
+    def adapt(self, frame: Frame) -> None:
         if frame.red is None:
-            return None
+            return
         # Read-only mode's services come from Prometheus by name: no pid, no ports to show.
         remote = bool(frame.red.services) and all(s.pid == 0 for s in frame.red.services)
         self.table.set_hidden(frozenset({"pid", "ports"}) if remote else frozenset())
+
+    def items(self, frame: Frame) -> list[ServiceStats] | None:
+        if frame.red is None:
+            return None
         return list(frame.red.services)
 
     def key(self, item: ServiceStats) -> Hashable:
@@ -168,13 +172,12 @@ class RequestsPane(Pane):
         return "", False
 
     def detail(self, key: Hashable) -> DetailSpec | None:
-        frame = self.frame
-        if frame is None or frame.red is None:
+        frame, h = self.frame, self.history
+        if frame is None or h is None or frame.red is None:
             return None
         s = next((x for x in frame.red.services if x.key == key), None)
         if s is None:
             return None
-        h = self.history
         fields = [
             ("service", s.name),
             *([("process", s.comm)] if s.name != s.comm else []),
@@ -213,7 +216,7 @@ class RequestsPane(Pane):
         # Routes since obs-tui started (a quiet route stays listed), with this window's rate.
         now = {(r.method, r.route): r.requests for r in s.routes}
         window = frame.duration_s
-        rows = [
+        rows: list[tuple[Hashable, tuple[Cell, ...]]] = [
             (
                 (r.method, r.route),
                 (

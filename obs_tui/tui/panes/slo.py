@@ -14,7 +14,7 @@ from obs_tui.model import Frame, SloStatus
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
 from obs_tui.tui.panes.base import Chart, DetailSpec, Pane, source_reason, tone_for
-from obs_tui.tui.table import Column
+from obs_tui.tui.table import Cell, Column
 
 SPARK = 6
 BAR = 4
@@ -199,11 +199,10 @@ class SloPane(Pane):
         return "", False
 
     def detail(self, key: Hashable) -> DetailSpec | None:
-        frame = self.frame
+        frame, h = self.frame, self.history
         s = next((x for x in frame.slo if x.name == key), None) if frame else None
-        if s is None:
+        if s is None or h is None:
             return None
-        h = self.history
         tte = s.time_to_exhaustion_s
         fields = [
             ("SLO", s.name),
@@ -230,7 +229,7 @@ class SloPane(Pane):
             Column("state", "STATE", 11, align="left", priority=9),
         ]
         ratios = dict(s.error_ratios)
-        rows = [
+        rows: list[tuple[Hashable, tuple[Cell, ...]]] = [
             (
                 ("w", w),
                 (f"window {w}", fmt.ratio_pct(ratios.get(w), 3), (fmt.burn(v), tone_for(v, 1.0, 6.0)), ""),

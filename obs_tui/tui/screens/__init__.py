@@ -1,1 +1,2 @@
-"""Screens pushed over the four panes: help, a row's detail, and the too-small notice."""
+"""The main screen (the four panes) and those pushed over it: help, a row's detail, compare,
+go to a time, and the too-small notice."""
