@@ -4,8 +4,8 @@ console remembers between runs (the theme and each pane's sort)."""
 from __future__ import annotations
 
 import os
-import re
 import pwd
+import re
 import sys
 from pathlib import Path
 
