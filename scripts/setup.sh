@@ -69,3 +69,19 @@ if [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
     fi
   fi
 fi
+
+# `man obs-tui` and shell completion for the command just linked, generated from its own
+# argument parser (what `make install-docs` writes); again only when missing or older than the
+# parser that makes them.
+if [ "$(id -u)" = 0 ] && [ -d /usr/local/share ]; then
+  man_dir=/usr/local/share/man/man1 bash_dir=/usr/local/share/bash-completion/completions
+  zsh_dir=/usr/local/share/zsh/site-functions
+  if [ ! -f "$man_dir/obs-tui.1" ] || [ obs_tui/cli.py -nt "$man_dir/obs-tui.1" ] \
+      || [ obs_tui/cli_help.py -nt "$man_dir/obs-tui.1" ]; then
+    mkdir -p "$man_dir" "$bash_dir" "$zsh_dir"
+    .venv/bin/python -m obs_tui.cli_help man > "$man_dir/obs-tui.1"
+    .venv/bin/python -m obs_tui.cli_help bash > "$bash_dir/obs-tui"
+    .venv/bin/python -m obs_tui.cli_help zsh > "$zsh_dir/_obs-tui"
+    echo "setup: man page and completions in /usr/local/share"
+  fi
+fi
