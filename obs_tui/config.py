@@ -434,6 +434,7 @@ def _is_file(path: Path) -> bool:
 
 def load(flag_path: str | None = None) -> Config:
     """The config from --config, else the first file found on the search path, else defaults."""
+    path: Path | None
     if flag_path is not None:
         path = Path(flag_path)
         if not _is_file(path):

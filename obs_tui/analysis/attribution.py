@@ -273,7 +273,9 @@ def fold_window(
     if total_s <= 0:
         return step
 
-    def averaged(before: tuple[tuple[str, float], ...], now: tuple[tuple[str, float], ...]):
+    def averaged(
+        before: tuple[tuple[str, float], ...], now: tuple[tuple[str, float], ...]
+    ) -> tuple[tuple[str, float], ...]:
         joules = {name: watts * window_s for name, watts in before}
         for name, watts in now:
             joules[name] = joules.get(name, 0.0) + watts * step_s

@@ -125,7 +125,8 @@ def _delta(cur: StatEntry, prev: StatEntry | None) -> tuple[int, dict[int, int]]
 
 
 def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
-    return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
+    p50, p95, p99 = (round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
+    return p50, p95, p99
 
 
 @functools.lru_cache(maxsize=32)
@@ -208,7 +209,7 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
         before = prev.undecoded.get((pid, kind), 0) if prev else 0
         undecoded.setdefault(pid, []).append((kind, total - before if before <= total else total, total))
         by_pid.setdefault(pid, [])  # a server whose connections are all undecoded still has a row
-    services = []
+    services: list[ServiceStats] = []
     le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
     for pid, keys in by_pid.items():
         paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)

@@ -205,5 +205,5 @@ class SloRaw:
 
 
 def slo_section(prev: SloRaw | None, cur: SloRaw, dt: float) -> tuple[SloStatus, ...]:
-    """The engine's analysis for the `slo` source (ANALYSES)."""
+    """The `slo` stage's analysis (obs_tui/pipeline.py)."""
     return tuple(slo_status(r, cur.now) for r in cur.readings)

@@ -35,7 +35,6 @@ class PolledSource:
     """What both read-only sources share: the poller, the last two fetches, the instance."""
 
     name = ""
-    analysis = ""
     mode = "live"
     reports = "prometheus"  # the service whose shared health this source's requests feed
 
@@ -111,7 +110,6 @@ class PromRedSource(PolledSource):
     """http_server_request_duration_seconds (obs-tui's exporter, Beyla) -> the RED section."""
 
     name = "red"
-    analysis = "red.prometheus"
 
     def _fetch(self, client: Client) -> PromFetch:
         at = self.clock()
@@ -148,7 +146,6 @@ class PromPowerSource(PolledSource):
     """Kepler, Scaphandre or obs-tui's own obs_* metrics, whichever Prometheus has -> power."""
 
     name = "power"
-    analysis = "power.prometheus"
 
     def __init__(
         self, client: Client, refresh_s: float = 15.0, clock: Callable[[], float] = time.time

@@ -23,7 +23,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.bcc_setup import probe_source
@@ -83,7 +83,7 @@ class RedSource:
         self.notice = notice  # where the kernel-headers fallback says what it assembled
         self.load_seconds: float | None = None
         self.https = False  # uprobes on libssl attached
-        self._bpf = None
+        self._bpf: Any = None  # bcc.BPF once loaded (bcc has no types)
         self._capability: Capability | None = None
         self._info: dict[int, tuple[float, ServiceInfo, int]] = {}  # pid -> (when, info, generation)
         self._dead_since: dict[tuple[int, int], float] = {}  # (tgid, generation) -> first seen dead
@@ -117,8 +117,9 @@ class RedSource:
         return self._capability
 
     def sample(self, now: float) -> RedRaw:
-        if not self.available().ok:
-            raise SourceError(self._capability.reason)
+        capability = self.available()
+        if not capability.ok:
+            raise SourceError(capability.reason)
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._prune(now)
             self._last_prune = now
@@ -141,8 +142,9 @@ class RedSource:
             folded = UndecodedKey(pid, key.kind, gen)
             counts[folded] = counts.get(folded, 0) + n
         gens: dict[int, int] = {}
-        for key in (*stats, *counts):
-            gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
+        keys: list[StatKey | UndecodedKey] = [*stats, *counts]
+        for seen in keys:
+            gens[seen.pid] = max(seen.gen, gens.get(seen.pid, 0))
         lost = self._read_lost()
         return RedRaw(
             lost_events=sum(lost),
@@ -486,7 +488,8 @@ class RedSource:
                     )
                 continue
             kept.add(which)
-        for retired in (self._retired, self._retired_undecoded):
+        retired_maps: tuple[dict[Any, Any], ...] = (self._retired, self._retired_undecoded)
+        for retired in retired_maps:
             for key in list(retired):
                 which = (key.pid, key.gen)
                 if gone(which) == "forget":

@@ -194,8 +194,9 @@ class SloSource:
         if not labels:
             return readings
         query = " or ".join(
-            slo_specs.burn_1h_query(spec, readings[spec.name].objective, label)
+            slo_specs.burn_1h_query(spec, objective, label)
             for label, spec in labels.items()
+            if (objective := readings[spec.name].objective) is not None
         )
         try:
             rows = client.query_range(query, now - SPARK_RANGE_S, now, SPARK_STEP_S)
