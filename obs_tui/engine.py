@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from obs_tui.analysis.prom_red import ALL
 from obs_tui.model import Capability, Frame, SourceStatus
+from obs_tui.raw import ALL
 from obs_tui.sources.base import Source, SourceError
 
 # A stage's analysis(previous raw or None, this raw, seconds between them) -> its section.

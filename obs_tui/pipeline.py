@@ -16,7 +16,7 @@ from obs_tui.analysis.attribution import carry_totals, fold_window, power_sectio
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.prom_power import prom_power_section
 from obs_tui.analysis.prom_red import prom_red_section
-from obs_tui.analysis.red import keep_gone, red_section
+from obs_tui.analysis.red import RedAnalysis, keep_gone
 from obs_tui.analysis.slo import slo_section
 from obs_tui.config import Config, ConfigError
 from obs_tui.engine import Engine, Join, Reporting, Service, Stage
@@ -43,8 +43,9 @@ def procs_stage(source: Source) -> Stage:
 
 
 def red_stage(source: Source) -> Stage:
-    # the window keeps what a pruned process counted
-    return Stage(source, red_section, "red", keep=keep_gone)
+    # its own analysis object: what it remembers between ticks is this stream's; the window
+    # keeps what a pruned process counted
+    return Stage(source, RedAnalysis(), "red", keep=keep_gone)
 
 
 def power_stage(source: Source) -> Stage:
@@ -139,7 +140,7 @@ def readonly_stages(client: Client, refresh_s: float) -> list[Stage]:
 
 def local_stages(config: Config, notice: Notice = _quiet) -> list[Stage]:
     """This host's RED (eBPF) and power."""
-    from obs_tui.analysis.service_names import rules_from_config
+    from obs_tui.service_names import rules_from_config
     from obs_tui.sources.red import RedSource
     from obs_tui.sources.service_identity import ServiceNaming
 

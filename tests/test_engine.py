@@ -144,7 +144,7 @@ def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
     """The RED source forgets an exited process's counters 30 s after it died; a longer window
     still holds its requests (and its name), compared with the window's start."""
     from obs_tui.analysis import histogram as h
-    from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+    from obs_tui.raw import RedRaw, ServiceInfo, StatEntry, StatKey
 
     def entry(count):
         return StatEntry(count, count * 1_000_000, ((h.bucket_of(1_000_000), count),))

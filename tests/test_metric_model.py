@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from obs_tui.analysis.service_names import RuleError, ServiceRule, rules_from_config, service_name
+from obs_tui.service_names import RuleError, ServiceRule, rules_from_config, service_name
 from obs_tui.sources.procs import container_id
 from tests import servers
 from tests.prometheus_server import prometheus

@@ -9,9 +9,6 @@ import pytest
 
 from obs_tui.analysis.attribution import (
     MAX_PLAUSIBLE_WATTS,
-    CpuStat,
-    PowerRaw,
-    Zone,
     busy_ratio,
     carry_totals,
     counter_delta,
@@ -20,6 +17,7 @@ from obs_tui.analysis.attribution import (
 )
 from obs_tui.engine import Engine
 from obs_tui.pipeline import stages
+from obs_tui.raw import CpuStat, PowerRaw, Zone
 from obs_tui.sources.power import PowerSource, parse_proc_stat
 from tests.power_fakes import FakeRapl, FakeZone, spawn_burner, stop
 

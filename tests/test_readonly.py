@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from obs_tui.analysis.prom_red import ALL, PromFetch, PromHist, PromRedRaw, prom_red_section
+from obs_tui.analysis.prom_red import prom_red_section
 from obs_tui.config import parse
 from obs_tui.engine import Engine
 from obs_tui.pipeline import stages
+from obs_tui.raw import ALL, PromFetch, PromHist, PromRedRaw
 from obs_tui.sources.prometheus import Client
 from obs_tui.sources.readonly import PromPowerSource, PromRedSource
 from tests.fault_proxy import FaultProxy

@@ -11,7 +11,7 @@ finds every path, and a hash always names the same path, so it is looked up once
 
 The probe counts a request on the process that read it. A fork-per-connection server's
 children exit before they are looked at, so each process is attributed once to its service
-(_owner): itself, or the listening server that forked it (analysis.red.serves_for). A child's
+(_owner): itself, or the listening server that forked it (raw.serves_for). A child's
 counters are added to its server's, and once the child is gone they are moved out of the
 kernel's maps into `_retired` here, so the server's totals never go down.
 """
@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
 from obs_tui.probe_constants import UNDECODED_KINDS
+from obs_tui.raw import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
@@ -262,7 +262,7 @@ class RedSource:
 
     def _owner(self, pid: int, gen: int, gens: dict[int, int], now: float) -> tuple[int, int]:
         """The process itself, or the nearest listening ancestor it serves for (a fork-per-
-        connection child: analysis.red.serves_for). Decided once per process, at its first
+        connection child: raw.serves_for). Decided once per process, at its first
         counted request, and kept: a child's requests never move from one service to another."""
         child = self._info_of(pid, gen, now)
         parent = self._parent(pid, alive=child is not None)

@@ -15,8 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from obs_tui.analysis.slo import SloRaw, SloReading
 from obs_tui.model import Capability
+from obs_tui.raw import SloRaw, SloReading
 from obs_tui.sources import slo_specs
 from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 from obs_tui.sources.slo_specs import SloSpec
