@@ -26,12 +26,32 @@ PACKAGE = "obs_tui"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("obs_tui", "obs_tui.model", "obs_tui.probe_constants", "obs_tui.text", "obs_tui.data")),
     ("analysis", ("obs_tui.analysis",)),
-    ("sources", ("obs_tui.sources", "obs_tui.bcc_setup", "obs_tui.config", "obs_tui.doctor")),
+    (
+        "sources",
+        (
+            "obs_tui.sources",
+            "obs_tui.bcc_setup",
+            "obs_tui.config",
+            "obs_tui.config_template",
+            "obs_tui.doctor",
+        ),
+    ),
     ("engine", ("obs_tui.engine", "obs_tui.pipeline")),
-    ("sinks", ("obs_tui.snapshot", "obs_tui.exporter", "obs_tui.tui")),
+    (
+        "sinks",
+        ("obs_tui.snapshot", "obs_tui.snapshot_tables", "obs_tui.exporter", "obs_tui.history", "obs_tui.tui"),
+    ),
     (
         "cli",
-        ("obs_tui.cli", "obs_tui.__main__", "obs_tui.demo", "obs_tui.demo_service", "obs_tui.privileges"),
+        (
+            "obs_tui.cli",
+            "obs_tui.cli_help",
+            "obs_tui.__main__",
+            "obs_tui.demo",
+            "obs_tui.demo_service",
+            "obs_tui.privileges",
+            "obs_tui.tui.screenshots",
+        ),
     ),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
