@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from obs_tui.analysis import histogram
-from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey, red_section
+from obs_tui.analysis.red import RedAnalysis, red_section
 from obs_tui.exporter import HTTP_LABELS, FrameCollector
 from obs_tui.model import Frame, PowerSection, ProcessPower
+from obs_tui.raw import RedRaw, ServiceInfo, StatEntry, StatKey
 
 
 def raw(services: int, routes: int, rng: random.Random) -> RedRaw:
@@ -105,12 +106,13 @@ def main() -> int:
     )
     base = timed(lambda: generate_latest(native), args.rounds)
     mine = timed(lambda: generate_latest(ours), args.rounds)
-    tick = timed(lambda: red_section(sample, sample, 1.0), args.rounds)
+    analyse = RedAnalysis()  # as the engine's stage runs it, remembering between ticks
+    tick = timed(lambda: analyse(sample, sample, 1.0), args.rounds)
     import obs_tui.analysis.red as red_module
 
     keep = red_module._series
     red_module._series = lambda entries: ()  # the same analysis without the exporter's series
-    bare = timed(lambda: red_section(sample, sample, 1.0), args.rounds)
+    bare = timed(lambda: analyse(sample, sample, 1.0), args.rounds)
     red_module._series = keep
     print(
         f"baseline: prometheus_client's own metrics   {base[0] * 1e3:7.2f} ms  worst {base[1] * 1e3:7.2f} ms"

@@ -91,8 +91,8 @@ def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
 
 
 def record(args, store_dir: Path, atop_file: Path) -> dict:
-    from obs_tui.cli import make_engine
     from obs_tui.config import parse
+    from obs_tui.pipeline import make_engine
 
     config = parse('interval = 1.0\n[red]\nroutes = ["/users/{id}", "/orders/{id}"]\n')
     engine = make_engine(config, read_only=False, with_slos=False)

@@ -75,15 +75,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _options() -> dict[str, argparse.ArgumentParser]:
+def _options() -> dict[str, OneLineParser]:
     """The shared options in small groups, so each subcommand offers only those that apply.
 
     SUPPRESS lets an option stand before or after its subcommand without the subparser's
     defaults overwriting what was given before it."""
     from obs_tui.cli_help import files_completion
 
-    def group() -> argparse.ArgumentParser:
-        return argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    def group() -> OneLineParser:
+        return OneLineParser(add_help=False, argument_default=argparse.SUPPRESS)
 
     config, interval, sources, root, screen = group(), group(), group(), group(), group()
     history, recording = group(), group()
@@ -328,113 +328,6 @@ def _to_stderr(line: object) -> None:
     print(printable(str(line), keep_newlines=True), file=sys.stderr)
 
 
-def power_source(config: Config, notice=lambda line: None):
-    from obs_tui.sources.power import PowerSource
-
-    power = config.power
-    overrides = {
-        key: power[key] for key in ("min_watts_per_vcpu", "max_watts_per_vcpu", "memory_watts_per_gb")
-    }
-    return PowerSource(power["powercap_root"], power["hwmon_root"], overrides, notice=notice)
-
-
-def prometheus_client(config: Config):
-    """The one Prometheus client every reader shares (its health is the `prometheus`
-    capability), or (None, why not) without a URL or with settings that cannot work."""
-    from obs_tui.sources.prometheus import Client, PrometheusConfigError
-
-    if not config.prometheus["url"]:
-        return None, "prometheus.url is not set (--prometheus URL)"
-    try:
-        return Client.from_config(config.prometheus), ""
-    except PrometheusConfigError as exc:
-        return None, str(exc)
-
-
-def make_engine(
-    config: Config, read_only: bool, notice=lambda line: None, slos=None, sinks=(), with_slos: bool = True
-):
-    """Sources and capabilities for this host, wired into an Engine. Runs off the UI thread.
-    `notice` gets one-line notices (the kernel-headers fallback); the console, which owns the
-    terminal, passes none. `slos`: the SloSpecs already loaded (load_slos), else loaded here;
-    with_slos=False for the agent, which publishes no SLOs (they are Prometheus's own data).
-    Every reader of Prometheus (SLOs, read-only panes, the grid intensity) shares one client."""
-    from collections.abc import Callable
-
-    from obs_tui import doctor
-    from obs_tui.analysis.carbon import CarbonJoin, settings_from_config
-    from obs_tui.engine import Engine, Reporting, Service
-    from obs_tui.model import Capability
-    from obs_tui.sources.base import Source
-    from obs_tui.sources.procs import ProcsSource
-
-    checks = doctor.run_checks(config, read_only=read_only, compile_probe=False, probe_prometheus=False)
-    client, why_not = prometheus_client(config)
-    refresh = float(config.prometheus["refresh_s"])
-    sources: list[Source]
-    if read_only and client is not None:
-        from obs_tui.sources.readonly import PromPowerSource, PromRedSource
-
-        # the fleet's panes from its metrics, nothing local (this laptop's processes are not
-        # the fleet's)
-        sources = [PromRedSource(client, refresh), PromPowerSource(client, refresh)]
-    elif read_only and config.prometheus["url"]:
-        raise ConfigError(why_not)
-    else:
-        sources = [ProcsSource()]
-    if not read_only:
-        from obs_tui.analysis.service_names import rules_from_config
-        from obs_tui.sources.red import RedSource
-        from obs_tui.sources.service_identity import ServiceNaming
-
-        naming = ServiceNaming(rules_from_config(config.red["services"]))
-        sources.append(
-            RedSource(
-                routes=config.red["routes"],
-                max_children=config.red["max_children"],
-                notice=notice,
-                naming=naming,
-            )
-        )
-        sources.append(power_source(config, notice))
-    if client is not None and with_slos:
-        from obs_tui.sources.slo import SloSource
-
-        sources.append(SloSource(client, load_slos(config) if slos is None else slos, refresh))
-    carbon = settings_from_config(config.carbon)
-    live: Callable[[], tuple[float | None, str]] | None = None
-    grid = None
-    if carbon.intensity is None and client is None:
-        live = lambda: (None, why_not)  # noqa: E731
-    elif carbon.intensity is None:  # no figure in the config: ask the grid-intensity exporter
-        from obs_tui.sources.grid_intensity import GridIntensityQuery
-
-        live = grid = GridIntensityQuery(client, carbon.query, refresh)
-    joins = [("carbon", CarbonJoin(carbon, live))]
-    capabilities = doctor.capabilities(checks, read_only)
-    services: dict[str, Service] = {}
-    if client is not None and (grid is not None or any(isinstance(s, Reporting) for s in sources)):
-        services["prometheus"] = client
-    elif client is not None:  # the agent without an intensity query: nothing here asks it
-        client.close()
-        capabilities["prometheus"] = Capability(False, "not used: nothing here reads Prometheus")
-    return Engine(
-        sources,
-        capabilities=capabilities,
-        interval=config.interval,
-        joins=joins,
-        sinks=list(sinks),
-        services=services,
-    )
-
-
-def load_slos(config: Config) -> list:
-    """The SLOs of [[slo]] and slo_files; a bad one is a ConfigError (one line, exit 2)."""
-    from obs_tui.sources.slo_specs import load_all
-
-    return load_all(config)
-
-
 def make_engine_and_drop(
     config: Config, read_only: bool, notice=lambda line: None, history: str = "", **options
 ):
@@ -442,6 +335,8 @@ def make_engine_and_drop(
     opening root-only files, the history store) happens before the drop; what runs for the
     rest of the session reads through the descriptors it holds (obs_tui/privileges.py).
     history: the role that records ("agent", "console"), "" for none."""
+    from obs_tui.pipeline import make_engine
+
     engine = make_engine(config, read_only, notice, **options)
     if history:
         from obs_tui.history.store import StoreError
@@ -586,6 +481,8 @@ def cmd_snapshot(config: Config, args) -> int:
                 "streams live frames: choose one"
             )
         return cmd_snapshot_at(config, args)
+    from obs_tui.pipeline import load_slos
+
     engine = make_engine_and_drop(
         config, getattr(args, "read_only", False), notice=_to_stderr, slos=load_slos(config)
     )
@@ -648,6 +545,8 @@ def cmd_console(config: Config, args) -> int:
     except ValueError as exc:
         where = "--theme" if hasattr(args, "theme") else f"{config.path or 'config'}: key 'theme'"
         raise UsageError(f"obs-tui: {where}: {exc}") from None
+    from obs_tui.pipeline import load_slos
+
     read_only = getattr(args, "read_only", False)
     slos = load_slos(config)  # a bad SLO file stops here, with one line, before the screen
     sinks, server = [], None
@@ -755,6 +654,7 @@ def cmd_demo(config: Config, args) -> int:
     read_only = getattr(args, "read_only", False)
 
     def open_console(running: demo.Demo) -> int:
+        from obs_tui.pipeline import make_engine
         from obs_tui.tui.app import run_console
 
         # The demo's config (its Prometheus, routes and SLOs) with the flags' overrides.

@@ -111,7 +111,7 @@ SCHEMA: dict[str, Any] = {
     "red": {
         "routes": (list, []),
         "max_children": (int, 10, Bounds(1, 10000)),
-        # Service names for processes without OTEL_SERVICE_NAME (analysis/service_names.py):
+        # Service names for processes without OTEL_SERVICE_NAME (service_names.py):
         # the first rule whose matchers all match names the process.
         "services": [
             {
@@ -243,7 +243,7 @@ def _check_slo(where: str, at: str, slo: dict) -> None:
             f"{where}: key '{at}.objective' must be a ratio between 0 and 1 "
             f"(0.999 for 99.9 %), got {slo['objective']}"
         )
-    from obs_tui.analysis.slo import duration_s
+    from obs_tui.raw import duration_s
 
     try:
         duration_s(slo["period"])
@@ -378,7 +378,7 @@ def parse(text: str, where: str = "<config>") -> Config:
             if not isinstance(item, str) or not item.startswith("/"):
                 raise ConfigError(f"{where}: key 'red.{key}' must list paths starting with '/', got {item!r}")
     _check_carbon(where, data["carbon"])
-    from obs_tui.analysis.service_names import RuleError, rules_from_config
+    from obs_tui.service_names import RuleError, rules_from_config
 
     try:
         rules_from_config(data["red"]["services"])
@@ -434,6 +434,7 @@ def _is_file(path: Path) -> bool:
 
 def load(flag_path: str | None = None) -> Config:
     """The config from --config, else the first file found on the search path, else defaults."""
+    path: Path | None
     if flag_path is not None:
         path = Path(flag_path)
         if not _is_file(path):

@@ -9,66 +9,63 @@ and the exporter all read these Frames: this is the one place numbers are comput
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from obs_tui.analysis.attribution import carry_totals, fold_window, power_section
-from obs_tui.analysis.processes import process_samples
-from obs_tui.analysis.prom_power import prom_power_section
-from obs_tui.analysis.prom_red import ALL, prom_red_section
-from obs_tui.analysis.red import keep_gone, red_section
-from obs_tui.analysis.slo import slo_section
 from obs_tui.model import Capability, Frame, SourceStatus
+from obs_tui.raw import ALL
 from obs_tui.sources.base import Source, SourceError
 
-# source's analysis key (its `analysis` attribute, else its name)
-#   -> (Frame field, analysis(prev_raw, cur_raw, dt) -> section)
+# A stage's analysis(previous raw or None, this raw, seconds between them) -> its section.
 Analysis = Callable[[Any, Any, float], Any]
-ANALYSES: dict[str, tuple[str, Analysis]] = {
-    "procs": ("processes", process_samples),
-    "red": ("red", red_section),
-    "power": ("power", power_section),
-    "red.prometheus": ("red", prom_red_section),  # read-only mode (sources/readonly.py)
-    "power.prometheus": ("power", prom_power_section),
-    "slo": ("slo", slo_section),
-}
-# analysis key -> carry(previous section, this tick's section) -> section: the totals since
-# start (joules) that one pair of samples cannot give. Read-only power has none: Prometheus
-# holds the history, and its joules are the frame's window.
+# carry(previous section, this tick's section) -> section: the totals since start (joules) that
+# one pair of samples cannot give.
 Carry = Callable[[Any, Any], Any]
-CARRIES: dict[str, Carry] = {
-    "power": carry_totals,
-}
 # While a window is open (snapshot --duration), each Frame covers the time since it opened. A
-# source's window is its analysis on (the raw at the window's start, the raw now), since raws
+# stage's window is its analysis on (the raw at the window's start, the raw now), since raws
 # are cumulative; except where two raws far apart cannot be compared (a RAPL counter can wrap
 # in between): there the window is each tick's section folded in,
 #   fold(window so far or None, this tick's section, window seconds so far, tick seconds).
 Fold = Callable[[Any, Any, float, float], Any]
-FOLDS: dict[str, Fold] = {
-    "power": fold_window,
-}
-# analysis key -> keep(raw seen so far in the window or None, this raw) -> raw: for a source
-# that forgets what it counted (a pruned process), the raw the window is compared with keeps it.
-KEEPS: dict[str, Callable[[Any, Any], Any]] = {
-    "red": keep_gone,
-}
+# keep(raw seen so far in the window or None, this raw) -> raw: for a source that forgets what
+# it counted (a pruned process), the raw the window is compared with keeps it.
+Keep = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One source's way into the Frame, built at assembly (obs_tui/pipeline.py): the source,
+    its pure analysis, the Frame field the section goes to, and the optional carry, window
+    fold and keep its section needs."""
+
+    source: Source
+    analysis: Analysis
+    field: str
+    carry: Carry | None = None
+    fold: Fold | None = None
+    keep: Keep | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
 
 
 @dataclass
 class _Window:
     start: float
     base: dict[str, tuple[float, Any]]  # source name -> (when, raw) at the window's start
-    kept: dict[str, Any] = field(default_factory=dict)  # name -> raw with what it forgot (KEEPS)
+    kept: dict[str, Any] = field(default_factory=dict)  # name -> raw with what it forgot (keep)
     folded: dict[str, tuple[float, Any]] = field(default_factory=dict)  # name -> (seconds, section)
 
 
 # A join reads the sections of this tick (Frame field -> section) after every source has been
 # sampled, and returns the section for its own Frame field (or None when its inputs are missing).
-# Joins are built by cli.make_engine with their config: (Frame field, fn(sections, dt)). A join
-# built on estimated inputs says so with a `mode` attribute ("estimate"), read after each call.
+# Joins are built by the assembly (obs_tui/pipeline.py) with their config: (Frame field,
+# fn(sections, dt)). A join built on estimated inputs says so with a `mode` (Moded), read after
+# each call.
 Join = Callable[[dict[str, Any], float], Any]
 
 
@@ -80,9 +77,14 @@ class Service(Protocol):
     """A service several sources read through one client (Prometheus): its one health is the
     capability of that name on every surface."""
 
-    health: ServiceHealthLike
+    @property
+    def health(self) -> ServiceHealthLike: ...
 
     def close(self) -> None: ...
+
+
+# The optional abilities of sources, joins and sinks. The engine sorts its workers by them
+# once, when it is built; a tick never asks an object what it can do.
 
 
 @runtime_checkable
@@ -94,6 +96,44 @@ class Reporting(Protocol):
     reports: str
 
     def health(self) -> Capability | None: ...
+
+
+@runtime_checkable
+class Fleet(Protocol):
+    """A source that reads many hosts (read-only mode) and shows one at a time."""
+
+    @property
+    def instances(self) -> tuple[str, ...]: ...
+
+    def select_instance(self, instance: str) -> None: ...
+
+
+@runtime_checkable
+class WaitsReady(Protocol):
+    """A worker with a background thread: blocks until its first answer (for `snapshot`)."""
+
+    def wait_ready(self, timeout_s: float) -> object: ...
+
+
+@runtime_checkable
+class WaitsFresh(Protocol):
+    """A polled source: blocks until a fetch newer than the last (for `snapshot`)."""
+
+    def wait_fresh(self, timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A join or sink that holds something to release (the recorder, a live query)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Moded(Protocol):
+    """A join whose section is "live" or "estimate" depending on its inputs."""
+
+    mode: str
 
 
 def reason_of(exc: BaseException) -> str:
@@ -114,19 +154,21 @@ def reason_of(exc: BaseException) -> str:
 class Engine:
     def __init__(
         self,
-        sources: list[Source],
+        stages: Sequence[Stage],
         capabilities: dict[str, Capability] | None = None,
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
         host: str | None = None,
         joins: list[tuple[str, Join]] | None = None,
         sinks: list[Callable[[Frame], None]] | None = None,
-        services: dict[str, Service] | None = None,
+        services: Mapping[str, Service] | None = None,
     ) -> None:
-        self.sources = list(sources)
+        self.stages = list(stages)
+        self.sources = [stage.source for stage in self.stages]
         self.services = dict(services or {})  # capability name -> shared client (its health)
-        # checked once, here: the sources whose health comes from a service
-        self._reporting: dict[str, Reporting] = {s.name: s for s in sources if isinstance(s, Reporting)}
+        # checked once, here: the sources whose health comes from a service, the fleet's
+        self._reporting: dict[str, Reporting] = {s.name: s for s in self.sources if isinstance(s, Reporting)}
+        self._fleet: list[Fleet] = [s for s in self.sources if isinstance(s, Fleet)]
         self.joins = list(joins or [])
         self.sinks = list(sinks or [])  # called with every Frame (the exporter)
         self.capabilities = dict(capabilities or {})
@@ -134,25 +176,30 @@ class Engine:
         self.clock = clock
         self.host = host or socket.gethostname()
         self.started_at = clock()
-        self.privileges = None  # privileges.Dropped, set by the cli once root is given up
-        self.history = None  # history.store.Store the frames are recorded to (or read from)
+        self.privileges: Any = None  # privileges.Dropped, set once root is given up
+        self.history: Any = None  # history.store.Store the frames are recorded to (or read from)
         self.history_note = ""  # why there is no history, or whose recording is read
         self._status: dict[str, SourceStatus] = {}
         self._stale_since: dict[str, float] = {}  # source -> first failure since its last data
-        self._active: list[Source] = []
+        self._active: list[Stage] = []
         self._prev_raw: dict[str, tuple[float, Any]] = {}  # name -> (when, its last good raw)
         self._window: _Window | None = None
         self._sections: dict[str, Any] = {}
         self._prev_now: float | None = None
-        self.instance = ALL
+        # The host shown: chosen from any thread (the UI's) under the lock, handed to the fleet
+        # sources by the tick, so one Frame's instance is the instance its numbers are of.
+        self._lock = threading.Lock()
+        self._chosen = ALL
+        self._shown = ALL
         self._notes: dict[str, str] = {}
-        for source in self.sources:
+        for stage in self.stages:
+            source = stage.source
             try:
                 cap = source.available()
             except Exception as exc:  # a broken probe of availability is itself a reason
                 cap = Capability(False, reason_of(exc))
             if cap.ok:
-                self._active.append(source)
+                self._active.append(stage)
                 # ok with a reason: working, but in part (say, HTTPS not traced); kept on
                 # every tick's status so the pane can say what is missing
                 self._notes[source.name] = cap.reason
@@ -164,28 +211,36 @@ class Engine:
 
     # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
 
+    @property
+    def instance(self) -> str:
+        """The host chosen (ALL for every one), shown from the next Frame on; the UI reads
+        the Frame's."""
+        with self._lock:
+            return self._chosen
+
     def instances(self) -> tuple[str, ...]:
         """Every `instance` the fleet sources have seen, sorted."""
-        return tuple(sorted({i for s in self.sources for i in getattr(s, "instances", ())}))
+        return tuple(sorted({i for s in self._fleet for i in s.instances}))
 
     def select_instance(self, instance: str) -> None:
         """ALL ("") adds up every instance. Takes effect at the next tick, with no request."""
-        self.instance = instance
-        for source in self.sources:
-            if hasattr(source, "select_instance"):
-                source.select_instance(instance)
+        with self._lock:
+            self._chosen = instance
 
     def cycle_instance(self, step: int = 1) -> str:
-        choices = (ALL, *self.instances())
-        at = choices.index(self.instance) if self.instance in choices else 0
-        self.select_instance(choices[(at + step) % len(choices)])
-        return self.instance
+        """The next host in the fleet (after the last, ALL), from any thread."""
+        instances = self.instances()
+        with self._lock:
+            choices = (ALL, *instances)
+            at = choices.index(self._chosen) if self._chosen in choices else 0
+            self._chosen = choices[(at + step) % len(choices)]
+            return self._chosen
 
     def wait_fresh(self, timeout_s: float) -> None:
         """Block until every polled source has a fetch newer than the last (for `snapshot`)."""
-        for source in self._active:
-            if hasattr(source, "wait_fresh"):
-                source.wait_fresh(timeout_s)
+        for stage in self._active:
+            if isinstance(stage.source, WaitsFresh):
+                stage.source.wait_fresh(timeout_s)
 
     def status(self, name: str) -> SourceStatus | None:
         return self._status.get(name)
@@ -204,28 +259,32 @@ class Engine:
         off by as much (`now`, when given, times them all, for tests)."""
         given = now
         now = self.clock() if given is None else given
+        with self._lock:
+            instance = self._chosen
+        if instance != self._shown:
+            self._shown = instance
+            for source in self._fleet:
+                source.select_instance(instance)
         dt = now - self._prev_now if self._prev_now is not None else 0.0
         for name, service in self.services.items():
             self.capabilities[name] = service.health.capability()
-        for source in self._active:
-            name = source.name
+        for stage in self._active:
+            name = stage.name
             at = self.clock() if given is None else given
             try:
-                raw = source.sample(at)
+                raw = stage.source.sample(at)
             except Exception as exc:
                 reporting = self._reporting.get(name)
                 cap = reporting.health() if reporting is not None else None
                 self._stale(name, reason_of(exc), now, cap.stale_since if cap is not None else None)
                 continue
-            key = getattr(source, "analysis", "") or name
-            target = ANALYSES[key][0]
             try:
-                self._sections[target] = self._section(name, key, raw, at)
+                self._sections[stage.field] = self._section(stage, raw, at)
             except Exception as exc:
                 self._stale(name, f"analysis failed: {reason_of(exc)}", now)
                 continue
             self._prev_raw[name] = (at, raw)
-            self._status[name] = SourceStatus(name, source.mode, self._notes[name])
+            self._status[name] = SourceStatus(name, stage.source.mode, self._notes[name])
             self._stale_since.pop(name, None)
             if name in self._reporting:
                 self._take_health(self._reporting[name], now)
@@ -240,7 +299,7 @@ class Engine:
             interval_s=self.interval,
             capabilities=tuple(sorted(self.capabilities.items())),
             sources=tuple(self._status[name] for name in self._names()),
-            instance=self.instance,
+            instance=instance,
             instances=self.instances(),
             **self._sections,
         )
@@ -248,26 +307,25 @@ class Engine:
             sink(frame)
         return frame
 
-    def _section(self, name: str, key: str, raw: Any, now: float) -> Any:
+    def _section(self, stage: Stage, raw: Any, now: float) -> Any:
         """The source's section for this Frame. The time between two raws is the source's own
         (since its last good sample), not the engine's: after a failed sample the next one
         covers two ticks."""
-        target, analyse = ANALYSES[key]
+        name, analyse = stage.name, stage.analysis
         prev_at, prev = self._prev_raw.get(name, (now, None))
         window = self._window
         if window is None:
             section = analyse(prev, raw, now - prev_at)
-            carry = CARRIES.get(key)
-            return section if carry is None else carry(self._sections.get(target), section)
-        fold = FOLDS.get(key)
-        if fold is None:
+            if stage.carry is None:
+                return section
+            return stage.carry(self._sections.get(stage.field), section)
+        if stage.fold is None:
             base_at, base = window.base.setdefault(name, (now, raw))  # no sample at the start
-            keep = KEEPS.get(key)
-            if keep is not None:
-                raw = window.kept[name] = keep(window.kept.get(name, base), raw)
+            if stage.keep is not None:
+                raw = window.kept[name] = stage.keep(window.kept.get(name, base), raw)
             return analyse(base, raw, now - base_at)
         seconds, so_far = window.folded.get(name, (0.0, None))
-        section = fold(so_far, analyse(prev, raw, now - prev_at), seconds, now - prev_at)
+        section = stage.fold(so_far, analyse(prev, raw, now - prev_at), seconds, now - prev_at)
         window.folded[name] = (seconds + now - prev_at, section)
         return section
 
@@ -287,10 +345,10 @@ class Engine:
         """Block until the sources and joins with a background worker have an answer (for
         `snapshot`)."""
         deadline = time.monotonic() + timeout_s
-        for worker in [*self._active, *(join for _, join in self.joins)]:
-            wait = getattr(worker, "wait_ready", None)
-            if wait is not None:
-                wait(max(deadline - time.monotonic(), 0.0))
+        workers = [stage.source for stage in self._active] + [join for _, join in self.joins]
+        for worker in workers:
+            if isinstance(worker, WaitsReady):
+                worker.wait_ready(max(deadline - time.monotonic(), 0.0))
 
     def _names(self) -> list[str]:
         return [s.name for s in self.sources] + [target for target, _ in self.joins]
@@ -310,12 +368,13 @@ class Engine:
                 self._status[target] = SourceStatus(target, "off", "waiting for its inputs", join=True)
             else:
                 self._sections[target] = section
-                self._status[target] = SourceStatus(target, getattr(join, "mode", "live"), join=True)
+                mode = join.mode if isinstance(join, Moded) else "live"
+                self._status[target] = SourceStatus(target, mode, join=True)
 
     def close(self) -> None:
-        closers = [source.close for source in self.sources]
-        closers += [join.close for _, join in self.joins if hasattr(join, "close")]
-        closers += [sink.close for sink in self.sinks if hasattr(sink, "close")]  # the recorder
+        closers: list[Callable[[], None]] = [source.close for source in self.sources]
+        others: list[object] = [join for _, join in self.joins] + list(self.sinks)  # the recorder
+        closers += [other.close for other in others if isinstance(other, Closable)]
         if self.history is not None:
             closers.append(self.history.close)
         closers += [service.close for service in self.services.values()]  # after their readers

@@ -107,7 +107,7 @@ class ServiceStats:
     routes_total: tuple[RouteStats, ...] = ()  # since the probe attached, quiet routes included
     paths: int = 0  # distinct request paths behind routes_total (more than routes: normalised, capped)
     series: tuple[RequestSeries, ...] = ()  # since the probe attached, per status code
-    # The service it belongs to (analysis/service_names.py): OTEL_SERVICE_NAME, a config rule,
+    # The service it belongs to (service_names.py): OTEL_SERVICE_NAME, a config rule,
     # else comm:port. The same on every surface: rows, snapshot --json, /metrics.
     service_name: str = ""
     service_instance_id: str = ""  # this process within its service (its pid on this host)

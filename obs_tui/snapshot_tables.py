@@ -15,8 +15,8 @@ import types
 import typing
 from typing import Any
 
-from obs_tui.analysis.slo import WINDOWS
 from obs_tui.model import ProcessPower, ServiceStats, SloStatus
+from obs_tui.raw import WINDOWS
 
 SCALARS = (int, float, str, bool)
 

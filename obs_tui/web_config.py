@@ -74,7 +74,8 @@ def load(path: str) -> WebConfig:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        line = exc.problem_mark.line + 1 if getattr(exc, "problem_mark", None) else "?"
+        mark = exc.problem_mark if isinstance(exc, yaml.MarkedYAMLError) else None
+        line = mark.line + 1 if mark is not None else "?"
         raise WebConfigError(f"web config {path}: not valid YAML (line {line})") from None
     doc = {} if doc is None else doc
     if not isinstance(doc, dict):

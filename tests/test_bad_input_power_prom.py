@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from obs_tui.analysis.attribution import counter_delta
 from obs_tui.engine import Engine
+from obs_tui.pipeline import stages
 from obs_tui.sources import slo_specs
 from obs_tui.sources.power import PowerSource
 from obs_tui.sources.prometheus import PrometheusError
@@ -70,7 +71,7 @@ def test_any_powercap_file_contents_give_sane_watts_or_a_reason(
             (d / "max_energy_range_uj").write_bytes(max_uj)
             (d / "energy_uj").write_bytes(e)
         source = PowerSource(str(root), str(root / "no-hwmon"), use_ebpf=False)
-        engine = Engine([source], interval=1.0)
+        engine = Engine(stages([source]), interval=1.0)
         try:
             engine.tick(1000.0)
             (top / "energy_uj").write_bytes(second)

@@ -25,8 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obs_tui.analysis.red import METHODS, UNPARSED_METHOD, red_section
+from obs_tui.analysis.red import red_section
 from obs_tui.probe_constants import PATH_LEN
+from obs_tui.raw import METHODS, UNPARSED_METHOD
 from tests import servers
 from tests.test_faults import as_root
 from tests.test_red_probes import Window

@@ -225,10 +225,9 @@ class PowerOnly:
         pass
 
 
-def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure(monkeypatch):
-    from obs_tui import engine as engine_mod
+def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure():
+    from obs_tui.engine import Stage
 
-    monkeypatch.setitem(engine_mod.ANALYSES, "fakepower", ("power", lambda prev, cur, dt: cur))
     join = c.CarbonJoin(settings(grid_g_per_kwh=400, pue=1.0))
     broken = {"on": False}
 
@@ -237,7 +236,7 @@ def test_engine_runs_the_join_after_the_sources_and_isolates_its_failure(monkeyp
             raise ValueError("bad table")
         return join(sections, dt)
 
-    eng = Engine([PowerOnly()], joins=[("carbon", carbon)])
+    eng = Engine([Stage(PowerOnly(), lambda prev, cur, dt: cur, "power")], joins=[("carbon", carbon)])
     first = eng.tick(10.0)
     assert first.carbon.host_g_per_h == pytest.approx(8.0)  # 20 W x 400 g/kWh
     assert first.source("carbon").mode == "live" and not first.source("carbon").stale

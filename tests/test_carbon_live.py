@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from obs_tui import config
-from obs_tui.cli import make_engine
+from obs_tui.pipeline import make_engine
 from obs_tui.snapshot import frame_to_json
 from tests import servers
 

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from obs_tui import engine as engine_mod
-from obs_tui.engine import Engine
+from obs_tui.engine import Engine, Stage
 from obs_tui.model import Capability
+from obs_tui.pipeline import procs_stage, red_stage
 from obs_tui.sources.procs import ProcsSource
 
 
@@ -53,14 +53,21 @@ class BrokenAvailability(MissingSource):
         raise PermissionError("cannot probe")
 
 
-@pytest.fixture
-def flaky_analysis(monkeypatch):
-    monkeypatch.setitem(engine_mod.ANALYSES, "flaky", ("slo", lambda prev, cur, dt: (cur,)))
+def flaky_stage(source, analysis=lambda prev, cur, dt: (cur,)):
+    """A test's own stage: the flaky source's section in the Frame's `slo` field."""
+    return Stage(source, analysis, "slo")
 
 
-def test_failing_source_is_stale_and_others_go_on(flaky_analysis):
+def test_failing_source_is_stale_and_others_go_on():
     flaky = FlakySource()
-    eng = Engine([ProcsSource(), flaky, MissingSource(), BrokenAvailability()])
+    eng = Engine(
+        [
+            procs_stage(ProcsSource()),
+            flaky_stage(flaky),
+            flaky_stage(MissingSource()),
+            flaky_stage(BrokenAvailability()),
+        ]
+    )
     first = eng.tick(100.0)
     assert first.slo == (100.0,)
     assert first.source("flaky").mode == "live" and not first.source("flaky").stale
@@ -82,19 +89,18 @@ def test_failing_source_is_stale_and_others_go_on(flaky_analysis):
     assert flaky.closed
 
 
-def test_analysis_failure_is_isolated(monkeypatch):
+def test_analysis_failure_is_isolated():
     def explode(prev, cur, dt):
         raise ZeroDivisionError("bad maths")
 
-    monkeypatch.setitem(engine_mod.ANALYSES, "flaky", ("slo", explode))
-    eng = Engine([FlakySource(), ProcsSource()])
+    eng = Engine([flaky_stage(FlakySource(), explode), procs_stage(ProcsSource())])
     frame = eng.tick(1.0)
     assert frame.source("flaky").stale and "bad maths" in frame.source("flaky").reason
     assert frame.processes
 
 
 def test_frames_are_immutable_and_windowed():
-    eng = Engine([ProcsSource()], capabilities={"ebpf": Capability(False, "x")})
+    eng = Engine([procs_stage(ProcsSource())], capabilities={"ebpf": Capability(False, "x")})
     first = eng.tick(10.0)
     second = eng.tick(12.5)
     assert first.duration_s == 0.0 and second.duration_s == 2.5
@@ -103,16 +109,13 @@ def test_frames_are_immutable_and_windowed():
     assert second.capability("ebpf") == Capability(False, "x")
 
 
-def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(monkeypatch):
+def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one():
     """FlakySource's raw is its clock: cur - prev over dt is 1.0 whenever dt is the time
     between the two raws compared."""
-    monkeypatch.setitem(
-        engine_mod.ANALYSES,
-        "flaky",
-        ("slo", lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,)),
-    )
     flaky = FlakySource()
-    eng = Engine([flaky])
+    eng = Engine(
+        [flaky_stage(flaky, lambda prev, cur, dt: ((cur - prev) / dt if prev is not None and dt else None,))]
+    )
     assert eng.tick(100.0).slo == (None,)
     assert eng.tick(101.0).slo == (1.0,)
     flaky.fail = True
@@ -121,12 +124,11 @@ def test_a_rate_after_a_failed_sample_covers_the_time_since_the_last_good_one(mo
     assert eng.tick(103.0).slo == (1.0,), "raws 2 s apart, not the engine's 1 s tick"
 
 
-def test_a_window_compares_with_its_start_and_folds_power_ticks(monkeypatch):
+def test_a_window_compares_with_its_start_and_folds_power_ticks():
     """While a window is open: a cumulative source is compared with its raw at the window's
     start; a folded one (power) sums its ticks; the Frame's duration is the window."""
-    monkeypatch.setitem(engine_mod.ANALYSES, "flaky", ("slo", lambda prev, cur, dt: (prev, cur, dt)))
     flaky = FlakySource()
-    eng = Engine([flaky])
+    eng = Engine([flaky_stage(flaky, lambda prev, cur, dt: (prev, cur, dt))])
     eng.tick(100.0)
     eng.tick(101.0)
     eng.open_window()
@@ -142,7 +144,7 @@ def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
     """The RED source forgets an exited process's counters 30 s after it died; a longer window
     still holds its requests (and its name), compared with the window's start."""
     from obs_tui.analysis import histogram as h
-    from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey
+    from obs_tui.raw import RedRaw, ServiceInfo, StatEntry, StatKey
 
     def entry(count):
         return StatEntry(count, count * 1_000_000, ((h.bucket_of(1_000_000), count),))
@@ -167,7 +169,7 @@ def test_a_window_keeps_the_requests_of_a_process_the_source_forgot():
         def close(self):
             pass
 
-    eng = Engine([Probe()])
+    eng = Engine([red_stage(Probe())])
     eng.tick(100.0)
     eng.open_window()
     eng.tick(101.0)

@@ -489,8 +489,9 @@ def test_console_serves_its_frames(tmp_path):
     """--serve-metrics: the console's own engine publishes each frame it shows."""
     import asyncio
 
-    from obs_tui.cli import make_engine, start_exporter
+    from obs_tui.cli import start_exporter
     from obs_tui.config import parse
+    from obs_tui.pipeline import make_engine
     from obs_tui.tui.app import ObsApp
 
     config = parse("interval = 0.3\n")

@@ -20,6 +20,7 @@ import pytest
 from obs_tui.analysis.processes import process_samples
 from obs_tui.analysis.red import red_section
 from obs_tui.engine import Engine
+from obs_tui.pipeline import stages
 from obs_tui.probe_constants import PATHS_MAX
 from obs_tui.sources.procs import ProcsSource
 from obs_tui.sources.red import RedSource
@@ -47,7 +48,7 @@ def test_libssl_that_cannot_be_probed_leaves_plain_http_counted(tmp_path):
         cap = source.available()
         assert cap.ok and not source.https
         assert f"cannot attach to SSL_read in {fake}" in cap.reason
-        engine = Engine([source])
+        engine = Engine(stages([source]))
         assert engine.status("red").reason == cap.reason and engine.status("red").mode == "live"
         with servers.python_server(tmp_path) as srv:
             w = Window(source, srv.pid)
@@ -67,7 +68,7 @@ def test_requests_pane_says_which_attach_failed(tmp_path):
     shutil.copy("/usr/bin/true", fake)
 
     async def run():
-        engine = Engine([ProcsSource(), RedSource(libssl=str(fake))], interval=0.2)
+        engine = Engine(stages([ProcsSource(), RedSource(libssl=str(fake))]), interval=0.2)
         app = ObsApp(lambda: engine)
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(300):
@@ -207,7 +208,7 @@ def test_burst_of_short_lived_processes(fresh_red, tmp_path):
     process gone): every sample succeeds, the long-lived processes are all there each time,
     and a server's requests sent during the burst are counted exactly."""
     procs = ProcsSource()
-    engine = Engine([procs])
+    engine = Engine(stages([procs]))
     steady = {1, os.getpid()}
     samples = 0
     with servers.python_server(tmp_path) as srv:
@@ -241,7 +242,7 @@ def test_two_thousand_processes_on_screen(tmp_path):
         assert len(raw) >= 2000 and ours <= raw.keys()
 
         async def run():
-            app = ObsApp(lambda: Engine([ProcsSource()], interval=0.3))
+            app = ObsApp(lambda: Engine(stages([ProcsSource()]), interval=0.3))
             async with app.run_test(size=(120, 40)) as pilot:
                 for _ in range(400):
                     if app.frames >= 2:

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from obs_tui.analysis import carbon as c
-from obs_tui.cli import make_engine
 from obs_tui.config import parse
 from obs_tui.model import PowerSection, ProcessPower
+from obs_tui.pipeline import make_engine
 from obs_tui.sources.grid_intensity import GridIntensityQuery
 from obs_tui.sources.prometheus import Client
 from tests.prometheus_server import prometheus

@@ -181,6 +181,7 @@ async def test_replay_in_the_console_shows_that_second(recorded):
     """g, a typed time: every pane shows the recorded frame of that second; ] one tick on;
     L back to live."""
     from obs_tui.engine import Engine
+    from obs_tui.pipeline import stages
     from obs_tui.sources.procs import ProcsSource
     from obs_tui.tui.app import ObsApp
     from obs_tui.tui.panes.requests import RequestsPane
@@ -189,7 +190,7 @@ async def test_replay_in_the_console_shows_that_second(recorded):
     store = Store(history)
 
     def engine():
-        live = Engine([ProcsSource()], interval=1.0)
+        live = Engine(stages([ProcsSource()]), interval=1.0)
         live.history = store
         return live
 

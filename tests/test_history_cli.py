@@ -15,6 +15,7 @@ from obs_tui.engine import Engine
 from obs_tui.history.recorder import Recorder
 from obs_tui.history.store import Store
 from obs_tui.history.wiring import attach
+from obs_tui.pipeline import stages
 from obs_tui.sources.procs import ProcsSource
 from tests import fake_frames
 from tests.test_cli import assert_one_line_error, run_cli
@@ -107,7 +108,7 @@ def test_doctor_shows_the_store(tmp_path):
 
 
 def _engine():
-    return Engine([ProcsSource()], interval=1.0)
+    return Engine(stages([ProcsSource()]), interval=1.0)
 
 
 def test_a_console_records_alone_and_reads_an_agent_that_records(tmp_path):

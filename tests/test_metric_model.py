@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from obs_tui.analysis.service_names import RuleError, ServiceRule, rules_from_config, service_name
+from obs_tui.service_names import RuleError, ServiceRule, rules_from_config, service_name
 from obs_tui.sources.procs import container_id
 from tests import servers
 from tests.prometheus_server import prometheus
@@ -355,8 +355,8 @@ def test_two_python_servers_are_two_services_on_metrics(live):
 
 @needs_root
 def test_snapshot_json_and_console_rows_use_the_same_names(live):
-    from obs_tui.cli import make_engine
     from obs_tui.config import load
+    from obs_tui.pipeline import make_engine
     from obs_tui.snapshot import frame_to_json
     from obs_tui.tui.app import ObsApp
     from obs_tui.tui.panes import RequestsPane
@@ -496,6 +496,7 @@ def test_every_dashboard_query_returns_data(live):
 @needs_root
 def test_read_only_power_reads_new_and_old_agents(live):
     from obs_tui.engine import Engine
+    from obs_tui.pipeline import stages
     from obs_tui.sources.prometheus import Client
     from obs_tui.sources.readonly import PromPowerSource
 
@@ -504,7 +505,7 @@ def test_read_only_power_reads_new_and_old_agents(live):
     agent_zones = {r["metric"]["zone"] for r in _query(base, "obs_host_zone_power_watts")}
     for instance, zones in ((live["agent"], agent_zones), (live["old"], {"package-0", "dram-0"})):
         source = PromPowerSource(Client(base), refresh_s=60)
-        engine = Engine([source], interval=1.0)
+        engine = Engine(stages([source]), interval=1.0)
         try:
             engine.select_instance(instance)
             source.wait_fresh(10)

@@ -46,3 +46,18 @@ def test_an_upward_import_is_reported_and_fails(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "obs_tui.analysis.maths (analysis) -> obs_tui.tui (sinks) (lazy)" in out
     assert "obs_tui.model" not in out.split("lower layer")[1]
+
+
+def test_a_source_importing_analysis_fails(tmp_path, monkeypatch, capsys):
+    """I/O must not depend on maths: a source imports its raw types from raw.py or model.py."""
+    graph = _graph()
+    for package in ("obs_tui", "obs_tui/analysis", "obs_tui/sources"):
+        (tmp_path / package).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "obs_tui" / "raw.py").write_text("")
+    (tmp_path / "obs_tui" / "analysis" / "maths.py").write_text("from obs_tui import raw\n")
+    (tmp_path / "obs_tui" / "sources" / "reader.py").write_text("from obs_tui.analysis import maths\n")
+    monkeypatch.setattr(graph, "REPO", tmp_path)
+    assert graph.main(["--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "obs_tui.sources.reader (sources) -> obs_tui.analysis.maths (analysis)" in out

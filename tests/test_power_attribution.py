@@ -9,9 +9,6 @@ import pytest
 
 from obs_tui.analysis.attribution import (
     MAX_PLAUSIBLE_WATTS,
-    CpuStat,
-    PowerRaw,
-    Zone,
     busy_ratio,
     carry_totals,
     counter_delta,
@@ -19,6 +16,8 @@ from obs_tui.analysis.attribution import (
     power_section,
 )
 from obs_tui.engine import Engine
+from obs_tui.pipeline import stages
+from obs_tui.raw import CpuStat, PowerRaw, Zone
 from obs_tui.sources.power import PowerSource, parse_proc_stat
 from tests.power_fakes import FakeRapl, FakeZone, spawn_burner, stop
 
@@ -169,7 +168,7 @@ def test_two_burners_at_3_to_1_get_watts_at_3_to_1(tmp_path, burners, use_ebpf):
     heavy, light = burners
     with FakeRapl(tmp_path, [FakeZone("intel-rapl:0", "package-0", 80.0)]):
         source = PowerSource(str(tmp_path), str(tmp_path), use_ebpf=use_ebpf)
-        engine = Engine([source], interval=1.0)
+        engine = Engine(stages([source]), interval=1.0)
         try:
             assert source.cputime.kind == ("ebpf" if use_ebpf else "proc"), source.reason
             engine.tick()
@@ -193,7 +192,7 @@ def test_two_burners_at_3_to_1_get_watts_at_3_to_1(tmp_path, burners, use_ebpf):
 
 def test_every_tick_conserves_on_the_real_host_with_the_estimate(tmp_path, burners):
     source = PowerSource(str(tmp_path), str(tmp_path), use_ebpf=True)
-    engine = Engine([source], interval=0.3)
+    engine = Engine(stages([source]), interval=0.3)
     try:
         frames = []
         for _ in range(10):

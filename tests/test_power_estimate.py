@@ -6,15 +6,11 @@ import os
 
 import pytest
 
-from obs_tui.analysis.attribution import CpuStat, PowerRaw, power_section
-from obs_tui.analysis.estimate import (
-    estimated_watts,
-    host_estimate,
-    load_table,
-    microarchitecture,
-    parse_cpuinfo,
-)
+from obs_tui.analysis.attribution import power_section
+from obs_tui.analysis.estimate import estimated_watts
+from obs_tui.ccf import host_estimate, load_table, microarchitecture, parse_cpuinfo
 from obs_tui.config import ConfigError, parse
+from obs_tui.raw import CpuStat, PowerRaw
 from obs_tui.sources.power import PowerSource, memory_gb
 
 TABLE = load_table()

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from obs_tui.engine import Engine
+from obs_tui.pipeline import stages
 from obs_tui.sources.power import ENERGY_WINDOW_S, WINDOW_SLACK_S, PowerSource
 from tests.power_fakes import FakeRapl, FakeZone
 
@@ -31,7 +32,7 @@ def shown(frame) -> tuple:
 def test_a_tenth_of_a_second_interval_shows_energy_once_a_second(tmp_path):
     with FakeRapl(tmp_path, [FakeZone("intel-rapl:0", "package-0", 40.0)]):
         source = PowerSource(str(tmp_path), str(tmp_path / "no-hwmon"), use_ebpf=False)
-        engine = Engine([source], interval=0.1)
+        engine = Engine(stages([source]), interval=0.1)
         frames = []
         try:
             started = time.monotonic()

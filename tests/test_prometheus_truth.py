@@ -18,9 +18,9 @@ import urllib.request
 
 import pytest
 
-from obs_tui.cli import make_engine
 from obs_tui.config import parse
 from obs_tui.exporter import FrameCollector, serve
+from obs_tui.pipeline import make_engine
 from obs_tui.sources.prometheus import Client
 from obs_tui.tui.app import ObsApp
 from obs_tui.tui.panes import SloPane

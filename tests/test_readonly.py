@@ -26,9 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from obs_tui.analysis.prom_red import ALL, PromFetch, PromHist, PromRedRaw, prom_red_section
+from obs_tui.analysis.prom_red import prom_red_section
 from obs_tui.config import parse
 from obs_tui.engine import Engine
+from obs_tui.pipeline import stages
+from obs_tui.raw import ALL, PromFetch, PromHist, PromRedRaw
 from obs_tui.sources.prometheus import Client
 from obs_tui.sources.readonly import PromPowerSource, PromRedSource
 from tests.fault_proxy import FaultProxy
@@ -150,7 +152,7 @@ def fleet(tmp_path_factory):
 
 @contextlib.contextmanager
 def engine_over(source, instance=ALL):
-    engine = Engine([source], interval=1.0)
+    engine = Engine(stages([source]), interval=1.0)
     try:
         engine.select_instance(instance)
         source.wait_fresh(10)
@@ -353,7 +355,7 @@ def test_snapshot_as_nobody_sends_only_reads_and_writes_nothing(fleet, tmp_path)
 def test_console_read_only_panes_and_instance_key(fleet):
     """The real console in read-only mode over the fleet: only reads reach Prometheus, the
     Requests and Power panes fill, and i switches host."""
-    from obs_tui.cli import make_engine
+    from obs_tui.pipeline import make_engine
     from obs_tui.tui.app import ObsApp
     from obs_tui.tui.panes.power import PowerPane
     from obs_tui.tui.panes.requests import RequestsPane

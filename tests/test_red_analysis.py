@@ -1,7 +1,8 @@
 """prev/cur probe samples -> RedSection: windows, first tick, errors, aborted, lost."""
 
 from obs_tui.analysis import histogram as h
-from obs_tui.analysis.red import RedRaw, ServiceInfo, StatEntry, StatKey, red_section
+from obs_tui.analysis.red import red_section
+from obs_tui.raw import RedRaw, ServiceInfo, StatEntry, StatKey
 
 INFO = {7: ServiceInfo("api", "api --port 80", (80,))}
 
@@ -86,7 +87,7 @@ def test_unchanged_entry_object_is_an_empty_window_but_stays_in_totals():
 
 
 def test_a_fork_per_connection_child_serves_for_its_server_a_named_worker_does_not():
-    from obs_tui.analysis.red import serves_for
+    from obs_tui.raw import serves_for
 
     server = ServiceInfo("python3", "python3 app.py", (8080,))
     assert serves_for(None, server)  # gone before anyone looked: its server's
@@ -127,7 +128,8 @@ def test_undecoded_connections_give_a_row_with_window_and_totals():
 
 
 def test_unparsed_requests_have_their_own_route_and_semconv_method():
-    from obs_tui.analysis.red import UNPARSED_METHOD, UNPARSED_ROUTE, semconv_series
+    from obs_tui.analysis.red import UNPARSED_ROUTE, semconv_series
+    from obs_tui.raw import UNPARSED_METHOD
 
     cur = raw(
         {

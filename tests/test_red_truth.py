@@ -20,9 +20,10 @@ import time
 
 import pytest
 
-from obs_tui.analysis.red import UNPARSED_METHOD, UNPARSED_ROUTE, red_section
+from obs_tui.analysis.red import UNPARSED_ROUTE, red_section
 from obs_tui.exporter import FrameCollector
 from obs_tui.model import Frame
+from obs_tui.raw import UNPARSED_METHOD
 from obs_tui.snapshot import frame_to_json
 from tests import servers
 from tests.test_bad_traffic import send_raw

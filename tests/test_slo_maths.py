@@ -10,17 +10,15 @@ from hypothesis import strategies as st
 
 from obs_tui.analysis.slo import (
     ALERTS,
-    WINDOWS,
-    SloReading,
     alert_factor,
     alerts,
     budget_remaining,
     burn_rate,
-    duration_s,
     error_ratio,
     slo_status,
     time_to_exhaustion,
 )
+from obs_tui.raw import WINDOWS, SloReading, duration_s
 
 
 def reading(objective=0.999, period="30d", ratios=None, errors=None, totals=None, **kw) -> SloReading:

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from obs_tui.analysis.slo import WINDOWS, duration_s, slo_section
+from obs_tui.analysis.slo import slo_section
 from obs_tui.config import ConfigError, parse
+from obs_tui.raw import WINDOWS, duration_s
 from obs_tui.sources.prometheus import Client
 from obs_tui.sources.slo import POOL, SloSource
 from obs_tui.sources.slo_specs import load_all

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from obs_tui.cli import make_engine
 from obs_tui.config import parse
 from obs_tui.engine import Engine
+from obs_tui.pipeline import make_engine, stages
 from obs_tui.sources.procs import ProcsSource
 from obs_tui.sources.prometheus import Client
 from obs_tui.sources.slo import SloSource
@@ -50,7 +50,7 @@ def engine_for(url: str) -> Engine:
     source = SloSource(
         client, load_all(config), refresh_s=0.3, discover=False, backoff_min_s=0.1, backoff_max_s=0.3
     )
-    return Engine([ProcsSource(), source], interval=0.2, services={"prometheus": client})
+    return Engine(stages([ProcsSource(), source]), interval=0.2, services={"prometheus": client})
 
 
 async def wait_for(pilot, cond, timeout: float = 15.0) -> None:

@@ -113,11 +113,12 @@ def test_a_window_holds_every_request_of_it_and_its_quantiles(tmp_path, red):
     server: requests from the window's first tick are in its totals and quantiles though
     later ticks had other traffic or none; rates are over the whole window."""
     from obs_tui.engine import Engine
+    from obs_tui.pipeline import stages
     from tests import servers
     from tests.test_red_probes import keepalive
 
     with servers.python_server(tmp_path, name="win-test-api") as api:
-        engine = Engine([red], interval=0.5)
+        engine = Engine(stages([red]), interval=0.5)
         keepalive(api.port, ["/users/1"] * 7)  # before the window: not in it
         engine.tick()
         engine.open_window()

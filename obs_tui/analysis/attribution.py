@@ -15,46 +15,13 @@ breakdown rows, as are the packages and DRAM under psys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from obs_tui.analysis.estimate import estimated_watts
-from obs_tui.model import PowerEstimate, PowerSection, ProcessPower
+from obs_tui.model import PowerSection, ProcessPower
+from obs_tui.raw import CpuStat, PowerRaw, Zone
 
 HOST_KINDS_WITHOUT_PSYS = ("package", "dram")
-
-
-@dataclass(frozen=True)
-class Zone:
-    """One energy counter: display name, what it measures, where it wraps (0..max_uj)."""
-
-    name: str
-    kind: str  # "package", "core", "uncore", "dram", "psys"
-    socket: int | None
-    max_uj: int
-    path: str = ""
-
-
-@dataclass(frozen=True)
-class CpuStat:
-    """The aggregate "cpu" line of /proc/stat, in clock ticks over all CPUs."""
-
-    busy: int
-    total: int
-
-
-@dataclass(frozen=True)
-class PowerRaw:
-    source: str  # "rapl" | "estimate"
-    zones: tuple[Zone, ...]  # RAPL zones, () for an estimate
-    counters: tuple[int, ...]  # microjoules, one per zone
-    stat: CpuStat
-    cpu_ns: dict[int, int]  # tgid -> on-CPU nanoseconds, cumulative
-    comms: dict[int, str]
-    cpu_time_source: str  # "ebpf" | "proc"
-    estimate: PowerEstimate | None = None
-    reason: str = ""
-    cpus: int = 0  # online CPUs, for the busy ratio from eBPF on-CPU time (0: unknown)
-    at: float = 0.0  # time.monotonic() of the reading (0: unknown, the tick's dt is used)
 
 
 # More than any one RAPL counter reports: server packages are rated up to about 500 W and
@@ -273,7 +240,9 @@ def fold_window(
     if total_s <= 0:
         return step
 
-    def averaged(before: tuple[tuple[str, float], ...], now: tuple[tuple[str, float], ...]):
+    def averaged(
+        before: tuple[tuple[str, float], ...], now: tuple[tuple[str, float], ...]
+    ) -> tuple[tuple[str, float], ...]:
         joules = {name: watts * window_s for name, watts in before}
         for name, watts in now:
             joules[name] = joules.get(name, 0.0) + watts * step_s

@@ -13,87 +13,9 @@ stable negative id from its name, which the pane shows as no pid.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
-from obs_tui.analysis.prom_red import ALL
 from obs_tui.model import PowerSection, ProcessPower
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str  # shown as the power source: "obs-tui", "kepler", "scaphandre"
-    marker: str  # the metric whose presence in Prometheus selects this family
-    query: str
-
-
-def _kind(expr: str, kind: str) -> str:
-    return f'label_replace({expr}, "obs_kind", "{kind}", "", "")'
-
-
-# In order of preference: our own exporter, then Kepler, then Scaphandre. obs-tui's host total
-# is obs_host_power_watts without a zone label (read as zone "host"), its parts are
-# obs_host_zone_power_watts; agents before that split published both under
-# obs_host_power_watts{zone} with zone="host" the total, which reads the same way here.
-FAMILIES = (
-    Family(
-        "obs-tui",
-        "obs_host_power_watts",
-        " or ".join(
-            (
-                _kind("obs_host_power_watts", "zone"),
-                _kind("obs_host_zone_power_watts", "zone"),
-                _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process"),
-            )
-        ),
-    ),
-    Family(
-        "kepler",
-        "kepler_process_cpu_watts",
-        " or ".join(
-            (
-                _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),
-                _kind("sum by (instance, pid, comm) (kepler_process_cpu_watts)", "process"),
-                _kind("sum by (instance, container_name) (kepler_container_cpu_watts)", "container"),
-            )
-        ),
-    ),
-    Family(
-        "scaphandre",
-        "scaph_process_power_consumption_microwatts",
-        " or ".join(
-            (
-                _kind(
-                    "label_replace(sum by (instance) (scaph_host_power_microwatts) / 1e6, "
-                    '"zone", "host", "", "")',
-                    "zone",
-                ),
-                _kind(
-                    "sum by (instance, pid, exe) (scaph_process_power_consumption_microwatts) / 1e6",
-                    "process",
-                ),
-            )
-        ),
-    ),
-)
-
-# (instance, obs_kind, other labels sorted, watts)
-Row = tuple[str, str, tuple[tuple[str, str], ...], float]
-
-
-@dataclass(frozen=True)
-class PowerSample:
-    at: float
-    family: str
-    rows: tuple[Row, ...]
-
-    def instances(self) -> tuple[str, ...]:
-        return tuple(sorted({row[0] for row in self.rows}))
-
-
-@dataclass(frozen=True)
-class PromPowerRaw:
-    latest: PowerSample
-    instance: str = ALL
+from obs_tui.raw import ALL, PromPowerRaw
 
 
 def _host_watts(zones: dict[str, float]) -> float:

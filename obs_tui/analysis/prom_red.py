@@ -19,40 +19,9 @@ increase() treats a reset.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from obs_tui.model import RedSection, RouteStats, ServiceStats
-
-ALL = ""  # the instance selection that adds up every instance
-
-
-@dataclass(frozen=True)
-class PromHist:
-    count: float
-    sum_s: float
-    le: tuple[tuple[float, float], ...]  # (upper bound in s, cumulative count), +Inf excluded
-
-
-# (instance, service_name, method, route, status code)
-SeriesKey = tuple[str, str, str, str, int]
-
-
-@dataclass(frozen=True)
-class PromFetch:
-    at: float  # when the poller fetched it (epoch s)
-    series: dict[SeriesKey, PromHist]
-
-    def instances(self) -> tuple[str, ...]:
-        return tuple(sorted({key[0] for key in self.series}))
-
-
-@dataclass(frozen=True)
-class PromRedRaw:
-    """What the read-only RED source hands the engine: the last two fetches and the selection."""
-
-    latest: PromFetch
-    before: PromFetch | None
-    instance: str = ALL
+from obs_tui.raw import ALL, PromFetch, PromHist, PromRedRaw
 
 
 def le_quantile_ms(le: Sequence[tuple[float, float]], count: float, q: float) -> float:

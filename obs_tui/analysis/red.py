@@ -13,20 +13,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
-from obs_tui import probe_constants
 from obs_tui.analysis import histogram
 from obs_tui.analysis.routes import normalise
 from obs_tui.model import RedSection, RequestSeries, RouteStats, ServiceStats
 from obs_tui.probe_constants import PATHS_MAX
+from obs_tui.raw import UNPARSED_METHOD, RedRaw, ServiceInfo, StatEntry, StatKey
 
-# Requests answered whose request line the probe could not parse (split across reads,
-# pipelined behind another in one read, an unknown method): counted with status and latency,
-# under method "?" and this route.
-UNPARSED_METHOD = "?"
 UNPARSED_ROUTE = "(request line not parsed)"
-METHODS = (*probe_constants.METHODS, UNPARSED_METHOD)  # by the probe's method code
 # Why the probe could not record something, by its `lost` slot (LOST_* in probe_constants).
 LOST_REASONS = (
     "connections table full",
@@ -37,61 +31,6 @@ LOST_REASONS = (
     "responses to requests never seen (no read that began them)",
     "undecoded-connections table full",
 )
-
-
-class StatKey(NamedTuple):
-    """A tuple, not a frozen dataclass: hashed hundreds of times a tick, and a tuple's hash
-    is C code."""
-
-    pid: int
-    method: str
-    status: int  # 0: closed before the response
-    path: str
-    truncated: bool = False
-    gen: int = 0  # which process of that pid (the probe's generation: a reused pid starts anew)
-    tls: bool = False  # read and answered through libssl: url_scheme "https"
-
-
-@dataclass(frozen=True)
-class StatEntry:
-    count: int
-    sum_ns: int
-    hist: tuple[tuple[int, int], ...]  # (bucket, count), non-zero buckets only
-
-    def __add__(self, other: StatEntry) -> StatEntry:
-        merged = histogram.merge((dict(self.hist), dict(other.hist)))
-        return StatEntry(self.count + other.count, self.sum_ns + other.sum_ns, tuple(sorted(merged.items())))
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    comm: str
-    cmdline: str
-    ports: tuple[int, ...]
-    name: str = ""  # the service it belongs to (analysis/service_names.py); "" -> comm
-
-
-def serves_for(child: ServiceInfo | None, ancestor: ServiceInfo) -> bool:
-    """Whether a process forked (directly or not) by a listening server answers that server's
-    requests as part of it: a fork-per-connection child (Python's ForkingMixIn, inetd-style),
-    which runs the server's own program (the same command line) or is gone already (None: it
-    exited before anyone looked, as those children do). A pre-fork worker that names itself
-    (nginx and gunicorn workers set their titles) or a child that ran another program stays
-    a service of its own, as it is an independent process that accepts connections."""
-    return bool(ancestor.ports) and (child is None or child.cmdline == ancestor.cmdline)
-
-
-@dataclass(frozen=True)
-class RedRaw:
-    """One sample of the probe: cumulative since attach."""
-
-    lost_events: int
-    stats: dict[StatKey, StatEntry]
-    services: dict[int, ServiceInfo]
-    patterns: tuple[str, ...] = ()
-    max_children: int = 10
-    lost_by_slot: tuple[int, ...] = ()  # cumulative, in LOST_REASONS order
-    undecoded: dict[tuple[int, str], int] = field(default_factory=dict)  # (pid, kind) -> connections
 
 
 @dataclass
@@ -125,17 +64,14 @@ def _delta(cur: StatEntry, prev: StatEntry | None) -> tuple[int, dict[int, int]]
 
 
 def _quantiles(hist: dict[int, int]) -> tuple[float, float, float]:
-    return tuple(round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
+    p50, p95, p99 = (round(histogram.quantile_ms(hist, q), 3) for q in (0.5, 0.95, 0.99))
+    return p50, p95, p99
 
 
-@functools.lru_cache(maxsize=32)
 def _routes_of(
     paths: frozenset[str], patterns: tuple[str, ...], max_children: int, truncated: frozenset[str]
 ) -> dict[str, str]:
-    """normalise() for one service's paths, memoised: the set of paths rarely changes between
-    ticks, and normalising them all is a large part of a tick under traffic. Read-only result.
-    A few entries per service: a service whose paths churn (a scanner) adds one set of up to
-    PATHS_MAX paths per tick, and a large cache of such sets holds a lot of memory."""
+    """normalise() for one service's paths (RedAnalysis memoises it)."""
     return normalise(paths, patterns, max_children, truncated=truncated)
 
 
@@ -152,24 +88,6 @@ def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
         )
         for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0]))
     )
-
-
-# id(entry) -> (entry, its `le` counts), for the entries of the last call only. The source
-# hands back the same StatEntry object for an entry no request changed, so most hit; an
-# entry that changed is dropped at the next call. (An lru_cache keyed by the histograms would
-# hold thousands of replaced histograms, growing as their buckets fill: memory that only grows.)
-_le_memo: dict[int, tuple[StatEntry, tuple[int, ...]]] = {}
-
-
-def _le_counts(entries: Iterable[StatEntry]) -> dict[int, tuple[int, ...]]:
-    global _le_memo
-    memo = {}
-    for entry in entries:
-        hit = _le_memo.get(id(entry))
-        le = hit[1] if hit is not None and hit[0] is entry else histogram.cumulative_le(tuple(entry.hist))
-        memo[id(entry)] = (entry, le)
-    _le_memo = memo
-    return {k: v[1] for k, v in memo.items()}
 
 
 def _series(
@@ -195,79 +113,110 @@ def _series(
     return tuple(out)
 
 
+class RedAnalysis:
+    """The `red` stage's analysis, with what it remembers from one call to the next of the
+    same stream of samples (the pipeline builds one per stage): the `le` counts of the
+    entries no request changed, and each service's routes while its paths stay the same."""
+
+    def __init__(self) -> None:
+        # id(entry) -> (entry, its `le` counts), for the entries of the last call only. The
+        # source hands back the same StatEntry object for an entry no request changed, so most
+        # hit; an entry that changed is dropped at the next call. (An lru_cache keyed by the
+        # histograms would hold thousands of replaced histograms: memory that only grows.)
+        self._le: dict[int, tuple[StatEntry, tuple[int, ...]]] = {}
+        # normalising every path is a large part of a tick under traffic, and the set of paths
+        # rarely changes between ticks. A few entries per service: a service whose paths churn
+        # (a scanner) adds one set of up to PATHS_MAX paths per tick, which is a lot of memory.
+        self._routes_of = functools.lru_cache(maxsize=32)(_routes_of)
+
+    def __call__(self, prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
+        """Per service: the window's numbers (cur - prev), and per route also the totals since the
+        probe attached, so a route that went quiet is still listed on the service's detail screen;
+        per (route, status code) the cumulative series the exporter publishes."""
+        lost = cur.lost_events - (prev.lost_events if prev and prev.lost_events <= cur.lost_events else 0)
+        by_pid: dict[int, list[StatKey]] = {}
+        for key in cur.stats:
+            by_pid.setdefault(key.pid, []).append(key)
+        undecoded: dict[int, list[tuple[str, int, int]]] = {}  # pid -> (kind, window, since attach)
+        for (pid, kind), total in sorted(cur.undecoded.items()):
+            before = prev.undecoded.get((pid, kind), 0) if prev else 0
+            undecoded.setdefault(pid, []).append((kind, total - before if before <= total else total, total))
+            by_pid.setdefault(pid, [])  # a server whose connections are all undecoded still has a row
+        services: list[ServiceStats] = []
+        le_of = self._le_counts(entry for key, entry in cur.stats.items() if key.status)
+        for pid, keys in by_pid.items():
+            paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
+            route_of = self._routes_of(
+                paths, tuple(cur.patterns), cur.max_children, frozenset(k.path for k in keys if k.truncated)
+            )
+            svc = _Acc()
+            routes: dict[tuple[str, str], _Acc] = {}
+            totals: dict[tuple[str, str], _Acc] = {}
+            series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
+            for key in keys:
+                entry = cur.stats[key]
+                route = (
+                    (key.method, UNPARSED_ROUTE)
+                    if key.method == UNPARSED_METHOD
+                    else (key.method, route_of[key.path])
+                )
+                totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
+                if key.status:
+                    series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
+                count, hist = _delta(entry, prev.stats.get(key) if prev else None)
+                if count <= 0:
+                    continue
+                svc.add(key.status, count, hist.items())
+                routes.setdefault(route, _Acc()).add(key.status, count, hist.items())
+            info = cur.services.get(pid, ServiceInfo("?", "", ()))
+            services.extend(
+                ServiceStats(
+                    pid=pid,
+                    comm=info.comm,
+                    ports=info.ports,
+                    requests=svc.requests,
+                    errors=svc.errors,
+                    rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
+                    error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+                    p50_ms=p50,
+                    p95_ms=p95,
+                    p99_ms=p99,
+                    routes=_route_stats(routes),
+                    cmdline=info.cmdline,
+                    aborted=svc.aborted,
+                    status_classes=tuple(sorted(svc.classes.items())),
+                    routes_total=_route_stats(totals),
+                    series=_series(series, le_of),
+                    paths=len(paths),
+                    service_name=info.name or info.comm,
+                    service_instance_id=str(pid),
+                    undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
+                    undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
+                )
+                for p50, p95, p99 in [_quantiles(svc.hist)]
+            )
+        services.sort(key=lambda s: (-s.requests, s.pid))
+        return RedSection(
+            lost_events=max(0, lost),
+            services=tuple(services),
+            lost_since_attach=cur.lost_events,
+            lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n),
+        )
+
+    def _le_counts(self, entries: Iterable[StatEntry]) -> dict[int, tuple[int, ...]]:
+        memo = {}
+        for entry in entries:
+            hit = self._le.get(id(entry))
+            le = hit[1] if hit is not None and hit[0] is entry else histogram.cumulative_le(tuple(entry.hist))
+            memo[id(entry)] = (entry, le)
+        self._le = memo
+        return {k: v[1] for k, v in memo.items()}
+
+
 def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
-    """Per service: the window's numbers (cur - prev), and per route also the totals since the
-    probe attached, so a route that went quiet is still listed on the service's detail screen;
-    per (route, status code) the cumulative series the exporter publishes."""
-    lost = cur.lost_events - (prev.lost_events if prev and prev.lost_events <= cur.lost_events else 0)
-    by_pid: dict[int, list[StatKey]] = {}
-    for key in cur.stats:
-        by_pid.setdefault(key.pid, []).append(key)
-    undecoded: dict[int, list[tuple[str, int, int]]] = {}  # pid -> (kind, window, since attach)
-    for (pid, kind), total in sorted(cur.undecoded.items()):
-        before = prev.undecoded.get((pid, kind), 0) if prev else 0
-        undecoded.setdefault(pid, []).append((kind, total - before if before <= total else total, total))
-        by_pid.setdefault(pid, [])  # a server whose connections are all undecoded still has a row
-    services = []
-    le_of = _le_counts(entry for key, entry in cur.stats.items() if key.status)
-    for pid, keys in by_pid.items():
-        paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
-        route_of = _routes_of(
-            paths, tuple(cur.patterns), cur.max_children, frozenset(k.path for k in keys if k.truncated)
-        )
-        svc = _Acc()
-        routes: dict[tuple[str, str], _Acc] = {}
-        totals: dict[tuple[str, str], _Acc] = {}
-        series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
-        for key in keys:
-            entry = cur.stats[key]
-            route = (
-                (key.method, UNPARSED_ROUTE)
-                if key.method == UNPARSED_METHOD
-                else (key.method, route_of[key.path])
-            )
-            totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
-            if key.status:
-                series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
-            count, hist = _delta(entry, prev.stats.get(key) if prev else None)
-            if count <= 0:
-                continue
-            svc.add(key.status, count, hist.items())
-            routes.setdefault(route, _Acc()).add(key.status, count, hist.items())
-        info = cur.services.get(pid, ServiceInfo("?", "", ()))
-        services.extend(
-            ServiceStats(
-                pid=pid,
-                comm=info.comm,
-                ports=info.ports,
-                requests=svc.requests,
-                errors=svc.errors,
-                rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
-                error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
-                p50_ms=p50,
-                p95_ms=p95,
-                p99_ms=p99,
-                routes=_route_stats(routes),
-                cmdline=info.cmdline,
-                aborted=svc.aborted,
-                status_classes=tuple(sorted(svc.classes.items())),
-                routes_total=_route_stats(totals),
-                series=_series(series, le_of),
-                paths=len(paths),
-                service_name=info.name or info.comm,
-                service_instance_id=str(pid),
-                undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
-                undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
-            )
-            for p50, p95, p99 in [_quantiles(svc.hist)]
-        )
-    services.sort(key=lambda s: (-s.requests, s.pid))
-    return RedSection(
-        lost_events=max(0, lost),
-        services=tuple(services),
-        lost_since_attach=cur.lost_events,
-        lost_reasons=tuple((why, n) for why, n in zip(LOST_REASONS, cur.lost_by_slot) if n),
-    )
+    """One pair of samples without a memory of earlier calls (tests, tools): the numbers of
+    RedAnalysis, computed afresh."""
+    return RedAnalysis()(prev, cur, dt)
 
 
 def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int], RequestSeries]:

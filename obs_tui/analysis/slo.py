@@ -19,13 +19,11 @@
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from obs_tui.model import SloAlert, SloStatus
+from obs_tui.raw import WINDOWS, SloRaw, SloReading, duration_s
 
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # severity, long window, short window, share of the period's budget spent over the long window
 ALERTS = (
     ("page", "1h", "5m", 0.02),
@@ -33,16 +31,6 @@ ALERTS = (
     ("ticket", "1d", "2h", 0.10),
     ("ticket", "3d", "6h", 0.10),
 )
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-
-
-def duration_s(text: str) -> float:
-    """'30d' -> 2592000.0; ValueError for anything else."""
-    m = _DURATION.match(text.strip())
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"not a duration like 5m, 1h or 30d: {text!r}")
-    return float(int(m.group(1)) * _UNITS[m.group(2)])
 
 
 def error_ratio(errors: float | None, total: float | None) -> float | None:
@@ -95,26 +83,6 @@ def time_to_exhaustion(remaining: float | None, burn_1h: float | None, period: s
     if burn_1h is None or burn_1h <= 0:
         return None
     return remaining * duration_s(period) / burn_1h
-
-
-@dataclass(frozen=True)
-class SloReading:
-    """What the SLO source hands the analysis for one SLO: its definition, the last good
-    values (per window: errors and total, or a ratio already computed) and how fresh they are."""
-
-    name: str
-    source: str
-    objective: float | None  # None until read from Prometheus (Sloth recording rules)
-    period: str
-    promql: str
-    errors: tuple[tuple[str, float], ...] = ()  # window -> error rate (or increase)
-    totals: tuple[tuple[str, float], ...] = ()  # window -> total rate
-    ratios: tuple[tuple[str, float], ...] = ()  # window -> error ratio, when recorded as such
-    fetched_at: float | None = None
-    error: str = ""  # the last failure (query or connection), "" when the last round worked
-    problem: str = ""  # why this SLO cannot be queried at all (bad definition)
-    burn_history: tuple[float | None, ...] = ()  # 1 h burn rate, oldest first (range query)
-    description: str = ""
 
 
 def window_ratios(reading: SloReading) -> dict[str, float | None]:
@@ -196,14 +164,6 @@ def slo_status(reading: SloReading, now: float) -> SloStatus:
     )
 
 
-@dataclass(frozen=True)
-class SloRaw:
-    """The SLO source's sample: every reading, and the time it was taken."""
-
-    now: float
-    readings: tuple[SloReading, ...]
-
-
 def slo_section(prev: SloRaw | None, cur: SloRaw, dt: float) -> tuple[SloStatus, ...]:
-    """The engine's analysis for the `slo` source (ANALYSES)."""
+    """The `slo` stage's analysis (obs_tui/pipeline.py)."""
     return tuple(slo_status(r, cur.now) for r in cur.readings)

@@ -101,14 +101,15 @@ def _diff_list(prev: list, cur: list) -> dict | None:
         return {"v": cur}
     _identity = _identity_of(cur[0] if cur else None)
     by_identity: dict[Any, list[int]] = {}
-    for i, item in enumerate(prev):
+    for index, item in enumerate(prev):
         key = _identity(item)
         if key is not None:
-            by_identity.setdefault(key, []).append(i)
+            by_identity.setdefault(key, []).append(index)
     used: set[int] = set()
     items: list[list] = []
     for at, item in enumerate(cur):
         key = _identity(item)
+        i: int | None
         if key is not None:
             candidates = by_identity.get(key)
             i = candidates.pop(0) if candidates else None

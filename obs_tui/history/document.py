@@ -60,7 +60,7 @@ def _converter(tp: Any, mapping: bool = False) -> Callable[[Any], Any]:
             return lambda raw: tuple(item(x) for x in raw) if isinstance(raw, list) else ()
         items = [_converter(a) for a in args]
         return lambda raw: tuple(c(x) for c, x in zip(items, raw)) if isinstance(raw, list) else ()
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         build = _builder(tp)
         return lambda raw: build(raw) if isinstance(raw, dict) else None
     if tp is float:

@@ -9,7 +9,7 @@ time order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client.openmetrics.exposition import generate_latest
@@ -41,12 +41,17 @@ class _Families:
         return iter(())
 
 
+def _at(taken_at: float) -> Callable[[], float]:
+    """A clock stopped at the frame's time: the collector dates its samples with it."""
+    return lambda: taken_at
+
+
 def openmetrics(frames: Iterable[tuple[float, dict]], top_processes: int = 20) -> bytes:
     """The text for frames given as (taken_at, document), oldest first."""
     families = _Families()
     for taken_at, doc in frames:
         frame = frame_from_json(doc, taken_at)
-        collector = FrameCollector(top_processes, clock=lambda at=taken_at: at)
+        collector = FrameCollector(top_processes, clock=_at(taken_at))
         collector.publish(frame)
         for family in collector.collect():
             families.add(family, round(taken_at, 3))

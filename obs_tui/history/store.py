@@ -170,7 +170,8 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (start, end, frames, interval, schema, CODEC, data),
             )
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT always has one
+            return cur.lastrowid
         self._write("UPDATE chunks SET end=?, frames=?, data=? WHERE id=?", (end, frames, data, chunk_id))
         return chunk_id
 

@@ -87,6 +87,7 @@ class Timeline:
         while True:
             chunk = self._open(i)
             for at in range(len(chunk) if chunk is not None else 0):
+                assert chunk is not None
                 if chunk.middle(at) >= t:
                     return self._frame(chunk, at)
             if i == last:

@@ -27,8 +27,6 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-# Optional, for sources whose worker thread talks to a service (sources/slo.py, readonly.py):
-#   reports, health()                  engine.Reporting: the service they read and how their own
-#                                      requests fare; the engine marks the source stale while
-#                                      they fail (the service's one health is engine.Service)
-#   wait_ready(timeout_s) -> bool      block until the worker's first answer (for `snapshot`)
+# Optional abilities are the small protocols of obs_tui/engine.py (Reporting, Fleet,
+# WaitsReady, WaitsFresh), found once when the engine is built; which analysis a source feeds
+# is its Stage's, built by the assembly (obs_tui/pipeline.py).

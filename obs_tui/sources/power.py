@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from obs_tui.analysis.attribution import CpuStat, PowerRaw
-from obs_tui.analysis.estimate import host_estimate, load_table, parse_cpuinfo
+from obs_tui.ccf import host_estimate, load_table, parse_cpuinfo
 from obs_tui.model import Capability, PowerEstimate
+from obs_tui.raw import CpuStat, PowerRaw
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.cputime import EbpfCpuTime, ProcCpuTime
 from obs_tui.sources.rapl import CounterSet, open_meter

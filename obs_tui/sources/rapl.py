@@ -21,8 +21,8 @@ import os
 import re
 from pathlib import Path
 
-from obs_tui.analysis.attribution import Zone
 from obs_tui.model import Capability
+from obs_tui.raw import Zone
 
 HWMON_COUNTER_RANGE = 2**64  # amd_energy accumulates into 64 bits in the driver
 

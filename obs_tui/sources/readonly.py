@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from obs_tui.analysis.prom_power import FAMILIES, PowerSample, PromPowerRaw
-from obs_tui.analysis.prom_red import ALL, PromFetch, PromHist, PromRedRaw
 from obs_tui.model import Capability
+from obs_tui.raw import ALL, PowerSample, PromFetch, PromHist, PromPowerRaw, PromRedRaw
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.prometheus import Client, Poller
 
@@ -31,11 +31,68 @@ RED_QUERY = (
 )
 
 
+@dataclass(frozen=True)
+class Family:
+    name: str  # shown as the power source: "obs-tui", "kepler", "scaphandre"
+    marker: str  # the metric whose presence in Prometheus selects this family
+    query: str
+
+
+def _kind(expr: str, kind: str) -> str:
+    return f'label_replace({expr}, "obs_kind", "{kind}", "", "")'
+
+
+# In order of preference: our own exporter, then Kepler, then Scaphandre. obs-tui's host total
+# is obs_host_power_watts without a zone label (read as zone "host"), its parts are
+# obs_host_zone_power_watts; agents before that split published both under
+# obs_host_power_watts{zone} with zone="host" the total, which reads the same way here.
+FAMILIES = (
+    Family(
+        "obs-tui",
+        "obs_host_power_watts",
+        " or ".join(
+            (
+                _kind("obs_host_power_watts", "zone"),
+                _kind("obs_host_zone_power_watts", "zone"),
+                _kind("sum by (instance, pid, comm) (rate(obs_process_cpu_joules_total[1m]))", "process"),
+            )
+        ),
+    ),
+    Family(
+        "kepler",
+        "kepler_process_cpu_watts",
+        " or ".join(
+            (
+                _kind("sum by (instance, zone) (kepler_node_cpu_watts)", "zone"),
+                _kind("sum by (instance, pid, comm) (kepler_process_cpu_watts)", "process"),
+                _kind("sum by (instance, container_name) (kepler_container_cpu_watts)", "container"),
+            )
+        ),
+    ),
+    Family(
+        "scaphandre",
+        "scaph_process_power_consumption_microwatts",
+        " or ".join(
+            (
+                _kind(
+                    "label_replace(sum by (instance) (scaph_host_power_microwatts) / 1e6, "
+                    '"zone", "host", "", "")',
+                    "zone",
+                ),
+                _kind(
+                    "sum by (instance, pid, exe) (scaph_process_power_consumption_microwatts) / 1e6",
+                    "process",
+                ),
+            )
+        ),
+    ),
+)
+
+
 class PolledSource:
     """What both read-only sources share: the poller, the last two fetches, the instance."""
 
     name = ""
-    analysis = ""
     mode = "live"
     reports = "prometheus"  # the service whose shared health this source's requests feed
 
@@ -111,7 +168,6 @@ class PromRedSource(PolledSource):
     """http_server_request_duration_seconds (obs-tui's exporter, Beyla) -> the RED section."""
 
     name = "red"
-    analysis = "red.prometheus"
 
     def _fetch(self, client: Client) -> PromFetch:
         at = self.clock()
@@ -148,7 +204,6 @@ class PromPowerSource(PolledSource):
     """Kepler, Scaphandre or obs-tui's own obs_* metrics, whichever Prometheus has -> power."""
 
     name = "power"
-    analysis = "power.prometheus"
 
     def __init__(
         self, client: Client, refresh_s: float = 15.0, clock: Callable[[], float] = time.time

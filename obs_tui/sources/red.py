@@ -11,7 +11,7 @@ finds every path, and a hash always names the same path, so it is looked up once
 
 The probe counts a request on the process that read it. A fork-per-connection server's
 children exit before they are looked at, so each process is attributed once to its service
-(_owner): itself, or the listening server that forked it (analysis.red.serves_for). A child's
+(_owner): itself, or the listening server that forked it (raw.serves_for). A child's
 counters are added to its server's, and once the child is gone they are moved out of the
 kernel's maps into `_retired` here, so the server's totals never go down.
 """
@@ -23,12 +23,12 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from obs_tui.analysis.red import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.bcc_setup import probe_source
 from obs_tui.model import Capability
 from obs_tui.probe_constants import UNDECODED_KINDS
+from obs_tui.raw import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
@@ -83,7 +83,7 @@ class RedSource:
         self.notice = notice  # where the kernel-headers fallback says what it assembled
         self.load_seconds: float | None = None
         self.https = False  # uprobes on libssl attached
-        self._bpf = None
+        self._bpf: Any = None  # bcc.BPF once loaded (bcc has no types)
         self._capability: Capability | None = None
         self._info: dict[int, tuple[float, ServiceInfo, int]] = {}  # pid -> (when, info, generation)
         self._dead_since: dict[tuple[int, int], float] = {}  # (tgid, generation) -> first seen dead
@@ -117,8 +117,9 @@ class RedSource:
         return self._capability
 
     def sample(self, now: float) -> RedRaw:
-        if not self.available().ok:
-            raise SourceError(self._capability.reason)
+        capability = self.available()
+        if not capability.ok:
+            raise SourceError(capability.reason)
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._prune(now)
             self._last_prune = now
@@ -141,8 +142,9 @@ class RedSource:
             folded = UndecodedKey(pid, key.kind, gen)
             counts[folded] = counts.get(folded, 0) + n
         gens: dict[int, int] = {}
-        for key in (*stats, *counts):
-            gens[key.pid] = max(key.gen, gens.get(key.pid, 0))
+        keys: list[StatKey | UndecodedKey] = [*stats, *counts]
+        for seen in keys:
+            gens[seen.pid] = max(seen.gen, gens.get(seen.pid, 0))
         lost = self._read_lost()
         return RedRaw(
             lost_events=sum(lost),
@@ -260,7 +262,7 @@ class RedSource:
 
     def _owner(self, pid: int, gen: int, gens: dict[int, int], now: float) -> tuple[int, int]:
         """The process itself, or the nearest listening ancestor it serves for (a fork-per-
-        connection child: analysis.red.serves_for). Decided once per process, at its first
+        connection child: raw.serves_for). Decided once per process, at its first
         counted request, and kept: a child's requests never move from one service to another."""
         child = self._info_of(pid, gen, now)
         parent = self._parent(pid, alive=child is not None)
@@ -486,7 +488,8 @@ class RedSource:
                     )
                 continue
             kept.add(which)
-        for retired in (self._retired, self._retired_undecoded):
+        retired_maps: tuple[dict[Any, Any], ...] = (self._retired, self._retired_undecoded)
+        for retired in retired_maps:
             for key in list(retired):
                 which = (key.pid, key.gen)
                 if gone(which) == "forget":

@@ -1,4 +1,4 @@
-"""Reads what names a server (analysis/service_names.py): its environment and executable.
+"""Reads what names a server (service_names.py): its environment and executable.
 
 /proc/PID/environ and /proc/PID/exe are readable by the process's owner and by root only. The
 console gives up root once the probes are loaded (obs_tui/privileges.py), so `prime()` reads
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from obs_tui.analysis.service_names import ServiceRule, service_name
+from obs_tui.service_names import ServiceRule, service_name
 
 ENV_VAR = b"OTEL_SERVICE_NAME="
 MAX_ENVIRON = 1 << 20  # never read more of an environment than this

@@ -15,8 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from obs_tui.analysis.slo import SloRaw, SloReading
 from obs_tui.model import Capability
+from obs_tui.raw import SloRaw, SloReading
 from obs_tui.sources import slo_specs
 from obs_tui.sources.prometheus import Client, Poller, PrometheusError
 from obs_tui.sources.slo_specs import SloSpec
@@ -194,8 +194,9 @@ class SloSource:
         if not labels:
             return readings
         query = " or ".join(
-            slo_specs.burn_1h_query(spec, readings[spec.name].objective, label)
+            slo_specs.burn_1h_query(spec, objective, label)
             for label, spec in labels.items()
+            if (objective := readings[spec.name].objective) is not None
         )
         try:
             rows = client.query_range(query, now - SPARK_RANGE_S, now, SPARK_STEP_S)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obs_tui.analysis.slo import WINDOWS, duration_s
 from obs_tui.config import Config, ConfigError
+from obs_tui.raw import WINDOWS, duration_s
 from obs_tui.sources.prometheus import PrometheusError
 
 TEMPLATE = "{{.window}}"

@@ -23,16 +23,17 @@ from obs_tui.tui.app import ObsApp
 
 def real_engine(config_path: str | None = None, read_only: bool = False):
     try:
-        from obs_tui.cli import make_engine
         from obs_tui.config import load
+        from obs_tui.pipeline import make_engine
 
         return make_engine(load(config_path), read_only=read_only)
     except Exception as exc:  # fall back to the processes source alone, and say so
         print(f"screenshots: full engine unavailable ({exc}); processes only", file=sys.stderr)
         from obs_tui.engine import Engine
+        from obs_tui.pipeline import stages
         from obs_tui.sources.procs import ProcsSource
 
-        return Engine([ProcsSource()], interval=1.0)
+        return Engine(stages([ProcsSource()]), interval=1.0)
 
 
 def fake_engine():
