@@ -140,6 +140,7 @@ class Client:
         """This client (session, auth, health) for one reader: its requests report as `name`."""
         view = copy.copy(self)
         view.reader_name = name
+        view._heartbeat = None  # the client's own: a view's close() leaves it beating
         return view
 
     @property
