@@ -33,7 +33,7 @@ TIMEOUT_S, REFRESH_S, TICK_S = 0.5, 0.3, 0.2
 # (GET /-/ready every tick) can bring a fault to the surfaces in time.
 SLOW_REFRESH_S = 60.0
 # Scheduling on a shared two-core machine: how late a thread may run beyond the design bound.
-SLACK_S = 0.5
+SLACK_S = 0.75
 # fault -> what every surface's reason must contain
 FAULTS = {
     "down": "Connection refused",
@@ -265,6 +265,34 @@ def test_console_and_exporter_agree_within_timeout_and_a_tick(healthy, with_slo,
         "and back:",
         {k: round(v, 2) for k, v in back.items()},
     )
+
+
+def test_an_answered_heartbeat_never_hides_a_readers_failure(healthy):
+    """/-/ready answers while every query gets JSON of the wrong shape: the SLO source is still
+    stale with that reason, and Prometheus is degraded (it answers; that reader cannot use it)."""
+    healthy.spared = ("/-/ready",)
+    engine = make_engine(parse(config_text(healthy.url, True)), False)
+    try:
+        engine.wait_ready(30)
+        deadline = time.monotonic() + 30
+        while not engine.tick().capability("prometheus").ok:
+            assert time.monotonic() < deadline, engine.capabilities["prometheus"]
+            time.sleep(TICK_S)
+        healthy.mode = "shape"
+        deadline = time.monotonic() + REFRESH_S + TIMEOUT_S + TICK_S + 10
+        while True:
+            frame = engine.tick()
+            cap, slo = frame.capability("prometheus"), frame.source("slo")
+            if slo.stale and not cap.ok:
+                break
+            assert time.monotonic() < deadline, (cap, slo)
+            time.sleep(TICK_S)
+        assert "malformed answer" in slo.reason and "malformed answer" in cap.reason
+        assert cap.state == "degraded"
+        assert engine.services["prometheus"].health.reader("heartbeat").ok
+    finally:
+        healthy.spared = ()
+        engine.close()
 
 
 # ---- the header's badges: each thing once, the reason readable at 80 columns too ---------------
