@@ -208,6 +208,10 @@ class Engine:
                 self._status[source.name] = SourceStatus(source.name, "off", cap.reason)
         for target, _ in self.joins:
             self._status[target] = SourceStatus(target, "off", "waiting for its inputs", join=True)
+        for service in self.services.values():  # a fault is seen within a tick (close() stops it)
+            beat = getattr(service, "start_heartbeat", None)
+            if beat is not None:
+                beat(interval)
 
     # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
 

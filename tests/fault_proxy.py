@@ -5,6 +5,7 @@ auth (bearer or basic) and a client certificate, and injects faults on request.
         proxy.url            # give this to obs-tui
         proxy.mode = "slow"  # see MODES
         proxy.requests       # [(method, path_with_query)], what obs-tui sent
+        proxy.spared = ("/-/ready",)  # paths forwarded whatever the mode
 
 "down" really closes the listening socket (clients get connection refused) and "pass"
 reopens it on the same port, like a Prometheus that restarts. "blackhole" accepts the
@@ -96,6 +97,7 @@ class FaultProxy:
         self.max_inflight = 0  # the most requests in progress at once
         self.auth_failures = 0
         self._mode = "pass"
+        self.spared: tuple[str, ...] = ()  # paths always forwarded, whatever the mode
         self._server: http.server.ThreadingHTTPServer | None = None
         self._conns: set = set()
         self._lock = threading.Lock()
@@ -201,7 +203,7 @@ class FaultProxy:
         if not self._authorised(handler):
             self.auth_failures += 1
             return self._reply(handler, 401, b"Unauthorized\n", "text/plain")
-        mode = self._mode
+        mode = "pass" if urlsplit(handler.path).path in self.spared else self._mode
         if mode == "leak":  # a server that echoes what it got (the client must redact it)
             got = handler.headers.get("Authorization", "")
             secret = self.token or (self.basic[1] if self.basic else "")

@@ -272,10 +272,11 @@ def test_window_is_between_the_last_two_fetches():
 
 # ---- what read-only mode sends, and that it writes nothing --------------------------------------
 
-# Reads only: instant and range queries, series, label names and values, metadata, buildinfo.
+# Reads only: instant and range queries, series, label names and values, metadata, buildinfo,
+# and the heartbeat's readiness.
 ALLOWED = re.compile(
-    r"^/api/v1/(query|query_range|series|labels|label/[^/]+/values|metadata|"
-    r"status/buildinfo)$"
+    r"^(/api/v1/(query|query_range|series|labels|label/[^/]+/values|metadata|"
+    r"status/buildinfo)|/-/ready)$"
 )
 
 

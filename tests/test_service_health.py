@@ -5,7 +5,7 @@ test_prometheus_truth, against a real Prometheus)."""
 
 from __future__ import annotations
 
-from obs_tui.sources.service_health import WAITING, ServiceHealth
+from obs_tui.sources.service_health import HEARTBEAT, WAITING, ServiceHealth
 from obs_tui.tui.fmt import short_reason
 
 
@@ -74,6 +74,94 @@ def test_without_rounds_the_last_outcome_wins():
     assert health.capability().state == "off"
     health.succeeded("client")
     assert health.capability().ok
+
+
+def beat(health: ServiceHealth, reason: str = "") -> None:
+    health.round_started(HEARTBEAT)
+    if reason:
+        health.failed(HEARTBEAT, reason)
+    else:
+        health.succeeded(HEARTBEAT)
+
+
+def test_a_failing_heartbeat_fails_every_reader_answered_before_it():
+    clock = Clock()
+    health = ServiceHealth(clock)
+    for reader in ("slo", "power"):
+        health.round_started(reader)
+        health.succeeded(reader)
+    beat(health)
+    assert health.capability().ok and health.reader("slo").ok
+    clock.now = 1005.0
+    beat(health, "cannot connect: Connection refused")  # the readers have not asked since
+    cap = health.capability()
+    assert (cap.ok, cap.state, cap.reason, cap.stale_since) == (
+        False,
+        "off",
+        "cannot connect: Connection refused",
+        1005.0,
+    )
+    for reader in ("slo", "power"):
+        r = health.reader(reader)
+        assert (r.ok, r.state, r.reason, r.stale_since) == (False, "off", cap.reason, 1005.0)
+    assert health.reader("grid intensity").reason == cap.reason  # not asked yet: it cannot be
+    clock.now = 1008.0
+    health.round_started("slo")
+    health.succeeded("slo")  # a fresher word than the heartbeat's: that reader is answered
+    assert health.reader("slo").ok and not health.reader("power").ok
+    assert health.capability().state == "degraded"
+
+
+def test_the_heartbeat_recovers_readers_it_alone_failed_and_wakes_the_rest():
+    clock = Clock()
+    health = ServiceHealth(clock)
+    woken = []
+    health.on_recovery(lambda: woken.append(clock.now))
+    for reader in ("slo", "power"):
+        health.round_started(reader)
+        health.succeeded(reader)
+    clock.now = 1005.0
+    beat(health, "no answer within 0.5s")
+    beat(health, "no answer within 0.5s")
+    clock.now = 1006.0
+    health.round_started("slo")
+    health.failed("slo", "cannot connect: Connection refused")  # its own request failed too
+    assert health.reader("slo").stale_since == 1005.0  # stale since the first of the two
+    clock.now = 1010.0
+    beat(health)
+    assert woken == [1010.0]  # once, on the recovery
+    assert health.reader("power").ok  # only the heartbeat had failed it
+    slo = health.reader("slo")
+    assert (slo.ok, slo.reason, slo.stale_since) == (False, "cannot connect: Connection refused", 1006.0)
+    cap = health.capability()
+    assert cap.state == "degraded" and cap.reason == slo.reason  # until the reader's next answer
+    health.round_started("slo")
+    health.succeeded("slo")
+    assert health.capability().ok and health.reader("slo").ok
+    beat(health)
+    assert woken == [1010.0]
+
+
+def test_an_answered_heartbeat_never_hides_a_readers_failure():
+    health = ServiceHealth()
+    beat(health)
+    health.round_started("slo")
+    health.failed("slo", "series: malformed answer (unexpected JSON)")
+    beat(health)
+    slo = health.reader("slo")
+    assert not slo.ok and "malformed" in slo.reason
+    cap = health.capability()
+    # Prometheus answers, that reader's answers are unusable: degraded, with its reason
+    assert not cap.ok and cap.state == "degraded" and "malformed" in cap.reason
+    assert health.reader(HEARTBEAT).ok
+
+
+def test_a_failing_heartbeat_alone_is_off():
+    health = ServiceHealth()
+    beat(health, "HTTP 500: injected")
+    cap = health.capability()
+    assert cap.state == "off" and cap.reason == "HTTP 500: injected"
+    assert health.reader(HEARTBEAT).reason == "HTTP 500: injected"
 
 
 def test_short_reason_says_each_thing_once_and_never_cuts_a_word():

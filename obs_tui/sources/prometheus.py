@@ -14,6 +14,8 @@ gives before a reader sees it):
     client.label_values(name, matchers=None) -> list of values
     client.metadata(metric=None)         -> {metric: [{"type", "help", "unit"}]}
     client.buildinfo()                   -> {"version": ..., ...}
+    client.ready()                       -> GET /-/ready (the heartbeat's request)
+    client.start_heartbeat(interval_s)   # /-/ready every interval_s into the health (Engine)
     client.requests                      -> HTTP requests sent so far, by every reader
 
 Settings come from the [prometheus] table: url, timeout_s, bearer_token_file, or
@@ -45,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from obs_tui.sources.service_health import ServiceHealth
+from obs_tui.sources.service_health import HEARTBEAT, ServiceHealth
 
 TOKEN_ENV = "OBS_TUI_PROMETHEUS_BEARER_TOKEN"
 PASSWORD_ENV = "OBS_TUI_PROMETHEUS_PASSWORD"
@@ -132,11 +134,13 @@ class Client:
         # capability that every surface shows.
         self.health = health or ServiceHealth()
         self.reader_name = "client"
+        self._heartbeat: Poller[str] | None = None
 
     def reader(self, name: str) -> Client:
         """This client (session, auth, health) for one reader: its requests report as `name`."""
         view = copy.copy(self)
         view.reader_name = name
+        view._heartbeat = None  # the client's own: a view's close() leaves it beating
         return view
 
     @property
@@ -283,7 +287,45 @@ class Client:
 
         return self._call("buildinfo", fetch, shape)
 
+    def ready(self) -> str:
+        """Prometheus's own readiness (`GET /-/ready`): the heartbeat's one cheap request."""
+
+        def fetch() -> str:
+            from prometheus_api_client import PrometheusApiClientException
+
+            response = self._session.get(
+                f"{self.url}/-/ready", headers=self._headers, auth=self._auth, timeout=self.timeout_s
+            )
+            if response.status_code == 404:
+                return ""  # a server without the endpoint answered all the same
+            if response.status_code != 200:
+                raise PrometheusApiClientException(
+                    f"HTTP Status Code {response.status_code} ({response.content!r})"
+                )
+            # Readiness is said in plain text; a page or JSON is something else answering.
+            if not response.headers.get("Content-Type", "").startswith("text/plain"):
+                raise _Malformed("not a readiness answer")
+            return response.text
+
+        return self._call("ready", fetch, lambda answer: None)
+
+    def start_heartbeat(self, interval_s: float) -> None:
+        """Ask `/-/ready` every `interval_s` (once per client; close() stops it), reporting as
+        the reader HEARTBEAT: a fault reaches the health within timeout_s and one interval,
+        however seldom the readers poll."""
+        if self._heartbeat is None:
+            self._heartbeat = Poller(
+                self.reader(HEARTBEAT),
+                lambda client: client.ready(),
+                interval_s=interval_s,
+                # a beat, not a reader: no backoff, or a recovery would be seen late
+                backoff_min_s=interval_s,
+                backoff_max_s=interval_s,
+            )
+
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.close()
         self._session.close()
 
 
@@ -405,6 +447,10 @@ class Poller(Generic[T]):
     _first: threading.Event = field(default_factory=threading.Event, init=False)
 
     def __post_init__(self) -> None:
+        # A reader asks again as soon as the heartbeat sees Prometheus back, not after its backoff.
+        self._listens = self.client.reader_name != HEARTBEAT
+        if self._listens:
+            self.client.health.on_recovery(self.refresh)
         self._thread = threading.Thread(target=self._run, name="prometheus-poller", daemon=True)
         self._thread.start()
 
@@ -418,6 +464,8 @@ class Poller(Generic[T]):
         return self._first.wait(timeout_s)
 
     def close(self) -> None:
+        if self._listens:
+            self.client.health.on_recovery(self.refresh, listen=False)
         self._stop.set()
         self._wake.set()
         # A round stuck in a request ends by itself (daemon thread, bounded by the timeout);
