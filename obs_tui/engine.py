@@ -83,6 +83,13 @@ class Service(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Beating(Protocol):
+    """A service that can check, every tick, that it still answers (Prometheus's /-/ready)."""
+
+    def start_heartbeat(self, interval_s: float) -> None: ...
+
+
 # The optional abilities of sources, joins and sinks. The engine sorts its workers by them
 # once, when it is built; a tick never asks an object what it can do.
 
@@ -209,9 +216,8 @@ class Engine:
         for target, _ in self.joins:
             self._status[target] = SourceStatus(target, "off", "waiting for its inputs", join=True)
         for service in self.services.values():  # a fault is seen within a tick (close() stops it)
-            beat = getattr(service, "start_heartbeat", None)
-            if beat is not None:
-                beat(interval)
+            if isinstance(service, Beating):
+                service.start_heartbeat(interval)
 
     # ---- the fleet: sources that read many hosts (read-only mode) show one at a time ----
 

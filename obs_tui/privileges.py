@@ -25,13 +25,14 @@ import os
 import pwd
 from dataclasses import dataclass
 
+from obs_tui.sources.accounts import target_user
+
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
-FALLBACK_USER = "nobody"
 
 
 class PrivilegeError(Exception):
@@ -45,21 +46,6 @@ class Dropped:
     user: str
     root_seconds: float  # from process start to the drop
     dropped: bool  # False: was not root (nothing to drop) or kept on request
-
-
-def target_user(environ=os.environ) -> tuple[int, int, str]:
-    """(uid, gid, name) to become: the user who ran sudo, else nobody."""
-    uid, gid = environ.get("SUDO_UID", ""), environ.get("SUDO_GID", "")
-    if uid.isdigit() and int(uid) != 0:
-        uid_n = int(uid)
-        try:
-            entry = pwd.getpwuid(uid_n)
-            name, default_gid = entry.pw_name, entry.pw_gid
-        except KeyError:
-            name, default_gid = str(uid_n), uid_n
-        return uid_n, int(gid) if gid.isdigit() and int(gid) != 0 else default_gid, name
-    entry = pwd.getpwnam(FALLBACK_USER)
-    return entry.pw_uid, entry.pw_gid, entry.pw_name
 
 
 def seconds_since_start() -> float:

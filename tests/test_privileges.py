@@ -18,6 +18,7 @@ import pytest
 
 from bench import ui_cost
 from obs_tui import privileges
+from obs_tui.sources.accounts import target_user
 from tests import servers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,12 +27,12 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the drop is from root")
 
 
 def test_target_is_the_sudo_user_else_nobody():
-    assert privileges.target_user({"SUDO_UID": "1234", "SUDO_GID": "2345"}) == (1234, 2345, "1234")
-    assert privileges.target_user({}) == (NOBODY.pw_uid, NOBODY.pw_gid, "nobody")
+    assert target_user({"SUDO_UID": "1234", "SUDO_GID": "2345"}) == (1234, 2345, "1234")
+    assert target_user({}) == (NOBODY.pw_uid, NOBODY.pw_gid, "nobody")
     # sudo from root, or garbage in the variables: never "drop" to root
-    assert privileges.target_user({"SUDO_UID": "0", "SUDO_GID": "0"})[0] == NOBODY.pw_uid
-    assert privileges.target_user({"SUDO_UID": "-5"})[0] == NOBODY.pw_uid
-    assert privileges.target_user({"SUDO_UID": "1234", "SUDO_GID": "0"})[1] == 1234
+    assert target_user({"SUDO_UID": "0", "SUDO_GID": "0"})[0] == NOBODY.pw_uid
+    assert target_user({"SUDO_UID": "-5"})[0] == NOBODY.pw_uid
+    assert target_user({"SUDO_UID": "1234", "SUDO_GID": "0"})[1] == 1234
 
 
 def status(pid: int | str, task: str = "") -> dict[str, str]:

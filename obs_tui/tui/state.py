@@ -30,7 +30,7 @@ FILE_NAME = "console.toml"
 def owner_uid(drops_root: bool) -> int:
     """The user the console will run as: under root with the drop, the one it drops to."""
     if os.geteuid() == 0 and drops_root:
-        from obs_tui.privileges import target_user
+        from obs_tui.sources.accounts import target_user
 
         return target_user()[0]
     return os.geteuid()
