@@ -301,7 +301,13 @@ def test_more_paths_than_the_probe_holds_are_reported_lost(tmp_path):
         assert n - PATHS_MAX <= missing < 4000
         assert section.lost_events >= missing
         # and says why (the Requests pane's notice shows these reasons)
-        assert dict(section.lost_reasons).get(f"paths table full ({PATHS_MAX:,} paths)", 0) >= missing
+        # (a server elsewhere on the host may hold a few counters, so the counters table can
+        # fill a few requests before the paths table does: both are the tables being full)
+        reasons = dict(section.lost_reasons)
+        full = reasons.get(f"paths table full ({PATHS_MAX:,} paths)", 0) + reasons.get(
+            "counters table full", 0
+        )
+        assert full >= missing and reasons.get(f"paths table full ({PATHS_MAX:,} paths)", 0) > 0
         assert {r.route: r.requests for r in svc.routes}.get("/*", 0) >= 10
     finally:
         source.close()
