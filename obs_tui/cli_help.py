@@ -33,6 +33,7 @@ ENVIRONMENT = [
     ("XDG_STATE_HOME", "where the console remembers the theme and each pane's sort (default ~/.local/state)"),
     ("NO_COLOR", "set, even empty: the mono theme, whatever was asked for"),
     ("OBS_TUI_DEBUG", "set: a traceback instead of the one-line internal error"),
+    ("OBS_TUI_HISTORY", "the history store's directory when neither --history nor [history] dir says"),
     ("BCC_KERNEL_SOURCE", "kernel headers for the eBPF probes (else found or assembled)"),
     ("SUDO_UID, SUDO_GID", "under sudo, the user the console becomes once the probes are loaded"),
 ]

@@ -6,8 +6,11 @@ root or the probes, or its module's entry in MODULE_MARKS (modules that start Pr
 load probes through a subprocess). Tests may also carry the marks themselves.
 """
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -58,6 +61,12 @@ def pytest_collection_modifyitems(config, items):
         for name in sorted(marks):
             item.add_marker(name)
 
+
+# Consoles and agents started by the tests record their history here, never into the host's
+# /var/lib/obs-tui/history (tests touch only what they create).
+_HISTORY = tempfile.mkdtemp(prefix="obs-tui-test-history-")
+os.environ["OBS_TUI_HISTORY"] = _HISTORY
+atexit.register(shutil.rmtree, _HISTORY, ignore_errors=True)
 
 # Screens show wall-clock times (the SLO pane's "data as of"): one zone for every run.
 os.environ["TZ"] = "UTC"

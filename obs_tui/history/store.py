@@ -51,7 +51,10 @@ class StoreError(Exception):
 
 
 def default_dir(environ=os.environ) -> Path:
-    """Root records system-wide; a user under their XDG state directory."""
+    """$OBS_TUI_HISTORY when set; else root records system-wide, a user under their XDG state
+    directory."""
+    if environ.get("OBS_TUI_HISTORY"):
+        return Path(environ["OBS_TUI_HISTORY"])
     if os.geteuid() == 0:
         return Path(SYSTEM_DIR)
     state = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
