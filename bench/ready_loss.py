@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import free_port, nginx
+from tests.servers import agent_command, free_port, nginx
 
 
 @dataclass
@@ -106,18 +106,7 @@ def agent(tmp: Path, interval: float):
     conf.write_text("")
     log = (tmp / "agent.log").open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(conf),
-            "agent",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--interval",
-            f"{interval:g}",
-        ],
+        agent_command(conf, port, interval),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

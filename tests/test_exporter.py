@@ -10,7 +10,6 @@ import http.client
 import os
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -311,19 +310,7 @@ def agent(tmp, *extra, config="", ready=True):
     conf.write_text(config)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(conf),
-            "agent",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--interval",
-            "0.5",
-            *extra,
-        ],
+        servers.agent_command(conf, port, 0.5, *extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -35,20 +35,7 @@ def start_agent(tmp, history):
     conf = tmp / "agent.toml"
     conf.write_text('[red]\nroutes = ["/orders/{id}"]\n')
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(conf),
-            "agent",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--interval",
-            "1",
-            "--history",
-            str(history),
-        ],
+        servers.agent_command(conf, port, 1, "--history", str(history)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -251,3 +251,20 @@ def traffic():
                 stop.set()
                 for t in threads:
                     t.join(5)
+
+
+def agent_command(config: Path, port: int, interval: float, *extra: str) -> list[str]:
+    """The argv of a real `obs-tui agent` on 127.0.0.1:port (tests and benches start it so)."""
+    return [
+        sys.executable,
+        "-m",
+        "obs_tui",
+        "--config",
+        str(config),
+        "agent",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        f"{interval:g}",
+        *extra,
+    ]
