@@ -525,6 +525,11 @@ def test_naming_reads_a_real_process_and_keeps_its_name_after_it_exits(tmp_path)
         env={**os.environ, "OTEL_SERVICE_NAME": "ledger"},
     )
     try:
+        # until the child has exec'd, /proc/PID/environ is still the parent's (no name)
+        deadline = time.monotonic() + 10
+        while b"time.sleep" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the child never exec'd"
+            time.sleep(0.01)
         naming = ServiceNaming(rules_from_config([{"name": "by-rule", "port": 7000}]))
         naming.prime([proc.pid])
         assert read_env_name(proc.pid) == "ledger" and read_env_name(os.getpid()) == ""
