@@ -276,8 +276,6 @@ class Engine:
             for source in self._fleet:
                 source.select_instance(instance)
         dt = now - self._prev_now if self._prev_now is not None else 0.0
-        for name, service in self.services.items():
-            self.capabilities[name] = service.health.capability()
         for stage in self._active:
             name = stage.name
             at = self.clock() if given is None else given
@@ -298,6 +296,10 @@ class Engine:
             self._stale_since.pop(name, None)
             if name in self._reporting:
                 self._take_health(self._reporting[name], now)
+        # After the sources: a reader's failure that a source's section already shows is in
+        # the service's health too, so one frame never says both "failing" and "ok".
+        for name, service in self.services.items():
+            self.capabilities[name] = service.health.capability()
         window = now - self._window.start if self._window is not None else dt
         self._run_joins(window)
         self._prev_now = now
