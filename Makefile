@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 ARGS ?=
 # The tests that need neither root, nor probes, nor a Prometheus, nor minutes (tests/conftest.py).
-FAST := not root and not ebpf and not prometheus and not slow
+FAST := not root and not ebpf and not prometheus and not slow and not exclusive
 
 .PHONY: run test test-fast check setup setup-test screenshots bench doctor snapshot demo install-agent \
 	install-docs graph
@@ -10,12 +10,21 @@ FAST := not root and not ebpf and not prometheus and not slow
 run: setup
 	.venv/bin/obs-tui $(ARGS)
 
+# Workers for the parallel phases: most tests wait on servers, probes and ticks, not on a core.
+JOBS ?= 3
+
+# The whole suite in two phases: the modules in parallel (each module on one worker, so its
+# tests share their servers), then the tests marked `exclusive` (they measure CPU shares or
+# wall-clock bounds) alone. Both run; the target fails if either failed (5: nothing selected).
 test: setup-test
-	$(PY) -m pytest -q $(ARGS)
+	@rc=0; \
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not exclusive" $(ARGS) || [ $$? -eq 5 ] || rc=1; \
+	$(PY) -m pytest -q -m exclusive $(ARGS) || [ $$? -eq 5 ] || rc=1; \
+	exit $$rc
 
 # The inner loop: pure maths and the UI, under a minute.
 test-fast: setup-test
-	$(PY) -m pytest -q -m "$(FAST)" $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "$(FAST)" $(ARGS)
 
 # Lint, format and types. Every step runs, and the target fails if any failed.
 check: setup-test

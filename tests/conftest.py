@@ -1,5 +1,5 @@
 """The RED probe as a fixture: one per module (`red`), or one per test (`fresh_red`); and the
-markers (root, ebpf, prometheus, slow) that `make test-fast` leaves out.
+markers (root, ebpf, prometheus, slow) that `make test-fast` leaves out, and `exclusive`.
 
 A test is marked by what it uses: the probe fixtures, a skip-unless-root whose reason names
 root or the probes, or its module's entry in MODULE_MARKS (modules that start Prometheus or
@@ -25,12 +25,14 @@ MODULE_MARKS = {
     "test_doctor": ("root", "ebpf", "prometheus"),
     "test_grid_intensity": ("prometheus",),
     "test_power_cputime": ("root", "ebpf"),
+    "test_prometheus_truth": ("root", "ebpf", "prometheus"),
     "test_prometheus_client": ("prometheus",),
     "test_readonly": ("prometheus",),
     "test_round_trip": ("root", "ebpf", "prometheus", "slow"),
     "test_slo_prometheus": ("prometheus",),
     "test_slo_tui": ("prometheus",),
     "test_snapshot": ("root", "ebpf"),
+    "test_snapshot_stream": ("root", "ebpf"),
 }
 # Marks for single tests (module::name, parameters included when given), by the same measure.
 TEST_MARKS = {
@@ -41,6 +43,27 @@ TEST_MARKS = {
     "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[proc]": ("slow",),
     "test_power_attribution::test_every_tick_conserves_on_the_real_host_with_the_estimate": ("slow",),
     "test_routes::test_idempotent": ("slow",),
+    "test_power_rapl::test_snapshot_window_counts_a_counter_that_wraps_within_it": ("root", "ebpf", "slow"),
+    "test_config::test_bad_settings_exit_2_with_one_line_from_the_cli": ("slow",),
+}
+
+
+# Tests that measure CPU shares or wall-clock bounds, which other tests running beside them
+# would distort: `make test` runs them alone, after the parallel phase (a module name alone
+# marks all its tests).
+EXCLUSIVE = {
+    "test_round_trip",
+    "test_power_attribution",
+    "test_procs::test_cpu_percent_of_a_busy_loop",
+    "test_faults::test_pid_reuse_does_not_inherit_cpu_time",
+    "test_faults::test_burst_of_short_lived_processes",
+    "test_faults::test_two_thousand_processes_on_screen",
+    "test_prometheus_truth::test_console_and_exporter_agree_within_timeout_and_a_tick",
+    "test_prometheus_client::test_faults_are_one_line_reasons_within_the_timeout",
+    "test_slo_tui::test_first_frame_does_not_wait_for_a_slow_prometheus",
+    "test_exporter::test_a_silent_client_does_not_stall_tls_scrapes",
+    "test_red_probes::test_python_http_exact_and_latency",
+    "test_web_config::test_bcrypt_users_right_and_wrong",
 }
 
 
@@ -50,6 +73,8 @@ def pytest_collection_modifyitems(config, items):
         marks = set(MODULE_MARKS.get(module, ()))
         marks |= set(TEST_MARKS.get(f"{module}::{item.name}", ()))
         marks |= set(TEST_MARKS.get(f"{module}::{item.originalname}", ()))
+        if EXCLUSIVE & {module, f"{module}::{item.originalname}"}:
+            marks.add("exclusive")
         if PROBE_FIXTURES & set(getattr(item, "fixturenames", ())):
             marks |= {"root", "ebpf"}
         for skip in item.iter_markers("skipif"):
