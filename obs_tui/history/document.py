@@ -4,7 +4,9 @@ The reverse of snapshot.frame_to_json, written against the model's own field typ
 follows the model as it grows: a field the document lacks (history written before the field
 existed) takes its default, or the empty value of its type; a field the model no longer has
 (history written by a later obs-tui) is ignored. Schema 1 only grows, so both directions
-keep old history readable.
+keep old history readable. What the engine reads across a Frame's sections (service totals,
+processes with their power, the exported series) is derived again by the same analysis
+(analysis/derived.py), so a replayed frame shows what the live one showed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from obs_tui.analysis.derived import derive
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.snapshot import MAPPING_FIELDS
 
@@ -127,7 +130,7 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
         )
         for name, s in (doc.get("sources") or {}).items()
     )
-    return Frame(
+    frame = Frame(
         host=str(doc.get("host", "")),
         taken_at=float(taken_at),
         duration_s=float(doc.get("duration_s") or 0.0),
@@ -144,3 +147,4 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
         instances=tuple(str(i) for i in doc.get("instances") or ()),
         schema=int(doc.get("schema", 1)),
     )
+    return derive(frame)
