@@ -7,8 +7,11 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
+import pytest
+
 from obs_tui.analysis.derived import derive, http_series, process_rows, red_totals, undecoded_counts
 from obs_tui.history.document import frame_from_json
+from obs_tui.history.query import window_at
 from obs_tui.history.store import FILE_NAME, Store
 from obs_tui.model import (
     PowerSection,
@@ -131,3 +134,21 @@ async def test_a_replayed_old_frame_shows_its_totals_and_power_rows(tmp_path):
         power = app.main.query_one(PowerPane)
         assert power.items(app.frame) == list(frame.process_rows) and power.table.keys[0] == "idle"
         assert set(power.table.keys[1:]) <= {r.key for r in frame.process_rows}
+
+
+def test_a_window_of_history_has_the_windows_totals_not_its_last_ticks(tmp_path):
+    """`snapshot --at T --duration S` adds up recorded ticks; its totals are the window's,
+    history written before red.totals existed included."""
+    shutil.copy(FIXTURE, tmp_path / FILE_NAME)
+    store = Store(tmp_path)
+    try:
+        doc = window_at(store, 1_700_000_000.0, 10)
+        last = frame_from_json(list(store.frames(0, 2e9))[9][1])
+    finally:
+        store.close()
+    services, totals = doc["red"]["services"], doc["red"]["totals"]
+    assert totals["services"] == len(services)
+    assert totals["requests"] == sum(s["requests"] for s in services) > last.red.totals.requests
+    assert totals["errors"] == sum(s["errors"] for s in services)
+    assert totals["rps"] == pytest.approx(sum(s["rps"] for s in services))
+    assert totals["error_ratio"] == round(totals["errors"] / totals["requests"], 6)

@@ -19,9 +19,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from obs_tui.analysis.derived import derive
+from obs_tui.analysis.derived import derive, red_totals
 from obs_tui.model import Capability, Frame, SourceStatus
-from obs_tui.snapshot import MAPPING_FIELDS
+from obs_tui.snapshot import MAPPING_FIELDS, plain
 
 _EMPTY = {int: 0, float: 0.0, str: "", bool: False}
 
@@ -107,6 +107,13 @@ def _builder(cls: type) -> Callable[[dict], Any]:
 @cache
 def _field(name: str) -> Callable[[Any], Any]:
     return _converter(_hints(Frame)[name])
+
+
+def red_totals_of(red: dict) -> dict:
+    """red.totals for a RED section given as a document (the services of a window of recorded
+    frames, history/window.py), by the analysis that totals a live Frame's."""
+    section = _field("red")(red)
+    return plain(red_totals(section.services))
 
 
 def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
