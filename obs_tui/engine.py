@@ -2,8 +2,9 @@
 
 One tick samples every available source, isolates failures (a source that raises is
 marked stale with the reason and keeps its last section; the others go on), runs the pure
-analysis on (previous, current) samples and emits one immutable Frame. The TUI, `snapshot`
-and the exporter all read these Frames: this is the one place numbers are computed.
+analysis on (previous, current) samples, then the joins, then what is read across the
+sections (analysis/derived.py), and emits one immutable Frame. The TUI, `snapshot` and the
+exporter all read these Frames: this is the one place numbers are computed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+from obs_tui.analysis.derived import derive
 from obs_tui.model import Capability, Frame, SourceStatus
 from obs_tui.raw import ALL
 from obs_tui.sources.base import Source, SourceError
@@ -141,6 +143,31 @@ class Moded(Protocol):
     """A join whose section is "live" or "estimate" depending on its inputs."""
 
     mode: str
+
+
+class EngineView(Protocol):
+    """What the console (tui/app.py) asks of the engine it drives, and all it asks: Frames,
+    one tick at a time on the console's worker thread; a first wait for the polled sources;
+    the fleet's next host, chosen from the UI thread under the engine's lock and shown from
+    the next Frame on; the recorded history, for replay. The Engine is one; the tests' engine
+    that replays made-up Frames is another."""
+
+    @property
+    def interval(self) -> float: ...
+
+    @property
+    def history(self) -> Any: ...  # history.store.Store (a higher layer) or None
+
+    @property
+    def history_note(self) -> str: ...  # why there is no history, or whose recording is read
+
+    def tick(self, now: float | None = None) -> Frame: ...
+
+    def wait_ready(self, timeout_s: float) -> None: ...
+
+    def cycle_instance(self, step: int = 1) -> str: ...
+
+    def close(self) -> None: ...
 
 
 def reason_of(exc: BaseException) -> str:
@@ -303,17 +330,19 @@ class Engine:
         window = now - self._window.start if self._window is not None else dt
         self._run_joins(window)
         self._prev_now = now
-        frame = Frame(
-            host=self.host,
-            taken_at=now,
-            duration_s=window,
-            uptime_s=_host_uptime(),
-            interval_s=self.interval,
-            capabilities=tuple(sorted(self.capabilities.items())),
-            sources=tuple(self._status[name] for name in self._names()),
-            instance=instance,
-            instances=self.instances(),
-            **self._sections,
+        frame = derive(
+            Frame(
+                host=self.host,
+                taken_at=now,
+                duration_s=window,
+                uptime_s=_host_uptime(),
+                interval_s=self.interval,
+                capabilities=tuple(sorted(self.capabilities.items())),
+                sources=tuple(self._status[name] for name in self._names()),
+                instance=instance,
+                instances=self.instances(),
+                **self._sections,
+            )
         )
         for sink in self.sinks:
             sink(frame)

@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 
 from obs_tui import __version__, web_config
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
-from obs_tui.analysis.red import LOST_REASONS, semconv_series, undecoded_series
+from obs_tui.analysis.red import LOST_REASONS
 from obs_tui.config import split_listen
 from obs_tui.model import Frame
 from obs_tui.text import printable
@@ -216,8 +216,8 @@ def energy_step(frame: Frame, now: float, top_processes: int) -> _Energy:
 
 
 def http_families(frame: Frame) -> Iterator[Any]:
-    """http_server_request_duration_seconds: the RED section's cumulative series, labelled as
-    OpenTelemetry's semantic conventions name them."""
+    """http_server_request_duration_seconds: the Frame's series (the RED section's cumulative
+    series, labelled as OpenTelemetry's semantic conventions name them)."""
     if frame.red is None:
         return
     hist = HistogramMetricFamily(
@@ -227,11 +227,11 @@ def http_families(frame: Frame) -> Iterator[Any]:
         labels=HTTP_LABELS,
         unit="seconds",
     )
-    for key, s in sorted(semconv_series(frame.red).items()):
-        service, instance, scheme, method, route, status = key
+    for s in frame.http_series:
         buckets = [(_le(b), float(n)) for b, n in zip(SEMCONV_BOUNDS_S, s.le_counts)]
         buckets.append(("+Inf", float(s.count)))
-        hist.add_metric(_labels(service, instance, scheme, method, route, str(status)), buckets, s.sum_s)
+        labels = (s.service_name, s.service_instance_id, s.url_scheme, s.method, s.route, str(s.status))
+        hist.add_metric(_labels(*labels), buckets, s.sum_s)
     yield hist
     # What the probe saw but could not record, by reason: without it, a scrape that shows
     # fewer requests than were served would look like less traffic.
@@ -251,7 +251,7 @@ def http_families(frame: Frame) -> Iterator[Any]:
             "it does not trace, http2), since obs-tui attached",
             labels=("service_name", "kind"),
         ),
-        [(key, float(n)) for key, n in sorted(undecoded_series(frame.red).items())],
+        [((u.service_name, u.kind), float(u.connections)) for u in frame.undecoded],
     )
 
 

@@ -128,11 +128,63 @@ class ServiceStats:
 
 
 @dataclass(frozen=True)
+class RedTotals:
+    """Every service of a RED section together (analysis/derived.py): the Requests pane's
+    summary line and `snapshot --json`'s red.totals."""
+
+    services: int
+    rps: float
+    requests: int
+    errors: int
+    error_ratio: float  # errors / requests over all services, 0 without requests
+
+
+@dataclass(frozen=True)
 class RedSection:
     lost_events: int  # over the frame's window, like the counts
     services: tuple[ServiceStats, ...]
     lost_since_attach: int = 0
     lost_reasons: tuple[tuple[str, int], ...] = ()  # since attach: (why, how many), non-zero only
+    # None until derived (analysis/derived.py: the engine, and the reader of history written
+    # before the field existed)
+    totals: RedTotals | None = None
+
+
+@dataclass(frozen=True)
+class HttpSeries:
+    """One series of `http_server_request_duration_seconds` as /metrics labels it: a
+    RequestSeries of one process, under OpenTelemetry's names (analysis/derived.py)."""
+
+    service_name: str
+    service_instance_id: str
+    url_scheme: str
+    method: str  # "_OTHER" for a request line that was not parsed (semconv's value)
+    route: str
+    status: int
+    count: int
+    sum_s: float
+    le_counts: tuple[int, ...]  # cumulative, per histogram.SEMCONV_BOUNDS_S
+
+    @property
+    def labels(self) -> tuple[str, str, str, str, str, int]:
+        return (
+            self.service_name,
+            self.service_instance_id,
+            self.url_scheme,
+            self.method,
+            self.route,
+            self.status,
+        )
+
+
+@dataclass(frozen=True)
+class UndecodedCount:
+    """Connections of one service (its processes together) that the probe could not decode,
+    since it attached, by kind ("tls", "http2"), as /metrics labels them."""
+
+    service_name: str
+    kind: str
+    connections: int
 
 
 @dataclass(frozen=True)
@@ -143,6 +195,24 @@ class ProcessPower:
     watts: float  # over the last tick
     joules: float  # since the engine started (the window, in a snapshot)
     share: float = 0.0  # watts / host watts, 0..1
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    """A process with its power, as the power pane lists it (analysis/derived.py): the procs
+    source's sample joined by pid with the power section's row. `sample` None: the process
+    has exited since (eBPF saw it use power), or the Idle row; `power` None: no power
+    section, or no power attributed to it."""
+
+    pid: int
+    comm: str
+    sample: ProcessSample | None
+    power: ProcessPower | None
+    idle: bool = False  # the Idle row: what no process took
+
+    @property
+    def key(self) -> int | str:
+        return "idle" if self.idle else self.pid
 
 
 @dataclass(frozen=True)
@@ -265,6 +335,12 @@ class Frame:
     schema: int = field(default=SCHEMA_VERSION)
     instance: str = ""  # read-only mode: the Prometheus `instance` shown, "" for all of them
     instances: tuple[str, ...] = ()  # read-only mode: every instance seen
+    # Read across the sections above by analysis/derived.py (the engine, and the reader of
+    # recorded frames): not in the snapshot document, which holds what they are read from.
+    process_rows: tuple[ProcessRow, ...] = ()  # every process, then those gone that used power
+    idle_row: ProcessRow | None = None  # with a power section: what no process took
+    http_series: tuple[HttpSeries, ...] = ()  # sorted by labels
+    undecoded: tuple[UndecodedCount, ...] = ()  # sorted by (service_name, kind)
 
     def source(self, name: str) -> SourceStatus | None:
         for status in self.sources:

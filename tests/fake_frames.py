@@ -2,7 +2,8 @@
 
 `full_frame(i)` has every section populated (RED services with routes, power, carbon, SLOs);
 `off_frame()` has everything but processes off, with the reasons a real host would give.
-`FakeEngine` replays frames like the real Engine (tick/close/interval).
+Both are derived as the engine derives its Frames (analysis/derived.py). `FakeEngine` replays
+frames like the real Engine.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 from obs_tui.analysis.carbon import carbon_section, settings_from_config
+from obs_tui.analysis.derived import derive
 from obs_tui.model import (
     Capability,
     CarbonSection,
@@ -287,46 +289,48 @@ CAPS_OFF = (
 )
 
 
-def full_frame(i: int = 0) -> Frame:
-    return Frame(
-        host=HOST,
-        taken_at=T0 + i,
-        duration_s=1.0,
-        uptime_s=UPTIME,
-        interval_s=1.0,
-        capabilities=CAPS_ALL,
-        sources=(
-            SourceStatus("procs", "live"),
-            SourceStatus("red", "live"),
-            SourceStatus("power", "estimate"),
-            SourceStatus("slo", "live"),
-        ),
-        processes=processes(i),
-        red=red(i),
-        power=power(i),
-        carbon=carbon(i),
-        slo=slos(i),
+def _frame(i: int, capabilities, sources, **sections) -> Frame:
+    """Tick i of the demo host, derived as the engine derives its Frames."""
+    return derive(
+        Frame(
+            host=HOST,
+            taken_at=T0 + i,
+            duration_s=1.0,
+            uptime_s=UPTIME,
+            interval_s=1.0,
+            capabilities=capabilities,
+            sources=sources,
+            processes=processes(i),
+            **sections,
+        )
     )
+
+
+def full_frame(i: int = 0) -> Frame:
+    sources = (
+        SourceStatus("procs", "live"),
+        SourceStatus("red", "live"),
+        SourceStatus("power", "estimate"),
+        SourceStatus("slo", "live"),
+    )
+    return _frame(i, CAPS_ALL, sources, red=red(i), power=power(i), carbon=carbon(i), slo=slos(i))
 
 
 def off_frame(i: int = 0) -> Frame:
-    return Frame(
-        host=HOST,
-        taken_at=T0 + i,
-        duration_s=1.0,
-        uptime_s=UPTIME,
-        interval_s=1.0,
-        capabilities=CAPS_OFF,
-        sources=(
-            SourceStatus("procs", "live"),
-            SourceStatus("red", "off", "needs root (CAP_BPF and CAP_PERFMON)"),
-        ),
-        processes=processes(i),
+    sources = (
+        SourceStatus("procs", "live"),
+        SourceStatus("red", "off", "needs root (CAP_BPF and CAP_PERFMON)"),
     )
+    return _frame(i, CAPS_OFF, sources)
 
 
 class FakeEngine:
-    """Replays frames: frame_fn(0), frame_fn(1), ... Interval long so tests drive ticks."""
+    """Replays frames: frame_fn(0), frame_fn(1), ... Interval long so tests drive ticks. The
+    console's view of an engine (engine.EngineView): no polled sources to wait for, no fleet,
+    no history unless a test gives one."""
+
+    history: object = None
+    history_note = ""
 
     def __init__(self, frame_fn=full_frame, interval: float = 3600.0) -> None:
         self.frame_fn = frame_fn
@@ -334,10 +338,16 @@ class FakeEngine:
         self.ticks = 0
         self.closed = False
 
-    def tick(self) -> Frame:
+    def tick(self, now: float | None = None) -> Frame:
         frame = self.frame_fn(self.ticks)
         self.ticks += 1
         return frame
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Nothing polled: the first frame is ready at once."""
+
+    def cycle_instance(self, step: int = 1) -> str:
+        return ""  # no fleet: every host, always
 
     def close(self) -> None:
         self.closed = True

@@ -19,7 +19,6 @@ import contextlib
 import http.server
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.error
@@ -28,37 +27,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.servers import free_port
-
-
-def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (with the IP SAN that urllib3 2 requires)."""
-    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
 
 MODES = {
     "pass": "forward to Prometheus",

@@ -50,5 +50,6 @@ def test_a_join_shows_only_its_failure():
 def test_fleet_shows_the_chosen_host_and_replay_its_badge():
     frame = dataclasses.replace(full_frame(1), instances=("a:9100", "b:9100"), instance="")
     assert "all 2 hosts" in plain(header_markup(frame, 160))
-    assert "b:9100" in plain(header_markup(frame, 160, instance="b:9100"))
+    chosen = dataclasses.replace(frame, instance="b:9100")  # the frame names the host it is of
+    assert "b:9100" in plain(header_markup(chosen, 160))
     assert plain(header_markup(frame, 160, recorded="[b]REPLAY 12:00[/]")).startswith("REPLAY 12:00 obs-tui")

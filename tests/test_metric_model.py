@@ -279,18 +279,7 @@ def live(tmp_path_factory):
         )
         port = servers.free_port()
         agent = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "obs_tui",
-                "--config",
-                str(config),
-                "agent",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--interval",
-                "0.5",
-            ],
+            servers.agent_command(config, port, 0.5),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -15,6 +15,7 @@ from obs_tui import doctor
 from obs_tui.analysis.attribution import power_section
 from obs_tui.sources.power import PowerSource
 from obs_tui.sources.rapl import HwmonEnergyReader, PowercapReader, open_meter
+from tests import servers
 from tests.power_fakes import FakeRapl, FakeZone
 
 NOBODY = 65534
@@ -220,9 +221,6 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     1 s interval through the window, every wrap is seen and the window holds 45 J. Read only
     at the window's two ends (or with the half-range rule, which calls a 10 J step on an 18 J
     counter a reset) it would not: a missed wrap is 18 J of the 45."""
-    import subprocess
-    import sys
-
     tree = tmp_path / "powercap"
     conf = tmp_path / "config.toml"
     conf.write_text(
@@ -230,21 +228,8 @@ def test_snapshot_window_counts_a_counter_that_wraps_within_it(tmp_path):
     )
     zones = [FakeZone("intel-rapl:0", "package-0", 10.0, max_uj=18_000_000, start_uj=0)]
     with FakeRapl(tree, zones):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "obs_tui",
-                "--config",
-                str(conf),
-                "snapshot",
-                "--json",
-                "--duration",
-                "4.5",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
+        result = servers.run_obs_tui(
+            "--config", str(conf), "snapshot", "--json", "--duration", "4.5", timeout=90
         )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)

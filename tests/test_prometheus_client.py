@@ -18,8 +18,9 @@ from obs_tui.sources.prometheus import (
     PrometheusConfigError,
     PrometheusError,
 )
-from tests.fault_proxy import FaultProxy, make_cert
+from tests.fault_proxy import FaultProxy
 from tests.prometheus_server import prometheus
+from tests.servers import self_signed_cert
 
 TOKEN = "s3cret-token-0123456789"
 PASSWORD = "pa55-w0rd-xyz"
@@ -95,8 +96,8 @@ def test_basic_auth_with_password_file_and_env(prom, tmp_path, monkeypatch):
 
 
 def test_custom_ca_and_client_certificate(prom, tmp_path):
-    server_cert, server_key = make_cert(tmp_path, "server")
-    client_cert, client_key = make_cert(tmp_path, "client")
+    server_cert, server_key = self_signed_cert(tmp_path, "server")
+    client_cert, client_key = self_signed_cert(tmp_path, "client")
     with FaultProxy(prom, tls=(server_cert, server_key), client_ca=client_cert) as proxy:
         conf = {
             "url": proxy.url,

@@ -107,7 +107,7 @@ def test_entries_add_up_counts_sums_and_buckets():
 
 
 def test_undecoded_connections_give_a_row_with_window_and_totals():
-    from obs_tui.analysis.red import undecoded_series
+    from obs_tui.analysis.derived import undecoded_counts
 
     info = {**INFO, 8: ServiceInfo("node", "node server.js", (443,))}
     prev = RedRaw(0, {}, info, undecoded={(8, "tls"): 4})
@@ -124,11 +124,16 @@ def test_undecoded_connections_give_a_row_with_window_and_totals():
     assert node.undecoded_total == (("http2", 1), ("tls", 10))
     assert by_pid[7].undecoded == (("http2", 2),) and by_pid[7].requests == 2
     section = red_section(prev, cur, 1.0)
-    assert undecoded_series(section) == {("api", "http2"): 2, ("node", "http2"): 1, ("node", "tls"): 10}
+    assert {(u.service_name, u.kind): u.connections for u in undecoded_counts(section)} == {
+        ("api", "http2"): 2,
+        ("node", "http2"): 1,
+        ("node", "tls"): 10,
+    }
 
 
 def test_unparsed_requests_have_their_own_route_and_semconv_method():
-    from obs_tui.analysis.red import UNPARSED_ROUTE, semconv_series
+    from obs_tui.analysis.derived import http_series
+    from obs_tui.analysis.red import UNPARSED_ROUTE
     from obs_tui.raw import UNPARSED_METHOD
 
     cur = raw(
@@ -145,5 +150,5 @@ def test_unparsed_requests_have_their_own_route_and_semconv_method():
         ("GET", "/u/{id}"): 1,
         (UNPARSED_METHOD, UNPARSED_ROUTE): 6,
     }
-    series = semconv_series(section)
+    series = {s.labels: s for s in http_series(section)}
     assert series[("api", "7", "http", "_OTHER", UNPARSED_ROUTE, 200)].count == 5

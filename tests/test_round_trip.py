@@ -9,7 +9,6 @@ import bisect
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -52,17 +51,7 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
     with servers.python_server(tmp_path, name=NAME, service=NAME) as api:
         # Local mode: a snapshot whose window spans all the traffic below.
         local = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "obs_tui",
-                "--config",
-                str(conf),
-                "snapshot",
-                "--json",
-                "--duration",
-                "25",
-            ],
+            servers.obs_tui_command("--config", str(conf), "snapshot", "--json", "--duration", "25"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -105,22 +94,8 @@ def test_agent_prometheus_read_only_round_trip(tmp_path):
                         for r in client.query("obs_host_zone_power_watts")
                     }
                     client.close()
-                    ro = subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "obs_tui",
-                            "snapshot",
-                            "--json",
-                            "--read-only",
-                            "--prometheus",
-                            url,
-                            "--duration",
-                            "0.2",
-                        ],
-                        capture_output=True,
-                        text=True,
-                        timeout=60,
+                    ro = servers.run_obs_tui(
+                        "snapshot", "--json", "--read-only", "--prometheus", url, "--duration", "0.2"
                     )
                     assert ro.returncode == 0, ro.stderr
             out, err = local.communicate(timeout=60)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +20,7 @@ from obs_tui.sources.slo_specs import load_all
 from obs_tui.tui.app import ObsApp
 from obs_tui.tui.panes import SloPane
 from obs_tui.tui.screens.detail import DetailScreen
+from tests import servers
 from tests.fault_proxy import FaultProxy
 from tests.prometheus_server import prometheus
 from tests.test_tui import aio
@@ -117,28 +118,17 @@ def test_first_frame_does_not_wait_for_a_slow_prometheus(live_prom):
             engine.close()
 
 
+def read_only_snapshot(config: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`obs-tui --config CONFIG snapshot --json --read-only --prometheus URL EXTRA...`"""
+    return servers.run_obs_tui(
+        "--config", str(config), "snapshot", "--json", "--read-only", "--prometheus", url, *extra
+    )
+
+
 def test_snapshot_json_has_the_slo_section(live_prom, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(SLO)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(config),
-            "snapshot",
-            "--json",
-            "--read-only",
-            "--prometheus",
-            live_prom,
-            "--duration",
-            "0.2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = read_only_snapshot(config, live_prom, "--duration", "0.2")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["capabilities"]["prometheus"] == {"ok": True, "reason": "", "state": "ok", "stale_since": None}
@@ -160,25 +150,7 @@ def test_snapshot_json_has_the_slo_section(live_prom, tmp_path):
 def test_snapshot_with_prometheus_down_says_why(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(SLO)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(config),
-            "snapshot",
-            "--json",
-            "--read-only",
-            "--prometheus",
-            "http://127.0.0.1:9",
-            "--duration",
-            "0.1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = read_only_snapshot(config, "http://127.0.0.1:9", "--duration", "0.1")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert not doc["capabilities"]["prometheus"]["ok"]
@@ -190,22 +162,6 @@ def test_bad_slo_file_exits_with_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("version: prometheus/v1\nservice: s\nslos: 3\n")
     config = tmp_path / "c.toml"
     config.write_text(f'slo_files = ["{tmp_path}/*.yaml"]\n')
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "obs_tui",
-            "--config",
-            str(config),
-            "snapshot",
-            "--json",
-            "--read-only",
-            "--prometheus",
-            "http://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = read_only_snapshot(config, "http://127.0.0.1:9")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().count("\n") == 0 and "slos must be list" in result.stderr

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 
 import pytest
 
+from obs_tui.analysis.derived import derive
 from obs_tui.tui import fmt
 from obs_tui.tui.app import FrameReady, ObsApp
 from obs_tui.tui.panes import CarbonPane, PowerPane, RequestsPane, SloPane
@@ -45,6 +47,15 @@ async def started(app: ObsApp, pilot, frames: int = 6, frame_fn=full_frame) -> N
         app.post_message(FrameReady(frame_fn(i), time.monotonic()))
         await pilot.pause()
     await pilot.pause()
+
+
+@contextlib.asynccontextmanager
+async def console(frame_fn=full_frame, *, size, frames: int = 6, theme="dark", read_only=False):
+    """The console over FakeEngine's frames at `size`, started (see `started`): (app, pilot)."""
+    app = make_app(frame_fn, theme=theme, read_only=read_only)
+    async with app.run_test(size=size) as pilot:
+        await started(app, pilot, frames=frames, frame_fn=frame_fn)
+        yield app, pilot
 
 
 def table_of(app: ObsApp, cls) -> KeyedTable:
@@ -115,9 +126,7 @@ async def test_layout_shows_at_once_with_starting_then_fills():
 
 @aio
 async def test_all_panes_populated_and_header_badges():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         head = header_text(app)
         for text in (
             "demo-host",
@@ -138,9 +147,7 @@ async def test_all_panes_populated_and_header_badges():
 
 @aio
 async def test_off_frame_says_what_is_missing_and_how_to_fix():
-    app = make_app(off_frame)
-    async with app.run_test(size=(200, 60)) as pilot:
-        await started(app, pilot, frame_fn=off_frame)
+    async with console(off_frame, size=(200, 60)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         assert "power: off" in power._notice and "RAPL" in power._notice
         assert "w" not in power.table.visible_columns()
@@ -159,9 +166,7 @@ async def test_off_frame_says_what_is_missing_and_how_to_fix():
 
 @aio
 async def test_read_only_says_so():
-    app = make_app(off_frame, read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot, frame_fn=off_frame)
+    async with console(off_frame, size=(160, 48), read_only=True) as (app, pilot):
         assert "read-only" in header_text(app)
         assert "--prometheus URL" in app.main.query_one(RequestsPane)._notice
 
@@ -206,9 +211,7 @@ async def test_q_quits_and_closes_engine(key):
 @pytest.mark.parametrize("key", ["question_mark", "f1"])
 @aio
 async def test_help_opens_and_closes(key):
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot, frames=1)
+    async with console(size=(120, 40), frames=1) as (app, pilot):
         await pilot.press(key)
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -219,9 +222,7 @@ async def test_help_opens_and_closes(key):
 
 @aio
 async def test_slash_filters_focused_pane_enter_keeps_escape_clears():
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot)
+    async with console(size=(120, 40)) as (app, pilot):
         await pilot.press("slash")
         await pilot.press(*"gunicorn")
         await pilot.pause()
@@ -243,9 +244,7 @@ async def test_slash_filters_focused_pane_enter_keeps_escape_clears():
 @pytest.mark.parametrize("key,step", [("greater_than_sign", 1), ("f6", 1), ("less_than_sign", -1)])
 @aio
 async def test_sort_keys_cycle_sort_column(key, step):
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         assert power.sort_col == "w"
         await pilot.press(key)
@@ -259,9 +258,7 @@ async def test_sort_keys_cycle_sort_column(key, step):
 
 @aio
 async def test_space_pauses_updates():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         await pilot.press("space")
         await pilot.pause()
         assert app.paused and "PAUSED" in header_text(app)
@@ -278,9 +275,7 @@ async def test_space_pauses_updates():
 
 @aio
 async def test_enter_opens_detail_with_charts_and_routes():
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot)
+    async with console(size=(120, 40)) as (app, pilot):
         await pilot.press("tab")  # to the Requests pane
         await pilot.pause()
         assert app.main.pane is app.main.query_one(RequestsPane)
@@ -303,9 +298,7 @@ async def test_enter_opens_detail_with_charts_and_routes():
 
 @aio
 async def test_enter_on_process_detail():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         await pilot.press("down", "enter")  # past the pinned Idle row: the top process by W
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
@@ -328,14 +321,12 @@ def rapl_frame(i: int):
         subzones=(("core-0", 21.0), ("core-1", 19.5)),
         reason="CPU time from /proc: not root and no CAP_BPF+CAP_PERFMON",
     )
-    return dataclasses.replace(frame, power=power)
+    return derive(dataclasses.replace(frame, power=power))
 
 
 @aio
 async def test_measured_power_shows_its_badge_zones_and_why_cpu_time_is_from_proc():
-    app = make_app(rapl_frame)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot, frame_fn=rapl_frame)
+    async with console(rapl_frame, size=(120, 40)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         assert power.border_title == "1 Power per process · RAPL"
         assert "RAPL" in power.summary_line._plain and "idle" in power.summary_line._plain
@@ -346,9 +337,7 @@ async def test_measured_power_shows_its_badge_zones_and_why_cpu_time_is_from_pro
 
 @aio
 async def test_enter_on_idle_shows_the_host_and_how_it_was_estimated():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         await pilot.press("enter")
         await pilot.pause()
         spec = app.screen.spec
@@ -361,9 +350,7 @@ async def test_enter_on_idle_shows_the_host_and_how_it_was_estimated():
 
 @aio
 async def test_tab_moves_between_panes_and_back():
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot, frames=1)
+    async with console(size=(120, 40), frames=1) as (app, pilot):
         order = []
         for _ in range(4):
             order.append(type(app.main.pane).__name__)
@@ -380,9 +367,7 @@ async def test_tab_moves_between_panes_and_back():
 @pytest.mark.parametrize("key,index", [("1", 0), ("2", 1), ("3", 2), ("4", 3)])
 @aio
 async def test_number_maximises_and_again_restores(key, index):
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         await pilot.press(key)
         await pilot.pause()
         panes = app.main.panes
@@ -396,9 +381,7 @@ async def test_number_maximises_and_again_restores(key, index):
 
 @aio
 async def test_hidden_panes_are_not_updated():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         await pilot.press("1")
         await pilot.pause()
         red = table_of(app, RequestsPane)
@@ -411,9 +394,7 @@ async def test_hidden_panes_are_not_updated():
 
 @aio
 async def test_modal_screen_blocks_main_updates():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         await pilot.press("f1")
         await pilot.pause()
         power = table_of(app, PowerPane)
@@ -429,9 +410,7 @@ async def test_modal_screen_blocks_main_updates():
 
 @aio
 async def test_T_cycles_themes():
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot, frames=1)
+    async with console(size=(120, 40), frames=1) as (app, pilot):
         seen = [app.theme]
         for _ in range(3):
             await pilot.press("T")
@@ -442,9 +421,7 @@ async def test_T_cycles_themes():
 
 @aio
 async def test_arrow_keys_move_and_scroll():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         table = power.table
         cap = table.capacity
@@ -462,9 +439,7 @@ async def test_arrow_keys_move_and_scroll():
 
 @aio
 async def test_narrow_layout_stacks_with_focused_pane_large():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         body = app.main.query_one("#body")
         assert body.has_class("narrow")
         power, red, slo, carbon = app.main.panes
@@ -480,9 +455,7 @@ async def test_narrow_layout_stacks_with_focused_pane_large():
 
 @aio
 async def test_wide_layout_is_a_grid():
-    app = make_app()
-    async with app.run_test(size=(200, 60)) as pilot:
-        await started(app, pilot)
+    async with console(size=(200, 60)) as (app, pilot):
         assert not app.main.query_one("#body").has_class("narrow")
         regions = [p.region for p in app.main.panes]
         assert regions[0].y == regions[1].y and regions[0].x < regions[1].x
@@ -491,9 +464,7 @@ async def test_wide_layout_is_a_grid():
 
 @aio
 async def test_too_small_notice_and_recovery():
-    app = make_app()
-    async with app.run_test(size=(50, 12)) as pilot:
-        await started(app, pilot, frames=1)
+    async with console(size=(50, 12), frames=1) as (app, pilot):
         assert isinstance(app.screen, TooSmallScreen)
         text = str(app.screen.query_one("#msg").render())
         assert "too small" in text and "60x16" in text
@@ -508,9 +479,7 @@ async def test_too_small_notice_and_recovery():
 
 @aio
 async def test_same_frame_twice_repaints_nothing():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot, frames=3)
+    async with console(size=(160, 48), frames=3) as (app, pilot):
         frame = full_frame(3)
         tables = [p.table for p in app.main.panes]
         app.post_message(FrameReady(frame, time.monotonic()))
@@ -526,9 +495,7 @@ async def test_same_frame_twice_repaints_nothing():
 
 @aio
 async def test_only_changed_cells_are_repainted():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot, frames=3)
+    async with console(size=(160, 48), frames=3) as (app, pilot):
         table = table_of(app, PowerPane)
         before = table.repaints
         app.history.record = lambda frame: None
@@ -537,16 +504,15 @@ async def test_only_changed_cells_are_repainted():
         frame = full_frame(3)
         procs = list(frame.processes)
         procs[0] = dataclasses.replace(procs[0], rss_bytes=procs[0].rss_bytes + 50 * 2**20)
-        app.post_message(FrameReady(dataclasses.replace(frame, processes=tuple(procs)), time.monotonic()))
+        changed = derive(dataclasses.replace(frame, processes=tuple(procs)))
+        app.post_message(FrameReady(changed, time.monotonic()))
         await pilot.pause()
         assert table.repaints - before == 1
 
 
 @aio
 async def test_table_walks_only_shown_rows():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         calls = []
         real = power.cells
@@ -577,9 +543,7 @@ def test_no_color_forces_mono(monkeypatch):
 @aio
 async def test_no_color_app_uses_mono(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    app = make_app(theme="dark")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot, frames=1)
+    async with console(size=(80, 24), frames=1, theme="dark") as (app, pilot):
         assert app.theme == "mono" and app.no_color
 
 
@@ -604,9 +568,7 @@ async def test_lost_events_are_shown_in_the_requests_summary():
         red = dataclasses.replace(frame.red, lost_events=lost_now, lost_since_attach=7)
         return dataclasses.replace(frame, red=red)
 
-    app = make_app(frame_fn=lossy)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot, frames=0, frame_fn=lossy)
+    async with console(lossy, size=(160, 48), frames=0) as (app, pilot):
         red = app.main.query_one(RequestsPane)
         app.post_message(FrameReady(lossy(1), time.monotonic()))
         await pilot.pause()
@@ -621,9 +583,7 @@ async def test_lost_events_are_shown_in_the_requests_summary():
 
 @aio
 async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app, pilot)
+    async with console(size=(80, 24)) as (app, pilot):
         await pilot.press("4")  # zoom the Carbon pane
         await pilot.pause()
         pane = app.main.query_one(CarbonPane)
@@ -660,9 +620,7 @@ async def test_carbon_pane_rates_source_estimate_and_per_request_figures():
 
 @aio
 async def test_requests_detail_shows_energy_per_request():
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot)
+    async with console(size=(120, 40)) as (app, pilot):
         await pilot.press("tab", "enter")
         await pilot.pause()
         fields = dict(app.screen.spec.fields)
@@ -711,3 +669,54 @@ async def test_carbon_join_badge_only_when_it_fails():
         await started(app, pilot, frames=1, frame_fn=frame_fn)
         assert "carbon stale" in header_text(app)
         assert "carbon: stale — join failed" in app.main.query_one(CarbonPane)._notice
+
+
+@aio
+async def test_choosing_a_host_names_it_only_with_its_own_numbers():
+    """i asks the engine for the next host (under its lock) and polls at once: the header
+    names the host of the frame it shows, never one chosen before that host's numbers came."""
+    import dataclasses
+
+    hosts = ("a:9100", "b:9100")
+
+    class Fleet(FakeEngine):
+        def __init__(self):
+            super().__init__(
+                lambda i: dataclasses.replace(full_frame(i), instances=hosts, instance=self.shown)
+            )
+            self.shown = ""
+            self.chosen: list[str] = []
+
+        def cycle_instance(self, step: int = 1) -> str:
+            choices = ("", *hosts)
+            self.shown = choices[(choices.index(self.shown) + step) % len(choices)]
+            self.chosen.append(self.shown)
+            return self.shown
+
+    engine = Fleet()  # its interval is an hour: only the poll that i starts brings a frame
+    app = ObsApp(lambda: engine, theme_name="dark", read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot, frames=0)
+        assert "all 2 hosts" in header_text(app)
+        for want in ("a:9100", "b:9100", ""):
+            ticks = engine.ticks
+            await pilot.press("i")
+            for _ in range(200):
+                shown = app.frame.instance
+                assert (want in header_text(app)) == (shown == want) or not want
+                if engine.ticks > ticks and shown == want:
+                    break
+                await pilot.pause(0.01)
+            assert app.frame.instance == want and engine.ticks == ticks + 1
+        assert engine.chosen == ["a:9100", "b:9100", ""] and "all 2 hosts" in header_text(app)
+
+
+@aio
+async def test_i_without_a_fleet_rings_the_bell():
+    async with console(size=(120, 40), frames=1) as (app, pilot):
+        engine = app.engine
+        ticks, bells = engine.ticks, []
+        app.bell = lambda: bells.append(1)
+        await pilot.press("i")
+        await pilot.pause()
+        assert bells == [1] and engine.ticks == ticks  # no fleet: nothing chosen, nothing polled

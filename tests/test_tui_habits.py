@@ -15,11 +15,12 @@ from obs_tui.tui.panes import PowerPane, RequestsPane
 from obs_tui.tui.state import Remembered, state_dir
 from obs_tui.tui.table import ColumnGroup
 from tests.fake_frames import FakeEngine
-from tests.test_tui import aio, make_app, started
+from tests.test_tui import aio, console, make_app, started
 
 
 def shown_watts(pane) -> list[float]:
-    return [pane._shown[i].watts for i in range(1, len(pane._shown))]  # after the pinned Idle
+    shown = pane._shown[1:]  # after the pinned Idle
+    return [row.power.watts if row.power else -1.0 for row in shown]
 
 
 @aio
@@ -36,9 +37,7 @@ async def test_f10_quits():
 
 @aio
 async def test_capital_i_reverses_the_sort_and_back():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         assert power.sort_col == "w" and power.sort_reverse
         before = shown_watts(power)
@@ -67,9 +66,7 @@ def header_x(pane, column: str) -> tuple[ColumnGroup, int]:
 
 @aio
 async def test_click_on_a_header_sorts_by_it_and_again_reverses():
-    app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        await started(app, pilot)
+    async with console(size=(160, 48)) as (app, pilot):
         power = app.main.query_one(PowerPane)
         group, x = header_x(power, "comm")
         assert await pilot.click(group, offset=(x, 0))

@@ -28,29 +28,9 @@ def _openssl(*args: str) -> None:
 
 
 def _ca(directory: Path, name: str) -> tuple[Path, Path]:
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        f"/CN={name}",
-        "-days",
-        "1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
+    return servers.self_signed_cert(
+        directory, name, "basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"
     )
-    return cert, key
 
 
 def _signed(directory: Path, name: str, ca: tuple[Path, Path], ext: str) -> tuple[Path, Path]:
@@ -62,11 +42,7 @@ def _signed(directory: Path, name: str, ca: tuple[Path, Path], ext: str) -> tupl
     )
     _openssl(
         "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
+        *servers.EC_KEY,
         "-subj",
         f"/CN={name}",
         "-keyout",

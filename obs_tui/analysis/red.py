@@ -219,31 +219,6 @@ def red_section(prev: RedRaw | None, cur: RedRaw, dt: float) -> RedSection:
     return RedAnalysis()(prev, cur, dt)
 
 
-def semconv_series(red: RedSection) -> dict[tuple[str, str, str, str, str, int], RequestSeries]:
-    """The RED section's cumulative series keyed by (service_name, service_instance_id,
-    url_scheme, method, route, status), as the exporter labels them: one series set per
-    process, so two processes of one service stay apart and Prometheus adds them up."""
-    out: dict[tuple[str, str, str, str, str, int], RequestSeries] = {}
-    for svc in red.services:
-        for s in svc.series:
-            # semconv's value for a method the instrumentation does not know
-            method = "_OTHER" if s.method == UNPARSED_METHOD else s.method
-            key = (svc.name, svc.service_instance_id or str(svc.pid), s.scheme, method, s.route, s.status)
-            have = out.get(key)
-            if have is not None:  # the same process listed twice (read-only mode has no pids)
-                s = RequestSeries(
-                    s.method,
-                    s.route,
-                    s.status,
-                    have.count + s.count,
-                    have.sum_s + s.sum_s,
-                    tuple(a + b for a, b in zip(have.le_counts, s.le_counts)),
-                    s.scheme,
-                )
-            out[key] = s
-    return out
-
-
 def keep_gone(seen: RedRaw | None, cur: RedRaw) -> RedRaw:
     """`cur`, plus the last counters of every key `seen` had and `cur` has not: a process that
     exited and whose counters the source has since forgotten (after a grace period). For a
@@ -254,13 +229,3 @@ def keep_gone(seen: RedRaw | None, cur: RedRaw) -> RedRaw:
     if not gone:
         return cur
     return replace(cur, stats={**gone, **cur.stats}, services={**seen.services, **cur.services})
-
-
-def undecoded_series(red: RedSection) -> dict[tuple[str, str], int]:
-    """Undecoded connections since the probe attached, keyed by (service_name, kind) as the
-    exporter labels them (processes of one service added together)."""
-    out: dict[tuple[str, str], int] = {}
-    for svc in red.services:
-        for kind, n in svc.undecoded_total:
-            out[(svc.name, kind)] = out.get((svc.name, kind), 0) + n
-    return out

@@ -4,7 +4,9 @@ The reverse of snapshot.frame_to_json, written against the model's own field typ
 follows the model as it grows: a field the document lacks (history written before the field
 existed) takes its default, or the empty value of its type; a field the model no longer has
 (history written by a later obs-tui) is ignored. Schema 1 only grows, so both directions
-keep old history readable.
+keep old history readable. What the engine reads across a Frame's sections (service totals,
+processes with their power, the exported series) is derived again by the same analysis
+(analysis/derived.py), so a replayed frame shows what the live one showed.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from obs_tui.analysis.derived import derive, red_totals
 from obs_tui.model import Capability, Frame, SourceStatus
-from obs_tui.snapshot import MAPPING_FIELDS
+from obs_tui.snapshot import MAPPING_FIELDS, plain
 
 _EMPTY = {int: 0, float: 0.0, str: "", bool: False}
 
@@ -106,6 +109,13 @@ def _field(name: str) -> Callable[[Any], Any]:
     return _converter(_hints(Frame)[name])
 
 
+def red_totals_of(red: dict) -> dict:
+    """red.totals for a RED section given as a document (the services of a window of recorded
+    frames, history/window.py), by the analysis that totals a live Frame's."""
+    section = _field("red")(red)
+    return plain(red_totals(section.services))
+
+
 def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
     """The Frame a document describes. `taken_at`: the exact time (the document's own is to
     the second)."""
@@ -127,7 +137,7 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
         )
         for name, s in (doc.get("sources") or {}).items()
     )
-    return Frame(
+    frame = Frame(
         host=str(doc.get("host", "")),
         taken_at=float(taken_at),
         duration_s=float(doc.get("duration_s") or 0.0),
@@ -144,3 +154,4 @@ def frame_from_json(doc: dict, taken_at: float | None = None) -> Frame:
         instances=tuple(str(i) for i in doc.get("instances") or ()),
         schema=int(doc.get("schema", 1)),
     )
+    return derive(frame)

@@ -17,6 +17,7 @@ from typing import Any
 
 from obs_tui.analysis.histogram import SEMCONV_BOUNDS_S
 from obs_tui.analysis.prom_red import le_quantile_ms
+from obs_tui.history.document import red_totals_of
 
 Doc = dict[str, Any]
 QUANTILES = (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
@@ -153,11 +154,13 @@ def _red(ticks: list[tuple[Doc, Doc | None]], seconds: float) -> Doc | None:
         acc["rps"] = round(acc["requests"] / seconds, 6) if seconds > 0 else 0.0
         acc["error_ratio"] = round(acc["errors"] / acc["requests"], 6) if acc["requests"] else 0.0
         out.append(acc)
-    return {
+    red = {
         **last,
         "lost_events": lost,
         "services": sorted(out, key=lambda s: (-s["requests"], str(s["comm"]))),
     }
+    red["totals"] = red_totals_of(red)  # the window's, not its last tick's
+    return red
 
 
 def _weighted(ticks: list[tuple[Doc, Doc | None]], section: str, field: str) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 Flow: the engine is built and ticked in a thread worker (bcc compiles the probes first, so the
 layout shows at once with "starting…"); each Frame comes back as a FrameReady message; the
 next poll is chained with set_timer after the previous one finished, so polls never overlap
-and there is no other timer. A frame repaints only what is shown: nothing while paused or
+and there is no other timer (choosing a fleet's host polls at once, after any poll under way). A frame repaints only what is shown: nothing while paused or
 while another screen is up, only the summary line of a compact pane, nothing of a pane hidden
 behind a maximised one, and inside a table only the cells whose text changed (KeyedTable).
 """
@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 from textual import events, work
 from textual.app import App
@@ -24,7 +23,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 
-from obs_tui.engine import reason_of
+from obs_tui.engine import EngineView, reason_of
 from obs_tui.model import Frame
 from obs_tui.tui.history import History
 from obs_tui.tui.screens.detail import DetailScreen
@@ -39,25 +38,6 @@ FIRST_RATE_DELAY = 0.5  # the first frame has no rates; fetch the second one soo
 # The first tick waits this long for the polled sources' first answers (Prometheus), so the
 # first frame shows their data, not "waiting", and does not need a second tick to fill in.
 FIRST_ANSWER_WAIT_S = 0.3
-
-
-class EngineLike(Protocol):
-    interval: float
-
-    def tick(self) -> Frame: ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class FleetEngine(Protocol):
-    """An engine over several hosts (read-only mode): one is shown, chosen with i / u."""
-
-    instance: str
-
-    def instances(self) -> tuple[str, ...]: ...
-
-    def cycle_instance(self, step: int = 1) -> str: ...
 
 
 class FrameReady(Message):
@@ -93,7 +73,7 @@ class ObsApp(App[int]):
     ]
 
     def __init__(
-        self, engine_factory: Callable[[], EngineLike], theme_name: str = "dark", read_only: bool = False
+        self, engine_factory: Callable[[], EngineView], theme_name: str = "dark", read_only: bool = False
     ) -> None:
         super().__init__(driver_class=ConsoleDriver if os.name == "posix" else None)
         self._themes = {}
@@ -109,7 +89,7 @@ class ObsApp(App[int]):
             self._filters = drop_colour(self._filters)  # Textual's list of line filters
         self.engine_factory = engine_factory
         self.read_only = read_only
-        self.engine: EngineLike | None = None
+        self.engine: EngineView | None = None
         self.frame: Frame | None = None  # the frame shown: the live one, or a replayed one
         self.history = self.live_history = History()
         self.live_frame: Frame | None = None
@@ -158,9 +138,7 @@ class ObsApp(App[int]):
             if self.engine is None:
                 try:
                     self.engine = self.engine_factory()
-                    wait_ready = getattr(self.engine, "wait_ready", None)
-                    if wait_ready is not None:
-                        wait_ready(FIRST_ANSWER_WAIT_S)
+                    self.engine.wait_ready(FIRST_ANSWER_WAIT_S)
                 except Exception as exc:  # the console stays up and says why
                     self.post_message(EngineFailed(reason_of(exc), True, started))
                     return
@@ -174,7 +152,7 @@ class ObsApp(App[int]):
     def _schedule(self, started: float) -> None:
         if self._closing:
             return
-        interval = float(getattr(self.engine, "interval", 1.0) or 1.0)
+        interval = self.engine.interval if self.engine is not None else 1.0
         if self.frames == 1 and self.frame is not None and self.frame.duration_s == 0:
             interval = min(interval, FIRST_RATE_DELAY)  # a first frame has no rates yet
         delay = max(interval - (time.monotonic() - started), 0.05)
@@ -247,17 +225,17 @@ class ObsApp(App[int]):
         self.frame, self.history = self.live_frame, self.live_history
         self.render_frame()
 
-    def instance_shown(self) -> str | None:
-        """Read-only mode: the fleet's host the engine shows now (None: the frame says)."""
-        instance = getattr(self.engine, "instance", None)  # read for every frame: no Protocol check
-        return instance if isinstance(instance, str) else None
-
     def select_instance(self, step: int) -> bool:
-        """Read-only mode: the next host of the fleet; False when there is no fleet."""
-        engine = self.engine
-        if not isinstance(engine, FleetEngine) or not engine.instances():
+        """Read-only mode: the next host of the fleet; False when there is no fleet. The engine
+        takes the choice under its lock and shows it from its next Frame, which is polled now:
+        the header names the host of the numbers below it, never one chosen before they came."""
+        engine, live = self.engine, self.live_frame
+        if engine is None or live is None or not live.instances:
             return False
         engine.cycle_instance(step)
+        if self._timer is not None:
+            self._timer.stop()
+        self._poll()
         return True
 
     # ---- the terminal ---------------------------------------------------------------------
@@ -292,7 +270,7 @@ class ObsApp(App[int]):
 
 
 def run_console(
-    engine_factory: Callable[[], EngineLike],
+    engine_factory: Callable[[], EngineView],
     theme_name: str = "dark",
     read_only: bool = False,
     mouse: bool = True,

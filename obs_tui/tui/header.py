@@ -69,11 +69,10 @@ def header_markup(
     paused: bool = False,
     error: str = "",
     read_only: bool = False,
-    instance: str | None = None,
     recorded: str = "",
 ) -> str:
-    """The header line for `width` cells. `instance` is the fleet's host shown (read-only
-    mode; None: the frame's), `recorded` the replay badge ("" when live)."""
+    """The header line for `width` cells; `recorded` is the replay badge ("" when live). In
+    read-only mode the host named is the frame's (the fleet's host its numbers are of)."""
     right = ""
     if paused:
         right = "[reverse b] PAUSED [/]"
@@ -88,9 +87,8 @@ def header_markup(
     full = f"[b]obs-tui[/]  [b]{escape(frame.host)}[/]  up {up}  every {frame.interval_s:g}s"
     short = f"[b]{escape(frame.host)}[/] up {up} {frame.interval_s:g}s"
     if frame.instances:  # read-only mode: the host is the fleet's, chosen with i
-        chosen = frame.instance if instance is None else instance
         count = len(frame.instances)
-        shown = escape(chosen) if chosen else f"all {count} host{'s' if count != 1 else ''}"
+        shown = escape(frame.instance) if frame.instance else f"all {count} host{'s' if count != 1 else ''}"
         full = f"[b]obs-tui[/]  [b]{shown}[/] [$text-muted](i: next host)[/]  every {frame.interval_s:g}s"
         short = f"[b]{shown}[/] {frame.interval_s:g}s"
     if recorded:
@@ -129,19 +127,17 @@ class Header(TextLine):
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(" obs-tui  starting…", id=id)
         self.read_only = read_only
-        self._given: tuple[Frame | None, bool, str, str | None, str] | None = None
+        self._given: tuple[Frame | None, bool, str, str] | None = None
 
-    def show(
-        self, frame: Frame | None, *, paused: bool, error: str, instance: str | None, recorded: str
-    ) -> None:
+    def show(self, frame: Frame | None, *, paused: bool, error: str, recorded: str) -> None:
         """Lay out the header for this frame and state (repainted only when its text changed)."""
-        self._given = (frame, paused, error, instance, recorded)
+        self._given = (frame, paused, error, recorded)
         self._lay_out()
 
     def _lay_out(self) -> None:
         if self._given is None:  # "starting…" until the first show
             return
-        frame, paused, error, instance, recorded = self._given
+        frame, paused, error, recorded = self._given
         width = max(self.size.width, self.app.size.width - 2)
         self.set(
             header_markup(
@@ -150,7 +146,6 @@ class Header(TextLine):
                 paused=paused,
                 error=error,
                 read_only=self.read_only,
-                instance=instance,
                 recorded=recorded,
             )
         )

@@ -104,15 +104,16 @@ class ReplayMixin(Screen[None]):
 
     def timeline(self) -> Timeline | None:
         if self._timeline is None:
-            store = getattr(self.console.engine, "history", None)
+            engine = self.console.engine
+            store = engine.history if engine is not None else None
             if isinstance(store, Store):
                 self._timeline = Timeline(store)
         return self._timeline
 
     def _no_history(self) -> None:
-        note = (
-            getattr(self.console.engine, "history_note", "")
-            or "no history store (started with --no-history?)"
+        engine = self.console.engine
+        note = (engine.history_note if engine is not None else "") or (
+            "no history store (started with --no-history?)"
         )
         self.app.bell()
         self.app.notify(note, title="no history", severity="warning")

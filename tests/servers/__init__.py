@@ -47,22 +47,27 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
 
 
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
+# openssl req's arguments for a new P-256 key, unencrypted
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def self_signed_cert(directory: Path, name: str = "cert", *extensions: str) -> tuple[Path, Path]:
+    """A self-signed EC certificate for 127.0.0.1 (with the IP SAN that urllib3 2 requires),
+    CN `name`, and its key: directory/NAME.crt and NAME.key. `extensions`: more -addext
+    values (a CA's basicConstraints and keyUsage)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    more = [arg for extension in extensions for arg in ("-addext", extension)]
     subprocess.run(
         [
             "openssl",
             "req",
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
+            *EC_KEY,
             "-subj",
-            "/CN=127.0.0.1",
+            f"/CN={name}",
             "-addext",
             "subjectAltName=IP:127.0.0.1",
+            *more,
             "-days",
             "1",
             "-keyout",
@@ -253,12 +258,19 @@ def traffic():
                     t.join(5)
 
 
+def obs_tui_command(*args: str) -> list[str]:
+    """The argv of obs-tui as this test run installed it: `python -m obs_tui ARGS`."""
+    return [sys.executable, "-m", "obs_tui", *args]
+
+
+def run_obs_tui(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """obs-tui ARGS run to its end, its output captured as text."""
+    return subprocess.run(obs_tui_command(*args), capture_output=True, text=True, timeout=timeout)
+
+
 def agent_command(config: Path, port: int, interval: float, *extra: str) -> list[str]:
     """The argv of a real `obs-tui agent` on 127.0.0.1:port (tests and benches start it so)."""
-    return [
-        sys.executable,
-        "-m",
-        "obs_tui",
+    return obs_tui_command(
         "--config",
         str(config),
         "agent",
@@ -267,4 +279,4 @@ def agent_command(config: Path, port: int, interval: float, *extra: str) -> list
         "--interval",
         f"{interval:g}",
         *extra,
-    ]
+    )

@@ -6,11 +6,10 @@ away. Without a power section the pane is the process table with CPU."""
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import NamedTuple
 
 from textual.app import ComposeResult
 
-from obs_tui.model import Frame, PowerSection, ProcessPower, ProcessSample
+from obs_tui.model import Frame, PowerSection, ProcessRow
 from obs_tui.text import printable
 from obs_tui.tui import fmt
 from obs_tui.tui.fmt import escape
@@ -20,25 +19,15 @@ from obs_tui.tui.widgets import TextBlock, TextLine
 
 SPARK = 10
 HOST_SPARK = 20
-IDLE = "idle"  # the Idle row's key (process rows are keyed by pid)
+IDLE = "idle"  # the Idle row's key (ProcessRow.key; process rows are keyed by pid)
 
 
-class PowerRow(NamedTuple):
-    """One process (or the Idle row): what the procs source saw joined with its power. A
-    tuple: one is made for every process on every tick."""
+def _watts(row: ProcessRow) -> float:
+    return row.power.watts if row.power else -1.0
 
-    key: Hashable
-    comm: str
-    proc: ProcessSample | None  # None: exited since, or the Idle row
-    power: ProcessPower | None
 
-    @property
-    def watts(self) -> float:
-        return self.power.watts if self.power else -1.0
-
-    @property
-    def cpu_percent(self) -> float:
-        return self.proc.cpu_percent if self.proc else 0.0
+def _cpu_percent(row: ProcessRow) -> float:
+    return row.sample.cpu_percent if row.sample else 0.0
 
 
 LOCAL_SOURCES = ("rapl", "estimate")  # any other source is read-only mode's exporter family
@@ -75,17 +64,17 @@ class PowerPane(Pane):
 
     def __init__(self, *, id: str | None = None) -> None:
         self.SORTS = {
-            "pid": (lambda r: r.proc.pid if r.proc else r.power.pid, False),
+            "pid": (lambda r: r.pid, False),
             "comm": (lambda r: r.comm.lower(), False),
             # Without power every W is equal: CPU then orders the table, as it always did.
-            "w": (lambda r: (round(r.watts, 2), round(r.cpu_percent, 1)), True),
+            "w": (lambda r: (round(_watts(r), 2), round(_cpu_percent(r), 1)), True),
             "share": (lambda r: r.power.share if r.power else -1.0, True),
             "j": (lambda r: r.power.joules if r.power else -1.0, True),
             # The order always matches the shown CPU%; equal values keep the order of total
             # CPU time, which moves slowly, so idle rows do not shuffle among themselves.
-            "cpu": (lambda r: (round(r.cpu_percent, 1), r.proc.cpu_seconds if r.proc else 0.0), True),
-            "rss": (lambda r: r.proc.rss_bytes if r.proc else -1, True),
-            "time": (lambda r: r.proc.cpu_seconds if r.proc else -1.0, True),
+            "cpu": (lambda r: (round(_cpu_percent(r), 1), r.sample.cpu_seconds if r.sample else 0.0), True),
+            "rss": (lambda r: r.sample.rss_bytes if r.sample else -1, True),
+            "time": (lambda r: r.sample.cpu_seconds if r.sample else -1.0, True),
         }
         super().__init__(id=id)
         self._badge = ""
@@ -110,35 +99,25 @@ class PowerPane(Pane):
             self.table.set_hidden(frozenset())
         self._set_badge(source_badge(power) if power is not None else "")
 
-    def items(self, frame: Frame) -> list[PowerRow] | None:
-        power = frame.power
+    def items(self, frame: Frame) -> list[ProcessRow] | None:
         status = frame.source("procs")
-        if (status is None or status.mode == "off") and power is None:
+        if (status is None or status.mode == "off") and frame.power is None:
             return None
-        by_pid = {p.pid: p for p in power.processes} if power is not None else {}
-        rows = [PowerRow(p.pid, p.comm, p, by_pid.pop(p.pid, None)) for p in frame.processes]
-        # Processes that used power since start and have exited since (eBPF saw them).
-        rows += [PowerRow(pp.pid, pp.comm, None, pp) for pp in by_pid.values()]
-        return rows
+        return list(frame.process_rows)
 
-    def pinned_items(self, frame: Frame) -> list[PowerRow]:
-        power = frame.power
-        if power is None:
-            return []
-        share = power.idle_watts / power.host_watts if power.host_watts > 0 else 0.0
-        idle = ProcessPower(0, "Idle", 0.0, power.idle_watts, power.idle_joules, share)
-        return [PowerRow(IDLE, "Idle", None, idle)]
+    def pinned_items(self, frame: Frame) -> list[ProcessRow]:
+        return [frame.idle_row] if frame.idle_row is not None else []
 
-    def key(self, item: PowerRow) -> Hashable:
+    def key(self, item: ProcessRow) -> Hashable:
         return item.key
 
-    def text(self, item: PowerRow) -> str:
-        p = item.proc
+    def text(self, item: ProcessRow) -> str:
+        p = item.sample
         return f"{item.key} {item.comm} {p.cmdline} {p.user}" if p else f"{item.key} {item.comm}"
 
-    def cells(self, r: PowerRow) -> tuple:
-        p, pp = r.proc, r.power
-        if r.key == IDLE and pp is not None:
+    def cells(self, r: ProcessRow) -> tuple:
+        p, pp = r.sample, r.power
+        if r.idle and pp is not None:
             return (
                 "",
                 ("Idle", "strong"),
@@ -250,15 +229,10 @@ class PowerPane(Pane):
             return None
         if key == IDLE:
             return self.host_detail(frame)
-        proc = next((p for p in frame.processes if p.pid == key), None)
-        pp = (
-            next((p for p in frame.power.processes if p.pid == key), None)
-            if frame.power is not None
-            else None
-        )
-        comm = proc.comm if proc else pp.comm if pp else None
-        if comm is None:
+        row = next((r for r in frame.process_rows if r.pid == key), None)
+        if row is None:
             return None
+        proc, pp, comm = row.sample, row.power, row.comm
         fields = [("PID", str(key)), ("command", comm)]
         charts = []
         if pp is not None and frame.power is not None:

@@ -133,13 +133,12 @@ class RequestsPane(Pane):
         if frame.red is None:
             _, reason = self._red_reason(frame)
             return f"[$text-muted]off —[/] {escape(fmt.first_clause(reason))}"
-        services = frame.red.services
-        rps = sum(s.rps for s in services)
-        reqs = sum(s.requests for s in services)
-        errs = sum(s.errors for s in services)
-        err = 100.0 * errs / reqs if reqs else 0.0
-        noun = "service" if len(services) == 1 else "services"
-        text = f"{len(services)} {noun} · {fmt.num(rps)} rps · err {fmt.pct(err)}"
+        totals = frame.red.totals
+        count = len(frame.red.services)
+        noun = "service" if count == 1 else "services"
+        text = f"{count} {noun}"
+        if totals is not None:  # derived with every Frame (analysis/derived.py)
+            text += f" · {fmt.num(totals.rps)} rps · err {fmt.pct(100.0 * totals.error_ratio)}"
         if frame.red.lost_events:
             text += f" · [$warning]lost {fmt.count(frame.red.lost_events)} events[/]"
         elif frame.red.lost_since_attach:  # counts were lossy earlier: still worth knowing

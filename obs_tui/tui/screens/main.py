@@ -141,7 +141,6 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
             app.frame,
             paused=app.paused,
             error=app.error,
-            instance=app.instance_shown(),
             recorded=self.replay_badge(),
         )
 
