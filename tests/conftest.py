@@ -62,6 +62,7 @@ EXCLUSIVE = {
     "test_prometheus_client::test_faults_are_one_line_reasons_within_the_timeout",
     "test_slo_tui::test_first_frame_does_not_wait_for_a_slow_prometheus",
     "test_exporter::test_a_silent_client_does_not_stall_tls_scrapes",
+    "test_exporter::test_agent_publishes_exact_request_counts_and_buckets",
     "test_red_probes::test_python_http_exact_and_latency",
     "test_web_config::test_bcrypt_users_right_and_wrong",
 }
