@@ -43,6 +43,16 @@ TEST_MARKS = {
     "test_power_attribution::test_two_burners_at_3_to_1_get_watts_at_3_to_1[proc]": ("slow",),
     "test_power_attribution::test_every_tick_conserves_on_the_real_host_with_the_estimate": ("slow",),
     "test_routes::test_idempotent": ("slow",),
+    # the fast tier's longest (seconds each): the full suite runs them
+    "test_tui_snapshots::test_service_detail_undecoded": ("slow",),
+    "test_tui_snapshots::test_service_detail": ("slow",),
+    "test_history_replay::test_steps_minutes_goto_and_live": ("slow",),
+    "test_history_store::test_kill_9_loses_at_most_the_flush_interval_then_recording_resumes": ("slow",),
+    "test_history_codec::test_apply_of_diff_gives_the_new_document": ("slow",),
+    "test_power_rapl::test_counter_wrapping_mid_run_is_never_negative_nor_dropped": ("slow",),
+    "test_power_window::test_a_tenth_of_a_second_interval_shows_energy_once_a_second": ("slow",),
+    "test_terminal_safety::test_no_colour_wanted_draws_plain_readable_text": ("slow",),
+    "test_routes::test_cardinality_is_bounded_whatever_the_number_of_paths": ("slow",),
     "test_power_rapl::test_snapshot_window_counts_a_counter_that_wraps_within_it": ("root", "ebpf", "slow"),
     "test_config::test_bad_settings_exit_2_with_one_line_from_the_cli": ("slow",),
 }
