@@ -722,7 +722,9 @@ BPF_HASH(go_tls_stash, struct go_stash_key, struct ssl_args, 65536);
 // net/http reads one byte in the background while a handler runs (to notice a client going
 // away): when the next request arrives then, its first byte comes alone, and the rest in the
 // next Read, into the bufio buffer just after that byte. The byte waits here, per connection,
-// and the next Read is parsed from one byte before its buffer when that byte is there.
+// and the next Read is parsed from one byte before its buffer when that byte is there and
+// they begin a request line together. Every read still goes to on_read as it came, so a
+// decoder of other protocols sees each byte once.
 BPF_TABLE("lru_hash", struct conn_key, u8, go_tls_lone_byte, 16384);
 
 static __always_inline int go_tls_enter(struct pt_regs *ctx) {
@@ -758,13 +760,17 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
     if (n == 1) {
         if (!bpf_probe_read_user(&first, 1, (void *)args.buf))
             go_tls_lone_byte.update(&key, &first);
+        on_read(tgid, &key, args.buf, n);
         return 0;
     }
     u8 *lone = go_tls_lone_byte.lookup(&key);
     if (lone) {
-        u8 before = 0, want = *lone;
+        u64 joined = 0;
+        u32 off = 0;
+        u8 want = *lone;
         go_tls_lone_byte.delete(&key);
-        if (!bpf_probe_read_user(&before, 1, (void *)(args.buf - 1)) && before == want) {
+        if (n >= 7 && !bpf_probe_read_user(&joined, sizeof(joined), (void *)(args.buf - 1)) &&
+            (u8)joined == want && parse_method(joined, &off)) {
             on_read(tgid, &key, args.buf - 1, n + 1);
             return 0;
         }

@@ -33,25 +33,12 @@ from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.sources.service_identity import ServiceNaming
-from obs_tui.sources.tls_targets import ObjectId, mapped_objects, object_id
+from obs_tui.sources.tls_targets import OPENSSL_ENTRY, OPENSSL_RETURN, ObjectId, mapped_objects, object_id
 from obs_tui.sources.tls_uprobes import TlsUprobes
 from obs_tui.text import printable
 
 BPF_SOURCE = probe_source("red.c")
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
-SSL_ENTRY = {
-    "SSL_read": "ssl_read_enter",
-    "SSL_read_ex": "ssl_read_ex_enter",
-    "SSL_write": "ssl_write_enter",
-    "SSL_write_ex": "ssl_write_ex_enter",
-    "SSL_free": "ssl_free_enter",
-}
-SSL_RETURN = {
-    "SSL_read": "ssl_read_exit",
-    "SSL_read_ex": "ssl_read_exit",
-    "SSL_write": "ssl_write_exit",
-    "SSL_write_ex": "ssl_write_exit",
-}
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
@@ -212,8 +199,8 @@ class RedSource:
         if not os.path.exists(self.libssl):
             return f"HTTPS not traced: {self.libssl} not found"
         name = self.libssl.encode()
-        probes = [(sym, fn, False) for sym, fn in SSL_ENTRY.items()]
-        probes += [(sym, fn, True) for sym, fn in SSL_RETURN.items()]
+        probes = [(sym, fn, False) for sym, fn in OPENSSL_ENTRY.items()]
+        probes += [(sym, fn, True) for sym, fn in OPENSSL_RETURN.items()]
         for done, (sym, fn, ret) in enumerate(probes):
             try:
                 attach = self._bpf.attach_uretprobe if ret else self._bpf.attach_uprobe
