@@ -198,6 +198,17 @@ def node_server(tmp: Path, tls: bool = False):
         yield Server(proc.pid, port, port if tls else None)
 
 
+@contextlib.contextmanager
+def node_h2_server(tmp: Path):
+    """Node's http2 module over TLS (h2 only, Node's own bundled OpenSSL)."""
+    port = free_port()
+    cert, key = self_signed_cert(tmp)
+    with _running(
+        ["node", str(HERE / "node_h2_server.js"), str(port), str(cert), str(key)], port, tmp
+    ) as proc:
+        yield Server(proc.pid, port, port)
+
+
 def build_go_server(directory: Path, stripped: bool = False) -> Path:
     """go_server.go built with Debian's golang-go into directory (the build cache and GOPATH
     there too, no network: only the standard library); stripped: without symbols or DWARF
