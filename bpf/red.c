@@ -740,6 +740,29 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx) {
     return 0;
 }
 
+// A Read's bytes, with net/http's lone background byte joined back (go_tls_lone_byte).
+static __always_inline void go_tls_on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
+    if (n == 1) {
+        u8 first = 0;
+        if (!bpf_probe_read_user(&first, 1, (void *)buf))
+            go_tls_lone_byte.update(key, &first);
+    } else {
+        u8 *lone = go_tls_lone_byte.lookup(key);
+        if (lone) {
+            u64 joined = 0;
+            u32 off = 0;
+            u8 want = *lone;
+            go_tls_lone_byte.delete(key);
+            if (n >= 7 && !bpf_probe_read_user(&joined, sizeof(joined), (void *)(buf - 1)) &&
+                (u8)joined == want && parse_method(joined, &off)) {
+                buf -= 1;
+                n += 1;
+            }
+        }
+    }
+    on_read(tgid, key, buf, n);
+}
+
 static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct go_stash_key k = {.g = ctx->r14, .tgid = tgid};
@@ -752,30 +775,10 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
     if (n <= 0)
         return 0;
     struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
-    if (is_write) {
+    if (is_write)
         on_write(&key, args.buf, n);
-        return 0;
-    }
-    u8 first = 0;
-    if (n == 1) {
-        if (!bpf_probe_read_user(&first, 1, (void *)args.buf))
-            go_tls_lone_byte.update(&key, &first);
-        on_read(tgid, &key, args.buf, n);
-        return 0;
-    }
-    u8 *lone = go_tls_lone_byte.lookup(&key);
-    if (lone) {
-        u64 joined = 0;
-        u32 off = 0;
-        u8 want = *lone;
-        go_tls_lone_byte.delete(&key);
-        if (n >= 7 && !bpf_probe_read_user(&joined, sizeof(joined), (void *)(args.buf - 1)) &&
-            (u8)joined == want && parse_method(joined, &off)) {
-            on_read(tgid, &key, args.buf - 1, n + 1);
-            return 0;
-        }
-    }
-    on_read(tgid, &key, args.buf, n);
+    else
+        go_tls_on_read(tgid, &key, args.buf, n);
     return 0;
 }
 

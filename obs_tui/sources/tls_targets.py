@@ -81,9 +81,13 @@ ObjectId = tuple[int, int, int]  # (device major, device minor, inode): a file, 
 
 def mapped_objects(pid: int) -> dict[ObjectId, str]:
     """The files a process maps as code (executable and libraries), by identity, each with a path that
-    opens it from here: through /proc/PID/root, so a container's files are its own. Raises
+    opens it from here: through /proc/PID/root for a process in another mount namespace, so a
+    container's files are its own. Raises
     OSError when the maps cannot be read (the process is gone, or is another user's)."""
     out: dict[ObjectId, str] = {}
+    # A process in our own mount namespace: its files by their own paths, which stay valid
+    # (for the attach a tick later) when the process has exited meanwhile
+    root = "" if os.stat(f"/proc/{pid}/root") == os.stat("/") else f"/proc/{pid}/root"
     with open(f"/proc/{pid}/maps") as maps:
         for line in maps:
             m = MAPS_LINE.match(line.rstrip("\n"))
@@ -91,7 +95,7 @@ def mapped_objects(pid: int) -> dict[ObjectId, str]:
             if not m or m.group(1) != "x" or m.group(4) == "0" or m.group(5).endswith(" (deleted)"):
                 continue
             ident = (int(m.group(2), 16), int(m.group(3), 16), int(m.group(4)))
-            out.setdefault(ident, f"/proc/{pid}/root{m.group(5)}")
+            out.setdefault(ident, f"{root}{m.group(5)}")
     return out
 
 

@@ -17,6 +17,7 @@ processes are closed to it). Before a server has been looked at, there is no rea
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterable
@@ -87,7 +88,9 @@ class TlsUprobes:
                 continue
             error = _attach(bpf, target)
             with self._lock:
-                if error:
+                if error is None:
+                    self._targets.pop(ident, None)
+                elif error:
                     self._failed[ident] = error
                 else:
                     self._attached.add(ident)
@@ -179,8 +182,18 @@ class TlsUprobes:
                 del self._objects[next(iter(self._objects))]
 
 
-def _attach(bpf: Any, target: Target) -> str:
-    """Attach every probe of one object, or none: "" when done, else why not."""
+def _attach(bpf: Any, target: Target) -> str | None:
+    """Attach every probe of one object, or none: "" when done, else why not; None when the
+    file is gone (its container's process exited, or it was deleted): looked at again when a
+    process maps it."""
+    # Either way bcc would try, and print its complaint to stderr: the console's terminal
+    if not os.path.exists(target.path):
+        return None
+    if os.geteuid() != 0:
+        return (
+            f"{describe(target.path)}: found after obs-tui gave up root, so its probes cannot be "
+            "attached (--keep-root attaches them)"
+        )
     path = target.path.encode()
     done: list[tuple[int, bool]] = []
     for probe in target.probes:
