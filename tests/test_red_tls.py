@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 from obs_tui.analysis.red import red_section
 from obs_tui.sources.red import RedSource
 from obs_tui.sources.tls_targets import GO_READ, GO_WRITE, inspect, mapped_objects
+from obs_tui.sources.tls_uprobes import NOTHING_KNOWN, TlsUprobes
 from obs_tui.tui.panes.requests import undecoded_lines
 from tests import servers
 from tests.test_faults import as_root
@@ -142,6 +143,25 @@ def test_stripped_go_binary_has_nothing_to_probe_and_says_why(go_binaries):
     target = inspect(str(go_binaries["stripped"]))
     assert target is not None and target.probes == ()
     assert "without a symbol table" in target.reason and "-ldflags=-s" in target.reason
+
+
+def test_a_process_with_no_tls_code_known_says_so_and_unreadable_maps_say_why():
+    """The worker's verdicts before any probe: nothing known in its maps (a static binary, Java),
+    or maps it cannot read (a process gone; another user's once root is dropped)."""
+    proc = subprocess.Popen(["sleep", "60"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tls = TlsUprobes()
+    try:
+        tls.look_at([proc.pid, gone.pid])
+        assert tls.wait(30)
+        assert tls.reason(proc.pid) == NOTHING_KNOWN and not tls.pending()
+        assert tls.reason(gone.pid).startswith("its memory maps cannot be read")
+        assert tls.reason(12345678) == ""  # never looked at: no verdict yet
+    finally:
+        tls.close()
+        proc.kill()
+        proc.wait()
 
 
 # ---- through the probe ------------------------------------------------------------------------
