@@ -7,11 +7,19 @@ wrk -t1 -c32 against nginx on loopback with the probe attached and kernel.bpf_st
 program: runs per request, ns per run and ns per request, from the run_time_ns/run_cnt the
 kernel reports in the program fds' fdinfo; then the total per request. The same load as
 bench/red_overhead.py, whose throughput ratio these numbers explain.
+
+    --server node-https   Node's https module (uprobes on the SSL_* symbols of its binary)
+    --server go-https     Go's net/http over crypto/tls, built here (entry and RET uprobes)
+
+For those, wrk speaks HTTPS (HTTP/1.1) and the server starts before the probe loads, so its
+TLS code is found at load. A uprobe's trap into the kernel and back is not part of a
+program's run time: these figures are the programs' share only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
@@ -41,6 +49,20 @@ def program_stats(fds: dict[int, str]) -> dict[str, tuple[int, int]]:
     return out
 
 
+@contextlib.contextmanager
+def server(kind: str, tmp: Path):
+    """(server, the URL wrk loads) for each kind of server measured."""
+    if kind == "nginx":
+        with servers.nginx(tmp) as srv:
+            yield srv, f"http://127.0.0.1:{srv.port}/"
+    elif kind == "node-https":
+        with servers.node_server(tmp, tls=True) as srv:
+            yield srv, f"https://127.0.0.1:{srv.port}/"
+    else:
+        with servers.go_server(tmp, servers.build_go_server(tmp)) as srv:
+            yield srv, f"https://127.0.0.1:{srv.port}/"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=4.0)
@@ -50,6 +72,7 @@ def main() -> int:
         default=None,
         help="a variant of bpf/red.c to measure instead (experiments)",
     )
+    parser.add_argument("--server", choices=("nginx", "node-https", "go-https"), default="nginx")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("red_prog_cost: needs root (eBPF and kernel.bpf_stats_enabled)")
@@ -57,14 +80,14 @@ def main() -> int:
     STATS.write_text("1")
     source = RedSource(bpf_source=args.bpf_source) if args.bpf_source else RedSource()
     try:
-        cap = source.available()
-        if not cap.ok:
-            sys.exit(f"red_prog_cost: probe unavailable: {cap.reason}")
-        fds = {info.fd: name.decode() for name, info in source._bpf.funcs.items()}
-        with tempfile.TemporaryDirectory() as tmp, servers.nginx(Path(tmp)) as srv:
+        with tempfile.TemporaryDirectory() as tmp, server(args.server, Path(tmp)) as (srv, url):
+            cap = source.available()  # after the server listens: its TLS code is found at load
+            if not cap.ok:
+                sys.exit(f"red_prog_cost: probe unavailable: {cap.reason}")
+            fds = {info.fd: name.decode() for name, info in source._bpf.funcs.items()}
             before = program_stats(fds)
             out = subprocess.run(
-                ["wrk", "-t1", "-c32", f"-d{args.duration:g}s", f"http://127.0.0.1:{srv.port}/"],
+                ["wrk", "-t1", "-c32", f"-d{args.duration:g}s", url],
                 capture_output=True,
                 text=True,
                 check=True,

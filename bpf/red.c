@@ -132,6 +132,10 @@ BPF_TABLE("lru_hash", u32, u32, forks, 65536);
 // same pid (PID reuse) counts under new stats keys. Only servers that exited have an entry;
 // user space deletes one when no stats entry of that tgid is left.
 BPF_HASH(generations, u32, u32, 65536);
+// tgids that called listen() since user space last looked: it reads their /proc/PID/maps for
+// TLS libraries to put uprobes on (sources/tls_uprobes.py), then deletes their entries. A
+// listen() is rare, and an LRU keeps a burst of them from failing.
+BPF_TABLE("lru_hash", u32, u32, listeners, 1024);
 // Set by user space once every program is attached. bcc attaches them one at a time (in name
 // order) while servers keep serving: a request read before the response programs were
 // attached would have its response missed and count as LOST_UNMATCHED. Only the request side
@@ -440,6 +444,11 @@ static __always_inline void on_close(struct conn_key *key, int forget) {
         conns.delete(key);
 }
 
+static __always_inline void note_listener(u32 tgid) {
+    u32 one = 1;
+    listeners.update(&tgid, &one);
+}
+
 static __always_inline void mark_server(u32 tgid) {
     u32 word = tgid >> 6;
     u64 *bits = servers.lookup(&word);
@@ -555,6 +564,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (state == TCP_LISTEN) {
         mark_server(tgid);
+        note_listener(tgid);
         return 0;
     }
     if (state != TCP_FIN_WAIT1 && state != TCP_LAST_ACK && state != TCP_CLOSE)
@@ -621,15 +631,24 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
 }
 
 // ---- HTTPS through OpenSSL: uprobes on libssl.so.3 ----
+//
+// The same programs serve every ELF object that exports OpenSSL's or BoringSSL's SSL_read and
+// SSL_write: Node's binary, which bundles its own OpenSSL, or a server's own copy of libssl
+// (sources/tls_uprobes.py finds them in the servers' memory maps).
+
+// The process's TLS goes through traced code: the ClientHellos the socket probe counted for it
+// are not undecoded (user space sets them aside). Servers only: a server's exit clears its bit
+// (sched_process_exit), so a pid reused by another program never inherits it.
+static __always_inline void mark_ssl_user(u32 tgid) {
+    u32 word = tgid >> 6;
+    u64 *bits = ssl_users.lookup(&word);
+    if (bits && !(*bits & (1ULL << (tgid & 63))) && is_server(tgid))
+        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+}
 
 static __always_inline int ssl_enter(struct pt_regs *ctx, u64 nbytes_ptr) {
     u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32, word = tgid >> 6;
-    u64 *bits = ssl_users.lookup(&word);
-    // servers only: a server's exit clears its bit (sched_process_exit), so a pid reused by
-    // another program never inherits it
-    if (bits && !(*bits & (1ULL << (tgid & 63))) && is_server(tgid))
-        __sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+    mark_ssl_user(id >> 32);
     struct ssl_args a = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .nbytes_ptr = nbytes_ptr};
     if (ssl_stash.update(&id, &a))
         count_lost(LOST_SSL_ARGS);
@@ -644,7 +663,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
     struct ssl_args args = *a;
     ssl_stash.delete(&id);
     long ret = PT_REGS_RC(ctx);
-    long n = ret;
+    // SSL_read and SSL_write return an int: RAX's upper half is not part of it (a -1 is
+    // 0x00000000ffffffff there, which read as a long would parse a stale buffer as new bytes)
+    long n = (int)ret;
     if (args.nbytes_ptr) {
         if ((int)ret != 1)
             return 0;  // the _ex forms return 1 on success and the count through a pointer
@@ -675,5 +696,103 @@ int ssl_free_enter(struct pt_regs *ctx) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct conn_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = tgid, .kind = KIND_SSL};
     on_close(&key, 1);
+    return 0;
+}
+
+// ---- HTTPS through Go's crypto/tls: uprobes at the entry and at every RET ----
+//
+// (*tls.Conn).Read and Write, found in the binary's symbol table, each RET found by
+// disassembling them (sources/tls_targets.py). Never uretprobes: they rewrite the return
+// address on the stack, which Go moves and inspects (golang/go#22008), and crash the program.
+// Go 1.17+ register ABI on amd64: at entry the receiver (*tls.Conn) is in RAX, the buffer's
+// pointer in RBX and its length in RCX; at a RET, n is in RAX. R14 always holds the running
+// goroutine (g): a goroutine may move to another thread between entry and return, so the
+// entry's arguments wait keyed by g, not by thread. The *tls.Conn names the connection, as an
+// SSL * does (KIND_SSL), and its Close ends it, as SSL_free does. Clients skip it all.
+
+struct go_stash_key {
+    u64 g;
+    u32 tgid;
+    u32 pad;
+};
+
+// A goroutine waiting in Read for the next request on a keep-alive connection holds its entry
+// until the request comes: one per idle connection.
+BPF_HASH(go_tls_stash, struct go_stash_key, struct ssl_args, 65536);
+// net/http reads one byte in the background while a handler runs (to notice a client going
+// away): when the next request arrives then, its first byte comes alone, and the rest in the
+// next Read, into the bufio buffer just after that byte. The byte waits here, per connection,
+// and the next Read is parsed from one byte before its buffer when that byte is there and
+// they begin a request line together. Every read still goes to on_read as it came, so a
+// decoder of other protocols sees each byte once.
+BPF_TABLE("lru_hash", struct conn_key, u8, go_tls_lone_byte, 16384);
+
+static __always_inline int go_tls_enter(struct pt_regs *ctx) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    mark_ssl_user(tgid);
+    struct go_stash_key k = {.g = ctx->r14, .tgid = tgid};
+    struct ssl_args a = {.ssl = ctx->ax, .buf = ctx->bx};
+    // a stack growth re-runs the entry of the same call: the same key, overwritten
+    if (go_tls_stash.update(&k, &a))
+        count_lost(LOST_SSL_ARGS);
+    return 0;
+}
+
+// A Read's bytes, with net/http's lone background byte joined back (go_tls_lone_byte).
+static __always_inline void go_tls_on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
+    if (n == 1) {
+        u8 first = 0;
+        if (!bpf_probe_read_user(&first, 1, (void *)buf))
+            go_tls_lone_byte.update(key, &first);
+    } else {
+        u8 *lone = go_tls_lone_byte.lookup(key);
+        if (lone) {
+            u64 joined = 0;
+            u32 off = 0;
+            u8 want = *lone;
+            go_tls_lone_byte.delete(key);
+            if (n >= 7 && !bpf_probe_read_user(&joined, sizeof(joined), (void *)(buf - 1)) &&
+                (u8)joined == want && parse_method(joined, &off)) {
+                buf -= 1;
+                n += 1;
+            }
+        }
+    }
+    on_read(tgid, key, buf, n);
+}
+
+static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct go_stash_key k = {.g = ctx->r14, .tgid = tgid};
+    struct ssl_args *a = go_tls_stash.lookup(&k);
+    if (!a)
+        return 0;  // entered before the probe attached, or not a server
+    struct ssl_args args = *a;
+    go_tls_stash.delete(&k);
+    long n = (long)ctx->ax;
+    if (n <= 0)
+        return 0;
+    struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
+    if (is_write)
+        on_write(&key, args.buf, n);
+    else
+        go_tls_on_read(tgid, &key, args.buf, n);
+    return 0;
+}
+
+int go_tls_read_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
+int go_tls_write_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
+int go_tls_read_return(struct pt_regs *ctx) { return go_tls_return(ctx, 0); }
+int go_tls_write_return(struct pt_regs *ctx) { return go_tls_return(ctx, 1); }
+
+int go_tls_close_enter(struct pt_regs *ctx) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_server(tgid))
+        return 0;
+    struct conn_key key = {.ptr = ctx->ax, .tgid = tgid, .kind = KIND_SSL};
+    on_close(&key, 1);
+    go_tls_lone_byte.delete(&key);
     return 0;
 }

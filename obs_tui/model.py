@@ -120,6 +120,8 @@ class ServiceStats:
     # window, and since the probe attached (what the row's marker and the exporter show).
     undecoded: tuple[tuple[str, int], ...] = ()
     undecoded_total: tuple[tuple[str, int], ...] = ()
+    # Why its TLS connections are not decrypted, when the probe knows ("" otherwise).
+    undecoded_reason: str = ""
 
     @property
     def key(self) -> int | str:

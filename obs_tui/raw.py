@@ -92,6 +92,8 @@ class RedRaw:
     max_children: int = 10
     lost_by_slot: tuple[int, ...] = ()  # cumulative, in LOST_REASONS order
     undecoded: dict[tuple[int, str], int] = field(default_factory=dict)  # (pid, kind) -> connections
+    # pid -> why its TLS connections are not decrypted (a Go binary without symbols, ...)
+    undecoded_reasons: dict[int, str] = field(default_factory=dict)
 
 
 # ---- RED from Prometheus, read-only mode (sources/readonly.py -> analysis/prom_red.py) -------

@@ -17,6 +17,8 @@ if [ "$level" = test ] || [ "$level" = bench ]; then
   # systemd-analyze verifies the agent's unit where systemd does not run (tests/test_agent_unit.py)
   command -v systemd-analyze >/dev/null || packages+=(systemd)
   command -v node >/dev/null || packages+=(nodejs)
+  # Go's net/http TLS servers for the crypto/tls uprobe tests, built by the tests themselves
+  packages+=(golang-go)
 fi
 if [ "$level" = bench ]; then
   packages+=(htop glances atop)

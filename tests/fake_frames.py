@@ -27,6 +27,7 @@ from obs_tui.model import (
     SloStatus,
     SourceStatus,
 )
+from obs_tui.sources.tls_uprobes import NOTHING_KNOWN
 
 HOST = "demo-host"
 T0 = 1_700_000_000.0
@@ -104,8 +105,9 @@ SERVICES = [
     ),
     (845, "redis-server", (6379,), 0.0, 0.0, 0.0, 0.0, 0.0, []),
 ]
-# A Node HTTPS server (its own OpenSSL): its connections are counted, its requests cannot be.
+# A server with TLS built in statically: its connections are counted, its requests cannot be.
 UNDECODED = {845: (("tls", 312),)}
+UNDECODED_REASON = {845: NOTHING_KNOWN}
 
 
 def _wave(i: int, pid: int, amp: float) -> float:
@@ -143,6 +145,7 @@ def red(i: int) -> RedSection:
                 routes_total=_totals(routes, i),
                 paths=40 * len(routes),
                 undecoded_total=UNDECODED.get(pid, ()),
+                undecoded_reason=UNDECODED_REASON.get(pid, ""),
             )
         )
     return RedSection(lost_events=0, services=tuple(services))

@@ -109,25 +109,28 @@ def test_entries_add_up_counts_sums_and_buckets():
 def test_undecoded_connections_give_a_row_with_window_and_totals():
     from obs_tui.analysis.derived import undecoded_counts
 
-    info = {**INFO, 8: ServiceInfo("node", "node server.js", (443,))}
+    info = {**INFO, 8: ServiceInfo("app", "./app", (443,))}
     prev = RedRaw(0, {}, info, undecoded={(8, "tls"): 4})
     cur = RedRaw(
         0,
         {StatKey(7, "GET", 200, "/"): entry(2, 1.0)},
         info,
         undecoded={(8, "tls"): 10, (8, "http2"): 1, (7, "http2"): 2},
+        undecoded_reasons={8: "/app: Go binary without a symbol table"},
     )
     by_pid = {s.pid: s for s in red_section(prev, cur, 1.0).services}
     node = by_pid[8]
-    assert (node.comm, node.ports, node.requests) == ("node", (443,), 0)
+    assert (node.comm, node.ports, node.requests) == ("app", (443,), 0)
+    assert node.undecoded_reason == "/app: Go binary without a symbol table"
+    assert by_pid[7].undecoded_reason == ""
     assert node.undecoded == (("http2", 1), ("tls", 6))
     assert node.undecoded_total == (("http2", 1), ("tls", 10))
     assert by_pid[7].undecoded == (("http2", 2),) and by_pid[7].requests == 2
     section = red_section(prev, cur, 1.0)
     assert {(u.service_name, u.kind): u.connections for u in undecoded_counts(section)} == {
         ("api", "http2"): 2,
-        ("node", "http2"): 1,
-        ("node", "tls"): 10,
+        ("app", "http2"): 1,
+        ("app", "tls"): 10,
     }
 
 

@@ -4,8 +4,8 @@ real clients:
 - a fork-per-connection server (Python's ForkingMixIn) is one service, with its ports and
   every request, in the section, in `snapshot --json` and on /metrics; pre-fork workers
   (nginx) stay services of their own;
-- connections the probe cannot decode (TLS from Node's bundled OpenSSL, HTTP/2 in the clear
-  and inside TLS) are counted per service, by kind;
+- connections the probe cannot decode (HTTP/2 in the clear and inside TLS; TLS it cannot
+  decrypt, in test_red_tls.py) are counted per service, by kind;
 - a request line sent a byte at a time and requests pipelined in one write are counted, each
   with its status; a response to a request the probe never saw start is a lost event with its
   own reason.
@@ -141,33 +141,6 @@ def test_prefork_workers_of_the_same_program_are_their_server(fresh_red, tmp_pat
 def tls_requests(port: int, connections: int, per_connection: int) -> None:
     for _ in range(connections):
         keepalive(port, ["/"] * per_connection, tls=True)
-
-
-def test_node_https_is_counted_as_undecoded_tls(fresh_red, tmp_path):
-    """Node's https module uses its own bundled OpenSSL, which obs-tui does not trace: four
-    TLS connections give the server a row, with its port and {"tls": 4}, and nothing else."""
-    with servers.node_server(tmp_path, tls=True) as node:
-        w = Window(fresh_red, node.pid)
-        tls_requests(node.port, 4, 3)
-        deadline = time.time() + 5
-        while True:
-            section = red_section(w.prev, fresh_red.sample(time.time()), time.time() - w.t0)
-            svc = next((s for s in section.services if s.pid == node.pid), None)
-            if svc is not None and svc.undecoded_total or time.time() > deadline:
-                break
-            time.sleep(0.05)
-    assert svc is not None, section
-    assert svc.undecoded == (("tls", 4),) and svc.undecoded_total == (("tls", 4),)
-    assert svc.requests == 0 and node.port in svc.ports and svc.comm == "node"
-    assert json_service(section, node.pid)["undecoded"] == {"tls": 4}
-    samples = metrics(section)["obs_http_server_undecoded_connections"]
-    assert [(s.name, s.labels, s.value) for s in samples] == [
-        (
-            "obs_http_server_undecoded_connections_total",
-            {"service_name": f"node:{node.port}", "kind": "tls"},
-            4.0,
-        )
-    ]
 
 
 def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_path):
@@ -340,10 +313,11 @@ def test_a_response_to_a_request_never_seen_is_a_lost_event_with_its_reason(fres
 # ---- through the command line ----------------------------------------------------------------
 
 
-def test_snapshot_json_shows_the_forking_server_once_and_node_tls_undecoded(tmp_path):
+def test_snapshot_json_shows_the_forking_server_once_and_node_tls_decoded(tmp_path):
     """`obs-tui snapshot --json --duration` while a fork-per-connection server and a Node HTTPS
     server are busy: the first is one service (its pid, its port, its requests), the second
-    has a row with its port and undecoded TLS connections."""
+    has its requests decrypted (uprobes in the node binary, found at load) and nothing
+    undecoded."""
     import json
     import sys
     import threading
@@ -380,5 +354,5 @@ def test_snapshot_json_shows_the_forking_server_once_and_node_tls_undecoded(tmp_
     assert [(s["pid"], s["ports"]) for s in mine] == [(srv.pid, [srv.port])]
     assert mine[0]["requests"] > 0 and mine[0]["undecoded"] == {}
     (js,) = [s for s in services if s["pid"] == node.pid]
-    assert js["ports"] == [node.port] and js["requests"] == 0
-    assert js["undecoded"]["tls"] > 0 and set(js["undecoded"]) == {"tls"}
+    assert js["ports"] == [node.port] and js["requests"] > 0
+    assert js["undecoded"] == {} and js["undecoded_reason"] == ""

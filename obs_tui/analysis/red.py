@@ -192,6 +192,7 @@ class RedAnalysis:
                     service_instance_id=str(pid),
                     undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
                     undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
+                    undecoded_reason=cur.undecoded_reasons.get(pid, ""),
                 )
                 for p50, p95, p99 in [_quantiles(svc.hist)]
             )

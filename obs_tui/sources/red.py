@@ -33,27 +33,19 @@ from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.sources.service_identity import ServiceNaming
+from obs_tui.sources.tls_targets import OPENSSL_ENTRY, OPENSSL_RETURN, ObjectId, mapped_objects, object_id
+from obs_tui.sources.tls_uprobes import TlsUprobes
 from obs_tui.text import printable
 
 BPF_SOURCE = probe_source("red.c")
 LIBSSL = "/lib/x86_64-linux-gnu/libssl.so.3"
-SSL_ENTRY = {
-    "SSL_read": "ssl_read_enter",
-    "SSL_read_ex": "ssl_read_ex_enter",
-    "SSL_write": "ssl_write_enter",
-    "SSL_write_ex": "ssl_write_ex_enter",
-    "SSL_free": "ssl_free_enter",
-}
-SSL_RETURN = {
-    "SSL_read": "ssl_read_exit",
-    "SSL_read_ex": "ssl_read_exit",
-    "SSL_write": "ssl_write_exit",
-    "SSL_write_ex": "ssl_write_exit",
-}
 PRUNE_EVERY_S = 10.0
 NONZERO_BYTE = re.compile(rb"[^\x00]")
 PORTS_TTL_S = 15.0
 ANCESTORS = 8  # how far up the tree a child's server is looked for
+# At load, how long the TLS code of the servers already listening may take to find: the probes
+# must be attached before root is dropped (the rest is attached later, while root lasts).
+TLS_LOOK_AT_LOAD_S = 10.0
 
 
 class UndecodedKey(NamedTuple):
@@ -106,7 +98,11 @@ class RedSource:
         self._retired: dict[StatKey, StatEntry] = {}
         self._retired_undecoded: dict[UndecodedKey, int] = {}
         self._sums: dict[StatKey, tuple[tuple[StatEntry, ...], StatEntry]] = {}
-        self._libssl_users: dict[tuple[int, int], bool] = {}  # (pid, gen) -> its TLS is decoded
+        self._tls_decoded: dict[tuple[int, int], bool] = {}  # (pid, gen) -> its TLS is decoded
+        # TLS code beyond the system libssl (Node, Go, a server's own OpenSSL): found in the
+        # servers' memory maps by a worker thread, probed once per object
+        self.tls: TlsUprobes | None = None
+        self._libssl_id: ObjectId | None = None
 
     # -- Source protocol --
 
@@ -123,6 +119,7 @@ class RedSource:
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._prune(now)
             self._last_prune = now
+        self._follow_tls()
         live = self._generations()
         stats = self._current(self._read_stats(), live)
         undecoded = self._current(self._read_undecoded(), live)
@@ -141,6 +138,7 @@ class RedSource:
             pid, gen = self._owners[(key.pid, key.gen)]
             folded = UndecodedKey(pid, key.kind, gen)
             counts[folded] = counts.get(folded, 0) + n
+        reasons = self._tls_reasons(counts)
         gens: dict[int, int] = {}
         keys: list[StatKey | UndecodedKey] = [*stats, *counts]
         for seen in keys:
@@ -154,9 +152,12 @@ class RedSource:
             patterns=self.patterns,
             max_children=self.max_children,
             undecoded={(key.pid, key.kind): n for key, n in counts.items()},
+            undecoded_reasons=reasons,
         )
 
     def close(self) -> None:
+        if self.tls is not None:
+            self.tls.close()
         if self._bpf is not None:
             if os.geteuid() != 0:
                 _release_uprobes(self._bpf)
@@ -171,10 +172,21 @@ class RedSource:
         from obs_tui.bcc_setup import load_program
 
         started = time.monotonic()
+        # The servers listening now, and their TLS code looked for while the probe compiles
+        self._load_ports = listening_pids()
+        self._libssl_id = object_id(self.libssl) if os.path.exists(self.libssl) else None
+        self.tls = TlsUprobes(skip=[self._libssl_id] if self._libssl_id else [])
+        self.tls.look_at(self._load_ports)
         self._bpf, cap = load_program(self.bpf_source, notice=self.notice)
         if not cap.ok:
+            self.tls.close()
             return cap
         partial = self._attach_ssl()
+        if not self.tls.wait(TLS_LOOK_AT_LOAD_S):
+            self.notice(
+                f"requests: TLS code of servers still being looked for after {TLS_LOOK_AT_LOAD_S:g} s"
+            )
+        self._attach_tls()
         self._mark_servers()
         armed = self._bpf[b"armed"]
         armed[ctypes.c_int(0)] = ctypes.c_uint32(1)  # every program attached: start (red.c)
@@ -187,8 +199,8 @@ class RedSource:
         if not os.path.exists(self.libssl):
             return f"HTTPS not traced: {self.libssl} not found"
         name = self.libssl.encode()
-        probes = [(sym, fn, False) for sym, fn in SSL_ENTRY.items()]
-        probes += [(sym, fn, True) for sym, fn in SSL_RETURN.items()]
+        probes = [(sym, fn, False) for sym, fn in OPENSSL_ENTRY.items()]
+        probes += [(sym, fn, True) for sym, fn in OPENSSL_RETURN.items()]
         for done, (sym, fn, ret) in enumerate(probes):
             try:
                 attach = self._bpf.attach_uretprobe if ret else self._bpf.attach_uprobe
@@ -204,6 +216,35 @@ class RedSource:
                 return f"HTTPS not traced: cannot attach to {sym} in {self.libssl}: {exc}"
         self.https = True
         return ""
+
+    # -- TLS beyond the system libssl (sources/tls_uprobes.py) --
+
+    def _attach_tls(self) -> None:
+        """Attach what the worker found; a process judged as not decrypting may now be."""
+        assert self.tls is not None
+        if self.tls.attach_found(self._bpf):
+            self._tls_decoded = {which: True for which, known in self._tls_decoded.items() if known}
+
+    def _follow_tls(self) -> None:
+        """Servers that listened since the last tick: their TLS code is looked for (the probe
+        notes each listen() in `listeners`); probes found meanwhile are attached."""
+        assert self.tls is not None
+        table = self._bpf[b"listeners"]
+        fresh = [int.from_bytes(key_bytes[:4], "little") for key_bytes, _ in self._reader("listeners").raw()]
+        for tgid in fresh:
+            table.pop(table.Key(tgid), None)
+        if fresh:
+            self.tls.look_at(fresh)
+        self._attach_tls()
+
+    def _tls_reasons(self, counts: dict[UndecodedKey, int]) -> dict[int, str]:
+        """Why each service with undecoded TLS connections is not decrypted, where known; a
+        service not looked at yet is (the next ticks say why)."""
+        assert self.tls is not None
+        tls = self.tls
+        pids = {key.pid for key in counts if key.kind == "tls"}
+        tls.look_at(pid for pid in pids if not tls.looked_at(pid))
+        return {pid: why for pid in pids if (why := tls.reason(pid))}
 
     # -- reading the maps --
 
@@ -326,14 +367,16 @@ class RedSource:
         return out
 
     def _decrypts(self, pid: int, gen: int) -> bool:
-        """Whether the process's TLS goes through the libssl the uprobes are on (its requests
-        are then decoded, and its ClientHellos, which the socket probe counts, are not
-        undecoded): it called that libssl (the probe's ssl_users bit), or it maps the file.
-        Node's bundled OpenSSL, Go, Java and static binaries do neither. A child gone before
-        it was looked at is judged by its server; unknown counts as not decrypted: flagged."""
-        if not self.https:
+        """Whether the process's TLS goes through code the uprobes are on (its requests are
+        then decoded, and its ClientHellos, which the socket probe counts, are not undecoded):
+        it called it (the probe's ssl_users bit), or it maps a probed file (the system
+        libssl, Node's binary, a Go binary). Java and static binaries do neither. A child gone
+        before it was looked at is judged by its server; unknown counts as not decrypted:
+        flagged, and looked at again once more objects are probed."""
+        traced = self._traced()
+        if not traced:
             return False
-        known = self._libssl_users.get((pid, gen))
+        known = self._tls_decoded.get((pid, gen))
         if known is not None:
             return known
         word = self._bpf[b"ssl_users"][ctypes.c_uint32(pid >> 6)].value
@@ -341,15 +384,19 @@ class RedSource:
             known = True
         else:
             try:
-                lib = os.stat(self.libssl)
-                wanted = f"{os.major(lib.st_dev):02x}:{os.minor(lib.st_dev):02x} {lib.st_ino} "
-                with open(f"/proc/{pid}/maps") as maps:
-                    known = any(wanted in line for line in maps)
+                known = not traced.isdisjoint(mapped_objects(pid))
             except OSError:  # gone, or another user's after the privilege drop
                 owner = self._owners.get((pid, gen), (pid, gen))
                 return owner != (pid, gen) and self._decrypts(*owner)
-        self._libssl_users[(pid, gen)] = known
+        self._tls_decoded[(pid, gen)] = known
         return known
+
+    def _traced(self) -> set[ObjectId]:
+        """The files whose TLS functions the uprobes are on."""
+        traced = self.tls.traced() if self.tls is not None else set()
+        if self.https and self._libssl_id is not None:
+            traced.add(self._libssl_id)
+        return traced
 
     def _path(self, path_hash: int) -> str:
         path = self._paths.get(path_hash)
@@ -406,7 +453,6 @@ class RedSource:
         load: servers started later are marked in kernel, at listen() and at a server's fork
         (this scan walks every process's fds, too costly to repeat each tick)."""
         servers = self._bpf[b"servers"]
-        self._load_ports = listening_pids()
         self.naming.prime(self._load_ports)  # while root: environ and exe are the owner's
         for tgid in self._load_ports:
             key = ctypes.c_uint32(tgid >> 6)
@@ -435,6 +481,12 @@ class RedSource:
             if not _alive(tgid):
                 dead.add(tgid)
                 conns.pop(conns.Key.from_buffer_copy(key_bytes), None)
+        # Go goroutines waiting in crypto/tls's Read when their process died (bpf/red.c)
+        go_stash = self._bpf[b"go_tls_stash"]
+        for key_bytes, _ in self._reader("go_tls_stash").raw():
+            key = go_stash.Key.from_buffer_copy(key_bytes)
+            if not _alive(key.tgid):
+                go_stash.pop(key, None)
         for tgid in dead:
             word = servers[ctypes.c_uint32(tgid >> 6)]
             word.value &= ~(1 << (tgid & 63))
@@ -497,7 +549,7 @@ class RedSource:
                 else:
                     kept.add(which)
         self._owners = {which: owner for which, owner in self._owners.items() if which in kept}
-        self._libssl_users = {which: v for which, v in self._libssl_users.items() if which in kept}
+        self._tls_decoded = {which: v for which, v in self._tls_decoded.items() if which in kept}
         self._dead_since = {which: t for which, t in self._dead_since.items() if which in kept}
         left = {tgid for tgid, _ in kept}
         table = self._bpf[b"generations"]

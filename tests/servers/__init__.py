@@ -203,6 +203,48 @@ def node_server(tmp: Path, tls: bool = False):
         yield Server(proc.pid, port, port if tls else None)
 
 
+@contextlib.contextmanager
+def node_h2_server(tmp: Path):
+    """Node's http2 module over TLS (h2 only, Node's own bundled OpenSSL)."""
+    port = free_port()
+    cert, key = self_signed_cert(tmp)
+    with _running(
+        ["node", str(HERE / "node_h2_server.js"), str(port), str(cert), str(key)], port, tmp
+    ) as proc:
+        yield Server(proc.pid, port, port)
+
+
+def build_go_server(directory: Path, stripped: bool = False) -> Path:
+    """go_server.go built with Debian's golang-go into directory (the build cache and GOPATH
+    there too, no network: only the standard library); stripped: without symbols or DWARF
+    (-ldflags=-s -w), as release builds often are."""
+    out = directory / ("go_server_stripped" if stripped else "go_server")
+    env = {
+        **os.environ,
+        "GOCACHE": str(directory / "gocache"),
+        "GOPATH": str(directory / "gopath"),
+        "GOPROXY": "off",
+        "GOFLAGS": "",
+        "GO111MODULE": "off",
+        "CGO_ENABLED": "0",
+    }
+    args = ["go", "build", "-o", str(out)]
+    if stripped:
+        args += ["-ldflags=-s -w"]
+    subprocess.run([*args, str(HERE / "go_server.go")], check=True, capture_output=True, env=env, timeout=300)
+    return out
+
+
+@contextlib.contextmanager
+def go_server(tmp: Path, binary: Path):
+    """A Go net/http server built by build_go_server, HTTPS through crypto/tls (HTTP/1.1, or
+    h2 to clients that offer it)."""
+    port = free_port()
+    cert, key = self_signed_cert(tmp)
+    with _running([str(binary), str(port), str(cert), str(key)], port, tmp) as proc:
+        yield Server(proc.pid, port, port)
+
+
 # A mix of routes, ids to normalise, 404s, slow requests and nginx's 500s.
 NGINX_PATHS = ["/", "/", "/", "/index.html", "/fail", "/missing/img-{i}.png"]
 PYTHON_PATHS = [

@@ -18,8 +18,8 @@ UNDECODED_MARK = {"tls": "tls", "http2": "h2"}
 UNDECODED_WHY = {
     "tls": (
         "TLS connection",
-        "encrypted by a TLS library obs-tui does not trace (not the "
-        "system libssl: Node's own OpenSSL, Go, Java, a static binary)",
+        "encrypted by TLS code obs-tui does not trace (not OpenSSL, BoringSSL or Go's "
+        "crypto/tls with symbols: Java, rustls, a stripped Go binary, a static binary)",
     ),
     "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes HTTP/1.x only"),
 }
@@ -36,6 +36,8 @@ def undecoded_lines(s: ServiceStats) -> str:
     parts = []
     for kind, n in s.undecoded_total:
         noun, why = UNDECODED_WHY.get(kind, (f"{kind} connection", "not decoded"))
+        if kind == "tls" and s.undecoded_reason:
+            why = s.undecoded_reason  # what the probe found in this server's binaries
         parts.append(f"{fmt.count(n)} {noun}{'' if n == 1 else 's'}: {why}")
     return "; ".join(parts) + "; their requests are not counted" if parts else ""
 
