@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from obs_tui.analysis.derived import derive
 from obs_tui.analysis.red import UNPARSED_ROUTE, red_section
 from obs_tui.exporter import FrameCollector
 from obs_tui.model import Frame
@@ -35,15 +36,17 @@ NEVER_SEEN = "responses to requests never seen (no read that began them)"
 
 
 def frame_of(section) -> Frame:
-    return Frame(
-        host="test",
-        taken_at=time.time(),
-        duration_s=1.0,
-        uptime_s=1.0,
-        interval_s=1.0,
-        capabilities=(),
-        sources=(),
-        red=section,
+    return derive(
+        Frame(
+            host="test",
+            taken_at=time.time(),
+            duration_s=1.0,
+            uptime_s=1.0,
+            interval_s=1.0,
+            capabilities=(),
+            sources=(),
+            red=section,
+        )
     )
 
 
