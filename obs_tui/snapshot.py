@@ -39,7 +39,7 @@ def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
     return names
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     cls = type(value)
     if cls is float:
         return round(value, 6)
@@ -50,10 +50,10 @@ def _plain(value: Any) -> Any:
         out = {}
         for name, pairs in names:
             item = getattr(value, name)
-            out[name] = {k: _plain(v) for k, v in item} if pairs else _plain(item)
+            out[name] = {k: plain(v) for k, v in item} if pairs else plain(item)
         return out
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, float):
         return round(value, 6)
     return value
@@ -90,14 +90,14 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
             }
             for s in frame.sources
         },
-        "red": _plain(frame.red),
-        "power": _plain(frame.power),
-        "carbon": _plain(frame.carbon),
-        "slo": _plain(frame.slo),
+        "red": plain(frame.red),
+        "power": plain(frame.power),
+        "carbon": plain(frame.carbon),
+        "slo": plain(frame.slo),
         "instance": frame.instance,  # read-only mode: the Prometheus instance shown ("" for all)
         "instances": list(frame.instances),
         # what a replayed frame needs to be drawn as it was (history stores these documents)
         "interval_s": frame.interval_s,
         "uptime_s": round(frame.uptime_s, 3),
-        "processes": _plain(frame.processes),
+        "processes": plain(frame.processes),
     }

@@ -170,7 +170,7 @@ def apply(prev: Any, patch: dict | None) -> Any:
     raise CorruptChunk(f"unknown patch {sorted(patch)!r}")
 
 
-_ERRORS = (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+ERRORS = (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
 
 class ChunkEncoder:
@@ -252,7 +252,7 @@ class Chunk:
                 doc = part["k"] if isinstance(part, dict) and "k" in part else apply(doc, part)
         except CorruptChunk:
             raise
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
         self._at = (i, doc)
         return doc
@@ -277,7 +277,7 @@ def open_chunk(data: bytes, codec: str = CODEC) -> Chunk:
             raise CorruptChunk("frame count and times disagree")
     except CorruptChunk:
         raise
-    except _ERRORS as exc:
+    except ERRORS as exc:
         raise CorruptChunk(f"{type(exc).__name__}: {exc}") from None
     return Chunk(times, durations, lines[1:])
 

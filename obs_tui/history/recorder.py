@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from obs_tui.history.codec import ChunkEncoder
+from obs_tui.history.columns import ChunkEncoder
 from obs_tui.history.store import MAX_AGE_S, MAX_BYTES, Store
 from obs_tui.model import Frame
-from obs_tui.snapshot import frame_to_json
 
 FLUSH_S = 10.0
 CHUNK_S = 60.0
@@ -50,6 +49,7 @@ class Recorder:
         self._interval = 1.0
         self._schema = 1
         self._waiting_said = False
+        self._chunk_bytes = 0
 
     def __call__(self, frame: Frame) -> None:
         if not self.store.take_lock():
@@ -65,7 +65,7 @@ class Recorder:
         if frame.schema != self._schema and self._encoder:
             self._close_chunk()  # one schema per chunk
         self._interval, self._schema = frame.interval_s, frame.schema
-        self._encoder.add(frame.taken_at, frame_to_json(frame))
+        self._encoder.add(frame)
         if now - self._opened >= self.chunk_s or len(self._encoder) >= CHUNK_FRAMES:
             self._close_chunk(frame.taken_at)
         elif now - self._flushed >= self.flush_s:
@@ -78,6 +78,8 @@ class Recorder:
         self._flushed = self.clock()
         times = self._encoder.times
         try:
+            data = self._encoder.encode()
+            self._chunk_bytes = len(data)
             self._chunk_id = self.store.put_chunk(
                 self._chunk_id,
                 times[0],
@@ -85,7 +87,7 @@ class Recorder:
                 len(times),
                 self._interval,
                 self._schema,
-                self._encoder.encode(),
+                data,
             )
             self.store.heartbeat(self.role, times[-1])
         except Exception as exc:  # a full disk must not stop the engine; say it once
@@ -101,7 +103,8 @@ class Recorder:
         self._chunk_id = None
         if now is not None and not self.error:
             try:
-                self.store.prune(now, self.max_age_s, self.max_bytes)
+                # room for the chunk that opens now, about the size of the one just closed
+                self.store.prune(now, self.max_age_s, max(self.max_bytes - self._chunk_bytes, 0))
             except Exception as exc:
                 self.notice(f"history: retention failed on {self.store.path}: {exc}")
 

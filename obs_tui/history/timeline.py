@@ -10,8 +10,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from obs_tui.history.codec import Chunk as Decoded
 from obs_tui.history.codec import CorruptChunk
+from obs_tui.history.columns import Decoded
 from obs_tui.history.document import frame_from_json
 from obs_tui.history.store import Chunk, Store, gaps
 from obs_tui.model import Frame
