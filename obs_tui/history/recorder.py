@@ -71,14 +71,14 @@ class Recorder:
         elif now - self._flushed >= self.flush_s:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the open chunk as it is now."""
+    def flush(self, final: bool = False) -> None:
+        """Write the open chunk as it is now (`final`: for the last time, compressed harder)."""
         if not self._encoder:
             return
         self._flushed = self.clock()
         times = self._encoder.times
         try:
-            data = self._encoder.encode()
+            data = self._encoder.encode(final)
             self._chunk_bytes = len(data)
             self._chunk_id = self.store.put_chunk(
                 self._chunk_id,
@@ -98,7 +98,7 @@ class Recorder:
         self.error = ""
 
     def _close_chunk(self, now: float | None = None) -> None:
-        self.flush()
+        self.flush(final=True)
         self._encoder = ChunkEncoder()
         self._chunk_id = None
         if now is not None and not self.error:
@@ -110,4 +110,4 @@ class Recorder:
 
     def close(self) -> None:
         if self.store.recording:
-            self.flush()
+            self.flush(final=True)
