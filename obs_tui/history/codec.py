@@ -25,6 +25,7 @@ so a process appearing or leaving does not turn every later row into a change.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -230,6 +231,7 @@ class Chunk:
         self._lines = lines
         self._docs = docs  # older codecs: every frame decoded at once
         self._at: tuple[int, dict] | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -240,6 +242,11 @@ class Chunk:
     def doc(self, i: int) -> dict:
         if self._docs is not None:
             return self._docs[i]
+        assert self._lines is not None
+        with self._lock:  # the kept frame moves: one reader at a time (replay reads in threads)
+            return self._doc(i)
+
+    def _doc(self, i: int) -> dict:
         assert self._lines is not None
         try:
             if self._at is not None and self._at[0] <= i and i - self._at[0] < KEY_EVERY:

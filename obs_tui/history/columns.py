@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import typing
 from collections.abc import Callable, Sequence
 from itertools import compress
@@ -61,13 +62,16 @@ class Around:
         self._by_pid: dict[str, dict[Any, Row]] = {}
 
     def by_pid(self, name: str) -> dict[Any, Row]:
+        """The rows of a table read before, by pid (of two rows with one pid, the later slot)."""
         rows = self._by_pid.get(name)
         if rows is None:
             table = self._tables.get(name)
             rows = {}
             if table is not None and "pid" in table.cols:
                 cols, values = table.cols, table.values
-                rows = {r["pid"]: r for r in (dict(zip(cols, values[slot])) for slot in table.order or ())}
+                rows = {
+                    r["pid"]: r for r in (dict(zip(cols, values[slot])) for slot in sorted(table.present))
+                }
             self._by_pid[name] = rows
         return rows
 
@@ -366,6 +370,8 @@ class _TableEncoder(_Table):
         self.raw: list[tuple | None] = []
         self.values = []
         self.order = []
+        self.present: set[int] = set()
+        self._fixes: list[int] | None = None  # the last order written was the slots
         # per frame: how many rows changed, their slots, their cells per column, the order;
         # a table that appears after the chunk's first frame was empty before
         self.counts: list[int] = [0] * frames
@@ -453,30 +459,34 @@ class _TableEncoder(_Table):
         return order
 
     def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
-        """The frame's order of rows: "null" when as before; else, when the table is sorted by
-        its own columns, the rows come ("a") and gone ("g") and the places ("x": place, offset)
-        where the order differs from that sort of the stored values (rounded to six decimals,
-        they can tie where the measured values did not); else the slots."""
-        before = self.order
-        if order == before:
-            return "null"
-        self.order = order
+        """The frame's order of rows. For a table the analysis sorts by its own columns: the
+        rows come ("a") and gone ("g") and the places ("x": place, offset) where the order
+        differs from that sort of the stored values (rounded to six decimals, they can tie
+        where the measured values did not), "null" when none came or went and the places are
+        those of the frame before. A reader rebuilds the order only for the frame it shows.
+        Otherwise, the slots ("null": as before)."""
+        before, self.order = self.order, order
+        now, was = set(order), self.present
+        self.present = now
         if self.sort:
-            now, was = set(order), set(before or ())
             try:
                 guess = sort_slots(now, self.sort, self.values, self.parents, parent_order)
             except TypeError:  # a None among the sorted columns
                 guess = []
             if len(guess) == len(order):
                 place = {slot: i for i, slot in enumerate(guess)}
-                fixes = [(i, place[slot] - i) for i, slot in enumerate(order) if place[slot] != i]
-                if 2 * len(fixes) < len(order):
-                    entry = {
-                        "a": sorted(now - was),
-                        "g": sorted(was - now),
-                        "x": [x for f in fixes for x in f],
-                    }
+                fixes = [x for i, slot in enumerate(order) if place[slot] != i for x in (i, place[slot] - i)]
+                if len(fixes) < len(order):
+                    same = now == was and fixes == self._fixes
+                    self._fixes = fixes
+                    if same:
+                        return "null"
+                    entry = {"a": sorted(now - was), "g": sorted(was - now), "x": fixes}
                     return json.dumps(entry, separators=(",", ":"))
+        explicit_before = self._fixes is None
+        self._fixes = None
+        if order == before and explicit_before:
+            return "null"
         return json.dumps(order, separators=(",", ":"))
 
     def text(self) -> str:
@@ -594,9 +604,11 @@ class _TableDecoder(_Table):
     def reset(self) -> None:
         self.values: dict[int, list] = {}
         self.order = []
+        self.present: set[int] = set()
+        self.fixes: list[int] | None = None  # the order is the sort with these fixes, else `order`
         self.at = 0  # the next changed row to apply
 
-    def step(self, frame: int, parent_order: Sequence[int], around: Around) -> None:
+    def step(self, frame: int, around: Around) -> None:
         values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
         end = self.at + self.counts[frame]
         slot = 0
@@ -618,16 +630,21 @@ class _TableDecoder(_Table):
                 self._decode_predicted(now, prev, row, around)
             values[slot] = now
         self.at = end
-        order = self.orders[frame]
-        if isinstance(order, dict):
-            present = (set(self.order or ()) - set(order["g"])) | set(order["a"])
-            guess = sort_slots(present, self.sort, values, self.parents, parent_order)
-            fixes = order["x"]
-            self.order = list(guess)
+        entry = self.orders[frame]
+        if isinstance(entry, dict):
+            self.present = (self.present - set(entry["g"])) | set(entry["a"])
+            self.fixes = entry["x"]
+        elif entry is not None:
+            self.present, self.fixes, self.order = set(entry), None, entry
+
+    def order_now(self, parent_order: Sequence[int]) -> list[int]:
+        """The rows' order at the frame reached (built here, not at every frame stepped over)."""
+        if self.fixes is not None:
+            guess = sort_slots(self.present, self.sort, self.values, self.parents, parent_order)
+            fixes, self.order = self.fixes, list(guess)
             for i in range(0, len(fixes), 2):
                 self.order[fixes[i]] = guess[fixes[i] + fixes[i + 1]]
-        elif order is not None:
-            self.order = order
+        return self.order or []
 
     def rows(self) -> list[dict]:
         cols, values = self.cols, self.values
@@ -648,6 +665,7 @@ class ColumnChunk:
             raise codec.CorruptChunk("frame count and times disagree")
         self._tables = [_TableDecoder(name, t, frames) for name, t in body["tables"].items()]
         self._by_name = {t.name: t for t in self._tables}
+        self._lock = threading.Lock()
         self._reset()
 
     def __len__(self) -> int:
@@ -668,26 +686,28 @@ class ColumnChunk:
         self._doc = part["k"] if isinstance(part, dict) and "k" in part else codec.apply(self._doc, part)
         around = Around(self._doc, self._ticks[self._at], self._by_name)
         for table in self._tables:
-            parent_order = (self._by_name[table.of].order or ()) if table.of else ()
-            table.step(self._at, parent_order, around)
+            table.step(self._at, around)
 
     def doc(self, i: int) -> dict:
         if not 0 <= i < len(self.times):
             raise IndexError(i)
-        try:
-            if i < self._at:
+        with self._lock:  # the state moves: one reader at a time (replay reads in threads)
+            try:
+                if i < self._at:
+                    self._reset()
+                while self._at < i:
+                    self._step()
+                return self._build()
+            except codec.CorruptChunk:
+                raise
+            except codec.ERRORS as exc:
                 self._reset()
-            while self._at < i:
-                self._step()
-            return self._build()
-        except codec.CorruptChunk:
-            raise
-        except codec.ERRORS as exc:
-            self._reset()
-            raise codec.CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
+                raise codec.CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
 
     def _build(self) -> dict:
         doc = dict(self._doc)
+        for table in self._tables:  # parents before their children
+            table.order_now(self._by_name[table.of].order or () if table.of else ())
         rows = {t.name: t.rows() for t in self._tables}
         for table in self._tables:
             if table.of:
