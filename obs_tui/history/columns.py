@@ -34,7 +34,7 @@ import threading
 import typing
 from collections.abc import Callable, Sequence
 from itertools import compress
-from operator import attrgetter, itemgetter, ne
+from operator import attrgetter, itemgetter, ne, sub
 from typing import Any
 
 import zstandard
@@ -118,7 +118,12 @@ def _joules(row: Row, before: Row | None, around: Around) -> Any:
     return before["joules"] + row["watts"] * around.dt  # type: ignore[index]
 
 
+def _cpu_percent(row: Row, before: Row | None, around: Around) -> Any:
+    return 100.0 * max(row["cpu_seconds"] - before["cpu_seconds"], 0.0) / around.dt  # type: ignore[index]
+
+
 PREDICTED: dict[str, tuple[tuple[str, Predictor], ...]] = {
+    "processes": (("cpu_percent", _cpu_percent),),
     "power": (("share", _share), ("joules", _joules)),
     "carbon": tuple(
         (name, _carbon(name))
@@ -264,8 +269,8 @@ def _change(prev: Any, new: Any) -> Any:
             return b - a if a / SCALE == prev and b / SCALE == new else [new]
         if new == prev:
             return 0
-        if kind is list and len(new) == len(prev) and all(type(v) is int for v in (*new, *prev)):
-            return {"d": [b - a for a, b in zip(prev, new)]}
+        if kind is list and len(new) == len(prev) and set(map(type, new)) == {int} == set(map(type, prev)):
+            return {"d": list(map(sub, new, prev))}
     return [new]
 
 
@@ -304,14 +309,17 @@ def _converter(name: str, hint: Any) -> Callable[[Any], Any]:
         return _round6  # an int stays an int, as plain leaves it
     if hint in (int, str, bool):
         return _same
+    if hint == tuple[int, ...]:
+        return list
     return plain
 
 
 def _guess(predictor: Predictor, row: Row, before: Row | None, around: Around) -> Any:
     try:
-        return plain(predictor(row, before, around))
+        value = predictor(row, before, around)
     except (KeyError, TypeError, ZeroDivisionError, AttributeError):  # nothing to predict from
         return None
+    return round(value, 6) if type(value) is float else value  # as snapshot.plain holds it
 
 
 class _Table:

@@ -27,7 +27,7 @@ from obs_tui.history.store import Store
 from obs_tui.history.timeline import Timeline, label_time
 from obs_tui.history.timeparse import parse_time
 from obs_tui.model import Frame
-from obs_tui.tui.history import KEEP, History
+from obs_tui.tui.history import History
 from obs_tui.tui.widgets import TextLine
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 COMPARE_BEFORE_S = 3600.0
 HISTORY_DELAY_S = 0.3
+# Recorded frames read for the sparklines before a replayed one: twice what a row's sparkline
+# draws (10 cells of 3 ticks), no more, since reading them competes with the next seek.
+HISTORY_FRAMES = 60
 
 BINDINGS = [
     Binding("left_square_bracket", "replay_step(-1)", "back one tick", id="replay-back"),
@@ -242,7 +245,7 @@ class ReplayMixin(Screen[None]):
         self.show_timebar(True)
         self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up
-        # to KEEP frames, which must not hold up the frame asked for
+        # to HISTORY_FRAMES frames, which must not hold up the frame asked for
         self.set_timer(HISTORY_DELAY_S, lambda: self._read_history(frame))
 
     def _read_history(self, frame: Frame) -> None:
@@ -254,7 +257,7 @@ class ReplayMixin(Screen[None]):
     def _history_worker(self, timeline: Timeline, frame: Frame) -> None:
         history = History()
         worker = get_current_worker()
-        for f in timeline.frames_before(frame, KEEP):
+        for f in timeline.frames_before(frame, HISTORY_FRAMES):
             if worker.is_cancelled:  # moved on to another frame already
                 return
             history.record(f)
