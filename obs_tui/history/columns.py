@@ -625,9 +625,7 @@ class _TableDecoder(_Table):
             prev = values.get(slot)
             row = cells[p]
             if not guessed:
-                now = (
-                    [cell[0] for cell in row] if prev is None else [_changed(a, c) for a, c in zip(prev, row)]
-                )
+                now = [cell[0] for cell in row] if prev is None else list(map(_changed, prev, row))
             else:  # predicted cells are against their prediction, not the row before
                 if prev is None:  # a new row: literals
                     now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
