@@ -1,7 +1,8 @@
-"""Writes tests/data/history-schema1.db: twenty frames of tests/fake_frames as today's
-recorder stores them. Committed once; test_history_store reads it to prove history written by
-schema 1 stays readable as the schema grows. Run again only to add a fixture for a new
-format, never to refresh this one: python -m tests.history_fixture"""
+"""Writes tests/data/history-schema1.db: twenty frames of tests/fake_frames as the recorder
+stores them. Committed once per chunk codec (history-schema1.db: jsondelta+zstd/4;
+history-cols1.db: cols+zstd/1); test_history_store reads them to prove history written by
+schema 1 and each codec stays readable as the schema and the codecs change. Run again only to
+add a fixture for a new codec, never to refresh one: python -m tests.history_fixture NAME"""
 
 import dataclasses
 from pathlib import Path
@@ -11,6 +12,7 @@ from obs_tui.history.store import FILE_NAME, Store
 from tests import fake_frames
 
 FIXTURE = Path(__file__).parent / "data" / "history-schema1.db"
+FIXTURES = (FIXTURE, FIXTURE.with_name("history-cols1.db"))
 FRAMES = 20
 
 
@@ -32,8 +34,12 @@ def write(directory: Path) -> Path:
 
 if __name__ == "__main__":
     import shutil
+    import sys
     import tempfile
 
+    target = FIXTURE.with_name(f"{sys.argv[1]}.db")
+    if target.exists():
+        sys.exit(f"{target} exists: a fixture is written once")
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(write(Path(tmp)), FIXTURE)
-    print(FIXTURE)
+        shutil.copy(write(Path(tmp)), target)
+    print(target)

@@ -4,8 +4,11 @@ import dataclasses
 import time
 
 from obs_tui.analysis.compare import METRICS, compare
+from obs_tui.history.timeline import label_time
+from obs_tui.tui import fmt
 from obs_tui.tui.app import ObsApp
-from obs_tui.tui.screens.compare import CompareScreen, compare_markup
+from obs_tui.tui.panes.power import PowerPane
+from obs_tui.tui.panes.requests import RequestsPane
 from tests import fake_frames
 from tests.test_history_store import record
 from tests.test_tui import aio
@@ -22,7 +25,6 @@ def test_compare_sorts_the_biggest_movers_first():
     assert all(r.score == 0 for r in rows[1:])  # nothing else moved
     gone = compare(now, dataclasses.replace(now, red=None))
     assert gone[0].now[0] is None and gone[0].then[0] is not None
-    assert "+500" in compare_markup(then, now)
 
 
 class Live(fake_frames.FakeEngine):
@@ -87,19 +89,63 @@ async def test_steps_minutes_goto_and_live(tmp_path):
 
 
 @aio
-async def test_compare_with_an_hour_before(tmp_path):
+async def test_compare_adds_change_columns_to_the_panes(tmp_path):
+    """c: the panes get change columns against the frame an hour before the one shown, sorted
+    by the biggest movers, and the header says since when; c again: off, the sort as before."""
     store, now = _replay_store(tmp_path)
     app = ObsApp(lambda: Live(store))
     async with app.run_test(size=(160, 48)) as pilot:
         await _back_one_tick(pilot, app)
+        requests = app.main.query_one(RequestsPane)
+        sort_before = requests.sort_col
+        assert "d_rps" not in requests.table.visible_columns()
         await pilot.press("c")
-        await _until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        screen = app.screen
-        assert abs(screen.then.taken_at - (screen.now.taken_at - 3600)) <= 1.0
-        text = str(screen.query_one("#compare").render())
-        assert "what changed" not in text and "against" in text and "nginx" in text
-        await pilot.press("escape")
-        await _until(pilot, lambda: not isinstance(app.screen, CompareScreen))
+        await _until(pilot, lambda: app.main.compare_then is not None and requests.changes is not None)
+        shown, then = app.frame, app.main.compare_then
+        assert abs(label_time(then) - (label_time(shown) - 3600)) <= 1.0
+        assert "Δ since " + time.strftime("%H:%M:%S", time.localtime(label_time(then))) in (
+            app.main.query_one("#header").markup
+        )
+        assert {"d_rps", "d_err", "d_p99"} <= set(requests.table.visible_columns())
+        changes = compare(then, shown)
+        nginx = shown.red.services[0]
+        want = next(c for c in changes if c.key == nginx.key)
+        cells = dict(zip([c.key for c in requests.COLUMNS], requests.cells(nginx)))
+        delta = want.delta(0)
+        assert cells["d_rps"] == (
+            "" if abs(delta) < 1e-9 else ("+" if delta > 0 else "-") + fmt.num(abs(delta))
+        )
+        # the rows shown are in the order of how much they moved
+        scores = {c.key: c.score for c in changes}
+        shown_keys = requests._rank
+        order = sorted(shown_keys, key=shown_keys.get)
+        assert [scores.get(k, 0.0) for k in order] == sorted(
+            (scores.get(k, 0.0) for k in order), reverse=True
+        )
+        assert requests.sort_col == "d_rps" and "biggest movers" in requests.border_subtitle
+        power = app.main.query_one(PowerPane)
+        assert "d_w" in power.table.visible_columns()
+        await pilot.press("c")
+        await _until(pilot, lambda: requests.changes is None)
+        assert "d_rps" not in requests.table.visible_columns() and requests.sort_col == sort_before
+        assert "Δ since" not in app.main.query_one("#header").markup
+    store.close()
+
+
+@aio
+async def test_compare_at_80x24_keeps_the_change_columns_first(tmp_path):
+    store, _ = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _back_one_tick(pilot, app)
+        await pilot.press("2")  # at 80x24 only the focused pane has its table
+        await pilot.press("c")
+        requests = app.main.query_one(RequestsPane)
+        await _until(pilot, lambda: requests.changes is not None)
+        await pilot.pause(0.1)
+        visible = requests.table.visible_columns()
+        assert {"comm", "rps", "err", "d_rps", "d_err", "d_p99"} <= set(visible)
+        assert not {"p50", "p95"} & set(visible)  # the first to give way
     store.close()
 
 

@@ -20,7 +20,7 @@ from obs_tui.history.recorder import Recorder
 from obs_tui.history.store import FILE_NAME, Store, StoreError, writer_active
 from obs_tui.snapshot import frame_to_json
 from tests import fake_frames
-from tests.history_fixture import FIXTURE, FRAMES
+from tests.history_fixture import FIXTURES, FRAMES
 
 
 def record(directory, seconds, start=fake_frames.T0, chunk_s=10.0, **options):
@@ -163,10 +163,11 @@ def test_reading_a_missing_store_is_one_line(tmp_path):
     store.close()
 
 
-def test_schema_1_fixture_stays_readable(tmp_path):
-    """tests/data/history-schema1.db was written by the schema-1 recorder and is never
-    regenerated: whatever the model has grown since, it must still read."""
-    shutil.copy(FIXTURE, tmp_path / FILE_NAME)
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
+def test_schema_1_fixtures_stay_readable(tmp_path, fixture):
+    """tests/data/history-*.db were written by the schema-1 recorder, one per chunk codec, and
+    are never regenerated: whatever the model and the codecs have become since, they read."""
+    shutil.copy(fixture, tmp_path / FILE_NAME)
     store = Store(tmp_path)
     frames = list(store.frames(0, 2e9))
     assert len(frames) == FRAMES and frames[0][0] == 1_700_000_000.0

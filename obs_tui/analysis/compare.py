@@ -45,9 +45,9 @@ def _rows(frame: Frame) -> dict[int | str, tuple[str, list[float | None]]]:
     return rows
 
 
-def compare(then: Frame, now: Frame, limit: int = 200) -> list[Change]:
+def compare(then: Frame, now: Frame, limit: int | None = None) -> list[Change]:
     """Rows of either frame, sorted by how much they moved (new and gone rows move by
-    everything they measure)."""
+    everything they measure); the first `limit` of them."""
     before, after = _rows(then), _rows(now)
     out = []
     for key in before.keys() | after.keys():
@@ -57,4 +57,4 @@ def compare(then: Frame, now: Frame, limit: int = 200) -> list[Change]:
         score = max(abs((y or 0.0) - (x or 0.0)) / unit for (_, unit), x, y in zip(METRICS, a, b))
         out.append(Change(key, name, a, b, score))
     out.sort(key=lambda c: (-c.score, str(c.name), str(c.key)))
-    return out[:limit]
+    return out if limit is None else out[:limit]

@@ -25,6 +25,7 @@ so a process appearing or leaving does not turn every later row into a change.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -170,7 +171,7 @@ def apply(prev: Any, patch: dict | None) -> Any:
     raise CorruptChunk(f"unknown patch {sorted(patch)!r}")
 
 
-_ERRORS = (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+ERRORS = (zstandard.ZstdError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
 
 class ChunkEncoder:
@@ -230,6 +231,7 @@ class Chunk:
         self._lines = lines
         self._docs = docs  # older codecs: every frame decoded at once
         self._at: tuple[int, dict] | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -240,6 +242,11 @@ class Chunk:
     def doc(self, i: int) -> dict:
         if self._docs is not None:
             return self._docs[i]
+        assert self._lines is not None
+        with self._lock:  # the kept frame moves: one reader at a time (replay reads in threads)
+            return self._doc(i)
+
+    def _doc(self, i: int) -> dict:
         assert self._lines is not None
         try:
             if self._at is not None and self._at[0] <= i and i - self._at[0] < KEY_EVERY:
@@ -252,7 +259,7 @@ class Chunk:
                 doc = part["k"] if isinstance(part, dict) and "k" in part else apply(doc, part)
         except CorruptChunk:
             raise
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
         self._at = (i, doc)
         return doc
@@ -277,7 +284,7 @@ def open_chunk(data: bytes, codec: str = CODEC) -> Chunk:
             raise CorruptChunk("frame count and times disagree")
     except CorruptChunk:
         raise
-    except _ERRORS as exc:
+    except ERRORS as exc:
         raise CorruptChunk(f"{type(exc).__name__}: {exc}") from None
     return Chunk(times, durations, lines[1:])
 

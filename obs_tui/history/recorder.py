@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from obs_tui.history.codec import ChunkEncoder
+from obs_tui.history.columns import ChunkEncoder
 from obs_tui.history.store import MAX_AGE_S, MAX_BYTES, Store
 from obs_tui.model import Frame
-from obs_tui.snapshot import frame_to_json
 
 FLUSH_S = 10.0
 CHUNK_S = 60.0
@@ -50,6 +49,7 @@ class Recorder:
         self._interval = 1.0
         self._schema = 1
         self._waiting_said = False
+        self._chunk_bytes = 0
 
     def __call__(self, frame: Frame) -> None:
         if not self.store.take_lock():
@@ -65,19 +65,21 @@ class Recorder:
         if frame.schema != self._schema and self._encoder:
             self._close_chunk()  # one schema per chunk
         self._interval, self._schema = frame.interval_s, frame.schema
-        self._encoder.add(frame.taken_at, frame_to_json(frame))
+        self._encoder.add(frame)
         if now - self._opened >= self.chunk_s or len(self._encoder) >= CHUNK_FRAMES:
             self._close_chunk(frame.taken_at)
         elif now - self._flushed >= self.flush_s:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the open chunk as it is now."""
+    def flush(self, final: bool = False) -> None:
+        """Write the open chunk as it is now (`final`: for the last time, compressed harder)."""
         if not self._encoder:
             return
         self._flushed = self.clock()
         times = self._encoder.times
         try:
+            data = self._encoder.encode(final)
+            self._chunk_bytes = len(data)
             self._chunk_id = self.store.put_chunk(
                 self._chunk_id,
                 times[0],
@@ -85,7 +87,7 @@ class Recorder:
                 len(times),
                 self._interval,
                 self._schema,
-                self._encoder.encode(),
+                data,
             )
             self.store.heartbeat(self.role, times[-1])
         except Exception as exc:  # a full disk must not stop the engine; say it once
@@ -96,15 +98,16 @@ class Recorder:
         self.error = ""
 
     def _close_chunk(self, now: float | None = None) -> None:
-        self.flush()
+        self.flush(final=True)
         self._encoder = ChunkEncoder()
         self._chunk_id = None
         if now is not None and not self.error:
             try:
-                self.store.prune(now, self.max_age_s, self.max_bytes)
+                # room for the chunk that opens now, about the size of the one just closed
+                self.store.prune(now, self.max_age_s, max(self.max_bytes - self._chunk_bytes, 0))
             except Exception as exc:
                 self.notice(f"history: retention failed on {self.store.path}: {exc}")
 
     def close(self) -> None:
         if self.store.recording:
-            self.flush()
+            self.flush(final=True)

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from obs_tui.history import codec
-from obs_tui.history.codec import CODEC, CorruptChunk
+from obs_tui.history import columns
+from obs_tui.history.codec import CorruptChunk
+from obs_tui.history.columns import CODEC
 
 FILE_NAME = "history.db"
 LOCK_NAME = "history.lock"
@@ -209,14 +210,16 @@ class Store:
             self._skipped(chunk_id, chunk.times[0], exc, notice)
             return []
 
-    def open(self, chunk_id: int, notice: Callable[[str], None] = lambda line: None) -> codec.Chunk | None:
+    def open(
+        self, chunk_id: int, notice: Callable[[str], None] = lambda line: None
+    ) -> columns.Decoded | None:
         """The chunk with its frames decoded on demand; None (and a notice) when damaged."""
         rows = self._read("SELECT codec, data, start FROM chunks WHERE id=?", (chunk_id,))
         if not rows:
             return None
         name, data, start = rows[0]
         try:
-            return codec.open_chunk(data, name)
+            return columns.open_chunk(data, name)
         except CorruptChunk as exc:
             self._skipped(chunk_id, start, exc, notice)
             return None

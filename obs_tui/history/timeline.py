@@ -8,10 +8,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from obs_tui.history.codec import Chunk as Decoded
 from obs_tui.history.codec import CorruptChunk
+from obs_tui.history.columns import Decoded
 from obs_tui.history.document import frame_from_json
 from obs_tui.history.store import Chunk, Store, gaps
 from obs_tui.model import Frame
@@ -120,19 +120,22 @@ class Timeline:
             return None
         return self._frame(chunk, min(max(at, 0), len(chunk) - 1))
 
-    def frames_before(self, frame: Frame, count: int) -> list[Frame]:
-        """Up to `count` recorded frames ending with `frame`, oldest first."""
+    def frames_before(self, frame: Frame, count: int) -> Iterator[Frame]:
+        """Up to `count` recorded frames ending with `frame`, oldest first, each made when
+        asked for (a reader that moves on stops early)."""
         i = self._chunk_at(frame.taken_at)
-        found: list[tuple[float, dict]] = []
+        found: list[tuple[Decoded, int]] = []  # newest first
         while i is not None and i >= 0 and len(found) < count:
             chunk = self._open(i)
             if chunk is not None:
-                try:
-                    found = [(t, d) for t, d in chunk.frames() if t <= frame.taken_at] + found
-                except CorruptChunk as exc:
-                    self.notice(f"history: {exc}")
+                found.extend(
+                    (chunk, at) for at in reversed(range(len(chunk))) if chunk.times[at] <= frame.taken_at
+                )
             i -= 1
-        return [frame_from_json(doc, t) for t, doc in found[-count:]]
+        for chunk, at in reversed(found[:count]):
+            made = self._frame(chunk, at)
+            if made is not None:
+                yield made
 
     def bar(self, width: int, at: float, now: float) -> str:
         """A line of markup `width` cells wide from the oldest frame to now: recorded time as

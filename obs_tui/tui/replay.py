@@ -1,4 +1,5 @@
-"""Replay in the console: the keys that move through recorded history, and compare.
+"""Replay in the console: the keys that move through recorded history, and compare (the
+panes' change columns against an earlier recorded frame).
 
 The main screen's keys (a base of MainScreen); the frames are the App's. While replaying,
 `app.frame` and `app.history` are the recorded frame and the history before it, so every pane
@@ -11,7 +12,7 @@ thread workers, never on the UI thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, cast
 
 from textual import work
@@ -21,11 +22,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from obs_tui.analysis.compare import Change, compare
 from obs_tui.history.store import Store
 from obs_tui.history.timeline import Timeline, label_time
 from obs_tui.history.timeparse import parse_time
 from obs_tui.model import Frame
-from obs_tui.tui.history import KEEP, History
+from obs_tui.tui.history import History
 from obs_tui.tui.widgets import TextLine
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 COMPARE_BEFORE_S = 3600.0
 HISTORY_DELAY_S = 0.3
+# Recorded frames read for the sparklines before a replayed one: twice what a row's sparkline
+# draws (10 cells of 3 ticks), no more, since reading them competes with the next seek.
+HISTORY_FRAMES = 60
 
 BINDINGS = [
     Binding("left_square_bracket", "replay_step(-1)", "back one tick", id="replay-back"),
@@ -41,8 +46,8 @@ BINDINGS = [
     Binding("right_curly_bracket", "replay_seconds(60)", "forward one minute", id="replay-forward-minute"),
     Binding("g", "replay_goto", "go to a time", id="replay-goto"),
     Binding("L", "live", "back to live", id="live"),
-    Binding("c", "compare", "compare with 1 h before", id="compare"),
-    Binding("C", "compare_at", "compare with a chosen time", id="compare-at"),
+    Binding("c", "compare", "changes since 1 h before (again: off)", id="compare"),
+    Binding("C", "compare_at", "changes since a chosen time", id="compare-at"),
 ]
 
 
@@ -92,6 +97,7 @@ class ReplayMixin(Screen[None]):
 
     timebar: TextLine
     _timeline: Timeline | None = None
+    compare_then: Frame | None = None  # compare on: the earlier frame the panes' changes are against
 
     @property
     def console(self) -> ObsApp:
@@ -170,9 +176,23 @@ class ReplayMixin(Screen[None]):
         self.render_header()
 
     def action_compare(self) -> None:
+        if self.compare_then is not None:
+            self.compare_off()
+            return
         frame = self.console.frame
         if frame is not None:
-            self._compare(frame, frame.taken_at - COMPARE_BEFORE_S)
+            self._compare(frame, label_time(frame) - COMPARE_BEFORE_S)
+
+    def compare_off(self) -> None:
+        self.compare_then = None
+        self.render_header()
+        self.console.render_frame()
+
+    def changes(self, frame: Frame) -> dict[Hashable, Change] | None:
+        """Each row's change since the compared frame (None: compare is off)."""
+        if self.compare_then is None:
+            return None
+        return {c.key: c for c in compare(self.compare_then, frame)}
 
     def action_compare_at(self) -> None:
         if self.timeline() is None:
@@ -201,6 +221,9 @@ class ReplayMixin(Screen[None]):
         if timeline is None:
             self._no_history()
             return
+        # the sparklines' history of the frame shown before: not wanted any more, and it
+        # would share the CPU with finding the next one
+        self.workers.cancel_group(self, "replay-history")
         self._seek_worker(timeline, find)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
@@ -223,7 +246,7 @@ class ReplayMixin(Screen[None]):
         self.show_timebar(True)
         self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up
-        # to KEEP frames, which must not hold up the frame asked for
+        # to HISTORY_FRAMES frames, which must not hold up the frame asked for
         self.set_timer(HISTORY_DELAY_S, lambda: self._read_history(frame))
 
     def _read_history(self, frame: Frame) -> None:
@@ -235,7 +258,7 @@ class ReplayMixin(Screen[None]):
     def _history_worker(self, timeline: Timeline, frame: Frame) -> None:
         history = History()
         worker = get_current_worker()
-        for f in timeline.frames_before(frame, KEEP):
+        for f in timeline.frames_before(frame, HISTORY_FRAMES):
             if worker.is_cancelled:  # moved on to another frame already
                 return
             history.record(f)
@@ -263,9 +286,9 @@ class ReplayMixin(Screen[None]):
             when = time.strftime("%H:%M:%S", time.localtime(message.asked))
             self.app.notify(f"nothing recorded at {when}", title="compare", severity="warning")
             return
-        from obs_tui.tui.screens.compare import CompareScreen
-
-        self.app.push_screen(CompareScreen(message.then, message.now))
+        self.compare_then = message.then
+        self.render_header()
+        self.console.render_frame()
 
     # ---- the time bar and the header ----------------------------------------------------------
 
@@ -289,5 +312,16 @@ class ReplayMixin(Screen[None]):
         self.timebar.set(f"{escape(left)} {bar} now")
 
     def replay_badge(self) -> str:
+        """The header's badges: replay's, and compare's (the moment the changes are since)."""
         app = self.console
-        return replay_badge(app.frame, time.time()) if app.replaying and app.frame else ""
+        badge = replay_badge(app.frame, time.time()) if app.replaying and app.frame else ""
+        if self.compare_then is not None:
+            then = label_time(self.compare_then)
+            shown = (
+                "%H:%M:%S"
+                if app.frame is None or abs(label_time(app.frame) - then) < 86400
+                else "%m-%d %H:%M"
+            )
+            compared = f"[reverse b] Δ since {time.strftime(shown, time.localtime(then))} [/]"
+            badge = f"{badge} {compared}" if badge else compared
+        return badge

@@ -117,6 +117,8 @@ class Remembered:
             self.theme, changed = theme, True
         for pane in panes:
             now = (pane.sort_col, pane.sort_reverse)
+            if now[0] not in pane.SORTS:  # compare's sort by the biggest movers lasts one run
+                continue
             if now != self._start_sorts.get(_name(pane), now):
                 self.sorts[_name(pane)], changed = now, True
         return changed and self.write()

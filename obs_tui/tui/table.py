@@ -218,6 +218,7 @@ class KeyedTable(Widget, can_focus=True):
         self.sort_key: str | None = None
         self.sort_reverse = True
         self.hidden_columns: frozenset[str] = frozenset()
+        self.first_kept: frozenset[str] = frozenset()  # kept before any column under 9
         self._groups: list[ColumnGroup] = []
         self._shown: list[ColumnGroup] = []
         self._styles: dict[tuple[str, bool, bool], Style] = {}  # (tone, on cursor, focused)
@@ -291,7 +292,7 @@ class KeyedTable(Widget, can_focus=True):
         while total(keep) > width and len(keep) > 1:
             victim = min(
                 (i for i in keep if self.columns[i].priority < 9),
-                key=lambda i: (self.columns[i].priority, -i),
+                key=lambda i: (self.columns[i].key in self.first_kept, self.columns[i].priority, -i),
                 default=None,
             )
             if victim is None:
@@ -319,6 +320,13 @@ class KeyedTable(Widget, can_focus=True):
         """Hide columns (e.g. watts while no power source exists); a rare, full repaint."""
         if keys != self.hidden_columns:
             self.hidden_columns = frozenset(keys)
+            self._layout_width = -1
+            self._fit_columns()
+
+    def keep_first(self, keys: frozenset[str]) -> None:
+        """Columns kept before any other that may give way (compare's change columns)."""
+        if keys != self.first_kept:
+            self.first_kept = frozenset(keys)
             self._layout_width = -1
             self._fit_columns()
 

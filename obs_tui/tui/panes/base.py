@@ -17,6 +17,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from obs_tui.analysis.compare import Change
 from obs_tui.model import Frame
 from obs_tui.text import printable
 from obs_tui.tui import fmt
@@ -24,6 +25,15 @@ from obs_tui.tui.fmt import escape
 from obs_tui.tui.history import History
 from obs_tui.tui.table import Cell, Column, KeyedTable
 from obs_tui.tui.widgets import TextBlock, TextLine
+
+# How each of compare's metrics (analysis.compare.METRICS) is written in a change column.
+CHANGE_FORMATS: tuple[Callable[[float], str], ...] = (
+    fmt.num,
+    fmt.pct,
+    fmt.ms,
+    fmt.num,
+    lambda v: fmt.num(v, 2),
+)
 
 
 @dataclass
@@ -82,6 +92,9 @@ class Pane(Vertical, can_focus=True):
     SORTS: dict[str, tuple[Callable[[Any], Any], bool]] = {}
     DEFAULT_SORT = ""
     FILTER_HINT = "name"
+    # compare's change columns: column key -> index in analysis.compare.METRICS; the first
+    # one sorts by how much the row moved over every metric (the biggest movers)
+    CHANGES: dict[str, int] = {}
 
     DEFAULT_CSS = """
     Pane {
@@ -118,6 +131,9 @@ class Pane(Vertical, can_focus=True):
         self._pinned: list[Any] = []
         self._shown: list[Any] = []
         self._rank: dict[Hashable, int] = {}
+        self.changes: dict[Hashable, Change] | None = None  # compare on: each row's change
+        self._hidden: frozenset[str] = frozenset()
+        self._sort_before: tuple[str, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield TextLine("starting…", classes="summary")
@@ -125,6 +141,7 @@ class Pane(Vertical, can_focus=True):
         yield KeyedTable(self.COLUMNS)
 
     def on_mount(self) -> None:
+        self.hide(frozenset())
         self.table.set_sort(self.sort_col, self.sort_reverse)
         self._update_subtitle()
         self.add_class("-nodata", "-quiet")
@@ -206,7 +223,7 @@ class Pane(Vertical, can_focus=True):
         if self.filter_text:
             needle = self.filter_text.lower()
             items = [i for i in items if needle in self.text(i).lower()]
-        fn = self.SORTS.get(self.sort_col, (None, True))[0]
+        fn = self.sort_value(self.sort_col)
         if fn is not None:
             # Ties keep the place they had on screen (then new rows, in the order given), so
             # rows only move when their sort value really changed: one sort on (value, place).
@@ -224,6 +241,55 @@ class Pane(Vertical, can_focus=True):
         keys = [self.key(i) for i in self._shown]
         self._rank = {k: n for n, k in enumerate(keys)}
         table.sync([(k, self.cells(i)) for k, i in zip(keys, self._shown)])
+
+    # ---- compare's change columns ---------------------------------------------------------
+
+    def hide(self, keys: frozenset[str]) -> None:
+        """Hide these columns (and the change columns while compare is off)."""
+        self._hidden = keys
+        off = frozenset(self.CHANGES) if self.changes is None else frozenset()
+        self.table.set_hidden(keys | off)
+
+    def compare_with(self, changes: dict[Hashable, Change] | None) -> None:
+        """Compare on (each row's change against the earlier frame) or off (None). Turning it
+        on shows the change columns, kept before the others as the pane narrows, sorted by
+        the biggest movers; turning it off brings back the sort from before."""
+        was_on = self.changes is not None
+        self.changes = changes
+        if (changes is not None) == was_on or not self.CHANGES:
+            return
+        self.hide(self._hidden)
+        self.table.keep_first(frozenset(self.CHANGES) if changes is not None else frozenset())
+        if changes is not None:
+            self._sort_before = (self.sort_col, self.sort_reverse)
+            self.set_sort(next(iter(self.CHANGES)), True)
+        elif self._sort_before is not None:
+            self.set_sort(*self._sort_before)
+
+    def change_cell(self, item: Any, column: str) -> Cell:
+        """A row's change in one metric: signed, "new" or "gone"; "" when it did not move."""
+        change = self.changes.get(self.key(item)) if self.changes is not None else None
+        if change is None:
+            return ""
+        i = self.CHANGES[column]
+        then, now = change.then[i], change.now[i]
+        if then is None or now is None:
+            return ("new", "muted") if now is not None else ("gone", "muted") if then is not None else ""
+        delta = now - then
+        if abs(delta) < 1e-9:
+            return ""
+        text = ("+" if delta > 0 else "-") + CHANGE_FORMATS[i](abs(delta))
+        return text if i == 0 else (text, "error" if delta > 0 else "ok")  # more requests: neither
+
+    def sort_value(self, column: str) -> Callable[[Any], Any] | None:
+        """How rows sort by this column (the change columns: by how much they moved)."""
+        changes = self.changes
+        if column in self.CHANGES and changes is not None:
+            key, i = self.key, self.CHANGES[column]
+            if column == next(iter(self.CHANGES)):
+                return lambda item: c.score if (c := changes.get(key(item))) is not None else 0.0
+            return lambda item: abs(c.delta(i) or 0.0) if (c := changes.get(key(item))) is not None else 0.0
+        return self.SORTS.get(column, (None, True))[0]
 
     def rerender(self) -> None:
         """Re-run filter/sort/cut on the current frame (after a key press or a resize)."""
@@ -287,7 +353,7 @@ class Pane(Vertical, can_focus=True):
     def sort_by(self, column: str) -> None:
         """Sort by this column, in its usual direction; by the same column again: reversed
         (as a click on htop's header does)."""
-        if column not in self.SORTS:
+        if column not in self.SORTS and not (column in self.CHANGES and self.changes is not None):
             return
         if column == self.sort_col:
             self.reverse_sort()
@@ -296,7 +362,7 @@ class Pane(Vertical, can_focus=True):
 
     def reverse_sort(self) -> None:
         """The same column the other way round (htop's I)."""
-        if self.sort_col in self.SORTS:
+        if self.sort_value(self.sort_col) is not None:
             self.set_sort(self.sort_col, not self.sort_reverse)
 
     def set_sort(self, column: str, reverse: bool) -> None:
@@ -317,6 +383,8 @@ class Pane(Vertical, can_focus=True):
 
     def _update_subtitle(self) -> None:
         label = next((c.label for c in self.COLUMNS if c.key == self.sort_col), "")
+        if self.CHANGES and self.sort_col == next(iter(self.CHANGES)):
+            label = "biggest movers"
         parts = []
         if label:
             parts.append(f"sort {label}")

@@ -38,6 +38,7 @@ class CarbonPane(Pane):
         Column("pid", "PID", 7, priority=6, ident=True),
         Column("w", "W", 6, priority=4),
         Column("gph", "g/h", 7, priority=9),
+        Column("d_gph", "Δg/h", 7, priority=7),
         Column("g", "g total", 7, priority=5),
         Column("jreq", "J/req", 7, priority=8),
         Column("g1k", "g/1k req", 8, priority=7),
@@ -55,6 +56,7 @@ class CarbonPane(Pane):
     }
     DEFAULT_SORT = "gph"
     FILTER_HINT = "process"
+    CHANGES = {"d_gph": 4}
 
     DEFAULT_CSS = """
     CarbonPane > .totals { color: $foreground; padding: 0 1; }
@@ -76,6 +78,7 @@ class CarbonPane(Pane):
             str(c.pid),
             fmt.watts(c.watts),
             fmt.grams(c.g_per_h),
+            self.change_cell(c, "d_gph"),
             fmt.grams(c.grams),
             _dash_if_none(fmt.joules(c.joules_per_request), c.joules_per_request),
             _dash_if_none(fmt.grams(c.g_per_1k_requests), c.g_per_1k_requests),

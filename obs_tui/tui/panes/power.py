@@ -46,6 +46,7 @@ class PowerPane(Pane):
         Column("pid", "PID", 7, priority=9, ident=True),
         Column("comm", "COMM", 10, align="left", flex=True, priority=9, ident=True),
         Column("w", "W", 7, priority=9),
+        Column("d_w", "ΔW", 7, priority=7),
         Column("share", "SHARE", 6, priority=7),
         Column("j", "J", 7, priority=6),
         Column("cpu", "CPU%", 6, priority=8),
@@ -55,6 +56,7 @@ class PowerPane(Pane):
     ]
     DEFAULT_SORT = "w"
     FILTER_HINT = "name, pid, command line or user"
+    CHANGES = {"d_w": 3}
 
     DEFAULT_CSS = """
     PowerPane > .host { color: $foreground; padding: 0 1; }
@@ -91,12 +93,12 @@ class PowerPane(Pane):
         power = frame.power
         self.set_class(power is None, "-nopower")
         if power is None:
-            self.table.set_hidden(frozenset({"w", "share", "j"}))
+            self.hide(frozenset({"w", "d_w", "share", "j"}))
         elif power.source not in LOCAL_SOURCES and not frame.processes:
             # Read-only mode: another host's processes, known by their power only.
-            self.table.set_hidden(frozenset({"j", "cpu", "rss", "time"}))
+            self.hide(frozenset({"j", "cpu", "rss", "time"}))
         else:
-            self.table.set_hidden(frozenset())
+            self.hide(frozenset())
         self._set_badge(source_badge(power) if power is not None else "")
 
     def items(self, frame: Frame) -> list[ProcessRow] | None:
@@ -122,6 +124,7 @@ class PowerPane(Pane):
                 "",
                 ("Idle", "strong"),
                 fmt.watts(pp.watts),
+                "",
                 fmt.ratio_pct(pp.share),
                 fmt.joules(pp.joules),
                 ("", "muted"),
@@ -142,6 +145,7 @@ class PowerPane(Pane):
             str(r.key) if not isinstance(r.key, int) or r.key > 0 else fmt.DASH,  # read-only: no pid
             r.comm if p or remote else (r.comm, "muted"),
             fmt.watts(pp.watts) if pp else fmt.DASH,
+            self.change_cell(r, "d_w"),
             fmt.ratio_pct(pp.share) if pp else fmt.DASH,
             fmt.joules(pp.joules) if pp else fmt.DASH,
             cpu,

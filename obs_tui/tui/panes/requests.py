@@ -68,12 +68,16 @@ class RequestsPane(Pane):
         Column("pid", "PID", 7, priority=6, ident=True),
         Column("ports", "PORTS", 6, align="left", priority=4, ident=True),
         Column("rps", "RPS", 6, priority=9),
+        Column("d_rps", "ΔRPS", 7, priority=7),
         Column("err", "ERR%", 6, priority=9),
+        Column("d_err", "ΔERR%", 6, priority=7),
         Column("p50", "P50", 7, priority=3),
         Column("p95", "P95", 7, priority=2),
         Column("p99", "P99", 7, priority=8),
+        Column("d_p99", "ΔP99", 7, priority=7),
         Column("trend", "RPS trend", SPARK, align="left", priority=5),
     ]
+    CHANGES = {"d_rps": 0, "d_err": 1, "d_p99": 2}
     SORTS = {
         "comm": (lambda s: s.name.lower(), False),
         "pid": (lambda s: s.pid, False),
@@ -94,7 +98,7 @@ class RequestsPane(Pane):
             return
         # Read-only mode's services come from Prometheus by name: no pid, no ports to show.
         remote = bool(frame.red.services) and all(s.pid == 0 for s in frame.red.services)
-        self.table.set_hidden(frozenset({"pid", "ports"}) if remote else frozenset())
+        self.hide(frozenset({"pid", "ports"}) if remote else frozenset())
 
     def items(self, frame: Frame) -> list[ServiceStats] | None:
         if frame.red is None:
@@ -118,10 +122,13 @@ class RequestsPane(Pane):
             str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
             fmt.num(s.rps),
+            self.change_cell(s, "d_rps"),
             (fmt.pct(err), tone_for(err, 1.0, 5.0)) if s.requests else (fmt.DASH, "muted"),
+            self.change_cell(s, "d_err"),
             fmt.ms(s.p50_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p95_ms) if s.requests else fmt.DASH,
             fmt.ms(s.p99_ms) if s.requests else fmt.DASH,
+            self.change_cell(s, "d_p99"),
             (self.spark("rps", s.key, SPARK, 1.0), "spark"),
         )
 

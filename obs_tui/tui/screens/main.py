@@ -129,7 +129,9 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
     def show_frame(self, frame: Frame, history: History) -> None:
         """Repaint the header and every pane not hidden behind a maximised one."""
         self.render_header()
+        changes = self.changes(frame)
         for pane in self.panes:
+            pane.compare_with(changes)
             if not pane.has_class("-hidden"):
                 pane.show(frame, history)
 

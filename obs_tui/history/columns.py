@@ -1,0 +1,777 @@
+"""The chunk encoding "cols+zstd/1": a chunk's frames as tables whose columns run through time.
+
+Most of a frame's bytes are its tables (the process table, power and carbon per process, the
+services with their routes and latency series), and from one second to the next most of their
+rows are as they were, and most numbers that move are counters that move a little. So each
+table is kept as slots (one per row identity: pid, method and route, ...) and, each frame,
+only the rows that changed are written, each cell as the change since that slot's previous
+value: 0 when it is the same, the difference for an integer or a float of at most six
+decimals (the snapshot document's precision: a float is held as an integer of millionths,
+exactly), the differences of a list of integers (histogram buckets), or `[value]` for
+anything else (a new row, a string, a type that changed). A few cells that the analysis
+derives from others (a process's carbon from its power, its share of the host's watts) are
+stored as their difference from that derivation instead (see PREDICTED). Cells are stored
+column by column across the chunk, so zstd sees runs of like numbers. The order of a table's
+rows is stored as the rows that came and went when it is the analysis' own sort of the rows,
+and in full otherwise. What is not in a table (the sections' own figures, capabilities,
+SLOs) is the snapshot document's remainder, patched frame to frame with codec.diff.
+
+The encoder reads the Frame's dataclasses directly (one tuple per row, compared in C with the
+slot's previous one), never building the whole document: that is what makes recording cheap.
+The decoder gives back the `snapshot --json` document (schema 1) of any frame, exactly as
+snapshot.frame_to_json writes it (key order inside a row aside), from the chunk's start: the
+state of the last frame asked for is kept, so reading forward costs one frame's changes.
+
+The chunk names its tables' columns, so a chunk written before a field existed decodes
+without it (document.py fills the default) and one written after decodes with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import typing
+from collections.abc import Callable, Sequence
+from itertools import compress
+from operator import attrgetter, itemgetter, ne, sub
+from typing import Any
+
+import zstandard
+
+from obs_tui.history import codec
+from obs_tui.model import Frame
+from obs_tui.snapshot import MAPPING_FIELDS, frame_to_json, plain
+
+CODEC = "cols+zstd/1"
+LEVEL = 9  # a closed chunk, written once
+FLUSH_LEVEL = 1  # the open chunk, rewritten every few seconds
+SCALE = 1e6  # the snapshot document rounds floats to six decimals
+
+Row = dict[str, Any]
+
+
+class Around:
+    """What a table's predicted cells are predicted from, at one frame: the remainder
+    document, the frame's exact tick length, and the tables read before this one."""
+
+    def __init__(self, rest: dict, dt: float, tables: dict[str, Any]) -> None:
+        self.rest = rest
+        self.dt = dt
+        self._tables = tables
+        self._by_pid: dict[str, dict[Any, Row]] = {}
+
+    def by_pid(self, name: str) -> dict[Any, Row]:
+        """The rows of a table read before, by pid (of two rows with one pid, the later slot)."""
+        rows = self._by_pid.get(name)
+        if rows is None:
+            table = self._tables.get(name)
+            rows = {}
+            if table is not None and "pid" in table.cols:
+                cols, values = table.cols, table.values
+                rows = {
+                    r["pid"]: r for r in (dict(zip(cols, values[slot])) for slot in sorted(table.present))
+                }
+            self._by_pid[name] = rows
+        return rows
+
+
+# A predicted cell is stored as its difference from a value computed the same way on both
+# sides from what is known at that frame (the row's other cells, the row before, the tables
+# read before it): most derived numbers then cost nothing. The formulas are frozen here, not
+# imported from analysis, so a chunk decodes the same whatever analysis becomes (a prediction
+# that misses only costs bytes); changing one is a new codec version.
+Predictor = Callable[[Row, "Row | None", Around], Any]
+
+
+def _grams(joules: float, g_per_kwh: float, pue: float) -> float:
+    return joules / 3.6e6 * pue * g_per_kwh
+
+
+def _carbon(name: str) -> Predictor:
+    def predict(row: Row, before: Row | None, around: Around) -> Any:
+        power = around.by_pid("power")[row["pid"]]
+        section = around.rest["carbon"]
+        i, pue = section["grid_g_per_kwh"], section["pue"]
+        if name in ("comm", "watts"):
+            return power[name]
+        if name == "g_per_h":
+            return _grams(power["watts"] * 3600.0, i, pue)
+        if name == "grams":
+            return _grams(power["joules"], i, pue)
+        if name == "rps":
+            service = around.by_pid("services").get(row["pid"])
+            return None if service is None else service["rps"]
+        if name == "joules_per_request":
+            return row["watts"] / row["rps"] if row["rps"] > 0 else None
+        jpr = row["joules_per_request"]  # g_per_1k_requests
+        return None if jpr is None else _grams(1000.0 * jpr, i, pue)
+
+    return predict
+
+
+def _share(row: Row, before: Row | None, around: Around) -> Any:
+    return row["watts"] / around.rest["power"]["host_watts"]
+
+
+def _joules(row: Row, before: Row | None, around: Around) -> Any:
+    return before["joules"] + row["watts"] * around.dt  # type: ignore[index]
+
+
+def _cpu_percent(row: Row, before: Row | None, around: Around) -> Any:
+    return 100.0 * max(row["cpu_seconds"] - before["cpu_seconds"], 0.0) / around.dt  # type: ignore[index]
+
+
+PREDICTED: dict[str, tuple[tuple[str, Predictor], ...]] = {
+    "processes": (("cpu_percent", _cpu_percent),),
+    "power": (("share", _share), ("joules", _joules)),
+    "carbon": tuple(
+        (name, _carbon(name))
+        for name in ("comm", "watts", "g_per_h", "grams", "rps", "joules_per_request", "g_per_1k_requests")
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """One table of a frame: where its rows are, what names a row, its child tables (a
+    service's routes and series, named by their parent's slot and their own identity), and
+    how the analysis sorts it."""
+
+    name: str
+    path: tuple[str, ...]  # where the rows are in the document
+    rows: Callable[[Any], Sequence[Any]]  # from the Frame (or the parent row for a child)
+    identity: tuple[str, ...]
+    children: tuple[TableSpec, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = ()  # (column, descending), most significant first
+
+
+def _section(name: str, field: str) -> Callable[[Frame], Sequence[Any]]:
+    def rows(frame: Frame) -> Sequence[Any]:
+        section = getattr(frame, name)
+        return () if section is None else getattr(section, field)
+
+    return rows
+
+
+BY_ROUTE = (("requests", True), ("method", False), ("route", False))
+# In the order they are written and read: a table's predictions read only the tables before it.
+TABLES = (
+    TableSpec(
+        "processes",
+        ("processes",),
+        attrgetter("processes"),
+        ("pid",),
+        sort=(("cpu_percent", True), ("cpu_seconds", True), ("pid", False)),
+    ),
+    TableSpec(
+        "services",
+        ("red", "services"),
+        _section("red", "services"),
+        ("pid", "comm"),
+        (
+            TableSpec("routes", ("routes",), attrgetter("routes"), ("method", "route"), sort=BY_ROUTE),
+            TableSpec(
+                "routes_total",
+                ("routes_total",),
+                attrgetter("routes_total"),
+                ("method", "route"),
+                sort=BY_ROUTE,
+            ),
+            TableSpec(
+                "series",
+                ("series",),
+                attrgetter("series"),
+                ("method", "route", "status", "scheme"),
+                sort=(("method", False), ("route", False), ("status", False), ("scheme", False)),
+            ),
+        ),
+        sort=(("requests", True), ("pid", False)),
+    ),
+    TableSpec(
+        "power",
+        ("power", "processes"),
+        _section("power", "processes"),
+        ("pid",),
+        sort=(("watts", True), ("joules", True), ("pid", False)),
+    ),
+    TableSpec(
+        "carbon",
+        ("carbon", "processes"),
+        _section("carbon", "processes"),
+        ("pid",),
+        sort=(("watts", True), ("grams", True), ("pid", False)),
+    ),
+)
+
+
+def _flat(specs: Sequence[TableSpec]) -> list[TableSpec]:
+    out = []
+    for spec in specs:
+        out.append(spec)
+        out.extend(_flat(spec.children))
+    return out
+
+
+ORDER = [spec.name for spec in _flat(TABLES)]  # parents before their children
+
+
+def sort_slots(
+    slots: Any,
+    sort: Sequence[Sequence[Any]],
+    values: Any,
+    parents: Sequence[int],
+    parent_order: Sequence[int],
+) -> list[int]:
+    """Slots in their table's sort (a child's: under its parent, in the parent's order), the
+    same list for the encoder's check and the decoder's rebuild: from the slots in ascending
+    order, stable sorts from the least significant columns, each run of columns sorted the
+    same way at once (itemgetter keys: no Python call per row)."""
+    where = {slot: k for k, slot in enumerate(parent_order)}
+    records = [(*values[slot], where[parents[slot]] if where else 0, slot) for slot in sorted(slots)]
+    runs: list[tuple[list[int], bool]] = []
+    for i, descending in sort:
+        if runs and runs[-1][1] == descending:
+            runs[-1][0].append(i)
+        else:
+            runs.append(([i], bool(descending)))
+    for columns, descending in reversed(runs):
+        records.sort(key=itemgetter(*columns), reverse=descending)
+    if where:
+        records.sort(key=itemgetter(-2))
+    return [record[-1] for record in records]
+
+
+def _strip(frame: Frame) -> Frame:
+    """The frame without its tables' rows: what the remainder document is made of."""
+    replace = dataclasses.replace
+    return replace(
+        frame,
+        processes=(),
+        red=None if frame.red is None else replace(frame.red, services=()),
+        power=None if frame.power is None else replace(frame.power, processes=()),
+        carbon=None if frame.carbon is None else replace(frame.carbon, processes=()),
+    )
+
+
+def _change(prev: Any, new: Any) -> Any:
+    """A cell: 0 (the same), an integer difference (integers; floats in millionths when that
+    is exact), {"d": differences} (a list of integers of the same length), or [new]."""
+    kind = type(new)
+    if kind is type(prev):
+        if kind is int:
+            return new - prev
+        if kind is float:
+            try:
+                a, b = round(prev * SCALE), round(new * SCALE)
+            except (OverflowError, ValueError):  # inf, nan
+                return [new]
+            return b - a if a / SCALE == prev and b / SCALE == new else [new]
+        if new == prev:
+            return 0
+        if kind is list and len(new) == len(prev) and set(map(type, new)) == {int} == set(map(type, prev)):
+            return {"d": list(map(sub, new, prev))}
+    return [new]
+
+
+def _changed(prev: Any, cell: Any) -> Any:
+    """The reverse of _change."""
+    kind = type(cell)
+    if kind is list:
+        return cell[0]
+    if kind is dict:
+        return [a + d for a, d in zip(prev, cell["d"])]
+    if not cell:
+        return prev
+    if type(prev) is float:
+        return (round(prev * SCALE) + cell) / SCALE
+    return prev + cell
+
+
+def _round6(value: Any) -> Any:
+    return round(value, 6)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _pairs(pairs: Any) -> dict:
+    return {k: plain(v) for k, v in pairs}
+
+
+def _converter(name: str, hint: Any) -> Callable[[Any], Any]:
+    """A column's value as the snapshot document holds it (what snapshot.plain does, chosen
+    once from the field's type rather than for each value)."""
+    if name in MAPPING_FIELDS:
+        return _pairs
+    if hint is float:
+        return _round6  # an int stays an int, as plain leaves it
+    if hint in (int, str, bool):
+        return _same
+    if hint == tuple[int, ...]:
+        return list
+    return plain
+
+
+def _guess(predictor: Predictor, row: Row, before: Row | None, around: Around) -> Any:
+    try:
+        value = predictor(row, before, around)
+    except (KeyError, TypeError, ZeroDivisionError, AttributeError):  # nothing to predict from
+        return None
+    return round(value, 6) if type(value) is float else value  # as snapshot.plain holds it
+
+
+class _Table:
+    """A table's state at one frame (each slot's values, the rows' order), kept alike by the
+    encoder and the decoder."""
+
+    name: str
+    cols: list[str]
+    parents: list[int]
+    values: Any  # slot -> its values, as the document holds them
+    order: list[int] | None
+    predicted: list[tuple[int, Predictor]]
+
+    def _predicted(self, cols: list[str], names: Sequence[str]) -> list[tuple[int, Predictor]]:
+        known = dict(PREDICTED.get(self.name, ()))
+        return [(cols.index(name), known[name]) for name in names if name in cols and name in known]
+
+    def _encode_predicted(
+        self, now: list, before: list | None, columns: list, j: int, around: Around
+    ) -> None:
+        """The predicted cells of the j-th row that changed, against their prediction."""
+        cols = self.cols
+        row = dict(zip(cols, now))
+        prev = None if before is None else dict(zip(cols, before))
+        for i, predictor in self.predicted:
+            guess = _guess(predictor, row, prev, around)
+            columns[i][j] = 0 if type(now[i]) is type(guess) and now[i] == guess else _change(guess, now[i])
+
+    def _decode_predicted(self, now: list, before: list | None, cells: Sequence, around: Around) -> None:
+        """The predicted cells of a row that changed, into `now`, in the order they were
+        predicted (a prediction may read a cell predicted before it)."""
+        cols = self.cols
+        row = dict(zip(cols, now))
+        prev = None if before is None else dict(zip(cols, before))
+        for i, predictor in self.predicted:
+            now[i] = row[cols[i]] = _changed(_guess(predictor, row, prev, around), cells[i])
+
+
+class _TableEncoder(_Table):
+    def __init__(self, spec: TableSpec, row_type: type, of: str, frames: int) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.of = of  # the parent table's name, "" for a table of the frame
+        child_fields = {c.path[0] for c in spec.children}
+        self.fields = [f.name for f in dataclasses.fields(row_type)]
+        self.cols = [name for name in self.fields if name not in child_fields]
+        self.row = attrgetter(*self.cols)
+        self.ident = attrgetter(*spec.identity)
+        hints = typing.get_type_hints(row_type)
+        self.plain = [_converter(name, hints.get(name)) for name in self.cols]
+        self.sort = [(self.cols.index(name), descending) for name, descending in spec.sort]
+        self.predicted = self._predicted(self.cols, [name for name, _ in PREDICTED.get(self.name, ())])
+        self.guessed = {i for i, _ in self.predicted}
+        self.slots: dict[Any, int] = {}
+        self.parents = []
+        self.raw: list[tuple | None] = []
+        self.values = []
+        self.order = []
+        self.present: set[int] = set()
+        self._fixes: list[int] | None = None  # the last order written was the slots
+        # per frame: how many rows changed, their slots, their cells per column, the order;
+        # a table that appears after the chunk's first frame was empty before
+        self.counts: list[int] = [0] * frames
+        self.changed_slots: list[str] = []
+        self.cells: list[list[str]] = [[] for _ in self.cols]
+        self.orders: list[str] = ["[]"] * frames
+
+    def _slots(self, keys: list[Any], parents: Sequence[int] | None) -> list[int]:
+        """The slot of each row, new slots for new names; a name twice in one frame: the later
+        row gets a slot of its own."""
+        slots = self.slots
+        found = list(map(slots.get, keys))
+        if None not in found and len(set(found)) == len(found):
+            return found  # type: ignore[return-value]
+        order = []
+        seen: set[Any] = set()
+        for at, key in enumerate(keys):
+            if key in seen:
+                key = (key, at)
+            seen.add(key)
+            slot = slots.get(key)
+            if slot is None:
+                slot = slots[key] = len(self.raw)
+                self.raw.append(None)
+                self.values.append(None)
+                if parents is not None:
+                    self.parents.append(parents[at])
+            order.append(slot)
+        return order
+
+    def add(
+        self, rows: Sequence[Any], parents: Sequence[int] | None, parent_order: Sequence[int], around: Around
+    ) -> list[int]:
+        """One frame's rows (of every parent, in order, for a child table); their slots."""
+        keys: list[Any] = list(map(self.ident, rows))
+        if parents is not None:
+            keys = list(zip(parents, keys))
+        raws = list(map(self.row, rows))
+        order = self._slots(keys, parents)
+        raw_of, values, plain_of = self.raw, self.values, self.plain
+        befores = list(map(raw_of.__getitem__, order))
+        changed = sorted(compress(zip(order, raws, befores), map(ne, befores, raws)))
+        k = len(changed)
+        columns: list[list[Any]] = [[0] * k for _ in self.cols]
+        prevs: list[list | None] = []
+        old: list[int] = []  # rows seen before, by their place in `changed`
+        for j, (slot, raw, before) in enumerate(changed):
+            raw_of[slot] = raw
+            if before is None:  # a new row: every cell a literal
+                now = values[slot] = [convert(v) for convert, v in zip(plain_of, raw)]
+                for column, v in zip(columns, now):
+                    column[j] = [v]
+                prevs.append(None)
+            else:
+                old.append(j)
+                prevs.append(list(values[slot]) if self.predicted else None)
+        if old:  # column by column, only the cells that changed
+            olds = zip(*[changed[j][2] for j in old])
+            news = zip(*[changed[j][1] for j in old])
+            for i, (was, now_col) in enumerate(zip(olds, news)):
+                flags = list(map(ne, was, now_col))
+                if True not in flags:
+                    continue
+                convert, column = plain_of[i], columns[i]
+                against_before = i not in self.guessed  # else against its prediction, below
+                for at in compress(range(len(old)), flags):
+                    j = old[at]
+                    row = values[changed[j][0]]
+                    v = convert(now_col[at])
+                    if against_before:
+                        column[j] = _change(row[i], v)
+                    row[i] = v
+        if self.predicted:
+            for j, (slot, _, _) in enumerate(changed):
+                self._encode_predicted(values[slot], prevs[j], columns, j, around)
+        slots = [slot for slot, _, _ in changed]
+        slots = [b - a for a, b in zip([0, *slots], slots)]  # ascending: the gaps are small numbers
+        dumps = json.dumps
+        self.counts.append(len(slots))
+        if slots:
+            self.changed_slots.append(dumps(slots, separators=(",", ":"))[1:-1])
+            for pieces, column in zip(self.cells, columns):
+                pieces.append(dumps(column, separators=(",", ":"))[1:-1])
+        self.orders.append(self._order(order, parent_order))
+        return order
+
+    def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
+        """The frame's order of rows. For a table the analysis sorts by its own columns: the
+        rows come ("a") and gone ("g") and the places ("x": place, offset) where the order
+        differs from that sort of the stored values (rounded to six decimals, they can tie
+        where the measured values did not), "null" when none came or went and the places are
+        those of the frame before. A reader rebuilds the order only for the frame it shows.
+        Otherwise, the slots ("null": as before)."""
+        before, self.order = self.order, order
+        now, was = set(order), self.present
+        self.present = now
+        if self.sort:
+            try:
+                guess = sort_slots(now, self.sort, self.values, self.parents, parent_order)
+            except TypeError:  # a None among the sorted columns
+                guess = []
+            if len(guess) == len(order):
+                place = {slot: i for i, slot in enumerate(guess)}
+                fixes = [x for i, slot in enumerate(order) if place[slot] != i for x in (i, place[slot] - i)]
+                if len(fixes) < len(order):
+                    same = now == was and fixes == self._fixes
+                    self._fixes = fixes
+                    if same:
+                        return "null"
+                    entry = {"a": sorted(now - was), "g": sorted(was - now), "x": fixes}
+                    return json.dumps(entry, separators=(",", ":"))
+        explicit_before = self._fixes is None
+        self._fixes = None
+        if order == before and explicit_before:
+            return "null"
+        return json.dumps(order, separators=(",", ":"))
+
+    def text(self) -> str:
+        head = {
+            "path": list(self.spec.path),
+            "fields": self.fields,
+            "cols": self.cols,
+            "of": self.of,
+            "parents": self.parents,
+            "n": self.counts,
+            "sort": self.sort,
+            "predicted": [self.cols[i] for i, _ in self.predicted],
+        }
+        return (
+            json.dumps(head, separators=(",", ":"))[:-1]
+            + ',"s":['
+            + ",".join(self.changed_slots)
+            + '],"c":['
+            + ",".join("[" + ",".join(pieces) + "]" for pieces in self.cells)
+            + '],"o":['
+            + ",".join(self.orders)
+            + "]}"
+        )
+
+
+class ChunkEncoder:
+    """Frames of one chunk as they arrive (`add(frame)`); `encode()` may be called at any time
+    (the open chunk is written every few seconds) and again later; `final=True` once the
+    chunk is complete, to compress it harder."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._durations: list[float] = []
+        self._ticks: list[float] = []
+        self._rest: list[str] = []
+        self._last_rest: dict | None = None
+        self._tables: dict[str, _TableEncoder] = {}
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def _add_rows(
+        self, spec: TableSpec, rows: Sequence[Any], parents: Sequence[int] | None, of: str, around: Around
+    ) -> None:
+        table = self._tables.get(spec.name)
+        if table is None:
+            if not rows:
+                return
+            table = self._tables[spec.name] = _TableEncoder(spec, type(rows[0]), of, len(self.times))
+        parent_order = (self._tables[of].order or ()) if of else ()
+        order = table.add(rows, parents, parent_order, around)
+        for child in spec.children:
+            child_rows: list[Any] = []
+            child_parents: list[int] = []
+            for slot, row in zip(order, rows):
+                got = child.rows(row)
+                child_rows.extend(got)
+                child_parents.extend([slot] * len(got))
+            self._add_rows(child, child_rows, child_parents, spec.name, around)
+
+    def add(self, frame: Frame) -> None:
+        n = len(self.times)
+        rest = frame_to_json(_strip(frame))
+        around = Around(rest, frame.duration_s, self._tables)
+        for spec in TABLES:
+            self._add_rows(spec, spec.rows(frame), None, "", around)
+        for table in self._tables.values():
+            if len(table.counts) == n:  # no rows this frame (its section or parent is gone)
+                table.add((), [] if table.of else None, (), around)
+        part = {"k": rest} if self._last_rest is None else codec.diff(self._last_rest, rest)
+        self._rest.append(json.dumps(part, separators=(",", ":")))
+        self._last_rest = rest
+        self.times.append(frame.taken_at)
+        self._durations.append(round(frame.duration_s, 3))
+        self._ticks.append(frame.duration_s)
+
+    def encode(self, final: bool = False) -> bytes:
+        tables = [self._tables[name] for name in ORDER if name in self._tables]
+        text = (
+            json.dumps({"t": self.times, "d": self._durations, "dt": self._ticks}, separators=(",", ":"))[:-1]
+            + ',"r":['
+            + ",".join(self._rest)
+            + '],"tables":{'
+            + ",".join(f'"{table.name}":{table.text()}' for table in tables)
+            + "}}"
+        )
+        level = LEVEL if final else FLUSH_LEVEL
+        return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(text.encode())
+
+
+class _TableDecoder(_Table):
+    def __init__(self, name: str, body: dict, frames: int) -> None:
+        self.name = name
+        self.path: list[str] = body["path"]
+        self.fields: list[str] = body["fields"]
+        self.cols = body["cols"]
+        self.of: str = body["of"]
+        self.parents = body["parents"]
+        self.counts: list[int] = body["n"]
+        self.slots: list[int] = body["s"]
+        self.orders: list[list[int] | dict | None] = body["o"]
+        self.sort: list[list[Any]] = body["sort"]
+        self.predicted = self._predicted(self.cols, body["predicted"])
+        self.guessed = {i for i, _ in self.predicted}
+        if len(self.predicted) != len(body["predicted"]):
+            raise codec.CorruptChunk(f"table {name}: predicted by formulas this obs-tui has not")
+        columns: list[list[Any]] = body["c"]
+        if len(self.counts) != frames or len(self.orders) != frames or sum(self.counts) != len(self.slots):
+            raise codec.CorruptChunk(f"table {name}: its frames and rows disagree")
+        if len(columns) != len(self.cols) or any(len(c) != len(self.slots) for c in columns):
+            raise codec.CorruptChunk(f"table {name}: its columns and rows disagree")
+        self.cells = list(zip(*columns)) if self.slots else []
+        self.reset()
+
+    def reset(self) -> None:
+        self.values: dict[int, list] = {}
+        self.order = []
+        self.present: set[int] = set()
+        self.fixes: list[int] | None = None  # the order is the sort with these fixes, else `order`
+        self.at = 0  # the next changed row to apply
+
+    def step(self, frame: int, around: Around) -> None:
+        values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
+        end = self.at + self.counts[frame]
+        slot = 0
+        for p in range(self.at, end):
+            slot += slots[p]
+            prev = values.get(slot)
+            row = cells[p]
+            if not guessed:
+                now = [cell[0] for cell in row] if prev is None else list(map(_changed, prev, row))
+            else:  # predicted cells are against their prediction, not the row before
+                if prev is None:  # a new row: literals
+                    now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
+                else:
+                    now = [
+                        None if i in guessed else _changed(a, c) for i, (a, c) in enumerate(zip(prev, row))
+                    ]
+                self._decode_predicted(now, prev, row, around)
+            values[slot] = now
+        self.at = end
+        entry = self.orders[frame]
+        if isinstance(entry, dict):
+            self.present = (self.present - set(entry["g"])) | set(entry["a"])
+            self.fixes = entry["x"]
+        elif entry is not None:
+            self.present, self.fixes, self.order = set(entry), None, entry
+
+    def order_now(self, parent_order: Sequence[int]) -> list[int]:
+        """The rows' order at the frame reached (built here, not at every frame stepped over)."""
+        if self.fixes is not None:
+            guess = sort_slots(self.present, self.sort, self.values, self.parents, parent_order)
+            fixes, self.order = self.fixes, list(guess)
+            for i in range(0, len(fixes), 2):
+                self.order[fixes[i]] = guess[fixes[i] + fixes[i + 1]]
+        return self.order or []
+
+    def rows(self) -> list[dict]:
+        cols, values = self.cols, self.values
+        return [dict(zip(cols, values[slot])) for slot in self.order or ()]
+
+
+class ColumnChunk:
+    """A decompressed chunk whose frames are rebuilt when asked for (`doc(i)`), from its start;
+    the state of the last one asked for is kept, so reading forward applies one frame's changes."""
+
+    def __init__(self, body: dict) -> None:
+        self.times: list[float] = body["t"]
+        self.durations: list[float] = body["d"]
+        self._ticks: list[float] = body["dt"]
+        self._rest: list[dict] = body["r"]
+        frames = len(self.times)
+        if not frames or not len(self.durations) == len(self._ticks) == len(self._rest) == frames:
+            raise codec.CorruptChunk("frame count and times disagree")
+        self._tables = [_TableDecoder(name, t, frames) for name, t in body["tables"].items()]
+        self._by_name = {t.name: t for t in self._tables}
+        self._lock = threading.Lock()
+        self._reset()
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def middle(self, i: int) -> float:
+        return self.times[i] - self.durations[i] / 2
+
+    def _reset(self) -> None:
+        self._at = -1
+        self._doc: dict = {}
+        for table in self._tables:
+            table.reset()
+
+    def _step(self) -> None:
+        self._at += 1
+        part = self._rest[self._at]
+        self._doc = part["k"] if isinstance(part, dict) and "k" in part else codec.apply(self._doc, part)
+        around = Around(self._doc, self._ticks[self._at], self._by_name)
+        for table in self._tables:
+            table.step(self._at, around)
+
+    def doc(self, i: int) -> dict:
+        if not 0 <= i < len(self.times):
+            raise IndexError(i)
+        with self._lock:  # the state moves: one reader at a time (replay reads in threads)
+            try:
+                if i < self._at:
+                    self._reset()
+                while self._at < i:
+                    self._step()
+                return self._build()
+            except codec.CorruptChunk:
+                raise
+            except codec.ERRORS as exc:
+                self._reset()
+                raise codec.CorruptChunk(f"frame {i}: {type(exc).__name__}: {exc}") from None
+
+    def _build(self) -> dict:
+        doc = dict(self._doc)
+        for table in self._tables:  # parents before their children
+            table.order_now(self._by_name[table.of].order or () if table.of else ())
+        rows = {t.name: t.rows() for t in self._tables}
+        for table in self._tables:
+            if table.of:
+                continue
+            mine = rows[table.name]
+            children = [t for t in self._tables if t.of == table.name]
+            if children:
+                by_slot = dict(zip(table.order or (), mine))
+                for row in mine:
+                    for child in children:
+                        row[child.path[0]] = []
+                for child in children:
+                    field = child.path[0]
+                    for slot, row in zip(child.order or (), rows[child.name]):
+                        by_slot[child.parents[slot]][field].append(row)
+                fields = table.fields
+                mine = [{k: row[k] for k in fields if k in row} for row in mine]
+            _put(doc, table.path, mine)
+        return doc
+
+    def frames(self) -> list[tuple[float, dict]]:
+        return [(t, self.doc(i)) for i, t in enumerate(self.times)]
+
+
+Decoded = ColumnChunk | codec.Chunk  # a chunk open for reading, whichever codec wrote it
+
+
+def _put(doc: dict, path: list[str], rows: list[dict]) -> None:
+    """doc with rows at path, copying (not changing) the dicts on the way, which are shared
+    with the chunk's other frames."""
+    if len(path) == 1:
+        doc[path[0]] = rows
+        return
+    section = doc.get(path[0])
+    if isinstance(section, dict):
+        doc[path[0]] = {**section, path[1]: rows}
+
+
+def open_chunk(data: bytes, name: str = CODEC) -> Decoded:
+    """The chunk's times at once, its frames on demand, whichever codec wrote it;
+    CorruptChunk when its bytes do not decompress (checksum) or do not fit together."""
+    if name != CODEC:
+        return codec.open_chunk(data, name)
+    try:
+        return ColumnChunk(json.loads(zstandard.ZstdDecompressor().decompress(data)))
+    except codec.CorruptChunk:
+        raise
+    except codec.ERRORS as exc:
+        raise codec.CorruptChunk(f"{type(exc).__name__}: {exc}") from None
+
+
+def encode_chunk(frames: Sequence[Frame]) -> bytes:
+    encoder = ChunkEncoder()
+    for frame in frames:
+        encoder.add(frame)
+    return encoder.encode(final=True)
+
+
+def decode_chunk(data: bytes, name: str = CODEC) -> list[tuple[float, dict]]:
+    """(taken_at, document) for every frame of the chunk; CorruptChunk when it cannot."""
+    return open_chunk(data, name).frames()

@@ -1,0 +1,110 @@
+"""The column codec (cols+zstd/1): every frame of a chunk comes back as the exact
+`snapshot --json` document of the Frame recorded, whatever moved between frames."""
+
+import dataclasses
+import random
+
+import pytest
+
+from obs_tui.history.codec import CorruptChunk
+from obs_tui.history.columns import CODEC, decode_chunk, encode_chunk, open_chunk
+from obs_tui.model import RequestSeries
+from obs_tui.snapshot import frame_to_json
+from tests import fake_frames
+
+replace = dataclasses.replace
+
+
+def churned(i: int, rng: random.Random):
+    """A full frame with what a real host does between seconds: processes start and exit,
+    rows reorder against the analysis' sort, a section goes away and comes back, two rows
+    share a name, a value changes type."""
+    frame = replace(fake_frames.full_frame(i), taken_at=fake_frames.T0 + i, duration_s=1.0)
+    procs = list(frame.processes)
+    procs += [replace(procs[-1], pid=50_000 + k, comm=f"job{k}") for k in range(i % 5)]  # come and go
+    if i % 3 == 0:
+        procs.reverse()  # not the analysis' sort
+    if i % 4 == 1:
+        procs.append(procs[0])  # one pid twice
+    procs[1] = replace(procs[1], cpu_seconds=float(10**18 + i), rss_bytes=2**70 + i)  # past exact floats
+    power = frame.power
+    power = replace(
+        power,
+        processes=tuple(
+            replace(p, watts=round(rng.uniform(0, 3), rng.choice((1, 6))) if rng.random() < 0.6 else 0.0)
+            for p in power.processes
+        ),
+    )
+    red = frame.red
+    if i % 6 == 2:
+        red = None  # the probe detached for a tick
+    elif red is not None:
+        svc = red.services[0]
+        series = tuple(svc.series) + (
+            RequestSeries("GET", "/x", 200 + i % 2, i, i * 0.25, tuple(range(i % 3))),
+        )
+        svc = replace(svc, series=series, p99_ms=i if i % 2 else float(i), status_classes=(("2xx", i),))
+        red = replace(red, services=(svc, *red.services[1:]))
+    carbon = None if i % 7 == 5 else frame.carbon
+    return replace(frame, processes=tuple(procs), power=power, red=red, carbon=carbon)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = random.Random(13)
+    return [churned(i, rng) for i in range(40)]
+
+
+def test_every_frame_comes_back_exactly_in_any_order(frames):
+    data = encode_chunk(frames)
+    want = [frame_to_json(f) for f in frames]
+    assert decode_chunk(data) == [(f.taken_at, doc) for f, doc in zip(frames, want)]
+    rng = random.Random(1)
+    order = list(range(len(frames)))
+    rng.shuffle(order)
+    chunk = open_chunk(data)
+    for i in order + [39, 0, 38, 1]:
+        assert chunk.doc(i) == want[i], i
+
+
+def test_a_table_that_appears_after_the_first_frame(frames):
+    late = [replace(f, red=None, carbon=None) for f in frames[:3]] + frames[3:10]
+    assert decode_chunk(encode_chunk(late)) == [(f.taken_at, frame_to_json(f)) for f in late]
+
+
+def test_an_off_frame_and_an_empty_one():
+    frames = [fake_frames.off_frame(0), replace(fake_frames.off_frame(1), processes=())]
+    assert decode_chunk(encode_chunk(frames)) == [(f.taken_at, frame_to_json(f)) for f in frames]
+
+
+def test_the_same_frames_cost_little(frames):
+    """Frames that do not change add almost nothing: the cells are unchanged (0) and the
+    order is "as before"."""
+    one = len(encode_chunk(frames[:1]))
+    still = [replace(frames[0], taken_at=frames[0].taken_at + k) for k in range(60)]
+    assert len(encode_chunk(still)) < one * 1.2
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],
+        lambda b: b[:10] + b"\0" + b[11:],
+        lambda b: b"",
+    ],
+)
+def test_damaged_chunks_raise_corrupt_chunk(frames, damage):
+    with pytest.raises(CorruptChunk):
+        decode_chunk(damage(encode_chunk(frames[:5])))
+
+
+def test_a_chunk_whose_parts_disagree_is_corrupt(frames):
+    import json
+
+    import zstandard
+
+    body = json.loads(zstandard.ZstdDecompressor().decompress(encode_chunk(frames[:5])))
+    body["tables"]["processes"]["n"].pop()
+    data = zstandard.ZstdCompressor(write_checksum=True).compress(json.dumps(body).encode())
+    with pytest.raises(CorruptChunk, match="processes"):
+        open_chunk(data, CODEC)
