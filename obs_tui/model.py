@@ -71,6 +71,7 @@ class RouteStats:
     p99_ms: float
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
+    grpc_status: tuple[tuple[str, int], ...] = ()  # gRPC calls by grpc-status: (("0", n), ("5", n))
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class ServiceStats:
     # window, and since the probe attached (what the row's marker and the exporter show).
     undecoded: tuple[tuple[str, int], ...] = ()
     undecoded_total: tuple[tuple[str, int], ...] = ()
+    protocol: str = ""  # "http/1.1", "h2" or "grpc" (its requests since the probe attached); "" none
 
     @property
     def key(self) -> int | str:

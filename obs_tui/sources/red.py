@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ from obs_tui.probe_constants import UNDECODED_KINDS
 from obs_tui.raw import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
+from obs_tui.sources.h2_streams import H2Streams
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.sources.service_identity import ServiceNaming
 from obs_tui.text import printable
@@ -107,6 +109,11 @@ class RedSource:
         self._retired_undecoded: dict[UndecodedKey, int] = {}
         self._sums: dict[StatKey, tuple[tuple[StatEntry, ...], StatEntry]] = {}
         self._libssl_users: dict[tuple[int, int], bool] = {}  # (pid, gen) -> its TLS is decoded
+        # HTTP/2: the probe's header-block events, drained by a thread as they come (the ring
+        # buffer holds seconds of traffic, not a tick's worth at any rate) and decoded here
+        self.h2 = H2Streams()
+        self._h2_stop = threading.Event()
+        self._h2_thread: threading.Thread | None = None
 
     # -- Source protocol --
 
@@ -124,7 +131,7 @@ class RedSource:
             self._prune(now)
             self._last_prune = now
         live = self._generations()
-        stats = self._current(self._read_stats(), live)
+        stats = self._current({**self._read_stats(), **self.h2.entries()}, live)
         undecoded = self._current(self._read_undecoded(), live)
         for key in (*stats, *undecoded):
             if (key.pid, key.gen) not in self._owners:
@@ -157,6 +164,10 @@ class RedSource:
         )
 
     def close(self) -> None:
+        if self._h2_thread is not None:
+            self._h2_stop.set()
+            self._h2_thread.join()
+            self._h2_thread = None
         if self._bpf is not None:
             if os.geteuid() != 0:
                 _release_uprobes(self._bpf)
@@ -175,6 +186,9 @@ class RedSource:
         if not cap.ok:
             return cap
         partial = self._attach_ssl()
+        self._bpf[b"h2_events"].open_ring_buffer(self._h2_event)
+        self._h2_thread = threading.Thread(target=self._drain_h2, name="red-h2", daemon=True)
+        self._h2_thread.start()
         self._mark_servers()
         armed = self._bpf[b"armed"]
         armed[ctypes.c_int(0)] = ctypes.c_uint32(1)  # every program attached: start (red.c)
@@ -204,6 +218,17 @@ class RedSource:
                 return f"HTTPS not traced: cannot attach to {sym} in {self.libssl}: {exc}"
         self.https = True
         return ""
+
+    # -- HTTP/2 --
+
+    def _h2_event(self, ctx, data, size) -> int:
+        self.h2.feed(ctypes.string_at(data, size))
+        return 0
+
+    def _drain_h2(self) -> None:
+        while not self._h2_stop.is_set():
+            self._bpf.ring_buffer_poll(100)
+        self._bpf.ring_buffer_consume()
 
     # -- reading the maps --
 
