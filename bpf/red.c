@@ -44,7 +44,7 @@
     !defined(STATS_MAX) || !defined(PATHS_MAX) || !defined(LOST_UNPARSED) || !defined(LOST_UNDECODED) || \
     !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2) || \
     !defined(LOST_H2_EVENTS) || !defined(LOST_H2_CONNS) || !defined(LOST_H2_SYNC) || !defined(H2_BLOCK_MAX) || \
-    !defined(H2_FRAMES) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC)
+    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC)
 #error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
@@ -391,7 +391,9 @@ struct h2_walk {
     u32 tgid;
     u32 gen;
     u8 dir;
-    u8 pad[7];
+    u8 pending;  // set up by h2_io, not yet walked (see h2_walk_tail)
+    u8 tails;    // walk programs run for this call
+    u8 pad[5];
 };
 
 struct h2_event {
@@ -549,9 +551,24 @@ static __always_inline int h2_step(struct h2_walk *w) {
     return 0;
 }
 
-// One read or write of one direction, from offset pos of buf (or of the call's first iovec):
-// H2_FRAMES steps at most. A call holding more frames and iovecs than that loses the frame
-// boundaries: the connection is dropped, counted lost.
+// The walk's programs: one tail-calls the next (the same program, through a prog array of its
+// own program type) until the call's bytes are walked, H2_FRAMES steps each. A call takes at
+// most H2_TAILS of them (the kernel's limit on tail calls is 33): a buffer holding more frames
+// than that loses the connection, counted as a lost event (LOST_H2_SYNC), never in silence.
+BPF_PROG_ARRAY(h2_walk_tp_progs, 1);  // raw tracepoints (sock_io)
+BPF_PROG_ARRAY(h2_walk_up_progs, 1);  // uprobes (the decrypting TLS probes)
+
+// The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
+static __always_inline void h2_lose(struct h2_walk *w) {
+    w->pending = 0;
+    count_lost(LOST_H2_SYNC);
+    h2_emit(w, ++w->d.seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
+    h2_conns.delete(&w->key);
+}
+
+// One read or write of one direction, from offset pos of buf (or of the call's first iovec),
+// set up in the per-CPU walk slot; the entry program walks it after on_read/on_write return
+// (h2_walk_tail), as only it holds the context a tail call needs.
 static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos) {
     struct h2_conn *h = h2_conns.lookup(key);
     if (!h)
@@ -561,6 +578,8 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     struct h2_vec *v = h2_vecs.lookup(&zero);
     if (!w || !v)
         return;
+    if (w->pending)
+        h2_lose(w);  // an entry point that never walked what it set up
     struct h2_dir *d = dir == H2_DIR_REQUEST ? &h->dir[0] : &h->dir[1];
     w->d = *d;
     w->key = *key;
@@ -574,21 +593,65 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->chunk = 0;
     w->chunks = v->cnt > 1 ? v->cnt : 1;
     w->total = v->total > (u64)n ? v->total - n : 0;
-    int done = 0;
+    w->tails = 0;
+    w->pending = 1;
+}
+
+// H2_FRAMES steps of the pending walk; then the direction's state goes back to its connection
+// (done), or the next program goes on (ctx, progs: the caller's program type).
+static __always_inline int h2_walk_steps(struct h2_walk *w) {
 #pragma clang loop unroll(disable)
     for (int i = 0; i < H2_FRAMES; i++) {
-        if (h2_step(w)) {
-            done = 1;
-            break;
-        }
+        if (h2_step(w))
+            return 1;
     }
-    if (!done) {
-        count_lost(LOST_H2_SYNC);
-        h2_emit(w, ++w->d.seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
-        h2_conns.delete(key);
+    return 0;
+}
+
+static __always_inline void h2_walk_done(struct h2_walk *w) {
+    w->pending = 0;
+    struct h2_conn *h = h2_conns.lookup(&w->key);
+    if (!h)
         return;
+    if (w->dir == H2_DIR_REQUEST)
+        h->dir[0] = w->d;
+    else
+        h->dir[1] = w->d;
+}
+
+static __always_inline int h2_walk_more(void *ctx, int uprobe) {
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (!w || !w->pending)
+        return 0;
+    if (h2_walk_steps(w)) {
+        h2_walk_done(w);
+        return 0;
     }
-    *d = w->d;
+    if (++w->tails < H2_TAILS) {
+        if (uprobe)
+            h2_walk_up_progs.call(ctx, 0);
+        else
+            h2_walk_tp_progs.call(ctx, 0);
+    }
+    h2_lose(w);  // H2_TAILS programs were not enough, or the tail call failed
+    return 0;
+}
+
+int h2_walk_tp(struct bpf_raw_tracepoint_args *ctx) { return h2_walk_more(ctx, 0); }
+int h2_walk_up(struct pt_regs *ctx) { return h2_walk_more(ctx, 1); }
+
+// Called by every entry program after on_read/on_write: the walk they set up, if any.
+static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (!w || !w->pending)
+        return;
+    if (uprobe)
+        h2_walk_up_progs.call(ctx, 0);
+    else
+        h2_walk_tp_progs.call(ctx, 0);
+    h2_lose(w);  // the prog array is empty: not loaded as obs_tui/sources/red.py does
 }
 
 // The connection becomes HTTP/2: from its preface (adopted = 0) or, adopted mid-stream, from
@@ -872,7 +935,7 @@ static __always_inline void h2_vector(u64 msg, u64 iov, u64 cnt, long total) {
     v->total = total;
 }
 
-static __always_inline int sock_io(u64 sk, long ret, int is_write) {
+static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
         return 0;
@@ -921,6 +984,7 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
         on_read(tgid, &key, buf, n);
     if (kind != ARG_PLAIN)
         h2_vector(0, 0, 0, 0);
+    h2_walk_tail(ctx, 0);
     return 0;
 }
 
@@ -928,10 +992,10 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
 RAW_TRACEPOINT_PROBE(sock_recv_length) {
     if ((int)ctx->args[2] & MSG_PEEK)
         return 0;  // the same bytes come again
-    return sock_io(ctx->args[0], (int)ctx->args[1], 0);
+    return sock_io(ctx, ctx->args[0], (int)ctx->args[1], 0);
 }
 
-RAW_TRACEPOINT_PROBE(sock_send_length) { return sock_io(ctx->args[0], (int)ctx->args[1], 1); }
+RAW_TRACEPOINT_PROBE(sock_send_length) { return sock_io(ctx, ctx->args[0], (int)ctx->args[1], 1); }
 
 static __always_inline int is_send(u64 nr) {
     return nr == NR_WRITE || nr == NR_WRITEV || nr == NR_SENDTO || nr == NR_SENDMSG || nr == NR_SENDFILE;
@@ -1039,7 +1103,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         return 0;
     struct ssl_args args = *a;
     ssl_stash.delete(&id);
-    long ret = PT_REGS_RC(ctx);
+    // SSL_read/SSL_write and the _ex forms return an int: only eax is set, so a -1 (want
+    // read, error) is 0xffffffff in the 64-bit register, a read of 4 GB if taken as long
+    long ret = (int)PT_REGS_RC(ctx);
     long n = ret;
     if (args.nbytes_ptr) {
         if ((int)ret != 1)
@@ -1057,6 +1123,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         on_write(&key, args.buf, n);
     else
         on_read(tgid, &key, args.buf, n);
+    h2_walk_tail(ctx, 1);
     return 0;
 }
 

@@ -54,8 +54,8 @@ UNDECODED_KINDS = ("", "tls", "http2")
 # cut, and user space then stops trusting that connection's HPACK table); at most H2_FRAMES
 # frames walked per read. H2_EV_* are the pseudo frame types of the probe's own events.
 H2_BLOCK_MAX = 1024  # a power of two: the probe masks copy lengths with 2 * H2_BLOCK_MAX - 1
-H2_FRAMES = 8  # steps (frames and iovecs) walked per call: more does not pass the verifier yet
-H2_IOVS = 16  # iovecs of one vectored socket call walked (grpc-core writes a frame in several)
+H2_FRAMES = 8  # steps (frames, rests of frames, iovecs) one walk program takes
+H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel allows 33 calls)
 H2_EV_OPEN = 0xF0  # a connection becomes HTTP/2 (flags: 1 when adopted mid-stream, no preface)
 H2_EV_CLOSE = 0xF1  # it ended
 H2_EV_DESYNC = 0xF2  # the probe lost its frame boundaries: its open streams are gone
@@ -87,7 +87,7 @@ def defines() -> dict[str, int]:
         "LOST_SLOTS": LOST_SLOTS,
         "H2_BLOCK_MAX": H2_BLOCK_MAX,
         "H2_FRAMES": H2_FRAMES,
-        "H2_IOVS": H2_IOVS,
+        "H2_TAILS": H2_TAILS,
         "H2_MASK_VALUE": 2 * H2_BLOCK_MAX - 1,
         "H2_EV_OPEN": H2_EV_OPEN,
         "H2_EV_CLOSE": H2_EV_CLOSE,

@@ -185,6 +185,12 @@ class RedSource:
         self._bpf, cap = load_program(self.bpf_source, notice=self.notice)
         if not cap.ok:
             return cap
+        try:
+            self._load_h2_walk()
+        except Exception as exc:  # bcc raises bare Exception with the verifier's words
+            self._bpf.cleanup()
+            self._bpf = None
+            return Capability(False, f"probe failed to load its HTTP/2 walk: {exc}")
         partial = self._attach_ssl()
         self._bpf[b"h2_events"].open_ring_buffer(self._h2_event)
         self._h2_thread = threading.Thread(target=self._drain_h2, name="red-h2", daemon=True)
@@ -220,6 +226,17 @@ class RedSource:
         return ""
 
     # -- HTTP/2 --
+
+    def _load_h2_walk(self) -> None:
+        """The frame walk's programs (bpf/red.c, h2_walk_more), one per program type that calls
+        on_read/on_write, each put in its own prog array: the walk tail-calls itself through it."""
+        bpf = self._bpf
+        for fn, progs, prog_type in (
+            (b"h2_walk_tp", b"h2_walk_tp_progs", type(bpf).RAW_TRACEPOINT),
+            (b"h2_walk_up", b"h2_walk_up_progs", type(bpf).KPROBE),
+        ):
+            prog = bpf.load_func(fn, prog_type)
+            bpf[progs][ctypes.c_int(0)] = ctypes.c_int(prog.fd)
 
     def _h2_event(self, ctx, data, size) -> int:
         self.h2.feed(ctypes.string_at(data, size))
