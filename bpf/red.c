@@ -340,10 +340,14 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 // order, to keep its dynamic table, so the blocks are decoded in user space
 // (obs_tui/sources/h2_streams.py), which keeps the method, path and statuses and drops the rest.
 //
-// The walk over a buffer's frames is a bounded loop whose state lives in a per-CPU map value
+// The walk over a call's frames is a bounded loop whose state lives in a per-CPU map value
 // (struct h2_walk), not in registers: the verifier then finds the same state at the loop's
-// head whatever path an iteration took, and verifies H2_FRAMES iterations in linear time.
-// (bpf_loop would verify the body once, but bcc cannot load its callback.)
+// head whatever path an iteration took, and verifies H2_FRAMES iterations in linear time; but
+// each costs it tens of thousands of instructions, so one program walks H2_FRAMES steps and
+// tail-calls the next (h2_walk_more), up to H2_TAILS programs: H2_FRAMES * H2_TAILS steps per
+// call. The walk is set up by on_read/on_write (h2_io) and run by the entry program once they
+// return (h2_walk_tail), as only it holds the context a tail call needs. (bpf_loop would
+// verify the body once, but bcc cannot load its callback.)
 
 #define H2_DIR_REQUEST 0   // read by the server
 #define H2_DIR_RESPONSE 1  // written by the server
@@ -691,10 +695,12 @@ static __always_inline long h2_open(u32 tgid, struct conn_key *key, long n, u8 a
 // Whether the first bytes read from a connection the probe has not seen are a client's
 // HEADERS frame (a connection opened before the probe attached): a whole frame of sane length
 // with no flags but END_STREAM and END_HEADERS, an odd (client) stream, and a block that
-// begins as a request's does, with a pseudo-header of the static table's :authority, :method,
-// :path or :scheme (indices 1..7), indexed or as a literal's name. A response's block begins
-// with :status (8..14), so a server acting as an HTTP/2 client (a proxy reading its upstream)
-// does not take responses for requests.
+// begins as a request's does: with a pseudo-header of the static table's :authority, :method,
+// :path or :scheme (indices 1..7), indexed or as a literal's name, or with an entry of the
+// dynamic table (index 62 on), where a busy client's block begins once every field of it is
+// indexed (grpc-core's do). A response's block begins with the static table's :status
+// (8..14), so a server acting as an HTTP/2 client (a proxy reading its upstream) does not take
+// those responses for requests.
 static __always_inline int h2_adoptable(u64 *req, long n) {
     u8 *p = (u8 *)req;
     u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
@@ -706,12 +712,12 @@ static __always_inline int h2_adoptable(u64 *req, long n) {
         return 0;
     u8 b = p[9], idx = 0;
     if (b & 0x80)
-        idx = b & 0x7f;  // indexed field
+        idx = b & 0x7f;  // indexed field (127: 127 on)
     else if ((b & 0xc0) == 0x40)
-        idx = b & 0x3f;  // literal with incremental indexing, indexed name
-    else if ((b & 0xe0) == 0)
+        idx = b & 0x3f;  // literal with incremental indexing, indexed name (63: 63 on)
+    else if ((b & 0xe0) == 0 && (b & 0x0f) != 0x0f)
         idx = b & 0x0f;  // literal without indexing or never indexed, indexed name
-    return idx >= 1 && idx <= 7;
+    return (idx >= 1 && idx <= 7) || idx >= 62;
 }
 
 // Where an HTTP/2 connection's frames begin in a server read that names no HTTP/1 method: 0

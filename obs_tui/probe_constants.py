@@ -51,10 +51,13 @@ UNDECODED_KINDS = ("", "tls", "http2")
 
 # HTTP/2 (bpf/red.c, sources/h2_streams.py): the frame header blocks the probe copies out to
 # user space, at most H2_BLOCK_MAX bytes of one frame's payload per read (a larger block is
-# cut, and user space then stops trusting that connection's HPACK table); at most H2_FRAMES
-# frames walked per read. H2_EV_* are the pseudo frame types of the probe's own events.
+# cut, and user space then stops trusting that connection's HPACK table); at most
+# H2_FRAMES * H2_TAILS steps (a frame, the rest of a frame, an iovec) per call, more than h2load
+# -m 100 and grpcio write or read in one (a call with more loses the connection: LOST_H2_SYNC).
+# H2_FRAMES: 16 verifies within the verifier's 1M-instruction budget with room left, 32 does
+# not. H2_EV_* are the pseudo frame types of the probe's own events.
 H2_BLOCK_MAX = 1024  # a power of two: the probe masks copy lengths with 2 * H2_BLOCK_MAX - 1
-H2_FRAMES = 8  # steps (frames, rests of frames, iovecs) one walk program takes
+H2_FRAMES = 16  # steps (frames, rests of frames, iovecs) one walk program takes
 H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel allows 33 calls)
 H2_EV_OPEN = 0xF0  # a connection becomes HTTP/2 (flags: 1 when adopted mid-stream, no preface)
 H2_EV_CLOSE = 0xF1  # it ended
