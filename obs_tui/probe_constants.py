@@ -41,7 +41,7 @@ LOST_UNPARSED = 5  # a response to a request the probe saw no start of: no reque
 LOST_UNDECODED = 6  # undecoded map full: a TLS or HTTP/2 connection not counted
 LOST_H2_EVENTS = 7  # HTTP/2 ring buffer full: a frame's header block never reached user space
 LOST_H2_CONNS = 8  # HTTP/2 connections table full: a connection's streams are not seen
-LOST_H2_SYNC = 9  # more frames in one read than the probe walks: the connection's rest is lost
+LOST_H2_SYNC = 9  # more frames in one call than the probe walks: the connection's rest is lost
 LOST_SLOTS = 10
 
 # Connections whose bytes the probe sees but cannot decode, counted per server, by kind code

@@ -104,6 +104,8 @@ SERVICES = [
 ]
 # A Node HTTPS server (its own OpenSSL): its connections are counted, its requests cannot be.
 UNDECODED = {845: (("tls", 312),)}
+# nginx answers HTTP/2 (h2 over TLS), the Python service is a gRPC server.
+PROTOCOL = {1412: "h2", 2210: "grpc", 2700: "http/1.1"}
 
 
 def _wave(i: int, pid: int, amp: float) -> float:
@@ -141,6 +143,7 @@ def red(i: int) -> RedSection:
                 routes_total=_totals(routes, i),
                 paths=40 * len(routes),
                 undecoded_total=UNDECODED.get(pid, ()),
+                protocol=PROTOCOL.get(pid, ""),
             )
         )
     return RedSection(lost_events=0, services=tuple(services))

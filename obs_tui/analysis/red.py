@@ -32,7 +32,7 @@ LOST_REASONS = (
     "undecoded-connections table full",
     "HTTP/2 events buffer full (header blocks not decoded)",
     "HTTP/2 connections table full",
-    "HTTP/2 frames beyond what the probe walks in one read (connection lost)",
+    "HTTP/2 frames beyond what the probe walks in one call (connection lost)",
 )
 
 
