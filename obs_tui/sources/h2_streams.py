@@ -36,6 +36,7 @@ from obs_tui.raw import UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
+WHOLE = END_HEADERS | PADDED | PRIORITY  # flags that, END_HEADERS alone, make a frame its block
 KIND_SSL = 1  # conn_key.kind of a connection read through the decrypting uprobes
 UNKNOWN_ROUTE = "(HTTP/2 headers not decoded)"
 UNKNOWN_STATUS = 1  # a response whose :status could not be decoded (no HTTP status is 1)
@@ -43,6 +44,7 @@ PLACEHOLDER = (b"", b"")  # 32 bytes of table each: 128 fill the default 4096
 TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
 MEMO_MAX = 256
+MISSING: Fields = {}  # not in a side's memo (a distinct object: no decoded block is it)
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
@@ -63,7 +65,7 @@ class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
     assembled, and decoded blocks remembered while the table stays the same."""
 
-    __slots__ = ("decoder", "seq", "frame", "block", "memo", "table")
+    __slots__ = ("decoder", "seq", "frame", "block", "memo")
 
     def __init__(self, trusted: bool) -> None:
         self.decoder = _decoder(trusted)
@@ -71,7 +73,6 @@ class _Side:
         self.frame: list | None = None  # [type, flags, stream, payload, bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
         self.memo: dict[bytes, Fields | None] = {}
-        self.table: tuple = ()
 
     def distrust(self) -> None:
         """The block stream has a hole: what was added to the table meanwhile is unknown."""
@@ -81,20 +82,24 @@ class _Side:
 
     def decode(self, block: bytes) -> Fields | None:
         """The wanted fields of a block, None when it cannot be decoded. A field that resolved
-        to a placeholder is kept as b"" under the name b"" (unknown)."""
-        entries = self.decoder.header_table.dynamic_entries
-        state = (len(entries), entries[0] if entries else None, self.decoder.header_table.maxsize)
-        if state != self.table:
-            self.memo = {}
-            self.table = state
-        elif block in self.memo:
-            return self.memo[block]  # the same block on the same table decodes the same way
+        to a placeholder is kept as b"" under the name b"" (unknown).
+
+        Decoded blocks that left the table as it was are remembered: the same block on the same
+        table decodes the same way, and a busy connection sends the same fully indexed blocks
+        over and over. Only a decode changes the table (or distrust, which starts anew), so the
+        memo is emptied when one does, and never needs checking on a hit."""
+        fields = self.memo.get(block, MISSING)
+        if fields is not MISSING:
+            return fields
+        table = self.decoder.header_table
+        entries = table.dynamic_entries
+        before = (len(entries), entries[0] if entries else None, table.maxsize)
         try:
             headers = self.decoder.decode(block, raw=True)
         except (HPACKError, ValueError, IndexError, UnicodeError):
             self.distrust()
             return None
-        fields: Fields = {}
+        fields = {}
         secret = False
         for header in headers:
             name = header[0]
@@ -102,10 +107,11 @@ class _Side:
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
         del headers  # values other than the wanted fields go now
-        entries = self.decoder.header_table.dynamic_entries
-        after = (len(entries), entries[0] if entries else None, self.decoder.header_table.maxsize)
-        if after == self.table and not secret and len(self.memo) < MEMO_MAX:
-            self.memo[bytes(block)] = fields
+        entries = table.dynamic_entries
+        if (len(entries), entries[0] if entries else None, table.maxsize) != before:
+            self.memo = {}
+        elif not secret and len(self.memo) < MEMO_MAX:
+            self.memo[block] = fields
         return fields
 
 
@@ -232,6 +238,15 @@ class H2Streams:
             side.distrust()  # an event was lost: the ring buffer was full (counted there)
         side.seq = seq
         payload = data[EVENT.size : EVENT.size + length]
+        if kind_type == HEADERS and last and not cont and not missed and flags & WHOLE == END_HEADERS:
+            # most events: a whole header block, unpadded, in one frame and one event
+            side.frame = side.block = None
+            fields = side.decode(payload)
+            if direction & 1:
+                self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
+            else:
+                self._request(conn, stream, fields, ts)
+            return
         if not cont:
             side.frame = [kind_type, flags, stream, bytearray(payload), bool(missed), ts]
         elif side.frame is None:
