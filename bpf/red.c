@@ -390,6 +390,7 @@ struct h2_walk {
     u64 chunks;
     u64 chunk;
     u64 total;   // bytes of the call not yet in a walked iovec
+    u64 ts;      // the call's time, each of its events' timestamp
     u64 vec[2];  // scratch: an iovec, a frame header (here, not on the stack, so that every
     u8 head[16]; // iteration leaves the stack as it found it and the verifier prunes)
     u32 tgid;
@@ -400,7 +401,7 @@ struct h2_walk {
     u8 pad[5];
 };
 
-struct h2_event {
+struct h2_head {
     u64 conn;        // the conn_key: ptr, key_tgid, kind
     u64 ts;
     u32 tgid;
@@ -418,12 +419,24 @@ struct h2_event {
     u8 missed;       // payload bytes in this buffer that were not copied (over H2_BLOCK_MAX)
     u8 last;         // the frame's payload ends in this buffer
     u8 pad[7];
+};
+
+// An event is reserved in the ring buffer and written there (no copy through a scratch
+// buffer): a small one for the short blocks of a busy connection (fully indexed, or nearly),
+// a large one (2 KB of the ring) for the rest, mostly a connection's first blocks.
+#define H2_SMALL 128  // h2_emit masks with 127
+_Static_assert(H2_SMALL == 128, "h2_emit's mask is H2_SMALL - 1");
+struct h2_small {
+    struct h2_head h;
+    char data[H2_SMALL];  // at most H2_SMALL - 1 used
+};
+struct h2_large {
+    struct h2_head h;
     char data[2 * H2_BLOCK_MAX];  // at most H2_BLOCK_MAX used: the rest is for the verifier's mask
 };
 
 BPF_HASH(h2_conns, struct conn_key, struct h2_conn, 16384);
 BPF_RINGBUF_OUTPUT(h2_events, 2048);  // pages: 8 MiB, drained every 20 ms by user space
-BPF_PERCPU_ARRAY(h2_scratch, struct h2_event, 1);  // too big for the stack
 BPF_PERCPU_ARRAY(h2_walks, struct h2_walk, 1);
 
 // A value the caller knows is below 9, masked where the verifier sees it: clang drops a plain
@@ -435,36 +448,44 @@ static __always_inline u64 h2_small(u64 v) {
 
 static __always_inline void h2_emit(struct h2_walk *w, u32 seq, u8 type, u8 flags, u32 stream, u32 frame_len,
                                     u8 cont, u8 last, u64 src, u32 avail) {
-    int zero = 0;
-    struct h2_event *e = h2_scratch.lookup(&zero);
-    if (!e)
-        return;
-    e->conn = w->key.ptr;
-    e->key_tgid = w->key.tgid;
-    e->kind = w->key.kind;
-    e->ts = bpf_ktime_get_ns();
-    e->tgid = w->tgid;
-    e->gen = w->gen;
-    e->stream = stream;
-    e->frame_len = frame_len;
-    e->seq = seq;
-    e->type = type;
-    e->flags = flags;
-    e->dir = w->dir;
-    e->cont = cont;
-    e->last = last;
-    u64 len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
-    asm volatile("%0 &= " H2_MASK : "+r"(len));
-    e->missed = avail > len;
-    if (len && bpf_probe_read_user(e->data, len, (void *)src)) {
-        len = 0;
-        e->missed = 1;
-    }
-    e->len = len;
+    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+                        .tgid = w->tgid, .gen = w->gen, .stream = stream, .frame_len = frame_len,
+                        .seq = seq, .type = type, .flags = flags, .dir = w->dir, .cont = cont,
+                        .last = last};
     // no wakeup: user space drains the ring on a timer (sources/red.py), where a wakeup per
     // event would cost an irq_work here and a poll return there for every header block
-    if (h2_events.ringbuf_output(e, offsetof(struct h2_event, data) + len, BPF_RB_NO_WAKEUP))
+    if (avail < H2_SMALL) {
+        struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+        if (!e) {
+            count_lost(LOST_H2_EVENTS);
+            return;
+        }
+        u64 len = avail;
+        asm volatile("%0 &= 127" : "+r"(len));
+        if (len && bpf_probe_read_user(e->data, len, (void *)src)) {
+            len = 0;
+            h.missed = 1;
+        }
+        h.len = len;
+        e->h = h;
+        h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+        return;
+    }
+    struct h2_large *e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
+    if (!e) {
         count_lost(LOST_H2_EVENTS);
+        return;
+    }
+    u64 len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
+    asm volatile("%0 &= " H2_MASK : "+r"(len));
+    h.missed = avail > len;
+    if (len && bpf_probe_read_user(e->data, len, (void *)src)) {
+        len = 0;
+        h.missed = 1;
+    }
+    h.len = len;
+    e->h = h;
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 // One frame whose 9-byte header is at p and whose payload begins at buf + pos: its header
@@ -600,6 +621,7 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->chunks = v->cnt > 1 ? v->cnt : 1;
     w->total = v->total > (u64)n ? v->total - n : 0;
     w->tails = 0;
+    w->ts = bpf_ktime_get_ns();
     w->pending = 1;
 }
 
@@ -688,6 +710,7 @@ static __always_inline long h2_open(u32 tgid, struct conn_key *key, long n, u8 a
     w->tgid = tgid;
     w->gen = c->gen;
     w->dir = H2_DIR_REQUEST;
+    w->ts = bpf_ktime_get_ns();
     h2_emit(w, 0, H2_EV_OPEN, adopted, 0, 0, 0, 1, 0, 0);
     if (adopted)
         return 0;
@@ -749,6 +772,7 @@ static __always_inline void h2_close(struct conn_key *key) {
         w->tgid = h->tgid;
         w->gen = h->gen;
         w->dir = H2_DIR_REQUEST;
+        w->ts = bpf_ktime_get_ns();
         h2_emit(w, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
     }
     h2_conns.delete(key);
