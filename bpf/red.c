@@ -454,37 +454,28 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 seq, u8 type, u8 flag
                         .last = last};
     // no wakeup: user space drains the ring on a timer (sources/red.py), where a wakeup per
     // event would cost an irq_work here and a poll return there for every header block
+    void *e;
+    u64 len;
     if (avail < H2_SMALL) {
-        struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
-        if (!e) {
-            count_lost(LOST_H2_EVENTS);
-            return;
-        }
-        u64 len = avail;
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+        len = avail;
         asm volatile("%0 &= 127" : "+r"(len));
-        if (len && bpf_probe_read_user(e->data, len, (void *)src)) {
-            len = 0;
-            h.missed = 1;
-        }
-        h.len = len;
-        e->h = h;
-        h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-        return;
+    } else {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
+        len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
+        asm volatile("%0 &= " H2_MASK : "+r"(len));
+        h.missed = avail > len;
     }
-    struct h2_large *e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
     if (!e) {
         count_lost(LOST_H2_EVENTS);
         return;
     }
-    u64 len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
-    asm volatile("%0 &= " H2_MASK : "+r"(len));
-    h.missed = avail > len;
-    if (len && bpf_probe_read_user(e->data, len, (void *)src)) {
+    if (len && bpf_probe_read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
         len = 0;
         h.missed = 1;
     }
     h.len = len;
-    e->h = h;
+    __builtin_memcpy(e, &h, sizeof(h));
     h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
