@@ -44,6 +44,9 @@ PLACEHOLDER = (b"", b"")  # 32 bytes of table each: 128 fill the default 4096
 TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
 MEMO_MAX = 256
+# (method, path, content-type) as they came -> _request's answer: the same few requests recur
+_PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bool]] = {}
+PARSED_MAX = 4096
 MISSING: Fields = {}  # not in a side's memo (a distinct object: no decoded block is it)
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
@@ -145,16 +148,29 @@ class _Counter:
 
 def _request(fields: Fields | None) -> tuple[str, str, bool, bool]:
     """(method, path, truncated, grpc) of a request's header block; unknown names as "?"."""
-    if fields is None or b":method" not in fields or b":path" not in fields:
-        grpc = fields is not None and fields.get(b"content-type", b"").startswith(b"application/grpc")
+    if fields is None:
+        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, False
+    raw = (fields.get(b":method"), fields.get(b":path"), fields.get(b"content-type", b""))
+    parsed = _PARSED.get(raw)
+    if parsed is None:
+        if len(_PARSED) >= PARSED_MAX:
+            _PARSED.clear()
+        parsed = _PARSED[raw] = _parse(*raw)
+    return parsed
+
+
+def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tuple[str, str, bool, bool]:
+    grpc = content_type.startswith(b"application/grpc")
+    if method is None or path is None:
         return UNPARSED_METHOD, UNKNOWN_ROUTE, False, grpc
-    raw = fields[b":path"]
     for end in (b"?", b"#"):
-        raw = raw.split(end, 1)[0]
-    truncated = len(raw) > PATH_LEN
-    path = raw[:PATH_LEN].decode("utf-8", "replace")
-    grpc = fields.get(b"content-type", b"").startswith(b"application/grpc")
-    return fields[b":method"].decode("ascii", "replace"), path, truncated, grpc
+        path = path.split(end, 1)[0]
+    return (
+        method.decode("ascii", "replace"),
+        path[:PATH_LEN].decode("utf-8", "replace"),
+        len(path) > PATH_LEN,
+        grpc,
+    )
 
 
 def _number(fields: Fields | None, name: bytes) -> int | None:
@@ -335,7 +351,9 @@ class H2Streams:
 
     def _finish(self, conn: _Conn, stream: int, s: _Stream, grpc_status: int) -> None:
         del conn.streams[stream]
-        key = StatKey(
+        # a plain tuple finds the StatKey with the same fields (a NamedTuple hashes and
+        # compares as one), which is only built for a new counter
+        key = (
             conn.pid,
             s.method,
             s.status,
@@ -346,9 +364,9 @@ class H2Streams:
             "grpc" if s.grpc else "h2",
             grpc_status if s.grpc else -1,
         )
-        c = self._counters.get(key)
+        c = self._counters.get(key)  # type: ignore[call-overload]
         if c is None:
-            c = self._counters[key] = _Counter()
+            c = self._counters[StatKey(*key)] = _Counter()
         duration = max(0, s.responded - s.start)
         c.count += 1
         c.sum_ns += duration
