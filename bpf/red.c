@@ -42,7 +42,9 @@
     !defined(HIST_MAX_LOG) || !defined(HIST_BUCKETS) || !defined(LOST_CONNS) || !defined(LOST_STATS) || \
     !defined(LOST_SSL_ARGS) || !defined(LOST_UNMATCHED) || !defined(LOST_PATHS) || !defined(LOST_SLOTS) || \
     !defined(STATS_MAX) || !defined(PATHS_MAX) || !defined(LOST_UNPARSED) || !defined(LOST_UNDECODED) || \
-    !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2)
+    !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2) || \
+    !defined(LOST_H2_EVENTS) || !defined(LOST_H2_CONNS) || !defined(LOST_H2_SYNC) || !defined(H2_BLOCK_MAX) || \
+    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC)
 #error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
@@ -74,7 +76,8 @@ struct conn {
     u8 closing;     // the socket closed while its process was sending: see inet_sock_set_state
     u32 gen;        // the tgid's generation when the connection was first seen (see generations)
     u8 tls;         // an SSL * connection (KIND_SSL): its requests are https
-    u8 pad[3];      // partial_ns and path 8-byte aligned
+    u8 h2;          // HTTP/2: its bytes go to the frame walker (h2_io), never to the HTTP/1 parser
+    u8 pad[2];      // partial_ns and path 8-byte aligned
     u64 partial_ns; // a read that may begin a request the probe cannot parse (see on_read)
     char path[PATH_LEN];
 };
@@ -324,6 +327,454 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
     return conns.lookup(key);
 }
 
+// ---- HTTP/2: frame headers walked in kernel, header blocks decoded in user space ----
+//
+// Kept in this one section (entry points h2_start, h2_io, h2_close, called from on_read,
+// on_write and on_close), and in this file: bcc rewrites map calls in the main source only.
+//
+// A connection is HTTP/2 from its preface (h2c with prior knowledge, or h2 inside a TLS the
+// uprobes decrypt), or, for one opened before the probe attached, from a read that begins with
+// a request's HEADERS frame (h2_adoptable). Its `conns` entry is flagged h2, and its bytes, read
+// or written, from a socket or from a decrypting uprobe alike (red.c's on_read and on_write),
+// go through h2_io: a walk over its 9-byte frame headers that keeps, per direction and across
+// reads, what is left of the current frame, so DATA payloads are skipped without being read.
+// Only the payloads of HEADERS and CONTINUATION frames (HPACK header blocks) and RST_STREAM's
+// error code are copied out, with the frame's type, flags, stream id, direction and a
+// timestamp, through the `h2_events` ring buffer. HPACK needs every block of a connection, in
+// order, to keep its dynamic table, so the blocks are decoded in user space
+// (obs_tui/sources/h2_streams.py), which keeps the method, path and statuses and drops the rest.
+//
+// The walk over a call's frames is a bounded loop whose state lives in a per-CPU map value
+// (struct h2_walk), not in registers: the verifier then finds the same state at the loop's
+// head whatever path an iteration took, and verifies H2_FRAMES iterations in linear time; but
+// each costs it tens of thousands of instructions, so one program walks H2_FRAMES steps and
+// tail-calls the next (h2_walk_more), up to H2_TAILS programs: H2_FRAMES * H2_TAILS steps per
+// call. The walk is set up by on_read/on_write (h2_io) and run by the entry program once they
+// return (h2_walk_tail), as only it holds the context a tail call needs. (bpf_loop would
+// verify the body once, but bcc cannot load its callback.)
+
+#define H2_DIR_REQUEST 0   // read by the server
+#define H2_DIR_RESPONSE 1  // written by the server
+#define H2_HEADERS 1
+#define H2_RST_STREAM 3
+#define H2_CONTINUATION 9
+#define H2_SKIP 0xff  // the current "frame" is the rest of the connection preface
+#define H2_PREFACE_LEN 24
+#define H2_STR(x) #x
+#define H2_XSTR(x) H2_STR(x)
+#define H2_MASK H2_XSTR(H2_MASK_VALUE)
+
+struct h2_dir {
+    u32 left;       // bytes of the current frame's payload still to come in later buffers
+    u32 stream;     // the current frame's stream, length, type and flags, for those bytes
+    u32 frame_len;
+    u32 seq;        // events sent for this direction: user space sees a gap when one is lost
+    u8 type;
+    u8 flags;
+    u8 hhave;       // bytes of a frame header cut by the end of a buffer, kept in hdr
+    u8 pad[5];
+    u8 hdr[24];     // 9 used; room for a masked length past a variable offset
+};
+
+struct h2_conn {
+    struct h2_dir dir[2];
+    u32 tgid;  // the server process that read the connection's first bytes
+    u32 gen;
+};
+
+// One buffer's walk, in a per-CPU slot: the direction's state is copied in, walked, and copied
+// back.
+struct h2_walk {
+    struct h2_dir d;
+    struct conn_key key;
+    u64 buf;
+    u32 n;
+    u32 pos;
+    u64 iov;     // the call's iovecs (sock_io), walked one after the other
+    u64 chunks;
+    u64 chunk;
+    u64 total;   // bytes of the call not yet in a walked iovec
+    u64 ts;      // the call's time, each of its events' timestamp
+    u64 vec[2];  // scratch: an iovec, a frame header (here, not on the stack, so that every
+    u8 head[16]; // iteration leaves the stack as it found it and the verifier prunes)
+    u32 tgid;
+    u32 gen;
+    u8 dir;
+    u8 pending;  // set up by h2_io, not yet walked (see h2_walk_tail)
+    u8 tails;    // walk programs run for this call
+    u8 pad[5];
+};
+
+struct h2_head {
+    u64 conn;        // the conn_key: ptr, key_tgid, kind
+    u64 ts;
+    u32 tgid;
+    u32 gen;
+    u32 stream;
+    u32 frame_len;   // the frame's whole payload length
+    u32 seq;
+    u32 key_tgid;
+    u16 len;         // bytes of data[] filled
+    u8 type;         // the frame's type, or an H2_EV_* pseudo type
+    u8 flags;
+    u8 dir;
+    u8 kind;
+    u8 cont;         // data continues the payload of a frame begun in an earlier buffer
+    u8 missed;       // payload bytes in this buffer that were not copied (over H2_BLOCK_MAX)
+    u8 last;         // the frame's payload ends in this buffer
+    u8 pad[7];
+};
+
+// An event is reserved in the ring buffer and written there (no copy through a scratch
+// buffer): a small one for the short blocks of a busy connection (fully indexed, or nearly),
+// a large one (2 KB of the ring) for the rest, mostly a connection's first blocks.
+#define H2_SMALL 128  // h2_emit masks with 127
+_Static_assert(H2_SMALL == 128, "h2_emit's mask is H2_SMALL - 1");
+struct h2_small {
+    struct h2_head h;
+    char data[H2_SMALL];  // at most H2_SMALL - 1 used
+};
+struct h2_large {
+    struct h2_head h;
+    char data[2 * H2_BLOCK_MAX];  // at most H2_BLOCK_MAX used: the rest is for the verifier's mask
+};
+
+BPF_HASH(h2_conns, struct conn_key, struct h2_conn, 16384);
+BPF_RINGBUF_OUTPUT(h2_events, 2048);  // pages: 8 MiB, drained every 20 ms by user space
+BPF_PERCPU_ARRAY(h2_walks, struct h2_walk, 1);
+
+// A value the caller knows is below 9, masked where the verifier sees it: clang drops a plain
+// mask it can prove redundant, and may pass the unmasked 64-bit register to the helper.
+static __always_inline u64 h2_small(u64 v) {
+    asm volatile("%0 &= 15" : "+r"(v));
+    return v;
+}
+
+static __always_inline void h2_emit(struct h2_walk *w, u32 seq, u8 type, u8 flags, u32 stream, u32 frame_len,
+                                    u8 cont, u8 last, u64 src, u32 avail) {
+    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+                        .tgid = w->tgid, .gen = w->gen, .stream = stream, .frame_len = frame_len,
+                        .seq = seq, .type = type, .flags = flags, .dir = w->dir, .cont = cont,
+                        .last = last};
+    // no wakeup: user space drains the ring on a timer (sources/red.py), where a wakeup per
+    // event would cost an irq_work here and a poll return there for every header block
+    void *e;
+    u64 len;
+    if (avail < H2_SMALL) {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+        len = avail;
+        asm volatile("%0 &= 127" : "+r"(len));
+    } else {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
+        len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
+        asm volatile("%0 &= " H2_MASK : "+r"(len));
+        h.missed = avail > len;
+    }
+    if (!e) {
+        count_lost(LOST_H2_EVENTS);
+        return;
+    }
+    if (len && bpf_probe_read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
+        len = 0;
+        h.missed = 1;
+    }
+    h.len = len;
+    __builtin_memcpy(e, &h, sizeof(h));
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+// One frame whose 9-byte header is at p and whose payload begins at buf + pos: its header
+// block or error code copied out (what of it this buffer holds), the rest remembered.
+static __always_inline void h2_frame(struct h2_walk *w, u8 *p) {
+    u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
+    u8 type = p[3], flags = p[4];
+    u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
+    u32 at = w->pos, n = w->n;
+    u32 avail = n - at < len ? n - at : len;
+    if (type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM)
+        h2_emit(w, ++w->d.seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
+    if (avail < len) {
+        w->d.left = len - avail;
+        w->d.type = type;
+        w->d.flags = flags;
+        w->d.stream = stream;
+        w->d.frame_len = len;
+    }
+    w->pos = at + avail;
+}
+
+// A socket call's iovecs, set by sock_io around on_read/on_write (none otherwise: the uprobes'
+// buffers are single): an HTTP/2 connection is walked through every iovec of a call, as
+// grpc-core and nginx read and write frame headers and payloads in separate ones, where HTTP/1
+// looks at the first only.
+struct h2_vec {
+    u64 iov;
+    u64 cnt;
+    u64 total;
+};
+BPF_PERCPU_ARRAY(h2_vecs, struct h2_vec, 1);
+
+// The loop's body, one step of the walk: the next iovec when the buffer is done, else what the
+// last buffer left (a cut frame header, the rest of a frame's payload), else the next frame.
+// Returns 1 when the call's bytes are all walked (a frame header cut by their end is kept for
+// the next call).
+static __always_inline int h2_step(struct h2_walk *w) {
+    u64 buf = w->buf;
+    if (w->pos >= w->n) {
+        if (w->chunk + 1 >= w->chunks || !w->total)
+            return 1;
+        w->chunk++;
+        if (bpf_probe_read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk)))
+            return 1;
+        w->buf = w->vec[0];
+        w->n = w->vec[1] < w->total ? w->vec[1] : w->total;
+        w->total -= w->n;
+        w->pos = 0;
+        return 0;
+    }
+    u32 rest = w->n - w->pos;
+    if (w->d.hhave) {
+        u32 have = w->d.hhave, need = 9 - have;
+        if (have > 8 || need > 8)
+            return 1;
+        if (need > rest) {
+            bpf_probe_read_user(&w->d.hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
+            w->d.hhave = have + rest;
+            w->pos = w->n;
+            return 0;
+        }
+        bpf_probe_read_user(&w->d.hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
+        w->d.hhave = 0;
+        w->pos += need;
+        __builtin_memcpy(w->head, w->d.hdr, 16);
+        h2_frame(w, w->head);
+        return 0;
+    }
+    if (w->d.left) {
+        u32 take = w->d.left < rest ? w->d.left : rest;
+        u8 t = w->d.type;
+        if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
+            h2_emit(w, ++w->d.seq, t, w->d.flags, w->d.stream, w->d.frame_len, 1, take == w->d.left, buf + w->pos,
+                    take);
+        w->d.left -= take;
+        w->pos += take;
+        return 0;
+    }
+    if (rest < 9) {
+        bpf_probe_read_user(w->d.hdr, h2_small(rest), (void *)(buf + w->pos));
+        w->d.hhave = rest;
+        w->pos = w->n;
+        return 0;
+    }
+    if (bpf_probe_read_user(w->head, 9, (void *)(buf + w->pos)))
+        return 1;
+    w->pos += 9;
+    h2_frame(w, w->head);
+    return 0;
+}
+
+// The walk's programs: one tail-calls the next (the same program, through a prog array of its
+// own program type) until the call's bytes are walked, H2_FRAMES steps each. A call takes at
+// most H2_TAILS of them (the kernel's limit on tail calls is 33): a buffer holding more frames
+// than that loses the connection, counted as a lost event (LOST_H2_SYNC), never in silence.
+BPF_PROG_ARRAY(h2_walk_tp_progs, 1);  // raw tracepoints (sock_io)
+BPF_PROG_ARRAY(h2_walk_up_progs, 1);  // uprobes (the decrypting TLS probes)
+
+// The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
+static __always_inline void h2_lose(struct h2_walk *w) {
+    w->pending = 0;
+    count_lost(LOST_H2_SYNC);
+    h2_emit(w, ++w->d.seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
+    h2_conns.delete(&w->key);
+}
+
+// One read or write of one direction, from offset pos of buf (or of the call's first iovec),
+// set up in the per-CPU walk slot; the entry program walks it after on_read/on_write return
+// (h2_walk_tail), as only it holds the context a tail call needs.
+static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos) {
+    struct h2_conn *h = h2_conns.lookup(key);
+    if (!h)
+        return;  // lost (table full, frame boundaries): counted when it happened
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    struct h2_vec *v = h2_vecs.lookup(&zero);
+    if (!w || !v)
+        return;
+    if (w->pending)
+        h2_lose(w);  // an entry point that never walked what it set up
+    struct h2_dir *d = dir == H2_DIR_REQUEST ? &h->dir[0] : &h->dir[1];
+    w->d = *d;
+    w->key = *key;
+    w->tgid = h->tgid;
+    w->gen = h->gen;
+    w->dir = dir;
+    w->buf = buf;
+    w->n = n;  // the first iovec's part, as on_read/on_write were given it
+    w->pos = pos;
+    w->iov = v->iov;
+    w->chunk = 0;
+    w->chunks = v->cnt > 1 ? v->cnt : 1;
+    w->total = v->total > (u64)n ? v->total - n : 0;
+    w->tails = 0;
+    w->ts = bpf_ktime_get_ns();
+    w->pending = 1;
+}
+
+// H2_FRAMES steps of the pending walk; then the direction's state goes back to its connection
+// (done), or the next program goes on (ctx, progs: the caller's program type).
+static __always_inline int h2_walk_steps(struct h2_walk *w) {
+#pragma clang loop unroll(disable)
+    for (int i = 0; i < H2_FRAMES; i++) {
+        if (h2_step(w))
+            return 1;
+    }
+    return 0;
+}
+
+static __always_inline void h2_walk_done(struct h2_walk *w) {
+    w->pending = 0;
+    struct h2_conn *h = h2_conns.lookup(&w->key);
+    if (!h)
+        return;
+    if (w->dir == H2_DIR_REQUEST)
+        h->dir[0] = w->d;
+    else
+        h->dir[1] = w->d;
+}
+
+static __always_inline int h2_walk_more(void *ctx, int uprobe) {
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (!w || !w->pending)
+        return 0;
+    if (h2_walk_steps(w)) {
+        h2_walk_done(w);
+        return 0;
+    }
+    if (++w->tails < H2_TAILS) {
+        if (uprobe)
+            h2_walk_up_progs.call(ctx, 0);
+        else
+            h2_walk_tp_progs.call(ctx, 0);
+    }
+    h2_lose(w);  // H2_TAILS programs were not enough, or the tail call failed
+    return 0;
+}
+
+int h2_walk_tp(struct bpf_raw_tracepoint_args *ctx) { return h2_walk_more(ctx, 0); }
+int h2_walk_up(struct pt_regs *ctx) { return h2_walk_more(ctx, 1); }
+
+// Called by every entry program after on_read/on_write: the walk they set up, if any.
+static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (!w || !w->pending)
+        return;
+    if (uprobe)
+        h2_walk_up_progs.call(ctx, 0);
+    else
+        h2_walk_tp_progs.call(ctx, 0);
+    h2_lose(w);  // the prog array is empty: not loaded as obs_tui/sources/red.py does
+}
+
+// The connection becomes HTTP/2: from its preface (adopted = 0) or, adopted mid-stream, from
+// a read that begins with a request's HEADERS frame (user space then knows that the HPACK
+// tables of both directions began before it looked). Returns where its frames begin in the
+// buffer, or -1 when it cannot be followed.
+static __always_inline long h2_open(u32 tgid, struct conn_key *key, long n, u8 adopted) {
+    struct conn *c = conn_of(tgid, key);
+    if (!c)
+        return -1;
+    c->h2 = 1;
+    c->method = 0;
+    c->partial_ns = 0;
+    struct h2_conn fresh = {.tgid = tgid, .gen = c->gen};
+    if (adopted == 0 && n < H2_PREFACE_LEN) {
+        fresh.dir[0].left = H2_PREFACE_LEN - n;
+        fresh.dir[0].type = H2_SKIP;
+    }
+    if (h2_conns.update(key, &fresh)) {
+        count_lost(LOST_H2_CONNS);
+        return -1;
+    }
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (!w)
+        return -1;
+    w->key = *key;
+    w->tgid = tgid;
+    w->gen = c->gen;
+    w->dir = H2_DIR_REQUEST;
+    w->ts = bpf_ktime_get_ns();
+    h2_emit(w, 0, H2_EV_OPEN, adopted, 0, 0, 0, 1, 0, 0);
+    if (adopted)
+        return 0;
+    return n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+}
+
+// Whether the first bytes read from a connection the probe has not seen are a client's
+// HEADERS frame (a connection opened before the probe attached): a whole frame of sane length
+// with no flags but END_STREAM and END_HEADERS, an odd (client) stream, and a block that
+// begins as a request's does: with a pseudo-header of the static table's :authority, :method,
+// :path or :scheme (indices 1..7), indexed or as a literal's name, or with an entry of the
+// dynamic table (index 62 on), where a busy client's block begins once every field of it is
+// indexed (grpc-core's do). A response's block begins with the static table's :status
+// (8..14), so a server acting as an HTTP/2 client (a proxy reading its upstream) does not take
+// those responses for requests.
+static __always_inline int h2_adoptable(u64 *req, long n) {
+    u8 *p = (u8 *)req;
+    u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
+    if (p[3] != H2_HEADERS || len == 0 || len > 16384 || 9 + (long)len > n)
+        return 0;
+    if (p[4] & ~0x05)
+        return 0;  // PADDED or PRIORITY: byte 9 is not the block's
+    if (!(p[8] & 1) || (p[5] & 0x80))
+        return 0;
+    u8 b = p[9], idx = 0;
+    if (b & 0x80)
+        idx = b & 0x7f;  // indexed field (127: 127 on)
+    else if ((b & 0xc0) == 0x40)
+        idx = b & 0x3f;  // literal with incremental indexing, indexed name (63: 63 on)
+    else if ((b & 0xe0) == 0 && (b & 0x0f) != 0x0f)
+        idx = b & 0x0f;  // literal without indexing or never indexed, indexed name
+    return (idx >= 1 && idx <= 7) || idx >= 62;
+}
+
+// Where an HTTP/2 connection's frames begin in a server read that names no HTTP/1 method: 0
+// for one known to be HTTP/2 or adopted now, past the preface for one that begins with it;
+// -1 for anything else (HTTP/1 goes on as before).
+static __always_inline long h2_start(u32 tgid, struct conn_key *key, long n, u64 *req, u32 undecoded) {
+    if (undecoded == UNDECODED_HTTP2)
+        return h2_open(tgid, key, n, 0);
+    if (undecoded)
+        return -1;
+    struct conn *c = conns.lookup(key);
+    if (c)
+        return c->h2 ? 0 : -1;
+    if (!h2_adoptable(req, n))
+        return -1;
+    return h2_open(tgid, key, n, 1);
+}
+
+static __always_inline void h2_close(struct conn_key *key) {
+    struct h2_conn *h = h2_conns.lookup(key);
+    if (!h)
+        return;
+    int zero = 0;
+    struct h2_walk *w = h2_walks.lookup(&zero);
+    if (w) {
+        w->key = *key;
+        w->tgid = h->tgid;
+        w->gen = h->gen;
+        w->dir = H2_DIR_REQUEST;
+        w->ts = bpf_ktime_get_ns();
+        h2_emit(w, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
+    }
+    h2_conns.delete(key);
+}
+
+// ---- HTTP/1 and the hooks into HTTP/2 ----
+
 // Bytes a server read: a request begins if they start with a method. A connection not yet
 // known (accepted before the probe attached, or an SSL* that no accept names) is tracked from
 // its first request.
@@ -350,7 +801,10 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         // header continuation, body, TLS records: not the start of a request; but the first
         // bytes of a connection the probe cannot decode are counted, never missed in silence
         u32 kind = n >= 8 ? undecoded_kind(req[0], key->kind) : 0;
-        if (kind) {
+        long h2_at = h2_start(tgid, key, n, req, kind);
+        if (h2_at >= 0) {
+            h2_io(key, buf, n, H2_DIR_REQUEST, h2_at);
+        } else if (kind) {
             count_undecoded(tgid, kind);
         } else if ((u8)((u8)req[0] - 'A') < 26 && (req[0] & 0xffffffffffULL) != HTTP_SLASH) {
             // a capital letter, but not a response read by a server acting as a client
@@ -365,6 +819,10 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     struct conn *c = conn_of(tgid, key);
     if (!c)
         return;
+    if (c->h2) {  // a frame's payload that happens to begin like a request line
+        h2_io(key, buf, n, H2_DIR_REQUEST, 0);
+        return;
+    }
     if (c->method)
         count_lost(LOST_UNMATCHED);
     c->start_ns = bpf_ktime_get_ns();
@@ -396,6 +854,11 @@ static __always_inline u16 response_status(u64 buf) {
 // Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
     struct conn *c = conns.lookup(key);
+    if (c && c->h2) {
+        if (n > 0)
+            h2_io(key, buf, n, H2_DIR_RESPONSE, 0);
+        return;
+    }
     if (!c || !c->method) {
         // Body bytes, or a response with no parsed request waiting (see on_read): counted as a
         // request not parsed when a read that began it was seen, as lost otherwise. Never
@@ -436,6 +899,8 @@ static __always_inline void on_close(struct conn_key *key, int forget) {
     struct conn *c = conns.lookup(key);
     if (!c)
         return;  // most sockets: not a server's connection that carried a request
+    if (c->h2 && forget)
+        h2_close(key);
     if (c->method) {
         record(c, 0, bpf_ktime_get_ns());
         c->method = 0;
@@ -488,7 +953,21 @@ static __always_inline struct pt_regs *user_regs(void) {
     return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
-static __always_inline int sock_io(u64 sk, long ret, int is_write) {
+// The iovecs of a vectored socket call, for HTTP/2's walk (h2_io): msg, a struct msghdr *
+// whose msg_iovlen counts them, or cnt, readv/writev's count.
+static __always_inline void h2_vector(u64 msg, u64 iov, u64 cnt, long total) {
+    int zero = 0;
+    struct h2_vec *v = h2_vecs.lookup(&zero);
+    if (!v)
+        return;
+    if (msg && bpf_probe_read_user(&cnt, sizeof(cnt), (void *)(msg + 24)))
+        cnt = 1;  // msghdr.msg_iovlen
+    v->iov = iov;
+    v->cnt = cnt;
+    v->total = total;
+}
+
+static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
         return 0;
@@ -520,6 +999,7 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
         u64 iov[2] = {};
         if (bpf_probe_read_user(iov, sizeof(iov), (void *)iov_ptr))
             return 0;
+        h2_vector(kind == ARG_MSG ? arg1 : 0, iov_ptr, regs->dx, ret);
         buf = iov[0];
         if ((long)iov[1] < n)
             n = iov[1];  // only the first iovec is parsed
@@ -534,6 +1014,9 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
         // (a server reading a file that starts with "GET /" would be counted as a request too:
         // accepted, as Beyla's protocol detection accepts it)
         on_read(tgid, &key, buf, n);
+    if (kind != ARG_PLAIN)
+        h2_vector(0, 0, 0, 0);
+    h2_walk_tail(ctx, 0);
     return 0;
 }
 
@@ -541,10 +1024,10 @@ static __always_inline int sock_io(u64 sk, long ret, int is_write) {
 RAW_TRACEPOINT_PROBE(sock_recv_length) {
     if ((int)ctx->args[2] & MSG_PEEK)
         return 0;  // the same bytes come again
-    return sock_io(ctx->args[0], (int)ctx->args[1], 0);
+    return sock_io(ctx, ctx->args[0], (int)ctx->args[1], 0);
 }
 
-RAW_TRACEPOINT_PROBE(sock_send_length) { return sock_io(ctx->args[0], (int)ctx->args[1], 1); }
+RAW_TRACEPOINT_PROBE(sock_send_length) { return sock_io(ctx, ctx->args[0], (int)ctx->args[1], 1); }
 
 static __always_inline int is_send(u64 nr) {
     return nr == NR_WRITE || nr == NR_WRITEV || nr == NR_SENDTO || nr == NR_SENDMSG || nr == NR_SENDFILE;
@@ -662,10 +1145,10 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         return 0;
     struct ssl_args args = *a;
     ssl_stash.delete(&id);
-    long ret = PT_REGS_RC(ctx);
-    // SSL_read and SSL_write return an int: RAX's upper half is not part of it (a -1 is
-    // 0x00000000ffffffff there, which read as a long would parse a stale buffer as new bytes)
-    long n = (int)ret;
+    // SSL_read/SSL_write and the _ex forms return an int: only eax is set, so a -1 (want
+    // read, error) is 0xffffffff in the 64-bit register, a read of 4 GB if taken as long
+    long ret = (int)PT_REGS_RC(ctx);
+    long n = ret;
     if (args.nbytes_ptr) {
         if ((int)ret != 1)
             return 0;  // the _ex forms return 1 on success and the count through a pointer
@@ -682,6 +1165,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         on_write(&key, args.buf, n);
     else
         on_read(tgid, &key, args.buf, n);
+    h2_walk_tail(ctx, 1);
     return 0;
 }
 
@@ -779,6 +1263,7 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
         on_write(&key, args.buf, n);
     else
         go_tls_on_read(tgid, &key, args.buf, n);
+    h2_walk_tail(ctx, 1);  // an HTTP/2 connection's frames are walked after on_read/on_write
     return 0;
 }
 

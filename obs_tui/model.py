@@ -71,6 +71,7 @@ class RouteStats:
     p99_ms: float
     aborted: int = 0  # connections closed while the request waited for its response
     status_classes: tuple[tuple[str, int], ...] = ()  # (("2xx", n), ("4xx", n), ...)
+    grpc_status: tuple[tuple[str, int], ...] = ()  # gRPC calls by grpc-status: (("0", n), ("5", n))
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class ServiceStats:
     undecoded_total: tuple[tuple[str, int], ...] = ()
     # Why its TLS connections are not decrypted, when the probe knows ("" otherwise).
     undecoded_reason: str = ""
+    protocol: str = ""  # "http/1.1", "h2" or "grpc" (its requests since the probe attached); "" none
 
     @property
     def key(self) -> int | str:

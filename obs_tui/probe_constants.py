@@ -39,12 +39,29 @@ LOST_PATHS = 4  # paths map full: a new path's requests could not be counted
 LOST_UNPARSED = 5  # a response to a request the probe saw no start of: no request was parsed
 # on the connection, nor a read that could begin one
 LOST_UNDECODED = 6  # undecoded map full: a TLS or HTTP/2 connection not counted
-LOST_SLOTS = 7
+LOST_H2_EVENTS = 7  # HTTP/2 ring buffer full: a frame's header block never reached user space
+LOST_H2_CONNS = 8  # HTTP/2 connections table full: a connection's streams are not seen
+LOST_H2_SYNC = 9  # more frames in one call than the probe walks: the connection's rest is lost
+LOST_SLOTS = 10
 
 # Connections whose bytes the probe sees but cannot decode, counted per server, by kind code
 # (its position here): a TLS ClientHello read from the socket itself (a TLS library other than
 # the traced libssl: Node's bundled OpenSSL, Go, Java, static), or the HTTP/2 preface.
 UNDECODED_KINDS = ("", "tls", "http2")
+
+# HTTP/2 (bpf/red.c, sources/h2_streams.py): the frame header blocks the probe copies out to
+# user space, at most H2_BLOCK_MAX bytes of one frame's payload per read (a larger block is
+# cut, and user space then stops trusting that connection's HPACK table); at most
+# H2_FRAMES * H2_TAILS steps (a frame, the rest of a frame, an iovec) per call, more than h2load
+# -m 100 and grpcio write or read in one (a call with more loses the connection: LOST_H2_SYNC).
+# H2_FRAMES: 16 verifies within the verifier's 1M-instruction budget with room left, 32 does
+# not. H2_EV_* are the pseudo frame types of the probe's own events.
+H2_BLOCK_MAX = 1024  # a power of two: the probe masks copy lengths with 2 * H2_BLOCK_MAX - 1
+H2_FRAMES = 16  # steps (frames, rests of frames, iovecs) one walk program takes
+H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel allows 33 calls)
+H2_EV_OPEN = 0xF0  # a connection becomes HTTP/2 (flags: 1 when adopted mid-stream, no preface)
+H2_EV_CLOSE = 0xF1  # it ended
+H2_EV_DESYNC = 0xF2  # the probe lost its frame boundaries: its open streams are gone
 
 # Sizes of the probe's maps that user space words or sizes its caches by.
 STATS_MAX = 16384  # (service, method, status, path) counters
@@ -67,7 +84,17 @@ def defines() -> dict[str, int]:
         "LOST_PATHS": LOST_PATHS,
         "LOST_UNPARSED": LOST_UNPARSED,
         "LOST_UNDECODED": LOST_UNDECODED,
+        "LOST_H2_EVENTS": LOST_H2_EVENTS,
+        "LOST_H2_CONNS": LOST_H2_CONNS,
+        "LOST_H2_SYNC": LOST_H2_SYNC,
         "LOST_SLOTS": LOST_SLOTS,
+        "H2_BLOCK_MAX": H2_BLOCK_MAX,
+        "H2_FRAMES": H2_FRAMES,
+        "H2_TAILS": H2_TAILS,
+        "H2_MASK_VALUE": 2 * H2_BLOCK_MAX - 1,
+        "H2_EV_OPEN": H2_EV_OPEN,
+        "H2_EV_CLOSE": H2_EV_CLOSE,
+        "H2_EV_DESYNC": H2_EV_DESYNC,
         "METHOD_UNPARSED": METHOD_UNPARSED,
         "UNPARSED_HASH": UNPARSED_HASH,
         "STATS_MAX": STATS_MAX,

@@ -28,6 +28,20 @@ def merge(hists: Iterable[Mapping[int, int]]) -> dict[int, int]:
     return out
 
 
+def bucket_of(ns: int) -> int:
+    """The probe's histogram bucket of a duration (bpf/red.c, bucket_of), for the requests
+    counted in user space (HTTP/2: sources/h2_streams.py)."""
+    pc = probe_constants
+    us = ns >> pc.HIST_UNIT_SHIFT
+    if us < pc.HIST_SUB:
+        return us
+    e = us.bit_length() - 1
+    if e > pc.HIST_MAX_LOG:
+        return pc.HIST_BUCKETS - 1
+    sub = (us >> (e - pc.HIST_SUB_BITS)) & (pc.HIST_SUB - 1)
+    return (e - pc.HIST_SUB_BITS + 1) * pc.HIST_SUB + sub
+
+
 # ---- RED from the eBPF probe (sources/red.py -> analysis/red.py) -----------------------------
 
 # Requests answered whose request line the probe could not parse (split across reads,
@@ -50,6 +64,8 @@ class StatKey(NamedTuple):
     truncated: bool = False
     gen: int = 0  # which process of that pid (the probe's generation: a reused pid starts anew)
     tls: bool = False  # read and answered through libssl: url_scheme "https"
+    proto: str = ""  # "" HTTP/1.x (the probe's own counters), "h2" or "grpc" (sources/h2_streams.py)
+    grpc_status: int = -1  # a gRPC call's grpc-status; -1 when none was seen
 
 
 @dataclass(frozen=True)

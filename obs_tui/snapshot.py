@@ -19,6 +19,7 @@ MAPPING_FIELDS = {
     "zone_joules",
     "undecoded",
     "undecoded_total",
+    "grpc_status",
 }
 
 

@@ -13,7 +13,7 @@ if [ ! -d "/lib/modules/$(uname -r)/build/include" ]; then
   packages+=(linux-headers-amd64)
 fi
 if [ "$level" = test ] || [ "$level" = bench ]; then
-  packages+=(prometheus nginx wrk tmux curl openssl strace zsh)
+  packages+=(prometheus nginx wrk tmux curl openssl strace zsh nghttp2-client)
   # systemd-analyze verifies the agent's unit where systemd does not run (tests/test_agent_unit.py)
   command -v systemd-analyze >/dev/null || packages+=(systemd)
   command -v node >/dev/null || packages+=(nodejs)

@@ -108,6 +108,8 @@ SERVICES = [
 # A server with TLS built in statically: its connections are counted, its requests cannot be.
 UNDECODED = {845: (("tls", 312),)}
 UNDECODED_REASON = {845: NOTHING_KNOWN}
+# nginx answers HTTP/2 (h2 over TLS), the Python service is a gRPC server.
+PROTOCOL = {1412: "h2", 2210: "grpc", 2700: "http/1.1"}
 
 
 def _wave(i: int, pid: int, amp: float) -> float:
@@ -146,6 +148,7 @@ def red(i: int) -> RedSection:
                 paths=40 * len(routes),
                 undecoded_total=UNDECODED.get(pid, ()),
                 undecoded_reason=UNDECODED_REASON.get(pid, ""),
+                protocol=PROTOCOL.get(pid, ""),
             )
         )
     return RedSection(lost_events=0, services=tuple(services))

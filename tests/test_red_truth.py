@@ -4,8 +4,8 @@ real clients:
 - a fork-per-connection server (Python's ForkingMixIn) is one service, with its ports and
   every request, in the section, in `snapshot --json` and on /metrics; pre-fork workers
   (nginx) stay services of their own;
-- connections the probe cannot decode (HTTP/2 in the clear and inside TLS; TLS it cannot
-  decrypt, in test_red_tls.py) are counted per service, by kind;
+- connections the probe cannot decode (TLS it cannot decrypt, in test_red_tls.py) are counted
+  per service, by kind, and HTTP/2 ones (in the clear and inside TLS) are decoded, not undecoded;
 - a request line sent a byte at a time and requests pipelined in one write are counted, each
   with its status; a response to a request the probe never saw start is a lost event with its
   own reason.
@@ -184,30 +184,29 @@ def curl_h2(url: str, *flags: str) -> str:
     return out.stdout
 
 
-def test_http2_connections_are_counted_as_undecoded(fresh_red, tmp_path):
-    """nginx with http2: prior-knowledge clients (Python writing the preface, curl) in the
-    clear, and curl with h2 over TLS (decrypted through libssl: HTTP/2, not TLS, is what
-    stays undecoded). Each connection counted once, as http2."""
+def test_http2_connections_are_decoded_not_undecoded(fresh_red, tmp_path):
+    """nginx with http2: a prior-knowledge client that sends only the preface and SETTINGS
+    (no request: nothing to count), curl with prior knowledge in the clear, and curl with h2
+    over TLS (decrypted through libssl): each curl request counted as an HTTP/2 request, with
+    its status, and no connection left undecoded (HTTP/2 now is; only what the probe cannot
+    follow, a full connections table, stays counted as undecoded http2)."""
     with servers.nginx(tmp_path, tls=fresh_red.https, http2=True) as srv:
         w = Window(fresh_red, srv.pid)
         assert h2_prior_knowledge(srv.h2c_port)[3] == 4  # a SETTINGS frame: nginx speaks h2
-        for _ in range(2):
-            assert curl_h2(f"http://127.0.0.1:{srv.h2c_port}/", "--http2-prior-knowledge") == "2"
-        expected = 3
+        for path in ("/", "/fail"):
+            assert curl_h2(f"http://127.0.0.1:{srv.h2c_port}{path}", "--http2-prior-knowledge") == "2"
+        expected = 2
         if fresh_red.https:
-            for _ in range(2):
-                assert curl_h2(f"https://127.0.0.1:{srv.h2_tls_port}/", "--http2") == "2"
+            for path in ("/", "/missing"):
+                assert curl_h2(f"https://127.0.0.1:{srv.h2_tls_port}{path}", "--http2") == "2"
             expected += 2
-        deadline = time.time() + 5
-        while True:
-            section = red_section(w.prev, fresh_red.sample(time.time()), time.time() - w.t0)
-            svc = next((s for s in section.services if s.pid == srv.pid), None)
-            if svc is not None and dict(svc.undecoded).get("http2", 0) >= expected or time.time() > deadline:
-                break
-            time.sleep(0.05)
-    assert svc.undecoded == (("http2", expected),), svc
-    assert svc.requests == 0 and section.lost_events == 0
-    assert json_service(section, srv.pid)["undecoded"] == {"http2": expected}
+        section, svc = w.result(expected)
+    assert svc is not None, section
+    assert dict(svc.status_classes) == {"2xx": 1 + fresh_red.https, "4xx": fresh_red.https, "5xx": 1}
+    assert (svc.requests, svc.errors, svc.protocol) == (expected, 1, "h2")
+    assert svc.undecoded == () and section.lost_events == 0, (svc, section.lost_reasons)
+    assert json_service(section, srv.pid)["undecoded"] == {}
+    assert json_service(section, srv.pid)["protocol"] == "h2"
 
 
 # ---- requests split across reads, and pipelined -------------------------------------------

@@ -30,6 +30,9 @@ LOST_REASONS = (
     f"paths table full ({PATHS_MAX:,} paths)",
     "responses to requests never seen (no read that began them)",
     "undecoded-connections table full",
+    "HTTP/2 events buffer full (header blocks not decoded)",
+    "HTTP/2 connections table full",
+    "HTTP/2 frames beyond what the probe walks in one call (connection lost)",
 )
 
 
@@ -40,15 +43,18 @@ class _Acc:
     aborted: int = 0
     classes: dict[str, int] = field(default_factory=dict)
     hist: dict[int, int] = field(default_factory=dict)
+    grpc: dict[str, int] = field(default_factory=dict)  # grpc-status -> calls
 
-    def add(self, status: int, count: int, hist: Iterable[tuple[int, int]]) -> None:
+    def add(self, status: int, count: int, hist: Iterable[tuple[int, int]], grpc_status: int = -1) -> None:
         if status == 0:
             self.aborted += count
             return
         self.requests += count
-        if 500 <= status <= 599:
+        if 500 <= status <= 599 or grpc_status > 0:
             self.errors += count
-        cls = f"{status // 100}xx"
+        if grpc_status >= 0:
+            self.grpc[str(grpc_status)] = self.grpc.get(str(grpc_status), 0) + count
+        cls = f"{status // 100}xx" if status >= 100 else "?"  # HTTP/2 status not decoded
         self.classes[cls] = self.classes.get(cls, 0) + count
         for index, n in hist:
             self.hist[index] = self.hist.get(index, 0) + n
@@ -85,9 +91,20 @@ def _route_stats(routes: dict[tuple[str, str], _Acc]) -> tuple[RouteStats, ...]:
             *_quantiles(acc.hist),
             aborted=acc.aborted,
             status_classes=tuple(sorted(acc.classes.items())),
+            grpc_status=tuple(sorted(acc.grpc.items(), key=lambda kv: int(kv[0]))),
         )
         for (method, route), acc in sorted(routes.items(), key=lambda kv: (-kv[1].requests, kv[0]))
     )
+
+
+def _protocol(keys: list[StatKey]) -> str:
+    """What a service speaks, from the requests counted since the probe attached: "grpc" over
+    "h2" over "http/1.1"; "" with none (only undecoded connections)."""
+    protos = {k.proto for k in keys}
+    for proto in ("grpc", "h2"):
+        if proto in protos:
+            return proto
+    return "http/1.1" if protos else ""
 
 
 def _series(
@@ -145,7 +162,8 @@ class RedAnalysis:
         services: list[ServiceStats] = []
         le_of = self._le_counts(entry for key, entry in cur.stats.items() if key.status)
         for pid, keys in by_pid.items():
-            paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD)
+            # gRPC routes are their methods, as they are: never cut into {id} or *
+            paths = frozenset(k.path for k in keys if k.method != UNPARSED_METHOD and k.proto != "grpc")
             route_of = self._routes_of(
                 paths, tuple(cur.patterns), cur.max_children, frozenset(k.path for k in keys if k.truncated)
             )
@@ -155,19 +173,20 @@ class RedAnalysis:
             series: dict[tuple[str, str, int, str], list[StatEntry]] = {}
             for key in keys:
                 entry = cur.stats[key]
-                route = (
-                    (key.method, UNPARSED_ROUTE)
-                    if key.method == UNPARSED_METHOD
-                    else (key.method, route_of[key.path])
-                )
-                totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist)
+                if key.method == UNPARSED_METHOD:
+                    route = (key.method, key.path or UNPARSED_ROUTE)  # HTTP/2 names its own
+                elif key.proto == "grpc":
+                    route = (key.method, key.path)
+                else:
+                    route = (key.method, route_of[key.path])
+                totals.setdefault(route, _Acc()).add(key.status, entry.count, entry.hist, key.grpc_status)
                 if key.status:
                     series.setdefault((*route, key.status, "https" if key.tls else "http"), []).append(entry)
                 count, hist = _delta(entry, prev.stats.get(key) if prev else None)
                 if count <= 0:
                     continue
-                svc.add(key.status, count, hist.items())
-                routes.setdefault(route, _Acc()).add(key.status, count, hist.items())
+                svc.add(key.status, count, hist.items(), key.grpc_status)
+                routes.setdefault(route, _Acc()).add(key.status, count, hist.items(), key.grpc_status)
             info = cur.services.get(pid, ServiceInfo("?", "", ()))
             services.extend(
                 ServiceStats(
@@ -193,6 +212,7 @@ class RedAnalysis:
                     undecoded=tuple((kind, n) for kind, n, _ in undecoded.get(pid, ()) if n),
                     undecoded_total=tuple((kind, n) for kind, _, n in undecoded.get(pid, ())),
                     undecoded_reason=cur.undecoded_reasons.get(pid, ""),
+                    protocol=_protocol(keys),
                 )
                 for p50, p95, p99 in [_quantiles(svc.hist)]
             )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ from obs_tui.probe_constants import UNDECODED_KINDS
 from obs_tui.raw import METHODS, RedRaw, ServiceInfo, StatEntry, StatKey, serves_for
 from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
+from obs_tui.sources.h2_streams import H2Streams
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
 from obs_tui.sources.service_identity import ServiceNaming
 from obs_tui.sources.tls_targets import OPENSSL_ENTRY, OPENSSL_RETURN, ObjectId, mapped_objects, object_id
@@ -46,6 +48,9 @@ ANCESTORS = 8  # how far up the tree a child's server is looked for
 # At load, how long the TLS code of the servers already listening may take to find: the probes
 # must be attached before root is dropped (the rest is attached later, while root lasts).
 TLS_LOOK_AT_LOAD_S = 10.0
+
+
+H2_DRAIN_S = 0.02  # the HTTP/2 ring buffer (8 MiB) is drained this often
 
 
 class UndecodedKey(NamedTuple):
@@ -103,6 +108,11 @@ class RedSource:
         # servers' memory maps by a worker thread, probed once per object
         self.tls: TlsUprobes | None = None
         self._libssl_id: ObjectId | None = None
+        # HTTP/2: the probe's header-block events, drained by a thread as they come (the ring
+        # buffer holds seconds of traffic, not a tick's worth at any rate) and decoded here
+        self.h2 = H2Streams()
+        self._h2_stop = threading.Event()
+        self._h2_thread: threading.Thread | None = None
 
     # -- Source protocol --
 
@@ -121,7 +131,7 @@ class RedSource:
             self._last_prune = now
         self._follow_tls()
         live = self._generations()
-        stats = self._current(self._read_stats(), live)
+        stats = self._current({**self._read_stats(), **self.h2.entries()}, live)
         undecoded = self._current(self._read_undecoded(), live)
         for key in (*stats, *undecoded):
             if (key.pid, key.gen) not in self._owners:
@@ -158,6 +168,10 @@ class RedSource:
     def close(self) -> None:
         if self.tls is not None:
             self.tls.close()
+        if self._h2_thread is not None:
+            self._h2_stop.set()
+            self._h2_thread.join()
+            self._h2_thread = None
         if self._bpf is not None:
             if os.geteuid() != 0:
                 _release_uprobes(self._bpf)
@@ -181,12 +195,21 @@ class RedSource:
         if not cap.ok:
             self.tls.close()
             return cap
+        try:
+            self._load_h2_walk()
+        except Exception as exc:  # bcc raises bare Exception with the verifier's words
+            self._bpf.cleanup()
+            self._bpf = None
+            return Capability(False, f"probe failed to load its HTTP/2 walk: {exc}")
         partial = self._attach_ssl()
         if not self.tls.wait(TLS_LOOK_AT_LOAD_S):
             self.notice(
                 f"requests: TLS code of servers still being looked for after {TLS_LOOK_AT_LOAD_S:g} s"
             )
         self._attach_tls()
+        self._bpf[b"h2_events"].open_ring_buffer(self._h2_event)
+        self._h2_thread = threading.Thread(target=self._drain_h2, name="red-h2", daemon=True)
+        self._h2_thread.start()
         self._mark_servers()
         armed = self._bpf[b"armed"]
         armed[ctypes.c_int(0)] = ctypes.c_uint32(1)  # every program attached: start (red.c)
@@ -245,6 +268,30 @@ class RedSource:
         pids = {key.pid for key in counts if key.kind == "tls"}
         tls.look_at(pid for pid in pids if not tls.looked_at(pid))
         return {pid: why for pid in pids if (why := tls.reason(pid))}
+
+    # -- HTTP/2 --
+
+    def _load_h2_walk(self) -> None:
+        """The frame walk's programs (bpf/red.c, h2_walk_more), one per program type that calls
+        on_read/on_write, each put in its own prog array: the walk tail-calls itself through it."""
+        bpf = self._bpf
+        for fn, progs, prog_type in (
+            (b"h2_walk_tp", b"h2_walk_tp_progs", type(bpf).RAW_TRACEPOINT),
+            (b"h2_walk_up", b"h2_walk_up_progs", type(bpf).KPROBE),
+        ):
+            prog = bpf.load_func(fn, prog_type)
+            bpf[progs][ctypes.c_int(0)] = ctypes.c_int(prog.fd)
+
+    def _h2_event(self, ctx, data, size) -> int:
+        self.h2.feed(ctypes.string_at(data, size))
+        return 0
+
+    def _drain_h2(self) -> None:
+        """The probe never wakes this thread (red.c, h2_emit): it drains what came every
+        H2_DRAIN_S, well before the ring buffer can fill at any rate the probe sees."""
+        while not self._h2_stop.wait(H2_DRAIN_S):
+            self._bpf.ring_buffer_consume()
+        self._bpf.ring_buffer_consume()
 
     # -- reading the maps --
 

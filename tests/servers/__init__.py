@@ -322,3 +322,12 @@ def agent_command(config: Path, port: int, interval: float, *extra: str) -> list
         f"{interval:g}",
         *extra,
     )
+
+
+@contextlib.contextmanager
+def grpc_server(tmp: Path):
+    """A grpcio server (grpc_server.py: unary, server-streaming and slow methods, failing on
+    request) on h2c."""
+    port = free_port()
+    with _running([sys.executable, str(HERE / "grpc_server.py"), str(port)], port, tmp) as proc:
+        yield Server(proc.pid, port, h2c_port=port)

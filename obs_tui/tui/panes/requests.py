@@ -12,6 +12,8 @@ from obs_tui.tui.panes.carbon import per_request
 from obs_tui.tui.table import Cell, Column
 
 SPARK = 10
+# The protocol a service's requests came in (ServiceStats.protocol), as its row says it.
+PROTOCOL_TAG = {"http/1.1": "h1", "h2": "h2", "grpc": "grpc"}
 # Connections the probe sees but cannot decode (analysis.red UNDECODED_KINDS): the row's marker
 # and, on the detail screen, why their requests are not counted.
 UNDECODED_MARK = {"tls": "tls", "http2": "h2"}
@@ -21,7 +23,10 @@ UNDECODED_WHY = {
         "encrypted by TLS code obs-tui does not trace (not OpenSSL, BoringSSL or Go's "
         "crypto/tls with symbols: Java, rustls, a stripped Go binary, a static binary)",
     ),
-    "http2": ("HTTP/2 connection", "HTTP/2, in the clear or inside TLS: obs-tui decodes HTTP/1.x only"),
+    "http2": (
+        "HTTP/2 connection",
+        "HTTP/2 the probe could not follow (its HTTP/2 connections table was full)",
+    ),
 }
 
 
@@ -67,6 +72,7 @@ class RequestsPane(Pane):
         Column("comm", "SERVICE", 9, align="left", flex=True, priority=9, ident=True),
         Column("pid", "PID", 7, priority=6, ident=True),
         Column("ports", "PORTS", 6, align="left", priority=4, ident=True),
+        Column("proto", "PROTO", 5, align="left", priority=6, ident=True),
         Column("rps", "RPS", 6, priority=9),
         Column("d_rps", "ΔRPS", 7, priority=7),
         Column("err", "ERR%", 6, priority=9),
@@ -81,6 +87,7 @@ class RequestsPane(Pane):
     SORTS = {
         "comm": (lambda s: s.name.lower(), False),
         "pid": (lambda s: s.pid, False),
+        "proto": (lambda s: s.protocol, False),
         "rps": (lambda s: (s.rps, s.requests), True),
         "err": (lambda s: s.error_ratio, True),
         "p50": (lambda s: s.p50_ms, True),
@@ -98,7 +105,7 @@ class RequestsPane(Pane):
             return
         # Read-only mode's services come from Prometheus by name: no pid, no ports to show.
         remote = bool(frame.red.services) and all(s.pid == 0 for s in frame.red.services)
-        self.hide(frozenset({"pid", "ports"}) if remote else frozenset())
+        self.hide(frozenset({"pid", "ports", "proto"}) if remote else frozenset())
 
     def items(self, frame: Frame) -> list[ServiceStats] | None:
         if frame.red is None:
@@ -110,7 +117,7 @@ class RequestsPane(Pane):
 
     def text(self, item: ServiceStats) -> str:
         ports = " ".join(str(p) for p in item.ports)
-        return f"{item.pid} {item.name} {item.comm} {ports} {item.cmdline} {undecoded_marker(item)}"
+        return f"{item.pid} {item.name} {item.comm} {ports} {item.protocol} {item.cmdline} {undecoded_marker(item)}"
 
     def cells(self, s: ServiceStats) -> tuple:
         err = 100.0 * s.error_ratio
@@ -121,6 +128,7 @@ class RequestsPane(Pane):
             (f"{mark} {s.name}", "warn") if mark else s.name,
             str(s.pid) if s.pid > 0 else fmt.DASH,  # read-only mode: services have no pid
             ports,
+            (PROTOCOL_TAG.get(s.protocol, fmt.DASH), "muted" if s.protocol == "http/1.1" else ""),
             fmt.num(s.rps),
             self.change_cell(s, "d_rps"),
             (fmt.pct(err), tone_for(err, 1.0, 5.0)) if s.requests else (fmt.DASH, "muted"),
@@ -191,9 +199,13 @@ class RequestsPane(Pane):
             *([("process", s.comm)] if s.name != s.comm else []),
             ("PID", str(s.pid) if s.pid > 0 else fmt.DASH),
             ("ports", ", ".join(str(p) for p in s.ports) or fmt.DASH),
+            ("protocol", s.protocol or fmt.DASH),
             ("cmdline", s.cmdline or fmt.DASH),
             ("requests", fmt.count(s.requests)),
-            ("errors (5xx)", fmt.count(s.errors)),
+            (
+                "errors (5xx, grpc-status ≠ 0)" if s.protocol == "grpc" else "errors (5xx)",
+                fmt.count(s.errors),
+            ),
             ("rate", f"{fmt.num(s.rps)} rps"),
             ("error ratio", fmt.ratio_pct(s.error_ratio, 2)),
             ("p50 / p95 / p99", f"{fmt.ms(s.p50_ms)} / {fmt.ms(s.p95_ms)} / {fmt.ms(s.p99_ms)}"),

@@ -1,0 +1,121 @@
+"""The HTTP/2 stream decoder (sources/h2_streams.py) fed with the probe's event layout and real
+HPACK blocks from the `hpack` encoder: streams, gRPC statuses, resets, and connections whose
+table began before obs-tui looked (never decoded with a wrong table)."""
+
+from __future__ import annotations
+
+from hpack import Encoder
+
+from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_OPEN
+from obs_tui.raw import UNPARSED_METHOD
+from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, H2Streams
+
+HEADERS, RST = 1, 3
+END_STREAM, END_HEADERS = 1, 4
+PID = 4242
+
+
+class Conn:
+    def __init__(self, streams: H2Streams, adopted: bool = False, conn: int = 1) -> None:
+        self.streams, self.conn = streams, conn
+        self.seq = [0, 0]
+        self.enc = [Encoder(), Encoder()]
+        self.event(H2_EV_OPEN, 0, 0, int(adopted), 0, b"")
+
+    def event(self, kind, direction, stream, flags, ts, data, seq=0):
+        head = EVENT.pack(
+            self.conn, ts, PID, 0, stream, len(data), seq, 0, len(data), kind, flags, direction, 0, 0, 0, 1
+        )
+        self.streams.feed(head + data)
+
+    def frame(self, kind, direction, stream, flags, ts, data):
+        self.seq[direction] += 1
+        self.event(kind, direction, stream, flags, ts, data, self.seq[direction])
+
+    def headers(self, direction, stream, headers, ts, end=False):
+        block = self.enc[direction].encode(headers)
+        self.frame(HEADERS, direction, stream, END_HEADERS | (END_STREAM if end else 0), ts, block)
+
+    def close(self, ts):
+        self.event(H2_EV_CLOSE, 0, 0, 0, ts, b"")
+
+
+def grpc_call(c: Conn, stream: int, method: str, status: int, t0: int) -> None:
+    c.headers(
+        0,
+        stream,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", method),
+            ("content-type", "application/grpc"),
+            ("authorization", "Bearer s3cret"),
+        ],
+        t0,
+    )
+    c.headers(1, stream, [(":status", "200"), ("content-type", "application/grpc")], t0 + 1_000_000)
+    c.headers(1, stream, [("grpc-status", str(status)), ("grpc-message", "x")], t0 + 2_000_000, end=True)
+
+
+def counts(streams: H2Streams) -> dict:
+    return {
+        (k.method, k.path, k.status, k.proto, k.grpc_status): e.count for k, e in streams.entries().items()
+    }
+
+
+def test_grpc_calls_per_method_with_status_and_latency():
+    s = H2Streams()
+    c = Conn(s)
+    for i in range(6):
+        grpc_call(c, 1 + 2 * i, "/test.Echo/Unary", 0 if i < 4 else 5, i * 10_000_000)
+    # trailers-only: the status in the response's only HEADERS
+    c.headers(
+        0, 99, [(":method", "POST"), (":path", "/test.Echo/Stream"), ("content-type", "application/grpc")], 0
+    )
+    c.headers(1, 99, [(":status", "200"), ("grpc-status", "13")], 3_000_000, end=True)
+    assert counts(s) == {
+        ("POST", "/test.Echo/Unary", 200, "grpc", 0): 4,
+        ("POST", "/test.Echo/Unary", 200, "grpc", 5): 2,
+        ("POST", "/test.Echo/Stream", 200, "grpc", 13): 1,
+    }
+    unary = next(e for k, e in s.entries().items() if k.grpc_status == 0)
+    assert unary.sum_ns == 4 * 1_000_000  # first request HEADERS to first response HEADERS
+    assert "s3cret" not in repr(s.entries())
+
+
+def test_plain_h2_request_cut_query_and_reset_before_response():
+    s = H2Streams()
+    c = Conn(s)
+    c.headers(0, 1, [(":method", "GET"), (":path", "/users/7?token=hunter2")], 0, end=True)
+    c.headers(1, 1, [(":status", "503")], 500)
+    c.headers(0, 3, [(":method", "GET"), (":path", "/slow")], 0, end=True)
+    c.frame(RST, 0, 3, 0, 900, (8).to_bytes(4, "big"))
+    assert counts(s) == {("GET", "/users/7", 503, "h2", -1): 1, ("GET", "/slow", 0, "h2", -1): 1}
+    assert "hunter2" not in repr(s.entries())
+
+
+def test_adopted_connection_never_guesses_names_from_an_unknown_table():
+    """The client's encoder indexed the path before obs-tui looked: the adopted decoder sees a
+    reference to an entry it never saw, and counts the stream under method unknown; a path
+    sent after, as a new literal, is decoded."""
+    s = H2Streams()
+    before = Encoder()
+    before.encode([(":method", "POST"), (":path", "/test.Echo/Unary"), ("content-type", "application/grpc")])
+    c = Conn(s, adopted=True, conn=2)
+    c.enc[0] = before  # the same client encoder, its table already holding those entries
+    grpc_call(c, 101, "/test.Echo/Unary", 0, 0)
+    grpc_call(c, 103, "/test.Echo/Other", 0, 0)
+    got = counts(s)
+    # its content-type was indexed before too: not even gRPC can be told, only that it was a
+    # request answered with 200
+    assert got[(UNPARSED_METHOD, UNKNOWN_ROUTE, 200, "h2", -1)] == 1
+    assert got[("POST", "/test.Echo/Other", 200, "h2", -1)] == 1
+    assert not [k for k in got if k[1] == "/test.Echo/Unary"]
+
+
+def test_close_counts_unanswered_streams_as_aborted():
+    s = H2Streams()
+    c = Conn(s)
+    c.headers(0, 1, [(":method", "GET"), (":path", "/a")], 0, end=True)
+    c.close(10)
+    assert counts(s) == {("GET", "/a", 0, "h2", -1): 1}
