@@ -328,7 +328,7 @@ class _Table:
 
     name: str
     cols: list[str]
-    parents: list[int]
+    parent_slots: list[int]
     values: Any  # slot -> its values, as the document holds them
     order: list[int] | None
     predicted: list[tuple[int, Predictor]]
@@ -374,7 +374,7 @@ class _TableEncoder(_Table):
         self.predicted = self._predicted(self.cols, [name for name, _ in PREDICTED.get(self.name, ())])
         self.guessed = {i for i, _ in self.predicted}
         self.slots: dict[Any, int] = {}
-        self.parents = []
+        self.parent_slots = []
         self.raw: list[tuple | None] = []
         self.values = []
         self.order = []
@@ -406,7 +406,7 @@ class _TableEncoder(_Table):
                 self.raw.append(None)
                 self.values.append(None)
                 if parents is not None:
-                    self.parents.append(parents[at])
+                    self.parent_slots.append(parents[at])
             order.append(slot)
         return order
 
@@ -478,7 +478,7 @@ class _TableEncoder(_Table):
         self.present = now
         if self.sort:
             try:
-                guess = sort_slots(now, self.sort, self.values, self.parents, parent_order)
+                guess = sort_slots(now, self.sort, self.values, self.parent_slots, parent_order)
             except TypeError:  # a None among the sorted columns
                 guess = []
             if len(guess) == len(order):
@@ -503,7 +503,7 @@ class _TableEncoder(_Table):
             "fields": self.fields,
             "cols": self.cols,
             "of": self.of,
-            "parents": self.parents,
+            "parents": self.parent_slots,
             "n": self.counts,
             "sort": self.sort,
             "predicted": [self.cols[i] for i, _ in self.predicted],
@@ -592,7 +592,7 @@ class _TableDecoder(_Table):
         self.fields: list[str] = body["fields"]
         self.cols = body["cols"]
         self.of: str = body["of"]
-        self.parents = body["parents"]
+        self.parent_slots = body["parents"]
         self.counts: list[int] = body["n"]
         self.slots: list[int] = body["s"]
         self.orders: list[list[int] | dict | None] = body["o"]
@@ -646,7 +646,7 @@ class _TableDecoder(_Table):
     def order_now(self, parent_order: Sequence[int]) -> list[int]:
         """The rows' order at the frame reached (built here, not at every frame stepped over)."""
         if self.fixes is not None:
-            guess = sort_slots(self.present, self.sort, self.values, self.parents, parent_order)
+            guess = sort_slots(self.present, self.sort, self.values, self.parent_slots, parent_order)
             fixes, self.order = self.fixes, list(guess)
             for i in range(0, len(fixes), 2):
                 self.order[fixes[i]] = guess[fixes[i] + fixes[i + 1]]
@@ -728,7 +728,7 @@ class ColumnChunk:
                 for child in children:
                     field = child.path[0]
                     for slot, row in zip(child.order or (), rows[child.name]):
-                        by_slot[child.parents[slot]][field].append(row)
+                        by_slot[child.parent_slots[slot]][field].append(row)
                 fields = table.fields
                 mine = [{k: row[k] for k in fields if k in row} for row in mine]
             _put(doc, table.path, mine)
