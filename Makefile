@@ -14,17 +14,17 @@ run: setup
 JOBS ?= 3
 
 # The whole suite in two phases: the modules in parallel (each module on one worker, so its
-# tests share their servers), then the tests marked `exclusive` (they measure CPU shares or
+# tests share their servers; tests/conftest.py groups the modules that count lost events), then the tests marked `exclusive` (they measure CPU shares or
 # wall-clock bounds) alone. Both run; the target fails if either failed (5: nothing selected).
 test: setup-test
 	@rc=0; \
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not exclusive" $(ARGS) || [ $$? -eq 5 ] || rc=1; \
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not exclusive" $(ARGS) || [ $$? -eq 5 ] || rc=1; \
 	$(PY) -m pytest -q -m exclusive $(ARGS) || [ $$? -eq 5 ] || rc=1; \
 	exit $$rc
 
 # The inner loop: pure maths and the UI, under a minute.
 test-fast: setup-test
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "$(FAST)" $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "$(FAST)" $(ARGS)
 
 # Lint, format and types. Every step runs, and the target fails if any failed.
 check: setup-test

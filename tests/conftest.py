@@ -78,6 +78,22 @@ EXCLUSIVE = {
 }
 
 
+# Modules whose tests count the probe's lost events host-wide, where traffic from another
+# module's servers would show (a request in flight as the probe loads, a server probed by two
+# probes at once): in the parallel phase they share one worker and run one after another.
+# Every other module is a group of its own (its tests share their servers on one worker).
+EXACT_PROBE_MODULES = {
+    "test_bad_traffic",
+    "test_faults",
+    "test_red_h2",
+    "test_red_probes",
+    "test_red_tls",
+    "test_red_tls_h2",
+    "test_red_truth",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
@@ -96,6 +112,7 @@ def pytest_collection_modifyitems(config, items):
                 marks |= {"root", "ebpf"}
         for name in sorted(marks):
             item.add_marker(name)
+        item.add_marker(pytest.mark.xdist_group("probe-exact" if module in EXACT_PROBE_MODULES else module))
 
 
 # Consoles and agents started by the tests record their history here, never into the host's
