@@ -27,6 +27,9 @@ def start_demo(*args, env=None):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
+        # Ctrl-C reaches a program in the foreground with SIGINT's default action; pytest-xdist's
+        # workers ignore SIGINT, and an ignored signal is inherited
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     deadline = time.monotonic() + 90
