@@ -24,7 +24,7 @@ test: setup-test
 
 # The inner loop: pure maths and the UI, under a minute.
 test-fast: setup-test
-	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "$(FAST)" $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist load -m "$(FAST)" $(ARGS)
 
 # Lint, format and types. Every step runs, and the target fails if any failed.
 check: setup-test
