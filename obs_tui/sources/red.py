@@ -50,7 +50,8 @@ ANCESTORS = 8  # how far up the tree a child's server is looked for
 TLS_LOOK_AT_LOAD_S = 10.0
 
 
-H2_DRAIN_S = 0.02  # the HTTP/2 ring buffer (8 MiB) is drained this often
+H2_DRAIN_S = 0.02  # the HTTP/2 ring buffer (8 MiB) is drained this often while events come
+H2_IDLE_DRAIN_S = 0.25  # and, while none come, at most this seldom (a host with no HTTP/2 pays little)
 
 
 class UndecodedKey(NamedTuple):
@@ -113,6 +114,7 @@ class RedSource:
         self.h2 = H2Streams()
         self._h2_stop = threading.Event()
         self._h2_thread: threading.Thread | None = None
+        self._h2_events = 0  # events drained so far (the drain's pace follows them)
 
     # -- Source protocol --
 
@@ -283,14 +285,20 @@ class RedSource:
             bpf[progs][ctypes.c_int(0)] = ctypes.c_int(prog.fd)
 
     def _h2_event(self, ctx, data, size) -> int:
+        self._h2_events += 1
         self.h2.feed(ctypes.string_at(data, size))
         return 0
 
     def _drain_h2(self) -> None:
         """The probe never wakes this thread (red.c, h2_emit): it drains what came every
-        H2_DRAIN_S, well before the ring buffer can fill at any rate the probe sees."""
-        while not self._h2_stop.wait(H2_DRAIN_S):
+        H2_DRAIN_S while events come, well before the ring buffer can fill at any rate the probe
+        sees; while none come the wait doubles up to H2_IDLE_DRAIN_S, so an idle host is not
+        woken fifty times a second (a full ring is a counted lost event, never a silent one)."""
+        wait = H2_DRAIN_S
+        while not self._h2_stop.wait(wait):
+            before = self._h2_events
             self._bpf.ring_buffer_consume()
+            wait = H2_DRAIN_S if self._h2_events != before else min(2 * wait, H2_IDLE_DRAIN_S)
         self._bpf.ring_buffer_consume()
 
     # -- reading the maps --
