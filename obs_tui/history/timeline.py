@@ -21,8 +21,10 @@ INDEX_TTL_S = 2.0
 
 
 def label_time(frame: Frame) -> float:
-    """The start of the tick a frame measured: the second it describes."""
-    return frame.taken_at - frame.duration_s
+    """The middle of the tick a frame measured, whose second is the one it describes: a tick
+    that began a little before a whole second (a late tick on a busy host) is labelled by the
+    second it mostly measured, the same rule by which frame_at finds it."""
+    return frame.taken_at - frame.duration_s / 2
 
 
 class Timeline:
