@@ -71,6 +71,13 @@ TEST_MARKS = {
     "test_tui_snapshots::test_light_theme": ("slow",),
     "test_tui_snapshots::test_four_panes_160x48": ("slow",),
     "test_tui_snapshots::test_everything_off_160x48": ("slow",),
+    "test_tui_snapshots::test_help": ("slow",),
+    "test_tui_snapshots::test_carbon_zoomed_80x24": ("slow",),
+    "test_tui_snapshots::test_narrow_requests_focused": ("slow",),
+    "test_tui::test_only_changed_cells_are_repainted": ("slow",),
+    "test_tui::test_enter_opens_detail_with_charts_and_routes": ("slow",),
+    "test_tui::test_slash_filters_focused_pane_enter_keeps_escape_clears": ("slow",),
+    "test_history_codec::test_a_chunk_decodes_to_its_frames": ("slow",),
     "test_power_rapl::test_snapshot_window_counts_a_counter_that_wraps_within_it": ("root", "ebpf", "slow"),
     "test_config::test_bad_settings_exit_2_with_one_line_from_the_cli": ("slow",),
 }
