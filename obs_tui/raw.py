@@ -91,10 +91,11 @@ def serves_for(child: ServiceInfo | None, ancestor: ServiceInfo) -> bool:
     """Whether a process forked (directly or not) by a listening server answers that server's
     requests as part of it: a fork-per-connection child (Python's ForkingMixIn, inetd-style),
     which runs the server's own program (the same command line) or is gone already (None: it
-    exited before anyone looked, as those children do). A pre-fork worker that names itself
+    exited before anyone looked, as those children do; or an empty command line: it is exiting,
+    a zombie its server has not reaped yet). A pre-fork worker that names itself
     (nginx and gunicorn workers set their titles) or a child that ran another program stays
     a service of its own, as it is an independent process that accepts connections."""
-    return bool(ancestor.ports) and (child is None or child.cmdline == ancestor.cmdline)
+    return bool(ancestor.ports) and (child is None or child.cmdline in ("", ancestor.cmdline))
 
 
 @dataclass(frozen=True)
