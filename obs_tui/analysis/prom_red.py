@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from obs_tui.analysis.red import error_ratio, rate
 from obs_tui.model import RedSection, RouteStats, ServiceStats
 from obs_tui.raw import ALL, PromFetch, PromHist, PromRedRaw
 
@@ -146,8 +147,8 @@ def prom_red_section(prev: PromRedRaw | None, cur: PromRedRaw, dt: float) -> Red
                 ports=(),
                 requests=round(svc.requests),
                 errors=round(svc.errors),
-                rps=round(svc.requests / window, 3) if window > 0 else 0.0,
-                error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+                rps=rate(svc.requests, window),
+                error_ratio=error_ratio(svc.errors, svc.requests),
                 p50_ms=p50,
                 p95_ms=p95,
                 p99_ms=p99,

@@ -60,6 +60,16 @@ class _Acc:
             self.hist[index] = self.hist.get(index, 0) + n
 
 
+def rate(requests: float, seconds: float) -> float:
+    """Requests per second over a window, as every RED section states it."""
+    return round(requests / seconds, 3) if seconds > 0 else 0.0
+
+
+def error_ratio(errors: float, requests: float) -> float:
+    """Errors over requests, as every RED section states it (0 with no requests)."""
+    return round(errors / requests, 6) if requests else 0.0
+
+
 def _delta(cur: StatEntry, prev: StatEntry | None) -> tuple[int, dict[int, int]]:
     if prev is cur:  # the source hands back the same entry when nothing changed
         return 0, {}
@@ -195,8 +205,8 @@ class RedAnalysis:
                     ports=info.ports,
                     requests=svc.requests,
                     errors=svc.errors,
-                    rps=round(svc.requests / dt, 3) if dt > 0 else 0.0,
-                    error_ratio=round(svc.errors / svc.requests, 6) if svc.requests else 0.0,
+                    rps=rate(svc.requests, dt),
+                    error_ratio=error_ratio(svc.errors, svc.requests),
                     p50_ms=p50,
                     p95_ms=p95,
                     p99_ms=p99,
