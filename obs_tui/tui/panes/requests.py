@@ -36,15 +36,26 @@ def undecoded_marker(s: ServiceStats) -> str:
     return "?" + "+".join(kinds) if kinds else ""
 
 
+def _undecoded_count(kind: str, n: int) -> str:
+    noun = UNDECODED_WHY.get(kind, (f"{kind} connection", ""))[0]
+    return f"{fmt.count(n)} {noun}{'' if n == 1 else 's'}"
+
+
+def undecoded_counts(s: ServiceStats) -> str:
+    """How many connections of a service are not decoded, for its detail screen's fields."""
+    return ", ".join(_undecoded_count(kind, n) for kind, n in s.undecoded_total)
+
+
 def undecoded_lines(s: ServiceStats) -> str:
-    """What cannot be seen of a service and why, for its detail screen."""
+    """What cannot be seen of a service and why, for its detail screen's note (full width:
+    the reason is a sentence)."""
     parts = []
     for kind, n in s.undecoded_total:
-        noun, why = UNDECODED_WHY.get(kind, (f"{kind} connection", "not decoded"))
+        why = UNDECODED_WHY.get(kind, ("", "not decoded"))[1]
         if kind == "tls" and s.undecoded_reason:
             why = s.undecoded_reason  # what the probe found in this server's binaries
-        parts.append(f"{fmt.count(n)} {noun}{'' if n == 1 else 's'}: {why}")
-    return "; ".join(parts) + "; their requests are not counted" if parts else ""
+        parts.append(f"{_undecoded_count(kind, n)}: {why}")
+    return "Not decoded: " + "; ".join(parts) + "; their requests are not counted" if parts else ""
 
 
 def undecoded_legend(services) -> str:
@@ -214,7 +225,7 @@ class RequestsPane(Pane):
             ("paths → routes", f"{fmt.count(s.paths)} → {fmt.count(len(s.routes_total))}"),
         ]
         if s.undecoded_total:
-            fields.append(("not decoded", undecoded_lines(s)))
+            fields.append(("not decoded", undecoded_counts(s) + " (below)"))
         if frame.carbon is not None:
             jreq, g1k = per_request(frame.carbon, s.pid)
             fields += [("energy per request", jreq), ("CO2e per 1,000 requests", g1k)]
@@ -261,5 +272,7 @@ class RequestsPane(Pane):
             "latency over all their requests, RPS now",
             columns=columns,
             rows=rows,
-            note="" if s.routes_total else "no requests seen yet",
+            note=". ".join(
+                filter(None, ["" if s.routes_total else "no requests seen yet", undecoded_lines(s)])
+            ),
         )

@@ -42,7 +42,7 @@ class DetailScreen(Screen[None]):
     DetailScreen > #detail-title { background: $panel; color: $foreground; text-style: bold; padding: 0 1; }
     DetailScreen > #detail-top { height: auto; max-height: 60%; }
     DetailScreen #detail-fields {
-        width: 1fr; height: auto; padding: 0 1; border: round $border-blurred;
+        width: auto; max-width: 65%; height: auto; padding: 0 1; border: round $border-blurred;
     }
     DetailScreen #detail-charts {
         width: 1fr; height: auto; padding: 0 1; border: round $border-blurred;
