@@ -6,7 +6,9 @@ verifier), for bpf/red.c beside an earlier commit's red.c, in one run.
 Each round compiles every source once (bcc.BPF with its automatic attach switched off: clang
 only), then loads each of its programs into the kernel without attaching any (bcc's
 load_func: the verifier), and prints both times, the programs' instruction counts the
-verifier walked (fdinfo's verified_insns) and the sum. --against names the git revision whose
+verifier walked (fdinfo's verified_insns) and the sum, and the instructions clang generated. Wall
+and CPU time both: clang runs in this process and the verifier in its syscalls, so their CPU
+time is steadier than wall time on a shared host. --against names the git revision whose
 red.c is measured beside the working tree's (default: the commit before the last one that
 changed bpf/red.c); --extra adds a variant file (experiments). Rounds alternate the sources'
 order, so a drift of the host weighs on both; the medians are printed last.
@@ -48,14 +50,16 @@ def verified_insns(fd: int) -> int:
     return 0
 
 
-def measure(bcc, src: Path) -> tuple[float, float, int, dict[str, int]]:
-    """(compile seconds, load seconds, verified instructions, per program) for one source."""
+def measure(bcc, src: Path) -> tuple[float, float, float, float, int, int, dict[str, int]]:
+    """(compile s, compile CPU s, load s, load CPU s, instructions, verified instructions, per
+    program) for one source. CPU time is the process's own (clang runs in it, the verifier in
+    its syscalls): steadier than wall time on a shared host."""
     autoload = bcc.BPF._trace_autoload
     bcc.BPF._trace_autoload = lambda self: None  # compile only: no load, no attach
     try:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         bpf = bcc.BPF(src_file=str(src).encode(), cflags=probe_constants.cflags())
-        compiled = time.monotonic()
+        compiled, cpu_compiled = time.monotonic(), time.process_time()
     finally:
         bcc.BPF._trace_autoload = autoload
     per_prog = {}
@@ -63,13 +67,22 @@ def measure(bcc, src: Path) -> tuple[float, float, int, dict[str, int]]:
         names = [
             bcc.lib.bpf_function_name(bpf.module, i) for i in range(bcc.lib.bpf_num_functions(bpf.module))
         ]
+        insns = sum(bcc.lib.bpf_function_size(bpf.module, name) // 8 for name in names)
         for name in names:
             fn = bpf.load_func(name, prog_type(bcc, name))
             per_prog[name.decode()] = verified_insns(fn.fd)
-        loaded = time.monotonic()
+        loaded, cpu_loaded = time.monotonic(), time.process_time()
     finally:
         bpf.cleanup()
-    return compiled - started, loaded - compiled, sum(per_prog.values()), per_prog
+    return (
+        compiled - started,
+        cpu_compiled - cpu_started,
+        loaded - compiled,
+        cpu_loaded - cpu_compiled,
+        insns,
+        sum(per_prog.values()),
+        per_prog,
+    )
 
 
 def git_source(rev: str, dest: Path) -> Path:
@@ -107,27 +120,32 @@ def main() -> int:
             sources[f"{args.against} ({old.name})"] = old
         for extra in args.extra:
             sources[str(extra)] = extra
-        times: dict[str, list[tuple[float, float]]] = {label: [] for label in sources}
+        times: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in sources}
         for round_ in range(args.rounds):
             order = list(sources.items())
             if round_ % 2:
                 order.reverse()
             for label, path in order:
                 try:
-                    cc, load, insns, per_prog = measure(bcc, path)
+                    cc, cc_cpu, load, load_cpu, insns, verified, per_prog = measure(bcc, path)
                 except Exception as exc:  # bcc raises bare Exception with the compiler's words
                     print(f"{label}: failed: {str(exc).splitlines()[0]}")
                     continue
-                times[label].append((cc, load))
-                print(f"{label:40s} compile {cc:5.2f} s  load {load:5.2f} s  verified insns {insns:8d}")
+                times[label].append((cc, cc_cpu, load, load_cpu))
+                print(
+                    f"{label:32s} compile {cc:5.2f} s (CPU {cc_cpu:5.2f})  load {load:5.2f} s "
+                    f"(CPU {load_cpu:5.2f})  insns {insns:6d}  verified insns {verified:8d}"
+                )
                 if args.programs and round_ == 0:
                     for name, n in sorted(per_prog.items(), key=lambda kv: -kv[1]):
                         print(f"    {name:40s} {n:8d}")
         for label, runs in times.items():
             if runs:
-                cc = statistics.median(r[0] for r in runs)
-                load = statistics.median(r[1] for r in runs)
-                print(f"median {label:33s} compile {cc:5.2f} s  load {load:5.2f} s  total {cc + load:5.2f} s")
+                cc, cc_cpu, load, load_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
+                print(
+                    f"median {label:25s} compile {cc:5.2f} s (CPU {cc_cpu:5.2f})  load {load:5.2f} s "
+                    f"(CPU {load_cpu:5.2f})  total {cc + load:5.2f} s"
+                )
     return 0
 
 

@@ -498,6 +498,10 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
                         .last = last};
     // no wakeup: user space drains the ring on a timer (sources/red.py), where a wakeup per
     // event would cost an irq_work here and a poll return there for every header block
+#ifdef RED_H2_NO_BLOCKS
+    if (avail)
+        return;  // bench/red_prog_cost.py -D RED_H2_NO_BLOCKS: the walk without its block events
+#endif
     void *e;
     u64 len;
     if (avail < H2_SMALL) {
@@ -1005,6 +1009,9 @@ static __always_inline struct pt_regs *user_regs(void) {
 }
 
 static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
+#ifdef RED_EMPTY
+    return 0;  // bench/red_prog_cost.py -D RED_EMPTY: the tracepoints' and bpf_stats' own cost
+#endif
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
         return 0;
