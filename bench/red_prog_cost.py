@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from obs_tui.sources.red import RedSource  # noqa: E402
+from obs_tui.sources.red import BPF_SOURCE, RedSource  # noqa: E402
 from tests import servers  # noqa: E402
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
@@ -95,12 +95,35 @@ def main() -> int:
         help="a variant of bpf/red.c to measure instead (experiments)",
     )
     parser.add_argument("--server", choices=("nginx", "node-https", "go-https"), default="nginx")
+    parser.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="compile the probe with this macro defined (a part switched off: RED_EMPTY, "
+        "RED_LOCATE_ONLY, RED_H2_NO_BLOCKS; see bpf/red.c)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("red_prog_cost: needs root (eBPF and kernel.bpf_stats_enabled)")
     was = STATS.read_text().strip()
     STATS.write_text("1")
-    source = RedSource(bpf_source=args.bpf_source) if args.bpf_source else RedSource()
+    bpf_source = args.bpf_source
+    try:
+        with tempfile.TemporaryDirectory() as variant_dir:
+            if args.defines:
+                original = bpf_source or BPF_SOURCE
+                bpf_source = Path(variant_dir) / original.name
+                head = "".join(f"#define {name} 1\n" for name in args.defines)
+                bpf_source.write_text(head + original.read_text())
+            return run(args, bpf_source)
+    finally:
+        STATS.write_text(was)
+
+
+def run(args: argparse.Namespace, bpf_source: Path | None) -> int:
+    source = RedSource(bpf_source=bpf_source) if bpf_source else RedSource()
     try:
         if args.server != "nginx":
             with tempfile.TemporaryDirectory() as tmp, server(args.server, Path(tmp)) as (srv, url):
@@ -134,7 +157,6 @@ def main() -> int:
         return 0
     finally:
         source.close()
-        STATS.write_text(was)
 
 
 if __name__ == "__main__":

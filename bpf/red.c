@@ -344,14 +344,21 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 // order, to keep its dynamic table, so the blocks are decoded in user space
 // (obs_tui/sources/h2_streams.py), which keeps the method, path and statuses and drops the rest.
 //
-// The walk over a call's frames is a bounded loop whose state lives in a per-CPU map value
-// (struct h2_walk), not in registers: the verifier then finds the same state at the loop's
-// head whatever path an iteration took, and verifies H2_FRAMES iterations in linear time; but
-// each costs it tens of thousands of instructions, so one program walks H2_FRAMES steps and
-// tail-calls the next (h2_walk_more), up to H2_TAILS programs: H2_FRAMES * H2_TAILS steps per
-// call. The walk is set up by on_read/on_write (h2_io) and run by the entry program once they
-// return (h2_walk_tail), as only it holds the context a tail call needs. (bpf_loop would
-// verify the body once, but bcc cannot load its callback.)
+// Every entry program only notes what its call needs (h2_io: the connection, the buffer, its
+// iovecs, and whether the call opens the connection) in a per-CPU slot; the walk itself, the
+// connection's opening and every header block's event live in the walk programs alone
+// (h2_walk_more), reached by a tail call once on_read/on_write return (h2_walk_tail), as only
+// the entry program holds the context a tail call needs. So the large code is compiled and
+// verified twice (one walk program per program type), not once per entry program.
+//
+// The walk over a call's frames is a bounded loop whose state lives in map values (the per-CPU
+// struct h2_walk, and the direction's struct h2_dir in the connection's h2_conns entry, walked
+// in place), not in registers: the verifier then finds the same state at the loop's head
+// whatever path an iteration took, and verifies H2_FRAMES iterations in linear time; but each
+// costs it thousands of instructions, so one program walks H2_FRAMES steps and tail-calls the
+// next (h2_walk_more), up to H2_TAILS programs: H2_FRAMES * H2_TAILS steps per call. (bpf_loop
+// would verify the body once, but bcc cannot load its callback: it leaves the callback's
+// address 0, which the verifier refuses.)
 
 #define H2_DIR_REQUEST 0   // read by the server
 #define H2_DIR_RESPONSE 1  // written by the server
@@ -363,6 +370,10 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 #define H2_STR(x) #x
 #define H2_XSTR(x) H2_STR(x)
 #define H2_MASK H2_XSTR(H2_MASK_VALUE)
+
+#define H2_OPEN_NONE 0
+#define H2_OPEN_PREFACE 1  // the call's bytes begin with the connection preface
+#define H2_OPEN_ADOPTED 2  // a connection met mid-stream, at a request's HEADERS frame
 
 struct h2_dir {
     u32 left;       // bytes of the current frame's payload still to come in later buffers
@@ -376,16 +387,28 @@ struct h2_dir {
     u8 hdr[24];     // 9 used; room for a masked length past a variable offset
 };
 
+// One direction of a connection, keyed by its conn_key with the direction in kind's second
+// byte (h2_key): the walk finds its state at a fixed offset of the map value, which the
+// verifier prunes on, where one entry of both directions put it at a variable one.
 struct h2_conn {
-    struct h2_dir dir[2];
+    struct h2_dir d;
     u32 tgid;  // the server process that read the connection's first bytes
     u32 gen;
 };
 
-// One buffer's walk, in a per-CPU slot: the direction's state is copied in, walked, and copied
-// back.
+// A vectored socket call's iovecs (sock_io), for the walk: grpc-core and nginx read and write
+// frame headers and payloads in separate iovecs, where HTTP/1 looks at the first only. The
+// second iovec comes with the first (one read of both), so a frame header and its payload in
+// two iovecs cost no read of the iovec array in the walk.
+struct h2_iov {
+    u64 iov;    // the iovec array, 0 for a single buffer (the uprobes')
+    u64 cnt;
+    u64 total;  // bytes the call moved, all iovecs together
+    u64 next[2];  // the second iovec (base, length) when cnt >= 2
+};
+
+// One call's walk, in a per-CPU slot: set up by h2_io, walked by the walk programs.
 struct h2_walk {
-    struct h2_dir d;
     struct conn_key key;
     u64 buf;
     u32 n;
@@ -394,15 +417,17 @@ struct h2_walk {
     u64 chunks;
     u64 chunk;
     u64 total;   // bytes of the call not yet in a walked iovec
+    u64 next[2]; // the second iovec, read with the first
     u64 ts;      // the call's time, each of its events' timestamp
     u64 vec[2];  // scratch: an iovec, a frame header (here, not on the stack, so that every
     u8 head[16]; // iteration leaves the stack as it found it and the verifier prunes)
-    u32 tgid;
+    u32 tgid;    // the reader, and its generation, of a connection this call opens
     u32 gen;
     u8 dir;
     u8 pending;  // set up by h2_io, not yet walked (see h2_walk_tail)
     u8 tails;    // walk programs run for this call
-    u8 pad[5];
+    u8 open;     // H2_OPEN_*: the connection begins with this call
+    u8 pad[4];
 };
 
 struct h2_head {
@@ -439,9 +464,22 @@ struct h2_large {
     char data[2 * H2_BLOCK_MAX];  // at most H2_BLOCK_MAX used: the rest is for the verifier's mask
 };
 
-BPF_HASH(h2_conns, struct conn_key, struct h2_conn, 16384);
+BPF_HASH(h2_conns, struct conn_key, struct h2_conn, 2 * 16384);  // two directions a connection
 BPF_RINGBUF_OUTPUT(h2_events, 2048);  // pages: 8 MiB, drained every 20 ms by user space
 BPF_PERCPU_ARRAY(h2_walks, struct h2_walk, 1);
+
+static __always_inline struct conn_key h2_key(struct conn_key *key, u8 dir) {
+    struct conn_key k = *key;
+    k.kind |= (u32)dir << 8;
+    return k;
+}
+
+static __always_inline void h2_forget(struct conn_key *key) {
+    struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    h2_conns.delete(&k);
+    k = h2_key(key, H2_DIR_RESPONSE);
+    h2_conns.delete(&k);
+}
 
 // A value the caller knows is below 9, masked where the verifier sees it: clang drops a plain
 // mask it can prove redundant, and may pass the unmasked 64-bit register to the helper.
@@ -450,14 +488,20 @@ static __always_inline u64 h2_small(u64 v) {
     return v;
 }
 
-static __always_inline void h2_emit(struct h2_walk *w, u32 seq, u8 type, u8 flags, u32 stream, u32 frame_len,
-                                    u8 cont, u8 last, u64 src, u32 avail) {
+// An event of the connection w->key (tgid, gen: its server) with avail bytes of user memory
+// at src (0 for the probe's own events, which carry none).
+static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 seq, u8 type, u8 flags,
+                                    u32 stream, u32 frame_len, u8 cont, u8 last, u64 src, u32 avail) {
     struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
-                        .tgid = w->tgid, .gen = w->gen, .stream = stream, .frame_len = frame_len,
+                        .tgid = tgid, .gen = gen, .stream = stream, .frame_len = frame_len,
                         .seq = seq, .type = type, .flags = flags, .dir = w->dir, .cont = cont,
                         .last = last};
     // no wakeup: user space drains the ring on a timer (sources/red.py), where a wakeup per
     // event would cost an irq_work here and a poll return there for every header block
+#ifdef RED_H2_NO_BLOCKS
+    if (avail)
+        return;  // bench/red_prog_cost.py -D RED_H2_NO_BLOCKS: the walk without its block events
+#endif
     void *e;
     u64 len;
     if (avail < H2_SMALL) {
@@ -485,47 +529,40 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 seq, u8 type, u8 flag
 
 // One frame whose 9-byte header is at p and whose payload begins at buf + pos: its header
 // block or error code copied out (what of it this buffer holds), the rest remembered.
-static __always_inline void h2_frame(struct h2_walk *w, u8 *p) {
+static __always_inline void h2_frame(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 *p) {
     u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
     u8 type = p[3], flags = p[4];
     u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
     u32 at = w->pos, n = w->n;
     u32 avail = n - at < len ? n - at : len;
     if (type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM)
-        h2_emit(w, ++w->d.seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
+        h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
     if (avail < len) {
-        w->d.left = len - avail;
-        w->d.type = type;
-        w->d.flags = flags;
-        w->d.stream = stream;
-        w->d.frame_len = len;
+        d->left = len - avail;
+        d->type = type;
+        d->flags = flags;
+        d->stream = stream;
+        d->frame_len = len;
     }
     w->pos = at + avail;
 }
-
-// A socket call's iovecs, set by sock_io around on_read/on_write (none otherwise: the uprobes'
-// buffers are single): an HTTP/2 connection is walked through every iovec of a call, as
-// grpc-core and nginx read and write frame headers and payloads in separate ones, where HTTP/1
-// looks at the first only.
-struct h2_vec {
-    u64 iov;
-    u64 cnt;
-    u64 total;
-};
-BPF_PERCPU_ARRAY(h2_vecs, struct h2_vec, 1);
 
 // The loop's body, one step of the walk: the next iovec when the buffer is done, else what the
 // last buffer left (a cut frame header, the rest of a frame's payload), else the next frame.
 // Returns 1 when the call's bytes are all walked (a frame header cut by their end is kept for
 // the next call).
-static __always_inline int h2_step(struct h2_walk *w) {
+static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d) {
     u64 buf = w->buf;
     if (w->pos >= w->n) {
         if (w->chunk + 1 >= w->chunks || !w->total)
             return 1;
         w->chunk++;
-        if (bpf_probe_read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk)))
+        if (w->chunk == 1) {
+            w->vec[0] = w->next[0];  // read with the first
+            w->vec[1] = w->next[1];
+        } else if (bpf_probe_read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk))) {
             return 1;
+        }
         w->buf = w->vec[0];
         w->n = w->vec[1] < w->total ? w->vec[1] : w->total;
         w->total -= w->n;
@@ -533,43 +570,43 @@ static __always_inline int h2_step(struct h2_walk *w) {
         return 0;
     }
     u32 rest = w->n - w->pos;
-    if (w->d.hhave) {
-        u32 have = w->d.hhave, need = 9 - have;
+    if (d->hhave) {
+        u32 have = d->hhave, need = 9 - have;
         if (have > 8 || need > 8)
             return 1;
         if (need > rest) {
-            bpf_probe_read_user(&w->d.hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
-            w->d.hhave = have + rest;
+            bpf_probe_read_user(&d->hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
+            d->hhave = have + rest;
             w->pos = w->n;
             return 0;
         }
-        bpf_probe_read_user(&w->d.hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
-        w->d.hhave = 0;
+        bpf_probe_read_user(&d->hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
+        d->hhave = 0;
         w->pos += need;
-        __builtin_memcpy(w->head, w->d.hdr, 16);
-        h2_frame(w, w->head);
+        __builtin_memcpy(w->head, d->hdr, 16);
+        h2_frame(w, h, d, w->head);
         return 0;
     }
-    if (w->d.left) {
-        u32 take = w->d.left < rest ? w->d.left : rest;
-        u8 t = w->d.type;
+    if (d->left) {
+        u32 take = d->left < rest ? d->left : rest;
+        u8 t = d->type;
         if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
-            h2_emit(w, ++w->d.seq, t, w->d.flags, w->d.stream, w->d.frame_len, 1, take == w->d.left, buf + w->pos,
-                    take);
-        w->d.left -= take;
+            h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, 1, take == d->left,
+                    buf + w->pos, take);
+        d->left -= take;
         w->pos += take;
         return 0;
     }
     if (rest < 9) {
-        bpf_probe_read_user(w->d.hdr, h2_small(rest), (void *)(buf + w->pos));
-        w->d.hhave = rest;
+        bpf_probe_read_user(d->hdr, h2_small(rest), (void *)(buf + w->pos));
+        d->hhave = rest;
         w->pos = w->n;
         return 0;
     }
     if (bpf_probe_read_user(w->head, 9, (void *)(buf + w->pos)))
         return 1;
     w->pos += 9;
-    h2_frame(w, w->head);
+    h2_frame(w, h, d, w->head);
     return 0;
 }
 
@@ -580,33 +617,18 @@ static __always_inline int h2_step(struct h2_walk *w) {
 BPF_PROG_ARRAY(h2_walk_tp_progs, 1);  // raw tracepoints (sock_io)
 BPF_PROG_ARRAY(h2_walk_up_progs, 1);  // uprobes (the decrypting TLS probes)
 
-// The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
-static __always_inline void h2_lose(struct h2_walk *w) {
-    w->pending = 0;
-    count_lost(LOST_H2_SYNC);
-    h2_emit(w, ++w->d.seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
-    h2_conns.delete(&w->key);
-}
-
-// One read or write of one direction, from offset pos of buf (or of the call's first iovec),
-// set up in the per-CPU walk slot; the entry program walks it after on_read/on_write return
-// (h2_walk_tail), as only it holds the context a tail call needs.
-static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos) {
-    struct h2_conn *h = h2_conns.lookup(key);
-    if (!h)
-        return;  // lost (table full, frame boundaries): counted when it happened
+// One read or write of one direction of an HTTP/2 connection, from offset pos of buf (or of
+// the call's first iovec), noted in the per-CPU walk slot for the walk programs (open: the
+// connection begins here). No map of the connection is read: the walk program does that.
+static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos, struct h2_iov *v,
+                                  u8 open, u32 tgid, u32 gen) {
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
-    struct h2_vec *v = h2_vecs.lookup(&zero);
-    if (!w || !v)
+    if (!w)
         return;
     if (w->pending)
-        h2_lose(w);  // an entry point that never walked what it set up
-    struct h2_dir *d = dir == H2_DIR_REQUEST ? &h->dir[0] : &h->dir[1];
-    w->d = *d;
+        count_lost(LOST_H2_SYNC);  // an entry point that never walked what it set up
     w->key = *key;
-    w->tgid = h->tgid;
-    w->gen = h->gen;
     w->dir = dir;
     w->buf = buf;
     w->n = n;  // the first iovec's part, as on_read/on_write were given it
@@ -615,41 +637,87 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->chunk = 0;
     w->chunks = v->cnt > 1 ? v->cnt : 1;
     w->total = v->total > (u64)n ? v->total - n : 0;
+    w->next[0] = v->next[0];
+    w->next[1] = v->next[1];
     w->tails = 0;
-    w->ts = bpf_ktime_get_ns();
+    w->open = open;
+    w->tgid = tgid;
+    w->gen = gen;
     w->pending = 1;
 }
 
-// H2_FRAMES steps of the pending walk; then the direction's state goes back to its connection
-// (done), or the next program goes on (ctx, progs: the caller's program type).
-static __always_inline int h2_walk_steps(struct h2_walk *w) {
-#pragma clang loop unroll(disable)
-    for (int i = 0; i < H2_FRAMES; i++) {
-        if (h2_step(w))
-            return 1;
-    }
-    return 0;
-}
-
-static __always_inline void h2_walk_done(struct h2_walk *w) {
-    w->pending = 0;
-    struct h2_conn *h = h2_conns.lookup(&w->key);
-    if (!h)
+// The connection becomes HTTP/2 (in the walk program, before its first frames are walked):
+// its h2_conns entry, and the event that tells user space (flags: 1 when adopted mid-stream,
+// its HPACK tables begun before the probe looked). The rest of a preface cut by the end of the
+// read is skipped as a frame's payload would be.
+static __always_inline void h2_open(struct h2_walk *w) {
+    struct h2_conn fresh = {.tgid = w->tgid, .gen = w->gen};
+    u8 adopted = w->open == H2_OPEN_ADOPTED;
+    w->open = H2_OPEN_NONE;
+    struct conn_key k = h2_key(&w->key, H2_DIR_RESPONSE);
+    if (h2_conns.update(&k, &fresh)) {
+        count_lost(LOST_H2_CONNS);
         return;
-    if (w->dir == H2_DIR_REQUEST)
-        h->dir[0] = w->d;
-    else
-        h->dir[1] = w->d;
+    }
+    if (!adopted && w->n < H2_PREFACE_LEN) {
+        fresh.d.left = H2_PREFACE_LEN - w->n;
+        fresh.d.type = H2_SKIP;
+    }
+    k = h2_key(&w->key, H2_DIR_REQUEST);
+    if (h2_conns.update(&k, &fresh)) {
+        h2_forget(&w->key);
+        count_lost(LOST_H2_CONNS);
+        return;
+    }
+    h2_emit(w, w->tgid, w->gen, 0, H2_EV_OPEN, adopted, 0, 0, 0, 1, 0, 0);
 }
 
+// The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
+static __always_inline void h2_lose(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d) {
+    w->pending = 0;
+    count_lost(LOST_H2_SYNC);
+    h2_emit(w, h->tgid, h->gen, ++d->seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
+    h2_forget(&w->key);
+}
+
+static __always_inline void h2_walk_again(void *ctx, int uprobe) {
+    if (uprobe)
+        h2_walk_up_progs.call(ctx, 0);
+    else
+        h2_walk_tp_progs.call(ctx, 0);
+}
+
+// H2_FRAMES steps of the pending walk on the direction's state in place; then the next
+// program goes on (ctx: the caller's program type), or the walk is done.
 static __always_inline int h2_walk_more(void *ctx, int uprobe) {
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w || !w->pending)
         return 0;
-    if (h2_walk_steps(w)) {
-        h2_walk_done(w);
+    if (w->open) {
+        // the connection's opening, then its walk from a clean stack in the next program
+        w->ts = bpf_ktime_get_ns();  // the call's time, every event of its walk
+        h2_open(w);
+        h2_walk_again(ctx, uprobe);
+        w->pending = 0;
+        count_lost(LOST_H2_SYNC);
         return 0;
+    }
+    if (!w->tails)
+        w->ts = bpf_ktime_get_ns();
+    struct conn_key k = h2_key(&w->key, w->dir);
+    struct h2_conn *h = h2_conns.lookup(&k);
+    if (!h) {
+        w->pending = 0;  // lost (table full, frame boundaries): counted when it happened
+        return 0;
+    }
+    struct h2_dir *d = &h->d;
+#pragma clang loop unroll(disable)
+    for (int i = 0; i < H2_FRAMES; i++) {
+        if (h2_step(w, h, d)) {
+            w->pending = 0;
+            return 0;
+        }
     }
     if (++w->tails < H2_TAILS) {
         if (uprobe)
@@ -657,14 +725,16 @@ static __always_inline int h2_walk_more(void *ctx, int uprobe) {
         else
             h2_walk_tp_progs.call(ctx, 0);
     }
-    h2_lose(w);  // H2_TAILS programs were not enough, or the tail call failed
+    h2_lose(w, h, d);  // H2_TAILS programs were not enough, or the tail call failed
     return 0;
 }
 
 int h2_walk_tp(struct bpf_raw_tracepoint_args *ctx) { return h2_walk_more(ctx, 0); }
 int h2_walk_up(struct pt_regs *ctx) { return h2_walk_more(ctx, 1); }
 
-// Called by every entry program after on_read/on_write: the walk they set up, if any.
+// Called by every entry program after on_read/on_write: the walk they set up, if any. A tail
+// call that fails here (the prog array empty: not loaded as obs_tui/sources/red.py does) loses
+// the connection, counted; no event says so, as the walk programs alone send them.
 static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
@@ -674,42 +744,9 @@ static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
         h2_walk_up_progs.call(ctx, 0);
     else
         h2_walk_tp_progs.call(ctx, 0);
-    h2_lose(w);  // the prog array is empty: not loaded as obs_tui/sources/red.py does
-}
-
-// The connection becomes HTTP/2: from its preface (adopted = 0) or, adopted mid-stream, from
-// a read that begins with a request's HEADERS frame (user space then knows that the HPACK
-// tables of both directions began before it looked). Returns where its frames begin in the
-// buffer, or -1 when it cannot be followed.
-static __always_inline long h2_open(u32 tgid, struct conn_key *key, long n, u8 adopted) {
-    struct conn *c = conn_of(tgid, key);
-    if (!c)
-        return -1;
-    c->h2 = 1;
-    c->method = 0;
-    c->partial_ns = 0;
-    struct h2_conn fresh = {.tgid = tgid, .gen = c->gen};
-    if (adopted == 0 && n < H2_PREFACE_LEN) {
-        fresh.dir[0].left = H2_PREFACE_LEN - n;
-        fresh.dir[0].type = H2_SKIP;
-    }
-    if (h2_conns.update(key, &fresh)) {
-        count_lost(LOST_H2_CONNS);
-        return -1;
-    }
-    int zero = 0;
-    struct h2_walk *w = h2_walks.lookup(&zero);
-    if (!w)
-        return -1;
-    w->key = *key;
-    w->tgid = tgid;
-    w->gen = c->gen;
-    w->dir = H2_DIR_REQUEST;
-    w->ts = bpf_ktime_get_ns();
-    h2_emit(w, 0, H2_EV_OPEN, adopted, 0, 0, 0, 1, 0, 0);
-    if (adopted)
-        return 0;
-    return n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+    w->pending = 0;
+    count_lost(LOST_H2_SYNC);
+    h2_forget(&w->key);
 }
 
 // Whether the first bytes read from a connection the probe has not seen are a client's
@@ -740,37 +777,56 @@ static __always_inline int h2_adoptable(u64 *req, long n) {
     return (idx >= 1 && idx <= 7) || idx >= 62;
 }
 
-// Where an HTTP/2 connection's frames begin in a server read that names no HTTP/1 method: 0
-// for one known to be HTTP/2 or adopted now, past the preface for one that begins with it;
-// -1 for anything else (HTTP/1 goes on as before).
-static __always_inline long h2_start(u32 tgid, struct conn_key *key, long n, u64 *req, u32 undecoded) {
-    if (undecoded == UNDECODED_HTTP2)
-        return h2_open(tgid, key, n, 0);
-    if (undecoded)
+// A server read that names no HTTP/1 method, on an HTTP/2 connection or one that becomes
+// HTTP/2 now (its preface, or adopted at a request's HEADERS frame): its bytes go to the walk
+// (h2_io). Returns 0 when they do, -1 for anything else (HTTP/1 goes on as before).
+static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, long n, u64 *req, u32 undecoded,
+                                    struct h2_iov *v) {
+    u8 open = H2_OPEN_NONE;
+    struct conn *c;
+    if (undecoded == UNDECODED_HTTP2) {
+        open = H2_OPEN_PREFACE;
+    } else if (undecoded) {
         return -1;
-    struct conn *c = conns.lookup(key);
-    if (c)
-        return c->h2 ? 0 : -1;
-    if (!h2_adoptable(req, n))
+    } else {
+        c = conns.lookup(key);
+        if (c) {
+            if (!c->h2)
+                return -1;
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            return 0;
+        }
+        if (!h2_adoptable(req, n))
+            return -1;
+        open = H2_OPEN_ADOPTED;
+    }
+    c = conn_of(tgid, key);
+    if (!c)
         return -1;
-    return h2_open(tgid, key, n, 1);
+    c->h2 = 1;
+    c->method = 0;
+    c->partial_ns = 0;
+    u32 pos = open == H2_OPEN_PREFACE ? (n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN) : 0;
+    h2_io(key, buf, n, H2_DIR_REQUEST, pos, v, open, tgid, c->gen);
+    return 0;
 }
 
 static __always_inline void h2_close(struct conn_key *key) {
-    struct h2_conn *h = h2_conns.lookup(key);
+    struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    struct h2_conn *h = h2_conns.lookup(&k);
     if (!h)
         return;
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (w) {
+        // the slot's key, dir and ts are this event's: a walk pending in it was walked
+        // already (h2_walk_tail runs before any close of the same entry program)
         w->key = *key;
-        w->tgid = h->tgid;
-        w->gen = h->gen;
         w->dir = H2_DIR_REQUEST;
         w->ts = bpf_ktime_get_ns();
-        h2_emit(w, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
+        h2_emit(w, h->tgid, h->gen, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
     }
-    h2_conns.delete(key);
+    h2_forget(key);
 }
 
 // ---- HTTP/1 and the hooks into HTTP/2 ----
@@ -786,7 +842,7 @@ static __always_inline void h2_close(struct conn_key *key) {
 // letter, and those that do cost one lookup. A request pipelined behind another in the same
 // read has no read of its own: its response comes with no request waiting, and its latency is
 // from the read that brought both.
-static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
+static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, long n, struct h2_iov *v) {
     if (!is_armed())
         return;
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
@@ -801,9 +857,8 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
         // header continuation, body, TLS records: not the start of a request; but the first
         // bytes of a connection the probe cannot decode are counted, never missed in silence
         u32 kind = n >= 8 ? undecoded_kind(req[0], key->kind) : 0;
-        long h2_at = h2_start(tgid, key, n, req, kind);
-        if (h2_at >= 0) {
-            h2_io(key, buf, n, H2_DIR_REQUEST, h2_at);
+        if (h2_start(tgid, key, buf, n, req, kind, v) == 0) {
+            // HTTP/2: walked by the entry program's tail call (h2_walk_tail)
         } else if (kind) {
             count_undecoded(tgid, kind);
         } else if ((u8)((u8)req[0] - 'A') < 26 && (req[0] & 0xffffffffffULL) != HTTP_SLASH) {
@@ -820,7 +875,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     if (!c)
         return;
     if (c->h2) {  // a frame's payload that happens to begin like a request line
-        h2_io(key, buf, n, H2_DIR_REQUEST, 0);
+        h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
         return;
     }
     if (c->method)
@@ -852,11 +907,11 @@ static __always_inline u16 response_status(u64 buf) {
 }
 
 // Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
-static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
+static __always_inline void on_write(struct conn_key *key, u64 buf, long n, struct h2_iov *v) {
     struct conn *c = conns.lookup(key);
     if (c && c->h2) {
         if (n > 0)
-            h2_io(key, buf, n, H2_DIR_RESPONSE, 0);
+            h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0);
         return;
     }
     if (!c || !c->method) {
@@ -953,28 +1008,18 @@ static __always_inline struct pt_regs *user_regs(void) {
     return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
-// The iovecs of a vectored socket call, for HTTP/2's walk (h2_io): msg, a struct msghdr *
-// whose msg_iovlen counts them, or cnt, readv/writev's count.
-static __always_inline void h2_vector(u64 msg, u64 iov, u64 cnt, long total) {
-    int zero = 0;
-    struct h2_vec *v = h2_vecs.lookup(&zero);
-    if (!v)
-        return;
-    if (msg && bpf_probe_read_user(&cnt, sizeof(cnt), (void *)(msg + 24)))
-        cnt = 1;  // msghdr.msg_iovlen
-    v->iov = iov;
-    v->cnt = cnt;
-    v->total = total;
-}
-
 static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
+#ifdef RED_EMPTY
+    return 0;  // bench/red_prog_cost.py -D RED_EMPTY: the tracepoints' and bpf_stats' own cost
+#endif
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!is_server(tgid))
         return 0;
+    struct h2_iov v = {};
     if (ret <= 0) {
         if (is_write) {  // a failed send may have been the one that closed the socket
             struct conn_key key = {.ptr = sk, .tgid = 0, .kind = KIND_SOCK};
-            on_write(&key, 0, 0);
+            on_write(&key, 0, 0, &v);
         }
         return 0;
     }
@@ -993,13 +1038,22 @@ static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
     u64 buf = arg1;
     long n = ret;
     if (kind != ARG_PLAIN) {
-        u64 iov_ptr = arg1;
-        if (kind == ARG_MSG && bpf_probe_read_user(&iov_ptr, sizeof(iov_ptr), (void *)(arg1 + 16)))
-            return 0;  // msghdr.msg_iov
-        u64 iov[2] = {};
-        if (bpf_probe_read_user(iov, sizeof(iov), (void *)iov_ptr))
-            return 0;
-        h2_vector(kind == ARG_MSG ? arg1 : 0, iov_ptr, regs->dx, ret);
+        u64 vec[2] = {arg1, regs->dx};  // the iovecs and their count
+        if (kind == ARG_MSG && bpf_probe_read_user(vec, sizeof(vec), (void *)(arg1 + 16)))
+            return 0;  // msghdr.msg_iov and msg_iovlen, side by side
+        // the first two iovecs in one read (an HTTP/2 frame's header and payload, often);
+        // the first alone when the second is not there
+        u64 iov[4] = {};
+        if (vec[1] < 2 || bpf_probe_read_user(iov, sizeof(iov), (void *)vec[0])) {
+            if (bpf_probe_read_user(iov, 16, (void *)vec[0]))
+                return 0;
+            vec[1] = 1;
+        }
+        v.iov = vec[0];
+        v.cnt = vec[1];
+        v.total = ret;
+        v.next[0] = iov[2];
+        v.next[1] = iov[3];
         buf = iov[0];
         if ((long)iov[1] < n)
             n = iov[1];  // only the first iovec is parsed
@@ -1009,13 +1063,11 @@ static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
 #endif
     struct conn_key key = {.ptr = sk, .tgid = 0, .kind = KIND_SOCK};
     if (is_write)
-        on_write(&key, buf, n);
+        on_write(&key, buf, n, &v);
     else
         // (a server reading a file that starts with "GET /" would be counted as a request too:
         // accepted, as Beyla's protocol detection accepts it)
-        on_read(tgid, &key, buf, n);
-    if (kind != ARG_PLAIN)
-        h2_vector(0, 0, 0, 0);
+        on_read(tgid, &key, buf, n, &v);
     h2_walk_tail(ctx, 0);
     return 0;
 }
@@ -1161,10 +1213,11 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         return 0;
     u32 tgid = id >> 32;
     struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
+    struct h2_iov single = {};
     if (is_write)
-        on_write(&key, args.buf, n);
+        on_write(&key, args.buf, n, &single);
     else
-        on_read(tgid, &key, args.buf, n);
+        on_read(tgid, &key, args.buf, n, &single);
     h2_walk_tail(ctx, 1);
     return 0;
 }
@@ -1244,7 +1297,8 @@ static __always_inline void go_tls_on_read(u32 tgid, struct conn_key *key, u64 b
             }
         }
     }
-    on_read(tgid, key, buf, n);
+    struct h2_iov single = {};
+    on_read(tgid, key, buf, n, &single);
 }
 
 static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
@@ -1259,10 +1313,12 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
     if (n <= 0)
         return 0;
     struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
-    if (is_write)
-        on_write(&key, args.buf, n);
-    else
+    if (is_write) {
+        struct h2_iov single = {};
+        on_write(&key, args.buf, n, &single);
+    } else {
         go_tls_on_read(tgid, &key, args.buf, n);
+    }
     h2_walk_tail(ctx, 1);  // an HTTP/2 connection's frames are walked after on_read/on_write
     return 0;
 }

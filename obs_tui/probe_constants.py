@@ -54,8 +54,10 @@ UNDECODED_KINDS = ("", "tls", "http2")
 # cut, and user space then stops trusting that connection's HPACK table); at most
 # H2_FRAMES * H2_TAILS steps (a frame, the rest of a frame, an iovec) per call, more than h2load
 # -m 100 and grpcio write or read in one (a call with more loses the connection: LOST_H2_SYNC).
-# H2_FRAMES: 16 verifies within the verifier's 1M-instruction budget with room left, 32 does
-# not. H2_EV_* are the pseudo frame types of the probe's own events.
+# H2_FRAMES: the verifier's work on a walk program grows with its square (every step can leave
+# the walk in a different state for the next); 16 verifies within its 1M-instruction budget
+# with room left, 32 does not, and it is most of the probe's load time (bench/probe_load.py).
+# H2_EV_* are the pseudo frame types of the probe's own events.
 H2_BLOCK_MAX = 1024  # a power of two: the probe masks copy lengths with 2 * H2_BLOCK_MAX - 1
 H2_FRAMES = 16  # steps (frames, rests of frames, iovecs) one walk program takes
 H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel allows 33 calls)
