@@ -130,13 +130,13 @@ request_lines = st.one_of(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(request_lines, min_size=1, max_size=12))
-def test_the_probe_records_what_its_parser_says(fresh_red, targets, batch):
+def test_the_probe_records_what_its_parser_says(red, targets, batch):
     for srv in targets:
-        prev = fresh_red.sample(time.time())
+        prev = red.sample(time.time())
         for data in batch:
             send_raw(srv.port, data)
         expected = Counter(v for v in map(probe_view, batch) if v is not None)
-        got = recorded(fresh_red, srv.pid, prev, sum(expected.values()))
+        got = recorded(red, srv.pid, prev, sum(expected.values()))
         assert got == expected, (srv, batch)
 
 
@@ -170,12 +170,12 @@ def bad_traffic(port: int, stop: threading.Event) -> None:
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["nginx", "python"])
-def test_malformed_traffic_does_not_disturb_good_counts(fresh_red, targets, which):
+def test_malformed_traffic_does_not_disturb_good_counts(red, targets, which):
     srv = targets[which]
     stop = threading.Event()
     noise = [threading.Thread(target=slowloris, args=(srv.port, stop)) for _ in range(5)]
     noise += [threading.Thread(target=bad_traffic, args=(srv.port, stop)) for _ in range(2)]
-    w = Window(fresh_red, srv.pid)
+    w = Window(red, srv.pid)
     for t in noise:
         t.start()
     try:
@@ -194,7 +194,7 @@ def test_malformed_traffic_does_not_disturb_good_counts(fresh_red, targets, whic
             t.join(10)
     deadline = time.time() + 5
     while True:
-        cur = fresh_red.sample(time.time())
+        cur = red.sample(time.time())
         good = Counter()
         for key, entry in cur.stats.items():
             if key.pid == srv.pid and key.path.startswith("/good/"):
@@ -221,7 +221,7 @@ NAMED_SERVER = (
 )
 
 
-def test_escape_sequences_in_process_names_never_reach_the_terminal(fresh_red, tmp_path):
+def test_escape_sequences_in_process_names_never_reach_the_terminal(red, tmp_path):
     """A server whose process name holds escape sequences answers requests while the real
     console runs in tmux: the name is shown with U+FFFD for the controls, the terminal's title
     is not changed, and the procs and RED sources hand out printable text only."""
@@ -237,7 +237,7 @@ def test_escape_sequences_in_process_names_never_reach_the_terminal(fresh_red, t
     pid = None
     try:
         servers.wait_port(port, proc)
-        w = Window(fresh_red, proc.pid)
+        w = Window(red, proc.pid)
         pid = ui_cost.start_pane(
             "hostile",
             [sys.executable, "-m", "obs_tui", "--interval", "0.5"],

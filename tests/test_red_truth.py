@@ -67,12 +67,12 @@ def routes(svc) -> dict[tuple[str, str], int]:
 # ---- fork-per-connection servers ------------------------------------------------------------
 
 
-def test_fork_per_connection_server_is_one_service(fresh_red, tmp_path):
+def test_fork_per_connection_server_is_one_service(red, tmp_path):
     """50 requests, each read and answered by a child that exits at once: one service, the
     listening parent, with its port and all 50, on every surface; and still 50 once the
     children's counters have left the kernel's table (the server's totals never go down)."""
     with servers.python_server(tmp_path, forking=True, name="forking-web") as srv:
-        w = Window(fresh_red, srv.pid)
+        w = Window(red, srv.pid)
         statuses = fresh(srv.port, ["/users/1"] * 40 + ["/status/503"] * 10)
         assert statuses.count(503) == 10
         section, svc = w.result(50)
@@ -80,7 +80,7 @@ def test_fork_per_connection_server_is_one_service(fresh_red, tmp_path):
         assert (svc.requests, svc.errors, svc.comm) == (50, 10, "forking-web"), (svc, section.lost_reasons)
         assert srv.port in svc.ports
         assert routes(svc) == {("GET", "/users/{id}"): 40, ("GET", "/status/{id}"): 10}
-        children = {pid for (pid, _), (owner, _) in fresh_red._owners.items() if owner == srv.pid != pid}
+        children = {pid for (pid, _), (owner, _) in red._owners.items() if owner == srv.pid != pid}
         assert len(children) == 50  # one process per connection, each counted under the server
         assert not [
             s for s in section.services if s.pid in children or (s.pid != srv.pid and srv.port in s.ports)
@@ -98,27 +98,27 @@ def test_fork_per_connection_server_is_one_service(fresh_red, tmp_path):
 
         # The children are gone: their counters move out of the kernel's table into the
         # server's, and nothing is counted twice or lost in the move.
-        fresh_red._prune(time.time())
-        assert not {key.pid for key in fresh_red._read_stats()} & children
-        again = red_section(w.prev, fresh_red.sample(time.time()), time.time() - w.t0)
+        red._prune(time.time())
+        assert not {key.pid for key in red._read_stats()} & children
+        again = red_section(w.prev, red.sample(time.time()), time.time() - w.t0)
         svc = next(s for s in again.services if s.pid == srv.pid)
         assert (svc.requests, svc.errors) == (50, 10)
         assert sum(r.requests for r in svc.routes_total) == 50
 
 
-def test_prefork_workers_stay_their_own_services(fresh_red, tmp_path):
+def test_prefork_workers_stay_their_own_services(red, tmp_path):
     """nginx's master listens and forks the worker that accepts and answers: the worker (which
     names itself) is the service, as before; the master gets no row."""
     with servers.nginx(tmp_path) as srv:
         master = servers.psutil.Process(srv.pid).ppid()
-        w = Window(fresh_red, srv.pid)
+        w = Window(red, srv.pid)
         fresh(srv.port, ["/"] * 12)
         section, svc = w.result(12)
     assert svc.requests == 12 and srv.port in svc.ports
     assert master not in {s.pid for s in section.services}
 
 
-def test_prefork_workers_of_the_same_program_are_their_server(fresh_red, tmp_path):
+def test_prefork_workers_of_the_same_program_are_their_server(red, tmp_path):
     """A server that listens and forks workers that accept on the inherited socket, all
     running its own program (gunicorn without process titles): one service, the listening
     parent, with every worker's requests; no row for a worker."""
@@ -129,10 +129,10 @@ def test_prefork_workers_of_the_same_program_are_their_server(fresh_red, tmp_pat
         while len(psutil.Process(srv.pid).children()) < 3 and time.time() < deadline:
             time.sleep(0.05)
         workers = {p.pid for p in psutil.Process(srv.pid).children()}
-        w = Window(fresh_red, srv.pid)
+        w = Window(red, srv.pid)
         fresh(srv.port, ["/"] * 30)
         section, svc = w.result(30)
-        served = {pid for (pid, _), (owner, _) in fresh_red._owners.items() if owner == srv.pid != pid}
+        served = {pid for (pid, _), (owner, _) in red._owners.items() if owner == srv.pid != pid}
     assert svc.requests == 30 and srv.port in svc.ports and svc.comm == "prefork-web"
     assert served and served <= workers  # the workers answered, and counted under the parent
     assert not {s.pid for s in section.services} & workers
@@ -146,19 +146,19 @@ def tls_requests(port: int, connections: int, per_connection: int) -> None:
         keepalive(port, ["/"] * per_connection, tls=True)
 
 
-def test_tls_through_the_system_libssl_is_decoded_not_flagged(fresh_red, tmp_path):
-    if not fresh_red.https:
-        pytest.skip(fresh_red.available().reason)
+def test_tls_through_the_system_libssl_is_decoded_not_flagged(red, tmp_path):
+    if not red.https:
+        pytest.skip(red.available().reason)
     with servers.python_server(tmp_path, tls=True) as srv:
-        w = Window(fresh_red, srv.pid)
+        w = Window(red, srv.pid)
         tls_requests(srv.port, 3, 2)
         section, svc = w.result(6)
         # Known from the kernel too (it called the traced libssl), not only from its
         # /proc/PID/maps, which another user's process keeps closed once root is dropped;
         # cleared when the server exits.
-        word = fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value
+        word = red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value
     assert word & (1 << (srv.pid & 63))
-    assert not fresh_red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value & (1 << (srv.pid & 63))
+    assert not red._bpf[b"ssl_users"][ctypes.c_uint32(srv.pid >> 6)].value & (1 << (srv.pid & 63))
     assert svc.requests == 6 and svc.undecoded_total == ()
     assert json_service(section, srv.pid)["undecoded"] == {}
 
@@ -184,25 +184,25 @@ def curl_h2(url: str, *flags: str) -> str:
     return out.stdout
 
 
-def test_http2_connections_are_decoded_not_undecoded(fresh_red, tmp_path):
+def test_http2_connections_are_decoded_not_undecoded(red, tmp_path):
     """nginx with http2: a prior-knowledge client that sends only the preface and SETTINGS
     (no request: nothing to count), curl with prior knowledge in the clear, and curl with h2
     over TLS (decrypted through libssl): each curl request counted as an HTTP/2 request, with
     its status, and no connection left undecoded (HTTP/2 now is; only what the probe cannot
     follow, a full connections table, stays counted as undecoded http2)."""
-    with servers.nginx(tmp_path, tls=fresh_red.https, http2=True) as srv:
-        w = Window(fresh_red, srv.pid)
+    with servers.nginx(tmp_path, tls=red.https, http2=True) as srv:
+        w = Window(red, srv.pid)
         assert h2_prior_knowledge(srv.h2c_port)[3] == 4  # a SETTINGS frame: nginx speaks h2
         for path in ("/", "/fail"):
             assert curl_h2(f"http://127.0.0.1:{srv.h2c_port}{path}", "--http2-prior-knowledge") == "2"
         expected = 2
-        if fresh_red.https:
+        if red.https:
             for path in ("/", "/missing"):
                 assert curl_h2(f"https://127.0.0.1:{srv.h2_tls_port}{path}", "--http2") == "2"
             expected += 2
         section, svc = w.result(expected)
     assert svc is not None, section
-    assert dict(svc.status_classes) == {"2xx": 1 + fresh_red.https, "4xx": fresh_red.https, "5xx": 1}
+    assert dict(svc.status_classes) == {"2xx": 1 + red.https, "4xx": red.https, "5xx": 1}
     assert (svc.requests, svc.errors, svc.protocol) == (expected, 1, "h2")
     assert svc.undecoded == () and section.lost_events == 0, (svc, section.lost_reasons)
     assert json_service(section, srv.pid)["undecoded"] == {}
@@ -238,7 +238,7 @@ def server(request, tmp_path):
         yield srv
 
 
-def test_requests_sent_byte_by_byte_are_counted(fresh_red, server):
+def test_requests_sent_byte_by_byte_are_counted(red, server):
     """Five request lines sent a byte per write on new connections (the first two bytes, then
     a pause, so the server's first read cannot name a method), and one on a keep-alive
     connection after a whole request: all seven answered and counted, the six split ones as
@@ -251,7 +251,7 @@ def test_requests_sent_byte_by_byte_are_counted(fresh_red, server):
         time.sleep(pause)
         byte_by_byte(s, request[2:])
 
-    w = Window(fresh_red, server.pid)
+    w = Window(red, server.pid)
     for _ in range(5):
         with socket.create_connection(("127.0.0.1", server.port), 10) as s:
             split(s)
@@ -269,11 +269,11 @@ def test_requests_sent_byte_by_byte_are_counted(fresh_red, server):
     assert unparsed.p50_ms >= pause * 1000, unparsed
 
 
-def test_pipelined_requests_are_counted(fresh_red, server):
+def test_pipelined_requests_are_counted(red, server):
     """Six requests in one write on one connection: six responses, six requests counted, the
     five behind the first as requests whose line was not parsed."""
     n = 6
-    w = Window(fresh_red, server.pid)
+    w = Window(red, server.pid)
     with socket.create_connection(("127.0.0.1", server.port), 10) as s:
         s.sendall(b"".join(f"GET /p/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(n)))
         assert read_responses(s, n).count(b"HTTP/1.1 ") == n
@@ -294,16 +294,16 @@ def test_pipelined_requests_are_counted(fresh_red, server):
     assert other == [n - 1]
 
 
-def test_a_response_to_a_request_never_seen_is_a_lost_event_with_its_reason(fresh_red, tmp_path):
+def test_a_response_to_a_request_never_seen_is_a_lost_event_with_its_reason(red, tmp_path):
     """Bytes that cannot begin a request (a control byte first) draw a 400 from nginx: the
     probe saw no read that began a request, so the response is counted as lost, by reason."""
     with servers.nginx(tmp_path) as srv:
-        w = Window(fresh_red, srv.pid)
+        w = Window(red, srv.pid)
         for _ in range(3):
             assert b" 400 " in send_raw(srv.port, b"\x01\x02 not a request\r\n\r\n")
         deadline = time.time() + 5
         while True:
-            section = red_section(w.prev, fresh_red.sample(time.time()), time.time() - w.t0)
+            section = red_section(w.prev, red.sample(time.time()), time.time() - w.t0)
             if section.lost_events >= 3 or time.time() > deadline:
                 break
             time.sleep(0.05)
