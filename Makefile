@@ -16,10 +16,11 @@ JOBS ?= 3
 # The whole suite in two phases: the modules in parallel (each module on one worker, so its
 # tests share their servers; tests/conftest.py groups the modules that count lost events), then the tests marked `exclusive` (they measure CPU shares or
 # wall-clock bounds) alone. Both run; the target fails if either failed (5: nothing selected).
+# Each phase lists its slowest tests: where the suite's time budget goes.
 test: setup-test
 	@rc=0; \
-	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not exclusive" $(ARGS) || [ $$? -eq 5 ] || rc=1; \
-	$(PY) -m pytest -q -m exclusive $(ARGS) || [ $$? -eq 5 ] || rc=1; \
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 -m "not exclusive" $(ARGS) || [ $$? -eq 5 ] || rc=1; \
+	$(PY) -m pytest -q --durations=10 -m exclusive $(ARGS) || [ $$? -eq 5 ] || rc=1; \
 	exit $$rc
 
 # The inner loop: pure maths and the UI, under a minute.
