@@ -34,6 +34,7 @@ from obs_tui.raw import UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
+EVENT_SIZE = EVENT.size
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
 WHOLE = END_HEADERS | PADDED | PRIORITY  # flags that, END_HEADERS alone, make a frame its block
@@ -210,10 +211,19 @@ class H2Streams:
     # -- feeding --
 
     def feed(self, data: bytes) -> None:
+        """One event."""
         with self._lock:
-            self._event(data)
+            self._event(data, 0)
 
-    def _event(self, data: bytes) -> None:
+    def feed_batch(self, chunk: bytes, offsets: list[int]) -> None:
+        """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
+        chunk, under one hold of the lock."""
+        event = self._event
+        with self._lock:
+            for at in offsets:
+                event(chunk, at)
+
+    def _event(self, data: bytes, at: int) -> None:
         (
             conn_ptr,
             ts,
@@ -231,7 +241,7 @@ class H2Streams:
             cont,
             missed,
             last,
-        ) = EVENT.unpack_from(data)
+        ) = EVENT.unpack_from(data, at)
         key = (conn_ptr, key_tgid, kind)
         if kind_type == H2_EV_OPEN:
             old = self._conns.pop(key, None)
@@ -253,7 +263,7 @@ class H2Streams:
         if seq != side.seq + 1:
             side.distrust()  # an event was lost: the ring buffer was full (counted there)
         side.seq = seq
-        payload = data[EVENT.size : EVENT.size + length]
+        payload = data[at + EVENT_SIZE : at + EVENT_SIZE + length]
         if kind_type == HEADERS and last and not cont and not missed and flags & WHOLE == END_HEADERS:
             # most events: a whole header block, unpadded, in one frame and one event
             side.frame = side.block = None
