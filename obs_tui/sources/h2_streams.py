@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from hpack import Decoder
@@ -44,11 +45,11 @@ UNKNOWN_STATUS = 1  # a response whose :status could not be decoded (no HTTP sta
 PLACEHOLDER = (b"", b"")  # 32 bytes of table each: 128 fill the default 4096
 TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
-MEMO_MAX = 256
+MEMO_MAX = 256  # blocks remembered per table state
+STATES_MAX = 64  # table states remembered per side
 # (method, path, content-type) as they came -> _request's answer: the same few requests recur
 _PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bool]] = {}
 PARSED_MAX = 4096
-MISSING: Fields = {}  # not in a side's memo (a distinct object: no decoded block is it)
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
@@ -67,37 +68,64 @@ def _decoder(trusted: bool) -> Decoder:
 
 class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
-    assembled, and decoded blocks remembered while the table stays the same."""
+    assembled, and decoded blocks remembered per table state.
 
-    __slots__ = ("decoder", "seq", "frame", "block", "memo")
+    A block's meaning depends only on the block and the dynamic table it meets, and a busy
+    connection goes round the same few table states: fully indexed blocks leave the table as
+    it was, and a server that indexes a header in every response (nginx's server and date)
+    brings the table back to the same content once it is full of them. So each table content
+    seen gets a number (a state), and memo[state][block] is what that block decodes to there
+    and the state it leaves. A hit only moves `state`; the decoder's own table is brought to
+    that state (`stale`) just before the next block that has to be decoded."""
+
+    __slots__ = ("decoder", "seq", "frame", "block", "state", "stale", "states", "snapshots", "memo")
 
     def __init__(self, trusted: bool) -> None:
         self.decoder = _decoder(trusted)
         self.seq = 0
         self.frame: list | None = None  # [type, flags, stream, payload, bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
-        self.memo: dict[bytes, Fields | None] = {}
+        self._forget_states()
+
+    def _forget_states(self) -> None:
+        table = self.decoder.header_table
+        self.states: dict[tuple, int] = {}  # (entries, maxsize) -> state
+        self.snapshots: list[tuple[tuple, int, int]] = []  # state -> (entries, maxsize, size)
+        self.memo: list[dict[bytes, tuple[Fields, int]]] = []  # state -> block -> (fields, next)
+        self.state = self._state_of(table)
+        self.stale = False
+
+    def _state_of(self, table) -> int:
+        entries = tuple(table.dynamic_entries)
+        key = (entries, table.maxsize)
+        state = self.states.get(key)
+        if state is None:
+            if len(self.snapshots) >= STATES_MAX:
+                self.states, self.snapshots, self.memo = {}, [], []
+            state = self.states[key] = len(self.snapshots)
+            self.snapshots.append((entries, table.maxsize, table._current_size))
+            self.memo.append({})
+        return state
 
     def distrust(self) -> None:
         """The block stream has a hole: what was added to the table meanwhile is unknown."""
         self.decoder = _decoder(False)
         self.frame = self.block = None
-        self.memo = {}
+        self._forget_states()
 
     def decode(self, block: bytes) -> Fields | None:
         """The wanted fields of a block, None when it cannot be decoded. A field that resolved
-        to a placeholder is kept as b"" under the name b"" (unknown).
-
-        Decoded blocks that left the table as it was are remembered: the same block on the same
-        table decodes the same way, and a busy connection sends the same fully indexed blocks
-        over and over. Only a decode changes the table (or distrust, which starts anew), so the
-        memo is emptied when one does, and never needs checking on a hit."""
-        fields = self.memo.get(block, MISSING)
-        if fields is not MISSING:
-            return fields
+        to a placeholder is kept as b"" under the name b"" (unknown)."""
+        hit = self.memo[self.state].get(block)
+        if hit is not None:
+            self.stale = self.stale or hit[1] != self.state
+            self.state = hit[1]
+            return hit[0]
         table = self.decoder.header_table
-        entries = table.dynamic_entries
-        before = (len(entries), entries[0] if entries else None, table.maxsize)
+        if self.stale:
+            entries, table._maxsize, table._current_size = self.snapshots[self.state]
+            table.dynamic_entries = deque(entries)
+            self.stale = False
         try:
             headers = self.decoder.decode(block, raw=True)
         except (HPACKError, ValueError, IndexError, UnicodeError):
@@ -111,11 +139,10 @@ class _Side:
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
         del headers  # values other than the wanted fields go now
-        entries = table.dynamic_entries
-        if (len(entries), entries[0] if entries else None, table.maxsize) != before:
-            self.memo = {}
-        elif not secret and len(self.memo) < MEMO_MAX:
-            self.memo[block] = fields
+        before, memo = self.state, self.memo
+        self.state = self._state_of(table)
+        if not secret and memo is self.memo and len(memo[before]) < MEMO_MAX:  # (not just emptied)
+            memo[before][block] = (fields, self.state)
         return fields
 
 
