@@ -38,7 +38,6 @@ EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
 EVENT_SIZE = EVENT.size
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
-WHOLE = END_HEADERS | PADDED | PRIORITY  # flags that, END_HEADERS alone, make a frame its block
 KIND_SSL = 1  # conn_key.kind of a connection read through the decrypting uprobes
 UNKNOWN_ROUTE = "(HTTP/2 headers not decoded)"
 UNKNOWN_STATUS = 1  # a response whose :status could not be decoded (no HTTP status is 1)
@@ -290,16 +289,24 @@ class H2Streams:
         if seq != side.seq + 1:
             side.distrust()  # an event was lost: the ring buffer was full (counted there)
         side.seq = seq
-        payload = data[at + EVENT_SIZE : at + EVENT_SIZE + length]
-        if kind_type == HEADERS and last and not cont and not missed and flags & WHOLE == END_HEADERS:
-            # most events: a whole header block, unpadded, in one frame and one event
-            side.frame = side.block = None
-            fields = side.decode(payload)
-            if direction & 1:
-                self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
-            else:
-                self._request(conn, stream, fields, ts)
-            return
+        start = at + EVENT_SIZE
+        if last and not cont and not missed:  # most events: a whole frame in one event
+            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS:
+                # a whole header block, unpadded (its priority fields skipped)
+                side.frame = side.block = None
+                skip = 5 if flags & PRIORITY else 0
+                fields = side.decode(data[start + skip : start + length])
+                if direction & 1:
+                    self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
+                else:
+                    self._request(conn, stream, fields, ts)
+                return
+            if kind_type == RST_STREAM:
+                side.frame = None
+                code = int.from_bytes(data[start : start + 4], "big") if length >= 4 else 0
+                self._reset(conn, stream, code, ts)
+                return
+        payload = data[start : start + length]
         if not cont:
             side.frame = [kind_type, flags, stream, bytearray(payload), bool(missed), ts]
         elif side.frame is None:
