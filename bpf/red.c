@@ -44,7 +44,7 @@
     !defined(STATS_MAX) || !defined(PATHS_MAX) || !defined(LOST_UNPARSED) || !defined(LOST_UNDECODED) || \
     !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2) || \
     !defined(LOST_H2_EVENTS) || !defined(LOST_H2_CONNS) || !defined(LOST_H2_SYNC) || !defined(H2_BLOCK_MAX) || \
-    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC)
+    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC) || !defined(H2_EV_UPGRADE)
 #error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
@@ -744,8 +744,12 @@ static __always_inline int h2_adoptable(u64 *req, long n) {
 // for one known to be HTTP/2 or adopted now, past the preface for one that begins with it;
 // -1 for anything else (HTTP/1 goes on as before).
 static __always_inline long h2_start(u32 tgid, struct conn_key *key, long n, u64 *req, u32 undecoded) {
-    if (undecoded == UNDECODED_HTTP2)
+    if (undecoded == UNDECODED_HTTP2) {
+        struct h2_conn *h = h2_conns.lookup(key);
+        if (h && h->dir[0].type == H2_SKIP && h->dir[0].left == H2_PREFACE_LEN)
+            return 0;  // the client's preface after an h2c upgrade (h2_upgrade): the walk skips it
         return h2_open(tgid, key, n, 0);
+    }
     if (undecoded)
         return -1;
     struct conn *c = conns.lookup(key);
@@ -771,6 +775,53 @@ static __always_inline void h2_close(struct conn_key *key) {
         h2_emit(w, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
     }
     h2_conns.delete(key);
+}
+
+// HTTP/1.1's upgrade to h2c (RFC 7540, 3.2): a request answered "101 Switching Protocols"
+// with "Upgrade: h2c" is answered again on HTTP/2 stream 1, and the client's preface follows.
+// The connection becomes HTTP/2 here, its HPACK tables new (trusted), expecting the preface;
+// the request's method, path and start go to user space as stream 1's request (H2_EV_UPGRADE,
+// the path in its data), so it is counted once, over HTTP/2, with the status stream 1 gets.
+// The 101's header is looked at in its first H2_UPGRADE_SCAN bytes (a WebSocket 101 has no
+// "h2c"); returns where the HTTP/2 frames begin in the buffer (after its blank line, or the
+// buffer's end when that is not among those bytes: then from the next write), or -1.
+#define H2_UPGRADE_SCAN 256
+#define H2_CRLFCRLF 0x0a0d0a0dU
+#define H2_H2C_CR 0x0d633268U  // "h2c\r"
+static __always_inline long h2_upgrade(struct conn_key *key, struct conn *c, u64 buf, long n) {
+    long end = n;
+    int h2c = 0;
+    for (int i = 0; i < H2_UPGRADE_SCAN && i + 4 <= n; i++) {
+        u32 word = 0;
+        if (bpf_probe_read_user(&word, sizeof(word), (void *)(buf + i)))
+            break;
+        h2c |= word == H2_H2C_CR;
+        if (word == H2_CRLFCRLF) {
+            end = i + 4;
+            break;
+        }
+    }
+    if (!h2c)
+        return -1;
+    u8 method = c->method, truncated = c->truncated, words = c->path_words;
+    u64 start = c->start_ns;
+    if (h2_open(c->tgid, key, 0, 0) < 0)  // (the request is no longer waiting as HTTP/1)
+        return -1;
+    struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+    if (!e) {
+        count_lost(LOST_H2_EVENTS);
+        return end;
+    }
+    struct h2_head h = {.conn = key->ptr, .key_tgid = key->tgid, .kind = key->kind, .ts = start,
+                        .tgid = c->tgid, .gen = c->gen, .stream = 1, .type = H2_EV_UPGRADE,
+                        .flags = method, .missed = truncated, .last = 1, .len = words * 8};
+    e->h = h;
+    u64 *dst = (u64 *)e->data, *src = (u64 *)c->path;
+#pragma unroll
+    for (int i = 0; i < PATH_LEN / 8; i++)
+        dst[i] = i < words ? src[i] : 0;
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    return end;
 }
 
 // ---- HTTP/1 and the hooks into HTTP/2 ----
@@ -885,6 +936,12 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n) {
     if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
         record(c, status, bpf_ktime_get_ns());
         c->method = 0;
+    } else if (status == 101) {
+        long at = h2_upgrade(key, c, buf, n);
+        if (at >= 0) {
+            h2_io(key, buf, n, H2_DIR_RESPONSE, at);
+            return;
+        }
     }
     if (c->closing) {
         if (c->method)

@@ -1,8 +1,9 @@
 """HTTP/2 and gRPC requests from the RED probe's frame events (bpf/red.c, the HTTP/2 section).
 
 The probe walks the frames of every HTTP/2 connection of a server and sends here only the
-header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes and the connection's
-start and end, each with its stream, direction and time. This module keeps one HPACK decoder
+header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes, the connection's start
+and end, and the HTTP/1.1 request an h2c upgrade turned into stream 1 (method and path as its
+HTTP/1 parser read them), each with its stream, direction and time. This module keeps one HPACK decoder
 per connection and direction (the `hpack` package), decodes each block in order, keeps only
 :method, :path (cut before its query), :status, grpc-status and content-type, and drops the
 rest at once. Streams are requests: latency from the request's first HEADERS to the
@@ -30,8 +31,8 @@ from hpack import Decoder
 from hpack.exceptions import HPACKError
 from hpack.struct import NeverIndexedHeaderTuple
 
-from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, PATH_LEN
-from obs_tui.raw import UNPARSED_METHOD, StatEntry, StatKey, bucket_of
+from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
+from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
@@ -284,6 +285,13 @@ class H2Streams:
             return
         if kind_type == H2_EV_DESYNC:
             del self._conns[key]  # the probe lost its frames; counted there as a lost event
+            return
+        if kind_type == H2_EV_UPGRADE:
+            # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
+            # parsed it (its path NUL-padded, already cut before any query)
+            method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
+            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
+            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
             return
         side = conn.sides[direction & 1]
         if seq != side.seq + 1:

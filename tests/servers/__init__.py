@@ -333,3 +333,12 @@ def grpc_server(tmp: Path):
     args = [sys.executable, str(HERE / "grpc_server.py"), str(port), str(tmp / "grpc_counts.json")]
     with _running(args, port, tmp) as proc:
         yield Server(proc.pid, port, h2c_port=port)
+
+
+@contextlib.contextmanager
+def h2c_upgrade_server(tmp: Path):
+    """An HTTP/2 server (the `h2` library) that accepts HTTP/1.1's upgrade to h2c
+    (h2c_upgrade_server.py): / 200, /fail 500, anything else 404."""
+    port = free_port()
+    with _running([sys.executable, str(HERE / "h2c_upgrade_server.py"), str(port)], port, tmp) as proc:
+        yield Server(proc.pid, port, h2c_port=port)
