@@ -190,6 +190,13 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
         for at in offsets:
             unpack(chunk, at)
     least = time.thread_time() - t
+    kinds: dict[str, int] = {}  # events by frame type (a frame split over calls: "+cont")
+    names = {1: "HEADERS", 3: "RST_STREAM", 9: "CONTINUATION", 0xF0: "open", 0xF1: "close", 0xF3: "upgrade"}
+    for chunk, offsets in chunks:
+        for at in offsets:
+            f = unpack(chunk, at)
+            name = names.get(f[9], str(f[9])) + ("+cont" if f[13] else "")
+            kinds[name] = kinds.get(name, 0) + 1
     streams = H2Streams()
     t = time.thread_time()
     for chunk, offsets in chunks:
@@ -205,11 +212,11 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
                 streams.feed_batch(chunk, offsets)
         pstats.Stats(prof).sort_stats("tottime").print_stats(12)
     # every block H2Streams decodes, in order, per connection side (one more replay, recorded)
-    blocks: list[tuple[int, bytes]] = []
+    blocks: list[tuple[object, bytes]] = []  # (the side itself: an id could be reused)
     decode = h2_streams._Side.decode
 
     def recorded(side, block):
-        blocks.append((id(side), block))
+        blocks.append((side, block))
         return decode(side, block)
 
     h2_streams._Side.decode = recorded  # type: ignore[method-assign]
@@ -219,7 +226,7 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
             streams.feed_batch(chunk, offsets)
     finally:
         h2_streams._Side.decode = decode  # type: ignore[method-assign]
-    decoders: dict[int, Decoder] = {}
+    decoders: dict[object, Decoder] = {}
     failed = 0
     t = time.thread_time()
     for side, block in blocks:
@@ -233,8 +240,9 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
             failed += 1  # an adopted connection: its table began before the probe looked
     hpack_s = time.thread_time() - t
     n = max(requests, 1)
+    per = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
     return (
-        f" floors (replayed, {events} events, {events / n:.2f} per request): "
+        f" floors (replayed, {events} events, {events / n:.2f} per request: {per}): "
         f"unpack only {least / n * 1e6:.2f} us/req | H2Streams {ours / n * 1e6:.2f} us/req | "
         f"hpack alone, no memo {hpack_s / n * 1e6:.2f} us/req ({hpack_s / max(len(blocks), 1) * 1e6:.2f} us/block, {len(blocks)} blocks, {failed} failed)"
     )

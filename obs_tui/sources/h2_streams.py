@@ -83,7 +83,7 @@ class _Side:
     def __init__(self, trusted: bool) -> None:
         self.decoder = _decoder(trusted)
         self.seq = 0
-        self.frame: list | None = None  # [type, flags, stream, payload, bad, ts]
+        self.frame: list | None = None  # [type, flags, stream, payload bytes, bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
         self._forget_states()
 
@@ -303,11 +303,9 @@ class H2Streams:
                 # a whole header block, unpadded (its priority fields skipped)
                 side.frame = side.block = None
                 skip = 5 if flags & PRIORITY else 0
-                fields = side.decode(data[start + skip : start + length])
-                if direction & 1:
-                    self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
-                else:
-                    self._request(conn, stream, fields, ts)
+                self._block(
+                    conn, direction & 1, stream, flags, side.decode(data[start + skip : start + length]), ts
+                )
                 return
             if kind_type == RST_STREAM:
                 side.frame = None
@@ -316,7 +314,7 @@ class H2Streams:
                 return
         payload = data[start : start + length]
         if not cont:
-            side.frame = [kind_type, flags, stream, bytearray(payload), bool(missed), ts]
+            side.frame = [kind_type, flags, stream, payload, bool(missed), ts]
         elif side.frame is None:
             return
         else:
@@ -324,6 +322,19 @@ class H2Streams:
             side.frame[4] = side.frame[4] or bool(missed)
         if last:
             frame, side.frame = side.frame, None
+            kind_type, flags, stream, payload, bad, ts = frame
+            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
+                # a whole block in one frame, split over the server's calls (iovecs)
+                side.block = None
+                self._block(
+                    conn,
+                    direction & 1,
+                    stream,
+                    flags,
+                    side.decode(payload[5:] if flags & PRIORITY else payload),
+                    ts,
+                )
+                return
             self._frame(conn, side, direction & 1, frame)
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
@@ -354,10 +365,16 @@ class H2Streams:
             fields = None
         else:
             fields = side.decode(bytes(block))
-        if direction == 0:
-            self._request(conn, stream, fields, ts)
+        self._block(conn, direction, stream, first_flags, fields, ts)
+
+    def _block(
+        self, conn: _Conn, direction: int, stream: int, flags: int, fields: Fields | None, ts: int
+    ) -> None:
+        """A header block decoded: a request's (or its trailers), or a response's."""
+        if direction:
+            self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
         else:
-            self._response(conn, stream, fields, bool(first_flags & END_STREAM), ts)
+            self._request(conn, stream, fields, ts)
 
     def _request(self, conn: _Conn, stream: int, fields: Fields | None, ts: int) -> None:
         if stream not in conn.streams:  # else: the request's trailers

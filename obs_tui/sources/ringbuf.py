@@ -23,7 +23,6 @@ BUSY = 1 << 31
 DISCARD = 1 << 30
 HEADER = 8
 POSITION = struct.Struct("<Q")
-LENGTH = struct.Struct("<I")
 
 
 class RingReader:
@@ -36,6 +35,7 @@ class RingReader:
         self._producer = mmap.mmap(
             map_fd, self.page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=self.page
         )
+        self._words = memoryview(self._producer).cast("I")  # where the record headers are read
 
     def drain(self) -> tuple[bytes, list[int]]:
         """The records committed since the last drain: one buffer and each record's offset
@@ -46,24 +46,24 @@ class RingReader:
         if consumer >= producer:
             return b"", []
         start = self.page + (consumer & self.mask)
-        ring = self._producer
-        unpack = LENGTH.unpack_from
+        words = self._words
         # Headers first, in the ring itself: a record whose header says committed was written
         # whole before (the kernel clears the busy bit last), so the copy after finds it whole.
         offsets = []
         at = 0
         end = producer - consumer
         while at < end:
-            length = unpack(ring, start + at)[0]
+            length = words[(start + at) >> 2]  # (records are 8-byte aligned)
             if length & BUSY:
                 break
             if not length & DISCARD:
                 offsets.append(at + HEADER)
             at += (((length & ~(BUSY | DISCARD)) + HEADER + 7) >> 3) << 3
-        chunk = ring[start : start + at]
+        chunk = self._producer[start : start + at]
         POSITION.pack_into(self._consumer, 0, consumer + at)
         return chunk, offsets
 
     def close(self) -> None:
+        self._words.release()
         self._consumer.close()
         self._producer.close()
