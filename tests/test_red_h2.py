@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -265,3 +266,34 @@ def test_h2c_upgrade_counts_the_upgraded_request_once(env, upgrading):
     assert (svc.requests, svc.aborted, svc.protocol) == (4, 0, "h2")
     assert next(r for r in svc.routes if r.route == "/").p50_ms > 0
     assert section.lost_events == 0, section.lost_reasons
+
+
+def test_websocket_101_is_not_taken_for_h2c(env):
+    """A WebSocket handshake is answered 101 too (the `websockets` library's server and
+    client): without `Upgrade: h2c` the connection is not made HTTP/2, so its frames are never
+    walked as HTTP/2 ones: no HTTP/2 connection, no lost event; the h2c upgrade server next to
+    it is still counted."""
+    from websockets.sync.client import connect
+    from websockets.sync.server import serve
+
+    def echo(ws) -> None:
+        for message in ws:
+            ws.send(message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        w = Window(env.red, os.getpid())
+        opened = len(env.red.h2._conns)
+        with connect(f"ws://127.0.0.1:{port}/chat") as ws:
+            for i in range(20):
+                ws.send(f"PRI * HTTP/2.0 {i}")  # frames that would look like HTTP/2 if walked
+                assert ws.recv() == f"PRI * HTTP/2.0 {i}"
+            time.sleep(0.3)  # the ring buffer drained
+            assert len(env.red.h2._conns) == opened
+        server.shutdown()
+        thread.join()
+    section = w.source.sample(time.time())
+    assert not [k for k in section.stats if k.pid == os.getpid() and k.proto in ("h2", "grpc")]
+    assert section.lost_events == w.prev.lost_events
