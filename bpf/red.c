@@ -372,7 +372,8 @@ struct h2_dir {
     u8 type;
     u8 flags;
     u8 hhave;       // bytes of a frame header cut by the end of a buffer, kept in hdr
-    u8 pad[5];
+    u8 sent;        // some of the current frame's payload was sent (its next event continues it)
+    u8 pad[4];
     u8 hdr[24];     // 9 used; room for a masked length past a variable offset
 };
 
@@ -491,9 +492,13 @@ static __always_inline void h2_frame(struct h2_walk *w, u8 *p) {
     u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
     u32 at = w->pos, n = w->n;
     u32 avail = n - at < len ? n - at : len;
-    if (type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM)
+    // A frame header that ends its buffer (grpc-core and nginx write a header block's frame
+    // header and payload in separate iovecs) sends nothing yet: its payload's first bytes will
+    // be the frame's first event (h2_step), saving an empty event per such frame.
+    if ((type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM) && (avail || !len))
         h2_emit(w, ++w->d.seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
     if (avail < len) {
+        w->d.sent = (u8)(((u64)avail + 0xffffffffULL) >> 32);  // avail != 0, without a branch
         w->d.left = len - avail;
         w->d.type = type;
         w->d.flags = flags;
@@ -554,8 +559,9 @@ static __always_inline int h2_step(struct h2_walk *w) {
         u32 take = w->d.left < rest ? w->d.left : rest;
         u8 t = w->d.type;
         if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
-            h2_emit(w, ++w->d.seq, t, w->d.flags, w->d.stream, w->d.frame_len, 1, take == w->d.left, buf + w->pos,
-                    take);
+            h2_emit(w, ++w->d.seq, t, w->d.flags, w->d.stream, w->d.frame_len, w->d.sent, take == w->d.left,
+                    buf + w->pos, take);
+        w->d.sent = 1;
         w->d.left -= take;
         w->pos += take;
         return 0;
