@@ -52,6 +52,7 @@ _PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bo
 PARSED_MAX = 4096
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
+PSEUDO = min(H2_EV_OPEN, H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_UPGRADE)  # event types above a frame's
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
 
 Fields = dict[bytes, bytes]
@@ -201,11 +202,20 @@ def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tup
     )
 
 
+_NUMBERS: dict[bytes | None, int | None] = {None: None}  # a status's bytes -> its value
+NUMBERS_MAX = 1024
+
+
 def _number(fields: Fields | None, name: bytes) -> int | None:
     value = fields.get(name) if fields is not None else None
-    if value is None or not value.isdigit():
-        return None
-    return int(value)
+    try:
+        return _NUMBERS[value]
+    except KeyError:
+        if len(_NUMBERS) >= NUMBERS_MAX:
+            _NUMBERS.clear()
+            _NUMBERS[None] = None
+        number = _NUMBERS[value] = int(value) if value is not None and value.isdigit() else None
+        return number
 
 
 class H2Streams:
@@ -270,28 +280,11 @@ class H2Streams:
             last,
         ) = EVENT.unpack_from(data, at)
         key = (conn_ptr, key_tgid, kind)
-        if kind_type == H2_EV_OPEN:
-            old = self._conns.pop(key, None)
-            if old is not None:
-                self._end(old, ts)
-            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, trusted=not flags)
+        if kind_type >= PSEUDO:
+            self._pseudo(data, at, key, kind_type, ts, tgid, gen, flags, length, missed)
             return
         conn = self._conns.get(key)
         if conn is None:
-            return
-        if kind_type == H2_EV_CLOSE:
-            self._end(conn, ts)
-            del self._conns[key]
-            return
-        if kind_type == H2_EV_DESYNC:
-            del self._conns[key]  # the probe lost its frames; counted there as a lost event
-            return
-        if kind_type == H2_EV_UPGRADE:
-            # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
-            # parsed it (its path NUL-padded, already cut before any query)
-            method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
-            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
-            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
             return
         side = conn.sides[direction & 1]
         if seq != side.seq + 1:
@@ -302,10 +295,11 @@ class H2Streams:
             if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS:
                 # a whole header block, unpadded (its priority fields skipped)
                 side.frame = side.block = None
-                skip = 5 if flags & PRIORITY else 0
-                self._block(
-                    conn, direction & 1, stream, flags, side.decode(data[start + skip : start + length]), ts
-                )
+                fields = side.decode(data[start + 5 if flags & PRIORITY else start : start + length])
+                if direction & 1:
+                    self._response(conn, stream, fields, flags & END_STREAM, ts)
+                else:
+                    self._request(conn, stream, fields, ts)
                 return
             if kind_type == RST_STREAM:
                 side.frame = None
@@ -336,6 +330,41 @@ class H2Streams:
                 )
                 return
             self._frame(conn, side, direction & 1, frame)
+
+    def _pseudo(
+        self,
+        data: bytes,
+        at: int,
+        key: tuple,
+        kind_type: int,
+        ts: int,
+        tgid: int,
+        gen: int,
+        flags: int,
+        length: int,
+        missed: int,
+    ) -> None:
+        """The probe's own events: a connection's start, end, lost frames, or upgrade."""
+        if kind_type == H2_EV_OPEN:
+            old = self._conns.pop(key, None)
+            if old is not None:
+                self._end(old, ts)
+            self._conns[key] = _Conn(tgid, gen, key[2] == KIND_SSL, trusted=not flags)
+            return
+        conn = self._conns.get(key)
+        if conn is None:
+            return
+        if kind_type == H2_EV_CLOSE:
+            self._end(conn, ts)
+            del self._conns[key]
+        elif kind_type == H2_EV_DESYNC:
+            del self._conns[key]  # the probe lost its frames; counted there as a lost event
+        elif kind_type == H2_EV_UPGRADE:
+            # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
+            # parsed it (its path NUL-padded, already cut before any query)
+            method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
+            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
+            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
         kind, flags, stream, payload, bad, ts = frame
@@ -372,7 +401,7 @@ class H2Streams:
     ) -> None:
         """A header block decoded: a request's (or its trailers), or a response's."""
         if direction:
-            self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
+            self._response(conn, stream, fields, flags & END_STREAM, ts)
         else:
             self._request(conn, stream, fields, ts)
 
@@ -380,7 +409,7 @@ class H2Streams:
         if stream not in conn.streams:  # else: the request's trailers
             conn.streams[stream] = _Stream(ts, *_request(fields))
 
-    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: bool, ts: int) -> None:
+    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: int, ts: int) -> None:
         s = conn.streams.get(stream)
         if s is None:
             self.unmatched += 1
