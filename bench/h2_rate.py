@@ -27,7 +27,9 @@ per-event Python work (each event's header unpacked, nothing else), H2Streams ov
 events again (its own cost, without the ring), and the `hpack` decoder alone over every
 header block of every connection in order, with no memo (a pure-Python HPACK's own cost per
 block, what a block that misses the memo costs: a churning table's worst case).
-A loaded host inflates every figure; the counts must be exact on any host.
+The probe decodes every HTTP/2 connection on the host: other HTTP/2 traffic during a run (the
+floors line's events per request says how much came) is in the drain thread's CPU too. A
+loaded host inflates every figure; the counts must be exact on any host.
 """
 
 from __future__ import annotations
