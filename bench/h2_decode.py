@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """User-space cost of HTTP/2 and gRPC decoding per request (issue 14's target: < 5 us, one core).
 
-    .venv/bin/python bench/h2_decode.py [--calls 20000] [--conns 50] [--methods 20]
+    .venv/bin/python bench/h2_decode.py [--calls 20000] [--conns 50] [--methods 20] [--churn]
 
 The probe's events for --calls gRPC calls are built first, in the probe's event layout
 (struct h2_event, as tests/test_h2_streams.py builds them), from real HPACK blocks of the
@@ -9,9 +9,18 @@ The probe's events for --calls gRPC calls are built first, in the probe's event 
 :path, :authority, content-type, te, user-agent, grpc-accept-encoding, grpc-timeout), the
 response's HEADERS and its trailers (grpc-status, grpc-message), over --conns connections
 opened and closed, round --methods gRPC methods, one call in twenty failing. Then they are
-fed, timed, to sources/h2_streams.py's H2Streams as the ring buffer's thread feeds them (the
-bytes copied out of a ctypes buffer, as the ring buffer callback does, then decoded, streams
-matched, counters kept), and read back as counters once per 1,000 calls, as the sampler does.
+fed, timed, to sources/h2_streams.py's H2Streams as the ring buffer's thread feeds them (laid
+out as sources/ringbuf.py's drain hands them over: 8-byte record headers, records padded to 8
+bytes, a batch of --batch events per drain; then decoded, streams matched, counters kept), and
+read back as counters once per 1,000 calls, as the sampler does.
+
+grpc-timeout is sent as grpc's C core sends it (hpack_encoder.cc, TimeoutCompressorImpl): a
+call's timeout (here a 1 s deadline, a few ms already spent) is sent as the index of an earlier
+one still in the table when it is shorter by less than 3 %, else as a new indexed literal; so a
+connection's request blocks repeat once its methods are in the table. --churn sends a new
+grpc-timeout value indexed with every call instead (the session-6 bench): every request block
+then changes the table, the stated worst case, where most blocks go through the pure-Python
+`hpack` decoder. The ring buffer's own read is not counted here (bench/h2_rate.py counts it).
 Reported: us per call (wall and this thread's CPU), and the counters checked against what was
 sent. A loaded host inflates the figures.
 """
@@ -19,7 +28,7 @@ sent. A loaded host inflates the figures.
 from __future__ import annotations
 
 import argparse
-import ctypes
+import struct
 import sys
 import time
 from pathlib import Path
@@ -41,8 +50,24 @@ class Recorder:
         self.events.append(data)
 
 
-def build(calls: int, conns: int, methods: int) -> tuple[list[bytes], dict[tuple[str, int], int]]:
+def grpc_timeout(i: int, previous: list[int], churn: bool) -> str:
+    """The grpc-timeout value a grpc C core client sends for call i (previous: the values it
+    sent as new literals on this connection, newest last, at most five)."""
+    if churn:
+        return f"{1000 + i % 7}m"
+    timeout = 1000 - (i * 7) % 5  # a 1 s deadline, 0-4 ms of it spent before sending
+    for earlier in reversed(previous):
+        if 0.97 * earlier < timeout <= earlier:  # within 3 %, shorter: its index is sent
+            return f"{earlier}m"
+    previous[:] = [*previous[-4:], timeout]
+    return f"{timeout}m"
+
+
+def build(
+    calls: int, conns: int, methods: int, churn: bool = False
+) -> tuple[list[bytes], dict[tuple[str, int], int]]:
     rec = Recorder()
+    previous: list[int] = []
     sent: dict[tuple[str, int], int] = {}
     per_conn = max(1, calls // conns)
     c = None
@@ -51,6 +76,7 @@ def build(calls: int, conns: int, methods: int) -> tuple[list[bytes], dict[tuple
             if c is not None:
                 c.close(i * 1000)
             c = Conn(rec, conn=1 + i // per_conn)  # type: ignore[arg-type]
+            previous = []
         assert c is not None
         stream = 1 + 2 * (i % per_conn)
         method = f"/bench.Service{i % methods}/Method{i % 3}"
@@ -68,7 +94,7 @@ def build(calls: int, conns: int, methods: int) -> tuple[list[bytes], dict[tuple
                 ("te", "trailers"),
                 ("user-agent", "grpc-python/1.66.0 grpc-c/43.0.0 (linux; chttp2)"),
                 ("grpc-accept-encoding", "identity,deflate,gzip"),
-                ("grpc-timeout", f"{1000 + i % 7}m"),
+                ("grpc-timeout", grpc_timeout(i, previous, churn)),
             ],
             t0,
         )
@@ -91,15 +117,23 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--conns", type=int, default=50)
     parser.add_argument("--methods", type=int, default=20)
+    parser.add_argument("--churn", action="store_true", help="a new grpc-timeout indexed every call")
+    parser.add_argument("--batch", type=int, default=200, help="events per ring buffer drain")
     args = parser.parse_args()
-    events, sent = build(args.calls, args.conns, args.methods)
-    # as in the ring buffer: each event in C memory, copied out by the callback
-    buffers = [(ctypes.create_string_buffer(e, len(e)), len(e)) for e in events]
+    events, sent = build(args.calls, args.conns, args.methods, args.churn)
+    batches = []  # as the ring holds them: 8-byte header, record, padding to 8 bytes
+    for first in range(0, len(events), args.batch):
+        chunk, offsets = bytearray(), []
+        for e in events[first : first + args.batch]:
+            chunk += struct.pack("<II", len(e), 0)
+            offsets.append(len(chunk))
+            chunk += e + bytes(-len(e) % 8)
+        batches.append((bytes(chunk), offsets))
     streams = H2Streams()
-    read_every = max(1, len(buffers) * 1000 // args.calls)
+    read_every = max(1, len(batches) * 1000 // args.calls)
     wall, cpu = time.perf_counter(), time.thread_time()
-    for i, (buf, size) in enumerate(buffers):
-        streams.feed(ctypes.string_at(buf, size))
+    for i, (chunk, offsets) in enumerate(batches):
+        streams.feed_batch(chunk, offsets)
         if i % read_every == 0:
             streams.entries()
     entries = streams.entries()
@@ -111,7 +145,8 @@ def main() -> int:
         )
         return 1
     print(
-        f"{args.calls} gRPC calls, {len(events)} events, {args.conns} connections: "
+        f"{args.calls} gRPC calls, {args.methods} methods{', churn' if args.churn else ''}, {len(events)} events, "
+        f"{args.conns} connections: "
         f"{wall / args.calls * 1e6:.2f} us/call wall, {cpu / args.calls * 1e6:.2f} us/call CPU "
         f"(target < 5 us); counters exact"
     )

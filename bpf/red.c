@@ -44,7 +44,7 @@
     !defined(STATS_MAX) || !defined(PATHS_MAX) || !defined(LOST_UNPARSED) || !defined(LOST_UNDECODED) || \
     !defined(METHOD_UNPARSED) || !defined(UNPARSED_HASH) || !defined(UNDECODED_TLS) || !defined(UNDECODED_HTTP2) || \
     !defined(LOST_H2_EVENTS) || !defined(LOST_H2_CONNS) || !defined(LOST_H2_SYNC) || !defined(H2_BLOCK_MAX) || \
-    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC)
+    !defined(H2_FRAMES) || !defined(H2_TAILS) || !defined(H2_EV_OPEN) || !defined(H2_EV_CLOSE) || !defined(H2_EV_DESYNC) || !defined(H2_EV_UPGRADE)
 #error "load through obs_tui.bcc_setup.load_program: it passes obs_tui/probe_constants.py as -D flags"
 #endif
 #define METHOD_MAX 8  // "OPTIONS ": the longest method plus its space
@@ -374,6 +374,7 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 #define H2_OPEN_NONE 0
 #define H2_OPEN_PREFACE 1  // the call's bytes begin with the connection preface
 #define H2_OPEN_ADOPTED 2  // a connection met mid-stream, at a request's HEADERS frame
+#define H2_OPEN_UPGRADE 3  // a 101 to h2c was written: the client's preface comes next
 
 struct h2_dir {
     u32 left;       // bytes of the current frame's payload still to come in later buffers
@@ -383,7 +384,8 @@ struct h2_dir {
     u8 type;
     u8 flags;
     u8 hhave;       // bytes of a frame header cut by the end of a buffer, kept in hdr
-    u8 pad[5];
+    u8 sent;        // some of the current frame's payload was sent (its next event continues it)
+    u8 pad[4];
     u8 hdr[24];     // 9 used; room for a masked length past a variable offset
 };
 
@@ -535,9 +537,13 @@ static __always_inline void h2_frame(struct h2_walk *w, struct h2_conn *h, struc
     u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
     u32 at = w->pos, n = w->n;
     u32 avail = n - at < len ? n - at : len;
-    if (type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM)
+    // A frame header that ends its buffer (grpc-core and nginx write a header block's frame
+    // header and payload in separate iovecs) sends nothing yet: its payload's first bytes will
+    // be the frame's first event (h2_step), saving an empty event per such frame.
+    if ((type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM) && (avail || !len))
         h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
     if (avail < len) {
+        d->sent = (u8)(((u64)avail + 0xffffffffULL) >> 32);  // avail != 0, without a branch
         d->left = len - avail;
         d->type = type;
         d->flags = flags;
@@ -591,8 +597,9 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         u32 take = d->left < rest ? d->left : rest;
         u8 t = d->type;
         if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
-            h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, 1, take == d->left,
+            h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, d->sent, take == d->left,
                     buf + w->pos, take);
+        d->sent = 1;
         d->left -= take;
         w->pos += take;
         return 0;
@@ -646,20 +653,48 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->pending = 1;
 }
 
+// The request a 101 to h2c answered (H2_OPEN_UPGRADE), as stream 1's (H2_EV_UPGRADE: its
+// method in flags, its path in data, its start as the time): HTTP/2 answers it on stream 1.
+static __always_inline void h2_upgraded(struct h2_walk *w) {
+    struct conn *c = conns.lookup(&w->key);
+    if (!c || !c->method)
+        return;
+    struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+    if (!e) {
+        count_lost(LOST_H2_EVENTS);
+        c->method = 0;
+        return;
+    }
+    u8 words = c->path_words;
+    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = c->start_ns,
+                        .tgid = w->tgid, .gen = w->gen, .stream = 1, .type = H2_EV_UPGRADE,
+                        .flags = c->method, .missed = c->truncated, .last = 1, .len = words * 8};
+    e->h = h;
+    u64 *dst = (u64 *)e->data, *src = (u64 *)c->path;
+#pragma unroll
+    for (int i = 0; i < PATH_LEN / 8; i++)
+        dst[i] = i < words ? src[i] : 0;
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    c->method = 0;  // no longer waiting as HTTP/1
+}
+
 // The connection becomes HTTP/2 (in the walk program, before its first frames are walked):
 // its h2_conns entry, and the event that tells user space (flags: 1 when adopted mid-stream,
 // its HPACK tables begun before the probe looked). The rest of a preface cut by the end of the
-// read is skipped as a frame's payload would be.
+// read is skipped as a frame's payload would be; after a 101 to h2c, the whole preface is.
 static __always_inline void h2_open(struct h2_walk *w) {
     struct h2_conn fresh = {.tgid = w->tgid, .gen = w->gen};
-    u8 adopted = w->open == H2_OPEN_ADOPTED;
+    u8 adopted = w->open == H2_OPEN_ADOPTED, upgrade = w->open == H2_OPEN_UPGRADE;
     w->open = H2_OPEN_NONE;
     struct conn_key k = h2_key(&w->key, H2_DIR_RESPONSE);
     if (h2_conns.update(&k, &fresh)) {
         count_lost(LOST_H2_CONNS);
         return;
     }
-    if (!adopted && w->n < H2_PREFACE_LEN) {
+    if (upgrade) {
+        fresh.d.left = H2_PREFACE_LEN;
+        fresh.d.type = H2_SKIP;
+    } else if (!adopted && w->n < H2_PREFACE_LEN) {
         fresh.d.left = H2_PREFACE_LEN - w->n;
         fresh.d.type = H2_SKIP;
     }
@@ -670,6 +705,8 @@ static __always_inline void h2_open(struct h2_walk *w) {
         return;
     }
     h2_emit(w, w->tgid, w->gen, 0, H2_EV_OPEN, adopted, 0, 0, 0, 1, 0, 0);
+    if (upgrade)
+        h2_upgraded(w);
 }
 
 // The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
@@ -785,6 +822,13 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     u8 open = H2_OPEN_NONE;
     struct conn *c;
     if (undecoded == UNDECODED_HTTP2) {
+        struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+        struct h2_conn *h = h2_conns.lookup(&k);
+        if (h && h->d.type == H2_SKIP && h->d.left == H2_PREFACE_LEN) {
+            // the client's preface after an h2c upgrade (H2_OPEN_UPGRADE): the walk skips it
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            return 0;
+        }
         open = H2_OPEN_PREFACE;
     } else if (undecoded) {
         return -1;
@@ -827,6 +871,34 @@ static __always_inline void h2_close(struct conn_key *key) {
         h2_emit(w, h->tgid, h->gen, 0, H2_EV_CLOSE, 0, 0, 0, 0, 1, 0, 0);
     }
     h2_forget(key);
+}
+
+// HTTP/1.1's upgrade to h2c (RFC 7540, 3.2): a request answered "101 Switching Protocols"
+// with "Upgrade: h2c" is answered again on HTTP/2 stream 1, and the client's preface follows.
+// The connection becomes HTTP/2 at that write (on_write), its HPACK tables new (trusted),
+// expecting the preface (h2_open, H2_OPEN_UPGRADE); the request's method, path and start go
+// to user space as stream 1's request (h2_upgraded), so it is counted once, over HTTP/2, with
+// the status stream 1 gets. The 101's header is looked at in its first H2_UPGRADE_SCAN bytes
+// (a WebSocket 101 has no "h2c"); returns where the HTTP/2 frames begin in the buffer (after
+// its blank line, or the buffer's end when that is not among those bytes: then from the next
+// write), or -1 for a 101 to anything else.
+#define H2_UPGRADE_SCAN 256
+#define H2_CRLFCRLF 0x0a0d0a0dU
+#define H2_H2C_CR 0x0d633268U  // "h2c\r"
+static __always_inline long h2_upgrade(u64 buf, long n) {
+    long end = n;
+    int h2c = 0;
+    for (int i = 0; i < H2_UPGRADE_SCAN && i + 4 <= n; i++) {
+        u32 word = 0;
+        if (bpf_probe_read_user(&word, sizeof(word), (void *)(buf + i)))
+            break;
+        h2c |= word == H2_H2C_CR;
+        if (word == H2_CRLFCRLF) {
+            end = i + 4;
+            break;
+        }
+    }
+    return h2c ? end : -1;
 }
 
 // ---- HTTP/1 and the hooks into HTTP/2 ----
@@ -940,6 +1012,15 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
     if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
         record(c, status, bpf_ktime_get_ns());
         c->method = 0;
+    } else if (status == 101) {
+        long at = h2_upgrade(buf, n);
+        if (at >= 0) {
+            // HTTP/2 from here; the waiting request stays in c for the walk (h2_upgraded)
+            c->h2 = 1;
+            c->partial_ns = 0;
+            h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen);
+            return;
+        }
     }
     if (c->closing) {
         if (c->method)

@@ -64,6 +64,7 @@ H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel 
 H2_EV_OPEN = 0xF0  # a connection becomes HTTP/2 (flags: 1 when adopted mid-stream, no preface)
 H2_EV_CLOSE = 0xF1  # it ended
 H2_EV_DESYNC = 0xF2  # the probe lost its frame boundaries: its open streams are gone
+H2_EV_UPGRADE = 0xF3  # an HTTP/1.1 request upgraded to h2c: stream 1's request (flags: method code)
 
 # Sizes of the probe's maps that user space words or sizes its caches by.
 STATS_MAX = 16384  # (service, method, status, path) counters
@@ -97,6 +98,7 @@ def defines() -> dict[str, int]:
         "H2_EV_OPEN": H2_EV_OPEN,
         "H2_EV_CLOSE": H2_EV_CLOSE,
         "H2_EV_DESYNC": H2_EV_DESYNC,
+        "H2_EV_UPGRADE": H2_EV_UPGRADE,
         "METHOD_UNPARSED": METHOD_UNPARSED,
         "UNPARSED_HASH": UNPARSED_HASH,
         "STATS_MAX": STATS_MAX,

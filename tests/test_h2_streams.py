@@ -119,3 +119,39 @@ def test_close_counts_unanswered_streams_as_aborted():
     c.headers(0, 1, [(":method", "GET"), (":path", "/a")], 0, end=True)
     c.close(10)
     assert counts(s) == {("GET", "/a", 0, "h2", -1): 1}
+
+
+def test_blocks_remembered_per_table_state_decode_as_that_state_says():
+    """A peer that indexes a header in every block (nginx's server and date do) brings its
+    table back to the same few contents: decoded blocks are remembered per table state. Here
+    the client indexes :path /a or /b, alternately, in every other request, so the table
+    alternates between two states, whose newest entry is /a or /b; a fully indexed request
+    naming the newest entry (index 62) means /a in one state and /b in the other. Remembered
+    blocks move between the states without decoding; the block first met after them must be
+    decoded against the state they left, never against the decoder's last decoded table."""
+    s = H2Streams()
+    c = Conn(s)
+    get = b"\x82"  # :method GET (static)
+
+    def literal(path: bytes) -> bytes:  # :path (static name 4), value indexed: 0x44
+        return get + bytes([0x44, len(path)]) + path
+
+    newest = get + b"\xbe"  # indexed field 62: the dynamic table's newest entry
+    sent: dict[str, int] = {}
+    stream = 1
+    path = ""
+    plan = [literal(b"/a"), literal(b"/b")] * 200  # entries of 39 bytes: the table fills at 105
+    plan[301:301] = [newest]  # after /a (plan[300]): the first newest, met in state "/a"
+    plan[353:353] = [newest]  # after /b
+    plan += [newest]  # after /b again: remembered
+    for block in plan:
+        c.frame(HEADERS, 0, stream, END_HEADERS | END_STREAM, stream, block)
+        c.frame(HEADERS, 1, stream, END_HEADERS | END_STREAM, stream + 1, b"\x88")  # :status 200
+        if block != newest:
+            path = block[3:].decode()  # and the newest entry, which `newest` names
+        sent[path] = sent.get(path, 0) + 1
+        stream += 2
+    assert {k.path: e.count for k, e in s.entries().items()} == sent
+    assert sent == {"/a": 201, "/b": 202}
+    side = next(iter(s._conns.values())).sides[0]
+    assert len(side.snapshots) < 64  # the states came round: remembered, not all decoded

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -218,3 +219,81 @@ def test_read_with_more_frames_than_the_walk_is_a_lost_event(env):
     section, svc = w.result(1)
     assert svc is not None and svc.requests == 1, section
     assert lost(w, LOST_H2_SYNC) == 1, section.lost_reasons
+
+
+# ---- h2c through HTTP/1.1's Upgrade -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upgrading(env, tmp_path_factory):
+    """A server that accepts the upgrade (the `h2` library's: tests/servers/h2c_upgrade_server.py),
+    started after the probe (marked a server at its listen())."""
+    with servers.h2c_upgrade_server(tmp_path_factory.mktemp("h2c_upgrade")) as s:
+        yield s
+
+
+def test_h2c_upgrade_counts_the_upgraded_request_once(env, upgrading):
+    """nghttp -u: GET / over HTTP/1.1 with Upgrade: h2c, answered 101 and then on HTTP/2
+    stream 1 (the 101, the server's SETTINGS and stream 1's response in one write), then GET
+    /missing and /fail as HTTP/2 streams on that connection; curl --http2: GET /fail upgraded
+    alone. Each request counted once, over HTTP/2, with its status; the upgraded request's
+    latency from its HTTP/1.1 read to stream 1's response."""
+    base = f"http://127.0.0.1:{upgrading.port}"
+    w = Window(env.red, upgrading.pid)
+    out = subprocess.run(
+        ["nghttp", "-u", "-v", f"{base}/", f"{base}/missing", f"{base}/fail"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0 and "101 Switching Protocols" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.count(":status: ") == 3, out.stdout
+    got = subprocess.run(
+        ["curl", "-s", "--http2", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", f"{base}/fail"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    assert got == "500 2", got
+    section, svc = w.result(4)
+    assert svc is not None, section
+    assert per_route(svc) == {
+        ("GET", "/"): (1, 0, {}),
+        ("GET", "/missing"): (1, 0, {}),
+        ("GET", "/fail"): (2, 2, {}),
+    }
+    assert dict(svc.status_classes) == {"2xx": 1, "4xx": 1, "5xx": 2}
+    assert (svc.requests, svc.aborted, svc.protocol) == (4, 0, "h2")
+    assert next(r for r in svc.routes if r.route == "/").p50_ms > 0
+    assert section.lost_events == 0, section.lost_reasons
+
+
+def test_websocket_101_is_not_taken_for_h2c(env):
+    """A WebSocket handshake is answered 101 too (the `websockets` library's server and
+    client): without `Upgrade: h2c` the connection is not made HTTP/2, so its frames are never
+    walked as HTTP/2 ones: no HTTP/2 connection, no lost event; the h2c upgrade server next to
+    it is still counted."""
+    from websockets.sync.client import connect
+    from websockets.sync.server import serve
+
+    def echo(ws) -> None:
+        for message in ws:
+            ws.send(message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        w = Window(env.red, os.getpid())
+        opened = len(env.red.h2._conns)
+        with connect(f"ws://127.0.0.1:{port}/chat") as ws:
+            for i in range(20):
+                ws.send(f"PRI * HTTP/2.0 {i}")  # frames that would look like HTTP/2 if walked
+                assert ws.recv() == f"PRI * HTTP/2.0 {i}"
+            time.sleep(0.3)  # the ring buffer drained
+            assert len(env.red.h2._conns) == opened
+        server.shutdown()
+        thread.join()
+    section = w.source.sample(time.time())
+    assert not [k for k in section.stats if k.pid == os.getpid() and k.proto in ("h2", "grpc")]
+    assert section.lost_events == w.prev.lost_events

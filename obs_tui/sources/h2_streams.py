@@ -1,8 +1,9 @@
 """HTTP/2 and gRPC requests from the RED probe's frame events (bpf/red.c, the HTTP/2 section).
 
 The probe walks the frames of every HTTP/2 connection of a server and sends here only the
-header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes and the connection's
-start and end, each with its stream, direction and time. This module keeps one HPACK decoder
+header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes, the connection's start
+and end, and the HTTP/1.1 request an h2c upgrade turned into stream 1 (method and path as its
+HTTP/1 parser read them), each with its stream, direction and time. This module keeps one HPACK decoder
 per connection and direction (the `hpack` package), decodes each block in order, keeps only
 :method, :path (cut before its query), :status, grpc-status and content-type, and drops the
 rest at once. Streams are requests: latency from the request's first HEADERS to the
@@ -23,33 +24,35 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from hpack import Decoder
 from hpack.exceptions import HPACKError
 from hpack.struct import NeverIndexedHeaderTuple
 
-from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, PATH_LEN
-from obs_tui.raw import UNPARSED_METHOD, StatEntry, StatKey, bucket_of
+from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
+from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
+EVENT_SIZE = EVENT.size
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
-WHOLE = END_HEADERS | PADDED | PRIORITY  # flags that, END_HEADERS alone, make a frame its block
 KIND_SSL = 1  # conn_key.kind of a connection read through the decrypting uprobes
 UNKNOWN_ROUTE = "(HTTP/2 headers not decoded)"
 UNKNOWN_STATUS = 1  # a response whose :status could not be decoded (no HTTP status is 1)
 PLACEHOLDER = (b"", b"")  # 32 bytes of table each: 128 fill the default 4096
 TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
-MEMO_MAX = 256
+MEMO_MAX = 256  # blocks remembered per table state
+STATES_MAX = 64  # table states remembered per side
 # (method, path, content-type) as they came -> _request's answer: the same few requests recur
 _PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bool]] = {}
 PARSED_MAX = 4096
-MISSING: Fields = {}  # not in a side's memo (a distinct object: no decoded block is it)
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
+PSEUDO = min(H2_EV_OPEN, H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_UPGRADE)  # event types above a frame's
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
 
 Fields = dict[bytes, bytes]
@@ -66,37 +69,64 @@ def _decoder(trusted: bool) -> Decoder:
 
 class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
-    assembled, and decoded blocks remembered while the table stays the same."""
+    assembled, and decoded blocks remembered per table state.
 
-    __slots__ = ("decoder", "seq", "frame", "block", "memo")
+    A block's meaning depends only on the block and the dynamic table it meets, and a busy
+    connection goes round the same few table states: fully indexed blocks leave the table as
+    it was, and a server that indexes a header in every response (nginx's server and date)
+    brings the table back to the same content once it is full of them. So each table content
+    seen gets a number (a state), and memo[state][block] is what that block decodes to there
+    and the state it leaves. A hit only moves `state`; the decoder's own table is brought to
+    that state (`stale`) just before the next block that has to be decoded."""
+
+    __slots__ = ("decoder", "seq", "frame", "block", "state", "stale", "states", "snapshots", "memo")
 
     def __init__(self, trusted: bool) -> None:
         self.decoder = _decoder(trusted)
         self.seq = 0
-        self.frame: list | None = None  # [type, flags, stream, payload, bad, ts]
+        self.frame: list | None = None  # [type, flags, stream, payload bytes, bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
-        self.memo: dict[bytes, Fields | None] = {}
+        self._forget_states()
+
+    def _forget_states(self) -> None:
+        table = self.decoder.header_table
+        self.states: dict[tuple, int] = {}  # (entries, maxsize) -> state
+        self.snapshots: list[tuple[tuple, int, int]] = []  # state -> (entries, maxsize, size)
+        self.memo: list[dict[bytes, tuple[Fields, int]]] = []  # state -> block -> (fields, next)
+        self.state = self._state_of(table)
+        self.stale = False
+
+    def _state_of(self, table) -> int:
+        entries = tuple(table.dynamic_entries)
+        key = (entries, table.maxsize)
+        state = self.states.get(key)
+        if state is None:
+            if len(self.snapshots) >= STATES_MAX:
+                self.states, self.snapshots, self.memo = {}, [], []
+            state = self.states[key] = len(self.snapshots)
+            self.snapshots.append((entries, table.maxsize, table._current_size))
+            self.memo.append({})
+        return state
 
     def distrust(self) -> None:
         """The block stream has a hole: what was added to the table meanwhile is unknown."""
         self.decoder = _decoder(False)
         self.frame = self.block = None
-        self.memo = {}
+        self._forget_states()
 
     def decode(self, block: bytes) -> Fields | None:
         """The wanted fields of a block, None when it cannot be decoded. A field that resolved
-        to a placeholder is kept as b"" under the name b"" (unknown).
-
-        Decoded blocks that left the table as it was are remembered: the same block on the same
-        table decodes the same way, and a busy connection sends the same fully indexed blocks
-        over and over. Only a decode changes the table (or distrust, which starts anew), so the
-        memo is emptied when one does, and never needs checking on a hit."""
-        fields = self.memo.get(block, MISSING)
-        if fields is not MISSING:
-            return fields
+        to a placeholder is kept as b"" under the name b"" (unknown)."""
+        hit = self.memo[self.state].get(block)
+        if hit is not None:
+            self.stale = self.stale or hit[1] != self.state
+            self.state = hit[1]
+            return hit[0]
         table = self.decoder.header_table
-        entries = table.dynamic_entries
-        before = (len(entries), entries[0] if entries else None, table.maxsize)
+        if self.stale:
+            entries, table._maxsize, table._current_size = self.snapshots[self.state]
+            table.dynamic_entries = deque(entries)
+            self.stale = False
         try:
             headers = self.decoder.decode(block, raw=True)
         except (HPACKError, ValueError, IndexError, UnicodeError):
@@ -110,11 +140,10 @@ class _Side:
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
         del headers  # values other than the wanted fields go now
-        entries = table.dynamic_entries
-        if (len(entries), entries[0] if entries else None, table.maxsize) != before:
-            self.memo = {}
-        elif not secret and len(self.memo) < MEMO_MAX:
-            self.memo[block] = fields
+        before, memo = self.state, self.memo
+        self.state = self._state_of(table)
+        if not secret and memo is self.memo and len(memo[before]) < MEMO_MAX:  # (not just emptied)
+            memo[before][block] = (fields, self.state)
         return fields
 
 
@@ -173,11 +202,20 @@ def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tup
     )
 
 
+_NUMBERS: dict[bytes | None, int | None] = {None: None}  # a status's bytes -> its value
+NUMBERS_MAX = 1024
+
+
 def _number(fields: Fields | None, name: bytes) -> int | None:
     value = fields.get(name) if fields is not None else None
-    if value is None or not value.isdigit():
-        return None
-    return int(value)
+    try:
+        return _NUMBERS[value]
+    except KeyError:
+        if len(_NUMBERS) >= NUMBERS_MAX:
+            _NUMBERS.clear()
+            _NUMBERS[None] = None
+        number = _NUMBERS[value] = int(value) if value is not None and value.isdigit() else None
+        return number
 
 
 class H2Streams:
@@ -210,10 +248,19 @@ class H2Streams:
     # -- feeding --
 
     def feed(self, data: bytes) -> None:
+        """One event."""
         with self._lock:
-            self._event(data)
+            self._event(data, 0)
 
-    def _event(self, data: bytes) -> None:
+    def feed_batch(self, chunk: bytes, offsets: list[int]) -> None:
+        """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
+        chunk, under one hold of the lock."""
+        event = self._event
+        with self._lock:
+            for at in offsets:
+                event(chunk, at)
+
+    def _event(self, data: bytes, at: int) -> None:
         (
             conn_ptr,
             ts,
@@ -231,40 +278,37 @@ class H2Streams:
             cont,
             missed,
             last,
-        ) = EVENT.unpack_from(data)
+        ) = EVENT.unpack_from(data, at)
         key = (conn_ptr, key_tgid, kind)
-        if kind_type == H2_EV_OPEN:
-            old = self._conns.pop(key, None)
-            if old is not None:
-                self._end(old, ts)
-            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, trusted=not flags)
+        if kind_type >= PSEUDO:
+            self._pseudo(data, at, key, kind_type, ts, tgid, gen, flags, length, missed)
             return
         conn = self._conns.get(key)
         if conn is None:
-            return
-        if kind_type == H2_EV_CLOSE:
-            self._end(conn, ts)
-            del self._conns[key]
-            return
-        if kind_type == H2_EV_DESYNC:
-            del self._conns[key]  # the probe lost its frames; counted there as a lost event
             return
         side = conn.sides[direction & 1]
         if seq != side.seq + 1:
             side.distrust()  # an event was lost: the ring buffer was full (counted there)
         side.seq = seq
-        payload = data[EVENT.size : EVENT.size + length]
-        if kind_type == HEADERS and last and not cont and not missed and flags & WHOLE == END_HEADERS:
-            # most events: a whole header block, unpadded, in one frame and one event
-            side.frame = side.block = None
-            fields = side.decode(payload)
-            if direction & 1:
-                self._response(conn, stream, fields, bool(flags & END_STREAM), ts)
-            else:
-                self._request(conn, stream, fields, ts)
-            return
+        start = at + EVENT_SIZE
+        if last and not cont and not missed:  # most events: a whole frame in one event
+            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS:
+                # a whole header block, unpadded (its priority fields skipped)
+                side.frame = side.block = None
+                fields = side.decode(data[start + 5 if flags & PRIORITY else start : start + length])
+                if direction & 1:
+                    self._response(conn, stream, fields, flags & END_STREAM, ts)
+                else:
+                    self._request(conn, stream, fields, ts)
+                return
+            if kind_type == RST_STREAM:
+                side.frame = None
+                code = int.from_bytes(data[start : start + 4], "big") if length >= 4 else 0
+                self._reset(conn, stream, code, ts)
+                return
+        payload = data[start : start + length]
         if not cont:
-            side.frame = [kind_type, flags, stream, bytearray(payload), bool(missed), ts]
+            side.frame = [kind_type, flags, stream, payload, bool(missed), ts]
         elif side.frame is None:
             return
         else:
@@ -272,7 +316,55 @@ class H2Streams:
             side.frame[4] = side.frame[4] or bool(missed)
         if last:
             frame, side.frame = side.frame, None
+            kind_type, flags, stream, payload, bad, ts = frame
+            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
+                # a whole block in one frame, split over the server's calls (iovecs)
+                side.block = None
+                self._block(
+                    conn,
+                    direction & 1,
+                    stream,
+                    flags,
+                    side.decode(payload[5:] if flags & PRIORITY else payload),
+                    ts,
+                )
+                return
             self._frame(conn, side, direction & 1, frame)
+
+    def _pseudo(
+        self,
+        data: bytes,
+        at: int,
+        key: tuple,
+        kind_type: int,
+        ts: int,
+        tgid: int,
+        gen: int,
+        flags: int,
+        length: int,
+        missed: int,
+    ) -> None:
+        """The probe's own events: a connection's start, end, lost frames, or upgrade."""
+        if kind_type == H2_EV_OPEN:
+            old = self._conns.pop(key, None)
+            if old is not None:
+                self._end(old, ts)
+            self._conns[key] = _Conn(tgid, gen, key[2] == KIND_SSL, trusted=not flags)
+            return
+        conn = self._conns.get(key)
+        if conn is None:
+            return
+        if kind_type == H2_EV_CLOSE:
+            self._end(conn, ts)
+            del self._conns[key]
+        elif kind_type == H2_EV_DESYNC:
+            del self._conns[key]  # the probe lost its frames; counted there as a lost event
+        elif kind_type == H2_EV_UPGRADE:
+            # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
+            # parsed it (its path NUL-padded, already cut before any query)
+            method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
+            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
+            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
         kind, flags, stream, payload, bad, ts = frame
@@ -302,16 +394,22 @@ class H2Streams:
             fields = None
         else:
             fields = side.decode(bytes(block))
-        if direction == 0:
-            self._request(conn, stream, fields, ts)
+        self._block(conn, direction, stream, first_flags, fields, ts)
+
+    def _block(
+        self, conn: _Conn, direction: int, stream: int, flags: int, fields: Fields | None, ts: int
+    ) -> None:
+        """A header block decoded: a request's (or its trailers), or a response's."""
+        if direction:
+            self._response(conn, stream, fields, flags & END_STREAM, ts)
         else:
-            self._response(conn, stream, fields, bool(first_flags & END_STREAM), ts)
+            self._request(conn, stream, fields, ts)
 
     def _request(self, conn: _Conn, stream: int, fields: Fields | None, ts: int) -> None:
         if stream not in conn.streams:  # else: the request's trailers
             conn.streams[stream] = _Stream(ts, *_request(fields))
 
-    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: bool, ts: int) -> None:
+    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: int, ts: int) -> None:
         s = conn.streams.get(stream)
         if s is None:
             self.unmatched += 1

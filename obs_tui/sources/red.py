@@ -34,6 +34,7 @@ from obs_tui.sources.base import SourceError
 from obs_tui.sources.bpf_maps import MapReader
 from obs_tui.sources.h2_streams import H2Streams
 from obs_tui.sources.listening import listening_inodes, listening_pids, ports_of
+from obs_tui.sources.ringbuf import RingReader
 from obs_tui.sources.service_identity import ServiceNaming
 from obs_tui.sources.tls_targets import OPENSSL_ENTRY, OPENSSL_RETURN, ObjectId, mapped_objects, object_id
 from obs_tui.sources.tls_uprobes import TlsUprobes
@@ -114,7 +115,7 @@ class RedSource:
         self.h2 = H2Streams()
         self._h2_stop = threading.Event()
         self._h2_thread: threading.Thread | None = None
-        self._h2_events = 0  # events drained so far (the drain's pace follows them)
+        self._h2_ring: RingReader | None = None
 
     # -- Source protocol --
 
@@ -174,6 +175,9 @@ class RedSource:
             self._h2_stop.set()
             self._h2_thread.join()
             self._h2_thread = None
+        if self._h2_ring is not None:
+            self._h2_ring.close()
+            self._h2_ring = None
         if self._bpf is not None:
             if os.geteuid() != 0:
                 _release_uprobes(self._bpf)
@@ -209,7 +213,8 @@ class RedSource:
                 f"requests: TLS code of servers still being looked for after {TLS_LOOK_AT_LOAD_S:g} s"
             )
         self._attach_tls()
-        self._bpf[b"h2_events"].open_ring_buffer(self._h2_event)
+        ring = self._bpf[b"h2_events"]
+        self._h2_ring = RingReader(ring.map_fd, ring.max_entries)
         self._h2_thread = threading.Thread(target=self._drain_h2, name="red-h2", daemon=True)
         self._h2_thread.start()
         self._mark_servers()
@@ -284,22 +289,25 @@ class RedSource:
             prog = bpf.load_func(fn, prog_type)
             bpf[progs][ctypes.c_int(0)] = ctypes.c_int(prog.fd)
 
-    def _h2_event(self, ctx, data, size) -> int:
-        self._h2_events += 1
-        self.h2.feed(ctypes.string_at(data, size))
-        return 0
-
     def _drain_h2(self) -> None:
         """The probe never wakes this thread (red.c, h2_emit): it drains what came every
         H2_DRAIN_S while events come, well before the ring buffer can fill at any rate the probe
         sees; while none come the wait doubles up to H2_IDLE_DRAIN_S, so an idle host is not
         woken fifty times a second (a full ring is a counted lost event, never a silent one)."""
+        assert self._h2_ring is not None
         wait = H2_DRAIN_S
         while not self._h2_stop.wait(wait):
-            before = self._h2_events
-            self._bpf.ring_buffer_consume()
-            wait = H2_DRAIN_S if self._h2_events != before else min(2 * wait, H2_IDLE_DRAIN_S)
-        self._bpf.ring_buffer_consume()
+            wait = H2_DRAIN_S if self._drain_h2_once() else min(2 * wait, H2_IDLE_DRAIN_S)
+        self._drain_h2_once()
+
+    def _drain_h2_once(self) -> int:
+        """Decodes what the ring holds, a batch at a time (sources/ringbuf.py); the events
+        decoded."""
+        assert self._h2_ring is not None
+        chunk, offsets = self._h2_ring.drain()
+        if offsets:
+            self.h2.feed_batch(chunk, offsets)
+        return len(offsets)
 
     # -- reading the maps --
 

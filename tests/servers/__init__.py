@@ -327,7 +327,18 @@ def agent_command(config: Path, port: int, interval: float, *extra: str) -> list
 @contextlib.contextmanager
 def grpc_server(tmp: Path):
     """A grpcio server (grpc_server.py: unary, server-streaming and slow methods, failing on
-    request) on h2c."""
+    request) on h2c. On SIGUSR1 it writes the calls it answered, per method and status code,
+    to tmp/grpc_counts.json."""
     port = free_port()
-    with _running([sys.executable, str(HERE / "grpc_server.py"), str(port)], port, tmp) as proc:
+    args = [sys.executable, str(HERE / "grpc_server.py"), str(port), str(tmp / "grpc_counts.json")]
+    with _running(args, port, tmp) as proc:
+        yield Server(proc.pid, port, h2c_port=port)
+
+
+@contextlib.contextmanager
+def h2c_upgrade_server(tmp: Path):
+    """An HTTP/2 server (the `h2` library) that accepts HTTP/1.1's upgrade to h2c
+    (h2c_upgrade_server.py): / 200, /fail 500, anything else 404."""
+    port = free_port()
+    with _running([sys.executable, str(HERE / "h2c_upgrade_server.py"), str(port)], port, tmp) as proc:
         yield Server(proc.pid, port, h2c_port=port)

@@ -1,0 +1,345 @@
+"""HTTP/2 and gRPC under real traffic: exact counts per method at h2load's rate, and the
+user-space CPU per request of the thread that drains and decodes the probe's HTTP/2 events.
+
+    sudo .venv/bin/python bench/h2_rate.py [--requests 20000] [--clients 4] [--streams 32]
+
+The real RED probe (sources/red.py) is loaded; then, one after the other in the same run:
+
+- grpc: the grpcio server (tests/servers/grpc_server.py) and h2load sending gRPC calls (POST,
+  content-type application/grpc, te trailers, one framed protobuf message) round-robin over
+  /test.Echo/Unary (answered OK), /test.Echo/Stream (one message, then NOT_FOUND in its
+  trailers) and /test.Echo/Missing (no such method: UNIMPLEMENTED, trailers-only);
+- h2c: nginx over HTTP/2 in the clear (h2load -c -m), round-robin over / (200), /missing
+  (404) and /fail (500);
+- http1: the same nginx over HTTP/1.1 (h2load --h1), the baseline: its requests are
+  aggregated in kernel, so its drain thread only wakes to find nothing.
+
+Each run checks obs-tui's counts per method/route, per status and per grpc-status against
+what h2load reports (requests done) and what the server reports (grpc_server.py's own count
+per method and status code; nginx's status per path is fixed), and prints the rate h2load
+reached. Reported per request: the CPU time of the drain thread (`red-h2`: the ring buffer
+read, the events' unpacking and HPACK decoding, the streams' counters), split into the ring
+read (sources/ringbuf.py) and the decoding (H2Streams.feed_batch), and the sampling thread's
+CPU (sample() once a second, as the console does).
+
+Then the floors, from the events that run drained (kept, and replayed here): the least
+per-event Python work (each event's header unpacked, nothing else), H2Streams over the same
+events again (its own cost, without the ring), and the `hpack` decoder alone over every
+header block of every connection in order, with no memo (a pure-Python HPACK's own cost per
+block, what a block that misses the memo costs: a churning table's worst case).
+The probe decodes every HTTP/2 connection on the host: other HTTP/2 traffic during a run (the
+floors line's events per request says how much came) is in the drain thread's CPU too. A
+loaded host inflates every figure; the counts must be exact on any host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hpack import Decoder
+
+from obs_tui.analysis.red import red_section
+from obs_tui.sources import h2_streams
+from obs_tui.sources.h2_streams import EVENT, H2Streams
+from obs_tui.sources.red import RedSource
+from tests import servers
+
+GRPC_METHODS = {"/test.Echo/Unary": "0", "/test.Echo/Stream": "5", "/test.Echo/Missing": "12"}
+GRPC_CODES = {"OK": "0", "NOT_FOUND": "5", "UNIMPLEMENTED": "12"}
+NGINX_PATHS = {"/": 200, "/missing": 404, "/fail": 500}
+# one gRPC message (uncompressed, 15 bytes): Stream answers one message, then NOT_FOUND
+GRPC_BODY = b"\x00\x00\x00\x00\x0f\x01fail:NOT_FOUND"
+GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
+
+
+@dataclass
+class Run:
+    name: str
+    requests: int  # done, by h2load
+    rate: float  # h2load's req/s
+    exact: bool
+    why: str
+    drain_us: float  # the red-h2 thread's CPU per request
+    ring_us: float
+    decode_us: float
+    sample_us: float
+    chunks: list[tuple[bytes, list[int]]]
+
+
+class Stages:
+    """CPU of the drain thread's two stages, and the chunks it drained (for the floors)."""
+
+    def __init__(self, red: RedSource) -> None:
+        self.ring_s = self.decode_s = 0.0
+        self.chunks: list[tuple[bytes, list[int]]] = []
+        ring, h2 = red._h2_ring, red.h2
+        assert ring is not None
+        drain, feed = ring.drain, h2.feed_batch
+
+        def timed_drain():
+            t = time.thread_time()
+            out = drain()
+            self.ring_s += time.thread_time() - t
+            return out
+
+        def timed_feed(chunk, offsets):
+            t = time.thread_time()
+            feed(chunk, offsets)
+            self.decode_s += time.thread_time() - t
+            self.chunks.append((chunk, offsets))
+
+        ring.drain = timed_drain  # type: ignore[method-assign]
+        h2.feed_batch = timed_feed  # type: ignore[method-assign]
+
+
+def thread_cpu(thread: threading.Thread) -> float:
+    assert thread.ident is not None
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def h2load(args: list[str]) -> tuple[int, float, str]:
+    out = subprocess.run(["h2load", *args], capture_output=True, text=True, timeout=600).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done", out)
+    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    if not done or not rate:
+        raise SystemExit(f"h2_rate: h2load did not finish: {out[-400:]}")
+    return int(done.group(1)), float(rate.group(1)), out
+
+
+def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str], expect) -> Run:
+    """One h2load run against one server; expect(routes, done) says whether the counts are exact."""
+    assert red._h2_thread is not None
+    time.sleep(0.5)  # the previous run's events drained
+    prev = red.sample(time.time())
+    t0 = time.time()
+    drain0, ring0, decode0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s
+    stages.chunks = []
+    sample_s = 0.0
+    result: dict[str, tuple[int, float, str]] = {}
+    runner = threading.Thread(target=lambda: result.setdefault("out", h2load(load)))
+    runner.start()
+    while runner.is_alive():  # the console's tick
+        runner.join(1.0)
+        t = time.thread_time()
+        red.sample(time.time())
+        sample_s += time.thread_time() - t
+    if "out" not in result:
+        raise SystemExit("h2_rate: h2load failed")
+    done, rate, _ = result["out"]
+    deadline = time.time() + 10
+    while True:  # the last responses are counted at the exit of the server's write
+        time.sleep(0.3)
+        section = red_section(prev, red.sample(time.time()), time.time() - t0)
+        svc = next((s for s in section.services if s.pid == pid), None)
+        got = svc.requests + svc.aborted if svc is not None else 0
+        if got >= done or time.time() > deadline:
+            break
+    time.sleep(0.3)
+    section = red_section(prev, red.sample(time.time()), time.time() - t0)
+    drain_s = thread_cpu(red._h2_thread) - drain0
+    svc = next((s for s in section.services if s.pid == pid), None)
+    why = "no service seen" if svc is None else expect(svc, done)
+    if section.lost_events:
+        why += f"; lost events: {section.lost_reasons}"
+    n = max(done, 1)
+    return Run(
+        name,
+        done,
+        rate,
+        not why,
+        why,
+        drain_s / n * 1e6,
+        (stages.ring_s - ring0) / n * 1e6,
+        (stages.decode_s - decode0) / n * 1e6,
+        sample_s / n * 1e6,
+        stages.chunks,
+    )
+
+
+def grpc_truth(server: servers.Server, counts_file: Path) -> dict[str, dict[str, int]]:
+    counts_file.unlink(missing_ok=True)
+    os.kill(server.pid, signal.SIGUSR1)
+    for _ in range(50):
+        if counts_file.exists():
+            return json.loads(counts_file.read_text())
+        time.sleep(0.1)
+    raise SystemExit("h2_rate: the gRPC server did not report its counts")
+
+
+def routes_of(svc) -> dict[str, tuple[int, int, dict[str, int], dict[str, int]]]:
+    return {r.route: (r.requests, r.errors, dict(r.grpc_status), dict(r.status_classes)) for r in svc.routes}
+
+
+def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) -> str:
+    """The replayed events: least per-event work, H2Streams alone, hpack alone."""
+    events = sum(len(offsets) for _, offsets in chunks)
+    unpack = EVENT.unpack_from
+    t = time.thread_time()
+    for chunk, offsets in chunks:
+        for at in offsets:
+            unpack(chunk, at)
+    least = time.thread_time() - t
+    kinds: dict[str, int] = {}  # events by frame type (a frame split over calls: "+cont")
+    names = {1: "HEADERS", 3: "RST_STREAM", 9: "CONTINUATION", 0xF0: "open", 0xF1: "close", 0xF3: "upgrade"}
+    for chunk, offsets in chunks:
+        for at in offsets:
+            f = unpack(chunk, at)
+            name = names.get(f[9], str(f[9])) + ("+cont" if f[13] else "")
+            kinds[name] = kinds.get(name, 0) + 1
+    streams = H2Streams()
+    t = time.thread_time()
+    for chunk, offsets in chunks:
+        streams.feed_batch(chunk, offsets)
+    ours = time.thread_time() - t
+    if profile:
+        import cProfile
+        import pstats
+
+        streams = H2Streams()
+        with cProfile.Profile() as prof:
+            for chunk, offsets in chunks:
+                streams.feed_batch(chunk, offsets)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    # every block H2Streams decodes, in order, per connection side (one more replay, recorded)
+    blocks: list[tuple[object, bytes]] = []  # (the side itself: an id could be reused)
+    decode = h2_streams._Side.decode
+
+    def recorded(side, block):
+        blocks.append((side, block))
+        return decode(side, block)
+
+    h2_streams._Side.decode = recorded  # type: ignore[method-assign]
+    try:
+        streams = H2Streams()
+        for chunk, offsets in chunks:
+            streams.feed_batch(chunk, offsets)
+    finally:
+        h2_streams._Side.decode = decode  # type: ignore[method-assign]
+    decoders: dict[object, Decoder] = {}
+    failed = 0
+    t = time.thread_time()
+    for side, block in blocks:
+        decoder = decoders.get(side)
+        if decoder is None:
+            decoder = decoders[side] = Decoder()
+            decoder.max_allowed_table_size = 1 << 20
+        try:
+            decoder.decode(block, raw=True)
+        except Exception:
+            failed += 1  # an adopted connection: its table began before the probe looked
+    hpack_s = time.thread_time() - t
+    n = max(requests, 1)
+    per = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return (
+        f" floors (replayed, {events} events, {events / n:.2f} per request: {per}): "
+        f"unpack only {least / n * 1e6:.2f} us/req | H2Streams {ours / n * 1e6:.2f} us/req | "
+        f"hpack alone, no memo {hpack_s / n * 1e6:.2f} us/req ({hpack_s / max(len(blocks), 1) * 1e6:.2f} us/block, {len(blocks)} blocks, {failed} failed)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=20000, help="per run (gRPC: a third of it)")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--streams", type=int, default=32, help="h2load -m")
+    parser.add_argument("--profile", action="store_true", help="cProfile the replayed decoding")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("h2_rate: needs root (the eBPF probe)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        (tmp / "g").mkdir()
+        (tmp / "n").mkdir()
+        body = tmp / "body.bin"
+        body.write_bytes(GRPC_BODY)
+        with servers.grpc_server(tmp / "g") as g, servers.nginx(tmp / "n", http2=True) as web:
+            red = RedSource()
+            cap = red.available()
+            if not cap.ok:
+                print(f"h2_rate: RED probe unavailable: {cap.reason}", file=sys.stderr)
+                return 1
+            try:
+                return bench(red, args, g, web, tmp, body)
+            finally:
+                red.close()
+
+
+def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Path, body: Path) -> int:
+    stages = Stages(red)
+    load = ["-c", str(args.clients), "-m", str(args.streams)]
+    runs = []
+
+    before = grpc_truth(g, tmp / "g" / "grpc_counts.json")
+
+    def grpc_expect(svc, done: int) -> str:
+        truth = grpc_truth(g, tmp / "g" / "grpc_counts.json")
+        served = {
+            method: {GRPC_CODES[c]: n - before.get(method, {}).get(c, 0) for c, n in codes.items()}
+            for method, codes in truth.items()
+        }
+        served = {m: {c: n for c, n in codes.items() if n} for m, codes in served.items()}
+        served = {m: codes for m, codes in served.items() if codes}
+        got = routes_of(svc)
+        want = {
+            m: (
+                sum(codes.values()),
+                sum(n for c, n in codes.items() if c != "0"),
+                codes,
+                {"2xx": sum(codes.values())},
+            )
+            for m, codes in served.items()
+        }
+        if sum(sum(c.values()) for c in served.values()) != done:
+            return f"the server answered {served}, h2load counted {done}"
+        return "" if got == want else f"obs-tui {got} != server {want}"
+
+    grpc_n = args.requests // 3
+    uris = [f"http://127.0.0.1:{g.port}{m}" for m in GRPC_METHODS]
+    grpc_load = ["-n", str(grpc_n), *load, "-d", str(body)]
+    for header in GRPC_HEADERS:
+        grpc_load += ["-H", header]
+    runs.append(measure(red, stages, g.pid, "grpc", [*grpc_load, *uris], grpc_expect))
+
+    def nginx_expect(svc, done: int) -> str:
+        got = routes_of(svc)
+        per = done // len(NGINX_PATHS)
+        want = {p: (per, per if s >= 500 else 0, {}, {f"{s // 100}xx": per}) for p, s in NGINX_PATHS.items()}
+        if done % len(NGINX_PATHS):
+            return f"{done} requests do not split evenly over {len(NGINX_PATHS)} paths"
+        got = {p: v for p, v in got.items() if p in want or v[0]}
+        return "" if got == want else f"obs-tui {got} != nginx {want}"
+
+    nginx_n = args.requests // 3 * 3
+    paths = [f"http://127.0.0.1:{web.h2c_port}{p}" for p in NGINX_PATHS]
+    runs.append(measure(red, stages, web.pid, "h2c", ["-n", str(nginx_n), *load, *paths], nginx_expect))
+    paths1 = [f"http://127.0.0.1:{web.port}{p}" for p in NGINX_PATHS]
+    # -m 1: h2load's -m over HTTP/1.1 pipelines requests, which the probe counts as not parsed
+    load1 = ["--h1", "-n", str(nginx_n), "-c", str(args.clients), "-m", "1", *paths1]
+    runs.append(measure(red, stages, web.pid, "http1", load1, nginx_expect))
+    for r in runs:
+        print(
+            f"{r.name:5} {r.requests} requests at {r.rate:.0f} req/s: counts {'exact' if r.exact else 'WRONG: ' + r.why} | "
+            f"red-h2 thread {r.drain_us:.2f} us/req CPU (ring read {r.ring_us:.2f}, decode {r.decode_us:.2f}) "
+            f"| sampling {r.sample_us:.2f} us/req (target < 5 us)"
+        )
+    for r in runs[:2]:
+        print(f"{r.name:5}" + floors(r.chunks, r.requests, args.profile))
+    return 0 if all(r.exact for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
