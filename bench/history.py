@@ -55,6 +55,7 @@ from obs_tui.history.document import frame_from_json  # noqa: E402
 from obs_tui.history.recorder import Recorder  # noqa: E402
 from obs_tui.history.store import Store  # noqa: E402
 from obs_tui.history.timeline import Timeline, label_time  # noqa: E402
+from obs_tui.history.wiring import settle_heap  # noqa: E402
 from obs_tui.snapshot import frame_to_json  # noqa: E402
 from tests import servers  # noqa: E402
 
@@ -101,6 +102,7 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
     config = parse('interval = 1.0\n[red]\nroutes = ["/users/{id}", "/orders/{id}"]\n')
     engine = make_engine(config, read_only=False, with_slos=False)
     store = Store(store_dir, writer=True)
+    settle_heap()  # as history.wiring.attach does for the agent and the console
     timed = TimedRecorder(Recorder(store, "bench"))
     engine.sinks.append(timed)
     atop = subprocess.Popen(
