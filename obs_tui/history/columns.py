@@ -803,6 +803,7 @@ class _TableDecoder(_Table):
 
     def step(self, frame: int, around: Around) -> None:
         values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
+        columns = range(len(self.cols))
         end = self.at + self.counts[frame]
         slot = 0
         pending: list[tuple[list, list | None, Sequence]] = []
@@ -810,15 +811,16 @@ class _TableDecoder(_Table):
             slot += slots[p]
             prev = values.get(slot)
             row = cells[p]
-            if not guessed:
-                now = [cell[0] for cell in row] if prev is None else list(map(_changed, prev, row))
-            else:  # predicted cells are against their prediction, not the row before
-                if prev is None:  # a new row: literals
-                    now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
-                else:
-                    now = [
-                        None if i in guessed else _changed(a, c) for i, (a, c) in enumerate(zip(prev, row))
-                    ]
+            if prev is None:  # a new row: literals
+                now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
+            else:  # most cells are 0 (the same): only the others are worked out
+                now = prev.copy()
+                for i in compress(columns, row):
+                    if i not in guessed:
+                        now[i] = _changed(prev[i], row[i])
+            if guessed:  # predicted cells are against their prediction, not the row before
+                for i in guessed:
+                    now[i] = None
                 pending.append((now, prev, row))
             values[slot] = now
         if pending:  # once every changed row has its other cells, as the encoder predicted them
