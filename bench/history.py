@@ -16,7 +16,9 @@ Reported:
   seek      a 24 h store is built from the recorded chunks (the same frames shifted in time);
             then for --seek random seconds of those 24 h: Timeline.frame_at alone, and in the
             console (Textual Pilot) from `g`, the typed time and Enter until the frame is on
-            screen. Median and worst, in ms.
+            screen; and Timeline.frame_at over the same 24 h written by the previous column
+            codec (cols+zstd/1). Median and worst, in ms.
+Beside each figure, the same recorded frames encoded again by the previous codecs.
 
 Figures are only meaningful on a quiet host; a shared machine inflates the CPU and seek rows.
 Run from the repo root as root:  .venv/bin/python bench/history.py [--seconds 600]
@@ -53,6 +55,7 @@ from obs_tui.history.document import frame_from_json  # noqa: E402
 from obs_tui.history.recorder import Recorder  # noqa: E402
 from obs_tui.history.store import Store  # noqa: E402
 from obs_tui.history.timeline import Timeline, label_time  # noqa: E402
+from obs_tui.history.wiring import settle_heap  # noqa: E402
 from obs_tui.snapshot import frame_to_json  # noqa: E402
 from tests import servers  # noqa: E402
 
@@ -99,6 +102,7 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
     config = parse('interval = 1.0\n[red]\nroutes = ["/users/{id}", "/orders/{id}"]\n')
     engine = make_engine(config, read_only=False, with_slos=False)
     store = Store(store_dir, writer=True)
+    settle_heap()  # as history.wiring.attach does for the agent and the console
     timed = TimedRecorder(Recorder(store, "bench"))
     engine.sinks.append(timed)
     atop = subprocess.Popen(
@@ -145,11 +149,32 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
     }
 
 
+def previous_store(store_dir: Path, out_dir: Path) -> None:
+    """The recorded frames again, in chunks of a minute written by the previous column codec
+    (cols+zstd/1): the seek baseline."""
+    source = Store(store_dir)
+    frames = [frame_from_json(doc, t) for t, doc in source.frames(0, 2e9)]
+    source.close()
+    store = Store(out_dir, writer=True)
+    with store._lock:
+        for i in range(0, len(frames), 60):
+            part = frames[i : i + 60]
+            encoder = columns.ChunkEncoder(columns.V1)
+            for frame in part:
+                encoder.add(frame)
+            store.conn.execute(
+                "INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
+                "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
+                (part[0].taken_at, part[-1].taken_at, len(part), columns.V1, encoder.encode(final=True)),
+            )
+    store.close()
+
+
 def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
     """A store holding 24 h: the recorded chunks again and again, shifted in time."""
     source = Store(source_dir)
     chunks = [
-        source.conn.execute("SELECT data FROM chunks WHERE id=?", (c.id,)).fetchone()[0]
+        source.conn.execute("SELECT data, codec FROM chunks WHERE id=?", (c.id,)).fetchone()
         for c in source.chunks()
         if c.frames > 1
     ]
@@ -161,18 +186,18 @@ def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
     unzip = zstandard.ZstdDecompressor()
     # the day's size is not measured: compressed fast (decompression costs the same)
     zipper = zstandard.ZstdCompressor(level=columns.FLUSH_LEVEL, write_checksum=True)
-    bodies = [json.loads(unzip.decompress(data)) for data in chunks]  # columns.ChunkEncoder
+    bodies = [(json.loads(unzip.decompress(data)), name) for data, name in chunks]  # columns.ChunkEncoder
     with store._lock:
         store.conn.execute("BEGIN")
         while at < end:
-            body = bodies[i % len(bodies)]
+            body, name = bodies[i % len(bodies)]
             first = body["t"][0]
             times = [at + t - first for t in body["t"]]
             data = zipper.compress(json.dumps({**body, "t": times}).encode())
             store.conn.execute(
                 "INSERT INTO chunks (start, end, frames, interval, schema, codec, data) "
                 "VALUES (?, ?, ?, 1.0, 1, ?, ?)",
-                (times[0], times[-1], len(times), columns.CODEC, data),
+                (times[0], times[-1], len(times), name, data),
             )
             at = times[-1] + 1.0
             i += 1
@@ -182,41 +207,74 @@ def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
 
 
 def offline(store_dir: Path) -> dict:
-    """The recorded frames encoded again, by this codec and by the previous one (jsondelta,
-    which built the whole document and its delta in Python), in chunks of a minute: bytes and
-    thread CPU time per frame, same frames, same run."""
+    """The recorded frames encoded again, by this codec, by the column codec before it
+    (cols+zstd/1) and by the one before that (jsondelta, which built the whole document and
+    its delta in Python), in chunks of a minute as the recorder writes them (the open chunk
+    written every 10 s, then once more when it closes): bytes and thread CPU time per frame,
+    same frames, same run, each chunk by each codec in turn, three times. The frames are read back from the store (floats rounded as the
+    document holds them)."""
     store = Store(store_dir)
     frames = [frame_from_json(doc, t) for t, doc in store.frames(0, 2e9)]
     store.close()
-    out = {}
-    for name in ("cols", "jsondelta"):
-        size, t0 = 0, time.thread_time()
+    codecs = (("cols", columns.CODEC), ("cols1", columns.V1), ("jsondelta", ""))
+    size = dict.fromkeys([name for name, _ in codecs], 0)
+    cpu = dict.fromkeys(size, 0.0)
+    for _ in range(3):  # each chunk by each codec in turn: a shared host's load falls on all alike
         for i in range(0, len(frames), 60):
-            if name == "cols":
-                encoder = columns.ChunkEncoder()
-                for frame in frames[i : i + 60]:
-                    encoder.add(frame)
-                size += len(encoder.encode(final=True))
-            else:
-                old = codec.ChunkEncoder()
-                for frame in frames[i : i + 60]:
-                    old.add(frame.taken_at, frame_to_json(frame))
-                size += len(old.encode())
-        out[f"{name}_bytes_per_frame"] = round(size / len(frames), 1)
-        out[f"{name}_ms_per_frame"] = round(1000 * (time.thread_time() - t0) / len(frames), 2)
+            for name, codec_name in codecs:
+                t0 = time.thread_time()
+                if codec_name:
+                    encoder = columns.ChunkEncoder(codec_name)
+                    for k, frame in enumerate(frames[i : i + 60], 1):
+                        encoder.add(frame)
+                        if k % 10 == 0:
+                            encoder.encode()
+                    data = encoder.encode(final=True)
+                else:
+                    old = codec.ChunkEncoder()
+                    for frame in frames[i : i + 60]:
+                        old.add(frame.taken_at, frame_to_json(frame))
+                    data = old.encode()
+                cpu[name] += time.thread_time() - t0
+                size[name] += len(data)
+    out = {}
+    for name in size:
+        out[f"{name}_bytes_per_frame"] = round(size[name] / 3 / len(frames), 1)
+        out[f"{name}_ms_per_frame"] = round(1000 * cpu[name] / 3 / len(frames), 2)
     return out
 
 
-def seek(day_dir: Path, start: float, end: float, count: int) -> dict:
+def _targets(start: float, end: float, count: int) -> list[float]:
     rng = random.Random(2)
-    targets = [rng.uniform(start + 60, end - 60) for _ in range(count)]
-    store = Store(day_dir)
+    return [rng.uniform(start + 60, end - 60) for _ in range(count)]
+
+
+def _frame_at_ms(store: Store, targets: list[float]) -> list[float]:
     timeline = Timeline(store)
     alone = []
     for t in targets:
         t0 = time.perf_counter()
         timeline.frame_at(t)
         alone.append(1000 * (time.perf_counter() - t0))
+    return alone
+
+
+def seek_previous(day_dir: Path, start: float, end: float, count: int) -> dict:
+    """Timeline.frame_at over the same 24 h written by the previous column codec."""
+    store = Store(day_dir)
+    alone = _frame_at_ms(store, _targets(start, end, count))
+    store.close()
+    return {
+        "timeline1_ms_median": round(statistics.median(alone), 1),
+        "timeline1_ms_p95": round(_p95(alone), 1),
+        "timeline1_ms_max": round(max(alone), 1),
+    }
+
+
+def seek(day_dir: Path, start: float, end: float, count: int) -> dict:
+    targets = _targets(start, end, count)
+    store = Store(day_dir)
+    alone = _frame_at_ms(store, targets)
     console = asyncio.run(_seek_in_console(store, targets))
     store.close()
     return {
@@ -274,6 +332,7 @@ def report(r: dict) -> str:
         return f"{ms:6.2f} ms/frame {ms / 10:6.2f} % of a core at 1 s"
 
     atop = r["atop_mb_per_day"]
+    v1 = columns.V1
     lines = [
         f"# {r['frames']} frames, {r['processes']} processes, {r['services']} services; "
         f"one frame's document {r['frame_json_bytes'] / 1000:.0f} KB as JSON",
@@ -281,18 +340,22 @@ def report(r: dict) -> str:
         f"  obs-tui {columns.CODEC:<15} recorded   {r['chunk_bytes_per_frame']:8.0f} {day(r['chunk_bytes_per_frame'])}"
         f"   (SQLite file {r['file_bytes_per_frame']:.0f} B/frame, {r['file_mb_per_day']:.0f} MB/day)",
         f"  obs-tui {columns.CODEC:<15} same frames {r['cols_bytes_per_frame']:7.0f} {day(r['cols_bytes_per_frame'])}",
-        f"  previous jsondelta+zstd/4 same frames {r['jsondelta_bytes_per_frame']:7.0f} "
+        f"  previous {v1:<14} same frames {r['cols1_bytes_per_frame']:7.0f} {day(r['cols1_bytes_per_frame'])}",
+        f"  older jsondelta+zstd/4  same frames {r['jsondelta_bytes_per_frame']:7.0f} "
         f"{day(r['jsondelta_bytes_per_frame'])}",
         f"  atop -w FILE 1 (same seconds)                  {atop if atop is not None else '?':>8} MB/day",
         "  target                                    1200     100 MB/day, and no more than atop",
         "recorder CPU (thread time in the sink: shredding, deltas, zstd, SQLite)",
         f"  obs-tui recorded                 {core(r['recorder_ms_per_frame'])}",
         f"  obs-tui same frames, encode only {core(r['cols_ms_per_frame'])}",
-        f"  previous same frames, encode only {core(r['jsondelta_ms_per_frame'])}",
+        f"  {v1} same frames, encode only {core(r['cols1_ms_per_frame'])}",
+        f"  jsondelta+zstd/4 same frames, encode only {core(r['jsondelta_ms_per_frame'])}",
         "  target                             5.00 ms/frame   0.50 % of a core",
         "seek to a random second of 24 h       median      p95      max",
         f"  Timeline.frame_at             {r['timeline_ms_median']:8.0f} {r['timeline_ms_p95']:8.0f} "
         f"{r['timeline_ms_max']:8.0f} ms",
+        f"  Timeline.frame_at, {v1} {r['timeline1_ms_median']:6.0f} {r['timeline1_ms_p95']:8.0f} "
+        f"{r['timeline1_ms_max']:8.0f} ms",
         f"  console, Enter to drawn       {r['console_ms_median']:8.0f} {r['console_ms_p95']:8.0f} "
         f"{r['console_ms_max']:8.0f} ms",
         "  target                             200 ms, no multi-second outliers",
@@ -339,6 +402,10 @@ def main() -> int:
         start, end = fill_day(tmp / "store", tmp / "day")
         print("# seeking", file=sys.stderr, flush=True)
         result.update(seek(tmp / "day", start, end, args.seek))
+        shutil.rmtree(tmp / "day")
+        previous_store(tmp / "store", tmp / "store1")
+        start, end = fill_day(tmp / "store1", tmp / "day1")
+        result.update(seek_previous(tmp / "day1", start, end, args.seek))
         print("# re-encoding the recorded frames with the previous codec", file=sys.stderr, flush=True)
         result.update(offline(tmp / "store"))
         print(report(result))

@@ -1,8 +1,9 @@
 """Writes tests/data/history-schema1.db: twenty frames of tests/fake_frames as the recorder
 stores them. Committed once per chunk codec (history-schema1.db: jsondelta+zstd/4;
-history-cols1.db: cols+zstd/1); test_history_store reads them to prove history written by
-schema 1 and each codec stays readable as the schema and the codecs change. Run again only to
-add a fixture for a new codec, never to refresh one: python -m tests.history_fixture NAME"""
+history-cols1.db: cols+zstd/1; history-cols2.db: cols+zstd/2); test_history_store reads them
+to prove history written by schema 1 and each codec stays readable as the schema and the
+codecs change. Run again only to add a fixture for a new codec, never to refresh one:
+python -m tests.history_fixture NAME"""
 
 import dataclasses
 from pathlib import Path
@@ -12,7 +13,7 @@ from obs_tui.history.store import FILE_NAME, Store
 from tests import fake_frames
 
 FIXTURE = Path(__file__).parent / "data" / "history-schema1.db"
-FIXTURES = (FIXTURE, FIXTURE.with_name("history-cols1.db"))
+FIXTURES = (FIXTURE, FIXTURE.with_name("history-cols1.db"), FIXTURE.with_name("history-cols2.db"))
 FRAMES = 20
 
 

@@ -1,4 +1,4 @@
-"""The column codec (cols+zstd/1): every frame of a chunk comes back as the exact
+"""The column codec (cols+zstd/2, and /1 before it): every frame of a chunk comes back as the exact
 `snapshot --json` document of the Frame recorded, whatever moved between frames."""
 
 import dataclasses
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from obs_tui.history.codec import CorruptChunk
-from obs_tui.history.columns import CODEC, decode_chunk, encode_chunk, open_chunk
+from obs_tui.history.columns import CODEC, V1, ChunkEncoder, decode_chunk, encode_chunk, open_chunk
 from obs_tui.model import RequestSeries
 from obs_tui.snapshot import frame_to_json
 from tests import fake_frames
@@ -108,3 +108,63 @@ def test_a_chunk_whose_parts_disagree_is_corrupt(frames):
     data = zstandard.ZstdCompressor(write_checksum=True).compress(json.dumps(body).encode())
     with pytest.raises(CorruptChunk, match="processes"):
         open_chunk(data, CODEC)
+
+
+def _within_rounding(got, want, path="doc"):
+    """got equals want field by field, floats within the document's rounding (six decimals,
+    with a derived figure rounded once more)."""
+    if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        assert abs(got - want) <= 2e-6 + 1e-9 * abs(want), path
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), path
+        for key in want:
+            _within_rounding(got[key], want[key], f"{path}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want)):
+            _within_rounding(g, w, f"{path}[{i}]")
+    else:
+        assert got == want and type(got) is type(want), path
+
+
+def test_carbon_rows_are_derived_on_read_as_the_live_ones():
+    """cols+zstd/2 does not store the carbon rows the analysis makes from the power rows: a
+    replayed document equals the live one field by field, the carbon rows' floats within
+    their rounding and everything else exactly."""
+    import json
+
+    import zstandard
+
+    frames = [
+        replace(fake_frames.full_frame(i), taken_at=fake_frames.T0 + i, duration_s=1.0) for i in range(30)
+    ]
+    data = encode_chunk(frames)
+    body = json.loads(zstandard.ZstdDecompressor().decompress(data))
+    assert body["cd"] == [1] * 30 and "carbon" not in body["tables"]  # not stored
+    chunk = open_chunk(data, CODEC)
+    for i in (0, 17, 29, 3):
+        live, got = frame_to_json(frames[i]), chunk.doc(i)
+        assert live["carbon"]["processes"]  # something to derive
+        _within_rounding(got, live)
+        live["carbon"].pop("processes"), got["carbon"].pop("processes")
+        assert got == live  # the rest exactly
+
+
+def test_carbon_rows_are_stored_when_they_are_not_the_power_rows(frames):
+    """A frame whose carbon rows are not the analysis' own of its power rows (here: power
+    rows changed after the join) keeps them as they were."""
+    import json
+
+    import zstandard
+
+    body = json.loads(zstandard.ZstdDecompressor().decompress(encode_chunk(frames)))
+    assert 0 in body["cd"] and "carbon" in body["tables"]
+
+
+def test_the_previous_codec_still_writes_and_reads_exactly(frames):
+    """bench/history.py encodes the same frames with cols+zstd/1 beside /2."""
+    encoder = ChunkEncoder(V1)
+    for frame in frames:
+        encoder.add(frame)
+    data = encoder.encode(final=True)
+    assert decode_chunk(data, V1) == [(f.taken_at, frame_to_json(f)) for f in frames]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obs_tui import data
-from obs_tui.model import CarbonSection, PowerSection, ProcessCarbon, RedSection
+from obs_tui.model import CarbonSection, PowerSection, ProcessCarbon, ProcessPower, RedSection
 
 J_PER_KWH = 3.6e6
 HOURS_PER_YEAR = 365.25 * 24
@@ -111,6 +111,23 @@ def settings_from_config(carbon: Mapping[str, Any]) -> CarbonSettings:
     )
 
 
+def process_carbon(p: ProcessPower, rps: float | None, g_per_kwh: float, pue: float) -> ProcessCarbon:
+    """A process's carbon row: its power row at the grid's intensity, per request when it
+    answered requests (`rps` None: not an HTTP service). The flight recorder derives recorded
+    carbon rows again with this, rather than storing them."""
+    jpr = joules_per_request(p.watts, rps) if rps is not None else None
+    return ProcessCarbon(
+        p.pid,
+        g_per_h(p.watts, g_per_kwh, pue),
+        jpr,
+        g_per_1k_requests(jpr, g_per_kwh, pue),
+        comm=p.comm,
+        watts=p.watts,
+        grams=grams(p.joules, g_per_kwh, pue),
+        rps=rps,
+    )
+
+
 def carbon_section(
     power: PowerSection, red: RedSection | None, intensity: Intensity, settings: CarbonSettings
 ) -> CarbonSection:
@@ -118,22 +135,7 @@ def carbon_section(
     this frame's intensity (exact for a fixed intensity; see docs/power-and-carbon.md for a live one)."""
     i, pue = intensity.g_per_kwh, settings.pue
     rps = {s.pid: s.rps for s in red.services} if red is not None else {}
-    processes = []
-    for p in power.processes:
-        r = rps.get(p.pid)
-        jpr = joules_per_request(p.watts, r) if r is not None else None
-        processes.append(
-            ProcessCarbon(
-                p.pid,
-                g_per_h(p.watts, i, pue),
-                jpr,
-                g_per_1k_requests(jpr, i, pue),
-                comm=p.comm,
-                watts=p.watts,
-                grams=grams(p.joules, i, pue),
-                rps=r,
-            )
-        )
+    processes = [process_carbon(p, rps.get(p.pid), i, pue) for p in power.processes]
     host = g_per_h(power.host_watts, i, pue)
     embodied = (
         embodied_g_per_h(settings.embodied_g, settings.lifespan_years)

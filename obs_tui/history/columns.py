@@ -1,20 +1,23 @@
-"""The chunk encoding "cols+zstd/1": a chunk's frames as tables whose columns run through time.
+"""The chunk encoding "cols+zstd/2": a chunk's frames as tables whose columns run through time.
 
-Most of a frame's bytes are its tables (the process table, power and carbon per process, the
-services with their routes and latency series), and from one second to the next most of their
-rows are as they were, and most numbers that move are counters that move a little. So each
-table is kept as slots (one per row identity: pid, method and route, ...) and, each frame,
-only the rows that changed are written, each cell as the change since that slot's previous
-value: 0 when it is the same, the difference for an integer or a float of at most six
-decimals (the snapshot document's precision: a float is held as an integer of millionths,
-exactly), the differences of a list of integers (histogram buckets), or `[value]` for
-anything else (a new row, a string, a type that changed). A few cells that the analysis
-derives from others (a process's carbon from its power, its share of the host's watts) are
-stored as their difference from that derivation instead (see PREDICTED). Cells are stored
-column by column across the chunk, so zstd sees runs of like numbers. The order of a table's
-rows is stored as the rows that came and went when it is the analysis' own sort of the rows,
-and in full otherwise. What is not in a table (the sections' own figures, capabilities,
-SLOs) is the snapshot document's remainder, patched frame to frame with codec.diff.
+Most of a frame's bytes are its tables (the process table, power per process, the services
+with their routes and latency series), and from one second to the next most of their rows
+are as they were, and most numbers that move are counters that move a little. So each table
+is kept as slots (one per row identity: pid, method and route, ...) and, each frame, only the
+rows that changed are written, each cell as the change since that slot's previous value: 0
+when it is the same, the difference for an integer or a float of at most six decimals (the
+snapshot document's precision: a float is held as an integer of millionths, exactly), the
+differences of a list of integers (histogram buckets) or of counts by key (status classes),
+or `[value]` for anything else (a new row, a string, a type that changed). Cells that the
+analysis derives from others (a process's watts from its CPU time, its joules and share from
+its watts; a service's rps and error ratio) are stored as their difference from that
+derivation instead (see PREDICTED), and a process's carbon rows, the analysis' own of its
+power rows, are not stored at all: the reader makes them again (carbon_rows). Cells are
+stored column by column across the chunk, so zstd sees runs of like numbers. The order of a
+table's rows is stored as the rows that came and went when it is the analysis' own sort of
+the rows, and in full otherwise. What is not in a table (the sections' own figures,
+capabilities, SLOs) is the snapshot document's remainder, patched frame to frame with
+codec.diff. "cols+zstd/1" (carbon rows stored, against a prediction) still reads.
 
 The encoder reads the Frame's dataclasses directly (one tuple per row, compared in C with the
 slot's previous one), never building the whole document: that is what makes recording cheap.
@@ -34,16 +37,20 @@ import threading
 import typing
 from collections.abc import Callable, Sequence
 from itertools import compress
-from operator import attrgetter, itemgetter, ne, sub
+from math import isclose
+from operator import add, attrgetter, itemgetter, lt, ne, sub
 from typing import Any
 
 import zstandard
 
+from obs_tui.analysis.carbon import process_carbon
 from obs_tui.history import codec
-from obs_tui.model import Frame
+from obs_tui.model import Frame, ProcessPower
 from obs_tui.snapshot import MAPPING_FIELDS, frame_to_json, plain
 
-CODEC = "cols+zstd/1"
+CODEC = "cols+zstd/2"
+V1 = "cols+zstd/1"  # carbon rows stored (against a prediction), joules predicted over the tick
+CODECS = (V1, CODEC)
 LEVEL = 9  # a closed chunk, written once
 FLUSH_LEVEL = 1  # the open chunk, rewritten every few seconds
 SCALE = 1e6  # the snapshot document rounds floats to six decimals
@@ -60,6 +67,7 @@ class Around:
         self.dt = dt
         self._tables = tables
         self._by_pid: dict[str, dict[Any, Row]] = {}
+        self.moved = 0.0  # the table's MOVED column summed over the rows that changed, as they moved
 
     def by_pid(self, name: str) -> dict[Any, Row]:
         """The rows of a table read before, by pid (of two rows with one pid, the later slot)."""
@@ -114,22 +122,122 @@ def _share(row: Row, before: Row | None, around: Around) -> Any:
     return row["watts"] / around.rest["power"]["host_watts"]
 
 
-def _joules(row: Row, before: Row | None, around: Around) -> Any:
+def _joules_v1(row: Row, before: Row | None, around: Around) -> Any:
     return before["joules"] + row["watts"] * around.dt  # type: ignore[index]
+
+
+def _joules(row: Row, before: Row | None, around: Around) -> Any:
+    """The energy reading's own window, not the tick: energy is read at most once a second."""
+    return before["joules"] + row["watts"] * around.rest["power"]["window_s"]  # type: ignore[index]
+
+
+def _power_watts(row: Row, before: Row | None, around: Around) -> Any:
+    """analysis.attribution's split: the host's active watts by the process's share of the
+    CPU time every process used in the tick (the power rows' CPU seconds that moved)."""
+    power = around.rest["power"]
+    moved = row["cpu_seconds"] - (before["cpu_seconds"] if before is not None else 0.0)
+    return power["host_watts"] * power["busy_ratio"] * moved / around.moved
+
+
+def _rps(row: Row, before: Row | None, around: Around) -> Any:
+    return round(row["requests"] / around.dt, 3)  # analysis.red's, over the tick
+
+
+def _error_ratio(row: Row, before: Row | None, around: Around) -> Any:
+    return round(row["errors"] / row["requests"], 6) if row["requests"] else 0.0
 
 
 def _cpu_percent(row: Row, before: Row | None, around: Around) -> Any:
     return 100.0 * max(row["cpu_seconds"] - before["cpu_seconds"], 0.0) / around.dt  # type: ignore[index]
 
 
-PREDICTED: dict[str, tuple[tuple[str, Predictor], ...]] = {
-    "processes": (("cpu_percent", _cpu_percent),),
-    "power": (("share", _share), ("joules", _joules)),
-    "carbon": tuple(
-        (name, _carbon(name))
-        for name in ("comm", "watts", "g_per_h", "grams", "rps", "joules_per_request", "g_per_1k_requests")
-    ),
+Predictions = dict[str, tuple[tuple[str, Predictor], ...]]
+# per codec: a chunk is read with the formulas it was written with
+PREDICTED: dict[str, Predictions] = {
+    V1: {
+        "processes": (("cpu_percent", _cpu_percent),),
+        "power": (("share", _share), ("joules", _joules_v1)),
+        "carbon": tuple(
+            (name, _carbon(name))
+            for name in (
+                "comm",
+                "watts",
+                "g_per_h",
+                "grams",
+                "rps",
+                "joules_per_request",
+                "g_per_1k_requests",
+            )
+        ),
+    },
+    # /2: carbon rows are not stored when they are the analysis' own of the power rows
+    # (carbon_rows); when they are not, they are stored as they are
+    CODEC: {
+        "processes": (("cpu_percent", _cpu_percent),),
+        "services": (("rps", _rps), ("error_ratio", _error_ratio)),
+        "power": (("watts", _power_watts), ("share", _share), ("joules", _joules)),
+    },
 }
+# per codec, per table: the column whose change over the frame's changed rows predictions
+# read (Around.moved)
+MOVED: dict[str, dict[str, str]] = {V1: {}, CODEC: {"power": "cpu_seconds"}}
+
+
+def carbon_derivable(frame: Frame) -> bool:
+    """Whether the frame's carbon rows are analysis.carbon's of its power rows, its services'
+    rps and its carbon section's intensity and PUE (as the engine makes them), so that a
+    reader makes them again (carbon_rows) rather than reading them. Checked on what a reader
+    has: the rows' pids, names, watts, joules and rps in the power rows' order, and the first
+    row whole."""
+    carbon, power = frame.carbon, frame.power
+    if carbon is None or power is None or len(carbon.processes) != len(power.processes):
+        return False
+    if not carbon.processes:
+        return True
+    rps = {s.pid: s.rps for s in frame.red.services} if frame.red is not None else {}
+    pids = list(map(_PID, power.processes))
+    if not (
+        list(map(_PID, carbon.processes)) == pids
+        and list(map(_WATTS, carbon.processes)) == list(map(_WATTS, power.processes))
+        and list(map(_COMM, carbon.processes)) == list(map(_COMM, power.processes))
+        and list(map(_RPS, carbon.processes)) == list(map(rps.get, pids))
+    ):
+        return False
+    first, want = carbon.processes[0], power.processes[0]
+    made = process_carbon(want, rps.get(want.pid), carbon.grid_g_per_kwh, carbon.pue)
+    # within the document's rounding: a frame read back from history was rounded once
+    return all(
+        isclose(a, b, rel_tol=1e-9, abs_tol=2e-6) if b is not None and a is not None else a is b
+        for a, b in (
+            (first.g_per_h, made.g_per_h),
+            (first.grams, made.grams),
+            (first.joules_per_request, made.joules_per_request),
+            (first.g_per_1k_requests, made.g_per_1k_requests),
+        )
+    )
+
+
+_PID, _WATTS, _COMM, _RPS = attrgetter("pid"), attrgetter("watts"), attrgetter("comm"), attrgetter("rps")
+
+
+def carbon_rows(doc: dict) -> list[dict]:
+    """The carbon rows of a document whose carbon section holds none (carbon_derivable), by
+    analysis.carbon from its power rows, services and intensity: what snapshot.plain made of
+    them live, floats within their six decimals (the power rows are read as rounded)."""
+    carbon, power, red = doc.get("carbon") or {}, doc.get("power") or {}, doc.get("red")
+    i, pue = carbon.get("grid_g_per_kwh", 0.0), carbon.get("pue", 1.0)
+    rps = {s["pid"]: s["rps"] for s in red.get("services") or ()} if isinstance(red, dict) else {}
+    return [
+        plain(
+            process_carbon(
+                ProcessPower(r["pid"], r["comm"], r["cpu_seconds"], r["watts"], r["joules"]),
+                rps.get(r["pid"]),
+                i,
+                pue,
+            )
+        )
+        for r in power.get("processes") or ()
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +362,7 @@ def _strip(frame: Frame) -> Frame:
     )
 
 
-def _change(prev: Any, new: Any) -> Any:
+def _change_v1(prev: Any, new: Any) -> Any:
     """A cell: 0 (the same), an integer difference (integers; floats in millionths when that
     is exact), {"d": differences} (a list of integers of the same length), or [new]."""
     kind = type(new)
@@ -274,18 +382,44 @@ def _change(prev: Any, new: Any) -> Any:
     return [new]
 
 
+def _change(prev: Any, new: Any) -> Any:
+    """/2's cells: /1's, and counts by key with the same keys (status classes) as
+    {"m": differences}."""
+    cell = _change_v1(prev, new)
+    if (
+        type(cell) is list
+        and type(new) is dict
+        and type(prev) is dict
+        and list(new) == list(prev)
+        and set(map(type, new.values())) == {int} == set(map(type, prev.values()))
+    ):
+        return {"m": list(map(sub, new.values(), prev.values()))}
+    return cell
+
+
 def _changed(prev: Any, cell: Any) -> Any:
     """The reverse of _change."""
     kind = type(cell)
     if kind is list:
         return cell[0]
     if kind is dict:
+        if "m" in cell:
+            return dict(zip(prev, map(add, prev.values(), cell["m"])))
         return [a + d for a, d in zip(prev, cell["d"])]
     if not cell:
         return prev
     if type(prev) is float:
         return (round(prev * SCALE) + cell) / SCALE
     return prev + cell
+
+
+def _moved(i: int, rows: list[tuple[list, list | None]]) -> float:
+    """Column i's change summed over rows (now, before; before None: a new row, from 0); 0
+    when a cell is not a number (its predictions then miss, and cost bytes only)."""
+    try:
+        return sum(now[i] - (before[i] if before is not None else 0) for now, before in rows)
+    except TypeError:
+        return 0.0
 
 
 def _round6(value: Any) -> Any:
@@ -332,10 +466,17 @@ class _Table:
     values: Any  # slot -> its values, as the document holds them
     order: list[int] | None
     predicted: list[tuple[int, Predictor]]
+    change: Callable[[Any, Any], Any]  # the encoder's: a cell from its value before and now
 
-    def _predicted(self, cols: list[str], names: Sequence[str]) -> list[tuple[int, Predictor]]:
-        known = dict(PREDICTED.get(self.name, ()))
+    def _predicted(
+        self, cols: list[str], names: Sequence[str], codec_name: str
+    ) -> list[tuple[int, Predictor]]:
+        known = dict(PREDICTED[codec_name].get(self.name, ()))
         return [(cols.index(name), known[name]) for name in names if name in cols and name in known]
+
+    def _moved_col(self, codec_name: str) -> int | None:
+        name = MOVED[codec_name].get(self.name)
+        return self.cols.index(name) if name in self.cols else None
 
     def _encode_predicted(
         self, now: list, before: list | None, columns: list, j: int, around: Around
@@ -346,7 +487,9 @@ class _Table:
         prev = None if before is None else dict(zip(cols, before))
         for i, predictor in self.predicted:
             guess = _guess(predictor, row, prev, around)
-            columns[i][j] = 0 if type(now[i]) is type(guess) and now[i] == guess else _change(guess, now[i])
+            columns[i][j] = (
+                0 if type(now[i]) is type(guess) and now[i] == guess else self.change(guess, now[i])
+            )
 
     def _decode_predicted(self, now: list, before: list | None, cells: Sequence, around: Around) -> None:
         """The predicted cells of a row that changed, into `now`, in the order they were
@@ -359,7 +502,7 @@ class _Table:
 
 
 class _TableEncoder(_Table):
-    def __init__(self, spec: TableSpec, row_type: type, of: str, frames: int) -> None:
+    def __init__(self, spec: TableSpec, row_type: type, of: str, frames: int, codec_name: str) -> None:
         self.spec = spec
         self.name = spec.name
         self.of = of  # the parent table's name, "" for a table of the frame
@@ -371,7 +514,10 @@ class _TableEncoder(_Table):
         hints = typing.get_type_hints(row_type)
         self.plain = [_converter(name, hints.get(name)) for name in self.cols]
         self.sort = [(self.cols.index(name), descending) for name, descending in spec.sort]
-        self.predicted = self._predicted(self.cols, [name for name, _ in PREDICTED.get(self.name, ())])
+        names = [name for name, _ in PREDICTED[codec_name].get(self.name, ())]
+        self.predicted = self._predicted(self.cols, names, codec_name)
+        self.moved_col = self._moved_col(codec_name)
+        self.change = _change_v1 if codec_name == V1 else _change
         self.guessed = {i for i, _ in self.predicted}
         self.slots: dict[Any, int] = {}
         self.parent_slots = []
@@ -450,9 +596,13 @@ class _TableEncoder(_Table):
                     row = values[changed[j][0]]
                     v = convert(now_col[at])
                     if against_before:
-                        column[j] = _change(row[i], v)
+                        column[j] = self.change(row[i], v)
                     row[i] = v
         if self.predicted:
+            if self.moved_col is not None:
+                around.moved = _moved(
+                    self.moved_col, [(values[slot], prevs[j]) for j, (slot, _, _) in enumerate(changed)]
+                )
             for j, (slot, _, _) in enumerate(changed):
                 self._encode_predicted(values[slot], prevs[j], columns, j, around)
         slots = [slot for slot, _, _ in changed]
@@ -466,6 +616,24 @@ class _TableEncoder(_Table):
         self.orders.append(self._order(order, parent_order))
         return order
 
+    def _in_sort(self, order: list[int]) -> bool:
+        """Whether the rows are in sort_slots' order of their stored values, told without
+        sorting (most frames: the analysis sorted them so): a table of the frame whose sort
+        keys, the slot last, rise strictly from row to row. Numbers only (a descending column
+        is negated); anything else (a child table, None, a string, NaN) is left to sort_slots."""
+        if self.of or len(order) < 2:
+            return False
+        rows = list(map(self.values.__getitem__, order))
+        try:
+            keys = [
+                [-row[i] for row in rows] if descending else [row[i] for row in rows]
+                for i, descending in self.sort
+            ]
+        except TypeError:
+            return False
+        keyed = list(zip(*keys, order))
+        return all(map(lt, keyed, keyed[1:]))
+
     def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
         """The frame's order of rows. For a table the analysis sorts by its own columns: the
         rows come ("a") and gone ("g") and the places ("x": place, offset) where the order
@@ -477,13 +645,16 @@ class _TableEncoder(_Table):
         now, was = set(order), self.present
         self.present = now
         if self.sort:
-            try:
-                guess = sort_slots(now, self.sort, self.values, self.parent_slots, parent_order)
-            except TypeError:  # a None among the sorted columns
-                guess = []
-            if len(guess) == len(order):
+            if self._in_sort(order):
+                guess, fixes = order, []
+            else:
+                try:
+                    guess = sort_slots(now, self.sort, self.values, self.parent_slots, parent_order)
+                except TypeError:  # a None among the sorted columns
+                    guess = []
                 place = {slot: i for i, slot in enumerate(guess)}
                 fixes = [x for i, slot in enumerate(order) if place[slot] != i for x in (i, place[slot] - i)]
+            if len(guess) == len(order):
                 if len(fixes) < len(order):
                     same = now == was and fixes == self._fixes
                     self._fixes = fixes
@@ -523,10 +694,15 @@ class _TableEncoder(_Table):
 class ChunkEncoder:
     """Frames of one chunk as they arrive (`add(frame)`); `encode()` may be called at any time
     (the open chunk is written every few seconds) and again later; `final=True` once the
-    chunk is complete, to compress it harder."""
+    chunk is complete, to compress it harder. `codec_name`: the codec to write (the previous
+    one only for bench/history.py's comparison on the same frames)."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec_name: str = CODEC) -> None:
+        if codec_name not in CODECS:
+            raise ValueError(f"unknown codec {codec_name!r}")
+        self.codec = codec_name
         self.times: list[float] = []
+        self._derived: list[int] = []  # per frame: 1 when its carbon rows are not stored
         self._durations: list[float] = []
         self._ticks: list[float] = []
         self._rest: list[str] = []
@@ -543,7 +719,9 @@ class ChunkEncoder:
         if table is None:
             if not rows:
                 return
-            table = self._tables[spec.name] = _TableEncoder(spec, type(rows[0]), of, len(self.times))
+            table = self._tables[spec.name] = _TableEncoder(
+                spec, type(rows[0]), of, len(self.times), self.codec
+            )
         parent_order = (self._tables[of].order or ()) if of else ()
         order = table.add(rows, parents, parent_order, around)
         for child in spec.children:
@@ -559,8 +737,11 @@ class ChunkEncoder:
         n = len(self.times)
         rest = frame_to_json(_strip(frame))
         around = Around(rest, frame.duration_s, self._tables)
+        derived = self.codec != V1 and carbon_derivable(frame)
+        self._derived.append(int(derived))
         for spec in TABLES:
-            self._add_rows(spec, spec.rows(frame), None, "", around)
+            if not (derived and spec.name == "carbon"):
+                self._add_rows(spec, spec.rows(frame), None, "", around)
         for table in self._tables.values():
             if len(table.counts) == n:  # no rows this frame (its section or parent is gone)
                 table.add((), [] if table.of else None, (), around)
@@ -573,8 +754,11 @@ class ChunkEncoder:
 
     def encode(self, final: bool = False) -> bytes:
         tables = [self._tables[name] for name in ORDER if name in self._tables]
+        head: dict[str, Any] = {"t": self.times, "d": self._durations, "dt": self._ticks}
+        if self.codec != V1:
+            head["cd"] = self._derived
         text = (
-            json.dumps({"t": self.times, "d": self._durations, "dt": self._ticks}, separators=(",", ":"))[:-1]
+            json.dumps(head, separators=(",", ":"))[:-1]
             + ',"r":['
             + ",".join(self._rest)
             + '],"tables":{'
@@ -586,7 +770,7 @@ class ChunkEncoder:
 
 
 class _TableDecoder(_Table):
-    def __init__(self, name: str, body: dict, frames: int) -> None:
+    def __init__(self, name: str, body: dict, frames: int, codec_name: str) -> None:
         self.name = name
         self.path: list[str] = body["path"]
         self.fields: list[str] = body["fields"]
@@ -597,7 +781,8 @@ class _TableDecoder(_Table):
         self.slots: list[int] = body["s"]
         self.orders: list[list[int] | dict | None] = body["o"]
         self.sort: list[list[Any]] = body["sort"]
-        self.predicted = self._predicted(self.cols, body["predicted"])
+        self.predicted = self._predicted(self.cols, body["predicted"], codec_name)
+        self.moved_col = self._moved_col(codec_name)
         self.guessed = {i for i, _ in self.predicted}
         if len(self.predicted) != len(body["predicted"]):
             raise codec.CorruptChunk(f"table {name}: predicted by formulas this obs-tui has not")
@@ -618,23 +803,31 @@ class _TableDecoder(_Table):
 
     def step(self, frame: int, around: Around) -> None:
         values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
+        columns = range(len(self.cols))
         end = self.at + self.counts[frame]
         slot = 0
+        pending: list[tuple[list, list | None, Sequence]] = []
         for p in range(self.at, end):
             slot += slots[p]
             prev = values.get(slot)
             row = cells[p]
-            if not guessed:
-                now = [cell[0] for cell in row] if prev is None else list(map(_changed, prev, row))
-            else:  # predicted cells are against their prediction, not the row before
-                if prev is None:  # a new row: literals
-                    now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
-                else:
-                    now = [
-                        None if i in guessed else _changed(a, c) for i, (a, c) in enumerate(zip(prev, row))
-                    ]
-                self._decode_predicted(now, prev, row, around)
+            if prev is None:  # a new row: literals
+                now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
+            else:  # most cells are 0 (the same): only the others are worked out
+                now = prev.copy()
+                for i in compress(columns, row):
+                    if i not in guessed:
+                        now[i] = _changed(prev[i], row[i])
+            if guessed:  # predicted cells are against their prediction, not the row before
+                for i in guessed:
+                    now[i] = None
+                pending.append((now, prev, row))
             values[slot] = now
+        if pending:  # once every changed row has its other cells, as the encoder predicted them
+            if self.moved_col is not None:
+                around.moved = _moved(self.moved_col, [(now, prev) for now, prev, _ in pending])
+            for now, prev, cells_of_row in pending:
+                self._decode_predicted(now, prev, cells_of_row, around)
         self.at = end
         entry = self.orders[frame]
         if isinstance(entry, dict):
@@ -661,15 +854,18 @@ class ColumnChunk:
     """A decompressed chunk whose frames are rebuilt when asked for (`doc(i)`), from its start;
     the state of the last one asked for is kept, so reading forward applies one frame's changes."""
 
-    def __init__(self, body: dict) -> None:
+    def __init__(self, body: dict, codec_name: str = CODEC) -> None:
         self.times: list[float] = body["t"]
         self.durations: list[float] = body["d"]
         self._ticks: list[float] = body["dt"]
         self._rest: list[dict] = body["r"]
         frames = len(self.times)
+        self._derived: list[int] = body.get("cd") or [0] * frames
         if not frames or not len(self.durations) == len(self._ticks) == len(self._rest) == frames:
             raise codec.CorruptChunk("frame count and times disagree")
-        self._tables = [_TableDecoder(name, t, frames) for name, t in body["tables"].items()]
+        if len(self._derived) != frames:
+            raise codec.CorruptChunk("frame count and carbon rows disagree")
+        self._tables = [_TableDecoder(name, t, frames, codec_name) for name, t in body["tables"].items()]
         self._by_name = {t.name: t for t in self._tables}
         self._lock = threading.Lock()
         self._reset()
@@ -720,11 +916,13 @@ class ColumnChunk:
                 continue
             mine = rows[table.name]
             children = [t for t in self._tables if t.of == table.name]
-            if children:
+            # a child table with no rows in the whole chunk is not in it: its field is []
+            child_fields = [f for f in table.fields if f not in table.cols]
+            if child_fields:
                 by_slot = dict(zip(table.order or (), mine))
                 for row in mine:
-                    for child in children:
-                        row[child.path[0]] = []
+                    for field in child_fields:
+                        row[field] = []
                 for child in children:
                     field = child.path[0]
                     for slot, row in zip(child.order or (), rows[child.name]):
@@ -732,6 +930,8 @@ class ColumnChunk:
                 fields = table.fields
                 mine = [{k: row[k] for k in fields if k in row} for row in mine]
             _put(doc, table.path, mine)
+        if self._derived[self._at] and isinstance(doc.get("carbon"), dict):
+            _put(doc, ["carbon", "processes"], carbon_rows(doc))
         return doc
 
     def frames(self) -> list[tuple[float, dict]]:
@@ -755,10 +955,10 @@ def _put(doc: dict, path: list[str], rows: list[dict]) -> None:
 def open_chunk(data: bytes, name: str = CODEC) -> Decoded:
     """The chunk's times at once, its frames on demand, whichever codec wrote it;
     CorruptChunk when its bytes do not decompress (checksum) or do not fit together."""
-    if name != CODEC:
+    if name not in CODECS:
         return codec.open_chunk(data, name)
     try:
-        return ColumnChunk(json.loads(zstandard.ZstdDecompressor().decompress(data)))
+        return ColumnChunk(json.loads(zstandard.ZstdDecompressor().decompress(data)), name)
     except codec.CorruptChunk:
         raise
     except codec.ERRORS as exc:

@@ -3,6 +3,7 @@ line and the history package."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,16 @@ from obs_tui.history.store import Store, StoreError, default_dir
 def history_dir(config: Any) -> Path:
     """--history DIR, else `[history] dir`, else the default for this user."""
     return Path(config.history["dir"]) if config.history.get("dir") else default_dir()
+
+
+def settle_heap() -> None:
+    """Put the objects that exist now out of the garbage collector's sight. The recorder
+    allocates thousands of rows a frame, so the collector's full passes run in its thread,
+    and each walks every object the process has, most of them the engine's (probes, compiled
+    programs, config), which live until exit: frozen once the engine is built, they cost
+    those passes nothing."""
+    gc.collect()
+    gc.freeze()
 
 
 def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -> None:
@@ -35,6 +46,7 @@ def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -
         writer = store.writer() or {}
         engine.history_note = f"history: reading the {writer.get('role', 'other')}'s recording"
         return
+    settle_heap()
     engine.sinks.append(
         Recorder(
             store,

@@ -73,9 +73,16 @@ class ObsApp(App[int]):
     ]
 
     def __init__(
-        self, engine_factory: Callable[[], EngineView], theme_name: str = "dark", read_only: bool = False
+        self,
+        engine_factory: Callable[[], EngineView],
+        theme_name: str = "dark",
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(driver_class=ConsoleDriver if os.name == "posix" else None)
+        # the wall clock replay's badge, time bar and typed times are read against (a test
+        # gives a fixed one, so what is drawn does not depend on when it runs)
+        self.clock = clock
         self._themes = {}
         for name in available_themes():
             try:

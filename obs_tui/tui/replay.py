@@ -161,7 +161,7 @@ class ReplayMixin(Screen[None]):
         if not text:
             return
         try:
-            target = parse_time(text, time.time())
+            target = parse_time(text, self.console.clock())
         except ValueError as exc:
             self.app.bell()
             self.app.notify(str(exc), title="go to", severity="error")
@@ -207,7 +207,7 @@ class ReplayMixin(Screen[None]):
         if not text or frame is None:
             return
         try:
-            target = parse_time(text, time.time())
+            target = parse_time(text, self.console.clock())
         except ValueError as exc:
             self.app.bell()
             self.app.notify(str(exc), title="compare", severity="error")
@@ -308,13 +308,13 @@ class ReplayMixin(Screen[None]):
         width = max(app.size.width - 2, 20)
         left = time.strftime("%m-%d %H:%M", time.localtime(span[0]))
         inner = width - len(left) - len(" now") - 1
-        bar = timeline.bar(inner, label_time(app.frame), time.time())
+        bar = timeline.bar(inner, label_time(app.frame), self.console.clock())
         self.timebar.set(f"{escape(left)} {bar} now")
 
     def replay_badge(self) -> str:
         """The header's badges: replay's, and compare's (the moment the changes are since)."""
         app = self.console
-        badge = replay_badge(app.frame, time.time()) if app.replaying and app.frame else ""
+        badge = replay_badge(app.frame, self.console.clock()) if app.replaying and app.frame else ""
         if self.compare_then is not None:
             then = label_time(self.compare_then)
             shown = (

@@ -27,12 +27,14 @@ from obs_tui.tui.table import Cell, Column, KeyedTable
 from obs_tui.tui.widgets import TextBlock, TextLine
 
 # How each of compare's metrics (analysis.compare.METRICS) is written in a change column.
+# A change is shown at the precision of the figure it is beside (W as in the W column, g/h
+# in g or mg as in the g/h column)
 CHANGE_FORMATS: tuple[Callable[[float], str], ...] = (
     fmt.num,
     fmt.pct,
     fmt.ms,
-    fmt.num,
-    lambda v: fmt.num(v, 2),
+    fmt.watts,
+    fmt.grams,
 )
 
 
@@ -276,9 +278,10 @@ class Pane(Vertical, can_focus=True):
         if then is None or now is None:
             return ("new", "muted") if now is not None else ("gone", "muted") if then is not None else ""
         delta = now - then
-        if abs(delta) < 1e-9:
-            return ""
-        text = ("+" if delta > 0 else "-") + CHANGE_FORMATS[i](abs(delta))
+        shown = CHANGE_FORMATS[i](abs(delta))
+        if abs(delta) < 1e-9 or not any(ch in "123456789" for ch in shown):
+            return ""  # it did not move, or by less than the figure beside it shows
+        text = ("+" if delta > 0 else "-") + shown
         return text if i == 0 else (text, "error" if delta > 0 else "ok")  # more requests: neither
 
     def sort_value(self, column: str) -> Callable[[Any], Any] | None:
