@@ -38,8 +38,9 @@
 // bpf_probe_read_user under a name of the probe's own. At every call site of the helper by its
 // own name, bcc's rewriter asks whether the kernel has it by reading the whole of
 // /proc/kallsyms anew: tens of milliseconds of compile time a call site. Every kernel this
-// probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking.
-static long (*read_user)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+// probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking. The
+// prototype is bcc's own (helpers.h): the code clang makes of each call stays the same.
+static int (*read_user)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
 
 // The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, UNDECODED_*,
 // UNPARSED_HASH, STATS_MAX, PATHS_MAX) are written once, in obs_tui/probe_constants.py; the
