@@ -1178,7 +1178,8 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
 // A decrypted read or write, or an SSL's end, is handled by one program, tls_io, which every
 // TLS uprobe reaches by a tail call with the call noted in a per-CPU slot: on_read, on_write
 // and on_close are then compiled and verified once for all the TLS probes (OpenSSL's and Go's)
-// instead of once in each of them.
+// instead of once in each of them. That tail call counts against the kernel's 33 with the
+// walk's H2_TAILS (32): 33 in all, the kernel's limit (a walk cut there is lost, counted).
 #define TLS_READ 0
 #define TLS_WRITE 1
 #define TLS_CLOSE 2
