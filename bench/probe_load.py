@@ -28,8 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from obs_tui import probe_constants  # noqa: E402
-from obs_tui.bcc_setup import import_bcc  # noqa: E402
+from obs_tui.bcc_setup import import_bcc, probe_cflags  # noqa: E402
 
 SOURCE = REPO / "bpf" / "red.c"
 
@@ -58,7 +57,7 @@ def measure(bcc, src: Path) -> tuple[float, float, float, float, int, int, dict[
     bcc.BPF._trace_autoload = lambda self: None  # compile only: no load, no attach
     try:
         started, cpu_started = time.monotonic(), time.process_time()
-        bpf = bcc.BPF(src_file=str(src).encode(), cflags=probe_constants.cflags())
+        bpf = bcc.BPF(src_file=str(src).encode(), cflags=probe_cflags())
         compiled, cpu_compiled = time.monotonic(), time.process_time()
     finally:
         bcc.BPF._trace_autoload = autoload

@@ -35,6 +35,13 @@
 
 #include <uapi/linux/ptrace.h>
 
+// bpf_probe_read_user under a name of the probe's own. At every call site of the helper by its
+// own name, bcc's rewriter asks whether the kernel has it by reading the whole of
+// /proc/kallsyms anew: tens of milliseconds of compile time a call site. Every kernel this
+// probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking. The
+// prototype is bcc's own (helpers.h): the code clang makes of each call stays the same.
+static int (*read_user)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+
 // The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, UNDECODED_*,
 // UNPARSED_HASH, STATS_MAX, PATHS_MAX) are written once, in obs_tui/probe_constants.py; the
 // loader passes them as -D flags. Defining them here too would let the two sides drift apart.
@@ -520,7 +527,7 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
         count_lost(LOST_H2_EVENTS);
         return;
     }
-    if (len && bpf_probe_read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
+    if (len && read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
         len = 0;
         h.missed = 1;
     }
@@ -566,7 +573,7 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (w->chunk == 1) {
             w->vec[0] = w->next[0];  // read with the first
             w->vec[1] = w->next[1];
-        } else if (bpf_probe_read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk))) {
+        } else if (read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk))) {
             return 1;
         }
         w->buf = w->vec[0];
@@ -581,12 +588,12 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (have > 8 || need > 8)
             return 1;
         if (need > rest) {
-            bpf_probe_read_user(&d->hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
+            read_user(&d->hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
             d->hhave = have + rest;
             w->pos = w->n;
             return 0;
         }
-        bpf_probe_read_user(&d->hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
+        read_user(&d->hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
         d->hhave = 0;
         w->pos += need;
         __builtin_memcpy(w->head, d->hdr, 16);
@@ -605,12 +612,12 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         return 0;
     }
     if (rest < 9) {
-        bpf_probe_read_user(d->hdr, h2_small(rest), (void *)(buf + w->pos));
+        read_user(d->hdr, h2_small(rest), (void *)(buf + w->pos));
         d->hhave = rest;
         w->pos = w->n;
         return 0;
     }
-    if (bpf_probe_read_user(w->head, 9, (void *)(buf + w->pos)))
+    if (read_user(w->head, 9, (void *)(buf + w->pos)))
         return 1;
     w->pos += 9;
     h2_frame(w, h, d, w->head);
@@ -890,7 +897,7 @@ static __always_inline long h2_upgrade(u64 buf, long n) {
     int h2c = 0;
     for (int i = 0; i < H2_UPGRADE_SCAN && i + 4 <= n; i++) {
         u32 word = 0;
-        if (bpf_probe_read_user(&word, sizeof(word), (void *)(buf + i)))
+        if (read_user(&word, sizeof(word), (void *)(buf + i)))
             break;
         h2c |= word == H2_H2C_CR;
         if (word == H2_CRLFCRLF) {
@@ -920,7 +927,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     // Zeroed: bytes past the read's end must read as NUL, an end of path.
     u64 req[REQ_WORDS] = {};
     u32 len = n > sizeof(req) ? sizeof(req) : (u32)n;
-    if (len > sizeof(req) || bpf_probe_read_user(req, len, (void *)buf))
+    if (len > sizeof(req) || read_user(req, len, (void *)buf))
         return;
     u32 off = 0;
     // a request line is at least "GET / HTTP/1.0\r\n"; a shorter read is part of one
@@ -963,7 +970,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
 // The status of a response's first bytes ("HTTP/1.x NNN"), or 0.
 static __always_inline u16 response_status(u64 buf) {
     char head[12] = {};
-    if (bpf_probe_read_user(head, sizeof(head), (void *)buf))
+    if (read_user(head, sizeof(head), (void *)buf))
         return 0;
     if (head[0] != 'H' || head[1] != 'T' || head[2] != 'T' || head[3] != 'P' || head[4] != '/' ||
         head[5] != '1' || head[6] != '.' || head[8] != ' ')
@@ -979,6 +986,8 @@ static __always_inline u16 response_status(u64 buf) {
 }
 
 // Bytes a server wrote (n <= 0: the write failed): "HTTP/1.x NNN" ends the waiting request.
+// One call of record (and of response_status) whichever way the response is counted: every
+// entry program that writes inlines on_write, so each call site is compiled once per program.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n, struct h2_iov *v) {
     struct conn *c = conns.lookup(key);
     if (c && c->h2) {
@@ -986,11 +995,11 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
             h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0);
         return;
     }
+    u16 status = n >= 12 ? response_status(buf) : 0;
     if (!c || !c->method) {
         // Body bytes, or a response with no parsed request waiting (see on_read): counted as a
         // request not parsed when a read that began it was seen, as lost otherwise. Never
         // silent. Costs one 12-byte read on the writes that take this branch.
-        u16 status = n >= 12 ? response_status(buf) : 0;
         if (status < 200 || !is_armed())
             return;
         u64 start = c ? (c->partial_ns ? c->partial_ns : c->start_ns) : 0;
@@ -1004,29 +1013,25 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
         c->truncated = 0;
         c->start_ns = start;  // the next pipelined response's request came in the same read
         c->partial_ns = 0;
-        record(c, status, bpf_ktime_get_ns());
-        c->method = 0;
-        return;
-    }
-    u16 status = n >= 12 ? response_status(buf) : 0;
-    if (status >= 200) {  // 1xx is interim (100 Continue): the final response follows
-        record(c, status, bpf_ktime_get_ns());
-        c->method = 0;
-    } else if (status == 101) {
-        long at = h2_upgrade(buf, n);
-        if (at >= 0) {
-            // HTTP/2 from here; the waiting request stays in c for the walk (h2_upgraded)
-            c->h2 = 1;
-            c->partial_ns = 0;
-            h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen);
-            return;
+    } else if (status < 200) {  // 1xx is interim (100 Continue): the final response follows
+        if (status == 101) {
+            long at = h2_upgrade(buf, n);
+            if (at >= 0) {
+                // HTTP/2 from here; the waiting request stays in c for the walk (h2_upgraded)
+                c->h2 = 1;
+                c->partial_ns = 0;
+                h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen);
+                return;
+            }
         }
+        if (!c->closing)
+            return;
+        status = 0;  // the write that closed the connection was no response
     }
-    if (c->closing) {
-        if (c->method)
-            record(c, 0, bpf_ktime_get_ns());  // the write that closed it was no response
+    record(c, status, bpf_ktime_get_ns());
+    c->method = 0;
+    if (c->closing)
         conns.delete(key);
-    }
 }
 
 // The connection ended, or its server closed it: a request still waiting for its response is
@@ -1120,13 +1125,13 @@ static __always_inline int sock_io(void *ctx, u64 sk, long ret, int is_write) {
     long n = ret;
     if (kind != ARG_PLAIN) {
         u64 vec[2] = {arg1, regs->dx};  // the iovecs and their count
-        if (kind == ARG_MSG && bpf_probe_read_user(vec, sizeof(vec), (void *)(arg1 + 16)))
+        if (kind == ARG_MSG && read_user(vec, sizeof(vec), (void *)(arg1 + 16)))
             return 0;  // msghdr.msg_iov and msg_iovlen, side by side
         // the first two iovecs in one read (an HTTP/2 frame's header and payload, often);
         // the first alone when the second is not there
         u64 iov[4] = {};
-        if (vec[1] < 2 || bpf_probe_read_user(iov, sizeof(iov), (void *)vec[0])) {
-            if (bpf_probe_read_user(iov, 16, (void *)vec[0]))
+        if (vec[1] < 2 || read_user(iov, sizeof(iov), (void *)vec[0])) {
+            if (read_user(iov, 16, (void *)vec[0]))
                 return 0;
             vec[1] = 1;
         }
@@ -1252,6 +1257,59 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
 // SSL_write: Node's binary, which bundles its own OpenSSL, or a server's own copy of libssl
 // (sources/tls_uprobes.py finds them in the servers' memory maps).
 
+// A decrypted read or write, or an SSL's end, is handled by one program, tls_io, which every
+// TLS uprobe reaches by a tail call with the call noted in a per-CPU slot: on_read, on_write
+// and on_close are then compiled and verified once for all the TLS probes (OpenSSL's and Go's)
+// instead of once in each of them. That tail call counts against the kernel's 33 with the
+// walk's H2_TAILS (32): 33 in all, the kernel's limit (a walk cut there is lost, counted).
+#define TLS_READ 0
+#define TLS_WRITE 1
+#define TLS_CLOSE 2
+
+struct tls_call {
+    struct conn_key key;
+    u64 buf;
+    long n;
+    u32 tgid;
+    u32 op;  // TLS_*
+};
+
+BPF_PERCPU_ARRAY(tls_calls, struct tls_call, 1);
+BPF_PROG_ARRAY(tls_io_progs, 1);  // tls_io, put there by obs_tui/sources/red.py
+
+static __always_inline void tls_note(struct pt_regs *ctx, struct conn_key *key, u64 buf, long n, u32 op) {
+    int zero = 0;
+    struct tls_call *t = tls_calls.lookup(&zero);
+    if (!t)
+        return;
+    t->key = *key;
+    t->buf = buf;
+    t->n = n;
+    t->tgid = key->tgid;
+    t->op = op;
+    tls_io_progs.call(ctx, 0);
+    count_lost(LOST_SSL_ARGS);  // the tail call failed: tls_io not loaded as red.py does
+}
+
+int tls_io(struct pt_regs *ctx) {
+    int zero = 0;
+    struct tls_call *t = tls_calls.lookup(&zero);
+    if (!t)
+        return 0;
+    struct conn_key key = t->key;
+    struct h2_iov single = {};
+    if (t->op == TLS_CLOSE) {
+        on_close(&key, 1);
+        return 0;
+    }
+    if (t->op == TLS_WRITE)
+        on_write(&key, t->buf, t->n, &single);
+    else
+        on_read(t->tgid, &key, t->buf, t->n, &single);
+    h2_walk_tail(ctx, 1);  // an HTTP/2 connection's frames are walked after on_read/on_write
+    return 0;
+}
+
 // The process's TLS goes through traced code: the ClientHellos the socket probe counted for it
 // are not undecoded (user space sets them aside). Servers only: a server's exit clears its bit
 // (sched_process_exit), so a pid reused by another program never inherits it.
@@ -1286,7 +1344,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         if ((int)ret != 1)
             return 0;  // the _ex forms return 1 on success and the count through a pointer
         u64 got = 0;
-        if (bpf_probe_read_user(&got, sizeof(got), (void *)args.nbytes_ptr))
+        if (read_user(&got, sizeof(got), (void *)args.nbytes_ptr))
             return 0;
         n = got;
     }
@@ -1294,12 +1352,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx, int is_write) {
         return 0;
     u32 tgid = id >> 32;
     struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
-    struct h2_iov single = {};
-    if (is_write)
-        on_write(&key, args.buf, n, &single);
-    else
-        on_read(tgid, &key, args.buf, n, &single);
-    h2_walk_tail(ctx, 1);
+    tls_note(ctx, &key, args.buf, n, is_write ? TLS_WRITE : TLS_READ);
     return 0;
 }
 
@@ -1313,7 +1366,7 @@ int ssl_write_exit(struct pt_regs *ctx) { return ssl_exit(ctx, 1); }
 int ssl_free_enter(struct pt_regs *ctx) {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct conn_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = tgid, .kind = KIND_SSL};
-    on_close(&key, 1);
+    tls_note(ctx, &key, 0, 0, TLS_CLOSE);
     return 0;
 }
 
@@ -1359,10 +1412,10 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx) {
 }
 
 // A Read's bytes, with net/http's lone background byte joined back (go_tls_lone_byte).
-static __always_inline void go_tls_on_read(u32 tgid, struct conn_key *key, u64 buf, long n) {
+static __always_inline void go_tls_on_read(struct pt_regs *ctx, struct conn_key *key, u64 buf, long n) {
     if (n == 1) {
         u8 first = 0;
-        if (!bpf_probe_read_user(&first, 1, (void *)buf))
+        if (!read_user(&first, 1, (void *)buf))
             go_tls_lone_byte.update(key, &first);
     } else {
         u8 *lone = go_tls_lone_byte.lookup(key);
@@ -1371,15 +1424,14 @@ static __always_inline void go_tls_on_read(u32 tgid, struct conn_key *key, u64 b
             u32 off = 0;
             u8 want = *lone;
             go_tls_lone_byte.delete(key);
-            if (n >= 7 && !bpf_probe_read_user(&joined, sizeof(joined), (void *)(buf - 1)) &&
+            if (n >= 7 && !read_user(&joined, sizeof(joined), (void *)(buf - 1)) &&
                 (u8)joined == want && parse_method(joined, &off)) {
                 buf -= 1;
                 n += 1;
             }
         }
     }
-    struct h2_iov single = {};
-    on_read(tgid, key, buf, n, &single);
+    tls_note(ctx, key, buf, n, TLS_READ);
 }
 
 static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
@@ -1394,13 +1446,10 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, int is_write) {
     if (n <= 0)
         return 0;
     struct conn_key key = {.ptr = args.ssl, .tgid = tgid, .kind = KIND_SSL};
-    if (is_write) {
-        struct h2_iov single = {};
-        on_write(&key, args.buf, n, &single);
-    } else {
-        go_tls_on_read(tgid, &key, args.buf, n);
-    }
-    h2_walk_tail(ctx, 1);  // an HTTP/2 connection's frames are walked after on_read/on_write
+    if (is_write)
+        tls_note(ctx, &key, args.buf, n, TLS_WRITE);
+    else
+        go_tls_on_read(ctx, &key, args.buf, n);
     return 0;
 }
 
@@ -1414,7 +1463,7 @@ int go_tls_close_enter(struct pt_regs *ctx) {
     if (!is_server(tgid))
         return 0;
     struct conn_key key = {.ptr = ctx->ax, .tgid = tgid, .kind = KIND_SSL};
-    on_close(&key, 1);
     go_tls_lone_byte.delete(&key);
+    tls_note(ctx, &key, 0, 0, TLS_CLOSE);
     return 0;
 }

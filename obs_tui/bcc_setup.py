@@ -159,6 +159,19 @@ def probe_source(name: str) -> Path:
     return Path(str(importlib.resources.files("obs_tui.bpf").joinpath(name)))
 
 
+# bcc compiles with -g, for the program's BTF: its line info (source lines in a verifier log,
+# in bpftool's dumps) and its maps' types. obs-tui uses neither, and clang's debug info is a
+# fifth of the probe's compile time: -g0, after bcc's own flags, leaves it out. Take it out of
+# this list to see source lines in a verifier log.
+COMPILE_FLAGS = ["-g0"]
+
+
+def probe_cflags() -> list[str]:
+    """The flags every probe is compiled with: the shared constants (obs_tui/probe_constants.py)
+    and COMPILE_FLAGS."""
+    return probe_constants.cflags() + COMPILE_FLAGS
+
+
 def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capability]:
     """(bcc.BPF, Capability) for a probe source, after the same privilege and BTF checks as
     `obs-tui doctor`. Tracepoint programs attach themselves on load (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE).
@@ -175,7 +188,7 @@ def load_program(src_file: Path, notice=lambda line: None) -> tuple[Any, Capabil
     except (ImportError, RuntimeError, OSError) as exc:
         return None, Capability(False, str(exc))
     try:
-        return bcc.BPF(src_file=str(src_file).encode(), cflags=probe_constants.cflags()), Capability(True)
+        return bcc.BPF(src_file=str(src_file).encode(), cflags=probe_cflags()), Capability(True)
     except Exception as exc:  # bcc raises bare Exception with the compiler/verifier's words
         return None, Capability(
             False, f"probe failed to compile or load: {exc} (run `obs-tui doctor` for headers and tracefs)"

@@ -60,6 +60,7 @@ UNDECODED_KINDS = ("", "tls", "http2")
 # H2_EV_* are the pseudo frame types of the probe's own events.
 H2_BLOCK_MAX = 1024  # a power of two: the probe masks copy lengths with 2 * H2_BLOCK_MAX - 1
 H2_FRAMES = 16  # steps (frames, rests of frames, iovecs) one walk program takes
+# TLS calls reach the walk through one tail call more (tls_io): 1 + H2_TAILS must stay <= 33.
 H2_TAILS = 32  # walk programs per call, each tail-calling the next (the kernel allows 33 calls)
 H2_EV_OPEN = 0xF0  # a connection becomes HTTP/2 (flags: 1 when adopted mid-stream, no preface)
 H2_EV_CLOSE = 0xF1  # it ended

@@ -206,7 +206,9 @@ class RedSource:
         except Exception as exc:  # bcc raises bare Exception with the verifier's words
             self._bpf.cleanup()
             self._bpf = None
-            return Capability(False, f"probe failed to load its HTTP/2 walk: {exc}")
+            return Capability(
+                False, f"probe failed to load its tail-called programs (HTTP/2 walk, TLS): {exc}"
+            )
         partial = self._attach_ssl()
         if not self.tls.wait(TLS_LOOK_AT_LOAD_S):
             self.notice(
@@ -279,12 +281,14 @@ class RedSource:
     # -- HTTP/2 --
 
     def _load_h2_walk(self) -> None:
-        """The frame walk's programs (bpf/red.c, h2_walk_more), one per program type that calls
-        on_read/on_write, each put in its own prog array: the walk tail-calls itself through it."""
+        """The programs bpf/red.c reaches by tail calls, each put in its own prog array: the
+        frame walk's (h2_walk_more), one per program type that calls on_read/on_write, which
+        tail-calls itself through it; and tls_io, which every TLS uprobe hands its call to."""
         bpf = self._bpf
         for fn, progs, prog_type in (
             (b"h2_walk_tp", b"h2_walk_tp_progs", type(bpf).RAW_TRACEPOINT),
             (b"h2_walk_up", b"h2_walk_up_progs", type(bpf).KPROBE),
+            (b"tls_io", b"tls_io_progs", type(bpf).KPROBE),
         ):
             prog = bpf.load_func(fn, prog_type)
             bpf[progs][ctypes.c_int(0)] = ctypes.c_int(prog.fd)
