@@ -25,6 +25,11 @@ def escape(text: str) -> str:
     return printable(text).replace("[", "\\[")
 
 
+def escape_lines(text: str) -> str:
+    """escape() for text of several lines: its newlines kept (printable() replaces them)."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
 def num(value: float | None, digits: int = 1) -> str:
     """1234 -> 1.2k, 0.5 -> 0.5, 12 -> 12.0; None -> –."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

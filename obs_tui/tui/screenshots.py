@@ -4,7 +4,8 @@
 
 Writes main-160x48.svg, main-80x24.svg, help-80x24.svg, detail-host-power-100x32.svg,
 detail-process-100x32.svg, detail-service-100x32.svg, theme-light-160x48.svg,
-theme-mono-80x24.svg, carbon-80x24.svg and read-only-160x48.svg. The engine is the one
+theme-mono-80x24.svg, carbon-80x24.svg, replay-160x48.svg, compare-160x48.svg, compare-80x24.svg
+and read-only-160x48.svg. The engine is the one
 `obs-tui demo` opens: the demo's shop under its load generator, its agent and its Prometheus
 with three SLOs (obs_tui/demo.py), so every pane shows what a user would see (Requests needs
 root for the probes); the read-only shot is the console reading that Prometheus. --fake uses
@@ -112,6 +113,19 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
         await pilot.press("T")  # back to dark
         await pilot.press("4")  # the Carbon pane, maximised
         await save("carbon-80x24")
+        await pilot.press("4")  # back to every pane
+        # The flight recorder: a few ticks back, then the change columns against a moment
+        # before that (the console's own recording of this run).
+        await pilot.resize_terminal(160, 48)
+        await pilot.press(*["left_square_bracket"] * 3)
+        await pilot.pause(1.5)
+        await save("replay-160x48")
+        await pilot.press("C")
+        await pilot.press("minus", "1", "0", "s", "enter")
+        await pilot.pause(2.0)
+        await save("compare-160x48")
+        await pilot.resize_terminal(80, 24)
+        await save("compare-80x24")
         await pilot.press("q")
     return written
 

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Sparkline
 
-from obs_tui.tui.fmt import escape
+from obs_tui.tui.fmt import escape, escape_lines
 from obs_tui.tui.panes.base import Chart, DetailSpec
 from obs_tui.tui.table import KeyedTable
 from obs_tui.tui.widgets import TextBlock, TextLine
@@ -82,7 +82,7 @@ class DetailScreen(Screen[None]):
             box.border_title = spec.table_title
             with box:
                 yield KeyedTable(spec.columns, id="detail-table")
-        yield TextBlock(escape(spec.note), id="detail-note")
+        yield TextBlock(escape_lines(spec.note), id="detail-note")
         yield TextLine("[b]Esc[/b] back   [b]q[/b] back   [b]↑↓[/b] move", id="detail-keys")
 
     def on_mount(self) -> None:
@@ -104,7 +104,7 @@ class DetailScreen(Screen[None]):
         if tables:
             table = tables.first()
             table.sync(spec.rows[: max(table.capacity, 0)])
-        self.query_one("#detail-note", TextBlock).update(escape(spec.note))
+        self.query_one("#detail-note", TextBlock).update(escape_lines(spec.note))
 
     def update_frame(self) -> None:
         """Called by the app for each new frame while this screen is shown."""
