@@ -323,7 +323,10 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
         got = {p: v for p, v in got.items() if p in want or v[0]}
         return "" if got == want else f"obs-tui {got} != nginx {want}"
 
-    nginx_n = args.requests // 3 * 3
+    # h2load splits -n over its clients and each client goes round the URIs from the first:
+    # the split is even over the paths only when every client gets a multiple of them
+    split = len(NGINX_PATHS) * args.clients
+    nginx_n = max(split, args.requests // split * split)
     paths = [f"http://127.0.0.1:{web.h2c_port}{p}" for p in NGINX_PATHS]
     runs.append(measure(red, stages, web.pid, "h2c", ["-n", str(nginx_n), *load, *paths], nginx_expect))
     paths1 = [f"http://127.0.0.1:{web.port}{p}" for p in NGINX_PATHS]
