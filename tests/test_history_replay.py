@@ -81,9 +81,11 @@ async def test_steps_minutes_goto_and_live(tmp_path):
         middle = app.frame.taken_at - app.frame.duration_s / 2
         assert target <= middle < target + 1.0  # the first tick whose middle is at or after it
         assert "REPLAY" in app.main.query_one("#header").markup
+        assert app.main.keys._plain.startswith("L live")  # the way back, first among the keys
         await pilot.press("L")
         await _until(pilot, lambda: not app.replaying)
         assert app.frame is app.live_frame and app.history is app.live_history
+        await _until(pilot, lambda: app.main.keys._plain.startswith("q quit"))
         assert not app.main.query_one("#timebar").has_class("-show")
     store.close()
 

@@ -22,12 +22,21 @@ from pathlib import Path
 from obs_tui.tui.app import ObsApp
 
 
-def real_engine(config_path: str | None = None, read_only: bool = False):
+def real_engine(config_path: str | None = None, read_only: bool = False, history: Path | None = None):
+    """The demo's engine; with `history`, recording there as a console does (replay, compare)."""
     try:
+        from dataclasses import replace
+
         from obs_tui.config import load
         from obs_tui.pipeline import make_engine
 
-        return make_engine(load(config_path), read_only=read_only)
+        config = load(config_path)
+        engine = make_engine(config, read_only=read_only)
+        if history is not None:
+            from obs_tui.history.wiring import attach
+
+            attach(engine, replace(config, history={**config.history, "dir": str(history)}), "console", print)
+        return engine
     except Exception as exc:  # fall back to the processes source alone, and say so
         print(f"screenshots: full engine unavailable ({exc}); processes only", file=sys.stderr)
         from obs_tui.engine import Engine
@@ -63,7 +72,10 @@ async def shoot_read_only(out: Path, frames: int, config_path: str) -> Path:
 
 
 async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = None) -> list[Path]:
-    app = ObsApp(fake_engine if fake else lambda: real_engine(config_path), theme_name="dark")
+    history = Path(config_path).parent / "history" if config_path else None
+    app = ObsApp(
+        fake_engine if fake else lambda: real_engine(config_path, history=history), theme_name="dark"
+    )
     written: list[Path] = []
 
     async with app.run_test(size=(160, 48)) as pilot:
@@ -121,7 +133,7 @@ async def shoot(out: Path, frames: int, fake: bool, config_path: str | None = No
         await pilot.pause(1.5)
         await save("replay-160x48")
         await pilot.press("C")
-        await pilot.press("minus", "1", "0", "s", "enter")
+        await pilot.press("minus", "3", "0", "s", "enter")
         await pilot.pause(2.0)
         await save("compare-160x48")
         await pilot.resize_terminal(80, 24)

@@ -36,6 +36,14 @@ KEYS_NARROW = (
     "[b]q[/] quit [b]?[/] help [b]/[/] filter [b]<>[/] sort [b]spc[/] pause "
     "[b]⏎[/] detail [b]tab[/] pane [b]1-4[/] zoom [b]T[/] theme"
 )
+# While replaying: how to move in time and how to get back to live come first.
+KEYS_REPLAY_WIDE = (
+    "[b]L[/] live  [b]\\[ ][/] tick  [b]{ }[/] minute  [b]g[/] go to  [b]c C[/] compare  "
+    "[b]?[/] help  [b]enter[/] detail  [b]tab[/] pane  [b]q[/] quit"
+)
+KEYS_REPLAY_NARROW = (
+    "[b]L[/] live [b]\\[ ][/] tick [b]{ }[/] min [b]g[/] go to [b]c C[/] compare [b]?[/] help [b]q[/] quit"
+)
 
 
 class MainScreen(replay.ReplayMixin, Screen[None]):
@@ -135,9 +143,17 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
             if not pane.has_class("-hidden"):
                 pane.show(frame, history)
 
+    def render_keys(self) -> None:
+        narrow = self.body.has_class("narrow")
+        if self.console.replaying:
+            self.keys.set(KEYS_REPLAY_NARROW if narrow else KEYS_REPLAY_WIDE)
+        else:
+            self.keys.set(KEYS_NARROW if narrow else KEYS_WIDE)
+
     def render_header(self) -> None:
         if not self._ready:
             return
+        self.render_keys()
         app = self.console
         self.header.show(
             app.frame,
@@ -161,7 +177,7 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
         self.body.set_class(narrow, "narrow")
         self.body.set_class(self.zoomed is not None, "-zoomed")
-        self.keys.set(KEYS_NARROW if narrow else KEYS_WIDE)
+        self.render_keys()
         for i, pane in enumerate(self.panes):
             hidden = self.zoomed is not None and i != self.zoomed
             was_hidden = pane.has_class("-hidden")
