@@ -19,10 +19,11 @@ def history_dir(config: Any) -> Path:
 
 def settle_heap() -> None:
     """Put the objects that exist now out of the garbage collector's sight. The recorder
-    allocates thousands of rows a frame, so the collector's full passes run in its thread,
-    and each walks every object the process has, most of them the engine's (probes, compiled
-    programs, config), which live until exit: frozen once the engine is built, they cost
-    those passes nothing."""
+    allocates thousands of rows a frame, and a replay's seek tens of thousands (a decoded
+    chunk), so the collector's full passes run in their threads, and each walks every object
+    the process has, most of them the engine's (probes, compiled programs, config) and, in
+    the console, the screens' widgets, which live until exit: frozen once the engine is
+    built, they cost those passes nothing."""
     gc.collect()
     gc.freeze()
 
@@ -42,11 +43,11 @@ def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -
         notice(engine.history_note)
         return
     engine.history = store
+    settle_heap()  # whether this process records or only replays another's recording
     if role == "console" and not store.recording:
         writer = store.writer() or {}
         engine.history_note = f"history: reading the {writer.get('role', 'other')}'s recording"
         return
-    settle_heap()
     engine.sinks.append(
         Recorder(
             store,
