@@ -791,7 +791,9 @@ class _TableDecoder(_Table):
             raise codec.CorruptChunk(f"table {name}: its frames and rows disagree")
         if len(columns) != len(self.cols) or any(len(c) != len(self.slots) for c in columns):
             raise codec.CorruptChunk(f"table {name}: its columns and rows disagree")
-        self.cells = list(zip(*columns)) if self.slots else []
+        # cut into rows frame by frame as they are stepped over, not all at once: a seek
+        # reads half a chunk on average, and the rows made are not kept
+        self.columns = columns
         self.reset()
 
     def reset(self) -> None:
@@ -802,15 +804,16 @@ class _TableDecoder(_Table):
         self.at = 0  # the next changed row to apply
 
     def step(self, frame: int, around: Around) -> None:
-        values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
+        values, slots, guessed = self.values, self.slots, self.guessed
         columns = range(len(self.cols))
-        end = self.at + self.counts[frame]
+        start = self.at
+        end = start + self.counts[frame]
         slot = 0
         pending: list[tuple[list, list | None, Sequence]] = []
-        for p in range(self.at, end):
+        rows = zip(*[column[start:end] for column in self.columns]) if end > start else ()
+        for p, row in zip(range(start, end), rows):
             slot += slots[p]
             prev = values.get(slot)
-            row = cells[p]
             if prev is None:  # a new row: literals
                 now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
             else:  # most cells are 0 (the same): only the others are worked out
