@@ -11,6 +11,10 @@ from typing import Any
 from obs_tui.history.recorder import Recorder
 from obs_tui.history.store import Store, StoreError, default_dir
 
+# the oldest generation is collected after this many collections of the middle one (Python's
+# default: 10)
+FULL_PASS_EVERY = 100
+
 
 def history_dir(config: Any) -> Path:
     """--history DIR, else `[history] dir`, else the default for this user."""
@@ -23,9 +27,15 @@ def settle_heap() -> None:
     chunk), so the collector's full passes run in their threads, and each walks every object
     the process has, most of them the engine's (probes, compiled programs, config) and, in
     the console, the screens' widgets, which live until exit: frozen once the engine is
-    built, they cost those passes nothing."""
+    built, they cost those passes nothing. What is left for those passes to walk (a
+    console's decoded chunks and sparklines, the open chunk) still costs tens of
+    milliseconds a pass, and Python makes one every second or two of replaying: made ten
+    times rarer (FULL_PASS_EVERY), a reference cycle that became garbage lives that much
+    longer instead."""
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_PASS_EVERY)
 
 
 def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -> None:
