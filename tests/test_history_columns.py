@@ -7,7 +7,15 @@ import random
 import pytest
 
 from obs_tui.history.codec import CorruptChunk
-from obs_tui.history.columns import CODEC, V1, ChunkEncoder, decode_chunk, encode_chunk, open_chunk
+from obs_tui.history.columns import (
+    CHECKPOINT_EVERY,
+    CODEC,
+    V1,
+    ChunkEncoder,
+    decode_chunk,
+    encode_chunk,
+    open_chunk,
+)
 from obs_tui.model import RequestSeries
 from obs_tui.snapshot import frame_to_json
 from tests import fake_frames
@@ -65,6 +73,20 @@ def test_every_frame_comes_back_exactly_in_any_order(frames):
     chunk = open_chunk(data)
     for i in order + [39, 0, 38, 1]:
         assert chunk.doc(i) == want[i], i
+
+
+def test_stepping_back_goes_on_from_a_kept_state_exactly(frames):
+    """A decoded chunk keeps its state every CHECKPOINT_EVERY frames: reading backwards
+    (the `[` key) goes on from the nearest one, and each frame is still the one recorded."""
+    want = [frame_to_json(f) for f in frames]
+    chunk = open_chunk(encode_chunk(frames))
+    assert chunk.doc(len(frames) - 1) == want[-1]
+    kept = list(range(CHECKPOINT_EVERY - 1, len(frames), CHECKPOINT_EVERY))
+    assert sorted(chunk._checkpoints) == kept and kept
+    for i in reversed(range(len(frames))):
+        assert chunk.doc(i) == want[i], i
+        assert chunk._at == i
+    assert chunk.doc(kept[-1] + 1) == want[kept[-1] + 1]
 
 
 def test_a_table_that_appears_after_the_first_frame(frames):

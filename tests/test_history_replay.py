@@ -91,6 +91,37 @@ async def test_steps_minutes_goto_and_live(tmp_path):
 
 
 @aio
+async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
+    """Neither the `g` prompt closing nor a live frame arriving while the seek reads repaints
+    the panes (that work would share the CPU with the seek): from Enter on, the panes are
+    painted with the recorded frame, then once more with its sparklines' history."""
+    store, now = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _until(pilot, lambda: app.live_frame is not None)
+        shown = []
+        show_frame = app.main.show_frame
+
+        def counted(frame, history):
+            shown.append(frame)
+            show_frame(frame, history)
+
+        app.main.show_frame = counted
+        target = int(now - 3630)
+        await pilot.press("g", *time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(target)))
+        shown.clear()
+        await pilot.press("enter")
+        await _until(pilot, lambda: app.replaying)
+        await _until(pilot, lambda: app.history is not app.live_history)  # the sparklines' repaint
+        await pilot.pause(0.2)
+        assert label_time(app.frame) >= target
+        # twice: the frame found, then with its sparklines' history
+        assert shown == [app.frame, app.frame], [label_time(f) for f in shown]
+        assert not app.main.seeking
+    store.close()
+
+
+@aio
 async def test_compare_adds_change_columns_to_the_panes(tmp_path):
     """c: the panes get change columns against the frame an hour before the one shown, sorted
     by the biggest movers, and the header says since when; c again: off, the sort as before."""

@@ -54,6 +54,7 @@ CODECS = (V1, CODEC)
 LEVEL = 9  # a closed chunk, written once
 FLUSH_LEVEL = 1  # the open chunk, rewritten every few seconds
 SCALE = 1e6  # the snapshot document rounds floats to six decimals
+CHECKPOINT_EVERY = 15  # a decoded chunk keeps its state every this many frames
 
 Row = dict[str, Any]
 
@@ -791,7 +792,9 @@ class _TableDecoder(_Table):
             raise codec.CorruptChunk(f"table {name}: its frames and rows disagree")
         if len(columns) != len(self.cols) or any(len(c) != len(self.slots) for c in columns):
             raise codec.CorruptChunk(f"table {name}: its columns and rows disagree")
-        self.cells = list(zip(*columns)) if self.slots else []
+        # cut into rows frame by frame as they are stepped over, not all at once: a seek
+        # reads half a chunk on average, and the rows made are not kept
+        self.columns = columns
         self.reset()
 
     def reset(self) -> None:
@@ -802,15 +805,16 @@ class _TableDecoder(_Table):
         self.at = 0  # the next changed row to apply
 
     def step(self, frame: int, around: Around) -> None:
-        values, cells, slots, guessed = self.values, self.cells, self.slots, self.guessed
+        values, slots, guessed = self.values, self.slots, self.guessed
         columns = range(len(self.cols))
-        end = self.at + self.counts[frame]
+        start = self.at
+        end = start + self.counts[frame]
         slot = 0
         pending: list[tuple[list, list | None, Sequence]] = []
-        for p in range(self.at, end):
+        rows = zip(*[column[start:end] for column in self.columns]) if end > start else ()
+        for p, row in zip(range(start, end), rows):
             slot += slots[p]
             prev = values.get(slot)
-            row = cells[p]
             if prev is None:  # a new row: literals
                 now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
             else:  # most cells are 0 (the same): only the others are worked out
@@ -835,6 +839,15 @@ class _TableDecoder(_Table):
             self.fixes = entry["x"]
         elif entry is not None:
             self.present, self.fixes, self.order = set(entry), None, entry
+
+    def state(self) -> tuple:
+        """What step and order_now change (the rows' lists are replaced, never changed in
+        place, so the dict of them is copied, not the lists)."""
+        return dict(self.values), self.order, self.present, self.fixes, self.at
+
+    def restore(self, state: tuple) -> None:
+        values, self.order, self.present, self.fixes, self.at = state
+        self.values = dict(values)
 
     def order_now(self, parent_order: Sequence[int]) -> list[int]:
         """The rows' order at the frame reached (built here, not at every frame stepped over)."""
@@ -868,6 +881,9 @@ class ColumnChunk:
         self._tables = [_TableDecoder(name, t, frames, codec_name) for name, t in body["tables"].items()]
         self._by_name = {t.name: t for t in self._tables}
         self._lock = threading.Lock()
+        # frame -> the state there, kept every CHECKPOINT_EVERY frames as they are first
+        # stepped over: a step back (`[`) goes on from the one before it, not from the start
+        self._checkpoints: dict[int, tuple[dict, list[tuple]]] = {}
         self._reset()
 
     def __len__(self) -> int:
@@ -889,14 +905,29 @@ class ColumnChunk:
         around = Around(self._doc, self._ticks[self._at], self._by_name)
         for table in self._tables:
             table.step(self._at, around)
+        if self._at % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 and self._at not in self._checkpoints:
+            self._checkpoints[self._at] = (self._doc, [table.state() for table in self._tables])
+
+    def _rewind(self, i: int) -> None:
+        """To the latest state kept at or before frame i, when that is nearer than where the
+        chunk is (after i: the start, if none is kept)."""
+        kept = max((k for k in self._checkpoints if k <= i), default=-1)
+        if kept <= self._at <= i:
+            return
+        if kept < 0:
+            self._reset()
+            return
+        self._doc, states = self._checkpoints[kept]
+        self._at = kept
+        for table, state in zip(self._tables, states):
+            table.restore(state)
 
     def doc(self, i: int) -> dict:
         if not 0 <= i < len(self.times):
             raise IndexError(i)
         with self._lock:  # the state moves: one reader at a time (replay reads in threads)
             try:
-                if i < self._at:
-                    self._reset()
+                self._rewind(i)
                 while self._at < i:
                     self._step()
                 return self._build()

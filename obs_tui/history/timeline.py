@@ -16,7 +16,10 @@ from obs_tui.history.document import frame_from_json
 from obs_tui.history.store import Chunk, Store, gaps
 from obs_tui.model import Frame
 
-CACHED_CHUNKS = 8
+# Decoded chunks kept: the one shown and its neighbours (a step, the sparklines' minute before
+# it). No more: each holds tens of thousands of objects that every full pass of the garbage
+# collector walks, and those passes run inside the next seek.
+CACHED_CHUNKS = 3
 INDEX_TTL_S = 2.0
 
 

@@ -11,6 +11,10 @@ from typing import Any
 from obs_tui.history.recorder import Recorder
 from obs_tui.history.store import Store, StoreError, default_dir
 
+# the oldest generation is collected after this many collections of the middle one (Python's
+# default: 10)
+FULL_PASS_EVERY = 100
+
 
 def history_dir(config: Any) -> Path:
     """--history DIR, else `[history] dir`, else the default for this user."""
@@ -19,12 +23,19 @@ def history_dir(config: Any) -> Path:
 
 def settle_heap() -> None:
     """Put the objects that exist now out of the garbage collector's sight. The recorder
-    allocates thousands of rows a frame, so the collector's full passes run in its thread,
-    and each walks every object the process has, most of them the engine's (probes, compiled
-    programs, config), which live until exit: frozen once the engine is built, they cost
-    those passes nothing."""
+    allocates thousands of rows a frame, and a replay's seek tens of thousands (a decoded
+    chunk), so the collector's full passes run in their threads, and each walks every object
+    the process has, most of them the engine's (probes, compiled programs, config) and, in
+    the console, the screens' widgets, which live until exit: frozen once the engine is
+    built, they cost those passes nothing. What is left for those passes to walk (a
+    console's decoded chunks and sparklines, the open chunk) still costs tens of
+    milliseconds a pass, and Python makes one every second or two of replaying: made ten
+    times rarer (FULL_PASS_EVERY), a reference cycle that became garbage lives that much
+    longer instead."""
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_PASS_EVERY)
 
 
 def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -> None:
@@ -42,11 +53,11 @@ def attach(engine: Any, config: Any, role: str, notice: Callable[[str], None]) -
         notice(engine.history_note)
         return
     engine.history = store
+    settle_heap()  # whether this process records or only replays another's recording
     if role == "console" and not store.recording:
         writer = store.writer() or {}
         engine.history_note = f"history: reading the {writer.get('role', 'other')}'s recording"
         return
-    settle_heap()
     engine.sinks.append(
         Recorder(
             store,

@@ -178,7 +178,7 @@ class ObsApp(App[int]):
             self.main.update_timebar()
             return
         self.frame = message.frame
-        if not self.paused:
+        if not self.paused and not self.main.seeking:  # a seek's frame replaces it at once
             self.render_frame()
 
     def on_engine_failed(self, message: EngineFailed) -> None:

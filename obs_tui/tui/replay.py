@@ -98,6 +98,11 @@ class ReplayMixin(Screen[None]):
     timebar: TextLine
     _timeline: Timeline | None = None
     compare_then: Frame | None = None  # compare on: the earlier frame the panes' changes are against
+    # a seek is being read: the frame on screen is about to be replaced, so neither a live
+    # frame nor the return from the `g` prompt repaints it meanwhile (each repaint would take
+    # the UI thread, and the GIL, from the reading)
+    seeking = False
+    seeks_shown = 0  # how many seeks' frames were painted (a repaint they made obsolete is skipped)
 
     @property
     def console(self) -> ObsApp:
@@ -224,6 +229,7 @@ class ReplayMixin(Screen[None]):
         # the sparklines' history of the frame shown before: not wanted any more, and it
         # would share the CPU with finding the next one
         self.workers.cancel_group(self, "replay-history")
+        self.seeking = True
         self._seek_worker(timeline, find)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
@@ -236,13 +242,16 @@ class ReplayMixin(Screen[None]):
         self.post_message(ReplayFrame(frame, "" if frame is not None else "nothing recorded there"))
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
+        self.seeking = False
         frame = message.frame
         if frame is None:
+            self.console.render_frame()  # what a repaint skipped while seeking
             self.app.bell()
             self.app.notify(message.why, title="replay", severity="warning")
             return
         app = self.console
         app.show_recorded(frame)
+        self.seeks_shown += 1
         self.show_timebar(True)
         self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up

@@ -127,7 +127,13 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.apply_layout()  # the terminal may have been resized while another screen was up
-        self.app.call_after_refresh(self.console.render_frame)
+        self.app.call_after_refresh(self._repaint_unless_seeking, self.seeks_shown)
+
+    def _repaint_unless_seeking(self, seeks_shown: int) -> None:
+        """After another screen (live frames came meanwhile), unless the `g` prompt that just
+        closed started a seek, whose frame replaces this one or already has."""
+        if not self.seeking and self.seeks_shown == seeks_shown:
+            self.console.render_frame()
 
     def on_resize(self, event: events.Resize) -> None:
         self.apply_layout(event.size.width, event.size.height)
