@@ -763,12 +763,8 @@ static __always_inline int h2_walk_more(void *ctx, int uprobe) {
             return 0;
         }
     }
-    if (++w->tails < H2_TAILS) {
-        if (uprobe)
-            h2_walk_up_progs.call(ctx, 0);
-        else
-            h2_walk_tp_progs.call(ctx, 0);
-    }
+    if (++w->tails < H2_TAILS)
+        h2_walk_again(ctx, uprobe);
     h2_lose(w, h, d);  // H2_TAILS programs were not enough, or the tail call failed
     return 0;
 }
@@ -784,10 +780,7 @@ static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w || !w->pending)
         return;
-    if (uprobe)
-        h2_walk_up_progs.call(ctx, 0);
-    else
-        h2_walk_tp_progs.call(ctx, 0);
+    h2_walk_again(ctx, uprobe);
     w->pending = 0;
     count_lost(LOST_H2_SYNC);
     h2_forget(&w->key);

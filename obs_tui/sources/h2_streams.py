@@ -296,10 +296,7 @@ class H2Streams:
                 # a whole header block, unpadded (its priority fields skipped)
                 side.frame = side.block = None
                 fields = side.decode(data[start + 5 if flags & PRIORITY else start : start + length])
-                if direction & 1:
-                    self._response(conn, stream, fields, flags & END_STREAM, ts)
-                else:
-                    self._request(conn, stream, fields, ts)
+                self._block(conn, direction & 1, stream, flags, fields, ts)
                 return
             if kind_type == RST_STREAM:
                 side.frame = None
