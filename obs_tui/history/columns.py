@@ -44,6 +44,7 @@ from typing import Any
 import zstandard
 
 from obs_tui.analysis.carbon import process_carbon
+from obs_tui.analysis.red import error_ratio, rate
 from obs_tui.history import codec
 from obs_tui.model import Frame, ProcessPower
 from obs_tui.snapshot import MAPPING_FIELDS, frame_to_json, plain
@@ -141,11 +142,11 @@ def _power_watts(row: Row, before: Row | None, around: Around) -> Any:
 
 
 def _rps(row: Row, before: Row | None, around: Around) -> Any:
-    return round(row["requests"] / around.dt, 3)  # analysis.red's, over the tick
+    return rate(row["requests"], around.dt)  # over the tick, as analysis.red states it
 
 
 def _error_ratio(row: Row, before: Row | None, around: Around) -> Any:
-    return round(row["errors"] / row["requests"], 6) if row["requests"] else 0.0
+    return error_ratio(row["errors"], row["requests"])
 
 
 def _cpu_percent(row: Row, before: Row | None, around: Around) -> Any:
