@@ -26,6 +26,7 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from hpack import Decoder
 from hpack.exceptions import HPACKError
@@ -37,6 +38,9 @@ from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
 EVENT_SIZE = EVENT.size
+# the fields a frame's event is read for, in the same layout: tgid, gen and frame_len skipped,
+# cont and missed read as one number (both 0 in most events)
+FRAME = struct.Struct("<QQ8xI4xIIHBBBBHB")
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
 KIND_SSL = 1  # conn_key.kind of a connection read through the decrypting uprobes
@@ -47,9 +51,8 @@ TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
 MEMO_MAX = 256  # blocks remembered per table state
 STATES_MAX = 64  # table states remembered per side
-# (method, path, content-type) as they came -> _request's answer: the same few requests recur
-_PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bool]] = {}
-PARSED_MAX = 4096
+PARSED_MAX = 4096  # requests' (method, path, content-type) remembered as their route
+COUNTERS_MAX = 4096  # (route, status, grpc-status) -> counter, remembered per connection
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
 PSEUDO = min(H2_EV_OPEN, H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_UPGRADE)  # event types above a frame's
@@ -67,24 +70,101 @@ def _decoder(trusted: bool) -> Decoder:
     return decoder
 
 
+class _Route:
+    """What a request's header block says, once per distinct (method, path, content-type):
+    compared and hashed by identity, so a stream's counter is found without hashing strings."""
+
+    __slots__ = ("method", "path", "truncated", "grpc")
+
+    def __init__(self, method: str, path: str, truncated: bool, grpc: bool) -> None:
+        self.method, self.path, self.truncated, self.grpc = method, path, truncated, grpc
+
+
+# A request block's (method, path, content-type) as they came, or an upgrade's (method, path,
+# truncated) -> its route: the same few requests recur.
+_ROUTES: dict[tuple, _Route] = {}
+
+
+def _interned(key: tuple, route: Callable[[], _Route]) -> _Route:
+    found = _ROUTES.get(key)
+    if found is None:
+        if len(_ROUTES) >= PARSED_MAX:
+            _ROUTES.clear()
+        found = _ROUTES[key] = route()
+    return found
+
+
+def _request(fields: Fields | None) -> _Route:
+    """The route of a request's header block; unknown names as "?"."""
+    if fields is None:
+        return _interned((None, None, None), lambda: _Route(UNPARSED_METHOD, UNKNOWN_ROUTE, False, False))
+    raw = (fields.get(b":method"), fields.get(b":path"), fields.get(b"content-type", b""))
+    return _interned(raw, lambda: _Route(*_parse(*raw)))
+
+
+def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tuple[str, str, bool, bool]:
+    grpc = content_type.startswith(b"application/grpc")
+    if method is None or path is None:
+        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, grpc
+    for end in (b"?", b"#"):
+        path = path.split(end, 1)[0]
+    return (
+        method.decode("ascii", "replace"),
+        path[:PATH_LEN].decode("utf-8", "replace"),
+        len(path) > PATH_LEN,
+        grpc,
+    )
+
+
+def _number(value: bytes | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _response(fields: Fields | None) -> tuple[int, int]:
+    """(:status, grpc-status) of a response's header block: UNKNOWN_STATUS when it has no
+    valid :status (trailers have none), -1 when it has no grpc-status."""
+    if fields is None:
+        return UNKNOWN_STATUS, -1
+    status = _number(fields.get(b":status"))
+    grpc_status = _number(fields.get(b"grpc-status"))
+    return (
+        status if status is not None and 100 <= status <= 999 else UNKNOWN_STATUS,
+        -1 if grpc_status is None else grpc_status,
+    )
+
+
 class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
-    assembled, and decoded blocks remembered per table state.
+    assembled, and what decoded blocks said, remembered per table state.
 
     A block's meaning depends only on the block and the dynamic table it meets, and a busy
     connection goes round the same few table states: fully indexed blocks leave the table as
     it was, and a server that indexes a header in every response (nginx's server and date)
     brings the table back to the same content once it is full of them. So each table content
-    seen gets a number (a state), and memo[state][block] is what that block decodes to there
-    and the state it leaves. A hit only moves `state`; the decoder's own table is brought to
-    that state (`stale`) just before the next block that has to be decoded."""
+    seen gets a number (a state), and memo[state][block] is what that block says there (a
+    request's route, or a response's statuses) and the state it leaves; `now` is
+    memo[state]. A hit only moves `state`; the decoder's own table is brought to that state
+    (`stale`) just before the next block that has to be decoded."""
 
-    __slots__ = ("decoder", "seq", "frame", "block", "state", "stale", "states", "snapshots", "memo")
+    __slots__ = (
+        "decoder",
+        "outcome",
+        "seq",
+        "frame",
+        "block",
+        "state",
+        "stale",
+        "states",
+        "snapshots",
+        "memo",
+        "now",
+    )
 
-    def __init__(self, trusted: bool) -> None:
+    def __init__(self, trusted: bool, outcome: Callable[[Fields | None], object]) -> None:
         self.decoder = _decoder(trusted)
+        self.outcome = outcome  # _request or _response: what a block of this side says
         self.seq = 0
-        self.frame: list | None = None  # [type, flags, stream, payload bytes, bad, ts]
+        self.frame: list | None = None  # [type, flags, stream, [payloads], bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
         self._forget_states()
 
@@ -92,8 +172,9 @@ class _Side:
         table = self.decoder.header_table
         self.states: dict[tuple, int] = {}  # (entries, maxsize) -> state
         self.snapshots: list[tuple[tuple, int, int]] = []  # state -> (entries, maxsize, size)
-        self.memo: list[dict[bytes, tuple[Fields, int]]] = []  # state -> block -> (fields, next)
+        self.memo: list[dict[bytes, tuple[object, int]]] = []  # state -> block -> (outcome, next)
         self.state = self._state_of(table)
+        self.now = self.memo[self.state]
         self.stale = False
 
     def _state_of(self, table) -> int:
@@ -114,13 +195,16 @@ class _Side:
         self.frame = self.block = None
         self._forget_states()
 
-    def decode(self, block: bytes) -> Fields | None:
-        """The wanted fields of a block, None when it cannot be decoded. A field that resolved
-        to a placeholder is kept as b"" under the name b"" (unknown)."""
-        hit = self.memo[self.state].get(block)
+    def decode(self, block: bytes) -> object:
+        """What a block says (this side's outcome of its fields; of None when it cannot be
+        decoded). A field that resolved to a placeholder is kept as b"" under the name b""
+        (unknown), which no outcome reads."""
+        hit = self.now.get(block)
         if hit is not None:
-            self.stale = self.stale or hit[1] != self.state
-            self.state = hit[1]
+            if hit[1] != self.state:
+                self.state = hit[1]
+                self.now = self.memo[self.state]
+                self.stale = True
             return hit[0]
         table = self.decoder.header_table
         if self.stale:
@@ -131,7 +215,7 @@ class _Side:
             headers = self.decoder.decode(block, raw=True)
         except (HPACKError, ValueError, IndexError, UnicodeError):
             self.distrust()
-            return None
+            return self.outcome(None)
         fields = {}
         secret = False
         for header in headers:
@@ -140,29 +224,25 @@ class _Side:
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
         del headers  # values other than the wanted fields go now
-        before, memo = self.state, self.memo
+        outcome = self.outcome(fields)
+        before, memo = self.now, self.memo
         self.state = self._state_of(table)
-        if not secret and memo is self.memo and len(memo[before]) < MEMO_MAX:  # (not just emptied)
-            memo[before][block] = (fields, self.state)
-        return fields
-
-
-class _Stream:
-    __slots__ = ("start", "method", "path", "truncated", "grpc", "status", "responded")
-
-    def __init__(self, start: int, method: str, path: str, truncated: bool, grpc: bool) -> None:
-        self.start, self.method, self.path, self.truncated, self.grpc = start, method, path, truncated, grpc
-        self.status = 0
-        self.responded = 0
+        self.now = self.memo[self.state]
+        if not secret and memo is self.memo and len(before) < MEMO_MAX:  # (not just emptied)
+            before[block] = (outcome, self.state)
+        return outcome
 
 
 class _Conn:
-    __slots__ = ("pid", "gen", "tls", "sides", "streams")
+    __slots__ = ("pid", "gen", "tls", "sides", "streams", "counters")
 
     def __init__(self, pid: int, gen: int, tls: bool, trusted: bool) -> None:
         self.pid, self.gen, self.tls = pid, gen, tls
-        self.sides = (_Side(trusted), _Side(trusted))
-        self.streams: dict[int, _Stream] = {}
+        self.sides = (_Side(trusted, _request), _Side(trusted, _response))
+        # stream id -> [start ns, route, status (0: no response yet), response's first ns]
+        self.streams: dict[int, list] = {}
+        # (route, status, grpc_status) -> its counter, the one H2Streams._counters holds
+        self.counters: dict[tuple[_Route, int, int], _Counter] = {}
 
 
 class _Counter:
@@ -173,49 +253,6 @@ class _Counter:
         self.sum_ns = 0
         self.hist: dict[int, int] = {}
         self.entry: StatEntry | None = None
-
-
-def _request(fields: Fields | None) -> tuple[str, str, bool, bool]:
-    """(method, path, truncated, grpc) of a request's header block; unknown names as "?"."""
-    if fields is None:
-        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, False
-    raw = (fields.get(b":method"), fields.get(b":path"), fields.get(b"content-type", b""))
-    parsed = _PARSED.get(raw)
-    if parsed is None:
-        if len(_PARSED) >= PARSED_MAX:
-            _PARSED.clear()
-        parsed = _PARSED[raw] = _parse(*raw)
-    return parsed
-
-
-def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tuple[str, str, bool, bool]:
-    grpc = content_type.startswith(b"application/grpc")
-    if method is None or path is None:
-        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, grpc
-    for end in (b"?", b"#"):
-        path = path.split(end, 1)[0]
-    return (
-        method.decode("ascii", "replace"),
-        path[:PATH_LEN].decode("utf-8", "replace"),
-        len(path) > PATH_LEN,
-        grpc,
-    )
-
-
-_NUMBERS: dict[bytes | None, int | None] = {None: None}  # a status's bytes -> its value
-NUMBERS_MAX = 1024
-
-
-def _number(fields: Fields | None, name: bytes) -> int | None:
-    value = fields.get(name) if fields is not None else None
-    try:
-        return _NUMBERS[value]
-    except KeyError:
-        if len(_NUMBERS) >= NUMBERS_MAX:
-            _NUMBERS.clear()
-            _NUMBERS[None] = None
-        number = _NUMBERS[value] = int(value) if value is not None and value.isdigit() else None
-        return number
 
 
 class H2Streams:
@@ -244,109 +281,83 @@ class H2Streams:
         """Drop the counters of processes that are gone for good."""
         with self._lock:
             self._counters = {k: c for k, c in self._counters.items() if alive(k.pid, k.gen)}
+            for conn in self._conns.values():
+                conn.counters.clear()  # (a connection's may be among those dropped)
 
     # -- feeding --
 
     def feed(self, data: bytes) -> None:
         """One event."""
-        with self._lock:
-            self._event(data, 0)
+        self.feed_batch(data, [0])
 
     def feed_batch(self, chunk: bytes, offsets: list[int]) -> None:
         """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk, under one hold of the lock."""
-        event = self._event
+        chunk, under one hold of the lock. Written for the usual event, a whole header block
+        in one event, whose block was met before in the same table state: per event, one
+        unpack, one lookup of the connection and one of the block (see _Side)."""
+        unpack = FRAME.unpack_from
+        conns = self._conns
         with self._lock:
             for at in offsets:
-                event(chunk, at)
-
-    def _event(self, data: bytes, at: int) -> None:
-        (
-            conn_ptr,
-            ts,
-            tgid,
-            gen,
-            stream,
-            frame_len,
-            seq,
-            key_tgid,
-            length,
-            kind_type,
-            flags,
-            direction,
-            kind,
-            cont,
-            missed,
-            last,
-        ) = EVENT.unpack_from(data, at)
-        key = (conn_ptr, key_tgid, kind)
-        if kind_type >= PSEUDO:
-            self._pseudo(data, at, key, kind_type, ts, tgid, gen, flags, length, missed)
-            return
-        conn = self._conns.get(key)
-        if conn is None:
-            return
-        side = conn.sides[direction & 1]
-        if seq != side.seq + 1:
-            side.distrust()  # an event was lost: the ring buffer was full (counted there)
-        side.seq = seq
-        start = at + EVENT_SIZE
-        if last and not cont and not missed:  # most events: a whole frame in one event
-            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS:
-                # a whole header block, unpadded (its priority fields skipped)
-                side.frame = side.block = None
-                fields = side.decode(data[start + 5 if flags & PRIORITY else start : start + length])
-                self._block(conn, direction & 1, stream, flags, fields, ts)
-                return
-            if kind_type == RST_STREAM:
-                side.frame = None
-                code = int.from_bytes(data[start : start + 4], "big") if length >= 4 else 0
-                self._reset(conn, stream, code, ts)
-                return
-        payload = data[start : start + length]
-        if not cont:
-            side.frame = [kind_type, flags, stream, payload, bool(missed), ts]
-        elif side.frame is None:
-            return
-        else:
-            side.frame[3] += payload
-            side.frame[4] = side.frame[4] or bool(missed)
-        if last:
-            frame, side.frame = side.frame, None
-            kind_type, flags, stream, payload, bad, ts = frame
-            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
-                # a whole block in one frame, split over the server's calls (iovecs)
-                side.block = None
-                self._block(
-                    conn,
-                    direction & 1,
-                    stream,
-                    flags,
-                    side.decode(payload[5:] if flags & PRIORITY else payload),
-                    ts,
+                conn_ptr, ts, stream, seq, key_tgid, length, kind_type, flags, direction, kind, odd, last = (
+                    unpack(chunk, at)
                 )
-                return
-            self._frame(conn, side, direction & 1, frame)
+                if kind_type >= PSEUDO:
+                    self._pseudo(chunk, at)
+                    continue
+                conn = conns.get((conn_ptr, key_tgid, kind))
+                if conn is None:
+                    continue
+                side = conn.sides[direction & 1]
+                if seq != side.seq + 1:
+                    side.distrust()  # an event was lost: the ring buffer was full (counted there)
+                side.seq = seq
+                start = at + EVENT_SIZE
+                if (
+                    last
+                    and not odd  # neither continuing a frame nor cut
+                    and kind_type == HEADERS
+                    and flags & (END_HEADERS | PADDED) == END_HEADERS
+                ):
+                    # a whole header block in one event, unpadded (its priority fields skipped)
+                    side.frame = side.block = None
+                    block = chunk[start + 5 if flags & PRIORITY else start : start + length]
+                    hit = side.now.get(block)
+                    outcome = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
+                    self._block(conn, direction & 1, stream, flags, outcome, ts)
+                    continue
+                # The rest, a frame at a time: RST_STREAM, a frame split over the server's calls
+                # (its iovecs) or cut, a padded or CONTINUATION'd header block.
+                payload = chunk[start : start + length]
+                if not odd & 0xFF:  # a frame's first event
+                    if last and kind_type == RST_STREAM:
+                        side.frame = None
+                        self._reset(
+                            conn, stream, int.from_bytes(payload[:4], "big") if length >= 4 else 0, ts
+                        )
+                        continue
+                    side.frame = [kind_type, flags, stream, [payload], odd > 0xFF, ts]
+                elif side.frame is None:
+                    continue
+                else:
+                    side.frame[3].append(payload)
+                    side.frame[4] = side.frame[4] or odd > 0xFF
+                if last:
+                    frame, side.frame = side.frame, None
+                    frame[3] = b"".join(frame[3])
+                    self._frame(conn, side, direction & 1, frame)
 
-    def _pseudo(
-        self,
-        data: bytes,
-        at: int,
-        key: tuple,
-        kind_type: int,
-        ts: int,
-        tgid: int,
-        gen: int,
-        flags: int,
-        length: int,
-        missed: int,
-    ) -> None:
+    def _pseudo(self, data: bytes, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
+        (conn_ptr, ts, tgid, gen, _, _, _, key_tgid, length, kind_type, flags, _, kind, _, missed, _) = (
+            EVENT.unpack_from(data, at)
+        )
+        key = (conn_ptr, key_tgid, kind)
         if kind_type == H2_EV_OPEN:
             old = self._conns.pop(key, None)
             if old is not None:
                 self._end(old, ts)
-            self._conns[key] = _Conn(tgid, gen, key[2] == KIND_SSL, trusted=not flags)
+            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, trusted=not flags)
             return
         conn = self._conns.get(key)
         if conn is None:
@@ -360,10 +371,13 @@ class H2Streams:
             # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
             # parsed it (its path NUL-padded, already cut before any query)
             method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
-            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
-            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
+            raw = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
+            path = raw.decode("utf-8", "replace")
+            route = _interned((method, path, bool(missed)), lambda: _Route(method, path, bool(missed), False))
+            conn.streams[1] = [ts, route, 0, 0]
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
+        """A whole frame, put together from its events."""
         kind, flags, stream, payload, bad, ts = frame
         if kind == RST_STREAM:
             code = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else 0
@@ -375,6 +389,10 @@ class H2Streams:
                 payload = payload[1 : len(payload) - pad]
             if flags & PRIORITY:
                 payload = payload[5:]
+            if flags & END_HEADERS and not bad:  # the usual case: no CONTINUATION
+                side.block = None
+                self._block(conn, direction, stream, flags, side.decode(payload), ts)
+                return
             side.block = [stream, flags, payload, bad, ts]
         elif side.block is None or side.block[0] != stream:
             side.distrust()  # a CONTINUATION of a block not seen
@@ -388,83 +406,84 @@ class H2Streams:
         side.block = None
         if bad:
             side.distrust()  # cut: its table updates are unknown
-            fields = None
+            outcome = side.outcome(None)
         else:
-            fields = side.decode(bytes(block))
-        self._block(conn, direction, stream, first_flags, fields, ts)
+            outcome = side.decode(bytes(block))
+        self._block(conn, direction, stream, first_flags, outcome, ts)
 
-    def _block(
-        self, conn: _Conn, direction: int, stream: int, flags: int, fields: Fields | None, ts: int
-    ) -> None:
-        """A header block decoded: a request's (or its trailers), or a response's."""
+    def _block(self, conn: _Conn, direction: int, stream: int, flags: int, outcome: Any, ts: int) -> None:
+        """What a header block said (a _Route for a request's, or its trailers; (status,
+        grpc-status) for a response's)."""
         if direction:
-            self._response(conn, stream, fields, flags & END_STREAM, ts)
-        else:
-            self._request(conn, stream, fields, ts)
+            self._response(conn, stream, outcome, flags & END_STREAM, ts)
+        elif stream not in conn.streams:  # else: the request's trailers
+            conn.streams[stream] = [ts, outcome, 0, 0]
 
-    def _request(self, conn: _Conn, stream: int, fields: Fields | None, ts: int) -> None:
-        if stream not in conn.streams:  # else: the request's trailers
-            conn.streams[stream] = _Stream(ts, *_request(fields))
-
-    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: int, ts: int) -> None:
+    def _response(self, conn: _Conn, stream: int, outcome: tuple[int, int], end: int, ts: int) -> None:
         s = conn.streams.get(stream)
         if s is None:
             self.unmatched += 1
             return
-        if not s.status:
-            status = _number(fields, b":status")
-            s.status = status if status is not None and 100 <= status <= 999 else UNKNOWN_STATUS
-            if 100 <= s.status < 200:  # interim (100 Continue): the final response follows
-                s.status = 0
+        status, grpc_status = outcome
+        if not s[2]:
+            if 100 <= status < 200:  # interim (100 Continue): the final response follows
                 return
-            s.responded = ts
-            if not s.grpc:
+            s[2], s[3] = status, ts
+            if not s[1].grpc:
                 self._finish(conn, stream, s, -1)
                 return
             if not end:
                 return  # the trailers carry grpc-status
-        grpc_status = _number(fields, b"grpc-status")
-        self._finish(conn, stream, s, -1 if grpc_status is None else grpc_status)
+        self._finish(conn, stream, s, grpc_status)
 
     def _reset(self, conn: _Conn, stream: int, code: int, ts: int) -> None:
         s = conn.streams.get(stream)
         if s is None:
             return
-        if not s.status:
-            s.responded = ts
+        if not s[2]:
+            s[3] = ts
             self._finish(conn, stream, s, -1)  # status 0: closed before its response
         else:
-            self._finish(conn, stream, s, RST_GRPC.get(code, 2) if s.grpc else -1)
+            self._finish(conn, stream, s, RST_GRPC.get(code, 2) if s[1].grpc else -1)
 
     def _end(self, conn: _Conn, ts: int) -> None:
         """The connection ended: streams with no response were closed before it; gRPC calls
         with no trailers have no grpc-status."""
         for stream, s in list(conn.streams.items()):
-            if not s.status:
-                s.responded = ts
+            if not s[2]:
+                s[3] = ts
             self._finish(conn, stream, s, -1)
 
-    def _finish(self, conn: _Conn, stream: int, s: _Stream, grpc_status: int) -> None:
+    def _finish(self, conn: _Conn, stream: int, s: list, grpc_status: int) -> None:
         del conn.streams[stream]
-        # a plain tuple finds the StatKey with the same fields (a NamedTuple hashes and
-        # compares as one), which is only built for a new counter
-        key = (
-            conn.pid,
-            s.method,
-            s.status,
-            s.path,
-            s.truncated,
-            conn.gen,
-            conn.tls,
-            "grpc" if s.grpc else "h2",
-            grpc_status if s.grpc else -1,
-        )
-        c = self._counters.get(key)  # type: ignore[call-overload]
+        start, route, status, responded = s
+        c = conn.counters.get((route, status, grpc_status))
         if c is None:
-            c = self._counters[StatKey(*key)] = _Counter()
-        duration = max(0, s.responded - s.start)
+            c = self._counter(conn, route, status, grpc_status)
+        duration = responded - start if responded > start else 0
         c.count += 1
         c.sum_ns += duration
         b = bucket_of(duration)
         c.hist[b] = c.hist.get(b, 0) + 1
         c.entry = None
+
+    def _counter(self, conn: _Conn, route: _Route, status: int, grpc_status: int) -> _Counter:
+        """The counter of a connection's (route, status, grpc-status), found once per connection."""
+        key = StatKey(
+            conn.pid,
+            route.method,
+            status,
+            route.path,
+            route.truncated,
+            conn.gen,
+            conn.tls,
+            "grpc" if route.grpc else "h2",
+            grpc_status if route.grpc else -1,
+        )
+        c = self._counters.get(key)
+        if c is None:
+            c = self._counters[key] = _Counter()
+        if len(conn.counters) >= COUNTERS_MAX:
+            conn.counters.clear()
+        conn.counters[(route, status, grpc_status)] = c
+        return c

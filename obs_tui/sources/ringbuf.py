@@ -21,6 +21,7 @@ import struct
 
 BUSY = 1 << 31
 DISCARD = 1 << 30
+FLAGS = BUSY | DISCARD
 HEADER = 8
 POSITION = struct.Struct("<Q")
 
@@ -31,10 +32,11 @@ class RingReader:
         self.page = mmap.PAGESIZE
         self.size = size
         self.mask = size - 1
-        self._consumer = mmap.mmap(map_fd, self.page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self._producer = mmap.mmap(
-            map_fd, self.page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=self.page
-        )
+        # MAP_POPULATE: the ring's pages (the kernel's, already there) mapped now, not faulted
+        # in one at a time on the drain thread's first lap round the ring
+        shared = mmap.MAP_SHARED | mmap.MAP_POPULATE
+        self._consumer = mmap.mmap(map_fd, self.page, shared, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._producer = mmap.mmap(map_fd, self.page + 2 * size, shared, mmap.PROT_READ, offset=self.page)
         self._words = memoryview(self._producer).cast("I")  # where the record headers are read
 
     def drain(self) -> tuple[bytes, list[int]]:
@@ -46,19 +48,23 @@ class RingReader:
         if consumer >= producer:
             return b"", []
         start = self.page + (consumer & self.mask)
+        stop = start + producer - consumer
         words = self._words
         # Headers first, in the ring itself: a record whose header says committed was written
         # whole before (the kernel clears the busy bit last), so the copy after finds it whole.
-        offsets = []
-        at = 0
-        end = producer - consumer
-        while at < end:
-            length = words[(start + at) >> 2]  # (records are 8-byte aligned)
-            if length & BUSY:
-                break
-            if not length & DISCARD:
-                offsets.append(at + HEADER)
-            at += (((length & ~(BUSY | DISCARD)) + HEADER + 7) >> 3) << 3
+        offsets: list[int] = []
+        append = offsets.append
+        at, base = start, HEADER - start  # an offset in the copy, from one in the ring
+        while at < stop:
+            length = words[at >> 2]  # (records are 8-byte aligned)
+            if length & FLAGS:
+                if length & BUSY:
+                    break
+                length &= ~DISCARD
+            else:
+                append(at + base)
+            at += (length + HEADER + 7) & ~7
+        at -= start
         chunk = self._producer[start : start + at]
         POSITION.pack_into(self._consumer, 0, consumer + at)
         return chunk, offsets
