@@ -213,23 +213,22 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
             for chunk, offsets in chunks:
                 streams.feed_batch(chunk, offsets)
         pstats.Stats(prof).sort_stats("tottime").print_stats(12)
-    # every block H2Streams decodes, in order, per connection side (one more replay, recorded)
+    # every block, in order, per connection side: one more replay, every block decoded by the
+    # library (remember=False), recorded
     blocks: list[tuple[object, bytes]] = []  # (the side itself: an id could be reused)
-    decode = h2_streams._Side.decode
+    decode = h2_streams._Side._decode
 
     def recorded(side, block):
         blocks.append((side, block))
         return decode(side, block)
 
-    # with nothing remembered, every block goes through _Side.decode
-    h2_streams._Side.decode, memo_max = recorded, h2_streams.MEMO_MAX  # type: ignore[method-assign]
-    h2_streams.MEMO_MAX = 0
+    h2_streams._Side._decode = recorded  # type: ignore[method-assign]
     try:
-        streams = H2Streams()
+        streams = H2Streams(remember=False)
         for chunk, offsets in chunks:
             streams.feed_batch(chunk, offsets)
     finally:
-        h2_streams._Side.decode, h2_streams.MEMO_MAX = decode, memo_max  # type: ignore[method-assign]
+        h2_streams._Side._decode = decode  # type: ignore[method-assign]
     decoders: dict[object, Decoder] = {}
     failed = 0
     t = time.thread_time()

@@ -4,7 +4,14 @@ table began before obs-tui looked (never decoded with a wrong table)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import zstandard
 from hpack import Encoder
+from hpack.struct import NeverIndexedHeaderTuple
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_OPEN
 from obs_tui.raw import UNPARSED_METHOD
@@ -13,6 +20,7 @@ from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, H2Streams
 HEADERS, RST = 1, 3
 END_STREAM, END_HEADERS = 1, 4
 PID = 4242
+DATA = Path(__file__).parent / "data"
 
 
 class Conn:
@@ -155,3 +163,124 @@ def test_blocks_remembered_per_table_state_decode_as_that_state_says():
     assert sent == {"/a": 201, "/b": 202}
     side = next(iter(s._conns.values())).sides[0]
     assert len(side.snapshots) < 64  # the states came round: remembered, not all decoded
+
+
+# ---- what is remembered says what the `hpack` library decodes -------------------------------
+
+
+def _replay(streams: H2Streams, events: list[bytes]) -> list[tuple[int, int, object]]:
+    """Feeds the events one by one; what every header block said, in order, as
+    (connection's number, direction, outcome) (a request's route as a tuple of its fields)."""
+    said: list[tuple[int, int, object]] = []
+    block, numbers = streams._block, {}
+
+    def recorded(conn, direction, stream, flags, outcome, ts):
+        number = numbers.setdefault(id(conn), len(numbers))
+        what = (outcome.method, outcome.path, outcome.truncated, outcome.grpc) if not direction else outcome
+        said.append((number, direction, what))
+        block(conn, direction, stream, flags, outcome, ts)
+
+    streams._block = recorded  # type: ignore[method-assign]
+    for event in events:
+        streams.feed(event)
+    return said
+
+
+def _tables(streams: H2Streams) -> list[list[tuple[bytes, bytes]]]:
+    """Every open connection's two decoders' tables, the entries queued for them added."""
+    out = []
+    for conn in streams._conns.values():
+        for side in conn.sides:
+            side._settle()
+            out.append(list(side.decoder.header_table.dynamic_entries))
+    return out
+
+
+def _same_as_the_library(events: list[bytes]) -> tuple[H2Streams, list]:
+    ours, library = H2Streams(), H2Streams(remember=False)
+    said = _replay(ours, events)
+    assert said == _replay(library, events)
+    assert _tables(ours) == _tables(library)
+    assert ours.entries() == library.entries()
+    return ours, said
+
+
+def _captured(name: str) -> list[bytes]:
+    """Events the probe sent (bench/h2_rate.py's runs, h2load as the client), stored in the
+    ring buffer's layout (8-byte record headers, records padded to 8 bytes)."""
+    data = zstandard.ZstdDecompressor().decompress((DATA / f"h2-events-{name}.zst").read_bytes())
+    events, at = [], 0
+    while at < len(data):
+        length = int.from_bytes(data[at : at + 4], "little")
+        events.append(data[at + 8 : at + 8 + length])
+        at += 8 + length + (-length % 8)
+    return events
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks", "routes"),
+    [
+        # three methods round-robin: 1734 blocks of 4 connections (each split over the server's
+        # iovecs or whole), the grpcio server's blocks naming its table's entries
+        ("grpcio-h2load", 1734, {"/test.Echo/Unary", "/test.Echo/Stream", "/test.Echo/Missing"}),
+        # nginx indexes server, date, content-type and length in every response: the
+        # remembered blocks queue their entries, the table wraps round many times
+        ("nginx-h2load", 2996, {"/", "/missing", "/fail"}),
+    ],
+)
+def test_remembered_blocks_say_what_hpack_decodes_on_captured_traffic(name, blocks, routes):
+    """Real servers' header blocks (the probe's events, stored): every block says the same,
+    and each connection's tables end the same, as when the `hpack` library decodes every
+    block; the tables went through few states."""
+    ours, said = _same_as_the_library(_captured(name))
+    assert len(said) == blocks
+    assert {what[1] for _, direction, what in said if not direction} == routes
+    states = sum(len(side.snapshots) for conn in ours._conns.values() for side in conn.sides)
+    assert states < blocks // 20
+
+
+NAMES = [b"server", b"date", b"content-type", b"x-trace", b"grpc-status", b"grpc-message", b"set-cookie"]
+VALUES = [b"", b"nginx", b"Sun, 29 Nov 2026 21:00:0", b"application/grpc", b"0", b"x" * 300, b"a" * 4000]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([200, 404, 500]),
+            st.lists(
+                st.tuples(st.sampled_from(NAMES), st.sampled_from(VALUES), st.integers(0, 9), st.booleans()),
+                max_size=6,
+            ),
+            st.sampled_from([None, None, None, None, 0, 256, 4096, 1000]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_remembered_blocks_say_what_hpack_decodes_whatever_the_encoder_does(responses):
+    """Response blocks from the library's encoder: new values indexed, repeated ones named by
+    index, never-indexed fields, values larger than the table, table size updates; and blocks
+    as nginx sends them (`fresh`: every field a literal, indexed anew each time, by an encoder
+    with an empty table), whose indices the connection's encoder then gets wrong (a peer's
+    bad index is decoded as the library decodes it too). Each block says the same, and the
+    tables end the same, as when the library decodes every one."""
+    events: list[bytes] = []
+
+    class Recorder:
+        def feed(self, data: bytes) -> None:
+            events.append(data)
+
+    c = Conn(Recorder())  # type: ignore[arg-type]
+    c.headers(0, 1, [(":method", "GET"), (":path", "/")], 0)
+    for i, (status, fields, size, fresh) in enumerate(responses):
+        if size is not None:
+            c.enc[1].header_table_size = size
+        headers = [
+            (name, value + bytes([48 + variant])) if not never else NeverIndexedHeaderTuple(name, value)
+            for name, value, variant, never in fields
+        ]
+        block = (Encoder() if fresh else c.enc[1]).encode([(":status", str(status)), *headers])
+        c.frame(HEADERS, 1, 1, END_HEADERS, i, block)
+    _same_as_the_library(events)

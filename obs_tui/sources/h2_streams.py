@@ -25,12 +25,13 @@ from __future__ import annotations
 import struct
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hpack import Decoder
 from hpack.exceptions import HPACKError
-from hpack.struct import NeverIndexedHeaderTuple
+from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
+from hpack.table import HeaderTable
 
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
@@ -133,18 +134,55 @@ def _response(fields: Fields | None) -> tuple[int, int]:
     )
 
 
+class _RecordingTable(HeaderTable):
+    """A dynamic table that keeps the entries added to it, in order (those it evicted too),
+    and whether its size was set."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        HeaderTable.maxsize.fset(self, maxsize)  # type: ignore[attr-defined]
+        self.added: list[tuple[bytes, bytes]] = []
+        self.sized = False
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.added.append((name, value))
+        super().add(name, value)
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, newmax: int) -> None:
+        self.sized = True
+        HeaderTable.maxsize.fset(self, newmax)  # type: ignore[attr-defined]
+
+
+_NOWHERE: dict[bytes, tuple[object, int]] = {}  # `now` while the table's state is not known
+
+
 class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
-    assembled, and what decoded blocks said, remembered per table state.
+    assembled, and what decoded blocks said, remembered two ways.
 
-    A block's meaning depends only on the block and the dynamic table it meets, and a busy
-    connection goes round the same few table states: fully indexed blocks leave the table as
-    it was, and a server that indexes a header in every response (nginx's server and date)
-    brings the table back to the same content once it is full of them. So each table content
-    seen gets a number (a state), and memo[state][block] is what that block says there (a
-    request's route, or a response's statuses) and the state it leaves; `now` is
-    memo[state]. A hit only moves `state`; the decoder's own table is brought to that state
-    (`stale`) just before the next block that has to be decoded."""
+    A block's meaning depends only on the block and the dynamic table it meets. A block that
+    reads nothing of the table from before it (only the static table, literals, and entries
+    it added itself) means the same whatever the table, and only adds entries to it: nginx
+    sends every response so, indexing its server, date, content-type and length each time.
+    Such a block, decoded once (by `hpack`, over an empty table of the same size: `static`),
+    is remembered with the entries it adds; when met again its entries are only queued
+    (`pending`), and added to the decoder's table, by the library, before the next block that
+    has to be decoded. Adding the same entries in the same order is what decoding the blocks
+    would have done to the table; entries older than a table's worth of newer ones are
+    dropped from the queue (`replaces`), as the table itself would have evicted them.
+
+    Other blocks (those that name table entries, as grpcio's and most clients' do) depend on
+    the table, but a busy connection goes round the same few table contents: each content seen
+    gets a number (a state), and memo[state][block] is what that block says there (a
+    request's route, or a response's statuses) and the state it leaves; `now` is memo[state]
+    (an empty dict while entries are queued: the state is then unknown). A hit only moves
+    `state`; the decoder's own table is brought to that state (`stale`) just before the next
+    block that has to be decoded."""
 
     __slots__ = (
         "decoder",
@@ -158,11 +196,18 @@ class _Side:
         "snapshots",
         "memo",
         "now",
+        "static",
+        "static_size",
+        "pending",
+        "pending_size",
+        "replaces",
+        "remember",
     )
 
-    def __init__(self, trusted: bool, outcome: Callable[[Fields | None], object]) -> None:
+    def __init__(self, trusted: bool, outcome: Callable[[Fields | None], object], remember: bool) -> None:
         self.decoder = _decoder(trusted)
         self.outcome = outcome  # _request or _response: what a block of this side says
+        self.remember = remember  # False: every block decoded by the library (H2Streams)
         self.seq = 0
         self.frame: list | None = None  # [type, flags, stream, [payloads], bad, ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
@@ -176,6 +221,13 @@ class _Side:
         self.state = self._state_of(table)
         self.now = self.memo[self.state]
         self.stale = False
+        # block -> (outcome, entries it adds, their size), for a table of static_size bytes
+        # (the size of the table the blocks met so far left)
+        self.static: dict[bytes, tuple[object, tuple[tuple[bytes, bytes], ...], int]] = {}
+        self.static_size = table.maxsize
+        self.pending: list[tuple[tuple[tuple[bytes, bytes], ...], int]] = []  # (entries, size)
+        self.pending_size = 0
+        self.replaces = False  # the pending entries replace all the table's
 
     def _state_of(self, table) -> int:
         entries = tuple(table.dynamic_entries)
@@ -205,17 +257,37 @@ class _Side:
                 self.state = hit[1]
                 self.now = self.memo[self.state]
                 self.stale = True
+                maxsize = self.snapshots[self.state][1]
+                if maxsize != self.static_size:  # (a state before or after a table size update)
+                    self.static, self.static_size = {}, maxsize
             return hit[0]
-        table = self.decoder.header_table
-        if self.stale:
-            entries, table._maxsize, table._current_size = self.snapshots[self.state]
-            table.dynamic_entries = deque(entries)
-            self.stale = False
-        try:
-            headers = self.decoder.decode(block, raw=True)
-        except (HPACKError, ValueError, IndexError, UnicodeError):
-            self.distrust()
-            return self.outcome(None)
+        static = self.static.get(block)
+        if static is None:
+            return self._decode(block)
+        if static[1]:
+            self._queue(static[1], static[2])
+        return static[0]
+
+    def _queue(self, entries: tuple[tuple[bytes, bytes], ...], size: int) -> None:
+        """Entries a block added, for the decoder's table before its next decoding."""
+        self.now = _NOWHERE
+        self.pending.append((entries, size))
+        self.pending_size += size
+        maxsize = self.static_size
+        if self.pending_size >= 2 * maxsize:
+            # the newest blocks' entries that fill the table: those before are evicted by them
+            kept = 0
+            for i in range(len(self.pending) - 1, -1, -1):
+                kept += self.pending[i][1]
+                if kept >= maxsize:
+                    break
+            del self.pending[:i]
+            self.pending_size = kept
+            self.replaces = True
+
+    def _fields(self, headers: Iterable[HeaderTuple]) -> tuple[Fields, bool]:
+        """The wanted fields of a decoded block, and whether it holds a never-indexed field
+        (a secret: such a block is not remembered)."""
         fields = {}
         secret = False
         for header in headers:
@@ -223,12 +295,76 @@ class _Side:
             if name in WANTED or name == b"":
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
+        return fields, secret
+
+    def _static(self, block: bytes) -> object | None:
+        """A block decoded over an empty table of this one's size, when it reads nothing of the
+        table from before it and sets no table size: what it says (its entries queued); None
+        for any other block."""
+        scratch = Decoder()
+        scratch.max_allowed_table_size = self.decoder.max_allowed_table_size
+        table = scratch.header_table = _RecordingTable(self.static_size)
+        try:
+            headers = scratch.decode(block, raw=True)
+        except (HPACKError, ValueError, IndexError, UnicodeError):
+            return None  # (an index past its own entries: the real decoder is asked)
+        if table.sized:
+            return None  # a table size update: it acts on the table from before
+        fields, secret = self._fields(headers)
+        del headers  # values other than the wanted fields go now
+        outcome = self.outcome(fields)
+        added = tuple(table.added)
+        size = sum(32 + len(name) + len(value) for name, value in added)
+        if added:
+            self._queue(added, size)
+        if not secret:
+            if len(self.static) >= MEMO_MAX:
+                self.static.clear()
+            self.static[block] = (outcome, added, size)
+        return outcome
+
+    def _settle(self) -> None:
+        """The decoder's table brought to what the blocks met so far left: a remembered
+        state's content, then the queued entries added by the library."""
+        table = self.decoder.header_table
+        if self.stale:
+            entries, table._maxsize, table._current_size = self.snapshots[self.state]
+            table.dynamic_entries = deque(entries)
+            self.stale = False
+        if self.pending:
+            if self.replaces:
+                table.dynamic_entries.clear()
+                table._current_size = 0
+            for entries, _ in self.pending:
+                for name, value in entries:
+                    table.add(name, value)
+            self.pending, self.pending_size, self.replaces = [], 0, False
+            self.state = self._state_of(table)
+            self.now = self.memo[self.state]
+
+    def _decode(self, block: bytes) -> object:
+        """A block met for the first time in this table state."""
+        if self.remember:
+            outcome = self._static(block)
+            if outcome is not None:
+                return outcome
+        self._settle()
+        table = self.decoder.header_table
+        try:
+            headers = self.decoder.decode(block, raw=True)
+        except (HPACKError, ValueError, IndexError, UnicodeError):
+            self.distrust()
+            return self.outcome(None)
+        fields, secret = self._fields(headers)
         del headers  # values other than the wanted fields go now
         outcome = self.outcome(fields)
         before, memo = self.now, self.memo
         self.state = self._state_of(table)
         self.now = self.memo[self.state]
-        if not secret and memo is self.memo and len(before) < MEMO_MAX:  # (not just emptied)
+        if table.maxsize != self.static_size:  # (a table size update)
+            self.static, self.static_size = {}, table.maxsize
+        # (memo is self.memo: the states were not just forgotten, full)
+        if self.remember and not secret and memo is self.memo and len(before) < MEMO_MAX:
             before[block] = (outcome, self.state)
         return outcome
 
@@ -236,9 +372,9 @@ class _Side:
 class _Conn:
     __slots__ = ("pid", "gen", "tls", "sides", "streams", "counters")
 
-    def __init__(self, pid: int, gen: int, tls: bool, trusted: bool) -> None:
+    def __init__(self, pid: int, gen: int, tls: bool, trusted: bool, remember: bool) -> None:
         self.pid, self.gen, self.tls = pid, gen, tls
-        self.sides = (_Side(trusted, _request), _Side(trusted, _response))
+        self.sides = (_Side(trusted, _request, remember), _Side(trusted, _response, remember))
         # stream id -> [start ns, route, status (0: no response yet), response's first ns]
         self.streams: dict[int, list] = {}
         # (route, status, grpc_status) -> its counter, the one H2Streams._counters holds
@@ -259,7 +395,10 @@ class H2Streams:
     """Fed with the probe's event bytes (from the ring buffer's thread), read for counters
     (from the sampling thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
+        """remember=False: every header block decoded by the `hpack` library, nothing
+        remembered (the decoder of record alone: the tests' reference, bench/h2_rate.py's floor)."""
+        self.remember = remember
         self._lock = threading.Lock()
         self._conns: dict[tuple[int, int, int], _Conn] = {}
         self._counters: dict[StatKey, _Counter] = {}
@@ -357,7 +496,7 @@ class H2Streams:
             old = self._conns.pop(key, None)
             if old is not None:
                 self._end(old, ts)
-            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, trusted=not flags)
+            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, not flags, self.remember)
             return
         conn = self._conns.get(key)
         if conn is None:
