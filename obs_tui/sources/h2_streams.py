@@ -209,7 +209,7 @@ class _Side:
         self.outcome = outcome  # _request or _response: what a block of this side says
         self.remember = remember  # False: every block decoded by the library (H2Streams)
         self.seq = 0
-        self.frame: list | None = None  # [type, flags, stream, [payloads], bad, ts]
+        self.frame: list | None = None  # a frame's events so far: [[payloads], cut, first's ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
         self._forget_states()
 
@@ -452,39 +452,36 @@ class H2Streams:
                     side.distrust()  # an event was lost: the ring buffer was full (counted there)
                 side.seq = seq
                 start = at + EVENT_SIZE
-                if (
-                    last
-                    and not odd  # neither continuing a frame nor cut
-                    and kind_type == HEADERS
-                    and flags & (END_HEADERS | PADDED) == END_HEADERS
-                ):
-                    # a whole header block in one event, unpadded (its priority fields skipped)
-                    side.frame = side.block = None
-                    block = chunk[start + 5 if flags & PRIORITY else start : start + length]
+                if last and not odd:  # a whole frame in one event: neither continuing one nor cut
+                    side.frame = None
+                    block = chunk[start : start + length]
+                    bad = False
+                else:  # a frame split over the server's calls (its iovecs), or cut: put together
+                    payload = chunk[start : start + length]
+                    if not odd & 0xFF:  # its first event
+                        side.frame = [[payload], odd > 0xFF, ts]
+                        if not last:
+                            continue
+                    elif side.frame is None:
+                        continue
+                    else:
+                        side.frame[0].append(payload)
+                        side.frame[1] = side.frame[1] or odd > 0xFF
+                        if not last:
+                            continue
+                    pieces, bad, ts = side.frame
+                    side.frame = None
+                    block = b"".join(pieces)
+                if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
+                    # a whole header block, unpadded: most frames
+                    side.block = None
+                    if flags & PRIORITY:
+                        block = block[5:]
                     hit = side.now.get(block)
                     outcome = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
                     self._block(conn, direction & 1, stream, flags, outcome, ts)
-                    continue
-                # The rest, a frame at a time: RST_STREAM, a frame split over the server's calls
-                # (its iovecs) or cut, a padded or CONTINUATION'd header block.
-                payload = chunk[start : start + length]
-                if not odd & 0xFF:  # a frame's first event
-                    if last and kind_type == RST_STREAM:
-                        side.frame = None
-                        self._reset(
-                            conn, stream, int.from_bytes(payload[:4], "big") if length >= 4 else 0, ts
-                        )
-                        continue
-                    side.frame = [kind_type, flags, stream, [payload], odd > 0xFF, ts]
-                elif side.frame is None:
-                    continue
-                else:
-                    side.frame[3].append(payload)
-                    side.frame[4] = side.frame[4] or odd > 0xFF
-                if last:
-                    frame, side.frame = side.frame, None
-                    frame[3] = b"".join(frame[3])
-                    self._frame(conn, side, direction & 1, frame)
+                else:  # RST_STREAM, a padded or CONTINUATION'd header block, a cut frame
+                    self._frame(conn, side, direction & 1, [kind_type, flags, stream, block, bad, ts])
 
     def _pseudo(self, data: bytes, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
@@ -516,7 +513,8 @@ class H2Streams:
             conn.streams[1] = [ts, route, 0, 0]
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
-        """A whole frame, put together from its events."""
+        """A frame other than a whole unpadded header block (feed_batch), put together from
+        its events: [type, flags, stream, payload, cut, its first event's time]."""
         kind, flags, stream, payload, bad, ts = frame
         if kind == RST_STREAM:
             code = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else 0
