@@ -16,20 +16,23 @@ The real RED probe (sources/red.py) is loaded; then, one after the other in the 
 
 Each run checks obs-tui's counts per method/route, per status and per grpc-status against
 what h2load reports (requests done) and what the server reports (grpc_server.py's own count
-per method and status code; nginx's status per path is fixed), and prints the rate h2load
-reached. Reported per request: the CPU time of the drain thread (`red-h2`: the ring buffer
-read, the events' unpacking and HPACK decoding, the streams' counters), split into the ring
-read (sources/ringbuf.py) and the decoding (H2Streams.feed_batch), and the sampling thread's
-CPU (sample() once a second, as the console does).
+per method and status code; nginx's status per path is fixed), and gives the rate h2load
+reached. Reported per request, the runs side by side: the CPU time of the drain thread
+(`red-h2`: the ring buffer read, the events' unpacking and HPACK decoding, the streams'
+counters), split into the ring read (sources/ringbuf.py, the records' headers walked in
+place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and wakeups,
+H2_DRAIN_S apart); and the sampling thread's CPU (sample() once a second, as the console
+does). The bench's own copy of the events (for the replays) is left out of every figure.
 
-Then the floors, from the events that run drained (kept, and replayed here): the least
-per-event Python work (each event's header unpacked, nothing else), H2Streams over the same
-events again (its own cost, without the ring), and the `hpack` decoder alone over every
-header block of every connection in order, with no memo (a pure-Python HPACK's own cost per
-block, what a block that misses the memo costs: a churning table's worst case).
+Then, below, the same events replayed (each figure the least of REPLAYS runs): H2Streams
+alone (the live decode's own cost, without the ring and the host's other work), its floor
+(each event's fields unpacked, nothing else), H2Streams with every block decoded by the
+`hpack` library (remember=False: nothing remembered, a churning table's worst case), and the
+`hpack` decoder alone over every header block of every connection in order (a pure-Python
+HPACK's own cost per block: what a block met for the first time costs).
 The probe decodes every HTTP/2 connection on the host: other HTTP/2 traffic during a run (the
-floors line's events per request says how much came) is in the drain thread's CPU too. A
-loaded host inflates every figure; the counts must be exact on any host.
+events per request say how much came) is in the drain thread's CPU too. A loaded host
+inflates every figure; the counts must be exact on any host.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from hpack import Decoder
 
 from obs_tui.analysis.red import red_section
 from obs_tui.sources import h2_streams
-from obs_tui.sources.h2_streams import EVENT, H2Streams
+from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE, H2Streams
 from obs_tui.sources.red import RedSource
 from tests import servers
 
@@ -80,26 +83,34 @@ class Run:
 
 
 class Stages:
-    """CPU of the drain thread's two stages, and the chunks it drained (for the floors)."""
+    """CPU of the drain thread's two stages, and a copy of the events it drained (for the
+    floors, made outside both stages' times)."""
 
     def __init__(self, red: RedSource) -> None:
-        self.ring_s = self.decode_s = 0.0
+        self.ring_s = self.decode_s = self.copy_s = 0.0  # copy_s: the bench's own, not obs-tui's
         self.chunks: list[tuple[bytes, list[int]]] = []
+        self._inside = 0.0  # of the current drain, the time spent in feed_batch and copying
         ring, h2 = red._h2_ring, red.h2
         assert ring is not None
         drain, feed = ring.drain, h2.feed_batch
 
-        def timed_drain():
+        def timed_drain(consume):
+            self._inside = 0.0
             t = time.thread_time()
-            out = drain()
-            self.ring_s += time.thread_time() - t
-            return out
+            n = drain(consume)
+            self.ring_s += time.thread_time() - t - self._inside
+            return n
 
-        def timed_feed(chunk, offsets):
+        def timed_feed(buffer, offsets):
             t = time.thread_time()
-            feed(chunk, offsets)
-            self.decode_s += time.thread_time() - t
-            self.chunks.append((chunk, offsets))
+            feed(buffer, offsets)
+            fed = time.thread_time()
+            self.decode_s += fed - t
+            low = offsets[0]
+            high = offsets[-1] + EVENT_SIZE + EVENT.unpack_from(buffer, offsets[-1])[8]
+            self.chunks.append((bytes(buffer[low:high]), [at - low for at in offsets]))
+            self._inside += time.thread_time() - t
+            self.copy_s += time.thread_time() - fed
 
         ring.drain = timed_drain  # type: ignore[method-assign]
         h2.feed_batch = timed_feed  # type: ignore[method-assign]
@@ -125,7 +136,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
     time.sleep(0.5)  # the previous run's events drained
     prev = red.sample(time.time())
     t0 = time.time()
-    drain0, ring0, decode0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s
+    drain0, ring0, decode0, copy0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s, stages.copy_s
     stages.chunks = []
     sample_s = 0.0
     result: dict[str, tuple[int, float, str]] = {}
@@ -149,7 +160,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
             break
     time.sleep(0.3)
     section = red_section(prev, red.sample(time.time()), time.time() - t0)
-    drain_s = thread_cpu(red._h2_thread) - drain0
+    drain_s = thread_cpu(red._h2_thread) - drain0 - (stages.copy_s - copy0)  # (the bench's copy left out)
     svc = next((s for s in section.services if s.pid == pid), None)
     why = "no service seen" if svc is None else expect(svc, done)
     if section.lost_events:

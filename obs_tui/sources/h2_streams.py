@@ -22,6 +22,7 @@ is counted under method "?" and UNKNOWN_ROUTE.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import threading
 from collections import deque
@@ -60,6 +61,7 @@ PSEUDO = min(H2_EV_OPEN, H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_UPGRADE)  # event type
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
 
 Fields = dict[bytes, bytes]
+Buffer = bytes | mmap.mmap  # events: the ring buffer's mapped memory, or bytes (tests, benches)
 
 
 def _decoder(trusted: bool) -> Decoder:
@@ -429,9 +431,9 @@ class H2Streams:
         """One event."""
         self.feed_batch(data, [0])
 
-    def feed_batch(self, chunk: bytes, offsets: list[int]) -> None:
+    def feed_batch(self, chunk: Buffer, offsets: list[int]) -> None:
         """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk, under one hold of the lock. Written for the usual event, a whole header block
+        chunk (the ring's own memory), under one hold of the lock. Written for the usual event, a whole header block
         in one event, whose block was met before in the same table state: per event, one
         unpack, one lookup of the connection and one of the block (see _Side)."""
         unpack = FRAME.unpack_from
@@ -483,7 +485,7 @@ class H2Streams:
                 else:  # RST_STREAM, a padded or CONTINUATION'd header block, a cut frame
                     self._frame(conn, side, direction & 1, [kind_type, flags, stream, block, bad, ts])
 
-    def _pseudo(self, data: bytes, at: int) -> None:
+    def _pseudo(self, data: Buffer, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
         (conn_ptr, ts, tgid, gen, _, _, _, key_tgid, length, kind_type, flags, _, kind, _, missed, _) = (
             EVENT.unpack_from(data, at)

@@ -311,10 +311,7 @@ class RedSource:
         """Decodes what the ring holds, a batch at a time (sources/ringbuf.py); the events
         decoded."""
         assert self._h2_ring is not None
-        chunk, offsets = self._h2_ring.drain()
-        if offsets:
-            self.h2.feed_batch(chunk, offsets)
-        return len(offsets)
+        return self._h2_ring.drain(self.h2.feed_batch)
 
     # -- reading the maps --
 
