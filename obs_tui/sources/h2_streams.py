@@ -551,14 +551,12 @@ class H2Streams:
         self._block(conn, direction, stream, first_flags, outcome, ts)
 
     def _block(self, conn: _Conn, direction: int, stream: int, flags: int, outcome: Any, ts: int) -> None:
-        """What a header block said (a _Route for a request's, or its trailers; (status,
-        grpc-status) for a response's)."""
-        if direction:
-            self._response(conn, stream, outcome, flags & END_STREAM, ts)
-        elif stream not in conn.streams:  # else: the request's trailers
-            conn.streams[stream] = [ts, outcome, 0, 0]
-
-    def _response(self, conn: _Conn, stream: int, outcome: tuple[int, int], end: int, ts: int) -> None:
+        """What a header block said: a request's (or its trailers') route, or a response's
+        (status, grpc-status)."""
+        if not direction:
+            if stream not in conn.streams:  # else: the request's trailers
+                conn.streams[stream] = [ts, outcome, 0, 0]
+            return
         s = conn.streams.get(stream)
         if s is None:
             self.unmatched += 1
@@ -571,7 +569,7 @@ class H2Streams:
             if not s[1].grpc:
                 self._finish(conn, stream, s, -1)
                 return
-            if not end:
+            if not flags & END_STREAM:
                 return  # the trailers carry grpc-status
         self._finish(conn, stream, s, grpc_status)
 
