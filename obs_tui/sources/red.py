@@ -51,7 +51,7 @@ ANCESTORS = 8  # how far up the tree a child's server is looked for
 TLS_LOOK_AT_LOAD_S = 10.0
 
 
-# The HTTP/2 ring buffer (8 MiB) is drained this often while events come: each drain's fixed
+# The HTTP/2 ring buffer (16 MiB) is drained this often while events come: each drain's fixed
 # cost (the thread's wakeup, the GIL, the ring's positions) is paid ten times a second, while
 # a tenth of a second of events takes a small part of the ring at the highest rates h2load reaches.
 H2_DRAIN_S = 0.1
