@@ -53,6 +53,9 @@ TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
 MEMO_MAX = 256  # blocks remembered per table state
 STATES_MAX = 64  # table states remembered per side
+# Entries queued for a table (see _Side) up to this many tables' worth, then those the newest
+# evict dropped: a walk over a table's worth of queued blocks, this seldom.
+QUEUED_TABLES = 8
 PARSED_MAX = 4096  # requests' (method, path, content-type) remembered as their route
 COUNTERS_MAX = 4096  # (route, status, grpc-status) -> counter, remembered per connection
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
@@ -276,7 +279,7 @@ class _Side:
         self.pending.append((entries, size))
         self.pending_size += size
         maxsize = self.static_size
-        if self.pending_size >= 2 * maxsize:
+        if self.pending_size >= QUEUED_TABLES * maxsize:
             # the newest blocks' entries that fill the table: those before are evicted by them
             kept = 0
             for i in range(len(self.pending) - 1, -1, -1):
