@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_OPEN
 from obs_tui.raw import UNPARSED_METHOD
-from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, H2Streams
+from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, UNKNOWN_STATUS, H2Streams
 
 HEADERS, RST = 1, 3
 END_STREAM, END_HEADERS = 1, 4
@@ -295,3 +295,27 @@ def test_remembered_blocks_say_what_hpack_decodes_whatever_the_encoder_does(resp
         block = (Encoder() if fresh else c.enc[1]).encode([(":status", str(status)), *headers])
         c.frame(HEADERS, 1, 1, END_HEADERS, i, block)
     _same_as_the_library(events)
+
+
+def test_a_block_that_sets_the_table_size_acts_on_the_table_each_time():
+    """A block that reads no entry but sets the table's size (to 0, emptying it, then back)
+    is not remembered as meaning the same whatever the table: met again, it empties the table
+    again, and the entry a later block names (index 62) is the library's answer, not the one
+    added before it."""
+    events: list[bytes] = []
+
+    class Recorder:
+        def feed(self, data: bytes) -> None:
+            events.append(data)
+
+    c = Conn(Recorder())  # type: ignore[arg-type]
+    resize = b"\x20\x3f\xe1\x1f\x88"  # size 0, size 4096, :status 200
+    blocks = [Encoder().encode([(":status", "200"), ("server", "a")]), resize]
+    blocks += [Encoder().encode([(":status", "404"), ("server", "b")]), resize, b"\x88\xbe"]
+    for i, block in enumerate(blocks):
+        stream = 1 + 2 * i
+        c.headers(0, stream, [(":method", "GET"), (":path", f"/{i}")], i)
+        c.frame(HEADERS, 1, stream, END_HEADERS | END_STREAM, i, block)
+    ours, said = _same_as_the_library(events)
+    statuses = [what for _, direction, what in said if direction]
+    assert statuses == [(200, -1), (200, -1), (404, -1), (200, -1), (UNKNOWN_STATUS, -1)]  # (62: no entry)

@@ -69,6 +69,7 @@ Buffer = bytes | mmap.mmap  # events: the ring buffer's mapped memory, or bytes 
 
 def _decoder(trusted: bool) -> Decoder:
     decoder = Decoder()
+    decoder.header_table = _Table()
     decoder.max_allowed_table_size = 1 << 20  # what the peer's SETTINGS allowed is not seen
     if not trusted:
         for _ in range(TABLE_SIZE // 32):
@@ -139,19 +140,28 @@ def _response(fields: Fields | None) -> tuple[int, int]:
     )
 
 
-class _RecordingTable(HeaderTable):
-    """A dynamic table that keeps the entries added to it, in order (those it evicted too),
-    and whether its size was set."""
+class _Table(HeaderTable):
+    """A decoder's dynamic table that notes, while a block is decoded (from begin()), the
+    entries the block adds, in order (those it evicts too), whether it read an entry from
+    before the block (an index past the static table and the block's own entries), and
+    whether it set the table's size."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        HeaderTable.maxsize.fset(self, maxsize)  # type: ignore[attr-defined]
+        self.begin()
+
+    def begin(self) -> None:
         self.added: list[tuple[bytes, bytes]] = []
-        self.sized = False
+        self.old = self.sized = False
 
     def add(self, name: bytes, value: bytes) -> None:
         self.added.append((name, value))
         super().add(name, value)
+
+    def get_by_index(self, index: int) -> tuple[bytes, bytes]:
+        if index > HeaderTable.STATIC_TABLE_LENGTH + len(self.added):
+            self.old = True
+        return super().get_by_index(index)
 
     @property
     def maxsize(self) -> int:
@@ -172,10 +182,11 @@ class _Side:
 
     A block's meaning depends only on the block and the dynamic table it meets. A block that
     reads nothing of the table from before it (only the static table, literals, and entries
-    it added itself) means the same whatever the table, and only adds entries to it: nginx
-    sends every response so, indexing its server, date, content-type and length each time.
-    Such a block, decoded once (by `hpack`, over an empty table of the same size: `static`),
-    is remembered with the entries it adds; when met again its entries are only queued
+    it added itself) and does not set the table's size means the same whatever the table,
+    and only adds entries to it: nginx sends every response so, indexing its server, date,
+    content-type and length each time. Such a block, decoded once by `hpack` (its table, a
+    _Table, says what the block read and added), is remembered with the entries it adds
+    (`static`); when met again its entries are only queued
     (`pending`), and added to the decoder's table, by the library, before the next block that
     has to be decoded. Adding the same entries in the same order is what decoding the blocks
     would have done to the table; entries older than a table's worth of newer ones are
@@ -278,17 +289,22 @@ class _Side:
         self.now = _NOWHERE
         self.pending.append((entries, size))
         self.pending_size += size
-        maxsize = self.static_size
-        if self.pending_size >= QUEUED_TABLES * maxsize:
-            # the newest blocks' entries that fill the table: those before are evicted by them
-            kept = 0
-            for i in range(len(self.pending) - 1, -1, -1):
-                kept += self.pending[i][1]
-                if kept >= maxsize:
-                    break
-            del self.pending[:i]
-            self.pending_size = kept
-            self.replaces = True
+        if self.pending_size >= QUEUED_TABLES * self.static_size:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Queued entries that the newer ones evict dropped: the newest blocks' entries that
+        fill the table replace all the table's."""
+        kept = 0
+        for i in range(len(self.pending) - 1, -1, -1):
+            kept += self.pending[i][1]
+            if kept >= self.static_size:
+                break
+        else:
+            return  # they all fit
+        del self.pending[:i]
+        self.pending_size = kept
+        self.replaces = True
 
     def _fields(self, headers: Iterable[HeaderTuple]) -> tuple[Fields, bool]:
         """The wanted fields of a decoded block, and whether it holds a never-indexed field
@@ -302,59 +318,32 @@ class _Side:
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
         return fields, secret
 
-    def _static(self, block: bytes) -> object | None:
-        """A block decoded over an empty table of this one's size, when it reads nothing of the
-        table from before it and sets no table size: what it says (its entries queued); None
-        for any other block."""
-        scratch = Decoder()
-        scratch.max_allowed_table_size = self.decoder.max_allowed_table_size
-        table = scratch.header_table = _RecordingTable(self.static_size)
-        try:
-            headers = scratch.decode(block, raw=True)
-        except (HPACKError, ValueError, IndexError, UnicodeError):
-            return None  # (an index past its own entries: the real decoder is asked)
-        if table.sized:
-            return None  # a table size update: it acts on the table from before
-        fields, secret = self._fields(headers)
-        del headers  # values other than the wanted fields go now
-        outcome = self.outcome(fields)
-        added = tuple(table.added)
-        size = sum(32 + len(name) + len(value) for name, value in added)
-        if added:
-            self._queue(added, size)
-        if not secret:
-            if len(self.static) >= MEMO_MAX:
-                self.static.clear()
-            self.static[block] = (outcome, added, size)
-        return outcome
-
     def _settle(self) -> None:
         """The decoder's table brought to what the blocks met so far left: a remembered
         state's content, then the queued entries added by the library."""
-        table = self.decoder.header_table
+        table: _Table = self.decoder.header_table  # type: ignore[assignment]
         if self.stale:
             entries, table._maxsize, table._current_size = self.snapshots[self.state]
             table.dynamic_entries = deque(entries)
             self.stale = False
         if self.pending:
+            self._trim()
             if self.replaces:
                 table.dynamic_entries.clear()
                 table._current_size = 0
             for entries, _ in self.pending:
                 for name, value in entries:
                     table.add(name, value)
+            table.begin()  # (not a block's)
             self.pending, self.pending_size, self.replaces = [], 0, False
             self.state = self._state_of(table)
             self.now = self.memo[self.state]
 
     def _decode(self, block: bytes) -> object:
-        """A block met for the first time in this table state."""
-        if self.remember:
-            outcome = self._static(block)
-            if outcome is not None:
-                return outcome
+        """A block met for the first time in this table state: decoded by the library."""
         self._settle()
-        table = self.decoder.header_table
+        table: _Table = self.decoder.header_table  # type: ignore[assignment]
+        table.begin()
         try:
             headers = self.decoder.decode(block, raw=True)
         except (HPACKError, ValueError, IndexError, UnicodeError):
@@ -363,6 +352,12 @@ class _Side:
         fields, secret = self._fields(headers)
         del headers  # values other than the wanted fields go now
         outcome = self.outcome(fields)
+        if self.remember and not secret and not table.old and not table.sized:
+            # it read nothing of the table from before it: the same whatever the table
+            added = tuple(table.added)
+            if len(self.static) >= MEMO_MAX:
+                self.static.clear()
+            self.static[block] = (outcome, added, sum(32 + len(n) + len(v) for n, v in added))
         before, memo = self.now, self.memo
         self.state = self._state_of(table)
         self.now = self.memo[self.state]
