@@ -24,15 +24,16 @@ place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and
 H2_DRAIN_S apart); and the sampling thread's CPU (sample() once a second, as the console
 does). The bench's own copy of the events (for the replays) is left out of every figure.
 
-Then, below, the same events replayed (each figure the least of REPLAYS runs): H2Streams
+Then, below, the server's events replayed (each figure the least of REPLAYS runs): H2Streams
 alone (the live decode's own cost, without the ring and the host's other work), its floor
 (each event's fields unpacked, nothing else), H2Streams with every block decoded by the
 `hpack` library (remember=False: nothing remembered, a churning table's worst case), and the
 `hpack` decoder alone over every header block of every connection in order (a pure-Python
 HPACK's own cost per block: what a block met for the first time costs).
 The probe decodes every HTTP/2 connection on the host: other HTTP/2 traffic during a run (the
-events per request say how much came) is in the drain thread's CPU too. A loaded host
-inflates every figure; the counts must be exact on any host.
+other servers' events per request say how much came) is in the live figures too, while the
+replays take the measured server's events only. A loaded host inflates every figure; the
+counts must be exact on any host.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class Run:
     ring_us: float
     decode_us: float
     sample_us: float
-    chunks: list[tuple[bytes, list[int]]]
+    chunks: list[tuple[bytes, list[int]]]  # every event drained during the run
+    pid: int  # the server's: its events alone are replayed
 
 
 class Stages:
@@ -177,6 +179,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
         (stages.decode_s - decode0) / n * 1e6,
         sample_s / n * 1e6,
         stages.chunks,
+        pid,
     )
 
 
@@ -209,6 +212,7 @@ def best(replay) -> float:
 
 @dataclass
 class Floors:
+    others: float  # events of other servers on the host drained during the run, per request
     events: float  # per request
     kinds: str  # events per request by frame type
     unpack_us: float
@@ -220,12 +224,16 @@ class Floors:
     failed: int
 
 
-def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) -> Floors:
-    """The replayed events: least per-event work, H2Streams alone, H2Streams with every block
-    decoded by the library, hpack alone."""
-    n = max(requests, 1)
-    events = sum(len(offsets) for _, offsets in chunks)
+def floors(run: Run, profile: bool) -> Floors:
+    """The run's server's events replayed: least per-event work, H2Streams alone, H2Streams
+    with every block decoded by the library, hpack alone."""
+    n = max(run.requests, 1)
     unpack = EVENT.unpack_from
+    chunks = [
+        (chunk, [at for at in offsets if unpack(chunk, at)[2] == run.pid]) for chunk, offsets in run.chunks
+    ]
+    events = sum(len(offsets) for _, offsets in chunks)
+    others = sum(len(offsets) for _, offsets in run.chunks) - events
 
     def unpack_all():
         for chunk, offsets in chunks:
@@ -288,6 +296,7 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
             failed += 1  # an adopted connection: its table began before the probe looked
     hpack_s = time.thread_time() - t
     return Floors(
+        others / n,
         events / n,
         ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])),
         least / n * 1e6,
@@ -303,7 +312,7 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
 def report(runs: list[Run], profile: bool) -> None:
     """The runs side by side: what the drain thread spent live, then the same events replayed."""
     decoded = [r for r in runs if r.name != "http1"]
-    fl = {r.name: floors(r.chunks, r.requests, profile) for r in decoded}
+    fl = {r.name: floors(r, profile) for r in decoded}
 
     def row(label: str, cells: list[str], note: str = "") -> None:
         print(f"{label:34}" + "".join(f"{c:>16}" for c in cells) + (f"   {note}" if note else ""))
@@ -318,7 +327,12 @@ def report(runs: list[Run], profile: bool) -> None:
     row("    decode (H2Streams)", [f"{r.decode_us:.2f}" for r in runs])
     row("    the rest (waits, wakeups)", [f"{r.drain_us - r.ring_us - r.decode_us:.2f}" for r in runs])
     row("  sampling thread", [f"{r.sample_us:.2f}" for r in runs], "sample() once a second")
-    print(f"the same events replayed, us per request (CPU, least of {REPLAYS}):")
+    row(
+        "  other servers' events per request",
+        [f"{fl[r.name].others:.2f}" for r in decoded],
+        "(in the live figures)",
+    )
+    print(f"the server's events replayed, us per request (CPU, least of {REPLAYS}):")
     row("  events per request", [f"{fl[r.name].events:.2f}" for r in decoded])
     row("  header blocks per request", [f"{fl[r.name].blocks:.2f}" for r in decoded])
     row("  H2Streams", [f"{fl[r.name].ours_us:.2f}" for r in decoded], "(decode, live above)")
