@@ -3,10 +3,10 @@
 The probe walks the frames of every HTTP/2 connection of a server and sends here only the
 header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes, the connection's start
 and end, and the HTTP/1.1 request an h2c upgrade turned into stream 1 (method and path as its
-HTTP/1 parser read them), each with its stream, direction and time. This module keeps one HPACK decoder
-per connection and direction (the `hpack` package), decodes each block in order, keeps only
-:method, :path (cut before its query), :status, grpc-status and content-type, and drops the
-rest at once. Streams are requests: latency from the request's first HEADERS to the
+HTTP/1 parser read them), each with its stream, direction and time. This module keeps one
+HPACK decoder per connection and direction (the `hpack` package), decodes each block in order
+(or finds what a block met before said, see _Side), keeps only :method, :path (cut before its
+query), :status, grpc-status and content-type, and drops the rest at once. Streams are requests: latency from the request's first HEADERS to the
 response's first HEADERS; an error is a 5xx or a grpc-status other than 0 (trailers, or a
 trailers-only response). The results are StatKey/StatEntry counters, cumulative like the
 probe's own, so the RED analysis sees HTTP/2 requests in the shape of HTTP/1 ones.
