@@ -16,20 +16,24 @@ The real RED probe (sources/red.py) is loaded; then, one after the other in the 
 
 Each run checks obs-tui's counts per method/route, per status and per grpc-status against
 what h2load reports (requests done) and what the server reports (grpc_server.py's own count
-per method and status code; nginx's status per path is fixed), and prints the rate h2load
-reached. Reported per request: the CPU time of the drain thread (`red-h2`: the ring buffer
-read, the events' unpacking and HPACK decoding, the streams' counters), split into the ring
-read (sources/ringbuf.py) and the decoding (H2Streams.feed_batch), and the sampling thread's
-CPU (sample() once a second, as the console does).
+per method and status code; nginx's status per path is fixed), and gives the rate h2load
+reached. Reported per request, the runs side by side: the CPU time of the drain thread
+(`red-h2`: the ring buffer read, the events' unpacking and HPACK decoding, the streams'
+counters), split into the ring read (sources/ringbuf.py, the records' headers walked in
+place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and wakeups,
+H2_DRAIN_S apart); and the sampling thread's CPU (sample() once a second, as the console
+does). The bench's own copy of the events (for the replays) is left out of every figure.
 
-Then the floors, from the events that run drained (kept, and replayed here): the least
-per-event Python work (each event's header unpacked, nothing else), H2Streams over the same
-events again (its own cost, without the ring), and the `hpack` decoder alone over every
-header block of every connection in order, with no memo (a pure-Python HPACK's own cost per
-block, what a block that misses the memo costs: a churning table's worst case).
+Then, below, the server's events replayed (each figure the least of REPLAYS runs): H2Streams
+alone (the live decode's own cost, without the ring and the host's other work), its floor
+(each event's fields unpacked, nothing else), H2Streams with every block decoded by the
+`hpack` library (remember=False: nothing remembered, a churning table's worst case), and the
+`hpack` decoder alone over every header block of every connection in order (a pure-Python
+HPACK's own cost per block: what a block met for the first time costs).
 The probe decodes every HTTP/2 connection on the host: other HTTP/2 traffic during a run (the
-floors line's events per request says how much came) is in the drain thread's CPU too. A
-loaded host inflates every figure; the counts must be exact on any host.
+other servers' events per request say how much came) is in the live figures too, while the
+replays take the measured server's events only. A loaded host inflates every figure; the
+counts must be exact on any host.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from hpack import Decoder
 
 from obs_tui.analysis.red import red_section
 from obs_tui.sources import h2_streams
-from obs_tui.sources.h2_streams import EVENT, H2Streams
+from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE, H2Streams
 from obs_tui.sources.red import RedSource
 from tests import servers
 
@@ -76,30 +80,39 @@ class Run:
     ring_us: float
     decode_us: float
     sample_us: float
-    chunks: list[tuple[bytes, list[int]]]
+    chunks: list[tuple[bytes, list[int]]]  # every event drained during the run
+    pid: int  # the server's: its events alone are replayed
 
 
 class Stages:
-    """CPU of the drain thread's two stages, and the chunks it drained (for the floors)."""
+    """CPU of the drain thread's two stages, and a copy of the events it drained (for the
+    floors, made outside both stages' times)."""
 
     def __init__(self, red: RedSource) -> None:
-        self.ring_s = self.decode_s = 0.0
+        self.ring_s = self.decode_s = self.copy_s = 0.0  # copy_s: the bench's own, not obs-tui's
         self.chunks: list[tuple[bytes, list[int]]] = []
+        self._inside = 0.0  # of the current drain, the time spent in feed_batch and copying
         ring, h2 = red._h2_ring, red.h2
         assert ring is not None
         drain, feed = ring.drain, h2.feed_batch
 
-        def timed_drain():
+        def timed_drain(consume):
+            self._inside = 0.0
             t = time.thread_time()
-            out = drain()
-            self.ring_s += time.thread_time() - t
-            return out
+            n = drain(consume)
+            self.ring_s += time.thread_time() - t - self._inside
+            return n
 
-        def timed_feed(chunk, offsets):
+        def timed_feed(buffer, offsets):
             t = time.thread_time()
-            feed(chunk, offsets)
-            self.decode_s += time.thread_time() - t
-            self.chunks.append((chunk, offsets))
+            feed(buffer, offsets)
+            fed = time.thread_time()
+            self.decode_s += fed - t
+            low = offsets[0]
+            high = offsets[-1] + EVENT_SIZE + EVENT.unpack_from(buffer, offsets[-1])[8]
+            self.chunks.append((bytes(buffer[low:high]), [at - low for at in offsets]))
+            self._inside += time.thread_time() - t
+            self.copy_s += time.thread_time() - fed
 
         ring.drain = timed_drain  # type: ignore[method-assign]
         h2.feed_batch = timed_feed  # type: ignore[method-assign]
@@ -125,7 +138,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
     time.sleep(0.5)  # the previous run's events drained
     prev = red.sample(time.time())
     t0 = time.time()
-    drain0, ring0, decode0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s
+    drain0, ring0, decode0, copy0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s, stages.copy_s
     stages.chunks = []
     sample_s = 0.0
     result: dict[str, tuple[int, float, str]] = {}
@@ -149,7 +162,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
             break
     time.sleep(0.3)
     section = red_section(prev, red.sample(time.time()), time.time() - t0)
-    drain_s = thread_cpu(red._h2_thread) - drain0
+    drain_s = thread_cpu(red._h2_thread) - drain0 - (stages.copy_s - copy0)  # (the bench's copy left out)
     svc = next((s for s in section.services if s.pid == pid), None)
     why = "no service seen" if svc is None else expect(svc, done)
     if section.lost_events:
@@ -166,6 +179,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
         (stages.decode_s - decode0) / n * 1e6,
         sample_s / n * 1e6,
         stages.chunks,
+        pid,
     )
 
 
@@ -183,15 +197,50 @@ def routes_of(svc) -> dict[str, tuple[int, int, dict[str, int], dict[str, int]]]
     return {r.route: (r.requests, r.errors, dict(r.grpc_status), dict(r.status_classes)) for r in svc.routes}
 
 
-def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) -> str:
-    """The replayed events: least per-event work, H2Streams alone, hpack alone."""
-    events = sum(len(offsets) for _, offsets in chunks)
+REPLAYS = 3  # each floor is the least of this many replays: the host's noise is all upward
+
+
+def best(replay) -> float:
+    """The least thread CPU of a few runs of replay()."""
+    times = []
+    for _ in range(REPLAYS):
+        t = time.thread_time()
+        replay()
+        times.append(time.thread_time() - t)
+    return min(times)
+
+
+@dataclass
+class Floors:
+    others: float  # events of other servers on the host drained during the run, per request
+    events: float  # per request
+    kinds: str  # events per request by frame type
+    unpack_us: float
+    ours_us: float
+    library_us: float  # H2Streams(remember=False): every block decoded by hpack
+    hpack_us: float
+    hpack_block_us: float
+    blocks: float  # per request
+    failed: int
+
+
+def floors(run: Run, profile: bool) -> Floors:
+    """The run's server's events replayed: least per-event work, H2Streams alone, H2Streams
+    with every block decoded by the library, hpack alone."""
+    n = max(run.requests, 1)
     unpack = EVENT.unpack_from
-    t = time.thread_time()
-    for chunk, offsets in chunks:
-        for at in offsets:
-            unpack(chunk, at)
-    least = time.thread_time() - t
+    chunks = [
+        (chunk, [at for at in offsets if unpack(chunk, at)[2] == run.pid]) for chunk, offsets in run.chunks
+    ]
+    events = sum(len(offsets) for _, offsets in chunks)
+    others = sum(len(offsets) for _, offsets in run.chunks) - events
+
+    def unpack_all():
+        for chunk, offsets in chunks:
+            for at in offsets:
+                unpack(chunk, at)
+
+    least = best(unpack_all)
     kinds: dict[str, int] = {}  # events by frame type (a frame split over calls: "+cont")
     names = {1: "HEADERS", 3: "RST_STREAM", 9: "CONTINUATION", 0xF0: "open", 0xF1: "close", 0xF3: "upgrade"}
     for chunk, offsets in chunks:
@@ -199,35 +248,40 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
             f = unpack(chunk, at)
             name = names.get(f[9], str(f[9])) + ("+cont" if f[13] else "")
             kinds[name] = kinds.get(name, 0) + 1
-    streams = H2Streams()
-    t = time.thread_time()
-    for chunk, offsets in chunks:
-        streams.feed_batch(chunk, offsets)
-    ours = time.thread_time() - t
+
+    def replay(remember: bool):
+        def run():
+            streams = H2Streams(remember)
+            for chunk, offsets in chunks:
+                streams.feed_batch(chunk, offsets)
+
+        return run
+
+    ours = best(replay(True))
+    library = best(replay(False))
     if profile:
         import cProfile
         import pstats
 
-        streams = H2Streams()
         with cProfile.Profile() as prof:
-            for chunk, offsets in chunks:
-                streams.feed_batch(chunk, offsets)
+            replay(True)()
         pstats.Stats(prof).sort_stats("tottime").print_stats(12)
-    # every block H2Streams decodes, in order, per connection side (one more replay, recorded)
+    # every block, in order, per connection side: one more replay, every block decoded by the
+    # library (remember=False), recorded
     blocks: list[tuple[object, bytes]] = []  # (the side itself: an id could be reused)
-    decode = h2_streams._Side.decode
+    decode = h2_streams._Side._decode
 
     def recorded(side, block):
         blocks.append((side, block))
         return decode(side, block)
 
-    h2_streams._Side.decode = recorded  # type: ignore[method-assign]
+    h2_streams._Side._decode = recorded  # type: ignore[method-assign]
     try:
-        streams = H2Streams()
+        streams = H2Streams(remember=False)
         for chunk, offsets in chunks:
             streams.feed_batch(chunk, offsets)
     finally:
-        h2_streams._Side.decode = decode  # type: ignore[method-assign]
+        h2_streams._Side._decode = decode  # type: ignore[method-assign]
     decoders: dict[object, Decoder] = {}
     failed = 0
     t = time.thread_time()
@@ -241,13 +295,60 @@ def floors(chunks: list[tuple[bytes, list[int]]], requests: int, profile: bool) 
         except Exception:
             failed += 1  # an adopted connection: its table began before the probe looked
     hpack_s = time.thread_time() - t
-    n = max(requests, 1)
-    per = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    return (
-        f" floors (replayed, {events} events, {events / n:.2f} per request: {per}): "
-        f"unpack only {least / n * 1e6:.2f} us/req | H2Streams {ours / n * 1e6:.2f} us/req | "
-        f"hpack alone, no memo {hpack_s / n * 1e6:.2f} us/req ({hpack_s / max(len(blocks), 1) * 1e6:.2f} us/block, {len(blocks)} blocks, {failed} failed)"
+    return Floors(
+        others / n,
+        events / n,
+        ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])),
+        least / n * 1e6,
+        ours / n * 1e6,
+        library / n * 1e6,
+        hpack_s / n * 1e6,
+        hpack_s / max(len(blocks), 1) * 1e6,
+        len(blocks) / n,
+        failed,
     )
+
+
+def report(runs: list[Run], profile: bool) -> None:
+    """The runs side by side: what the drain thread spent live, then the same events replayed."""
+    decoded = [r for r in runs if r.name != "http1"]
+    fl = {r.name: floors(r, profile) for r in decoded}
+
+    def row(label: str, cells: list[str], note: str = "") -> None:
+        print(f"{label:34}" + "".join(f"{c:>16}" for c in cells) + (f"   {note}" if note else ""))
+
+    row("", [r.name for r in runs])
+    row("requests (h2load, done)", [str(r.requests) for r in runs])
+    row("rate, req/s", [f"{r.rate:.0f}" for r in runs], "(h2load's highest, this host)")
+    row("counts per method and status", ["exact" if r.exact else "WRONG" for r in runs])
+    print("live, us per request (CPU):")
+    row("  red-h2 thread", [f"{r.drain_us:.2f}" for r in runs], "target < 5")
+    row("    ring read", [f"{r.ring_us:.2f}" for r in runs])
+    row("    decode (H2Streams)", [f"{r.decode_us:.2f}" for r in runs])
+    row("    the rest (waits, wakeups)", [f"{r.drain_us - r.ring_us - r.decode_us:.2f}" for r in runs])
+    row("  sampling thread", [f"{r.sample_us:.2f}" for r in runs], "sample() once a second")
+    row(
+        "  other servers' events per request",
+        [f"{fl[r.name].others:.2f}" for r in decoded],
+        "(in the live figures)",
+    )
+    print(f"the server's events replayed, us per request (CPU, least of {REPLAYS}):")
+    row("  events per request", [f"{fl[r.name].events:.2f}" for r in decoded])
+    row("  header blocks per request", [f"{fl[r.name].blocks:.2f}" for r in decoded])
+    row("  H2Streams", [f"{fl[r.name].ours_us:.2f}" for r in decoded], "(decode, live above)")
+    row("  floor: each event unpacked only", [f"{fl[r.name].unpack_us:.2f}" for r in decoded])
+    row(
+        "  H2Streams, hpack every block",
+        [f"{fl[r.name].library_us:.2f}" for r in decoded],
+        "(remember=False)",
+    )
+    row("  hpack alone, every block", [f"{fl[r.name].hpack_us:.2f}" for r in decoded])
+    row("  hpack alone, us per block", [f"{fl[r.name].hpack_block_us:.2f}" for r in decoded])
+    for r in runs:
+        if not r.exact:
+            print(f"{r.name}: counts WRONG: {r.why}")
+    for r in decoded:
+        print(f"{r.name} events per request: {fl[r.name].kinds}; hpack failed on {fl[r.name].failed} blocks")
 
 
 def main() -> int:
@@ -333,14 +434,7 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
     # -m 1: h2load's -m over HTTP/1.1 pipelines requests, which the probe counts as not parsed
     load1 = ["--h1", "-n", str(nginx_n), "-c", str(args.clients), "-m", "1", *paths1]
     runs.append(measure(red, stages, web.pid, "http1", load1, nginx_expect))
-    for r in runs:
-        print(
-            f"{r.name:5} {r.requests} requests at {r.rate:.0f} req/s: counts {'exact' if r.exact else 'WRONG: ' + r.why} | "
-            f"red-h2 thread {r.drain_us:.2f} us/req CPU (ring read {r.ring_us:.2f}, decode {r.decode_us:.2f}) "
-            f"| sampling {r.sample_us:.2f} us/req (target < 5 us)"
-        )
-    for r in runs[:2]:
-        print(f"{r.name:5}" + floors(r.chunks, r.requests, args.profile))
+    report(runs, args.profile)
     return 0 if all(r.exact for r in runs) else 1
 
 

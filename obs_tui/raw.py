@@ -28,18 +28,24 @@ def merge(hists: Iterable[Mapping[int, int]]) -> dict[int, int]:
     return out
 
 
+_UNIT_SHIFT, _SUB, _SUB_BITS = (
+    probe_constants.HIST_UNIT_SHIFT,
+    probe_constants.HIST_SUB,
+    probe_constants.HIST_SUB_BITS,
+)
+_MAX_LOG, _LAST = probe_constants.HIST_MAX_LOG, probe_constants.HIST_BUCKETS - 1
+
+
 def bucket_of(ns: int) -> int:
     """The probe's histogram bucket of a duration (bpf/red.c, bucket_of), for the requests
-    counted in user space (HTTP/2: sources/h2_streams.py)."""
-    pc = probe_constants
-    us = ns >> pc.HIST_UNIT_SHIFT
-    if us < pc.HIST_SUB:
+    counted in user space (HTTP/2: sources/h2_streams.py, once per request)."""
+    us = ns >> _UNIT_SHIFT
+    if us < _SUB:
         return us
     e = us.bit_length() - 1
-    if e > pc.HIST_MAX_LOG:
-        return pc.HIST_BUCKETS - 1
-    sub = (us >> (e - pc.HIST_SUB_BITS)) & (pc.HIST_SUB - 1)
-    return (e - pc.HIST_SUB_BITS + 1) * pc.HIST_SUB + sub
+    if e > _MAX_LOG:
+        return _LAST
+    return (e - _SUB_BITS + 1) * _SUB + ((us >> (e - _SUB_BITS)) & (_SUB - 1))
 
 
 # ---- RED from the eBPF probe (sources/red.py -> analysis/red.py) -----------------------------

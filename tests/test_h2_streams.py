@@ -4,15 +4,23 @@ table began before obs-tui looked (never decoded with a wrong table)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import zstandard
 from hpack import Encoder
+from hpack.struct import NeverIndexedHeaderTuple
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_OPEN
 from obs_tui.raw import UNPARSED_METHOD
-from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, H2Streams
+from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, UNKNOWN_STATUS, H2Streams
 
 HEADERS, RST = 1, 3
 END_STREAM, END_HEADERS = 1, 4
 PID = 4242
+DATA = Path(__file__).parent / "data"
 
 
 class Conn:
@@ -155,3 +163,159 @@ def test_blocks_remembered_per_table_state_decode_as_that_state_says():
     assert sent == {"/a": 201, "/b": 202}
     side = next(iter(s._conns.values())).sides[0]
     assert len(side.snapshots) < 64  # the states came round: remembered, not all decoded
+
+
+# ---- what is remembered says what the `hpack` library decodes -------------------------------
+
+
+def _replay(streams: H2Streams, events: list[bytes]) -> tuple[list, list]:
+    """Feeds the events one by one. What every header block said, in order, as (connection's
+    number, direction, outcome) (a request's route as a tuple of its fields); and the tables
+    of both decoders of each connection as it ended, then of those still open (the entries
+    queued for them added)."""
+    said: list[tuple[int, int, object]] = []
+    tables: list[list[tuple[bytes, bytes]]] = []
+    block, end, numbers = streams._block, streams._end, {}
+
+    def recorded(conn, direction, stream, flags, outcome, ts):
+        number = numbers.setdefault(id(conn), len(numbers))
+        what = (outcome.method, outcome.path, outcome.truncated, outcome.grpc) if not direction else outcome
+        said.append((number, direction, what))
+        block(conn, direction, stream, flags, outcome, ts)
+
+    def ended(conn, ts):
+        for side in conn.sides:
+            side._settle()
+            tables.append(list(side.decoder.header_table.dynamic_entries))
+        end(conn, ts)
+
+    streams._block, streams._end = recorded, ended  # type: ignore[method-assign]
+    for event in events:
+        streams.feed(event)
+    for conn in streams._conns.values():
+        ended(conn, 0)
+    return said, tables
+
+
+def _same_as_the_library(events: list[bytes]) -> tuple[H2Streams, list]:
+    ours, library = H2Streams(), H2Streams(remember=False)
+    said, tables = _replay(ours, events)
+    assert (said, tables) == _replay(library, events)
+    assert ours.entries() == library.entries()
+    return ours, said
+
+
+def _captured(name: str) -> list[bytes]:
+    """Events the probe sent for real servers and clients (bench/h2_capture.py), stored in
+    the ring buffer's layout (8-byte record headers, records padded to 8 bytes)."""
+    data = zstandard.ZstdDecompressor().decompress((DATA / f"h2-events-{name}.zst").read_bytes())
+    events, at = [], 0
+    while at < len(data):
+        length = int.from_bytes(data[at : at + 4], "little")
+        events.append(data[at + 8 : at + 8 + length])
+        at += 8 + length + (-length % 8)
+    return events
+
+
+CURL = {"/": 12, "/status/503": 3, "/status/404": 2, **{f"/users/{i}": 1 for i in range(4)}}
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks", "requests"),
+    [
+        # h2load, 4 connections: three gRPC methods round-robin, the grpcio server's blocks
+        # naming its table's entries, most split over its iovecs (several events each)
+        ("grpcio-h2load", 4000, {f"/test.Echo/{m}": 500 for m in ("Unary", "Stream", "Missing")}),
+        # nginx indexes server, date, content-type and length in every response: the
+        # remembered blocks queue their entries, the table wraps round many times
+        ("nginx-h2load", 3000, {"/": 500, "/missing": 500, "/fail": 500}),
+        # grpc-core's client encoder (grpc-timeout, user-agent, ...), unary and streaming
+        ("grpcio-client", 94, {"/test.Echo/Unary": 28, "/test.Echo/Stream": 6}),
+        # curl, 21 requests on one connection, to nginx (TLS through the system libssl), Node's
+        # http2 (its own OpenSSL) and Go's net/http (crypto/tls)
+        ("nginx-curl", 42, CURL),
+        ("node-curl", 42, CURL),
+        ("go-curl", 42, CURL),
+    ],
+)
+def test_remembered_blocks_say_what_hpack_decodes_on_captured_traffic(name, blocks, requests):
+    """Real servers' and clients' header blocks (the probe's events, stored): every block
+    says the same, and each connection's tables end the same, as when the `hpack` library
+    decodes every block; every request is counted under its path."""
+    ours, said = _same_as_the_library(_captured(name))
+    assert len(said) == blocks
+    counted: dict[str, int] = {}
+    for key, entry in ours.entries().items():
+        counted[key.path] = counted.get(key.path, 0) + entry.count
+    assert counted == requests
+
+
+NAMES = [b"server", b"date", b"content-type", b"x-trace", b"grpc-status", b"grpc-message", b"set-cookie"]
+VALUES = [b"", b"nginx", b"Sun, 29 Nov 2026 21:00:0", b"application/grpc", b"0", b"x" * 300, b"a" * 4000]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([200, 404, 500]),
+            st.lists(
+                st.tuples(st.sampled_from(NAMES), st.sampled_from(VALUES), st.integers(0, 9), st.booleans()),
+                max_size=6,
+            ),
+            st.sampled_from([None, None, None, None, 0, 256, 4096, 1000]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_remembered_blocks_say_what_hpack_decodes_whatever_the_encoder_does(responses):
+    """Response blocks from the library's encoder: new values indexed, repeated ones named by
+    index, never-indexed fields, values larger than the table, table size updates; and blocks
+    as nginx sends them (`fresh`: every field a literal, indexed anew each time, by an encoder
+    with an empty table), whose indices the connection's encoder then gets wrong (a peer's
+    bad index is decoded as the library decodes it too). Each block says the same, and the
+    tables end the same, as when the library decodes every one."""
+    events: list[bytes] = []
+
+    class Recorder:
+        def feed(self, data: bytes) -> None:
+            events.append(data)
+
+    c = Conn(Recorder())  # type: ignore[arg-type]
+    c.headers(0, 1, [(":method", "GET"), (":path", "/")], 0)
+    for i, (status, fields, size, fresh) in enumerate(responses):
+        if size is not None:
+            c.enc[1].header_table_size = size
+        headers = [
+            (name, value + bytes([48 + variant])) if not never else NeverIndexedHeaderTuple(name, value)
+            for name, value, variant, never in fields
+        ]
+        block = (Encoder() if fresh else c.enc[1]).encode([(":status", str(status)), *headers])
+        c.frame(HEADERS, 1, 1, END_HEADERS, i, block)
+    _same_as_the_library(events)
+
+
+def test_a_block_that_sets_the_table_size_acts_on_the_table_each_time():
+    """A block that reads no entry but sets the table's size (to 0, emptying it, then back)
+    is not remembered as meaning the same whatever the table: met again, it empties the table
+    again, and the entry a later block names (index 62) is the library's answer, not the one
+    added before it."""
+    events: list[bytes] = []
+
+    class Recorder:
+        def feed(self, data: bytes) -> None:
+            events.append(data)
+
+    c = Conn(Recorder())  # type: ignore[arg-type]
+    resize = b"\x20\x3f\xe1\x1f\x88"  # size 0, size 4096, :status 200
+    blocks = [Encoder().encode([(":status", "200"), ("server", "a")]), resize]
+    blocks += [Encoder().encode([(":status", "404"), ("server", "b")]), resize, b"\x88\xbe"]
+    for i, block in enumerate(blocks):
+        stream = 1 + 2 * i
+        c.headers(0, stream, [(":method", "GET"), (":path", f"/{i}")], i)
+        c.frame(HEADERS, 1, stream, END_HEADERS | END_STREAM, i, block)
+    ours, said = _same_as_the_library(events)
+    statuses = [what for _, direction, what in said if direction]
+    assert statuses == [(200, -1), (200, -1), (404, -1), (200, -1), (UNKNOWN_STATUS, -1)]  # (62: no entry)

@@ -3,10 +3,10 @@
 The probe walks the frames of every HTTP/2 connection of a server and sends here only the
 header blocks (HEADERS and CONTINUATION payloads), RST_STREAM codes, the connection's start
 and end, and the HTTP/1.1 request an h2c upgrade turned into stream 1 (method and path as its
-HTTP/1 parser read them), each with its stream, direction and time. This module keeps one HPACK decoder
-per connection and direction (the `hpack` package), decodes each block in order, keeps only
-:method, :path (cut before its query), :status, grpc-status and content-type, and drops the
-rest at once. Streams are requests: latency from the request's first HEADERS to the
+HTTP/1 parser read them), each with its stream, direction and time. This module keeps one
+HPACK decoder per connection and direction (the `hpack` package), decodes each block in order
+(or finds what a block met before said, see _Side), keeps only :method, :path (cut before its
+query), :status, grpc-status and content-type, and drops the rest at once. Streams are requests: latency from the request's first HEADERS to the
 response's first HEADERS; an error is a 5xx or a grpc-status other than 0 (trailers, or a
 trailers-only response). The results are StatKey/StatEntry counters, cumulative like the
 probe's own, so the RED analysis sees HTTP/2 requests in the shape of HTTP/1 ones.
@@ -22,14 +22,17 @@ is counted under method "?" and UNKNOWN_ROUTE.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from hpack import Decoder
 from hpack.exceptions import HPACKError
-from hpack.struct import NeverIndexedHeaderTuple
+from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
+from hpack.table import HeaderTable
 
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
@@ -37,6 +40,9 @@ from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
 EVENT_SIZE = EVENT.size
+# the fields a frame's event is read for, in the same layout: tgid, gen and frame_len skipped,
+# cont and missed read as one number (both 0 in most events)
+FRAME = struct.Struct("<QQ8xI4xIIHBBBBHB")
 HEADERS, RST_STREAM, CONTINUATION = 1, 3, 9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
 KIND_SSL = 1  # conn_key.kind of a connection read through the decrypting uprobes
@@ -47,19 +53,23 @@ TABLE_SIZE = 4096
 WANTED = (b":method", b":path", b":status", b"grpc-status", b"content-type")
 MEMO_MAX = 256  # blocks remembered per table state
 STATES_MAX = 64  # table states remembered per side
-# (method, path, content-type) as they came -> _request's answer: the same few requests recur
-_PARSED: dict[tuple[bytes | None, bytes | None, bytes], tuple[str, str, bool, bool]] = {}
-PARSED_MAX = 4096
+# Entries queued for a table (see _Side) up to this many tables' worth, then those the newest
+# evict dropped: a walk over a table's worth of queued blocks, this seldom.
+QUEUED_TABLES = 8
+PARSED_MAX = 4096  # requests' (method, path, content-type) remembered as their route
+COUNTERS_MAX = 4096  # (route, status, grpc-status) -> counter, remembered per connection
 # gRPC's mapping of an RST_STREAM error code to a status (doc/PROTOCOL-HTTP2.md): a stream
 # reset after its response began has no trailers to say it.
 PSEUDO = min(H2_EV_OPEN, H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_UPGRADE)  # event types above a frame's
 RST_GRPC = {0: 13, 1: 13, 2: 13, 3: 13, 4: 13, 6: 13, 7: 14, 8: 1, 9: 13, 10: 13, 11: 8, 12: 7}
 
 Fields = dict[bytes, bytes]
+Buffer = bytes | mmap.mmap  # events: the ring buffer's mapped memory, or bytes (tests, benches)
 
 
 def _decoder(trusted: bool) -> Decoder:
     decoder = Decoder()
+    decoder.header_table = _Table()
     decoder.max_allowed_table_size = 1 << 20  # what the peer's SETTINGS allowed is not seen
     if not trusted:
         for _ in range(TABLE_SIZE // 32):
@@ -67,24 +77,155 @@ def _decoder(trusted: bool) -> Decoder:
     return decoder
 
 
+class _Route:
+    """What a request's header block says, once per distinct (method, path, content-type):
+    compared and hashed by identity, so a stream's counter is found without hashing strings."""
+
+    __slots__ = ("method", "path", "truncated", "grpc")
+
+    def __init__(self, method: str, path: str, truncated: bool, grpc: bool) -> None:
+        self.method, self.path, self.truncated, self.grpc = method, path, truncated, grpc
+
+
+# A request block's (method, path, content-type) as they came, or an upgrade's (method, path,
+# truncated) -> its route: the same few requests recur.
+_ROUTES: dict[tuple, _Route] = {}
+
+
+def _interned(key: tuple, route: Callable[[], _Route]) -> _Route:
+    found = _ROUTES.get(key)
+    if found is None:
+        if len(_ROUTES) >= PARSED_MAX:
+            _ROUTES.clear()
+        found = _ROUTES[key] = route()
+    return found
+
+
+def _request(fields: Fields | None) -> _Route:
+    """The route of a request's header block; unknown names as "?"."""
+    if fields is None:
+        return _interned((None, None, None), lambda: _Route(UNPARSED_METHOD, UNKNOWN_ROUTE, False, False))
+    raw = (fields.get(b":method"), fields.get(b":path"), fields.get(b"content-type", b""))
+    return _interned(raw, lambda: _Route(*_parse(*raw)))
+
+
+def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tuple[str, str, bool, bool]:
+    grpc = content_type.startswith(b"application/grpc")
+    if method is None or path is None:
+        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, grpc
+    for end in (b"?", b"#"):
+        path = path.split(end, 1)[0]
+    return (
+        method.decode("ascii", "replace"),
+        path[:PATH_LEN].decode("utf-8", "replace"),
+        len(path) > PATH_LEN,
+        grpc,
+    )
+
+
+def _number(value: bytes | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _response(fields: Fields | None) -> tuple[int, int]:
+    """(:status, grpc-status) of a response's header block: UNKNOWN_STATUS when it has no
+    valid :status (trailers have none), -1 when it has no grpc-status."""
+    if fields is None:
+        return UNKNOWN_STATUS, -1
+    status = _number(fields.get(b":status"))
+    grpc_status = _number(fields.get(b"grpc-status"))
+    return (
+        status if status is not None and 100 <= status <= 999 else UNKNOWN_STATUS,
+        -1 if grpc_status is None else grpc_status,
+    )
+
+
+class _Table(HeaderTable):
+    """A decoder's dynamic table that notes, while a block is decoded (from begin()), the
+    entries the block adds, in order (those it evicts too), whether it read an entry from
+    before the block (an index past the static table and the block's own entries), and
+    whether it set the table's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begin()
+
+    def begin(self) -> None:
+        self.added: list[tuple[bytes, bytes]] = []
+        self.old = self.sized = False
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.added.append((name, value))
+        super().add(name, value)
+
+    def get_by_index(self, index: int) -> tuple[bytes, bytes]:
+        if index > HeaderTable.STATIC_TABLE_LENGTH + len(self.added):
+            self.old = True
+        return super().get_by_index(index)
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, newmax: int) -> None:
+        self.sized = True
+        HeaderTable.maxsize.fset(self, newmax)  # type: ignore[attr-defined]
+
+
+_NOWHERE: dict[bytes, tuple[object, int]] = {}  # `now` while the table's state is not known
+
+
 class _Side:
     """One direction of a connection: its HPACK decoder, the frame and header block being
-    assembled, and decoded blocks remembered per table state.
+    assembled, and what decoded blocks said, remembered two ways.
 
-    A block's meaning depends only on the block and the dynamic table it meets, and a busy
-    connection goes round the same few table states: fully indexed blocks leave the table as
-    it was, and a server that indexes a header in every response (nginx's server and date)
-    brings the table back to the same content once it is full of them. So each table content
-    seen gets a number (a state), and memo[state][block] is what that block decodes to there
-    and the state it leaves. A hit only moves `state`; the decoder's own table is brought to
-    that state (`stale`) just before the next block that has to be decoded."""
+    A block's meaning depends only on the block and the dynamic table it meets. A block that
+    reads nothing of the table from before it (only the static table, literals, and entries
+    it added itself) and does not set the table's size means the same whatever the table,
+    and only adds entries to it: nginx sends every response so, indexing its server, date,
+    content-type and length each time. Such a block, decoded once by `hpack` (its table, a
+    _Table, says what the block read and added), is remembered with the entries it adds
+    (`static`); when met again its entries are only queued
+    (`pending`), and added to the decoder's table, by the library, before the next block that
+    has to be decoded. Adding the same entries in the same order is what decoding the blocks
+    would have done to the table; entries older than a table's worth of newer ones are
+    dropped from the queue (`replaces`), as the table itself would have evicted them.
 
-    __slots__ = ("decoder", "seq", "frame", "block", "state", "stale", "states", "snapshots", "memo")
+    Other blocks (those that name table entries, as grpcio's and most clients' do) depend on
+    the table, but a busy connection goes round the same few table contents: each content seen
+    gets a number (a state), and memo[state][block] is what that block says there (a
+    request's route, or a response's statuses) and the state it leaves; `now` is memo[state]
+    (an empty dict while entries are queued: the state is then unknown). A hit only moves
+    `state`; the decoder's own table is brought to that state (`stale`) just before the next
+    block that has to be decoded."""
 
-    def __init__(self, trusted: bool) -> None:
+    __slots__ = (
+        "decoder",
+        "outcome",
+        "seq",
+        "frame",
+        "block",
+        "state",
+        "stale",
+        "states",
+        "snapshots",
+        "memo",
+        "now",
+        "static",
+        "static_size",
+        "pending",
+        "pending_size",
+        "replaces",
+        "remember",
+    )
+
+    def __init__(self, trusted: bool, outcome: Callable[[Fields | None], object], remember: bool) -> None:
         self.decoder = _decoder(trusted)
+        self.outcome = outcome  # _request or _response: what a block of this side says
+        self.remember = remember  # False: every block decoded by the library (H2Streams)
         self.seq = 0
-        self.frame: list | None = None  # [type, flags, stream, payload bytes, bad, ts]
+        self.frame: list | None = None  # a frame's events so far: [[payloads], cut, first's ts]
         self.block: list | None = None  # [stream, flags, payload, bad, ts]
         self._forget_states()
 
@@ -92,9 +233,17 @@ class _Side:
         table = self.decoder.header_table
         self.states: dict[tuple, int] = {}  # (entries, maxsize) -> state
         self.snapshots: list[tuple[tuple, int, int]] = []  # state -> (entries, maxsize, size)
-        self.memo: list[dict[bytes, tuple[Fields, int]]] = []  # state -> block -> (fields, next)
+        self.memo: list[dict[bytes, tuple[object, int]]] = []  # state -> block -> (outcome, next)
         self.state = self._state_of(table)
+        self.now = self.memo[self.state]
         self.stale = False
+        # block -> (outcome, entries it adds, their size), for a table of static_size bytes
+        # (the size of the table the blocks met so far left)
+        self.static: dict[bytes, tuple[object, tuple[tuple[bytes, bytes], ...], int]] = {}
+        self.static_size = table.maxsize
+        self.pending: list[tuple[tuple[tuple[bytes, bytes], ...], int]] = []  # (entries, size)
+        self.pending_size = 0
+        self.replaces = False  # the pending entries replace all the table's
 
     def _state_of(self, table) -> int:
         entries = tuple(table.dynamic_entries)
@@ -114,24 +263,52 @@ class _Side:
         self.frame = self.block = None
         self._forget_states()
 
-    def decode(self, block: bytes) -> Fields | None:
-        """The wanted fields of a block, None when it cannot be decoded. A field that resolved
-        to a placeholder is kept as b"" under the name b"" (unknown)."""
-        hit = self.memo[self.state].get(block)
+    def decode(self, block: bytes) -> object:
+        """What a block says (this side's outcome of its fields; of None when it cannot be
+        decoded). A field that resolved to a placeholder is kept as b"" under the name b""
+        (unknown), which no outcome reads."""
+        hit = self.now.get(block)
         if hit is not None:
-            self.stale = self.stale or hit[1] != self.state
-            self.state = hit[1]
+            if hit[1] != self.state:
+                self.state = hit[1]
+                self.now = self.memo[self.state]
+                self.stale = True
+                maxsize = self.snapshots[self.state][1]
+                if maxsize != self.static_size:  # (a state before or after a table size update)
+                    self.static, self.static_size = {}, maxsize
             return hit[0]
-        table = self.decoder.header_table
-        if self.stale:
-            entries, table._maxsize, table._current_size = self.snapshots[self.state]
-            table.dynamic_entries = deque(entries)
-            self.stale = False
-        try:
-            headers = self.decoder.decode(block, raw=True)
-        except (HPACKError, ValueError, IndexError, UnicodeError):
-            self.distrust()
-            return None
+        static = self.static.get(block)
+        if static is None:
+            return self._decode(block)
+        if static[1]:
+            self._queue(static[1], static[2])
+        return static[0]
+
+    def _queue(self, entries: tuple[tuple[bytes, bytes], ...], size: int) -> None:
+        """Entries a block added, for the decoder's table before its next decoding."""
+        self.now = _NOWHERE
+        self.pending.append((entries, size))
+        self.pending_size += size
+        if self.pending_size >= QUEUED_TABLES * self.static_size:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Queued entries that the newer ones evict dropped: the newest blocks' entries that
+        fill the table replace all the table's."""
+        kept = 0
+        for i in range(len(self.pending) - 1, -1, -1):
+            kept += self.pending[i][1]
+            if kept >= self.static_size:
+                break
+        else:
+            return  # they all fit
+        del self.pending[:i]
+        self.pending_size = kept
+        self.replaces = True
+
+    def _fields(self, headers: Iterable[HeaderTuple]) -> tuple[Fields, bool]:
+        """The wanted fields of a decoded block, and whether it holds a never-indexed field
+        (a secret: such a block is not remembered)."""
         fields = {}
         secret = False
         for header in headers:
@@ -139,30 +316,69 @@ class _Side:
             if name in WANTED or name == b"":
                 fields[name] = header[1]
             secret = secret or isinstance(header, NeverIndexedHeaderTuple)
+        return fields, secret
+
+    def _settle(self) -> None:
+        """The decoder's table brought to what the blocks met so far left: a remembered
+        state's content, then the queued entries added by the library."""
+        table: _Table = self.decoder.header_table  # type: ignore[assignment]
+        if self.stale:
+            entries, table._maxsize, table._current_size = self.snapshots[self.state]
+            table.dynamic_entries = deque(entries)
+            self.stale = False
+        if self.pending:
+            self._trim()
+            if self.replaces:
+                table.dynamic_entries.clear()
+                table._current_size = 0
+            for entries, _ in self.pending:
+                for name, value in entries:
+                    table.add(name, value)
+            table.begin()  # (not a block's)
+            self.pending, self.pending_size, self.replaces = [], 0, False
+            self.state = self._state_of(table)
+            self.now = self.memo[self.state]
+
+    def _decode(self, block: bytes) -> object:
+        """A block met for the first time in this table state: decoded by the library."""
+        self._settle()
+        table: _Table = self.decoder.header_table  # type: ignore[assignment]
+        table.begin()
+        try:
+            headers = self.decoder.decode(block, raw=True)
+        except (HPACKError, ValueError, IndexError, UnicodeError):
+            self.distrust()
+            return self.outcome(None)
+        fields, secret = self._fields(headers)
         del headers  # values other than the wanted fields go now
-        before, memo = self.state, self.memo
+        outcome = self.outcome(fields)
+        if self.remember and not secret and not table.old and not table.sized:
+            # it read nothing of the table from before it: the same whatever the table
+            added = tuple(table.added)
+            if len(self.static) >= MEMO_MAX:
+                self.static.clear()
+            self.static[block] = (outcome, added, sum(32 + len(n) + len(v) for n, v in added))
+        before, memo = self.now, self.memo
         self.state = self._state_of(table)
-        if not secret and memo is self.memo and len(memo[before]) < MEMO_MAX:  # (not just emptied)
-            memo[before][block] = (fields, self.state)
-        return fields
-
-
-class _Stream:
-    __slots__ = ("start", "method", "path", "truncated", "grpc", "status", "responded")
-
-    def __init__(self, start: int, method: str, path: str, truncated: bool, grpc: bool) -> None:
-        self.start, self.method, self.path, self.truncated, self.grpc = start, method, path, truncated, grpc
-        self.status = 0
-        self.responded = 0
+        self.now = self.memo[self.state]
+        if table.maxsize != self.static_size:  # (a table size update)
+            self.static, self.static_size = {}, table.maxsize
+        # (memo is self.memo: the states were not just forgotten, full)
+        if self.remember and not secret and memo is self.memo and len(before) < MEMO_MAX:
+            before[block] = (outcome, self.state)
+        return outcome
 
 
 class _Conn:
-    __slots__ = ("pid", "gen", "tls", "sides", "streams")
+    __slots__ = ("pid", "gen", "tls", "sides", "streams", "counters")
 
-    def __init__(self, pid: int, gen: int, tls: bool, trusted: bool) -> None:
+    def __init__(self, pid: int, gen: int, tls: bool, trusted: bool, remember: bool) -> None:
         self.pid, self.gen, self.tls = pid, gen, tls
-        self.sides = (_Side(trusted), _Side(trusted))
-        self.streams: dict[int, _Stream] = {}
+        self.sides = (_Side(trusted, _request, remember), _Side(trusted, _response, remember))
+        # stream id -> [start ns, route, status (0: no response yet), response's first ns]
+        self.streams: dict[int, list] = {}
+        # (route, status, grpc_status) -> its counter, the one H2Streams._counters holds
+        self.counters: dict[tuple[_Route, int, int], _Counter] = {}
 
 
 class _Counter:
@@ -175,54 +391,14 @@ class _Counter:
         self.entry: StatEntry | None = None
 
 
-def _request(fields: Fields | None) -> tuple[str, str, bool, bool]:
-    """(method, path, truncated, grpc) of a request's header block; unknown names as "?"."""
-    if fields is None:
-        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, False
-    raw = (fields.get(b":method"), fields.get(b":path"), fields.get(b"content-type", b""))
-    parsed = _PARSED.get(raw)
-    if parsed is None:
-        if len(_PARSED) >= PARSED_MAX:
-            _PARSED.clear()
-        parsed = _PARSED[raw] = _parse(*raw)
-    return parsed
-
-
-def _parse(method: bytes | None, path: bytes | None, content_type: bytes) -> tuple[str, str, bool, bool]:
-    grpc = content_type.startswith(b"application/grpc")
-    if method is None or path is None:
-        return UNPARSED_METHOD, UNKNOWN_ROUTE, False, grpc
-    for end in (b"?", b"#"):
-        path = path.split(end, 1)[0]
-    return (
-        method.decode("ascii", "replace"),
-        path[:PATH_LEN].decode("utf-8", "replace"),
-        len(path) > PATH_LEN,
-        grpc,
-    )
-
-
-_NUMBERS: dict[bytes | None, int | None] = {None: None}  # a status's bytes -> its value
-NUMBERS_MAX = 1024
-
-
-def _number(fields: Fields | None, name: bytes) -> int | None:
-    value = fields.get(name) if fields is not None else None
-    try:
-        return _NUMBERS[value]
-    except KeyError:
-        if len(_NUMBERS) >= NUMBERS_MAX:
-            _NUMBERS.clear()
-            _NUMBERS[None] = None
-        number = _NUMBERS[value] = int(value) if value is not None and value.isdigit() else None
-        return number
-
-
 class H2Streams:
     """Fed with the probe's event bytes (from the ring buffer's thread), read for counters
     (from the sampling thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
+        """remember=False: every header block decoded by the `hpack` library, nothing
+        remembered (the decoder of record alone: the tests' reference, bench/h2_rate.py's floor)."""
+        self.remember = remember
         self._lock = threading.Lock()
         self._conns: dict[tuple[int, int, int], _Conn] = {}
         self._counters: dict[StatKey, _Counter] = {}
@@ -244,109 +420,80 @@ class H2Streams:
         """Drop the counters of processes that are gone for good."""
         with self._lock:
             self._counters = {k: c for k, c in self._counters.items() if alive(k.pid, k.gen)}
+            for conn in self._conns.values():
+                conn.counters.clear()  # (a connection's may be among those dropped)
 
     # -- feeding --
 
     def feed(self, data: bytes) -> None:
         """One event."""
-        with self._lock:
-            self._event(data, 0)
+        self.feed_batch(data, [0])
 
-    def feed_batch(self, chunk: bytes, offsets: list[int]) -> None:
+    def feed_batch(self, chunk: Buffer, offsets: list[int]) -> None:
         """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk, under one hold of the lock."""
-        event = self._event
+        chunk (the ring's own memory), under one hold of the lock. Written for the usual event, a whole header block
+        in one event, whose block was met before in the same table state: per event, one
+        unpack, one lookup of the connection and one of the block (see _Side)."""
+        unpack = FRAME.unpack_from
+        conns = self._conns
         with self._lock:
             for at in offsets:
-                event(chunk, at)
-
-    def _event(self, data: bytes, at: int) -> None:
-        (
-            conn_ptr,
-            ts,
-            tgid,
-            gen,
-            stream,
-            frame_len,
-            seq,
-            key_tgid,
-            length,
-            kind_type,
-            flags,
-            direction,
-            kind,
-            cont,
-            missed,
-            last,
-        ) = EVENT.unpack_from(data, at)
-        key = (conn_ptr, key_tgid, kind)
-        if kind_type >= PSEUDO:
-            self._pseudo(data, at, key, kind_type, ts, tgid, gen, flags, length, missed)
-            return
-        conn = self._conns.get(key)
-        if conn is None:
-            return
-        side = conn.sides[direction & 1]
-        if seq != side.seq + 1:
-            side.distrust()  # an event was lost: the ring buffer was full (counted there)
-        side.seq = seq
-        start = at + EVENT_SIZE
-        if last and not cont and not missed:  # most events: a whole frame in one event
-            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS:
-                # a whole header block, unpadded (its priority fields skipped)
-                side.frame = side.block = None
-                fields = side.decode(data[start + 5 if flags & PRIORITY else start : start + length])
-                self._block(conn, direction & 1, stream, flags, fields, ts)
-                return
-            if kind_type == RST_STREAM:
-                side.frame = None
-                code = int.from_bytes(data[start : start + 4], "big") if length >= 4 else 0
-                self._reset(conn, stream, code, ts)
-                return
-        payload = data[start : start + length]
-        if not cont:
-            side.frame = [kind_type, flags, stream, payload, bool(missed), ts]
-        elif side.frame is None:
-            return
-        else:
-            side.frame[3] += payload
-            side.frame[4] = side.frame[4] or bool(missed)
-        if last:
-            frame, side.frame = side.frame, None
-            kind_type, flags, stream, payload, bad, ts = frame
-            if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
-                # a whole block in one frame, split over the server's calls (iovecs)
-                side.block = None
-                self._block(
-                    conn,
-                    direction & 1,
-                    stream,
-                    flags,
-                    side.decode(payload[5:] if flags & PRIORITY else payload),
-                    ts,
+                conn_ptr, ts, stream, seq, key_tgid, length, kind_type, flags, direction, kind, odd, last = (
+                    unpack(chunk, at)
                 )
-                return
-            self._frame(conn, side, direction & 1, frame)
+                if kind_type >= PSEUDO:
+                    self._pseudo(chunk, at)
+                    continue
+                conn = conns.get((conn_ptr, key_tgid, kind))
+                if conn is None:
+                    continue
+                side = conn.sides[direction & 1]
+                if seq != side.seq + 1:
+                    side.distrust()  # an event was lost: the ring buffer was full (counted there)
+                side.seq = seq
+                start = at + EVENT_SIZE
+                if last and not odd:  # a whole frame in one event: neither continuing one nor cut
+                    side.frame = None
+                    block = chunk[start : start + length]
+                    bad = False
+                else:  # a frame split over the server's calls (its iovecs), or cut: put together
+                    payload = chunk[start : start + length]
+                    if not odd & 0xFF:  # its first event
+                        side.frame = [[payload], odd > 0xFF, ts]
+                        if not last:
+                            continue
+                    elif side.frame is None:
+                        continue
+                    else:
+                        side.frame[0].append(payload)
+                        side.frame[1] = side.frame[1] or odd > 0xFF
+                        if not last:
+                            continue
+                    pieces, bad, ts = side.frame
+                    side.frame = None
+                    block = b"".join(pieces)
+                if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
+                    # a whole header block, unpadded: most frames
+                    side.block = None
+                    if flags & PRIORITY:
+                        block = block[5:]
+                    hit = side.now.get(block)
+                    outcome = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
+                    self._block(conn, direction & 1, stream, flags, outcome, ts)
+                else:  # RST_STREAM, a padded or CONTINUATION'd header block, a cut frame
+                    self._frame(conn, side, direction & 1, [kind_type, flags, stream, block, bad, ts])
 
-    def _pseudo(
-        self,
-        data: bytes,
-        at: int,
-        key: tuple,
-        kind_type: int,
-        ts: int,
-        tgid: int,
-        gen: int,
-        flags: int,
-        length: int,
-        missed: int,
-    ) -> None:
+    def _pseudo(self, data: Buffer, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
+        (conn_ptr, ts, tgid, gen, _, _, _, key_tgid, length, kind_type, flags, _, kind, _, missed, _) = (
+            EVENT.unpack_from(data, at)
+        )
+        key = (conn_ptr, key_tgid, kind)
         if kind_type == H2_EV_OPEN:
             old = self._conns.pop(key, None)
             if old is not None:
                 self._end(old, ts)
-            self._conns[key] = _Conn(tgid, gen, key[2] == KIND_SSL, trusted=not flags)
+            self._conns[key] = _Conn(tgid, gen, kind == KIND_SSL, not flags, self.remember)
             return
         conn = self._conns.get(key)
         if conn is None:
@@ -360,10 +507,14 @@ class H2Streams:
             # the HTTP/1.1 request the connection was upgraded by: stream 1's, as the probe
             # parsed it (its path NUL-padded, already cut before any query)
             method = METHODS[flags] if 0 < flags < len(METHODS) else UNPARSED_METHOD
-            path = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
-            conn.streams[1] = _Stream(ts, method, path.decode("utf-8", "replace"), bool(missed), False)
+            raw = data[at + EVENT_SIZE : at + EVENT_SIZE + length].split(b"\0", 1)[0]
+            path = raw.decode("utf-8", "replace")
+            route = _interned((method, path, bool(missed)), lambda: _Route(method, path, bool(missed), False))
+            conn.streams[1] = [ts, route, 0, 0]
 
     def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
+        """A frame other than a whole unpadded header block (feed_batch), put together from
+        its events: [type, flags, stream, payload, cut, its first event's time]."""
         kind, flags, stream, payload, bad, ts = frame
         if kind == RST_STREAM:
             code = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else 0
@@ -375,6 +526,10 @@ class H2Streams:
                 payload = payload[1 : len(payload) - pad]
             if flags & PRIORITY:
                 payload = payload[5:]
+            if flags & END_HEADERS and not bad:  # the usual case: no CONTINUATION
+                side.block = None
+                self._block(conn, direction, stream, flags, side.decode(payload), ts)
+                return
             side.block = [stream, flags, payload, bad, ts]
         elif side.block is None or side.block[0] != stream:
             side.distrust()  # a CONTINUATION of a block not seen
@@ -388,83 +543,82 @@ class H2Streams:
         side.block = None
         if bad:
             side.distrust()  # cut: its table updates are unknown
-            fields = None
+            outcome = side.outcome(None)
         else:
-            fields = side.decode(bytes(block))
-        self._block(conn, direction, stream, first_flags, fields, ts)
+            outcome = side.decode(bytes(block))
+        self._block(conn, direction, stream, first_flags, outcome, ts)
 
-    def _block(
-        self, conn: _Conn, direction: int, stream: int, flags: int, fields: Fields | None, ts: int
-    ) -> None:
-        """A header block decoded: a request's (or its trailers), or a response's."""
-        if direction:
-            self._response(conn, stream, fields, flags & END_STREAM, ts)
-        else:
-            self._request(conn, stream, fields, ts)
-
-    def _request(self, conn: _Conn, stream: int, fields: Fields | None, ts: int) -> None:
-        if stream not in conn.streams:  # else: the request's trailers
-            conn.streams[stream] = _Stream(ts, *_request(fields))
-
-    def _response(self, conn: _Conn, stream: int, fields: Fields | None, end: int, ts: int) -> None:
+    def _block(self, conn: _Conn, direction: int, stream: int, flags: int, outcome: Any, ts: int) -> None:
+        """What a header block said: a request's (or its trailers') route, or a response's
+        (status, grpc-status)."""
+        if not direction:
+            if stream not in conn.streams:  # else: the request's trailers
+                conn.streams[stream] = [ts, outcome, 0, 0]
+            return
         s = conn.streams.get(stream)
         if s is None:
             self.unmatched += 1
             return
-        if not s.status:
-            status = _number(fields, b":status")
-            s.status = status if status is not None and 100 <= status <= 999 else UNKNOWN_STATUS
-            if 100 <= s.status < 200:  # interim (100 Continue): the final response follows
-                s.status = 0
+        status, grpc_status = outcome
+        if not s[2]:
+            if 100 <= status < 200:  # interim (100 Continue): the final response follows
                 return
-            s.responded = ts
-            if not s.grpc:
+            s[2], s[3] = status, ts
+            if not s[1].grpc:
                 self._finish(conn, stream, s, -1)
                 return
-            if not end:
+            if not flags & END_STREAM:
                 return  # the trailers carry grpc-status
-        grpc_status = _number(fields, b"grpc-status")
-        self._finish(conn, stream, s, -1 if grpc_status is None else grpc_status)
+        self._finish(conn, stream, s, grpc_status)
 
     def _reset(self, conn: _Conn, stream: int, code: int, ts: int) -> None:
         s = conn.streams.get(stream)
         if s is None:
             return
-        if not s.status:
-            s.responded = ts
+        if not s[2]:
+            s[3] = ts
             self._finish(conn, stream, s, -1)  # status 0: closed before its response
         else:
-            self._finish(conn, stream, s, RST_GRPC.get(code, 2) if s.grpc else -1)
+            self._finish(conn, stream, s, RST_GRPC.get(code, 2) if s[1].grpc else -1)
 
     def _end(self, conn: _Conn, ts: int) -> None:
         """The connection ended: streams with no response were closed before it; gRPC calls
         with no trailers have no grpc-status."""
         for stream, s in list(conn.streams.items()):
-            if not s.status:
-                s.responded = ts
+            if not s[2]:
+                s[3] = ts
             self._finish(conn, stream, s, -1)
 
-    def _finish(self, conn: _Conn, stream: int, s: _Stream, grpc_status: int) -> None:
+    def _finish(self, conn: _Conn, stream: int, s: list, grpc_status: int) -> None:
         del conn.streams[stream]
-        # a plain tuple finds the StatKey with the same fields (a NamedTuple hashes and
-        # compares as one), which is only built for a new counter
-        key = (
-            conn.pid,
-            s.method,
-            s.status,
-            s.path,
-            s.truncated,
-            conn.gen,
-            conn.tls,
-            "grpc" if s.grpc else "h2",
-            grpc_status if s.grpc else -1,
-        )
-        c = self._counters.get(key)  # type: ignore[call-overload]
+        start, route, status, responded = s
+        c = conn.counters.get((route, status, grpc_status))
         if c is None:
-            c = self._counters[StatKey(*key)] = _Counter()
-        duration = max(0, s.responded - s.start)
+            c = self._counter(conn, route, status, grpc_status)
+        duration = responded - start if responded > start else 0
         c.count += 1
         c.sum_ns += duration
         b = bucket_of(duration)
         c.hist[b] = c.hist.get(b, 0) + 1
         c.entry = None
+
+    def _counter(self, conn: _Conn, route: _Route, status: int, grpc_status: int) -> _Counter:
+        """The counter of a connection's (route, status, grpc-status), found once per connection."""
+        key = StatKey(
+            conn.pid,
+            route.method,
+            status,
+            route.path,
+            route.truncated,
+            conn.gen,
+            conn.tls,
+            "grpc" if route.grpc else "h2",
+            grpc_status if route.grpc else -1,
+        )
+        c = self._counters.get(key)
+        if c is None:
+            c = self._counters[key] = _Counter()
+        if len(conn.counters) >= COUNTERS_MAX:
+            conn.counters.clear()
+        conn.counters[(route, status, grpc_status)] = c
+        return c
