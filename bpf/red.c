@@ -40,7 +40,29 @@
 // /proc/kallsyms anew: tens of milliseconds of compile time a call site. Every kernel this
 // probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking. The
 // prototype is bcc's own (helpers.h): the code clang makes of each call stays the same.
-static int (*read_user)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+static int (*read_user_helper)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+
+// bench/red_prog_cost.py -D RED_COUNT: the probe counts its own costly operations (per CPU),
+// so the bench can say how many of each a request takes.
+#define COUNT_READS 0
+#define COUNT_HASH 1     // hash map lookups, updates and deletes (array lookups are inlined)
+#define COUNT_RESERVE 2  // ring buffer reservations
+#define COUNT_TAIL 3     // tail calls
+#ifdef RED_COUNT
+BPF_PERCPU_ARRAY(red_counts, u64, 4);
+static __always_inline void red_count(int slot) {
+    u64 *v = red_counts.lookup(&slot);
+    if (v)
+        *v += 1;
+}
+static __always_inline int read_user(void *dst, u32 size, const void *unsafe_ptr) {
+    red_count(COUNT_READS);
+    return read_user_helper(dst, size, unsafe_ptr);
+}
+#else
+#define red_count(slot) ((void)0)
+#define read_user read_user_helper
+#endif
 
 // The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, UNDECODED_*,
 // UNPARSED_HASH, STATS_MAX, PATHS_MAX) are written once, in obs_tui/probe_constants.py; the
@@ -167,6 +189,7 @@ static __always_inline int is_server(u32 tgid) {
 }
 
 static __always_inline u32 generation_of(u32 tgid) {
+    red_count(COUNT_HASH);
     u32 *g = generations.lookup(&tgid);
     return g ? *g : 0;
 }
@@ -218,6 +241,7 @@ static __always_inline void record(struct conn *c, u16 status, u64 now) {
     struct stat_key k = {.tgid = c->tgid, .status = status, .method = c->method,
                          .truncated = c->truncated, .gen = c->gen, .tls = c->tls,
                          .path_hash = c->path_hash};
+    red_count(COUNT_HASH);
     struct stat_val *v = stats.lookup(&k);
     if (!v) {
         int zero = 0;
@@ -323,14 +347,17 @@ static __always_inline void count_undecoded(u32 tgid, u32 kind) {
 
 // The connection's entry, made at its first sign of a request.
 static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (c)
         return c;
     struct conn fresh = {.gen = generation_of(tgid), .tgid = tgid, .tls = key->kind == KIND_SSL};
+    red_count(COUNT_HASH);
     if (conns.update(key, &fresh)) {
         count_lost(LOST_CONNS);
         return 0;
     }
+    red_count(COUNT_HASH);
     return conns.lookup(key);
 }
 
@@ -392,7 +419,7 @@ struct h2_dir {
     u8 flags;
     u8 hhave;       // bytes of a frame header cut by the end of a buffer, kept in hdr
     u8 sent;        // some of the current frame's payload was sent (its next event continues it)
-    u8 pad[4];
+    u32 gathered;   // of those left, bytes already sent with the frame's first (h2_gather): skipped
     u8 hdr[24];     // 9 used; room for a masked length past a variable offset
 };
 
@@ -485,8 +512,10 @@ static __always_inline struct conn_key h2_key(struct conn_key *key, u8 dir) {
 
 static __always_inline void h2_forget(struct conn_key *key) {
     struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     h2_conns.delete(&k);
     k = h2_key(key, H2_DIR_RESPONSE);
+    red_count(COUNT_HASH);
     h2_conns.delete(&k);
 }
 
@@ -514,10 +543,12 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
     void *e;
     u64 len;
     if (avail < H2_SMALL) {
+        red_count(COUNT_RESERVE);
         e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
         len = avail;
         asm volatile("%0 &= 127" : "+r"(len));
     } else {
+        red_count(COUNT_RESERVE);
         e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
         len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
         asm volatile("%0 &= " H2_MASK : "+r"(len));
@@ -536,27 +567,96 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
     h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-// One frame whose 9-byte header is at p and whose payload begins at buf + pos: its header
-// block or error code copied out (what of it this buffer holds), the rest remembered.
+// A frame's payload that begins in this buffer (avail bytes at src) and goes on in the call's
+// next iovecs, sent as one event: grpc-core writes a header block in pieces (a header's name
+// from one slice, its value from another), an iovec each. Up to H2_GATHER more iovecs are
+// read into the same event, so user space gets the whole block in one event when the call
+// holds it (last set); what is not gathered goes as the frame's next events, as before.
+// Returns the bytes taken from later iovecs: the walk skips them when it gets there.
+#define H2_GATHER 6
+
+// h2_gather's reads into an event reserved with room for 2 * (mask + 1) bytes of data: every
+// piece's offset and length masked where the verifier sees them. Returns the bytes read.
+static __always_inline u32 h2_gather_into(struct h2_walk *w, char *data, const u32 mask, u32 frame_len, u64 src,
+                                          u32 avail) {
+    u64 len = avail;
+    asm volatile("%0 &= %1" : "+r"(len) : "i"(mask));
+    if (read_user(data, len, (void *)src))
+        return 0;
+    u32 off = len, need = frame_len - len;
+    u64 j = w->chunk + 1;
+    for (int i = 0; i < H2_GATHER; i++) {
+        if (!need || j >= w->chunks)
+            break;
+        u64 vec[2] = {w->next[0], w->next[1]};  // iovec 1 was read with iovec 0
+        if (j > 1 && read_user(vec, sizeof(vec), (void *)(w->iov + 16 * j)))
+            break;
+        u64 take = vec[1] < need ? vec[1] : need;
+        asm volatile("%0 &= %1" : "+r"(take) : "i"(mask));
+        u64 at = off;
+        asm volatile("%0 &= %1" : "+r"(at) : "i"(mask));
+        if (read_user(data + at, take, (void *)vec[0]))
+            break;  // what came before it goes now; the rest as the frame's next events
+        off = at + take;
+        need -= take;
+        j++;
+    }
+    return off;
+}
+
+// A frame's payload of frame_len < H2_BLOCK_MAX bytes that begins in this buffer (avail bytes
+// at src) and goes on in the call's next iovecs. Returns the bytes sent from later iovecs.
+static __always_inline u32 h2_gather(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 type, u8 flags,
+                                     u32 stream, u32 frame_len, u64 src, u32 avail) {
+    char *e;
+    u32 off;
+    red_count(COUNT_RESERVE);
+    if (frame_len < H2_SMALL / 2) {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+        off = e ? h2_gather_into(w, e + sizeof(struct h2_head), H2_SMALL / 2 - 1, frame_len, src, avail) : 0;
+    } else {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
+        off = e ? h2_gather_into(w, e + sizeof(struct h2_head), H2_BLOCK_MAX - 1, frame_len, src, avail) : 0;
+    }
+    if (!e) {
+        count_lost(LOST_H2_EVENTS);
+        ++d->seq;  // the gap tells user space
+        return 0;
+    }
+    struct h2_head head = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+                           .tgid = h->tgid, .gen = h->gen, .stream = stream, .frame_len = frame_len,
+                           .seq = ++d->seq, .type = type, .flags = flags, .dir = w->dir, .cont = d->sent,
+                           .last = off == frame_len, .len = off, .missed = !off};
+    __builtin_memcpy(e, &head, sizeof(head));
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    return off > avail ? off - avail : 0;
+}
+
+#define H2_SENT_TYPE(t) ((t) == H2_HEADERS || (t) == H2_CONTINUATION || (t) == H2_RST_STREAM)
+
+// One frame whose 9-byte header is at p and whose payload begins at buf + pos. A header block
+// or error code is left to the next step (h2_step sends it from where it is, the payload's
+// first bytes in this buffer or the next: an empty event is never sent for a frame header
+// that ends its buffer, as grpc-core's and nginx's do); any other payload is skipped.
 static __always_inline void h2_frame(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 *p) {
     u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
     u8 type = p[3], flags = p[4];
     u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
     u32 at = w->pos, n = w->n;
     u32 avail = n - at < len ? n - at : len;
-    // A frame header that ends its buffer (grpc-core and nginx write a header block's frame
-    // header and payload in separate iovecs) sends nothing yet: its payload's first bytes will
-    // be the frame's first event (h2_step), saving an empty event per such frame.
-    if ((type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM) && (avail || !len))
-        h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
-    if (avail < len) {
-        d->sent = (u8)(((u64)avail + 0xffffffffULL) >> 32);  // avail != 0, without a branch
-        d->left = len - avail;
-        d->type = type;
-        d->flags = flags;
-        d->stream = stream;
-        d->frame_len = len;
+    d->type = type;
+    d->flags = flags;
+    d->stream = stream;
+    d->frame_len = len;
+    d->sent = 0;
+    d->gathered = 0;
+    if (H2_SENT_TYPE(type)) {
+        d->left = len;
+        if (!len)
+            h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, 0, 0, 1, 0, 0);
+        return;
     }
+    d->left = len - avail;
     w->pos = at + avail;
 }
 
@@ -603,9 +703,17 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
     if (d->left) {
         u32 take = d->left < rest ? d->left : rest;
         u8 t = d->type;
-        if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
-            h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, d->sent, take == d->left,
-                    buf + w->pos, take);
+        if (d->gathered) {
+            take = take < d->gathered ? take : d->gathered;  // sent already, with the frame's start
+            d->gathered -= take;
+        } else if (H2_SENT_TYPE(t)) {
+            // a payload cut by its iovec's end whose rest is in this call: one event (h2_gather)
+            if (!d->sent && take < d->left && w->iov && d->frame_len < H2_BLOCK_MAX && d->left - take <= w->total)
+                d->gathered = h2_gather(w, h, d, t, d->flags, d->stream, d->frame_len, buf + w->pos, take);
+            else
+                h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, d->sent,
+                        take == d->left, buf + w->pos, take);
+        }
         d->sent = 1;
         d->left -= take;
         w->pos += take;
@@ -663,9 +771,11 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
 // The request a 101 to h2c answered (H2_OPEN_UPGRADE), as stream 1's (H2_EV_UPGRADE: its
 // method in flags, its path in data, its start as the time): HTTP/2 answers it on stream 1.
 static __always_inline void h2_upgraded(struct h2_walk *w) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(&w->key);
     if (!c || !c->method)
         return;
+    red_count(COUNT_RESERVE);
     struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
     if (!e) {
         count_lost(LOST_H2_EVENTS);
@@ -694,6 +804,7 @@ static __always_inline void h2_open(struct h2_walk *w) {
     u8 adopted = w->open == H2_OPEN_ADOPTED, upgrade = w->open == H2_OPEN_UPGRADE;
     w->open = H2_OPEN_NONE;
     struct conn_key k = h2_key(&w->key, H2_DIR_RESPONSE);
+    red_count(COUNT_HASH);
     if (h2_conns.update(&k, &fresh)) {
         count_lost(LOST_H2_CONNS);
         return;
@@ -706,6 +817,7 @@ static __always_inline void h2_open(struct h2_walk *w) {
         fresh.d.type = H2_SKIP;
     }
     k = h2_key(&w->key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     if (h2_conns.update(&k, &fresh)) {
         h2_forget(&w->key);
         count_lost(LOST_H2_CONNS);
@@ -725,6 +837,7 @@ static __always_inline void h2_lose(struct h2_walk *w, struct h2_conn *h, struct
 }
 
 static __always_inline void h2_walk_again(void *ctx, int uprobe) {
+    red_count(COUNT_TAIL);
     if (uprobe)
         h2_walk_up_progs.call(ctx, 0);
     else
@@ -750,6 +863,7 @@ static __always_inline int h2_walk_more(void *ctx, int uprobe) {
     if (!w->tails)
         w->ts = bpf_ktime_get_ns();
     struct conn_key k = h2_key(&w->key, w->dir);
+    red_count(COUNT_HASH);
     struct h2_conn *h = h2_conns.lookup(&k);
     if (!h) {
         w->pending = 0;  // lost (table full, frame boundaries): counted when it happened
@@ -780,6 +894,10 @@ static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w || !w->pending)
         return;
+#ifdef RED_H2_NO_WALK
+    w->pending = 0;  // bench/red_prog_cost.py -D RED_H2_NO_WALK: the entry programs' share alone
+    return;
+#endif
     h2_walk_again(ctx, uprobe);
     w->pending = 0;
     count_lost(LOST_H2_SYNC);
@@ -823,6 +941,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     struct conn *c;
     if (undecoded == UNDECODED_HTTP2) {
         struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+        red_count(COUNT_HASH);
         struct h2_conn *h = h2_conns.lookup(&k);
         if (h && h->d.type == H2_SKIP && h->d.left == H2_PREFACE_LEN) {
             // the client's preface after an h2c upgrade (H2_OPEN_UPGRADE): the walk skips it
@@ -833,6 +952,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     } else if (undecoded) {
         return -1;
     } else {
+        red_count(COUNT_HASH);
         c = conns.lookup(key);
         if (c) {
             if (!c->h2)
@@ -857,6 +977,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
 
 static __always_inline void h2_close(struct conn_key *key) {
     struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     struct h2_conn *h = h2_conns.lookup(&k);
     if (!h)
         return;
@@ -982,6 +1103,7 @@ static __always_inline u16 response_status(u64 buf) {
 // One call of record (and of response_status) whichever way the response is counted: every
 // entry program that writes inlines on_write, so each call site is compiled once per program.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n, struct h2_iov *v) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (c && c->h2) {
         if (n > 0)
@@ -1030,6 +1152,7 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
 // The connection ended, or its server closed it: a request still waiting for its response is
 // counted as closed before it (status 0). `forget` drops the entry (the socket is gone).
 static __always_inline void on_close(struct conn_key *key, int forget) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (!c)
         return;  // most sockets: not a server's connection that carried a request
@@ -1184,6 +1307,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
     if (state != TCP_FIN_WAIT1 && state != TCP_LAST_ACK && state != TCP_CLOSE)
         return 0;
     struct conn_key key = {.ptr = ctx->args[0], .tgid = 0, .kind = KIND_SOCK};
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(&key);
     if (!c)
         return 0;  // most sockets: no request was ever seen on them
@@ -1280,6 +1404,7 @@ static __always_inline void tls_note(struct pt_regs *ctx, struct conn_key *key, 
     t->n = n;
     t->tgid = key->tgid;
     t->op = op;
+    red_count(COUNT_TAIL);
     tls_io_progs.call(ctx, 0);
     count_lost(LOST_SSL_ARGS);  // the tail call failed: tls_io not loaded as red.py does
 }

@@ -28,7 +28,7 @@ import pytest
 from obs_tui.model import ServiceStats
 from obs_tui.probe_constants import H2_FRAMES, H2_TAILS, LOST_H2_SYNC
 from obs_tui.raw import UNPARSED_METHOD
-from obs_tui.sources.h2_streams import UNKNOWN_ROUTE
+from obs_tui.sources.h2_streams import EVENT, HEADERS, UNKNOWN_ROUTE
 from obs_tui.sources.red import RedSource
 from tests import servers
 from tests.test_red_probes import Window
@@ -124,6 +124,44 @@ def test_grpc_requests_errors_and_statuses_per_method(env):
         ("POST", STREAM): (6, 2, {"0": 4, "14": 2}),
     }
     assert (svc.requests, svc.errors, svc.protocol) == (34, 10, "grpc")
+    assert section.lost_events == 0, section.lost_reasons
+
+
+def test_a_header_block_written_in_pieces_is_one_event(env):
+    """grpc-core writes a header block in pieces, an iovec each (a header's name from one
+    slice, its value from another): every call's trailers (grpc-status, grpc-message) are cut
+    so. The probe sends each block whole, as one event: 10 calls answered (headers, then
+    trailers) and 10 failing (trailers only) after a first call on the same connection are
+    exactly 30 response header blocks, each in one event."""
+    seen = []
+    feed = env.red.h2.feed_batch
+
+    def observe(chunk: bytes, offsets: list[int]) -> None:
+        for at in offsets:
+            event = EVENT.unpack_from(chunk, at)
+            tgid, stream, frame_len, length, kind, direction, cont, missed, last = (
+                event[i] for i in (2, 4, 5, 8, 9, 11, 13, 14, 15)
+            )
+            if tgid == env.grpc.pid and direction == 1 and kind == HEADERS and stream > 1:
+                seen.append(length == frame_len and not cont and not missed and last == 1)
+        feed(chunk, offsets)
+
+    with _channel(env.grpc.port) as ch:
+        unary = ch.unary_unary(UNARY)
+        assert unary(b"first", timeout=10) == b"first"  # stream 1: its literals, not counted
+        w = Window(env.red, env.grpc.pid)
+        env.red.h2.feed_batch = observe
+        try:
+            for request in [b"hi"] * 10 + [b"fail:NOT_FOUND"] * 10:
+                try:
+                    unary(request, timeout=10)
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.NOT_FOUND
+            section, svc = w.result(20)
+        finally:
+            del env.red.h2.feed_batch
+    assert svc is not None, section
+    assert seen == [True] * 30
     assert section.lost_events == 0, section.lost_reasons
 
 
