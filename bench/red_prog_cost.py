@@ -13,8 +13,9 @@ of each protocol, side by side. A tail call's program runs inside its caller's r
 frame walk (h2_walk_tp) is counted in sock_recv_length's and sock_send_length's time.
 
 Variants, each loaded in turn against the same nginx and compared in one table at the end
-(rounds alternate them, so a host's load drifting during the run hits them all alike; the
-table keeps each variant's least figure, the one least disturbed by other work):
+(rounds alternate them, every other round in reverse order, so a host's load drifting during
+the run hits them all alike; the table keeps each variant's least figure, the one least
+disturbed by other work):
 
     --stages        the probe cut at each stage as well (bpf/red.c's switches): RED_EMPTY (the
                     tracepoints' and bpf_stats' own cost), RED_LOCATE_ONLY (stops once the
@@ -107,7 +108,8 @@ def measure(label: str, source: RedSource, cmd: list[str], done: str) -> float:
             )
     if counts_before is not None and counts_after is not None:
         per = ", ".join(
-            f"{what} {(b - a) / requests:.2f}" for what, a, b in zip(COUNTS, counts_before, counts_after, strict=True)
+            f"{what} {(b - a) / requests:.2f}"
+            for what, a, b in zip(COUNTS, counts_before, counts_after, strict=True)
         )
         print(f"{label}: per request: {per}")
     print(f"{label}: {requests} requests; program time per request {total:.0f} ns")
@@ -154,7 +156,9 @@ def main() -> int:
     )
     parser.add_argument("--server", choices=("nginx", "node-https", "go-https"), default="nginx")
     parser.add_argument(
-        "--load", choices=("both", "http1", "h2"), default="both", help="nginx: which loads to run"
+        "--load",
+        default="http1,h2",
+        help="which loads, comma-separated: http1 and h2 (nginx), grpc (the grpcio test server)",
     )
     parser.add_argument("--stages", action="store_true", help="also the probe cut at each stage")
     parser.add_argument("--against", metavar="REF", help="also bpf/red.c as of this git commit")
@@ -205,7 +209,12 @@ def run_tls(args: argparse.Namespace, path: Path) -> int:
 
 def run_nginx(args: argparse.Namespace, found: dict[str, Path]) -> int:
     best: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, servers.nginx(Path(tmp), http2=True) as srv:
+    wanted = set(args.load.split(","))
+    if wanted - {"http1", "h2", "grpc"}:
+        sys.exit(f"red_prog_cost: unknown load in {args.load!r} (http1, h2, grpc)")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        srv = stack.enter_context(servers.nginx(tmp, http2=True))
         loads = {
             "HTTP/1.1": (
                 ["wrk", "-t1", "-c32", f"-d{args.duration:g}s", f"http://127.0.0.1:{srv.port}/"],
@@ -217,10 +226,23 @@ def run_nginx(args: argparse.Namespace, found: dict[str, Path]) -> int:
                 r"(\d+) succeeded",
             ),
         }
-        if args.load != "both":
-            loads = {k: v for k, v in loads.items() if (k == "HTTP/2") == (args.load == "h2")}
-        for _ in range(args.rounds):
-            for label, path in found.items():
+        loads = {k: v for k, v in loads.items() if {"HTTP/1.1": "http1", "HTTP/2": "h2"}[k] in wanted}
+        if "grpc" in wanted:
+            # grpcio (h2c; its header blocks written in pieces over iovecs, sendmsg/recvmsg):
+            # unary calls, one message each, h2load -c4 -m8 (grpcio's pace is its own)
+            (tmp / "grpc").mkdir()
+            g = stack.enter_context(servers.grpc_server(tmp / "grpc"))
+            body = tmp / "grpc-body"
+            body.write_bytes(b"\x00\x00\x00\x00\x02hi")
+            loads["gRPC"] = (
+                ["h2load", "-t1", "-c4", "-m8", f"-D{args.duration:g}", "-d", str(body)]
+                + ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+                + [f"http://127.0.0.1:{g.port}/test.Echo/Unary"],
+                r"(\d+) succeeded",
+            )
+        for round_ in range(args.rounds):
+            order = list(found.items())
+            for label, path in order[::-1] if round_ % 2 else order:
                 source = load(path)
                 try:
                     for proto, (cmd, done) in loads.items():
@@ -231,7 +253,9 @@ def run_nginx(args: argparse.Namespace, found: dict[str, Path]) -> int:
                     source.close()
     width = max(len(label) for label in best)
     for label, totals in best.items():
-        print(f"{label:{width}s} " + " | ".join(f"{proto} {ns:5.0f} ns/request" for proto, ns in totals.items()))
+        print(
+            f"{label:{width}s} " + " | ".join(f"{proto} {ns:5.0f} ns/request" for proto, ns in totals.items())
+        )
     return 0
 
 

@@ -41,6 +41,7 @@
 // probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking. The
 // prototype is bcc's own (helpers.h): the code clang makes of each call stays the same.
 static int (*read_user_helper)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+static int (*read_kernel)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_kernel;
 
 // bench/red_prog_cost.py -D RED_COUNT: the probe counts its own costly operations (per CPU),
 // so the bench can say how many of each a request takes.
@@ -394,6 +395,8 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 // would verify the body once, but bcc cannot load its callback: it leaves the callback's
 // address 0, which the verifier refuses.)
 
+#define H2_WIN 128           // bytes of a buffer the walk reads at once (struct h2_walk's win)
+_Static_assert(H2_WIN == 128, "h2_copy's and h2_step's masks are 2 * H2_WIN - 1");
 #define H2_DIR_REQUEST 0   // read by the server
 #define H2_DIR_RESPONSE 1  // written by the server
 #define H2_HEADERS 1
@@ -464,6 +467,14 @@ struct h2_walk {
     u8 tails;    // walk programs run for this call
     u8 open;     // H2_OPEN_*: the connection begins with this call
     u8 pad[4];
+    // A copy of the call's bytes [win_start, win_start + win_len) of one buffer, read from user
+    // memory in one go (H2_WIN bytes at a frame header not in it, or on_read's first bytes):
+    // the frame headers and small header blocks it holds cost no read of their own (h2_copy).
+    // Wiped when the walk ends (h2_done): a body's bytes never outlive their call's walk.
+    u64 win_start;
+    u32 win_len;
+    u32 pad2;
+    u8 win[2 * H2_WIN];  // H2_WIN used: the rest is for the verifier's mask
 };
 
 struct h2_head {
@@ -526,11 +537,40 @@ static __always_inline u64 h2_small(u64 v) {
     return v;
 }
 
+// The call's time, every event of its walk: taken at its first (a walk that sends nothing,
+// over DATA frames, does without).
+static __always_inline u64 h2_ts(struct h2_walk *w) {
+    if (!w->ts)
+        w->ts = bpf_ktime_get_ns();
+    return w->ts;
+}
+
+// len bytes of the call at user address src: from the walk's window when it holds them (a
+// copy of kernel memory costs less than a read of user memory), else from user memory.
+static __always_inline int h2_copy(struct h2_walk *w, void *dst, u32 len, u64 src) {
+    u64 at = src - w->win_start;
+    if (src >= w->win_start && at + len <= w->win_len) {
+        asm volatile("%0 &= 127" : "+r"(at));  // it is: the window holds H2_WIN bytes
+        return read_kernel(dst, len, &w->win[at]);
+    }
+    return read_user(dst, len, (void *)src);
+}
+
+// The walk is over: nothing pending, and the window's copy of the call's bytes wiped.
+static __always_inline void h2_done(struct h2_walk *w) {
+    w->pending = 0;
+    w->win_len = 0;
+    u64 *win = (u64 *)w->win;
+#pragma unroll
+    for (int i = 0; i < H2_WIN / 8; i++)
+        win[i] = 0;
+}
+
 // An event of the connection w->key (tgid, gen: its server) with avail bytes of user memory
 // at src (0 for the probe's own events, which carry none).
 static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 seq, u8 type, u8 flags,
                                     u32 stream, u32 frame_len, u8 cont, u8 last, u64 src, u32 avail) {
-    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = h2_ts(w),
                         .tgid = tgid, .gen = gen, .stream = stream, .frame_len = frame_len,
                         .seq = seq, .type = type, .flags = flags, .dir = w->dir, .cont = cont,
                         .last = last};
@@ -558,7 +598,7 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
         count_lost(LOST_H2_EVENTS);
         return;
     }
-    if (len && read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
+    if (len && h2_copy(w, (char *)e + sizeof(struct h2_head), len, src)) {
         len = 0;
         h.missed = 1;
     }
@@ -581,7 +621,7 @@ static __always_inline u32 h2_gather_into(struct h2_walk *w, char *data, const u
                                           u32 avail) {
     u64 len = avail;
     asm volatile("%0 &= %1" : "+r"(len) : "i"(mask));
-    if (read_user(data, len, (void *)src))
+    if (h2_copy(w, data, len, src))
         return 0;
     u32 off = len, need = frame_len - len;
     u64 j = w->chunk + 1;
@@ -623,7 +663,7 @@ static __always_inline u32 h2_gather(struct h2_walk *w, struct h2_conn *h, struc
         ++d->seq;  // the gap tells user space
         return 0;
     }
-    struct h2_head head = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+    struct h2_head head = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = h2_ts(w),
                            .tgid = h->tgid, .gen = h->gen, .stream = stream, .frame_len = frame_len,
                            .seq = ++d->seq, .type = type, .flags = flags, .dir = w->dir, .cont = d->sent,
                            .last = off == frame_len, .len = off, .missed = !off};
@@ -688,12 +728,12 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (have > 8 || need > 8)
             return 1;
         if (need > rest) {
-            read_user(&d->hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
+            h2_copy(w, &d->hdr[h2_small(have)], h2_small(rest), buf + w->pos);
             d->hhave = have + rest;
             w->pos = w->n;
             return 0;
         }
-        read_user(&d->hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
+        h2_copy(w, &d->hdr[h2_small(have)], h2_small(need), buf + w->pos);
         d->hhave = 0;
         w->pos += need;
         __builtin_memcpy(w->head, d->hdr, 16);
@@ -720,13 +760,24 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         return 0;
     }
     if (rest < 9) {
-        read_user(d->hdr, h2_small(rest), (void *)(buf + w->pos));
+        h2_copy(w, d->hdr, h2_small(rest), buf + w->pos);
         d->hhave = rest;
         w->pos = w->n;
         return 0;
     }
-    if (read_user(w->head, 9, (void *)(buf + w->pos)))
-        return 1;
+    u64 at = buf + w->pos - w->win_start;
+    if (buf + w->pos < w->win_start || at + 9 > w->win_len) {
+        // not in the window: the next H2_WIN bytes of the buffer (or its rest) come into it
+        u64 take = rest < H2_WIN ? rest : H2_WIN;
+        asm volatile("%0 &= 255" : "+r"(take));
+        if (read_user(w->win, take, (void *)(buf + w->pos)))
+            return 1;
+        w->win_start = buf + w->pos;
+        w->win_len = take;
+        at = 0;
+    }
+    asm volatile("%0 &= 127" : "+r"(at));
+    __builtin_memcpy(w->head, &w->win[at], 16);
     w->pos += 9;
     h2_frame(w, h, d, w->head);
     return 0;
@@ -743,7 +794,7 @@ BPF_PROG_ARRAY(h2_walk_up_progs, 1);  // uprobes (the decrypting TLS probes)
 // the call's first iovec), noted in the per-CPU walk slot for the walk programs (open: the
 // connection begins here). No map of the connection is read: the walk program does that.
 static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos, struct h2_iov *v,
-                                  u8 open, u32 tgid, u32 gen) {
+                                  u8 open, u32 tgid, u32 gen, u64 *seed) {
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w)
@@ -765,6 +816,13 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->open = open;
     w->tgid = tgid;
     w->gen = gen;
+    w->ts = 0;  // taken at the call's first event (h2_ts)
+    w->win_start = buf;
+    w->win_len = 0;
+    if (seed) {  // on_read's first bytes of the buffer: the window's first content
+        __builtin_memcpy(w->win, seed, REQ_WORDS * 8);
+        w->win_len = n < REQ_WORDS * 8 ? n : REQ_WORDS * 8;
+    }
     w->pending = 1;
 }
 
@@ -830,7 +888,7 @@ static __always_inline void h2_open(struct h2_walk *w) {
 
 // The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
 static __always_inline void h2_lose(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d) {
-    w->pending = 0;
+    h2_done(w);
     count_lost(LOST_H2_SYNC);
     h2_emit(w, h->tgid, h->gen, ++d->seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
     h2_forget(&w->key);
@@ -853,27 +911,24 @@ static __always_inline int h2_walk_more(void *ctx, int uprobe) {
         return 0;
     if (w->open) {
         // the connection's opening, then its walk from a clean stack in the next program
-        w->ts = bpf_ktime_get_ns();  // the call's time, every event of its walk
         h2_open(w);
         h2_walk_again(ctx, uprobe);
-        w->pending = 0;
+        h2_done(w);
         count_lost(LOST_H2_SYNC);
         return 0;
     }
-    if (!w->tails)
-        w->ts = bpf_ktime_get_ns();
     struct conn_key k = h2_key(&w->key, w->dir);
     red_count(COUNT_HASH);
     struct h2_conn *h = h2_conns.lookup(&k);
     if (!h) {
-        w->pending = 0;  // lost (table full, frame boundaries): counted when it happened
+        h2_done(w);  // lost (table full, frame boundaries): counted when it happened
         return 0;
     }
     struct h2_dir *d = &h->d;
 #pragma clang loop unroll(disable)
     for (int i = 0; i < H2_FRAMES; i++) {
         if (h2_step(w, h, d)) {
-            w->pending = 0;
+            h2_done(w);
             return 0;
         }
     }
@@ -895,11 +950,11 @@ static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
     if (!w || !w->pending)
         return;
 #ifdef RED_H2_NO_WALK
-    w->pending = 0;  // bench/red_prog_cost.py -D RED_H2_NO_WALK: the entry programs' share alone
+    h2_done(w);  // bench/red_prog_cost.py -D RED_H2_NO_WALK: the entry programs' share alone
     return;
 #endif
     h2_walk_again(ctx, uprobe);
-    w->pending = 0;
+    h2_done(w);
     count_lost(LOST_H2_SYNC);
     h2_forget(&w->key);
 }
@@ -945,7 +1000,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
         struct h2_conn *h = h2_conns.lookup(&k);
         if (h && h->d.type == H2_SKIP && h->d.left == H2_PREFACE_LEN) {
             // the client's preface after an h2c upgrade (H2_OPEN_UPGRADE): the walk skips it
-            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
             return 0;
         }
         open = H2_OPEN_PREFACE;
@@ -957,7 +1012,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
         if (c) {
             if (!c->h2)
                 return -1;
-            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
             return 0;
         }
         if (!h2_adoptable(req, n))
@@ -971,7 +1026,7 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     c->method = 0;
     c->partial_ns = 0;
     u32 pos = open == H2_OPEN_PREFACE ? (n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN) : 0;
-    h2_io(key, buf, n, H2_DIR_REQUEST, pos, v, open, tgid, c->gen);
+    h2_io(key, buf, n, H2_DIR_REQUEST, pos, v, open, tgid, c->gen, req);
     return 0;
 }
 
@@ -1068,7 +1123,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     if (!c)
         return;
     if (c->h2) {  // a frame's payload that happens to begin like a request line
-        h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+        h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
         return;
     }
     if (c->method)
@@ -1107,7 +1162,7 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
     struct conn *c = conns.lookup(key);
     if (c && c->h2) {
         if (n > 0)
-            h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0, 0);
         return;
     }
     u16 status = n >= 12 ? response_status(buf) : 0;
@@ -1135,7 +1190,7 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
                 // HTTP/2 from here; the waiting request stays in c for the walk (h2_upgraded)
                 c->h2 = 1;
                 c->partial_ns = 0;
-                h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen);
+                h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen, 0);
                 return;
             }
         }
