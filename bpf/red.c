@@ -396,6 +396,8 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 // address 0, which the verifier refuses.)
 
 #define H2_WIN 128           // bytes of a buffer the walk reads at once (struct h2_walk's win)
+#define H2_IOVC 4            // iovecs the walk reads at once (struct h2_walk's iovc)
+_Static_assert(H2_IOVC == 4, "h2_iovec's masks are H2_IOVC - 1 and 16 * 2 * H2_IOVC - 1");
 _Static_assert(H2_WIN == 128, "h2_copy's and h2_step's masks are 2 * H2_WIN - 1");
 #define H2_DIR_REQUEST 0   // read by the server
 #define H2_DIR_RESPONSE 1  // written by the server
@@ -456,7 +458,11 @@ struct h2_walk {
     u64 chunks;
     u64 chunk;
     u64 total;   // bytes of the call not yet in a walked iovec
-    u64 next[2]; // the second iovec, read with the first
+    // iovecs iovc_at .. iovc_at + iovc_n - 1 of the call (h2_iovec): iovec 1, read with iovec 0
+    // by the entry program, then H2_IOVC at a time, so the walk and h2_gather read each once
+    u64 iovc[2 * H2_IOVC][2];  // H2_IOVC used: the rest is for the verifier's mask
+    u64 iovc_at;
+    u64 iovc_n;
     u64 ts;      // the call's time, each of its events' timestamp
     u64 vec[2];  // scratch: an iovec, a frame header (here, not on the stack, so that every
     u8 head[16]; // iteration leaves the stack as it found it and the verifier prunes)
@@ -566,6 +572,25 @@ static __always_inline void h2_done(struct h2_walk *w) {
         win[i] = 0;
 }
 
+// Iovec j of the call (base, length) into vec, from the walk's copy of the iovec array when
+// it holds it, else read with the next ones (up to H2_IOVC, as many as the call has). 0: found.
+static __always_inline int h2_iovec(struct h2_walk *w, u64 j, u64 *vec) {
+    if (j - w->iovc_at >= w->iovc_n) {
+        u64 k = w->chunks - j < H2_IOVC ? w->chunks - j : H2_IOVC;
+        u64 size = 16 * k;
+        asm volatile("%0 &= 127" : "+r"(size));
+        if (read_user(w->iovc, size, (void *)(w->iov + 16 * j)))
+            return -1;
+        w->iovc_at = j;
+        w->iovc_n = k;
+    }
+    u64 i = j - w->iovc_at;
+    asm volatile("%0 &= 3" : "+r"(i));
+    vec[0] = w->iovc[i][0];
+    vec[1] = w->iovc[i][1];
+    return 0;
+}
+
 // An event of the connection w->key (tgid, gen: its server) with avail bytes of user memory
 // at src (0 for the probe's own events, which carry none).
 static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 seq, u8 type, u8 flags,
@@ -628,8 +653,8 @@ static __always_inline u32 h2_gather_into(struct h2_walk *w, char *data, const u
     for (int i = 0; i < H2_GATHER; i++) {
         if (!need || j >= w->chunks)
             break;
-        u64 vec[2] = {w->next[0], w->next[1]};  // iovec 1 was read with iovec 0
-        if (j > 1 && read_user(vec, sizeof(vec), (void *)(w->iov + 16 * j)))
+        u64 vec[2];
+        if (h2_iovec(w, j, vec))
             break;
         u64 take = vec[1] < need ? vec[1] : need;
         asm volatile("%0 &= %1" : "+r"(take) : "i"(mask));
@@ -648,6 +673,9 @@ static __always_inline u32 h2_gather_into(struct h2_walk *w, char *data, const u
 // at src) and goes on in the call's next iovecs. Returns the bytes sent from later iovecs.
 static __always_inline u32 h2_gather(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 type, u8 flags,
                                      u32 stream, u32 frame_len, u64 src, u32 avail) {
+#ifdef RED_H2_NO_BLOCKS
+    return 0;  // as h2_emit's: no block events
+#endif
     char *e;
     u32 off;
     red_count(COUNT_RESERVE);
@@ -710,12 +738,8 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (w->chunk + 1 >= w->chunks || !w->total)
             return 1;
         w->chunk++;
-        if (w->chunk == 1) {
-            w->vec[0] = w->next[0];  // read with the first
-            w->vec[1] = w->next[1];
-        } else if (read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk))) {
+        if (h2_iovec(w, w->chunk, w->vec))
             return 1;
-        }
         w->buf = w->vec[0];
         w->n = w->vec[1] < w->total ? w->vec[1] : w->total;
         w->total -= w->n;
@@ -810,8 +834,10 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->chunk = 0;
     w->chunks = v->cnt > 1 ? v->cnt : 1;
     w->total = v->total > (u64)n ? v->total - n : 0;
-    w->next[0] = v->next[0];
-    w->next[1] = v->next[1];
+    w->iovc[0][0] = v->next[0];  // iovec 1, read with iovec 0
+    w->iovc[0][1] = v->next[1];
+    w->iovc_at = 1;
+    w->iovc_n = v->cnt > 1;
     w->tails = 0;
     w->open = open;
     w->tgid = tgid;

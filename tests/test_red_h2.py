@@ -4,7 +4,9 @@ real servers and real clients, exact counts:
 - a grpcio server (tests/servers/grpc_server.py) and grpcio clients over h2c: requests and
   errors per gRPC method, grpc-status counts, unary and server-streaming, 100 calls in flight
   on one connection, a call cancelled mid-request (the client's RST_STREAM), and a connection
-  opened before the probe loaded (counted under method unknown, never a guessed name);
+  opened before the probe loaded (counted under method unknown, never a guessed name); a
+  header block grpc-core writes in pieces over iovecs sent as one event; a raw client's bytes
+  sent a few at a time, so reads cut frame headers and blocks anywhere;
 - nginx with http2, in the clear and over TLS through the system libssl, driven by h2load with
   100 concurrent streams on one connection;
 - a read holding more frames than the probe walks in one call: a lost event with its reason.
@@ -162,6 +164,56 @@ def test_a_header_block_written_in_pieces_is_one_event(env):
             del env.red.h2.feed_batch
     assert svc is not None, section
     assert seen == [True] * 30
+    assert section.lost_events == 0, section.lost_reasons
+
+
+def _grpc_call_in_pieces(port: int, piece: int) -> int:
+    """One unary gRPC call from a raw HTTP/2 client (the `h2` library) whose bytes after the
+    preface go out `piece` at a time, each piece its own segment, so the server's reads cut the
+    connection's frame headers and header block anywhere; its grpc-status once the trailers
+    came."""
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection()
+    conn.initiate_connection()
+    conn.send_headers(
+        1,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", f"127.0.0.1:{port}"),
+            (":path", UNARY),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ],
+    )
+    conn.send_data(1, b"\x00\x00\x00\x00\x02hi", end_stream=True)
+    out = conn.data_to_send()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(out[: len(PREFACE)])  # whole, as clients send it: it names the protocol
+        for at in range(len(PREFACE), len(out), piece):
+            s.sendall(out[at : at + piece])
+            time.sleep(0.002)
+        while True:
+            data = s.recv(65536)
+            assert data, "the server closed before the trailers"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.TrailersReceived):
+                    return int(dict(event.headers)[b"grpc-status"])
+            s.sendall(conn.data_to_send())
+
+
+def test_requests_cut_anywhere_by_reads_are_counted(env):
+    """A client's bytes sent 1, 5 and 7 at a time: the server's reads cut frame headers and
+    header blocks at every offset (the walk keeps a cut header, and a block's pieces go as one
+    frame's events). Each call counted once, under its method, with its grpc-status."""
+    w = Window(env.red, env.grpc.pid)
+    assert [_grpc_call_in_pieces(env.grpc.port, piece) for piece in (1, 5, 7)] == [0, 0, 0]
+    section, svc = w.result(3)
+    assert svc is not None, section
+    assert per_route(svc) == {("POST", UNARY): (3, 0, {"0": 3})}
     assert section.lost_events == 0, section.lost_reasons
 
 
