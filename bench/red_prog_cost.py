@@ -21,7 +21,7 @@ disturbed by other work):
                     tracepoints' and bpf_stats' own cost), RED_LOCATE_ONLY (stops once the
                     buffer is found), RED_H2_NO_WALK (on_read/on_write, the HTTP/2 frame walk
                     not called), RED_H2_NO_BLOCKS (the walk, sending no header block)
-    --against REF   bpf/red.c as of git REF (e.g. main) beside the working tree's
+    --against REF   bpf/red.c as of git REF (e.g. main) beside the working tree's (repeatable)
     -D NAME         every variant compiled with NAME defined; -D RED_COUNT adds, per request,
                     the probe's user-memory reads, hash map operations, ring buffer
                     reservations and tail calls (counted by the probe: slower, but exact)
@@ -119,14 +119,14 @@ def measure(label: str, source: RedSource, cmd: list[str], done: str) -> float:
 def variants(args: argparse.Namespace, work: Path) -> dict[str, Path]:
     """name -> the probe source to load for it (written under work when it differs from the tree's)."""
     base = {"tree": args.bpf_source or BPF_SOURCE}
-    if args.against:
+    for i, ref in enumerate(args.against):
         text = subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{args.against}:bpf/red.c"], capture_output=True, text=True
+            ["git", "-C", str(REPO), "show", f"{ref}:bpf/red.c"], capture_output=True, text=True
         )
         if text.returncode:
-            sys.exit(f"red_prog_cost: no bpf/red.c at {args.against!r}: {text.stderr.strip()}")
-        (work / "against.c").write_text(text.stdout)
-        base[args.against] = work / "against.c"
+            sys.exit(f"red_prog_cost: no bpf/red.c at {ref!r}: {text.stderr.strip()}")
+        (work / f"against-{i}.c").write_text(text.stdout)
+        base[ref] = work / f"against-{i}.c"
     out = {}
     for name, path in base.items():
         stages = [()] + ([(s,) for s in STAGES] if args.stages and name == "tree" else [])
@@ -161,7 +161,13 @@ def main() -> int:
         help="which loads, comma-separated: http1 and h2 (nginx), grpc (the grpcio test server)",
     )
     parser.add_argument("--stages", action="store_true", help="also the probe cut at each stage")
-    parser.add_argument("--against", metavar="REF", help="also bpf/red.c as of this git commit")
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        action="append",
+        default=[],
+        help="also bpf/red.c as of this git commit (repeatable)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="times each variant is measured")
     parser.add_argument(
         "-D",
