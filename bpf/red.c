@@ -40,7 +40,30 @@
 // /proc/kallsyms anew: tens of milliseconds of compile time a call site. Every kernel this
 // probe loads on has it (bpf_task_pt_regs, below, came later), so nothing needs asking. The
 // prototype is bcc's own (helpers.h): the code clang makes of each call stays the same.
-static int (*read_user)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+static int (*read_user_helper)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+static int (*read_kernel)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_kernel;
+
+// bench/red_prog_cost.py -D RED_COUNT: the probe counts its own costly operations (per CPU),
+// so the bench can say how many of each a request takes.
+#define COUNT_READS 0
+#define COUNT_HASH 1     // hash map lookups, updates and deletes (array lookups are inlined)
+#define COUNT_RESERVE 2  // ring buffer reservations
+#define COUNT_TAIL 3     // tail calls
+#ifdef RED_COUNT
+BPF_PERCPU_ARRAY(red_counts, u64, 4);
+static __always_inline void red_count(int slot) {
+    u64 *v = red_counts.lookup(&slot);
+    if (v)
+        *v += 1;
+}
+static __always_inline int read_user(void *dst, u32 size, const void *unsafe_ptr) {
+    red_count(COUNT_READS);
+    return read_user_helper(dst, size, unsafe_ptr);
+}
+#else
+#define red_count(slot) ((void)0)
+#define read_user read_user_helper
+#endif
 
 // The constants shared with user space (PATH_LEN, HIST_*, LOST_*, METHOD_*, UNDECODED_*,
 // UNPARSED_HASH, STATS_MAX, PATHS_MAX) are written once, in obs_tui/probe_constants.py; the
@@ -167,6 +190,7 @@ static __always_inline int is_server(u32 tgid) {
 }
 
 static __always_inline u32 generation_of(u32 tgid) {
+    red_count(COUNT_HASH);
     u32 *g = generations.lookup(&tgid);
     return g ? *g : 0;
 }
@@ -218,6 +242,7 @@ static __always_inline void record(struct conn *c, u16 status, u64 now) {
     struct stat_key k = {.tgid = c->tgid, .status = status, .method = c->method,
                          .truncated = c->truncated, .gen = c->gen, .tls = c->tls,
                          .path_hash = c->path_hash};
+    red_count(COUNT_HASH);
     struct stat_val *v = stats.lookup(&k);
     if (!v) {
         int zero = 0;
@@ -323,14 +348,17 @@ static __always_inline void count_undecoded(u32 tgid, u32 kind) {
 
 // The connection's entry, made at its first sign of a request.
 static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (c)
         return c;
     struct conn fresh = {.gen = generation_of(tgid), .tgid = tgid, .tls = key->kind == KIND_SSL};
+    red_count(COUNT_HASH);
     if (conns.update(key, &fresh)) {
         count_lost(LOST_CONNS);
         return 0;
     }
+    red_count(COUNT_HASH);
     return conns.lookup(key);
 }
 
@@ -367,6 +395,10 @@ static __always_inline struct conn *conn_of(u32 tgid, struct conn_key *key) {
 // would verify the body once, but bcc cannot load its callback: it leaves the callback's
 // address 0, which the verifier refuses.)
 
+#define H2_WIN 128           // bytes of a buffer the walk reads at once (struct h2_walk's win)
+#define H2_IOVC 4            // iovecs the walk reads at once (struct h2_walk's iovc)
+_Static_assert(H2_IOVC == 4, "h2_iovec's masks are H2_IOVC - 1 and 16 * 2 * H2_IOVC - 1");
+_Static_assert(H2_WIN == 128, "h2_copy's and h2_step's masks are 2 * H2_WIN - 1");
 #define H2_DIR_REQUEST 0   // read by the server
 #define H2_DIR_RESPONSE 1  // written by the server
 #define H2_HEADERS 1
@@ -392,7 +424,7 @@ struct h2_dir {
     u8 flags;
     u8 hhave;       // bytes of a frame header cut by the end of a buffer, kept in hdr
     u8 sent;        // some of the current frame's payload was sent (its next event continues it)
-    u8 pad[4];
+    u32 gathered;   // of those left, bytes already sent with the frame's first (h2_gather): skipped
     u8 hdr[24];     // 9 used; room for a masked length past a variable offset
 };
 
@@ -426,7 +458,11 @@ struct h2_walk {
     u64 chunks;
     u64 chunk;
     u64 total;   // bytes of the call not yet in a walked iovec
-    u64 next[2]; // the second iovec, read with the first
+    // iovecs iovc_at .. iovc_at + iovc_n - 1 of the call (h2_iovec): iovec 1, read with iovec 0
+    // by the entry program, then H2_IOVC at a time, so the walk and h2_gather read each once
+    u64 iovc[2 * H2_IOVC][2];  // H2_IOVC used: the rest is for the verifier's mask
+    u64 iovc_at;
+    u64 iovc_n;
     u64 ts;      // the call's time, each of its events' timestamp
     u64 vec[2];  // scratch: an iovec, a frame header (here, not on the stack, so that every
     u8 head[16]; // iteration leaves the stack as it found it and the verifier prunes)
@@ -437,6 +473,14 @@ struct h2_walk {
     u8 tails;    // walk programs run for this call
     u8 open;     // H2_OPEN_*: the connection begins with this call
     u8 pad[4];
+    // A copy of the call's bytes [win_start, win_start + win_len) of one buffer, read from user
+    // memory in one go (H2_WIN bytes at a frame header not in it, or on_read's first bytes):
+    // the frame headers and small header blocks it holds cost no read of their own (h2_copy).
+    // Wiped when the walk ends (h2_done): a body's bytes never outlive their call's walk.
+    u64 win_start;
+    u32 win_len;
+    u32 pad2;
+    u8 win[2 * H2_WIN];  // H2_WIN used: the rest is for the verifier's mask
 };
 
 struct h2_head {
@@ -485,8 +529,10 @@ static __always_inline struct conn_key h2_key(struct conn_key *key, u8 dir) {
 
 static __always_inline void h2_forget(struct conn_key *key) {
     struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     h2_conns.delete(&k);
     k = h2_key(key, H2_DIR_RESPONSE);
+    red_count(COUNT_HASH);
     h2_conns.delete(&k);
 }
 
@@ -497,11 +543,59 @@ static __always_inline u64 h2_small(u64 v) {
     return v;
 }
 
+// The call's time, every event of its walk: taken at its first (a walk that sends nothing,
+// over DATA frames, does without).
+static __always_inline u64 h2_ts(struct h2_walk *w) {
+    if (!w->ts)
+        w->ts = bpf_ktime_get_ns();
+    return w->ts;
+}
+
+// len bytes of the call at user address src: from the walk's window when it holds them (a
+// copy of kernel memory costs less than a read of user memory), else from user memory.
+static __always_inline int h2_copy(struct h2_walk *w, void *dst, u32 len, u64 src) {
+    u64 at = src - w->win_start;
+    if (src >= w->win_start && at + len <= w->win_len) {
+        asm volatile("%0 &= 127" : "+r"(at));  // it is: the window holds H2_WIN bytes
+        return read_kernel(dst, len, &w->win[at]);
+    }
+    return read_user(dst, len, (void *)src);
+}
+
+// The walk is over: nothing pending, and the window's copy of the call's bytes wiped.
+static __always_inline void h2_done(struct h2_walk *w) {
+    w->pending = 0;
+    w->win_len = 0;
+    u64 *win = (u64 *)w->win;
+#pragma unroll
+    for (int i = 0; i < H2_WIN / 8; i++)
+        win[i] = 0;
+}
+
+// Iovec j of the call (base, length) into vec, from the walk's copy of the iovec array when
+// it holds it, else read with the next ones (up to H2_IOVC, as many as the call has). 0: found.
+static __always_inline int h2_iovec(struct h2_walk *w, u64 j, u64 *vec) {
+    if (j - w->iovc_at >= w->iovc_n) {
+        u64 k = w->chunks - j < H2_IOVC ? w->chunks - j : H2_IOVC;
+        u64 size = 16 * k;
+        asm volatile("%0 &= 127" : "+r"(size));
+        if (read_user(w->iovc, size, (void *)(w->iov + 16 * j)))
+            return -1;
+        w->iovc_at = j;
+        w->iovc_n = k;
+    }
+    u64 i = j - w->iovc_at;
+    asm volatile("%0 &= 3" : "+r"(i));
+    vec[0] = w->iovc[i][0];
+    vec[1] = w->iovc[i][1];
+    return 0;
+}
+
 // An event of the connection w->key (tgid, gen: its server) with avail bytes of user memory
 // at src (0 for the probe's own events, which carry none).
 static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 seq, u8 type, u8 flags,
                                     u32 stream, u32 frame_len, u8 cont, u8 last, u64 src, u32 avail) {
-    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = w->ts,
+    struct h2_head h = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = h2_ts(w),
                         .tgid = tgid, .gen = gen, .stream = stream, .frame_len = frame_len,
                         .seq = seq, .type = type, .flags = flags, .dir = w->dir, .cont = cont,
                         .last = last};
@@ -514,10 +608,12 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
     void *e;
     u64 len;
     if (avail < H2_SMALL) {
+        red_count(COUNT_RESERVE);
         e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
         len = avail;
         asm volatile("%0 &= 127" : "+r"(len));
     } else {
+        red_count(COUNT_RESERVE);
         e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
         len = avail < H2_BLOCK_MAX ? avail : H2_BLOCK_MAX;
         asm volatile("%0 &= " H2_MASK : "+r"(len));
@@ -527,7 +623,7 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
         count_lost(LOST_H2_EVENTS);
         return;
     }
-    if (len && read_user((char *)e + sizeof(struct h2_head), len, (void *)src)) {
+    if (len && h2_copy(w, (char *)e + sizeof(struct h2_head), len, src)) {
         len = 0;
         h.missed = 1;
     }
@@ -536,27 +632,99 @@ static __always_inline void h2_emit(struct h2_walk *w, u32 tgid, u32 gen, u32 se
     h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-// One frame whose 9-byte header is at p and whose payload begins at buf + pos: its header
-// block or error code copied out (what of it this buffer holds), the rest remembered.
+// A frame's payload that begins in this buffer (avail bytes at src) and goes on in the call's
+// next iovecs, sent as one event: grpc-core writes a header block in pieces (a header's name
+// from one slice, its value from another), an iovec each. Up to H2_GATHER more iovecs are
+// read into the same event, so user space gets the whole block in one event when the call
+// holds it (last set); what is not gathered goes as the frame's next events, as before.
+// Returns the bytes taken from later iovecs: the walk skips them when it gets there.
+#define H2_GATHER 6
+
+// h2_gather's reads into an event reserved with room for 2 * (mask + 1) bytes of data: every
+// piece's offset and length masked where the verifier sees them. Returns the bytes read.
+static __always_inline u32 h2_gather_into(struct h2_walk *w, char *data, const u32 mask, u32 frame_len, u64 src,
+                                          u32 avail) {
+    u64 len = avail;
+    asm volatile("%0 &= %1" : "+r"(len) : "i"(mask));
+    if (h2_copy(w, data, len, src))
+        return 0;
+    u32 off = len, need = frame_len - len;
+    u64 j = w->chunk + 1;
+    for (int i = 0; i < H2_GATHER; i++) {
+        if (!need || j >= w->chunks)
+            break;
+        u64 vec[2];
+        if (h2_iovec(w, j, vec))
+            break;
+        u64 take = vec[1] < need ? vec[1] : need;
+        asm volatile("%0 &= %1" : "+r"(take) : "i"(mask));
+        u64 at = off;
+        asm volatile("%0 &= %1" : "+r"(at) : "i"(mask));
+        if (read_user(data + at, take, (void *)vec[0]))
+            break;  // what came before it goes now; the rest as the frame's next events
+        off = at + take;
+        need -= take;
+        j++;
+    }
+    return off;
+}
+
+// A frame's payload of frame_len < H2_BLOCK_MAX bytes that begins in this buffer (avail bytes
+// at src) and goes on in the call's next iovecs. Returns the bytes sent from later iovecs.
+static __always_inline u32 h2_gather(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 type, u8 flags,
+                                     u32 stream, u32 frame_len, u64 src, u32 avail) {
+#ifdef RED_H2_NO_BLOCKS
+    return 0;  // as h2_emit's: no block events
+#endif
+    char *e;
+    u32 off;
+    red_count(COUNT_RESERVE);
+    if (frame_len < H2_SMALL / 2) {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
+        off = e ? h2_gather_into(w, e + sizeof(struct h2_head), H2_SMALL / 2 - 1, frame_len, src, avail) : 0;
+    } else {
+        e = h2_events.ringbuf_reserve(sizeof(struct h2_large));
+        off = e ? h2_gather_into(w, e + sizeof(struct h2_head), H2_BLOCK_MAX - 1, frame_len, src, avail) : 0;
+    }
+    if (!e) {
+        count_lost(LOST_H2_EVENTS);
+        ++d->seq;  // the gap tells user space
+        return 0;
+    }
+    struct h2_head head = {.conn = w->key.ptr, .key_tgid = w->key.tgid, .kind = w->key.kind, .ts = h2_ts(w),
+                           .tgid = h->tgid, .gen = h->gen, .stream = stream, .frame_len = frame_len,
+                           .seq = ++d->seq, .type = type, .flags = flags, .dir = w->dir, .cont = d->sent,
+                           .last = off == frame_len, .len = off, .missed = !off};
+    __builtin_memcpy(e, &head, sizeof(head));
+    h2_events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    return off > avail ? off - avail : 0;
+}
+
+#define H2_SENT_TYPE(t) ((t) == H2_HEADERS || (t) == H2_CONTINUATION || (t) == H2_RST_STREAM)
+
+// One frame whose 9-byte header is at p and whose payload begins at buf + pos. A header block
+// or error code is left to the next step (h2_step sends it from where it is, the payload's
+// first bytes in this buffer or the next: an empty event is never sent for a frame header
+// that ends its buffer, as grpc-core's and nginx's do); any other payload is skipped.
 static __always_inline void h2_frame(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d, u8 *p) {
     u32 len = ((u32)p[0] << 16) | ((u32)p[1] << 8) | p[2];
     u8 type = p[3], flags = p[4];
     u32 stream = (((u32)p[5] & 0x7f) << 24) | ((u32)p[6] << 16) | ((u32)p[7] << 8) | p[8];
     u32 at = w->pos, n = w->n;
     u32 avail = n - at < len ? n - at : len;
-    // A frame header that ends its buffer (grpc-core and nginx write a header block's frame
-    // header and payload in separate iovecs) sends nothing yet: its payload's first bytes will
-    // be the frame's first event (h2_step), saving an empty event per such frame.
-    if ((type == H2_HEADERS || type == H2_CONTINUATION || type == H2_RST_STREAM) && (avail || !len))
-        h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, len, 0, avail == len, w->buf + at, avail);
-    if (avail < len) {
-        d->sent = (u8)(((u64)avail + 0xffffffffULL) >> 32);  // avail != 0, without a branch
-        d->left = len - avail;
-        d->type = type;
-        d->flags = flags;
-        d->stream = stream;
-        d->frame_len = len;
+    d->type = type;
+    d->flags = flags;
+    d->stream = stream;
+    d->frame_len = len;
+    d->sent = 0;
+    d->gathered = 0;
+    if (H2_SENT_TYPE(type)) {
+        d->left = len;
+        if (!len)
+            h2_emit(w, h->tgid, h->gen, ++d->seq, type, flags, stream, 0, 0, 1, 0, 0);
+        return;
     }
+    d->left = len - avail;
     w->pos = at + avail;
 }
 
@@ -570,12 +738,8 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (w->chunk + 1 >= w->chunks || !w->total)
             return 1;
         w->chunk++;
-        if (w->chunk == 1) {
-            w->vec[0] = w->next[0];  // read with the first
-            w->vec[1] = w->next[1];
-        } else if (read_user(w->vec, sizeof(w->vec), (void *)(w->iov + 16 * w->chunk))) {
+        if (h2_iovec(w, w->chunk, w->vec))
             return 1;
-        }
         w->buf = w->vec[0];
         w->n = w->vec[1] < w->total ? w->vec[1] : w->total;
         w->total -= w->n;
@@ -588,12 +752,12 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
         if (have > 8 || need > 8)
             return 1;
         if (need > rest) {
-            read_user(&d->hdr[h2_small(have)], h2_small(rest), (void *)(buf + w->pos));
+            h2_copy(w, &d->hdr[h2_small(have)], h2_small(rest), buf + w->pos);
             d->hhave = have + rest;
             w->pos = w->n;
             return 0;
         }
-        read_user(&d->hdr[h2_small(have)], h2_small(need), (void *)(buf + w->pos));
+        h2_copy(w, &d->hdr[h2_small(have)], h2_small(need), buf + w->pos);
         d->hhave = 0;
         w->pos += need;
         __builtin_memcpy(w->head, d->hdr, 16);
@@ -603,22 +767,41 @@ static __always_inline int h2_step(struct h2_walk *w, struct h2_conn *h, struct 
     if (d->left) {
         u32 take = d->left < rest ? d->left : rest;
         u8 t = d->type;
-        if (t == H2_HEADERS || t == H2_CONTINUATION || t == H2_RST_STREAM)
-            h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, d->sent, take == d->left,
-                    buf + w->pos, take);
+        if (d->gathered) {
+            take = take < d->gathered ? take : d->gathered;  // sent already, with the frame's start
+            d->gathered -= take;
+        } else if (H2_SENT_TYPE(t)) {
+            // a payload cut by its iovec's end whose rest is in this call: one event (h2_gather)
+            if (!d->sent && take < d->left && w->iov && d->frame_len < H2_BLOCK_MAX && d->left - take <= w->total)
+                d->gathered = h2_gather(w, h, d, t, d->flags, d->stream, d->frame_len, buf + w->pos, take);
+            else
+                h2_emit(w, h->tgid, h->gen, ++d->seq, t, d->flags, d->stream, d->frame_len, d->sent,
+                        take == d->left, buf + w->pos, take);
+        }
         d->sent = 1;
         d->left -= take;
         w->pos += take;
         return 0;
     }
     if (rest < 9) {
-        read_user(d->hdr, h2_small(rest), (void *)(buf + w->pos));
+        h2_copy(w, d->hdr, h2_small(rest), buf + w->pos);
         d->hhave = rest;
         w->pos = w->n;
         return 0;
     }
-    if (read_user(w->head, 9, (void *)(buf + w->pos)))
-        return 1;
+    u64 at = buf + w->pos - w->win_start;
+    if (buf + w->pos < w->win_start || at + 9 > w->win_len) {
+        // not in the window: the next H2_WIN bytes of the buffer (or its rest) come into it
+        u64 take = rest < H2_WIN ? rest : H2_WIN;
+        asm volatile("%0 &= 255" : "+r"(take));
+        if (read_user(w->win, take, (void *)(buf + w->pos)))
+            return 1;
+        w->win_start = buf + w->pos;
+        w->win_len = take;
+        at = 0;
+    }
+    asm volatile("%0 &= 127" : "+r"(at));
+    __builtin_memcpy(w->head, &w->win[at], 16);
     w->pos += 9;
     h2_frame(w, h, d, w->head);
     return 0;
@@ -635,7 +818,7 @@ BPF_PROG_ARRAY(h2_walk_up_progs, 1);  // uprobes (the decrypting TLS probes)
 // the call's first iovec), noted in the per-CPU walk slot for the walk programs (open: the
 // connection begins here). No map of the connection is read: the walk program does that.
 static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir, u32 pos, struct h2_iov *v,
-                                  u8 open, u32 tgid, u32 gen) {
+                                  u8 open, u32 tgid, u32 gen, u64 *seed) {
     int zero = 0;
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w)
@@ -651,21 +834,32 @@ static __always_inline void h2_io(struct conn_key *key, u64 buf, long n, u8 dir,
     w->chunk = 0;
     w->chunks = v->cnt > 1 ? v->cnt : 1;
     w->total = v->total > (u64)n ? v->total - n : 0;
-    w->next[0] = v->next[0];
-    w->next[1] = v->next[1];
+    w->iovc[0][0] = v->next[0];  // iovec 1, read with iovec 0
+    w->iovc[0][1] = v->next[1];
+    w->iovc_at = 1;
+    w->iovc_n = v->cnt > 1;
     w->tails = 0;
     w->open = open;
     w->tgid = tgid;
     w->gen = gen;
+    w->ts = 0;  // taken at the call's first event (h2_ts)
+    w->win_start = buf;
+    w->win_len = 0;
+    if (seed) {  // on_read's first bytes of the buffer: the window's first content
+        __builtin_memcpy(w->win, seed, REQ_WORDS * 8);
+        w->win_len = n < REQ_WORDS * 8 ? n : REQ_WORDS * 8;
+    }
     w->pending = 1;
 }
 
 // The request a 101 to h2c answered (H2_OPEN_UPGRADE), as stream 1's (H2_EV_UPGRADE: its
 // method in flags, its path in data, its start as the time): HTTP/2 answers it on stream 1.
 static __always_inline void h2_upgraded(struct h2_walk *w) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(&w->key);
     if (!c || !c->method)
         return;
+    red_count(COUNT_RESERVE);
     struct h2_small *e = h2_events.ringbuf_reserve(sizeof(struct h2_small));
     if (!e) {
         count_lost(LOST_H2_EVENTS);
@@ -694,6 +888,7 @@ static __always_inline void h2_open(struct h2_walk *w) {
     u8 adopted = w->open == H2_OPEN_ADOPTED, upgrade = w->open == H2_OPEN_UPGRADE;
     w->open = H2_OPEN_NONE;
     struct conn_key k = h2_key(&w->key, H2_DIR_RESPONSE);
+    red_count(COUNT_HASH);
     if (h2_conns.update(&k, &fresh)) {
         count_lost(LOST_H2_CONNS);
         return;
@@ -706,6 +901,7 @@ static __always_inline void h2_open(struct h2_walk *w) {
         fresh.d.type = H2_SKIP;
     }
     k = h2_key(&w->key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     if (h2_conns.update(&k, &fresh)) {
         h2_forget(&w->key);
         count_lost(LOST_H2_CONNS);
@@ -718,13 +914,14 @@ static __always_inline void h2_open(struct h2_walk *w) {
 
 // The walk cannot go on: the connection's frame boundaries are lost, and its open streams.
 static __always_inline void h2_lose(struct h2_walk *w, struct h2_conn *h, struct h2_dir *d) {
-    w->pending = 0;
+    h2_done(w);
     count_lost(LOST_H2_SYNC);
     h2_emit(w, h->tgid, h->gen, ++d->seq, H2_EV_DESYNC, 0, 0, 0, 0, 1, 0, 0);
     h2_forget(&w->key);
 }
 
 static __always_inline void h2_walk_again(void *ctx, int uprobe) {
+    red_count(COUNT_TAIL);
     if (uprobe)
         h2_walk_up_progs.call(ctx, 0);
     else
@@ -740,26 +937,24 @@ static __always_inline int h2_walk_more(void *ctx, int uprobe) {
         return 0;
     if (w->open) {
         // the connection's opening, then its walk from a clean stack in the next program
-        w->ts = bpf_ktime_get_ns();  // the call's time, every event of its walk
         h2_open(w);
         h2_walk_again(ctx, uprobe);
-        w->pending = 0;
+        h2_done(w);
         count_lost(LOST_H2_SYNC);
         return 0;
     }
-    if (!w->tails)
-        w->ts = bpf_ktime_get_ns();
     struct conn_key k = h2_key(&w->key, w->dir);
+    red_count(COUNT_HASH);
     struct h2_conn *h = h2_conns.lookup(&k);
     if (!h) {
-        w->pending = 0;  // lost (table full, frame boundaries): counted when it happened
+        h2_done(w);  // lost (table full, frame boundaries): counted when it happened
         return 0;
     }
     struct h2_dir *d = &h->d;
 #pragma clang loop unroll(disable)
     for (int i = 0; i < H2_FRAMES; i++) {
         if (h2_step(w, h, d)) {
-            w->pending = 0;
+            h2_done(w);
             return 0;
         }
     }
@@ -780,8 +975,12 @@ static __always_inline void h2_walk_tail(void *ctx, int uprobe) {
     struct h2_walk *w = h2_walks.lookup(&zero);
     if (!w || !w->pending)
         return;
+#ifdef RED_H2_NO_WALK
+    h2_done(w);  // bench/red_prog_cost.py -D RED_H2_NO_WALK: the entry programs' share alone
+    return;
+#endif
     h2_walk_again(ctx, uprobe);
-    w->pending = 0;
+    h2_done(w);
     count_lost(LOST_H2_SYNC);
     h2_forget(&w->key);
 }
@@ -823,21 +1022,23 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     struct conn *c;
     if (undecoded == UNDECODED_HTTP2) {
         struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+        red_count(COUNT_HASH);
         struct h2_conn *h = h2_conns.lookup(&k);
         if (h && h->d.type == H2_SKIP && h->d.left == H2_PREFACE_LEN) {
             // the client's preface after an h2c upgrade (H2_OPEN_UPGRADE): the walk skips it
-            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
             return 0;
         }
         open = H2_OPEN_PREFACE;
     } else if (undecoded) {
         return -1;
     } else {
+        red_count(COUNT_HASH);
         c = conns.lookup(key);
         if (c) {
             if (!c->h2)
                 return -1;
-            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
             return 0;
         }
         if (!h2_adoptable(req, n))
@@ -851,12 +1052,13 @@ static __always_inline int h2_start(u32 tgid, struct conn_key *key, u64 buf, lon
     c->method = 0;
     c->partial_ns = 0;
     u32 pos = open == H2_OPEN_PREFACE ? (n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN) : 0;
-    h2_io(key, buf, n, H2_DIR_REQUEST, pos, v, open, tgid, c->gen);
+    h2_io(key, buf, n, H2_DIR_REQUEST, pos, v, open, tgid, c->gen, req);
     return 0;
 }
 
 static __always_inline void h2_close(struct conn_key *key) {
     struct conn_key k = h2_key(key, H2_DIR_REQUEST);
+    red_count(COUNT_HASH);
     struct h2_conn *h = h2_conns.lookup(&k);
     if (!h)
         return;
@@ -947,7 +1149,7 @@ static __always_inline void on_read(u32 tgid, struct conn_key *key, u64 buf, lon
     if (!c)
         return;
     if (c->h2) {  // a frame's payload that happens to begin like a request line
-        h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0);
+        h2_io(key, buf, n, H2_DIR_REQUEST, 0, v, H2_OPEN_NONE, 0, 0, req);
         return;
     }
     if (c->method)
@@ -982,10 +1184,11 @@ static __always_inline u16 response_status(u64 buf) {
 // One call of record (and of response_status) whichever way the response is counted: every
 // entry program that writes inlines on_write, so each call site is compiled once per program.
 static __always_inline void on_write(struct conn_key *key, u64 buf, long n, struct h2_iov *v) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (c && c->h2) {
         if (n > 0)
-            h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0);
+            h2_io(key, buf, n, H2_DIR_RESPONSE, 0, v, H2_OPEN_NONE, 0, 0, 0);
         return;
     }
     u16 status = n >= 12 ? response_status(buf) : 0;
@@ -1013,7 +1216,7 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
                 // HTTP/2 from here; the waiting request stays in c for the walk (h2_upgraded)
                 c->h2 = 1;
                 c->partial_ns = 0;
-                h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen);
+                h2_io(key, buf, n, H2_DIR_RESPONSE, at, v, H2_OPEN_UPGRADE, c->tgid, c->gen, 0);
                 return;
             }
         }
@@ -1030,6 +1233,7 @@ static __always_inline void on_write(struct conn_key *key, u64 buf, long n, stru
 // The connection ended, or its server closed it: a request still waiting for its response is
 // counted as closed before it (status 0). `forget` drops the entry (the socket is gone).
 static __always_inline void on_close(struct conn_key *key, int forget) {
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(key);
     if (!c)
         return;  // most sockets: not a server's connection that carried a request
@@ -1184,6 +1388,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
     if (state != TCP_FIN_WAIT1 && state != TCP_LAST_ACK && state != TCP_CLOSE)
         return 0;
     struct conn_key key = {.ptr = ctx->args[0], .tgid = 0, .kind = KIND_SOCK};
+    red_count(COUNT_HASH);
     struct conn *c = conns.lookup(&key);
     if (!c)
         return 0;  // most sockets: no request was ever seen on them
@@ -1280,6 +1485,7 @@ static __always_inline void tls_note(struct pt_regs *ctx, struct conn_key *key, 
     t->n = n;
     t->tgid = key->tgid;
     t->op = op;
+    red_count(COUNT_TAIL);
     tls_io_progs.call(ctx, 0);
     count_lost(LOST_SSL_ARGS);  // the tail call failed: tls_io not loaded as red.py does
 }

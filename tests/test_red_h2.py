@@ -4,7 +4,9 @@ real servers and real clients, exact counts:
 - a grpcio server (tests/servers/grpc_server.py) and grpcio clients over h2c: requests and
   errors per gRPC method, grpc-status counts, unary and server-streaming, 100 calls in flight
   on one connection, a call cancelled mid-request (the client's RST_STREAM), and a connection
-  opened before the probe loaded (counted under method unknown, never a guessed name);
+  opened before the probe loaded (counted under method unknown, never a guessed name); a
+  header block grpc-core writes in pieces over iovecs sent as one event; a raw client's bytes
+  sent a few at a time, so reads cut frame headers and blocks anywhere;
 - nginx with http2, in the clear and over TLS through the system libssl, driven by h2load with
   100 concurrent streams on one connection;
 - a read holding more frames than the probe walks in one call: a lost event with its reason.
@@ -28,7 +30,7 @@ import pytest
 from obs_tui.model import ServiceStats
 from obs_tui.probe_constants import H2_FRAMES, H2_TAILS, LOST_H2_SYNC
 from obs_tui.raw import UNPARSED_METHOD
-from obs_tui.sources.h2_streams import UNKNOWN_ROUTE
+from obs_tui.sources.h2_streams import EVENT, HEADERS, UNKNOWN_ROUTE
 from obs_tui.sources.red import RedSource
 from tests import servers
 from tests.test_red_probes import Window
@@ -124,6 +126,94 @@ def test_grpc_requests_errors_and_statuses_per_method(env):
         ("POST", STREAM): (6, 2, {"0": 4, "14": 2}),
     }
     assert (svc.requests, svc.errors, svc.protocol) == (34, 10, "grpc")
+    assert section.lost_events == 0, section.lost_reasons
+
+
+def test_a_header_block_written_in_pieces_is_one_event(env):
+    """grpc-core writes a header block in pieces, an iovec each (a header's name from one
+    slice, its value from another): every call's trailers (grpc-status, grpc-message) are cut
+    so. The probe sends each block whole, as one event: 10 calls answered (headers, then
+    trailers) and 10 failing (trailers only) after a first call on the same connection are
+    exactly 30 response header blocks, each in one event."""
+    seen = []
+    feed = env.red.h2.feed_batch
+
+    def observe(chunk: bytes, offsets: list[int]) -> None:
+        for at in offsets:
+            event = EVENT.unpack_from(chunk, at)
+            tgid, stream, frame_len, length, kind, direction, cont, missed, last = (
+                event[i] for i in (2, 4, 5, 8, 9, 11, 13, 14, 15)
+            )
+            if tgid == env.grpc.pid and direction == 1 and kind == HEADERS and stream > 1:
+                seen.append(length == frame_len and not cont and not missed and last == 1)
+        feed(chunk, offsets)
+
+    with _channel(env.grpc.port) as ch:
+        unary = ch.unary_unary(UNARY)
+        assert unary(b"first", timeout=10) == b"first"  # stream 1: its literals, not counted
+        w = Window(env.red, env.grpc.pid)
+        env.red.h2.feed_batch = observe
+        try:
+            for request in [b"hi"] * 10 + [b"fail:NOT_FOUND"] * 10:
+                try:
+                    unary(request, timeout=10)
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.NOT_FOUND
+            section, svc = w.result(20)
+        finally:
+            del env.red.h2.feed_batch
+    assert svc is not None, section
+    assert seen == [True] * 30
+    assert section.lost_events == 0, section.lost_reasons
+
+
+def _grpc_call_in_pieces(port: int, piece: int) -> int:
+    """One unary gRPC call from a raw HTTP/2 client (the `h2` library) whose bytes after the
+    preface go out `piece` at a time, each piece its own segment, so the server's reads cut the
+    connection's frame headers and header block anywhere; its grpc-status once the trailers
+    came."""
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection()
+    conn.initiate_connection()
+    conn.send_headers(
+        1,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", f"127.0.0.1:{port}"),
+            (":path", UNARY),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ],
+    )
+    conn.send_data(1, b"\x00\x00\x00\x00\x02hi", end_stream=True)
+    out = conn.data_to_send()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(out[: len(PREFACE)])  # whole, as clients send it: it names the protocol
+        for at in range(len(PREFACE), len(out), piece):
+            s.sendall(out[at : at + piece])
+            time.sleep(0.002)
+        while True:
+            data = s.recv(65536)
+            assert data, "the server closed before the trailers"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.TrailersReceived):
+                    return int(dict(event.headers)[b"grpc-status"])
+            s.sendall(conn.data_to_send())
+
+
+def test_requests_cut_anywhere_by_reads_are_counted(env):
+    """A client's bytes sent 1, 5 and 7 at a time: the server's reads cut frame headers and
+    header blocks at every offset (the walk keeps a cut header, and a block's pieces go as one
+    frame's events). Each call counted once, under its method, with its grpc-status."""
+    w = Window(env.red, env.grpc.pid)
+    assert [_grpc_call_in_pieces(env.grpc.port, piece) for piece in (1, 5, 7)] == [0, 0, 0]
+    section, svc = w.result(3)
+    assert svc is not None, section
+    assert per_route(svc) == {("POST", UNARY): (3, 0, {"0": 3})}
     assert section.lost_events == 0, section.lost_reasons
 
 
