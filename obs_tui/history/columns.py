@@ -36,9 +36,9 @@ import json
 import threading
 import typing
 from collections.abc import Callable, Sequence
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from math import isclose
-from operator import add, attrgetter, itemgetter, lt, mul, ne, sub, truediv
+from operator import add, attrgetter, is_, is_not, itemgetter, mul, ne, neg, sub, truediv
 from typing import Any
 
 import zstandard
@@ -58,6 +58,7 @@ SCALE = 1e6  # the snapshot document rounds floats to six decimals
 CHECKPOINT_EVERY = 15  # a decoded chunk keeps its state every this many frames
 # json.dumps with separators builds an encoder at each call; the recorder calls it ~70 times a frame
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_NUMBERS = {int, float}
 
 Row = dict[str, Any]
 
@@ -448,8 +449,8 @@ def _change(prev: Any, new: Any) -> Any:
 
 
 def _changes(change: Callable[[Any, Any], Any], prevs: list, news: list) -> list:
-    """change(prev, new) for each pair; when every value is a float, or every one an int
-    (most columns), all at once."""
+    """change(prev, new) for each pair; when every value is a float, an int, a list of ints
+    or (/2) counts by key (most columns), without a call a cell."""
     kinds = set(map(type, prevs))
     if len(kinds) == 1 and kinds == set(map(type, news)):
         if int in kinds:
@@ -464,7 +465,40 @@ def _changes(change: Callable[[Any, Any], Any], prevs: list, news: list) -> list
             else:
                 if list(map(truediv, a, scale)) == prevs and list(map(truediv, b, scale)) == news:
                     return list(map(sub, b, a))
+        # two lists (or mappings) that differ with the same length (keys) are not empty
+        elif list in kinds and _int_items(prevs) and _int_items(news):
+            return [
+                0 if new == prev else {"d": list(map(sub, new, prev))} if len(new) == len(prev) else [new]
+                for prev, new in zip(prevs, news)
+            ]
+        elif (
+            dict in kinds
+            and change is _change
+            and _int_items(list(map(dict.values, prevs)))
+            and _int_items(list(map(dict.values, news)))
+        ):
+            return [
+                0
+                if new == prev
+                else {"m": list(map(sub, new.values(), prev.values()))}
+                if list(new) == list(prev)
+                else [new]
+                for prev, new in zip(prevs, news)
+            ]
     return list(map(change, prevs, news))
+
+
+def _cells_text(cells: list) -> str:
+    """A column's cells of one frame as JSON, without the brackets. Most columns are whole
+    numbers (most of them 0): written as JSON writes them, without its encoder's set-up."""
+    if set(map(type, cells)) == {int}:
+        return ",".join(map(str, cells))
+    return _dumps(cells)[1:-1]
+
+
+def _int_items(collections: list) -> bool:
+    """Whether every item of every collection is an int (not a bool)."""
+    return set(map(type, chain.from_iterable(collections))) <= {int}
 
 
 def _changed(prev: Any, cell: Any) -> Any:
@@ -676,22 +710,24 @@ class _TableEncoder(_Table):
         changed = sorted(compress(zip(order, raws, befores), map(ne, befores, raws)))
         k = len(changed)
         columns: list[list[Any]] = [[0] * k for _ in self.cols]
-        prevs: list[list | None] = []
-        old: list[int] = []  # rows seen before, by their place in `changed`
-        for j, (slot, raw, before) in enumerate(changed):
+        slots, now_raws, was_raws = map(list, zip(*changed)) if changed else ([], [], [])
+        for slot, raw in zip(slots, now_raws):
             raw_of[slot] = raw
-            if before is None:  # a new row: every cell a literal
-                now = values[slot] = [convert(v) for convert, v in zip(plain_of, raw)]
+        prevs: list[list | None] = (
+            [None if was is None else values[slot].copy() for slot, was in zip(slots, was_raws)]
+            if self.predicted
+            else []
+        )
+        if None in was_raws:  # new rows: every cell a literal
+            for j in compress(range(k), map(is_, was_raws, repeat(None))):
+                now = values[slots[j]] = [convert(v) for convert, v in zip(plain_of, now_raws[j])]
                 for column, v in zip(columns, now):
                     column[j] = [v]
-                prevs.append(None)
-            else:
-                old.append(j)
-                prevs.append(list(values[slot]) if self.predicted else None)
+        old = list(compress(range(k), map(is_not, was_raws, repeat(None))))  # by place in `changed`
         if old:  # column by column, only the cells that changed, each column's at once
-            old_slots = [changed[j][0] for j in old]
-            olds = zip(*[changed[j][2] for j in old])
-            news = zip(*[changed[j][1] for j in old])
+            old_slots = list(map(slots.__getitem__, old))
+            olds = zip(*map(was_raws.__getitem__, old))
+            news = zip(*map(now_raws.__getitem__, old))
             for i, (was, now_col) in enumerate(zip(olds, news)):
                 flags = list(map(ne, was, now_col))
                 if True not in flags:
@@ -699,47 +735,53 @@ class _TableEncoder(_Table):
                 rows = list(map(values.__getitem__, compress(old_slots, flags)))
                 now_values = self.bulk_plain[i](compress(now_col, flags))
                 if i not in self.guessed:  # else against its prediction, below
-                    column = columns[i]
                     cells = _changes(self.change, list(map(itemgetter(i), rows)), now_values)
-                    for j, cell in zip(compress(old, flags), cells):
-                        column[j] = cell
+                    if len(cells) == k:  # every row changed here
+                        columns[i] = cells
+                    else:
+                        column = columns[i]
+                        for j, cell in zip(compress(old, flags), cells):
+                            column[j] = cell
                 for row, v in zip(rows, now_values):
                     row[i] = v
         if self.predicted:
-            nows = [values[slot] for slot, _, _ in changed]
+            nows = list(map(values.__getitem__, slots))
             new = [NEW] * len(self.cols)
             self._encode_predicted(nows, [new if prev is None else prev for prev in prevs], columns, around)
-        slots = [slot for slot, _, _ in changed]
-        slots = [b - a for a, b in zip([0, *slots], slots)]  # ascending: the gaps are small numbers
+        slots = list(map(sub, slots, [0, *slots]))  # ascending: the gaps are small numbers
         self.counts.append(len(slots))
         if slots:
-            self.changed_slots.append(_dumps(slots)[1:-1])
+            self.changed_slots.append(",".join(map(str, slots)))
             for pieces, column in zip(self.cells, columns):
-                pieces.append(_dumps(column)[1:-1])
+                pieces.append(_cells_text(column))
         self.orders.append(self._order(order, parent_order))
         return order
 
-    def _in_sort(self, order: list[int], parent_order: Sequence[int]) -> bool:
-        """Whether the rows are in sort_slots' order of their stored values, told without
-        sorting (most frames: the analysis sorted them so): the rows' sort keys (a child's:
-        its parent's place first), the slot last, rise strictly from row to row. A descending
-        column must hold numbers (it is negated); anything that does not compare (None, a
-        descending string) is left to sort_slots, and NaN never rises."""
-        if len(order) < 2:
-            return False
+    def _sorted(self, order: list[int], parent_order: Sequence[int]) -> list[int]:
+        """sort_slots' order of the rows (of their stored values), [] when they do not sort.
+        When every sort column holds numbers (or, sorted ascending, strings), by one sort of
+        key tuples (a descending column negated, a child's parent's place first, the slot
+        last: a total order, so the same list as sort_slots' stable sorts), started from the
+        frame's own order, which is nearly sorted: a few comparisons a row."""
         rows = list(map(self.values.__getitem__, order))
-        try:
-            keys = [
-                [-row[i] for row in rows] if descending else [row[i] for row in rows]
-                for i, descending in self.sort
-            ]
+        keys = []
+        for i, descending in self.sort:
+            key = list(map(itemgetter(i), rows))
+            kinds = set(map(type, key))
+            if not (kinds <= _NUMBERS or (kinds == {str} and not descending)) or any(map(ne, key, key)):
+                break  # None, NaN, a descending string, a list...: sort_slots says
+            keys.append(list(map(neg, key)) if descending else key)
+        else:
             if self.of:
                 where = {slot: k for k, slot in enumerate(parent_order)}
-                keys.insert(0, list(map(where.__getitem__, map(self.parent_slots.__getitem__, order))))
-            keyed = list(zip(*keys, order))
-            return all(map(lt, keyed, keyed[1:]))
-        except (TypeError, KeyError):
-            return False
+                if where:
+                    keys.insert(0, list(map(where.get, map(self.parent_slots.__getitem__, order))))
+            if None not in (keys[0] if keys else ()):
+                return list(map(itemgetter(-1), sorted(zip(*keys, order))))
+        try:
+            return sort_slots(order, self.sort, self.values, self.parent_slots, parent_order)
+        except (TypeError, KeyError):  # a None among the sorted columns
+            return []
 
     def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
         """The frame's order of rows. For a table the analysis sorts by its own columns: the
@@ -752,16 +794,13 @@ class _TableEncoder(_Table):
         now, was = set(order), self.present
         self.present = now
         if self.sort:
-            if self._in_sort(order, parent_order):
-                guess, fixes = order, []
-            else:
-                try:
-                    guess = sort_slots(now, self.sort, self.values, self.parent_slots, parent_order)
-                except TypeError:  # a None among the sorted columns
-                    guess = []
-                place = {slot: i for i, slot in enumerate(guess)}
-                fixes = [x for i, slot in enumerate(order) if place[slot] != i for x in (i, place[slot] - i)]
+            guess = self._sorted(order, parent_order)
             if len(guess) == len(order):
+                fixes: list[int] = []
+                if guess != order:
+                    place = dict(zip(guess, range(len(guess))))
+                    for i in compress(range(len(order)), map(ne, order, guess)):
+                        fixes += (i, place[order[i]] - i)
                 if len(fixes) < len(order):
                     same = now == was and fixes == self._fixes
                     self._fixes = fixes
