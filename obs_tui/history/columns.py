@@ -36,7 +36,7 @@ import json
 import threading
 import typing
 from collections.abc import Callable, Sequence
-from itertools import chain, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from math import isclose
 from operator import add, attrgetter, is_, is_not, itemgetter, mul, ne, neg, sub, truediv
 from typing import Any
@@ -517,6 +517,19 @@ def _changed(prev: Any, cell: Any) -> Any:
     return prev + cell
 
 
+def _changed_all(prevs: list, cells: list) -> list:
+    """_changed for each pair of cells that are not 0; when every cell is a whole number and
+    every value before a float (or every one an int), at once."""
+    if set(map(type, cells)) == {int}:
+        kinds = set(map(type, prevs))
+        if kinds == {float}:
+            scale = repeat(SCALE)
+            return list(map(truediv, map(add, map(round, map(mul, prevs, scale)), cells), scale))
+        if kinds == {int}:
+            return list(map(add, prevs, cells))
+    return list(map(_changed, prevs, cells))
+
+
 def _moved(now: list, before: list) -> float:
     """A column's change summed over the rows that changed (a new row's from 0); 0 when a
     cell is not a number (its predictions then miss, and cost bytes only)."""
@@ -950,35 +963,36 @@ class _TableDecoder(_Table):
         self.at = 0  # the next changed row to apply
 
     def step(self, frame: int, around: Around) -> None:
-        values, slots, guessed = self.values, self.slots, self.guessed
-        columns = range(len(self.cols))
+        """The frame's changed rows into the table's state, a column at a time (as the
+        encoder wrote them)."""
+        values, guessed = self.values, self.guessed
         start = self.at
         end = start + self.counts[frame]
-        slot = 0
-        pending: list[tuple[list, list | None]] = []
-        rows = zip(*[column[start:end] for column in self.columns]) if end > start else ()
-        for p, row in zip(range(start, end), rows):
-            slot += slots[p]
-            prev = values.get(slot)
-            if prev is None:  # a new row: literals
-                now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
-            else:  # most cells are 0 (the same): only the others are worked out
-                now = prev.copy()
-                for i in compress(columns, row):
-                    if i not in guessed:
-                        now[i] = _changed(prev[i], row[i])
-            if guessed:  # predicted cells are against their prediction, not the row before
-                for i in guessed:
-                    now[i] = None
-                pending.append((now, prev))
-            values[slot] = now
-        if pending:  # once every changed row has its other cells, as the encoder predicted them
-            self._decode_predicted(
-                [now for now, _ in pending],
-                [[NEW] * len(self.cols) if prev is None else prev for _, prev in pending],
-                [column[start:end] for column in self.columns],
-                around,
-            )
+        if end > start:
+            cells = [column[start:end] for column in self.columns]
+            slots = list(accumulate(self.slots[start:end]))  # gaps from 0
+            prevs = list(map(values.get, slots))
+            nows: list[list] = [[] if prev is None else prev.copy() for prev in prevs]
+            old = list(compress(range(len(slots)), nows))
+            if len(old) < len(slots):  # new rows: literals
+                for j in compress(range(len(slots)), map(is_, prevs, repeat(None))):
+                    nows[j] = [None if i in guessed else column[j][0] for i, column in enumerate(cells)]
+            for i, column in enumerate(cells):  # most cells are 0 (the same): only the others
+                if i in guessed:  # against their prediction, not the row before: below
+                    continue
+                changed = list(compress(old, map(column.__getitem__, old)))
+                if changed:
+                    rows = list(map(nows.__getitem__, changed))
+                    got = _changed_all(list(map(itemgetter(i), rows)), list(map(column.__getitem__, changed)))
+                    for row, value in zip(rows, got):
+                        row[i] = value
+            if guessed:  # once every changed row has its other cells, as the encoder predicted them
+                for row in nows:
+                    for i in guessed:
+                        row[i] = None
+                new = [NEW] * len(self.cols)
+                self._decode_predicted(nows, [new if prev is None else prev for prev in prevs], cells, around)
+            values.update(zip(slots, nows))
         self.at = end
         entry = self.orders[frame]
         if isinstance(entry, dict):
