@@ -20,7 +20,12 @@ capabilities, SLOs) is the snapshot document's remainder, patched frame to frame
 codec.diff. "cols+zstd/1" (carbon rows stored, against a prediction) still reads.
 
 The encoder reads the Frame's dataclasses directly (one tuple per row, compared in C with the
-slot's previous one), never building the whole document: that is what makes recording cheap.
+slot's previous one), never building the whole document, and works a column at a time: the
+cells that moved in a column are made together (all floats or all counters: by C-level maps,
+not a call a cell), and so are the predictions and the check of the rows against their sort.
+That is what makes recording cheap; the decoder steps through a frame's changes the same way.
+Each column-at-a-time path gives exactly what its cell-at-a-time rule (_change, _changed,
+sort_slots) gives, or hands the column to that rule.
 The decoder gives back the `snapshot --json` document (schema 1) of any frame, exactly as
 snapshot.frame_to_json writes it (key order inside a row aside), from the chunk's start: the
 state of the last frame asked for is kept, so reading forward costs one frame's changes.
