@@ -20,7 +20,8 @@ Reported:
             the previous column codec (cols+zstd/1). Median and worst, in ms.
   floors    what no change to the decoding or the shredding can go under in this design:
             reading, decompressing and parsing a seek's chunk; compressing the chunk's texts.
-Beside each figure, the same recorded frames encoded again by the previous codecs, and with
+Beside each figure, the same recorded frames (the engine's, up to KEPT_FRAMES of them) encoded
+again by the previous codecs, and with
 --baseline-ref REV by this codec's recorder as it was at git revision REV (its columns.py),
 so a change to the recorder's cost is measured against its own baseline in the same run.
 
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -64,6 +66,7 @@ from obs_tui.snapshot import frame_to_json  # noqa: E402
 from tests import servers  # noqa: E402
 
 DAY = 86400
+KEPT_FRAMES = 300  # the recorded Frames encoded again by each codec (five chunks: memory)
 PATHS = ["/users/{}", "/orders/{}", "/status/500", "/sleep/5", "/health"]
 
 
@@ -74,15 +77,31 @@ class TimedRecorder:
         self.recorder = recorder
         self.cpu_s = 0.0
         self.calls = 0
+        self.frames: list = []  # the first KEPT_FRAMES, as the engine made them
 
     def __call__(self, frame) -> None:
         t0 = time.thread_time()
         self.recorder(frame)
         self.cpu_s += time.thread_time() - t0
         self.calls += 1
+        if len(self.frames) < KEPT_FRAMES:
+            self.frames.append(frame)
 
     def close(self) -> None:
         self.recorder.close()
+
+
+def load(ports: list[int], rps: float) -> None:
+    """The traffic, in a process of its own until it is ended: in the bench's process its
+    Python would take turns with the engine's and the recorder's on one interpreter lock,
+    and each turn taken back costs the recorder's thread its caches (an agent has no load
+    generator inside it)."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=traffic, args=(ports, rps / 4, stop), daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
@@ -99,7 +118,7 @@ def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
         time.sleep(max(due - time.monotonic(), 0))
 
 
-def record(args, store_dir: Path, atop_file: Path) -> dict:
+def record(args, store_dir: Path, atop_file: Path) -> tuple[dict, list]:
     from obs_tui.config import parse
     from obs_tui.pipeline import make_engine
 
@@ -150,7 +169,7 @@ def record(args, store_dir: Path, atop_file: Path) -> dict:
         "atop_mb_per_day": round(atop_bytes / wall * DAY / 1e6, 1) if atop_bytes else None,
         "recorder_cpu_pct": round(100 * timed.cpu_s / wall, 3),
         "recorder_ms_per_frame": round(1000 * timed.cpu_s / max(timed.calls, 1), 2),
-    }
+    }, timed.frames
 
 
 def previous_store(store_dir: Path, out_dir: Path) -> None:
@@ -231,16 +250,13 @@ def recorder_at(ref: str, tmp: Path):
     return module
 
 
-def offline(store_dir: Path, baseline=None) -> dict:
+def offline(frames: list, baseline=None) -> dict:
     """The recorded frames encoded again, by this codec, by the column codec before it
     (cols+zstd/1) and by the one before that (jsondelta, which built the whole document and
     its delta in Python), in chunks of a minute as the recorder writes them (the open chunk
     written every 10 s, then once more when it closes): bytes and thread CPU time per frame,
-    same frames, same run, each chunk by each codec in turn, three times. The frames are read back from the store (floats rounded as the
-    document holds them)."""
-    store = Store(store_dir)
-    frames = [frame_from_json(doc, t) for t, doc in store.frames(0, 2e9)]
-    store.close()
+    same frames, same run, each chunk by each codec in turn, three times. The frames are the
+    first KEPT_FRAMES the engine made, as the recorder got them."""
     codecs = [("cols", columns.CODEC), ("cols1", columns.V1), ("jsondelta", "")]
     if baseline is not None:
         codecs.append(("baseline", columns.CODEC))
@@ -492,7 +508,7 @@ def main() -> int:
         )
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="obs-history-bench-"))
-    sleepers, stop = Sleepers(), threading.Event()
+    sleepers = Sleepers()
     try:
         with contextlib.ExitStack() as stack:
             ports = [
@@ -505,10 +521,15 @@ def main() -> int:
                 f"{args.seconds:g} s",
                 flush=True,
             )
-            for _ in range(4):
-                threading.Thread(target=traffic, args=(ports, args.rps / 4, stop), daemon=True).start()
-            result = record(args, tmp / "store", tmp / "atop.raw")
-            stop.set()
+            loader = multiprocessing.get_context("spawn").Process(
+                target=load, args=(ports, args.rps), daemon=True
+            )
+            loader.start()
+            try:
+                result, frames = record(args, tmp / "store", tmp / "atop.raw")
+            finally:
+                loader.terminate()
+                loader.join(10)
         if args.keep:
             shutil.copytree(tmp / "store", args.keep, dirs_exist_ok=True)
         print("# recorded; filling 24 h", file=sys.stderr, flush=True)
@@ -521,13 +542,12 @@ def main() -> int:
         result.update(seek_previous(tmp / "day1", start, end, args.seek))
         print("# re-encoding the recorded frames with the previous codec", file=sys.stderr, flush=True)
         baseline = recorder_at(args.baseline_ref, tmp) if args.baseline_ref else None
-        result.update(offline(tmp / "store", baseline))
+        result.update(offline(frames, baseline))
         if baseline is not None:
             result["baseline_ref"] = args.baseline_ref
         print(report(result))
         print(json.dumps(result, indent=2))
     finally:
-        stop.set()
         sleepers.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -669,8 +669,8 @@ class _TableEncoder(_Table):
         self.row = attrgetter(*self.cols)
         self.ident = attrgetter(*spec.identity)
         hints = typing.get_type_hints(row_type)
-        self.plain = [_converter(name, hints.get(name)) for name in self.cols]
-        self.bulk_plain = list(map(_bulk, self.plain))
+        # how a column's values are held in the document, many values at once
+        self.bulk_plain = [_bulk(_converter(name, hints.get(name))) for name in self.cols]
         self.sort = [(self.cols.index(name), descending) for name, descending in spec.sort]
         names = [name for name, _ in PREDICTED[codec_name].get(self.name, ())]
         self.predicted = self._predicted(self.cols, names, codec_name)
@@ -723,7 +723,7 @@ class _TableEncoder(_Table):
             keys = list(zip(parents, keys))
         raws = list(map(self.row, rows))
         order = self._slots(keys, parents)
-        raw_of, values, plain_of = self.raw, self.values, self.plain
+        raw_of, values = self.raw, self.values
         befores = list(map(raw_of.__getitem__, order))
         changed = sorted(compress(zip(order, raws, befores), map(ne, befores, raws)))
         k = len(changed)
@@ -736,11 +736,18 @@ class _TableEncoder(_Table):
             if self.predicted
             else []
         )
-        if None in was_raws:  # new rows: every cell a literal
-            for j in compress(range(k), map(is_, was_raws, repeat(None))):
-                now = values[slots[j]] = [convert(v) for convert, v in zip(plain_of, now_raws[j])]
-                for column, v in zip(columns, now):
-                    column[j] = [v]
+        if None in was_raws:  # new rows (a chunk's first frame: all): every cell a literal
+            fresh = list(compress(range(k), map(is_, was_raws, repeat(None))))
+            literals = [bulk(c) for bulk, c in zip(self.bulk_plain, zip(*map(now_raws.__getitem__, fresh)))]
+            for j, now in zip(fresh, zip(*literals)):
+                values[slots[j]] = list(now)
+            for i, new_values in enumerate(literals):
+                if len(fresh) == k:
+                    columns[i] = [[v] for v in new_values]
+                else:
+                    column = columns[i]
+                    for j, v in zip(fresh, new_values):
+                        column[j] = [v]
         old = list(compress(range(k), map(is_not, was_raws, repeat(None))))  # by place in `changed`
         if old:  # column by column, only the cells that changed, each column's at once
             old_slots = list(map(slots.__getitem__, old))
