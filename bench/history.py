@@ -20,8 +20,7 @@ Reported:
             the previous column codec (cols+zstd/1). Median and worst, in ms.
   floors    what no change to the decoding or the shredding can go under in this design:
             reading, decompressing and parsing a seek's chunk; compressing the chunk's texts.
-Beside each figure, the same recorded frames (the engine's, up to KEPT_FRAMES of them) encoded
-again by the previous codecs, and with
+Beside each figure, the same recorded frames encoded again by the previous codecs, and with
 --baseline-ref REV by this codec's recorder as it was at git revision REV (its columns.py),
 so a change to the recorder's cost is measured against its own baseline in the same run.
 
@@ -66,7 +65,6 @@ from obs_tui.snapshot import frame_to_json  # noqa: E402
 from tests import servers  # noqa: E402
 
 DAY = 86400
-KEPT_FRAMES = 300  # the recorded Frames encoded again by each codec (five chunks: memory)
 PATHS = ["/users/{}", "/orders/{}", "/status/500", "/sleep/5", "/health"]
 
 
@@ -77,15 +75,12 @@ class TimedRecorder:
         self.recorder = recorder
         self.cpu_s = 0.0
         self.calls = 0
-        self.frames: list = []  # the first KEPT_FRAMES, as the engine made them
 
     def __call__(self, frame) -> None:
         t0 = time.thread_time()
         self.recorder(frame)
         self.cpu_s += time.thread_time() - t0
         self.calls += 1
-        if len(self.frames) < KEPT_FRAMES:
-            self.frames.append(frame)
 
     def close(self) -> None:
         self.recorder.close()
@@ -118,7 +113,7 @@ def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
         time.sleep(max(due - time.monotonic(), 0))
 
 
-def record(args, store_dir: Path, atop_file: Path) -> tuple[dict, list]:
+def record(args, store_dir: Path, atop_file: Path) -> dict:
     from obs_tui.config import parse
     from obs_tui.pipeline import make_engine
 
@@ -169,7 +164,7 @@ def record(args, store_dir: Path, atop_file: Path) -> tuple[dict, list]:
         "atop_mb_per_day": round(atop_bytes / wall * DAY / 1e6, 1) if atop_bytes else None,
         "recorder_cpu_pct": round(100 * timed.cpu_s / wall, 3),
         "recorder_ms_per_frame": round(1000 * timed.cpu_s / max(timed.calls, 1), 2),
-    }, timed.frames
+    }
 
 
 def previous_store(store_dir: Path, out_dir: Path) -> None:
@@ -250,13 +245,19 @@ def recorder_at(ref: str, tmp: Path):
     return module
 
 
-def offline(frames: list, baseline=None) -> dict:
+def offline(store_dir: Path, baseline=None) -> dict:
     """The recorded frames encoded again, by this codec, by the column codec before it
     (cols+zstd/1) and by the one before that (jsondelta, which built the whole document and
     its delta in Python), in chunks of a minute as the recorder writes them (the open chunk
     written every 10 s, then once more when it closes): bytes and thread CPU time per frame,
-    same frames, same run, each chunk by each codec in turn, three times. The frames are the
-    first KEPT_FRAMES the engine made, as the recorder got them."""
+    same frames, same run, each chunk by each codec in turn, three times. The frames are read
+    back from the store (floats rounded as the document holds them), then put out of the
+    garbage collector's sight as an agent's heap is (settle_heap): else each of its full
+    passes walks all of them, which no recorder has to carry."""
+    store = Store(store_dir)
+    frames = [frame_from_json(doc, t) for t, doc in store.frames(0, 2e9)]
+    store.close()
+    settle_heap()
     codecs = [("cols", columns.CODEC), ("cols1", columns.V1), ("jsondelta", "")]
     if baseline is not None:
         codecs.append(("baseline", columns.CODEC))
@@ -526,7 +527,7 @@ def main() -> int:
             )
             loader.start()
             try:
-                result, frames = record(args, tmp / "store", tmp / "atop.raw")
+                result = record(args, tmp / "store", tmp / "atop.raw")
             finally:
                 loader.terminate()
                 loader.join(10)
@@ -542,7 +543,7 @@ def main() -> int:
         result.update(seek_previous(tmp / "day1", start, end, args.seek))
         print("# re-encoding the recorded frames with the previous codec", file=sys.stderr, flush=True)
         baseline = recorder_at(args.baseline_ref, tmp) if args.baseline_ref else None
-        result.update(offline(frames, baseline))
+        result.update(offline(tmp / "store", baseline))
         if baseline is not None:
             result["baseline_ref"] = args.baseline_ref
         print(report(result))
