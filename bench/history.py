@@ -20,7 +20,9 @@ Reported:
             the previous column codec (cols+zstd/1). Median and worst, in ms.
   floors    what no change to the decoding or the shredding can go under in this design:
             reading, decompressing and parsing a seek's chunk; compressing the chunk's texts.
-Beside each figure, the same recorded frames encoded again by the previous codecs.
+Beside each figure, the same recorded frames encoded again by the previous codecs, and with
+--baseline-ref REV by this codec's recorder as it was at git revision REV (its columns.py),
+so a change to the recorder's cost is measured against its own baseline in the same run.
 
 Figures are only meaningful on a quiet host; a shared machine inflates the CPU and seek rows.
 Run from the repo root as root:  .venv/bin/python bench/history.py [--seconds 600]
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -81,6 +84,19 @@ class TimedRecorder:
 
     def close(self) -> None:
         self.recorder.close()
+
+
+def load(ports: list[int], rps: float) -> None:
+    """The traffic, in a process of its own until it is ended: in the bench's process its
+    Python would take turns with the engine's and the recorder's on one interpreter lock,
+    and each turn taken back costs the recorder's thread its caches (an agent has no load
+    generator inside it)."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=traffic, args=(ports, rps / 4, stop), daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def traffic(ports: list[int], rps: float, stop: threading.Event) -> None:
@@ -208,17 +224,43 @@ def fill_day(source_dir: Path, day_dir: Path) -> tuple[float, float]:
     return start, end
 
 
-def offline(store_dir: Path) -> dict:
+def recorder_at(ref: str, tmp: Path):
+    """history/columns.py as it was at git revision `ref`, imported beside today's (the rest
+    of obs_tui is today's: the Frame it reads must not have changed shape since)."""
+    import importlib.util
+
+    text = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{ref}:obs_tui/history/columns.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = tmp / "columns_baseline.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("columns_baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def offline(store_dir: Path, baseline=None) -> dict:
     """The recorded frames encoded again, by this codec, by the column codec before it
     (cols+zstd/1) and by the one before that (jsondelta, which built the whole document and
     its delta in Python), in chunks of a minute as the recorder writes them (the open chunk
     written every 10 s, then once more when it closes): bytes and thread CPU time per frame,
-    same frames, same run, each chunk by each codec in turn, three times. The frames are read back from the store (floats rounded as the
-    document holds them)."""
+    same frames, same run, each chunk by each codec in turn, three times. The frames are read
+    back from the store (floats rounded as the document holds them), then put out of the
+    garbage collector's sight as an agent's heap is (settle_heap): else each of its full
+    passes walks all of them, which no recorder has to carry."""
     store = Store(store_dir)
     frames = [frame_from_json(doc, t) for t, doc in store.frames(0, 2e9)]
     store.close()
-    codecs = (("cols", columns.CODEC), ("cols1", columns.V1), ("jsondelta", ""))
+    settle_heap()
+    codecs = [("cols", columns.CODEC), ("cols1", columns.V1), ("jsondelta", "")]
+    if baseline is not None:
+        codecs.append(("baseline", columns.CODEC))
     size = dict.fromkeys([name for name, _ in codecs], 0)
     cpu = dict.fromkeys(size, 0.0)
     zstd_cpu = 0.0
@@ -227,7 +269,8 @@ def offline(store_dir: Path) -> dict:
             for name, codec_name in codecs:
                 t0 = time.thread_time()
                 if codec_name:
-                    encoder = columns.ChunkEncoder(codec_name)
+                    module = baseline if name == "baseline" else columns
+                    encoder = module.ChunkEncoder(codec_name)
                     for k, frame in enumerate(frames[i : i + 60], 1):
                         encoder.add(frame)
                         if k % 10 == 0:
@@ -408,6 +451,14 @@ def report(r: dict) -> str:
         "recorder CPU (thread time in the sink: shredding, deltas, zstd, SQLite)",
         f"  obs-tui recorded                 {core(r['recorder_ms_per_frame'])}",
         f"  obs-tui same frames, encode only {core(r['cols_ms_per_frame'])}",
+        *(
+            [
+                f"  recorder at {r['baseline_ref']:<8} same frames, encode only {core(r['baseline_ms_per_frame'])}"
+                f"   ({r['baseline_bytes_per_frame']:.0f} B/frame)"
+            ]
+            if "baseline_ms_per_frame" in r
+            else []
+        ),
         f"  floor: zstd alone, same sizes    {core(r['zstd_ms_per_frame'])}",
         f"  {v1} same frames, encode only {core(r['cols1_ms_per_frame'])}",
         f"  jsondelta+zstd/4 same frames, encode only {core(r['jsondelta_ms_per_frame'])}",
@@ -434,6 +485,11 @@ def main() -> int:
     parser.add_argument("--rps", type=float, default=200.0)
     parser.add_argument("--seek", type=int, default=20)
     parser.add_argument("--keep", metavar="DIR", help="copy the recorded store to DIR (to study it)")
+    parser.add_argument(
+        "--baseline-ref",
+        metavar="REV",
+        help="also encode the recorded frames with the recorder (history/columns.py) of git revision REV",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/history.py: run as root (the engine loads eBPF probes)", file=sys.stderr)
@@ -441,8 +497,19 @@ def main() -> int:
     if not shutil.which("atop"):
         print("bench/history.py: atop is missing (scripts/setup.sh bench installs it)", file=sys.stderr)
         return 2
+    if args.baseline_ref and (
+        subprocess.run(
+            ["git", "-C", str(REPO), "cat-file", "-e", f"{args.baseline_ref}:obs_tui/history/columns.py"],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
+        print(
+            f"bench/history.py: no history/columns.py at git revision {args.baseline_ref!r}", file=sys.stderr
+        )
+        return 2
     tmp = Path(tempfile.mkdtemp(prefix="obs-history-bench-"))
-    sleepers, stop = Sleepers(), threading.Event()
+    sleepers = Sleepers()
     try:
         with contextlib.ExitStack() as stack:
             ports = [
@@ -455,10 +522,15 @@ def main() -> int:
                 f"{args.seconds:g} s",
                 flush=True,
             )
-            for _ in range(4):
-                threading.Thread(target=traffic, args=(ports, args.rps / 4, stop), daemon=True).start()
-            result = record(args, tmp / "store", tmp / "atop.raw")
-            stop.set()
+            loader = multiprocessing.get_context("spawn").Process(
+                target=load, args=(ports, args.rps), daemon=True
+            )
+            loader.start()
+            try:
+                result = record(args, tmp / "store", tmp / "atop.raw")
+            finally:
+                loader.terminate()
+                loader.join(10)
         if args.keep:
             shutil.copytree(tmp / "store", args.keep, dirs_exist_ok=True)
         print("# recorded; filling 24 h", file=sys.stderr, flush=True)
@@ -470,11 +542,13 @@ def main() -> int:
         start, end = fill_day(tmp / "store1", tmp / "day1")
         result.update(seek_previous(tmp / "day1", start, end, args.seek))
         print("# re-encoding the recorded frames with the previous codec", file=sys.stderr, flush=True)
-        result.update(offline(tmp / "store"))
+        baseline = recorder_at(args.baseline_ref, tmp) if args.baseline_ref else None
+        result.update(offline(tmp / "store", baseline))
+        if baseline is not None:
+            result["baseline_ref"] = args.baseline_ref
         print(report(result))
         print(json.dumps(result, indent=2))
     finally:
-        stop.set()
         sleepers.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -2,10 +2,12 @@
 `snapshot --json` document of the Frame recorded, whatever moved between frames."""
 
 import dataclasses
+import json
 import random
 
 import pytest
 
+from obs_tui.history import columns
 from obs_tui.history.codec import CorruptChunk
 from obs_tui.history.columns import (
     CHECKPOINT_EVERY,
@@ -190,3 +192,104 @@ def test_the_previous_codec_still_writes_and_reads_exactly(frames):
         encoder.add(frame)
     data = encoder.encode(final=True)
     assert decode_chunk(data, V1) == [(f.taken_at, frame_to_json(f)) for f in frames]
+
+
+# The recorder's and the reader's column-at-a-time paths against the cell-at-a-time rules
+# they stand for (columns._change, _changed, sort_slots): the same cells, values and orders
+# whatever a column holds, so the chunks written stay those of the format.
+COLUMNS = {
+    "floats": ([0.5, 1.25, 3.000001, -2.0, 0.0], [0.75, 1.25, 3.000002, -0.0, 1e-06]),
+    "floats past millionths": ([0.1 + 0.2, 1.5], [0.3, 2.5]),
+    "huge floats": ([1e300, 2.0], [1e301, 3.0]),
+    "inf and nan": ([float("inf"), 1.0], [float("nan"), 2.0]),
+    "ints": ([1, 2, 10**30], [1, 5, 10**30 + 7]),
+    "ints and floats": ([1, 2.5], [1.0, 3]),
+    "bools": ([True, False], [False, False]),
+    "strings": (["a", "b"], ["a", "c"]),
+    "none": ([None, 1.0], [2.0, None]),
+    "lists of ints": ([[1, 2, 3], [4], [], [1, 2]], [[1, 2, 4], [4], [], [1, 2, 3]]),
+    "lists with bools": ([[1, True]], [[1, False]]),
+    "counts by key": ([{"2xx": 1, "5xx": 2}, {"2xx": 3}, {}], [{"2xx": 4, "5xx": 2}, {"4xx": 3}, {}]),
+    "counts by key, not ints": ([{"2xx": 1.5}], [{"2xx": 2.5}]),
+}
+
+
+@pytest.mark.parametrize("name", COLUMNS)
+@pytest.mark.parametrize("change", [columns._change, columns._change_v1], ids=["v2", "v1"])
+def test_a_column_at_once_gives_the_cells_cell_by_cell(name, change):
+    prevs, news = COLUMNS[name]
+    cells = columns._changes(change, prevs, news)
+    want = list(map(change, prevs, news))
+    assert json.dumps(cells) == json.dumps(want)  # types too: 0 is not 0.0
+    # and back: the reader's column of values from the cells that are not 0
+    back = [(p, c) for p, c in zip(prevs, cells) if c]
+    got = columns._changed_all([p for p, _ in back], [c for _, c in back])
+    assert json.dumps(got) == json.dumps([columns._changed(p, c) for p, c in back])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_sort_by_key_tuples_is_sort_slots(seed):
+    """The recorder's one sort of key tuples orders a table's rows (and a child table's,
+    under their parents) exactly as sort_slots, which the reader uses; with ties, -0.0,
+    and columns where it must step aside (None, NaN, strings sorted descending)."""
+    rng = random.Random(seed)
+    frames = [replace(fake_frames.full_frame(i), taken_at=fake_frames.T0 + i) for i in range(3)]
+    encoder = ChunkEncoder()
+    for frame in frames:
+        encoder.add(frame)
+    for table in encoder._tables.values():
+        slots = sorted(table.present)
+        pick = [0.0, -0.0, 1.0, 1.0, 2.5, 3, rng.random()]
+        if seed == 3:
+            pick.append(float("nan"))
+        if seed == 4:
+            pick.append(None)
+        for slot in slots:
+            row = table.values[slot]
+            for i, _ in table.sort:
+                if type(row[i]) in (int, float) and rng.random() < 0.7:
+                    row[i] = rng.choice(pick)
+                elif seed == 5 and isinstance(row[i], str):
+                    row[i] = rng.choice(["a", "b", "b"])
+        if seed == 5:
+            table.sort = [(i, True) for i, _ in table.sort]  # strings sorted descending
+        parent = encoder._tables[table.of].order if table.of else ()
+        order = list(table.order)
+        rng.shuffle(order)
+        try:
+            want = columns.sort_slots(order, table.sort, table.values, table.parent_slots, parent)
+        except (TypeError, KeyError):
+            want = []
+        assert table._sorted(order, parent) == want, table.name
+
+
+@pytest.mark.slow
+def test_real_process_tables_come_back_exactly():
+    """Frames of this host's real process table (a real engine reading /proc, processes
+    started and ended between ticks, CPU ticks that tie once rounded), recorded and read
+    back: each is exactly the document snapshot --json prints for it."""
+    import subprocess
+    import time
+
+    from obs_tui.config import parse
+    from obs_tui.pipeline import make_engine
+
+    engine = make_engine(parse("interval = 0.2\n"), read_only=True, with_slos=False)
+    frames, children = [], []
+    try:
+        for i in range(12):
+            if i % 3 == 0:
+                children.append(subprocess.Popen(["sleep", "0.5"]))
+            frames.append(engine.tick())
+            time.sleep(0.2)
+    finally:
+        engine.close()
+        for child in children:
+            child.kill()
+            child.wait()
+    assert len(frames[-1].processes) > 10
+    encoder = ChunkEncoder()
+    for frame in frames:
+        encoder.add(frame)
+    want = [(f.taken_at, frame_to_json(f)) for f in frames]
+    assert decode_chunk(encoder.encode(final=True)) == want

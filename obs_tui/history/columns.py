@@ -20,7 +20,12 @@ capabilities, SLOs) is the snapshot document's remainder, patched frame to frame
 codec.diff. "cols+zstd/1" (carbon rows stored, against a prediction) still reads.
 
 The encoder reads the Frame's dataclasses directly (one tuple per row, compared in C with the
-slot's previous one), never building the whole document: that is what makes recording cheap.
+slot's previous one), never building the whole document, and works a column at a time: the
+cells that moved in a column are made together (all floats or all counters: by C-level maps,
+not a call a cell), and so are the predictions and the check of the rows against their sort.
+That is what makes recording cheap; the decoder steps through a frame's changes the same way.
+Each column-at-a-time path gives exactly what its cell-at-a-time rule (_change, _changed,
+sort_slots) gives, or hands the column to that rule.
 The decoder gives back the `snapshot --json` document (schema 1) of any frame, exactly as
 snapshot.frame_to_json writes it (key order inside a row aside), from the chunk's start: the
 state of the last frame asked for is kept, so reading forward costs one frame's changes.
@@ -36,9 +41,9 @@ import json
 import threading
 import typing
 from collections.abc import Callable, Sequence
-from itertools import compress
+from itertools import accumulate, chain, compress, repeat
 from math import isclose
-from operator import add, attrgetter, itemgetter, lt, ne, sub
+from operator import add, attrgetter, is_, is_not, itemgetter, mul, ne, neg, sub, truediv
 from typing import Any
 
 import zstandard
@@ -56,6 +61,9 @@ LEVEL = 9  # a closed chunk, written once
 FLUSH_LEVEL = 1  # the open chunk, rewritten every few seconds
 SCALE = 1e6  # the snapshot document rounds floats to six decimals
 CHECKPOINT_EVERY = 15  # a decoded chunk keeps its state every this many frames
+# json.dumps with separators builds an encoder at each call; the recorder calls it ~70 times a frame
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_NUMBERS = {int, float}
 
 Row = dict[str, Any]
 
@@ -91,7 +99,41 @@ class Around:
 # read before it): most derived numbers then cost nothing. The formulas are frozen here, not
 # imported from analysis, so a chunk decodes the same whatever analysis becomes (a prediction
 # that misses only costs bytes); changing one is a new codec version.
-Predictor = Callable[[Row, "Row | None", Around], Any]
+#
+# A predictor works on the rows of a table that changed in a frame at once, as columns (name
+# -> the rows' values, in the order of the changed rows): `now` and `before` (the row at the
+# frame before; NEW in every column of a row that is new), and returns one value a row. Each
+# row's value comes from that row alone (and `around`), computed as it would be for the row
+# by itself: when a predictor raises, it is asked again row by row, and a row that still
+# raises has no prediction (None).
+Cols = dict[str, list]
+Predictor = Callable[[Cols, Cols, Around], list]
+RowPredictor = Callable[[Row, "Row | None", Around], Any]
+PREDICTION_ERRORS = (KeyError, TypeError, ZeroDivisionError, AttributeError)
+
+
+class _New:
+    """The value before of a row that is new (NEW): arithmetic with it raises TypeError."""
+
+    def __repr__(self) -> str:
+        return "NEW"
+
+
+NEW = _New()
+
+
+def _each_row(predict: RowPredictor) -> Predictor:
+    """A predictor written for one row (as a dict) at a time."""
+
+    def columns(now: Cols, before: Cols, around: Around) -> list:
+        names = list(now)
+        out = []
+        for values, was in zip(zip(*now.values()), zip(*before.values())):
+            prev = None if was and was[0] is NEW else dict(zip(names, was))
+            out.append(predict(dict(zip(names, values)), prev, around))
+        return out
+
+    return columns
 
 
 def _grams(joules: float, g_per_kwh: float, pue: float) -> float:
@@ -117,40 +159,52 @@ def _carbon(name: str) -> Predictor:
         jpr = row["joules_per_request"]  # g_per_1k_requests
         return None if jpr is None else _grams(1000.0 * jpr, i, pue)
 
-    return predict
+    return _each_row(predict)
 
 
-def _share(row: Row, before: Row | None, around: Around) -> Any:
-    return row["watts"] / around.rest["power"]["host_watts"]
+def _share(now: Cols, before: Cols, around: Around) -> list:
+    host = around.rest["power"]["host_watts"]
+    return [watts / host for watts in now["watts"]]
 
 
-def _joules_v1(row: Row, before: Row | None, around: Around) -> Any:
-    return before["joules"] + row["watts"] * around.dt  # type: ignore[index]
+def _joules_v1(now: Cols, before: Cols, around: Around) -> list:
+    dt = around.dt
+    return [None if was is NEW else was + watts * dt for was, watts in zip(before["joules"], now["watts"])]
 
 
-def _joules(row: Row, before: Row | None, around: Around) -> Any:
+def _joules(now: Cols, before: Cols, around: Around) -> list:
     """The energy reading's own window, not the tick: energy is read at most once a second."""
-    return before["joules"] + row["watts"] * around.rest["power"]["window_s"]  # type: ignore[index]
+    window = around.rest["power"]["window_s"]
+    return [
+        None if was is NEW else was + watts * window for was, watts in zip(before["joules"], now["watts"])
+    ]
 
 
-def _power_watts(row: Row, before: Row | None, around: Around) -> Any:
+def _power_watts(now: Cols, before: Cols, around: Around) -> list:
     """analysis.attribution's split: the host's active watts by the process's share of the
     CPU time every process used in the tick (the power rows' CPU seconds that moved)."""
     power = around.rest["power"]
-    moved = row["cpu_seconds"] - (before["cpu_seconds"] if before is not None else 0.0)
-    return power["host_watts"] * power["busy_ratio"] * moved / around.moved
+    active, moved = power["host_watts"] * power["busy_ratio"], around.moved
+    return [
+        active * (cpu - (0.0 if was is NEW else was)) / moved
+        for cpu, was in zip(now["cpu_seconds"], before["cpu_seconds"])
+    ]
 
 
-def _rps(row: Row, before: Row | None, around: Around) -> Any:
-    return rate(row["requests"], around.dt)  # over the tick, as analysis.red states it
+def _rps(now: Cols, before: Cols, around: Around) -> list:
+    return list(map(rate, now["requests"], repeat(around.dt)))  # over the tick, as analysis.red states it
 
 
-def _error_ratio(row: Row, before: Row | None, around: Around) -> Any:
-    return error_ratio(row["errors"], row["requests"])
+def _error_ratio(now: Cols, before: Cols, around: Around) -> list:
+    return list(map(error_ratio, now["errors"], now["requests"]))
 
 
-def _cpu_percent(row: Row, before: Row | None, around: Around) -> Any:
-    return 100.0 * max(row["cpu_seconds"] - before["cpu_seconds"], 0.0) / around.dt  # type: ignore[index]
+def _cpu_percent(now: Cols, before: Cols, around: Around) -> list:
+    dt = around.dt
+    return [
+        None if was is NEW else 100.0 * max(cpu - was, 0.0) / dt
+        for cpu, was in zip(now["cpu_seconds"], before["cpu_seconds"])
+    ]
 
 
 Predictions = dict[str, tuple[tuple[str, Predictor], ...]]
@@ -399,6 +453,59 @@ def _change(prev: Any, new: Any) -> Any:
     return cell
 
 
+def _changes(change: Callable[[Any, Any], Any], prevs: list, news: list) -> list:
+    """change(prev, new) for each pair; when every value is a float, an int, a list of ints
+    or (/2) counts by key (most columns), without a call a cell."""
+    kinds = set(map(type, prevs))
+    if len(kinds) == 1 and kinds == set(map(type, news)):
+        if int in kinds:
+            return list(map(sub, news, prevs))
+        if float in kinds:
+            scale = repeat(SCALE)
+            try:
+                a = list(map(round, map(mul, prevs, scale)))
+                b = list(map(round, map(mul, news, scale)))
+            except (OverflowError, ValueError):  # inf, nan: cell by cell
+                pass
+            else:
+                if list(map(truediv, a, scale)) == prevs and list(map(truediv, b, scale)) == news:
+                    return list(map(sub, b, a))
+        # two lists (or mappings) that differ with the same length (keys) are not empty
+        elif list in kinds and _int_items(prevs) and _int_items(news):
+            return [
+                0 if new == prev else {"d": list(map(sub, new, prev))} if len(new) == len(prev) else [new]
+                for prev, new in zip(prevs, news)
+            ]
+        elif (
+            dict in kinds
+            and change is _change
+            and _int_items(list(map(dict.values, prevs)))
+            and _int_items(list(map(dict.values, news)))
+        ):
+            return [
+                0
+                if new == prev
+                else {"m": list(map(sub, new.values(), prev.values()))}
+                if list(new) == list(prev)
+                else [new]
+                for prev, new in zip(prevs, news)
+            ]
+    return list(map(change, prevs, news))
+
+
+def _cells_text(cells: list) -> str:
+    """A column's cells of one frame as JSON, without the brackets. Most columns are whole
+    numbers (most of them 0): written as JSON writes them, without its encoder's set-up."""
+    if set(map(type, cells)) == {int}:
+        return ",".join(map(str, cells))
+    return _dumps(cells)[1:-1]
+
+
+def _int_items(collections: list) -> bool:
+    """Whether every item of every collection is an int (not a bool)."""
+    return set(map(type, chain.from_iterable(collections))) <= {int}
+
+
 def _changed(prev: Any, cell: Any) -> Any:
     """The reverse of _change."""
     kind = type(cell)
@@ -415,11 +522,24 @@ def _changed(prev: Any, cell: Any) -> Any:
     return prev + cell
 
 
-def _moved(i: int, rows: list[tuple[list, list | None]]) -> float:
-    """Column i's change summed over rows (now, before; before None: a new row, from 0); 0
-    when a cell is not a number (its predictions then miss, and cost bytes only)."""
+def _changed_all(prevs: list, cells: list) -> list:
+    """_changed for each pair of cells that are not 0; when every cell is a whole number and
+    every value before a float (or every one an int), at once."""
+    if set(map(type, cells)) == {int}:
+        kinds = set(map(type, prevs))
+        if kinds == {float}:
+            scale = repeat(SCALE)
+            return list(map(truediv, map(add, map(round, map(mul, prevs, scale)), cells), scale))
+        if kinds == {int}:
+            return list(map(add, prevs, cells))
+    return list(map(_changed, prevs, cells))
+
+
+def _moved(now: list, before: list) -> float:
+    """A column's change summed over the rows that changed (a new row's from 0); 0 when a
+    cell is not a number (its predictions then miss, and cost bytes only)."""
     try:
-        return sum(now[i] - (before[i] if before is not None else 0) for now, before in rows)
+        return sum(cell - (0 if was is NEW else was) for cell, was in zip(now, before))
     except TypeError:
         return 0.0
 
@@ -450,12 +570,37 @@ def _converter(name: str, hint: Any) -> Callable[[Any], Any]:
     return plain
 
 
-def _guess(predictor: Predictor, row: Row, before: Row | None, around: Around) -> Any:
+def _bulk(convert: Callable[[Any], Any]) -> Callable[[Any], list]:
+    """A converter over many values at once."""
+    if convert is _same:
+        return list
+    if convert is _round6:
+        return lambda values: list(map(round, values, repeat(6)))
+    return lambda values: list(map(convert, values))
+
+
+def _guesses(predictor: Predictor, now: Cols, before: Cols, around: Around, count: int) -> list:
+    """The predictor's value for each of the `count` rows (None for a row with nothing to
+    predict from), floats as snapshot.plain holds them."""
     try:
-        value = predictor(row, before, around)
-    except (KeyError, TypeError, ZeroDivisionError, AttributeError):  # nothing to predict from
-        return None
-    return round(value, 6) if type(value) is float else value  # as snapshot.plain holds it
+        values = predictor(now, before, around)
+    except PREDICTION_ERRORS:  # row by row: only the rows that raise have no prediction
+        values = []
+        for k in range(count):
+            try:
+                values += predictor(
+                    {name: [c[k]] for name, c in now.items()},
+                    {name: [c[k]] for name, c in before.items()},
+                    around,
+                )
+            except PREDICTION_ERRORS:
+                values.append(None)
+    return [round(v, 6) if type(v) is float else v for v in values]
+
+
+def _columns(cols: list[str], rows: list[list] | list[tuple]) -> Cols:
+    """Rows (lists of values in `cols` order) as columns."""
+    return dict(zip(cols, map(list, zip(*rows)))) if rows else {name: [] for name in cols}
 
 
 class _Table:
@@ -468,6 +613,7 @@ class _Table:
     values: Any  # slot -> its values, as the document holds them
     order: list[int] | None
     predicted: list[tuple[int, Predictor]]
+    moved_col: int | None
     change: Callable[[Any, Any], Any]  # the encoder's: a cell from its value before and now
 
     def _predicted(
@@ -480,27 +626,36 @@ class _Table:
         name = MOVED[codec_name].get(self.name)
         return self.cols.index(name) if name in self.cols else None
 
-    def _encode_predicted(
-        self, now: list, before: list | None, columns: list, j: int, around: Around
-    ) -> None:
-        """The predicted cells of the j-th row that changed, against their prediction."""
-        cols = self.cols
-        row = dict(zip(cols, now))
-        prev = None if before is None else dict(zip(cols, before))
-        for i, predictor in self.predicted:
-            guess = _guess(predictor, row, prev, around)
-            columns[i][j] = (
-                0 if type(now[i]) is type(guess) and now[i] == guess else self.change(guess, now[i])
-            )
+    def _moved_now(self, now: Cols, before: Cols, around: Around) -> None:
+        if self.moved_col is not None:
+            name = self.cols[self.moved_col]
+            around.moved = _moved(now[name], before[name])
 
-    def _decode_predicted(self, now: list, before: list | None, cells: Sequence, around: Around) -> None:
-        """The predicted cells of a row that changed, into `now`, in the order they were
-        predicted (a prediction may read a cell predicted before it)."""
-        cols = self.cols
-        row = dict(zip(cols, now))
-        prev = None if before is None else dict(zip(cols, before))
+    def _encode_predicted(self, nows: list[list], befores: list, columns: list, around: Around) -> None:
+        """The predicted cells of the rows that changed (befores: NEW in every cell of a new row),
+        against their prediction."""
+        cols, change = self.cols, self.change
+        now, before = _columns(cols, nows), _columns(cols, befores)
+        self._moved_now(now, before, around)
         for i, predictor in self.predicted:
-            now[i] = row[cols[i]] = _changed(_guess(predictor, row, prev, around), cells[i])
+            guesses = _guesses(predictor, now, before, around, len(nows))
+            columns[i] = [
+                0 if type(a) is type(g) and a == g else change(g, a) for g, a in zip(guesses, now[cols[i]])
+            ]
+
+    def _decode_predicted(self, nows: list[list], befores: list, cells: list[list], around: Around) -> None:
+        """The predicted cells of the rows that changed (cells: by column), into their rows,
+        a column at a time in the order they were predicted (a prediction may read a cell
+        predicted before it)."""
+        cols = self.cols
+        now, before = _columns(cols, nows), _columns(cols, befores)
+        self._moved_now(now, before, around)
+        for i, predictor in self.predicted:
+            got = now[cols[i]] = list(
+                map(_changed, _guesses(predictor, now, before, around, len(nows)), cells[i])
+            )
+            for row, value in zip(nows, got):
+                row[i] = value
 
 
 class _TableEncoder(_Table):
@@ -514,7 +669,8 @@ class _TableEncoder(_Table):
         self.row = attrgetter(*self.cols)
         self.ident = attrgetter(*spec.identity)
         hints = typing.get_type_hints(row_type)
-        self.plain = [_converter(name, hints.get(name)) for name in self.cols]
+        # how a column's values are held in the document, many values at once
+        self.bulk_plain = [_bulk(_converter(name, hints.get(name))) for name in self.cols]
         self.sort = [(self.cols.index(name), descending) for name, descending in spec.sort]
         names = [name for name, _ in PREDICTED[codec_name].get(self.name, ())]
         self.predicted = self._predicted(self.cols, names, codec_name)
@@ -567,74 +723,90 @@ class _TableEncoder(_Table):
             keys = list(zip(parents, keys))
         raws = list(map(self.row, rows))
         order = self._slots(keys, parents)
-        raw_of, values, plain_of = self.raw, self.values, self.plain
+        raw_of, values = self.raw, self.values
         befores = list(map(raw_of.__getitem__, order))
         changed = sorted(compress(zip(order, raws, befores), map(ne, befores, raws)))
         k = len(changed)
         columns: list[list[Any]] = [[0] * k for _ in self.cols]
-        prevs: list[list | None] = []
-        old: list[int] = []  # rows seen before, by their place in `changed`
-        for j, (slot, raw, before) in enumerate(changed):
+        slots, now_raws, was_raws = map(list, zip(*changed)) if changed else ([], [], [])
+        for slot, raw in zip(slots, now_raws):
             raw_of[slot] = raw
-            if before is None:  # a new row: every cell a literal
-                now = values[slot] = [convert(v) for convert, v in zip(plain_of, raw)]
-                for column, v in zip(columns, now):
-                    column[j] = [v]
-                prevs.append(None)
-            else:
-                old.append(j)
-                prevs.append(list(values[slot]) if self.predicted else None)
-        if old:  # column by column, only the cells that changed
-            olds = zip(*[changed[j][2] for j in old])
-            news = zip(*[changed[j][1] for j in old])
+        prevs: list[list | None] = (
+            [None if was is None else values[slot].copy() for slot, was in zip(slots, was_raws)]
+            if self.predicted
+            else []
+        )
+        if None in was_raws:  # new rows (a chunk's first frame: all): every cell a literal
+            fresh = list(compress(range(k), map(is_, was_raws, repeat(None))))
+            literals = [bulk(c) for bulk, c in zip(self.bulk_plain, zip(*map(now_raws.__getitem__, fresh)))]
+            for j, now in zip(fresh, zip(*literals)):
+                values[slots[j]] = list(now)
+            for i, new_values in enumerate(literals):
+                if len(fresh) == k:
+                    columns[i] = [[v] for v in new_values]
+                else:
+                    column = columns[i]
+                    for j, v in zip(fresh, new_values):
+                        column[j] = [v]
+        old = list(compress(range(k), map(is_not, was_raws, repeat(None))))  # by place in `changed`
+        if old:  # column by column, only the cells that changed, each column's at once
+            old_slots = list(map(slots.__getitem__, old))
+            olds = zip(*map(was_raws.__getitem__, old))
+            news = zip(*map(now_raws.__getitem__, old))
             for i, (was, now_col) in enumerate(zip(olds, news)):
                 flags = list(map(ne, was, now_col))
                 if True not in flags:
                     continue
-                convert, column = plain_of[i], columns[i]
-                against_before = i not in self.guessed  # else against its prediction, below
-                for at in compress(range(len(old)), flags):
-                    j = old[at]
-                    row = values[changed[j][0]]
-                    v = convert(now_col[at])
-                    if against_before:
-                        column[j] = self.change(row[i], v)
+                rows = list(map(values.__getitem__, compress(old_slots, flags)))
+                now_values = self.bulk_plain[i](compress(now_col, flags))
+                if i not in self.guessed:  # else against its prediction, below
+                    cells = _changes(self.change, list(map(itemgetter(i), rows)), now_values)
+                    if len(cells) == k:  # every row changed here
+                        columns[i] = cells
+                    else:
+                        column = columns[i]
+                        for j, cell in zip(compress(old, flags), cells):
+                            column[j] = cell
+                for row, v in zip(rows, now_values):
                     row[i] = v
         if self.predicted:
-            if self.moved_col is not None:
-                around.moved = _moved(
-                    self.moved_col, [(values[slot], prevs[j]) for j, (slot, _, _) in enumerate(changed)]
-                )
-            for j, (slot, _, _) in enumerate(changed):
-                self._encode_predicted(values[slot], prevs[j], columns, j, around)
-        slots = [slot for slot, _, _ in changed]
-        slots = [b - a for a, b in zip([0, *slots], slots)]  # ascending: the gaps are small numbers
-        dumps = json.dumps
+            nows = list(map(values.__getitem__, slots))
+            new = [NEW] * len(self.cols)
+            self._encode_predicted(nows, [new if prev is None else prev for prev in prevs], columns, around)
+        slots = list(map(sub, slots, [0, *slots]))  # ascending: the gaps are small numbers
         self.counts.append(len(slots))
         if slots:
-            self.changed_slots.append(dumps(slots, separators=(",", ":"))[1:-1])
+            self.changed_slots.append(",".join(map(str, slots)))
             for pieces, column in zip(self.cells, columns):
-                pieces.append(dumps(column, separators=(",", ":"))[1:-1])
+                pieces.append(_cells_text(column))
         self.orders.append(self._order(order, parent_order))
         return order
 
-    def _in_sort(self, order: list[int]) -> bool:
-        """Whether the rows are in sort_slots' order of their stored values, told without
-        sorting (most frames: the analysis sorted them so): a table of the frame whose sort
-        keys, the slot last, rise strictly from row to row. Numbers only (a descending column
-        is negated); anything else (a child table, None, a string, NaN) is left to sort_slots."""
-        if self.of or len(order) < 2:
-            return False
+    def _sorted(self, order: list[int], parent_order: Sequence[int]) -> list[int]:
+        """sort_slots' order of the rows (of their stored values), [] when they do not sort.
+        When every sort column holds numbers (or, sorted ascending, strings), by one sort of
+        key tuples (a descending column negated, a child's parent's place first, the slot
+        last: a total order, so the same list as sort_slots' stable sorts), started from the
+        frame's own order, which is nearly sorted: a few comparisons a row."""
         rows = list(map(self.values.__getitem__, order))
+        keys = []
+        for i, descending in self.sort:
+            key = list(map(itemgetter(i), rows))
+            kinds = set(map(type, key))
+            if not (kinds <= _NUMBERS or (kinds == {str} and not descending)) or any(map(ne, key, key)):
+                break  # None, NaN, a descending string, a list...: sort_slots says
+            keys.append(list(map(neg, key)) if descending else key)
+        else:
+            if self.of:
+                where = {slot: k for k, slot in enumerate(parent_order)}
+                if where:
+                    keys.insert(0, list(map(where.get, map(self.parent_slots.__getitem__, order))))
+            if None not in (keys[0] if keys else ()):
+                return list(map(itemgetter(-1), sorted(zip(*keys, order))))
         try:
-            keys = [
-                [-row[i] for row in rows] if descending else [row[i] for row in rows]
-                for i, descending in self.sort
-            ]
-        except TypeError:
-            return False
-        keyed = list(zip(*keys, order))
-        return all(map(lt, keyed, keyed[1:]))
+            return sort_slots(order, self.sort, self.values, self.parent_slots, parent_order)
+        except (TypeError, KeyError):  # a None among the sorted columns
+            return []
 
     def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
         """The frame's order of rows. For a table the analysis sorts by its own columns: the
@@ -647,28 +819,25 @@ class _TableEncoder(_Table):
         now, was = set(order), self.present
         self.present = now
         if self.sort:
-            if self._in_sort(order):
-                guess, fixes = order, []
-            else:
-                try:
-                    guess = sort_slots(now, self.sort, self.values, self.parent_slots, parent_order)
-                except TypeError:  # a None among the sorted columns
-                    guess = []
-                place = {slot: i for i, slot in enumerate(guess)}
-                fixes = [x for i, slot in enumerate(order) if place[slot] != i for x in (i, place[slot] - i)]
+            guess = self._sorted(order, parent_order)
             if len(guess) == len(order):
+                fixes: list[int] = []
+                if guess != order:
+                    place = dict(zip(guess, range(len(guess))))
+                    for i in compress(range(len(order)), map(ne, order, guess)):
+                        fixes += (i, place[order[i]] - i)
                 if len(fixes) < len(order):
                     same = now == was and fixes == self._fixes
                     self._fixes = fixes
                     if same:
                         return "null"
                     entry = {"a": sorted(now - was), "g": sorted(was - now), "x": fixes}
-                    return json.dumps(entry, separators=(",", ":"))
+                    return _dumps(entry)
         explicit_before = self._fixes is None
         self._fixes = None
         if order == before and explicit_before:
             return "null"
-        return json.dumps(order, separators=(",", ":"))
+        return _dumps(order)
 
     def text(self) -> str:
         head = {
@@ -682,7 +851,7 @@ class _TableEncoder(_Table):
             "predicted": [self.cols[i] for i, _ in self.predicted],
         }
         return (
-            json.dumps(head, separators=(",", ":"))[:-1]
+            _dumps(head)[:-1]
             + ',"s":['
             + ",".join(self.changed_slots)
             + '],"c":['
@@ -748,7 +917,7 @@ class ChunkEncoder:
             if len(table.counts) == n:  # no rows this frame (its section or parent is gone)
                 table.add((), [] if table.of else None, (), around)
         part = {"k": rest} if self._last_rest is None else codec.diff(self._last_rest, rest)
-        self._rest.append(json.dumps(part, separators=(",", ":")))
+        self._rest.append(_dumps(part))
         self._last_rest = rest
         self.times.append(frame.taken_at)
         self._durations.append(round(frame.duration_s, 3))
@@ -760,7 +929,7 @@ class ChunkEncoder:
         if self.codec != V1:
             head["cd"] = self._derived
         text = (
-            json.dumps(head, separators=(",", ":"))[:-1]
+            _dumps(head)[:-1]
             + ',"r":['
             + ",".join(self._rest)
             + '],"tables":{'
@@ -806,33 +975,36 @@ class _TableDecoder(_Table):
         self.at = 0  # the next changed row to apply
 
     def step(self, frame: int, around: Around) -> None:
-        values, slots, guessed = self.values, self.slots, self.guessed
-        columns = range(len(self.cols))
+        """The frame's changed rows into the table's state, a column at a time (as the
+        encoder wrote them)."""
+        values, guessed = self.values, self.guessed
         start = self.at
         end = start + self.counts[frame]
-        slot = 0
-        pending: list[tuple[list, list | None, Sequence]] = []
-        rows = zip(*[column[start:end] for column in self.columns]) if end > start else ()
-        for p, row in zip(range(start, end), rows):
-            slot += slots[p]
-            prev = values.get(slot)
-            if prev is None:  # a new row: literals
-                now = [None if i in guessed else cell[0] for i, cell in enumerate(row)]
-            else:  # most cells are 0 (the same): only the others are worked out
-                now = prev.copy()
-                for i in compress(columns, row):
-                    if i not in guessed:
-                        now[i] = _changed(prev[i], row[i])
-            if guessed:  # predicted cells are against their prediction, not the row before
-                for i in guessed:
-                    now[i] = None
-                pending.append((now, prev, row))
-            values[slot] = now
-        if pending:  # once every changed row has its other cells, as the encoder predicted them
-            if self.moved_col is not None:
-                around.moved = _moved(self.moved_col, [(now, prev) for now, prev, _ in pending])
-            for now, prev, cells_of_row in pending:
-                self._decode_predicted(now, prev, cells_of_row, around)
+        if end > start:
+            cells = [column[start:end] for column in self.columns]
+            slots = list(accumulate(self.slots[start:end]))  # gaps from 0
+            prevs = list(map(values.get, slots))
+            nows: list[list] = [[] if prev is None else prev.copy() for prev in prevs]
+            old = list(compress(range(len(slots)), nows))
+            if len(old) < len(slots):  # new rows: literals
+                for j in compress(range(len(slots)), map(is_, prevs, repeat(None))):
+                    nows[j] = [None if i in guessed else column[j][0] for i, column in enumerate(cells)]
+            for i, column in enumerate(cells):  # most cells are 0 (the same): only the others
+                if i in guessed:  # against their prediction, not the row before: below
+                    continue
+                changed = list(compress(old, map(column.__getitem__, old)))
+                if changed:
+                    rows = list(map(nows.__getitem__, changed))
+                    got = _changed_all(list(map(itemgetter(i), rows)), list(map(column.__getitem__, changed)))
+                    for row, value in zip(rows, got):
+                        row[i] = value
+            if guessed:  # once every changed row has its other cells, as the encoder predicted them
+                for row in nows:
+                    for i in guessed:
+                        row[i] = None
+                new = [NEW] * len(self.cols)
+                self._decode_predicted(nows, [new if prev is None else prev for prev in prevs], cells, around)
+            values.update(zip(slots, nows))
         self.at = end
         entry = self.orders[frame]
         if isinstance(entry, dict):
