@@ -43,7 +43,7 @@ class Timeline:
         self._chunks: list[Chunk] = []
         self._indexed = float("-inf")
         self._decoded: OrderedDict[int, Decoded] = OrderedDict()
-        self._bar: tuple[list[Chunk], int, float, str] | None = None  # chunks, width, now, line
+        self._bar: tuple[tuple, float, str] | None = None  # (chunks and width, now, line)
 
     def chunks(self) -> list[Chunk]:
         if self.clock() - self._indexed > INDEX_TTL_S:
@@ -153,10 +153,12 @@ class Timeline:
             return ""
         start = chunks[0].start
         span = max(now - start, 1.0)
+        # the list is read again every INDEX_TTL_S, most often the same chunks
+        held = (len(chunks), chunks[0].id, chunks[-1].id, chunks[-1].end, width)
         made = self._bar
-        if made is None or made[0] is not chunks or made[1] != width or abs(now - made[2]) * width > span / 2:
-            made = self._bar = (chunks, width, now, _bar_line(chunks, width, start, span))
-        line = made[3]
+        if made is None or made[0] != held or abs(now - made[1]) * width > span / 2:
+            made = self._bar = (held, now, _bar_line(chunks, width, start, span))
+        line = made[2]
         marker = min(max(int((at - start) / span * width), 0), width - 1)
         return f"[$success]{line[:marker]}[/][reverse b]▼[/][$success]{line[marker + 1 :]}[/]"
 

@@ -186,6 +186,7 @@ class ReplayMixin(Screen[None]):
     def time_typed(self, text: str) -> None:
         answer = self._time_answer
         if answer is not None and self.time_box.display:
+            self._time_answer = None  # answered: what it shows is being sought
             answer(text.strip())
 
     def close_time_prompt(self) -> None:
@@ -220,8 +221,10 @@ class ReplayMixin(Screen[None]):
     def _goto_typed(self, text: str) -> None:
         target = self._typed_time(text, "go to")
         if target is not None:
-            # the prompt stays until the frame is found and closes as it is drawn: the
-            # panes are painted once, and the reading does not share the CPU with a repaint
+            # the prompt stays, showing what is sought, until the frame is found, and closes
+            # (the focus back on the pane) in the paint of that frame: Textual repaints the
+            # whole screen when the focus moves, so moving it now would paint every pane
+            # once more while the seek reads
             self._seek(lambda timeline: timeline.frame_at(target))
 
     def action_live(self) -> None:
@@ -296,7 +299,8 @@ class ReplayMixin(Screen[None]):
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
         self.seeking = False
-        self.close_time_prompt()
+        if self._time_answer is None:  # not a prompt opened again since
+            self.close_time_prompt()
         frame = message.frame
         if frame is None:
             self.console.render_frame()  # what a repaint skipped while seeking

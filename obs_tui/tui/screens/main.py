@@ -222,7 +222,8 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
     def close_prompt(self, box: Input) -> None:
         box.display = False
         self.keys.display = True
-        self.focus_shown_pane()
+        if self.focused is box:
+            self.focus_shown_pane()
 
     def focus_pane(self, index: int) -> None:
         self.focused_pane = index % len(PANES)
