@@ -16,8 +16,10 @@ Reported:
   seek      a 24 h store is built from the recorded chunks (the same frames shifted in time);
             then for --seek random seconds of those 24 h: Timeline.frame_at alone, and in the
             console (Textual Pilot) from `g`, the typed time and Enter until the screen update
-            that shows the frame is made; and Timeline.frame_at over the same 24 h written by
-            the previous column codec (cols+zstd/1). Median and worst, in ms.
+            that shows the frame is made, with the CPU time that took (all threads, and the
+            UI thread's alone: what the console adds to the reading); and Timeline.frame_at
+            over the same 24 h written by the previous column codec (cols+zstd/1). Median and
+            worst, in ms.
   floors    what no change to the decoding or the shredding can go under in this design:
             reading, decompressing and parsing a seek's chunk; compressing the chunk's texts.
 Beside each figure, the same recorded frames encoded again by the previous codecs.

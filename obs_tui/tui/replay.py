@@ -109,11 +109,12 @@ class ReplayMixin(Screen[None]):
     _time_answer: Callable[[str], None] | None = None
     compare_then: Frame | None = None  # compare on: the earlier frame the panes' changes are against
     # a seek is being read: the frame on screen is about to be replaced, so neither a live
-    # frame nor the return from the `g` prompt repaints it meanwhile (each repaint would take
+    # frame nor the return from another screen repaints it meanwhile (each repaint would take
     # the UI thread, and the GIL, from the reading)
     seeking = False
     seeks_shown = 0  # how many seeks' frames were painted (a repaint they made obsolete is skipped)
     history_of: Frame | None = None  # the replayed frame whose history app.history holds
+    history_on_hold = False  # its reading stopped while the `g` prompt is open
 
     @property
     def console(self) -> ObsApp:
@@ -193,6 +194,11 @@ class ReplayMixin(Screen[None]):
         if self.time_box.display:
             self._time_answer = None
             self.close_prompt(self.time_box)
+        if self.history_on_hold:  # closed without a seek: the frame shown still wants it
+            self.history_on_hold = False
+            frame = self.console.frame
+            if frame is not None and self.history_of is not frame:
+                self._read_history(frame)
 
     def _typed_time(self, text: str, title: str) -> float | None:
         """The time typed, or None (the prompt closed; a bad time said why)."""
@@ -216,6 +222,11 @@ class ReplayMixin(Screen[None]):
         if self.timeline() is None:
             self._no_history()
             return
+        # the sparklines' history of the frame shown is not wanted while another is asked
+        # for: its reading (whole chunks, which a cancel does not stop halfway) would still
+        # share the CPU with the seek after Enter
+        self.workers.cancel_group(self, "replay-history")
+        self.history_on_hold = True
         self.ask_time("go to: 14:05, -10m or ISO 8601; Enter goes, Esc cancels", self._goto_typed)
 
     def _goto_typed(self, text: str) -> None:
@@ -282,6 +293,7 @@ class ReplayMixin(Screen[None]):
         # the sparklines' history of the frame shown before: not wanted any more, and it
         # would share the CPU with finding the next one
         self.workers.cancel_group(self, "replay-history")
+        self.history_on_hold = False
         self.seeking = True
         self._seek_worker(timeline, find, after, ticks)
 
@@ -308,10 +320,11 @@ class ReplayMixin(Screen[None]):
             self.app.notify(message.why, title="replay", severity="warning")
             return
         app = self.console
-        app.show_recorded(frame, self._history_at(frame, message))
+        app.show_recorded(frame, self._history_at(frame, message))  # the header and panes
         self.seeks_shown += 1
         self.show_timebar(True)
-        self.render_header()
+        if app.paused or app.screen is not self:  # what show_recorded did not paint
+            self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up
         # to HISTORY_FRAMES frames, which must not hold up the frame asked for
         self.set_timer(HISTORY_DELAY_S, lambda: self._read_history(frame))
@@ -338,6 +351,8 @@ class ReplayMixin(Screen[None]):
 
     def _read_history(self, frame: Frame) -> None:
         timeline = self.timeline()
+        if self.seeking or self.history_on_hold:  # another frame is sought, or about to be
+            return
         if timeline is not None and self.console.replaying and self.console.frame is frame:
             self._history_worker(timeline, frame)
 

@@ -131,8 +131,8 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         self.app.call_after_refresh(self._repaint_unless_seeking, self.seeks_shown)
 
     def _repaint_unless_seeking(self, seeks_shown: int) -> None:
-        """After another screen (live frames came meanwhile), unless the `g` prompt that just
-        closed started a seek, whose frame replaces this one or already has."""
+        """After another screen (live frames came meanwhile), unless a seek is under way or
+        painted since, whose frame replaces this one or already has."""
         if not self.seeking and self.seeks_shown == seeks_shown:
             self.console.render_frame()
 
