@@ -58,6 +58,7 @@ TEST_MARKS = {
     "test_tui_habits::test_under_sudo_the_invoking_user_writes_their_own_state": ("slow",),
     "test_history_replay::test_compare_at_80x24_keeps_the_change_columns_first": ("slow",),
     "test_history_replay::test_compare_adds_change_columns_to_the_panes": ("slow",),
+    "test_history_replay::test_a_step_moves_the_sparklines_history_a_jump_shows_none_until_read": ("slow",),
     "test_tui::test_choosing_a_host_names_it_only_with_its_own_numbers": ("slow",),
     "test_tui::test_requests_detail_shows_energy_per_request": ("slow",),
     "test_history_store::test_retention_by_size_shrinks_the_file": ("slow",),

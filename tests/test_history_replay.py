@@ -122,6 +122,37 @@ async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
 
 
 @aio
+async def test_a_step_moves_the_sparklines_history_a_jump_shows_none_until_read(tmp_path):
+    """A step of one tick paints at once with the history it had moved by that tick (what
+    reading it gives); a jump paints with no history, never another moment's, until read."""
+    store, now = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _back_one_tick(pilot, app)
+        await _until(pilot, lambda: app.main.history_of is app.frame and app.history.frames > 30)
+        read, before = app.history, app.frame
+        await pilot.press("left_square_bracket")
+        await _until(pilot, lambda: app.frame is not before)
+        stepped = app.history
+        assert stepped.frames == read.frames - 1 and app.main.history_of is app.frame
+        await _until(pilot, lambda: app.history is not stepped)  # the frame's own history, read
+        assert stepped._series and stepped._series.keys() <= app.history._series.keys()
+        for (metric, key), series in stepped._series.items():
+            assert list(series) == list(app.history.get(metric, key))[-len(series) :], (metric, key)
+        target = int(now - 3630)
+        await pilot.press("g", *time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(target)), "enter")
+        await _until(pilot, lambda: app.frame.taken_at < now - 3000)
+        assert app.history.frames == 0 and not app.history.get("rps", app.frame.red.services[0].key)
+        # g holds the reading back (it would share the CPU with the next seek); Esc: read it
+        await pilot.press("g")
+        assert app.main.history_on_hold and app.main.time_box.display
+        await pilot.press("escape")
+        assert not app.main.time_box.display and app.focused is app.main.pane.table
+        await _until(pilot, lambda: app.history.frames > 0 and app.main.history_of is app.frame)
+    store.close()
+
+
+@aio
 async def test_compare_adds_change_columns_to_the_panes(tmp_path):
     """c: the panes get change columns against the frame an hour before the one shown, sorted
     by the biggest movers, and the header says since when; c again: off, the sort as before."""

@@ -232,7 +232,7 @@ async def test_slash_filters_focused_pane_enter_keeps_escape_clears():
         assert sorted(power.table.keys[1:]) == [2700, 2701]
         await pilot.press("enter")
         await pilot.pause()
-        assert not app.main.query_one("#filter").has_class("-show")
+        assert not app.main.query_one("#filter").display
         assert sorted(power.table.keys[1:]) == [2700, 2701]  # kept
         assert "filter: gunicorn" in power.border_subtitle
         await pilot.press("escape")

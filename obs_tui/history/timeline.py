@@ -43,6 +43,7 @@ class Timeline:
         self._chunks: list[Chunk] = []
         self._indexed = float("-inf")
         self._decoded: OrderedDict[int, Decoded] = OrderedDict()
+        self._bar: tuple[tuple, float, str] | None = None  # (chunks and width, now, line)
 
     def chunks(self) -> list[Chunk]:
         if self.clock() - self._indexed > INDEX_TTL_S:
@@ -144,23 +145,35 @@ class Timeline:
 
     def bar(self, width: int, at: float, now: float) -> str:
         """A line of markup `width` cells wide from the oldest frame to now: recorded time as
-        a line, gaps as blanks, the frame shown as a marker."""
+        a line, gaps as blanks, the frame shown as a marker. The line is made again only when
+        the chunks or the width changed, or now moved the cells by half of one: it is drawn
+        at every seek and every live tick."""
         chunks = self.chunks()
         if not chunks or width < 10:
             return ""
         start = chunks[0].start
         span = max(now - start, 1.0)
-        cells = [" "] * width
-
-        def cell(t: float) -> int:
-            return min(max(int((t - start) / span * width), 0), width - 1)
-
-        for chunk in chunks:
-            for i in range(cell(chunk.start), cell(chunk.end) + 1):
-                cells[i] = "━"
-        for gap in gaps(chunks):
-            for i in range(cell(gap.start) + 1, cell(gap.end)):
-                cells[i] = " "
-        marker = cell(at)
-        line = "".join(cells)
+        # the list is read again every INDEX_TTL_S, most often the same chunks
+        held = (len(chunks), chunks[0].id, chunks[-1].id, chunks[-1].end, width)
+        made = self._bar
+        if made is None or made[0] != held or abs(now - made[1]) * width > span / 2:
+            made = self._bar = (held, now, _bar_line(chunks, width, start, span))
+        line = made[2]
+        marker = min(max(int((at - start) / span * width), 0), width - 1)
         return f"[$success]{line[:marker]}[/][reverse b]▼[/][$success]{line[marker + 1 :]}[/]"
+
+
+def _bar_line(chunks: list[Chunk], width: int, start: float, span: float) -> str:
+    cells = [" "] * width
+
+    def cell(t: float) -> int:
+        return min(max(int((t - start) / span * width), 0), width - 1)
+
+    for chunk in chunks:
+        first, last = cell(chunk.start), cell(chunk.end)
+        cells[first : last + 1] = "━" * (last - first + 1)
+    for gap in gaps(chunks):
+        first, last = cell(gap.start) + 1, cell(gap.end)
+        if last > first:
+            cells[first:last] = " " * (last - first)
+    return "".join(cells)

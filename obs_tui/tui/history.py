@@ -21,6 +21,23 @@ class History:
         self._seen: set[tuple[str, Hashable]] = set()
         self.frames = 0
 
+    def copy(self) -> History:
+        other = History(self.keep)
+        other._series = {k: series.copy() for k, series in self._series.items()}
+        other._seen = set(self._seen)
+        other.frames = self.frames
+        return other
+
+    def without_newest(self) -> History:
+        """The history as it was one frame before (replay's step back): the newest sample of
+        each series dropped; series of keys the newest frame no longer had stay gone."""
+        other = self.copy()
+        for series in other._series.values():
+            if series:
+                series.pop()
+        other.frames = max(self.frames - 1, 0)
+        return other
+
     def get(self, metric: str, key: Hashable = None) -> deque:
         return self._series.get((metric, key)) or deque()
 

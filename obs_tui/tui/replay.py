@@ -16,10 +16,12 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, cast
 
 from textual import work
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from obs_tui.analysis.compare import Change, compare
@@ -44,18 +46,24 @@ BINDINGS = [
     Binding("right_square_bracket", "replay_step(1)", "forward one tick", id="replay-forward"),
     Binding("left_curly_bracket", "replay_seconds(-60)", "back one minute", id="replay-back-minute"),
     Binding("right_curly_bracket", "replay_seconds(60)", "forward one minute", id="replay-forward-minute"),
-    Binding("g", "replay_goto", "go to a time", id="replay-goto"),
+    # g and C open the prompt before the keys after them are routed (priority): typed in one
+    # burst ("g14:05⏎" in one read over a slow link) the time goes into the prompt, not to
+    # the panes' keys; in a text box they are letters (the actions skip themselves)
+    Binding("g", "replay_goto", "go to a time", id="replay-goto", priority=True),
     Binding("L", "live", "back to live", id="live"),
     Binding("c", "compare", "changes since 1 h before (again: off)", id="compare"),
-    Binding("C", "compare_at", "changes since a chosen time", id="compare-at"),
+    Binding("C", "compare_at", "changes since a chosen time", id="compare-at", priority=True),
 ]
 
 
 class ReplayFrame(Message):
-    def __init__(self, frame: Frame | None, why: str = "") -> None:
+    def __init__(
+        self, frame: Frame | None, why: str = "", after: Frame | None = None, ticks: int = 0
+    ) -> None:
         super().__init__()
         self.frame = frame
         self.why = why
+        self.after, self.ticks = after, ticks  # a step: `ticks` recorded ticks from `after`
 
 
 class ReplayHistory(Message):
@@ -96,19 +104,29 @@ class ReplayMixin(Screen[None]):
     """Replay and compare for the main screen (see the module docstring)."""
 
     timebar: TextLine
+    time_box: Input  # the prompt for g's and C's time, in place of the key line
     _timeline: Timeline | None = None
+    _time_answer: Callable[[str], None] | None = None
     compare_then: Frame | None = None  # compare on: the earlier frame the panes' changes are against
     # a seek is being read: the frame on screen is about to be replaced, so neither a live
-    # frame nor the return from the `g` prompt repaints it meanwhile (each repaint would take
+    # frame nor the return from another screen repaints it meanwhile (each repaint would take
     # the UI thread, and the GIL, from the reading)
     seeking = False
     seeks_shown = 0  # how many seeks' frames were painted (a repaint they made obsolete is skipped)
+    history_of: Frame | None = None  # the replayed frame whose history app.history holds
+    history_on_hold = False  # its reading stopped while the `g` prompt is open
 
     @property
     def console(self) -> ObsApp:
         return cast("ObsApp", self.app)
 
     def render_header(self) -> None:
+        raise NotImplementedError
+
+    def open_prompt(self, box: Input) -> None:
+        raise NotImplementedError
+
+    def close_prompt(self, box: Input) -> None:
         raise NotImplementedError
 
     # ---- where the recorded frames come from ---------------------------------------------------
@@ -140,7 +158,7 @@ class ReplayMixin(Screen[None]):
             app.bell()  # live is the newest there is
             return
         if app.replaying:
-            self._seek(lambda timeline: timeline.step(shown, ticks))
+            self._seek(lambda timeline: timeline.step(shown, ticks), shown, ticks)
         else:  # from live: the newest recorded tick is one back
             self._seek(lambda timeline: timeline.step(timeline.frame_at(shown.taken_at) or shown, ticks + 1))
 
@@ -154,28 +172,76 @@ class ReplayMixin(Screen[None]):
         target = label_time(app.frame) + seconds
         self._seek(lambda timeline: timeline.frame_at(target))
 
+    # ---- the prompt for a time --------------------------------------------------------------
+    # A line in place of the key line, as the filter's, not a screen over the panes: closing
+    # a screen repaints all of them (twice: Textual lays the screen out again once the closed
+    # one's widgets are gone), and a seek's frame is about to repaint them anyway.
+
+    def ask_time(self, prompt: str, answer: Callable[[str], None]) -> None:
+        box = self.time_box
+        self._time_answer = answer
+        box.value = ""
+        box.placeholder = prompt
+        self.open_prompt(box)
+
+    def time_typed(self, text: str) -> None:
+        answer = self._time_answer
+        if answer is not None and self.time_box.display:
+            self._time_answer = None  # answered: what it shows is being sought
+            answer(text.strip())
+
+    def close_time_prompt(self) -> None:
+        if self.time_box.display:
+            self._time_answer = None
+            self.close_prompt(self.time_box)
+        if self.history_on_hold:  # closed without a seek: the frame shown still wants it
+            self.history_on_hold = False
+            frame = self.console.frame
+            if frame is not None and self.history_of is not frame:
+                self._read_history(frame)
+
+    def _typed_time(self, text: str, title: str) -> float | None:
+        """The time typed, or None (the prompt closed; a bad time said why)."""
+        if not text:
+            self.close_time_prompt()
+            return None
+        try:
+            return parse_time(text, self.console.clock())
+        except ValueError as exc:
+            self.close_time_prompt()
+            self.app.bell()
+            self.app.notify(str(exc), title=title, severity="error")
+            return None
+
+    def _typing(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+
     def action_replay_goto(self) -> None:
+        self._typing()
         if self.timeline() is None:
             self._no_history()
             return
-        from obs_tui.tui.screens.goto import GotoScreen
+        # the sparklines' history of the frame shown is not wanted while another is asked
+        # for: its reading (whole chunks, which a cancel does not stop halfway) would still
+        # share the CPU with the seek after Enter
+        self.workers.cancel_group(self, "replay-history")
+        self.history_on_hold = True
+        self.ask_time("go to: 14:05, -10m or ISO 8601; Enter goes, Esc cancels", self._goto_typed)
 
-        self.app.push_screen(GotoScreen("go to (14:05, -10m, ISO 8601; L: live)"), self._goto_typed)
-
-    def _goto_typed(self, text: str | None) -> None:
-        if not text:
-            return
-        try:
-            target = parse_time(text, self.console.clock())
-        except ValueError as exc:
-            self.app.bell()
-            self.app.notify(str(exc), title="go to", severity="error")
-            return
-        self._seek(lambda timeline: timeline.frame_at(target))
+    def _goto_typed(self, text: str) -> None:
+        target = self._typed_time(text, "go to")
+        if target is not None:
+            # the prompt stays, showing what is sought, until the frame is found, and closes
+            # (the focus back on the pane) in the paint of that frame: Textual repaints the
+            # whole screen when the focus moves, so moving it now would paint every pane
+            # once more while the seek reads
+            self._seek(lambda timeline: timeline.frame_at(target))
 
     def action_live(self) -> None:
         if not self.console.replaying:
             return
+        self.history_of = None
         self.console.show_live()
         self.show_timebar(False)
         self.render_header()
@@ -200,28 +266,26 @@ class ReplayMixin(Screen[None]):
         return {c.key: c for c in compare(self.compare_then, frame)}
 
     def action_compare_at(self) -> None:
+        self._typing()
         if self.timeline() is None:
             self._no_history()
             return
-        from obs_tui.tui.screens.goto import GotoScreen
+        self.ask_time(
+            "compare with: 14:05, -1h or ISO 8601; Enter compares, Esc cancels", self._compare_typed
+        )
 
-        self.app.push_screen(GotoScreen("compare with (14:05, -1h, ISO 8601)"), self._compare_typed)
-
-    def _compare_typed(self, text: str | None) -> None:
+    def _compare_typed(self, text: str) -> None:
+        target = self._typed_time(text, "compare")
         frame = self.console.frame
-        if not text or frame is None:
-            return
-        try:
-            target = parse_time(text, self.console.clock())
-        except ValueError as exc:
-            self.app.bell()
-            self.app.notify(str(exc), title="compare", severity="error")
-            return
-        self._compare(frame, target)
+        self.close_time_prompt()
+        if target is not None and frame is not None:
+            self._compare(frame, target)
 
     # ---- workers and their answers ------------------------------------------------------------
 
-    def _seek(self, find: Callable[[Timeline], Frame | None]) -> None:
+    def _seek(
+        self, find: Callable[[Timeline], Frame | None], after: Frame | None = None, ticks: int = 0
+    ) -> None:
         timeline = self.timeline()
         if timeline is None:
             self._no_history()
@@ -229,20 +293,26 @@ class ReplayMixin(Screen[None]):
         # the sparklines' history of the frame shown before: not wanted any more, and it
         # would share the CPU with finding the next one
         self.workers.cancel_group(self, "replay-history")
+        self.history_on_hold = False
         self.seeking = True
-        self._seek_worker(timeline, find)
+        self._seek_worker(timeline, find, after, ticks)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
-    def _seek_worker(self, timeline: Timeline, find: Callable[[Timeline], Frame | None]) -> None:
+    def _seek_worker(
+        self, timeline: Timeline, find: Callable[[Timeline], Frame | None], after: Frame | None, ticks: int
+    ) -> None:
         try:
             frame = find(timeline)
         except Exception as exc:  # a store that fails to read says so; the console stays up
             self.post_message(ReplayFrame(None, f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(ReplayFrame(frame, "" if frame is not None else "nothing recorded there"))
+        why = "" if frame is not None else "nothing recorded there"
+        self.post_message(ReplayFrame(frame, why, after, ticks))
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
         self.seeking = False
+        if self._time_answer is None:  # not a prompt opened again since
+            self.close_time_prompt()
         frame = message.frame
         if frame is None:
             self.console.render_frame()  # what a repaint skipped while seeking
@@ -250,16 +320,39 @@ class ReplayMixin(Screen[None]):
             self.app.notify(message.why, title="replay", severity="warning")
             return
         app = self.console
-        app.show_recorded(frame)
+        app.show_recorded(frame, self._history_at(frame, message))  # the header and panes
         self.seeks_shown += 1
         self.show_timebar(True)
-        self.render_header()
+        if app.paused or app.screen is not self:  # what show_recorded did not paint
+            self.render_header()
         # the frame first, the sparklines' history a moment later: building it decodes up
         # to HISTORY_FRAMES frames, which must not hold up the frame asked for
         self.set_timer(HISTORY_DELAY_S, lambda: self._read_history(frame))
 
+    def _history_at(self, frame: Frame, message: ReplayFrame) -> History:
+        """The sparklines' history for a frame just found, as far as it is known without
+        reading: a step of one tick from a frame whose history is held moves that history
+        by the tick; otherwise none yet (never another moment's), until it is read."""
+        app = self.console
+        after, ticks = message.after, message.ticks
+        known = after is not None and self.history_of is after and app.frame is after
+        self.history_of = frame
+        if known and after is not None:
+            if frame.taken_at == after.taken_at:  # the first or last frame recorded
+                return app.history
+            if ticks == 1:
+                history = app.history.copy()
+                history.record(frame)
+                return history
+            if ticks == -1:
+                return app.history.without_newest()
+        self.history_of = None
+        return History()
+
     def _read_history(self, frame: Frame) -> None:
         timeline = self.timeline()
+        if self.seeking or self.history_on_hold:  # another frame is sought, or about to be
+            return
         if timeline is not None and self.console.replaying and self.console.frame is frame:
             self._history_worker(timeline, frame)
 
@@ -276,6 +369,7 @@ class ReplayMixin(Screen[None]):
     def on_replay_history(self, message: ReplayHistory) -> None:
         app = self.console
         if app.replaying and app.frame is message.frame:
+            self.history_of = message.frame
             app.show_recorded(message.frame, message.history)
 
     def _compare(self, now: Frame, at: float) -> None:

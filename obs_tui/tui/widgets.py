@@ -25,7 +25,8 @@ class TextLine(Widget):
         super().__init__(id=id, classes=classes)
         markup = printable(markup)
         self._markup = markup
-        self._plain = Content.from_markup(markup).plain
+        self._content = Content.from_markup(markup)  # parsed once, drawn at every repaint
+        self._plain = self._content.plain
 
     @property
     def markup(self) -> str:
@@ -38,7 +39,8 @@ class TextLine(Widget):
             return False
         old = len(self._plain)
         self._markup = markup
-        self._plain = Content.from_markup(markup).plain
+        self._content = Content.from_markup(markup)
+        self._plain = self._content.plain
         # Repaint only as far as the longer of the old and new text: Textual writes a partial
         # update from the widget's left edge to the end of the dirty span, so this keeps the
         # trailing blanks of a one-line widget off the wire.
@@ -52,7 +54,7 @@ class TextLine(Widget):
 
     def render(self) -> Content:
         return (
-            Content.from_markup(self._markup).expand_tabs().truncate(self.size.width, ellipsis=True)
+            self._content.expand_tabs().truncate(self.size.width, ellipsis=True)
             if self.size.width
             else Content("")
         )

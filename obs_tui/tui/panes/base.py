@@ -151,7 +151,20 @@ class Pane(Vertical, can_focus=True):
     def on_focus(self) -> None:
         # The pane takes focus for Tab/1-4/click; the table takes it when it is shown.
         if not self.is_compact and not self.has_class("-nodata"):
-            self.call_after_refresh(self.table.focus)
+            self.call_after_refresh(self._focus_table)
+
+    def focus_inside(self) -> None:
+        """Focus on the table when it is shown, else on the pane: at once, and one focus
+        change (each restyles the pane), not the pane's and then its table's."""
+        if not self.is_compact and not self.has_class("-nodata"):
+            self.screen.set_focus(self.table)
+        else:
+            self.screen.set_focus(self)
+
+    def _focus_table(self) -> None:
+        """Focus on the table, unless the focus moved on meanwhile (a prompt opened since)."""
+        if self.screen.focused is self:
+            self.screen.set_focus(self.table)
 
     @property
     def table(self) -> KeyedTable:
@@ -214,7 +227,7 @@ class Pane(Vertical, can_focus=True):
         if (items is None) != self.has_class("-nodata"):
             self.set_class(items is None, "-nodata")
             if items is not None and self.has_focus:
-                self.call_after_refresh(self.table.focus)
+                self.call_after_refresh(self._focus_table)
         self._items = items or []
         self._pinned = self.pinned_items(frame) if items is not None else []
         self._render_rows()

@@ -1,4 +1,5 @@
-"""The main screen: the header, the four panes, and the key line (or the filter input).
+"""The main screen: the header, the four panes, and the key line (or the filter input, or
+replay's prompt for a time).
 
 It owns what only makes sense while it is shown: its keys (Textual applies a screen's bindings
 only while it is the active screen), the layout (grid, stacked when narrow, one pane zoomed),
@@ -63,11 +64,9 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
     MainScreen > #body.narrow > Pane.-focused { height: 1fr; }
     MainScreen > #body > Pane.-hidden { display: none; }
     MainScreen > #keys { color: $text-muted; padding: 0 1; }
-    MainScreen > #keys.-filtering { display: none; }
-    MainScreen > #filter {
+    MainScreen > #filter, MainScreen > #when {
         display: none; height: 1; border: none; padding: 0 1; background: $panel;
     }
-    MainScreen > #filter.-show { display: block; }
     """
 
     BINDINGS = [
@@ -98,6 +97,7 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         self.filter_box = Input(
             placeholder="filter: type to narrow the focused pane, Enter keeps, Esc clears", id="filter"
         )
+        self.time_box = Input(id="when")  # replay's g and C: the time asked for
         # The four panes live as long as the screen: kept here, not found by a DOM query a frame.
         self.panes: list[Pane] = [
             cls(id=f"pane-{cls.__name__.removesuffix('Pane').lower()}") for cls in PANES
@@ -115,6 +115,7 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         yield self.body
         yield self.keys
         yield self.filter_box
+        yield self.time_box
 
     def on_mount(self) -> None:
         self._ready = True
@@ -130,8 +131,8 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         self.app.call_after_refresh(self._repaint_unless_seeking, self.seeks_shown)
 
     def _repaint_unless_seeking(self, seeks_shown: int) -> None:
-        """After another screen (live frames came meanwhile), unless the `g` prompt that just
-        closed started a seek, whose frame replaces this one or already has."""
+        """After another screen (live frames came meanwhile), unless a seek is under way or
+        painted since, whose frame replaces this one or already has."""
         if not self.seeking and self.seeks_shown == seeks_shown:
             self.console.render_frame()
 
@@ -205,6 +206,25 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
                     self.zoomed = index
                 self.apply_layout()
 
+    def focus_shown_pane(self) -> None:
+        """Focus back on the focused pane (after the filter or replay's prompt)."""
+        self.pane.focus_inside()
+
+    def open_prompt(self, box: Input) -> None:
+        """A prompt (the filter, replay's time) in place of the key line, focused at once:
+        box.focus() would wait for the messages queued before it, and keys typed right after
+        the one that opened it would go to the panes. Shown and hidden by its display, not a
+        class: a class reapplies the stylesheet to the box and its parts."""
+        box.display = True
+        self.keys.display = False
+        self.set_focus(box)
+
+    def close_prompt(self, box: Input) -> None:
+        box.display = False
+        self.keys.display = True
+        if self.focused is box:
+            self.focus_shown_pane()
+
     def focus_pane(self, index: int) -> None:
         self.focused_pane = index % len(PANES)
         if self.zoomed is not None:
@@ -248,27 +268,27 @@ class MainScreen(replay.ReplayMixin, Screen[None]):
         box = self.filter_box
         box.value = self.pane.filter_text
         box.placeholder = f"filter {self.pane.TITLE}: type, Enter keeps, Esc clears"
-        box.add_class("-show")
-        self.keys.add_class("-filtering")
-        box.focus()
+        self.open_prompt(box)
 
     def _close_filter(self, clear: bool) -> None:
         if clear:
             self.pane.set_filter("")
-        self.filter_box.remove_class("-show")
-        self.keys.remove_class("-filtering")
-        self.pane.focus()
+        self.close_prompt(self.filter_box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input is self.filter_box and event.input.has_class("-show"):
+        if event.input is self.filter_box and event.input.display:
             self.pane.set_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input is self.filter_box:
             self._close_filter(clear=False)
+        elif event.input is self.time_box:
+            self.time_typed(event.value)
 
     def action_escape(self) -> None:
-        if self.filter_box.has_class("-show"):
+        if self.time_box.display:
+            self.close_time_prompt()
+        elif self.filter_box.display:
             self._close_filter(clear=True)
         elif self.pane.filter_text:
             self.pane.set_filter("")
