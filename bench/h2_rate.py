@@ -2,6 +2,7 @@
 user-space CPU per request of the thread that drains and decodes the probe's HTTP/2 events.
 
     sudo .venv/bin/python bench/h2_rate.py [--requests 20000] [--clients 4] [--streams 32]
+        [--under-load] [--profile]
 
 The real RED probe (sources/red.py) is loaded; then, one after the other in the same run:
 
@@ -21,11 +22,18 @@ reached. Reported per request, the runs side by side: the CPU time of the drain 
 (`red-h2`: the ring buffer read, the events' unpacking and HPACK decoding, the streams'
 counters), split into the ring read (sources/ringbuf.py, the records' headers walked in
 place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and wakeups,
-H2_DRAIN_S apart); and the sampling thread's CPU (sample() once a second, as the console
-does). The bench's own copy of the events (for the replays) is left out of every figure.
+H2_DRAIN_S apart; of it, the collector's passes run on that thread); and the sampling
+thread's CPU (sample() once a second, as the console does). Beside them, what may make live
+cost more than a replay: the drain thread's batches and context switches (forced ones: the
+servers preempting it), and the host's CPU stolen by the hypervisor. The bench's own work on
+the drain thread, four clock reads per drain and a copy of the events (for the replays), made
+after the drain's decoding, is left out of every figure.
 
 Then, below, the server's events replayed (each figure the least of REPLAYS runs): H2Streams
-alone (the live decode's own cost, without the ring and the host's other work), its floor
+alone (the live decode's own cost, without the ring and the host's other work, back to back:
+warm caches); H2Streams fed the live batches H2_DRAIN_S apart (each batch meets the caches
+the host's other work left); with --under-load, grpc and h2c are run twice and the first
+run's events are replayed that way during the second (the same load as live); its floor
 (each event's fields unpacked, nothing else), H2Streams with every block decoded by the
 `hpack` library (remember=False: nothing remembered, a churning table's worst case), and the
 `hpack` decoder alone over every header block of every connection in order (a pure-Python
