@@ -34,7 +34,14 @@ from hpack.exceptions import HPACKError
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 from hpack.table import HeaderTable
 
-from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
+from obs_tui.probe_constants import (
+    H2_EV_CLOSE,
+    H2_EV_DESYNC,
+    H2_EV_OPEN,
+    H2_EV_UPGRADE,
+    HIST_BUCKETS,
+    PATH_LEN,
+)
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 
 # struct h2_event in bpf/red.c, up to its data[]
@@ -387,7 +394,7 @@ class _Counter:
     def __init__(self) -> None:
         self.count = 0
         self.sum_ns = 0
-        self.hist: dict[int, int] = {}
+        self.hist = [0] * HIST_BUCKETS  # requests per latency bucket
         self.entry: StatEntry | None = None
 
 
@@ -415,7 +422,7 @@ class H2Streams:
         with self._lock:
             for key, c in self._counters.items():
                 if c.entry is None:
-                    c.entry = StatEntry(c.count, c.sum_ns, tuple(sorted(c.hist.items())))
+                    c.entry = StatEntry(c.count, c.sum_ns, tuple((b, n) for b, n in enumerate(c.hist) if n))
                 out[key] = c.entry
         return out
 
@@ -486,8 +493,7 @@ class H2Streams:
                 # a response's (status, grpc-status)
                 streams = conn.streams
                 if not direction:
-                    if stream not in streams:  # else: the request's trailers
-                        streams[stream] = [ts, outcome, 0, 0]
+                    streams.setdefault(stream, [ts, outcome, 0, 0])  # (if there: the request's trailers)
                     continue
                 s = streams.get(stream)
                 if s is None:
@@ -626,8 +632,7 @@ class H2Streams:
         duration = responded - start if responded > start else 0
         c.count += 1
         c.sum_ns += duration
-        b = bucket_of(duration)
-        c.hist[b] = c.hist.get(b, 0) + 1
+        c.hist[bucket_of(duration)] += 1
         c.entry = None
 
     def _counter(self, conn: _Conn, route: _Route, status: int, grpc_status: int) -> _Counter:
