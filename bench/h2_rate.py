@@ -2,6 +2,7 @@
 user-space CPU per request of the thread that drains and decodes the probe's HTTP/2 events.
 
     sudo .venv/bin/python bench/h2_rate.py [--requests 20000] [--clients 4] [--streams 32]
+        [--under-load] [--profile]
 
 The real RED probe (sources/red.py) is loaded; then, one after the other in the same run:
 
@@ -21,11 +22,18 @@ reached. Reported per request, the runs side by side: the CPU time of the drain 
 (`red-h2`: the ring buffer read, the events' unpacking and HPACK decoding, the streams'
 counters), split into the ring read (sources/ringbuf.py, the records' headers walked in
 place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and wakeups,
-H2_DRAIN_S apart); and the sampling thread's CPU (sample() once a second, as the console
-does). The bench's own copy of the events (for the replays) is left out of every figure.
+H2_DRAIN_S apart; of it, the collector's passes run on that thread); and the sampling
+thread's CPU (sample() once a second, as the console does). Beside them, what may make live
+cost more than a replay: the drain thread's batches and context switches (forced ones: the
+servers preempting it), and the host's CPU stolen by the hypervisor. The bench's own work on
+the drain thread, four clock reads per drain and a copy of the events (for the replays), made
+after the drain's decoding, is left out of every figure.
 
 Then, below, the server's events replayed (each figure the least of REPLAYS runs): H2Streams
-alone (the live decode's own cost, without the ring and the host's other work), its floor
+alone (the live decode's own cost, without the ring and the host's other work, back to back:
+warm caches); H2Streams fed the live batches H2_DRAIN_S apart (each batch meets the caches
+the host's other work left); with --under-load, grpc and h2c are run twice and the first
+run's events are replayed that way during the second (the same load as live); its floor
 (each event's fields unpacked, nothing else), H2Streams with every block decoded by the
 `hpack` library (remember=False: nothing remembered, a churning table's worst case), and the
 `hpack` decoder alone over every header block of every connection in order (a pure-Python
@@ -39,6 +47,7 @@ counts must be exact on any host.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -58,7 +67,7 @@ from hpack import Decoder
 from obs_tui.analysis.red import red_section
 from obs_tui.sources import h2_streams
 from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE, H2Streams
-from obs_tui.sources.red import RedSource
+from obs_tui.sources.red import H2_DRAIN_S, RedSource
 from tests import servers
 
 GRPC_METHODS = {"/test.Echo/Unary": "0", "/test.Echo/Stream": "5", "/test.Echo/Missing": "12"}
@@ -80,17 +89,43 @@ class Run:
     ring_us: float
     decode_us: float
     sample_us: float
+    gc_us: float  # of drain_us: the collector's passes run on the drain thread
+    gc_passes: str  # those passes per generation
+    batches: int  # drains that found events
+    switches: tuple[int, int]  # the drain thread's context switches: (voluntary, forced)
+    steal: float  # the host's CPU time stolen by the hypervisor, share of all
+    loaded_us: float  # us per event of the replay made during this run (Replay), 0 if none
     chunks: list[tuple[bytes, list[int]]]  # every event drained during the run
     pid: int  # the server's: its events alone are replayed
 
 
 class Stages:
     """CPU of the drain thread's two stages, and a copy of the events it drained (for the
-    floors, made outside both stages' times)."""
+    floors, made outside both stages' times); the collector's passes on the drain thread.
+
+    The bench's own work on the drain thread is four clock reads per drain, and the copy,
+    made after the drain's decoding and taken out of its figures."""
 
     def __init__(self, red: RedSource) -> None:
         self.ring_s = self.decode_s = self.copy_s = 0.0  # copy_s: the bench's own, not obs-tui's
+        self.gc_s = 0.0
+        self.gc_passes = [0, 0, 0]
+        self.batches = 0
         self.chunks: list[tuple[bytes, list[int]]] = []
+        self._gc_start = 0.0
+        assert red._h2_thread is not None
+        drain_thread = red._h2_thread.ident
+
+        def collected(phase: str, info: dict) -> None:
+            if threading.get_ident() != drain_thread:
+                return
+            if phase == "start":
+                self._gc_start = time.thread_time()
+            else:
+                self.gc_s += time.thread_time() - self._gc_start
+                self.gc_passes[info["generation"]] += 1
+
+        gc.callbacks.append(collected)
         self._inside = 0.0  # of the current drain, the time spent in feed_batch and copying
         ring, h2 = red._h2_ring, red.h2
         assert ring is not None
@@ -107,6 +142,7 @@ class Stages:
             t = time.thread_time()
             feed(buffer, offsets)
             fed = time.thread_time()
+            self.batches += 1
             self.decode_s += fed - t
             low = offsets[0]
             high = offsets[-1] + EVENT_SIZE + EVENT.unpack_from(buffer, offsets[-1])[8]
@@ -132,20 +168,72 @@ def h2load(args: list[str]) -> tuple[int, float, str]:
     return int(done.group(1)), float(rate.group(1)), out
 
 
-def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str], expect) -> Run:
-    """One h2load run against one server; expect(routes, done) says whether the counts are exact."""
+def switches(thread: threading.Thread) -> tuple[int, int]:
+    """A thread's context switches so far: (voluntary, forced by the scheduler)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    counts = dict(re.findall(r"^(\w+_ctxt_switches):\s+(\d+)", status, re.M))
+    return int(counts["voluntary_ctxt_switches"]), int(counts["nonvoluntary_ctxt_switches"])
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """The host's (all CPU ticks, stolen ones) so far (/proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(ticks), ticks[7]
+
+
+class Replay:
+    """Events of an earlier run fed to an H2Streams of its own, a batch every H2_DRAIN_S as
+    the drain thread feeds them, on the calling thread: during a run, under the same load
+    as the drain thread (the CPU of the feeds only)."""
+
+    def __init__(self, chunks: list[tuple[bytes, list[int]]]) -> None:
+        self.chunks = [c for c in chunks if c[1]]
+        self.streams = H2Streams()
+        self.cpu_s = 0.0
+        self.events = 0
+
+    def paced(self, seconds: float, runner: threading.Thread) -> None:
+        end = time.monotonic() + seconds
+        while self.chunks and runner.is_alive() and time.monotonic() < end:
+            time.sleep(H2_DRAIN_S)
+            chunk, offsets = self.chunks.pop(0)
+            t = time.thread_time()
+            self.streams.feed_batch(chunk, offsets)
+            self.cpu_s += time.thread_time() - t
+            self.events += len(offsets)
+        if not self.chunks or not runner.is_alive():
+            runner.join(max(end - time.monotonic(), 0))
+
+
+def measure(
+    red: RedSource,
+    stages: Stages,
+    pid: int,
+    name: str,
+    load: list[str],
+    expect,
+    replay: list[tuple[bytes, list[int]]] | None = None,
+) -> Run:
+    """One h2load run against one server; expect(routes, done) says whether the counts are
+    exact. replay: an earlier run's events, replayed meanwhile (Replay)."""
     assert red._h2_thread is not None
     time.sleep(0.5)  # the previous run's events drained
     prev = red.sample(time.time())
     t0 = time.time()
     drain0, ring0, decode0, copy0 = thread_cpu(red._h2_thread), stages.ring_s, stages.decode_s, stages.copy_s
+    gc0, passes0, batches0 = stages.gc_s, list(stages.gc_passes), stages.batches
+    switches0, ticks0 = switches(red._h2_thread), cpu_ticks()
     stages.chunks = []
     sample_s = 0.0
     result: dict[str, tuple[int, float, str]] = {}
     runner = threading.Thread(target=lambda: result.setdefault("out", h2load(load)))
     runner.start()
+    loaded = Replay(replay or [])
     while runner.is_alive():  # the console's tick
-        runner.join(1.0)
+        if replay is None:
+            runner.join(1.0)
+        else:
+            loaded.paced(1.0, runner)
         t = time.thread_time()
         red.sample(time.time())
         sample_s += time.thread_time() - t
@@ -163,6 +251,7 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
     time.sleep(0.3)
     section = red_section(prev, red.sample(time.time()), time.time() - t0)
     drain_s = thread_cpu(red._h2_thread) - drain0 - (stages.copy_s - copy0)  # (the bench's copy left out)
+    switched, ticks = switches(red._h2_thread), cpu_ticks()
     svc = next((s for s in section.services if s.pid == pid), None)
     why = "no service seen" if svc is None else expect(svc, done)
     if section.lost_events:
@@ -178,6 +267,12 @@ def measure(red: RedSource, stages: Stages, pid: int, name: str, load: list[str]
         (stages.ring_s - ring0) / n * 1e6,
         (stages.decode_s - decode0) / n * 1e6,
         sample_s / n * 1e6,
+        (stages.gc_s - gc0) / n * 1e6,
+        "/".join(str(b - a) for a, b in zip(passes0, stages.gc_passes, strict=True)),
+        stages.batches - batches0,
+        (switched[0] - switches0[0], switched[1] - switches0[1]),
+        (ticks[1] - ticks0[1]) / max(ticks[0] - ticks0[0], 1),
+        loaded.cpu_s / max(loaded.events, 1) * 1e6,
         stages.chunks,
         pid,
     )
@@ -217,6 +312,7 @@ class Floors:
     kinds: str  # events per request by frame type
     unpack_us: float
     ours_us: float
+    paced_us: float  # H2Streams, the live run's batches H2_DRAIN_S apart, as the drain thread feeds them
     library_us: float  # H2Streams(remember=False): every block decoded by hpack
     hpack_us: float
     hpack_block_us: float
@@ -224,14 +320,20 @@ class Floors:
     failed: int
 
 
+def of_server(run: Run) -> list[tuple[bytes, list[int]]]:
+    """The run's events of its server (the probe sees the host's every HTTP/2 connection)."""
+    unpack = EVENT.unpack_from
+    return [
+        (chunk, [at for at in offsets if unpack(chunk, at)[2] == run.pid]) for chunk, offsets in run.chunks
+    ]
+
+
 def floors(run: Run, profile: bool) -> Floors:
     """The run's server's events replayed: least per-event work, H2Streams alone, H2Streams
     with every block decoded by the library, hpack alone."""
     n = max(run.requests, 1)
     unpack = EVENT.unpack_from
-    chunks = [
-        (chunk, [at for at in offsets if unpack(chunk, at)[2] == run.pid]) for chunk, offsets in run.chunks
-    ]
+    chunks = of_server(run)
     events = sum(len(offsets) for _, offsets in chunks)
     others = sum(len(offsets) for _, offsets in run.chunks) - events
 
@@ -258,6 +360,20 @@ def floors(run: Run, profile: bool) -> Floors:
         return run
 
     ours = best(replay(True))
+
+    def paced() -> float:
+        """The batches as the drain thread had them, as far apart: between two, the host's
+        other work takes the CPU's caches as it does live (the CPU of the feeds only)."""
+        streams, cpu = H2Streams(), 0.0
+        for chunk, offsets in chunks:
+            if offsets:
+                time.sleep(H2_DRAIN_S)
+                t = time.thread_time()
+                streams.feed_batch(chunk, offsets)
+                cpu += time.thread_time() - t
+        return cpu
+
+    paced_s = paced()
     library = best(replay(False))
     if profile:
         import cProfile
@@ -301,6 +417,7 @@ def floors(run: Run, profile: bool) -> Floors:
         ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])),
         least / n * 1e6,
         ours / n * 1e6,
+        paced_s / n * 1e6,
         library / n * 1e6,
         hpack_s / n * 1e6,
         hpack_s / max(len(blocks), 1) * 1e6,
@@ -326,7 +443,20 @@ def report(runs: list[Run], profile: bool) -> None:
     row("    ring read", [f"{r.ring_us:.2f}" for r in runs])
     row("    decode (H2Streams)", [f"{r.decode_us:.2f}" for r in runs])
     row("    the rest (waits, wakeups)", [f"{r.drain_us - r.ring_us - r.decode_us:.2f}" for r in runs])
+    row("    of which collector passes", [f"{r.gc_us:.2f}" for r in runs], "(gc, on the drain thread)")
     row("  sampling thread", [f"{r.sample_us:.2f}" for r in runs], "sample() once a second")
+    row("  collector passes, gen 0/1/2", [r.gc_passes for r in runs], "(on the drain thread)")
+    row("  drains with events", [str(r.batches) for r in runs])
+    row(
+        "  events per drain",
+        [f"{len(r.chunks) and sum(len(o) for _, o in r.chunks) / len(r.chunks):.0f}" for r in runs],
+    )
+    row(
+        "  context switches per drain",
+        [f"{r.switches[0] / max(r.batches, 1):.1f}/{r.switches[1] / max(r.batches, 1):.1f}" for r in runs],
+        "(voluntary/forced)",
+    )
+    row("  host CPU stolen (hypervisor)", [f"{100 * r.steal:.1f}%" for r in runs])
     row(
         "  other servers' events per request",
         [f"{fl[r.name].others:.2f}" for r in decoded],
@@ -336,6 +466,16 @@ def report(runs: list[Run], profile: bool) -> None:
     row("  events per request", [f"{fl[r.name].events:.2f}" for r in decoded])
     row("  header blocks per request", [f"{fl[r.name].blocks:.2f}" for r in decoded])
     row("  H2Streams", [f"{fl[r.name].ours_us:.2f}" for r in decoded], "(decode, live above)")
+    row(
+        "  H2Streams, live's batches and pauses",
+        [f"{fl[r.name].paced_us:.2f}" for r in decoded],
+        f"(one run, {H2_DRAIN_S} s apart)",
+    )
+    row(
+        "  H2Streams, the same under load",
+        [f"{r.loaded_us * fl[r.name].events:.2f}" if r.loaded_us else "" for r in decoded],
+        "(--under-load: the first run's events, replayed during this one)",
+    )
     row("  floor: each event unpacked only", [f"{fl[r.name].unpack_us:.2f}" for r in decoded])
     row(
         "  H2Streams, hpack every block",
@@ -357,6 +497,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--streams", type=int, default=32, help="h2load -m")
     parser.add_argument("--profile", action="store_true", help="cProfile the replayed decoding")
+    parser.add_argument(
+        "--under-load",
+        action="store_true",
+        help="run grpc and h2c twice; during the second, the first's events replayed as the drain thread feeds them",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("h2_rate: needs root (the eBPF probe)", file=sys.stderr)
@@ -387,6 +532,7 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
     before = grpc_truth(g, tmp / "g" / "grpc_counts.json")
 
     def grpc_expect(svc, done: int) -> str:
+        nonlocal before
         truth = grpc_truth(g, tmp / "g" / "grpc_counts.json")
         served = {
             method: {GRPC_CODES[c]: n - before.get(method, {}).get(c, 0) for c, n in codes.items()}
@@ -404,6 +550,7 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
             )
             for m, codes in served.items()
         }
+        before = truth  # (the next run counts from here)
         if sum(sum(c.values()) for c in served.values()) != done:
             return f"the server answered {served}, h2load counted {done}"
         return "" if got == want else f"obs-tui {got} != server {want}"
@@ -414,6 +561,10 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
     for header in GRPC_HEADERS:
         grpc_load += ["-H", header]
     runs.append(measure(red, stages, g.pid, "grpc", [*grpc_load, *uris], grpc_expect))
+    if args.under_load:
+        runs.append(
+            measure(red, stages, g.pid, "grpc+replay", [*grpc_load, *uris], grpc_expect, of_server(runs[0]))
+        )
 
     def nginx_expect(svc, done: int) -> str:
         got = routes_of(svc)
@@ -430,6 +581,19 @@ def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Pat
     nginx_n = max(split, args.requests // split * split)
     paths = [f"http://127.0.0.1:{web.h2c_port}{p}" for p in NGINX_PATHS]
     runs.append(measure(red, stages, web.pid, "h2c", ["-n", str(nginx_n), *load, *paths], nginx_expect))
+    if args.under_load:
+        h2c = runs[-1]
+        runs.append(
+            measure(
+                red,
+                stages,
+                web.pid,
+                "h2c+replay",
+                ["-n", str(nginx_n), *load, *paths],
+                nginx_expect,
+                of_server(h2c),
+            )
+        )
     paths1 = [f"http://127.0.0.1:{web.port}{p}" for p in NGINX_PATHS]
     # -m 1: h2load's -m over HTTP/1.1 pipelines requests, which the probe counts as not parsed
     load1 = ["--h1", "-n", str(nginx_n), "-c", str(args.clients), "-m", "1", *paths1]

@@ -175,13 +175,12 @@ def _replay(streams: H2Streams, events: list[bytes]) -> tuple[list, list]:
     queued for them added)."""
     said: list[tuple[int, int, object]] = []
     tables: list[list[tuple[bytes, bytes]]] = []
-    block, end, numbers = streams._block, streams._end, {}
+    end, numbers = streams._end, {}
 
-    def recorded(conn, direction, stream, flags, outcome, ts):
+    def observe(conn, direction, outcome):
         number = numbers.setdefault(id(conn), len(numbers))
         what = (outcome.method, outcome.path, outcome.truncated, outcome.grpc) if not direction else outcome
         said.append((number, direction, what))
-        block(conn, direction, stream, flags, outcome, ts)
 
     def ended(conn, ts):
         for side in conn.sides:
@@ -189,7 +188,8 @@ def _replay(streams: H2Streams, events: list[bytes]) -> tuple[list, list]:
             tables.append(list(side.decoder.header_table.dynamic_entries))
         end(conn, ts)
 
-    streams._block, streams._end = recorded, ended  # type: ignore[method-assign]
+    streams.observe = observe
+    streams._end = ended  # type: ignore[method-assign]
     for event in events:
         streams.feed(event)
     for conn in streams._conns.values():
@@ -224,7 +224,7 @@ CURL = {"/": 12, "/status/503": 3, "/status/404": 2, **{f"/users/{i}": 1 for i i
     ("name", "blocks", "requests"),
     [
         # h2load, 4 connections: three gRPC methods round-robin, the grpcio server's blocks
-        # naming its table's entries, most split over its iovecs (several events each)
+        # naming its table's entries, a few split over its iovecs (several events each)
         ("grpcio-h2load", 4000, {f"/test.Echo/{m}": 500 for m in ("Unary", "Stream", "Missing")}),
         # nginx indexes server, date, content-type and length in every response: the
         # remembered blocks queue their entries, the table wraps round many times

@@ -31,7 +31,7 @@ from obs_tui.model import ServiceStats
 from obs_tui.probe_constants import H2_FRAMES, H2_TAILS, LOST_H2_SYNC
 from obs_tui.raw import UNPARSED_METHOD
 from obs_tui.sources.h2_streams import EVENT, HEADERS, UNKNOWN_ROUTE
-from obs_tui.sources.red import RedSource
+from obs_tui.sources.red import H2_IDLE_DRAIN_S, RedSource
 from tests import servers
 from tests.test_red_probes import Window
 
@@ -379,7 +379,7 @@ def test_websocket_101_is_not_taken_for_h2c(env):
             for i in range(20):
                 ws.send(f"PRI * HTTP/2.0 {i}")  # frames that would look like HTTP/2 if walked
                 assert ws.recv() == f"PRI * HTTP/2.0 {i}"
-            time.sleep(0.3)  # the ring buffer drained
+            time.sleep(2 * H2_IDLE_DRAIN_S)  # the ring buffer drained
             # (this process's: the probe follows every HTTP/2 connection on the host)
             assert not [c for c in env.red.h2._conns.values() if c.pid == os.getpid()]
         server.shutdown()

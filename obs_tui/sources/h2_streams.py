@@ -34,7 +34,14 @@ from hpack.exceptions import HPACKError
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 from hpack.table import HeaderTable
 
-from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_DESYNC, H2_EV_OPEN, H2_EV_UPGRADE, PATH_LEN
+from obs_tui.probe_constants import (
+    H2_EV_CLOSE,
+    H2_EV_DESYNC,
+    H2_EV_OPEN,
+    H2_EV_UPGRADE,
+    HIST_BUCKETS,
+    PATH_LEN,
+)
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
 
 # struct h2_event in bpf/red.c, up to its data[]
@@ -387,7 +394,7 @@ class _Counter:
     def __init__(self) -> None:
         self.count = 0
         self.sum_ns = 0
-        self.hist: dict[int, int] = {}
+        self.hist = [0] * HIST_BUCKETS  # requests per latency bucket
         self.entry: StatEntry | None = None
 
 
@@ -403,6 +410,9 @@ class H2Streams:
         self._conns: dict[tuple[int, int, int], _Conn] = {}
         self._counters: dict[StatKey, _Counter] = {}
         self.unmatched = 0  # responses whose request was never seen (adopted connections)
+        # called with (connection, direction, outcome) for every header block, as read: the
+        # tests' view of what each block said
+        self.observe: Callable[[_Conn, int, Any], object] | None = None
 
     # -- reading --
 
@@ -412,7 +422,7 @@ class H2Streams:
         with self._lock:
             for key, c in self._counters.items():
                 if c.entry is None:
-                    c.entry = StatEntry(c.count, c.sum_ns, tuple(sorted(c.hist.items())))
+                    c.entry = StatEntry(c.count, c.sum_ns, tuple((b, n) for b, n in enumerate(c.hist) if n))
                 out[key] = c.entry
         return out
 
@@ -431,11 +441,14 @@ class H2Streams:
 
     def feed_batch(self, chunk: Buffer, offsets: list[int]) -> None:
         """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk (the ring's own memory), under one hold of the lock. Written for the usual event, a whole header block
-        in one event, whose block was met before in the same table state: per event, one
-        unpack, one lookup of the connection and one of the block (see _Side)."""
+        chunk (the ring's own memory), under one hold of the lock. Written for the usual event,
+        a whole header block in one event, whose block was met before in the same table
+        state: per event, one unpack, one lookup of the connection, one of the block and one
+        of its stream, and no call (what a block means for its stream is read here, not in a
+        method of its own)."""
         unpack = FRAME.unpack_from
         conns = self._conns
+        observe = self.observe
         with self._lock:
             for at in offsets:
                 conn_ptr, ts, stream, seq, key_tgid, length, kind_type, flags, direction, kind, odd, last = (
@@ -447,41 +460,56 @@ class H2Streams:
                 conn = conns.get((conn_ptr, key_tgid, kind))
                 if conn is None:
                     continue
-                side = conn.sides[direction & 1]
+                direction &= 1
+                side = conn.sides[direction]
                 if seq != side.seq + 1:
                     side.distrust()  # an event was lost: the ring buffer was full (counted there)
                 side.seq = seq
-                start = at + EVENT_SIZE
-                if last and not odd:  # a whole frame in one event: neither continuing one nor cut
-                    side.frame = None
-                    block = chunk[start : start + length]
-                    bad = False
-                else:  # a frame split over the server's calls (its iovecs), or cut: put together
-                    payload = chunk[start : start + length]
-                    if not odd & 0xFF:  # its first event
-                        side.frame = [[payload], odd > 0xFF, ts]
-                        if not last:
-                            continue
-                    elif side.frame is None:
-                        continue
-                    else:
-                        side.frame[0].append(payload)
-                        side.frame[1] = side.frame[1] or odd > 0xFF
-                        if not last:
-                            continue
-                    pieces, bad, ts = side.frame
-                    side.frame = None
-                    block = b"".join(pieces)
-                if kind_type == HEADERS and flags & (END_HEADERS | PADDED) == END_HEADERS and not bad:
-                    # a whole header block, unpadded: most frames
-                    side.block = None
+                if (
+                    last
+                    and not odd
+                    and kind_type == HEADERS
+                    and flags & (END_HEADERS | PADDED) == END_HEADERS
+                ):
+                    # a whole header block, unpadded, in one event (neither continuing a frame
+                    # nor cut): most events
+                    side.frame = side.block = None
+                    start = at + EVENT_SIZE
                     if flags & PRIORITY:
-                        block = block[5:]
+                        start += 5
+                    block = chunk[start : at + EVENT_SIZE + length]
                     hit = side.now.get(block)
-                    outcome = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
-                    self._block(conn, direction & 1, stream, flags, outcome, ts)
-                else:  # RST_STREAM, a padded or CONTINUATION'd header block, a cut frame
-                    self._frame(conn, side, direction & 1, [kind_type, flags, stream, block, bad, ts])
+                    outcome: Any = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
+                else:  # RST_STREAM, a padded or CONTINUATION'd header block, a frame in pieces or cut
+                    whole = self._frame(
+                        conn, side, chunk, at, ts, stream, length, kind_type, flags, odd, last
+                    )
+                    if whole is None:
+                        continue
+                    stream, flags, outcome, ts = whole
+                if observe is not None:
+                    observe(conn, direction, outcome)
+                # what the block says for its stream: a request's (or its trailers') route, or
+                # a response's (status, grpc-status)
+                streams = conn.streams
+                if not direction:
+                    streams.setdefault(stream, [ts, outcome, 0, 0])  # (if there: the request's trailers)
+                    continue
+                s = streams.get(stream)
+                if s is None:
+                    self.unmatched += 1
+                    continue
+                status, grpc_status = outcome
+                if not s[2]:
+                    if 100 <= status < 200:  # interim (100 Continue): the final response follows
+                        continue
+                    s[2] = status
+                    s[3] = ts
+                    if not s[1].grpc:
+                        grpc_status = -1
+                    elif not flags & END_STREAM:
+                        continue  # the trailers carry grpc-status
+                self._finish(conn, stream, s, grpc_status)
 
     def _pseudo(self, data: Buffer, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
@@ -512,64 +540,70 @@ class H2Streams:
             route = _interned((method, path, bool(missed)), lambda: _Route(method, path, bool(missed), False))
             conn.streams[1] = [ts, route, 0, 0]
 
-    def _frame(self, conn: _Conn, side: _Side, direction: int, frame: list) -> None:
-        """A frame other than a whole unpadded header block (feed_batch), put together from
-        its events: [type, flags, stream, payload, cut, its first event's time]."""
-        kind, flags, stream, payload, bad, ts = frame
+    def _frame(
+        self,
+        conn: _Conn,
+        side: _Side,
+        chunk: Buffer,
+        at: int,
+        ts: int,
+        stream: int,
+        length: int,
+        kind: int,
+        flags: int,
+        odd: int,
+        last: int,
+    ) -> tuple[int, int, Any, int] | None:
+        """An event other than a whole unpadded header block (feed_batch): a frame put
+        together from its events (the server's calls, its iovecs), then a reset acted on, or
+        a header block put together from its frames. (stream, flags, outcome, first event's
+        time) of a header block now whole, else None."""
+        start = at + EVENT_SIZE
+        payload = chunk[start : start + length]
+        bad = False
+        if not (last and not odd):  # a frame split over the server's calls, or cut: put together
+            if not odd & 0xFF:  # its first event
+                side.frame = [[payload], odd > 0xFF, ts]
+                if not last:
+                    return None
+            elif side.frame is None:
+                return None
+            else:
+                side.frame[0].append(payload)
+                side.frame[1] = side.frame[1] or odd > 0xFF
+                if not last:
+                    return None
+            pieces, bad, ts = side.frame
+            payload = b"".join(pieces)
+        side.frame = None
         if kind == RST_STREAM:
             code = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else 0
             self._reset(conn, stream, code, ts)
-            return
+            return None
         if kind == HEADERS:
+            side.block = None
             if flags & PADDED and not bad:
                 pad = payload[0] if payload else 0
                 payload = payload[1 : len(payload) - pad]
             if flags & PRIORITY:
                 payload = payload[5:]
-            if flags & END_HEADERS and not bad:  # the usual case: no CONTINUATION
-                side.block = None
-                self._block(conn, direction, stream, flags, side.decode(payload), ts)
-                return
+            if flags & END_HEADERS and not bad:  # no CONTINUATION
+                return stream, flags, side.decode(payload), ts
             side.block = [stream, flags, payload, bad, ts]
         elif side.block is None or side.block[0] != stream:
             side.distrust()  # a CONTINUATION of a block not seen
-            return
+            return None
         else:
             side.block[2] += payload
             side.block[3] = side.block[3] or bad
         if not flags & END_HEADERS:
-            return
+            return None
         stream, first_flags, block, bad, ts = side.block
         side.block = None
         if bad:
             side.distrust()  # cut: its table updates are unknown
-            outcome = side.outcome(None)
-        else:
-            outcome = side.decode(bytes(block))
-        self._block(conn, direction, stream, first_flags, outcome, ts)
-
-    def _block(self, conn: _Conn, direction: int, stream: int, flags: int, outcome: Any, ts: int) -> None:
-        """What a header block said: a request's (or its trailers') route, or a response's
-        (status, grpc-status)."""
-        if not direction:
-            if stream not in conn.streams:  # else: the request's trailers
-                conn.streams[stream] = [ts, outcome, 0, 0]
-            return
-        s = conn.streams.get(stream)
-        if s is None:
-            self.unmatched += 1
-            return
-        status, grpc_status = outcome
-        if not s[2]:
-            if 100 <= status < 200:  # interim (100 Continue): the final response follows
-                return
-            s[2], s[3] = status, ts
-            if not s[1].grpc:
-                self._finish(conn, stream, s, -1)
-                return
-            if not flags & END_STREAM:
-                return  # the trailers carry grpc-status
-        self._finish(conn, stream, s, grpc_status)
+            return stream, first_flags, side.outcome(None), ts
+        return stream, first_flags, side.decode(bytes(block)), ts
 
     def _reset(self, conn: _Conn, stream: int, code: int, ts: int) -> None:
         s = conn.streams.get(stream)
@@ -598,8 +632,7 @@ class H2Streams:
         duration = responded - start if responded > start else 0
         c.count += 1
         c.sum_ns += duration
-        b = bucket_of(duration)
-        c.hist[b] = c.hist.get(b, 0) + 1
+        c.hist[bucket_of(duration)] += 1
         c.entry = None
 
     def _counter(self, conn: _Conn, route: _Route, status: int, grpc_status: int) -> _Counter:

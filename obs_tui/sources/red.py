@@ -51,11 +51,13 @@ ANCESTORS = 8  # how far up the tree a child's server is looked for
 TLS_LOOK_AT_LOAD_S = 10.0
 
 
-# The HTTP/2 ring buffer (16 MiB) is drained this often while events come: each drain's fixed
-# cost (the thread's wakeup, the GIL, the ring's positions) is paid ten times a second, while
-# a tenth of a second of events takes a small part of the ring at the highest rates h2load reaches.
-H2_DRAIN_S = 0.1
-H2_IDLE_DRAIN_S = 0.25  # and, while none come, at most this seldom (a host with no HTTP/2 pays little)
+# The HTTP/2 ring buffer (16 MiB) is drained this often while events come. A drain pays a
+# fixed cost besides its events: the thread's wakeup, and above all the CPU's caches, which the
+# host's other work (the servers themselves) has taken meanwhile, refilled with the decoder's
+# code and data; so fewer, larger batches cost less per request. A quarter of a second of
+# events still takes a small part of the ring at the highest rates h2load reaches.
+H2_DRAIN_S = 0.25
+H2_IDLE_DRAIN_S = 0.5  # and, while none come, at most this seldom (a host with no HTTP/2 pays little)
 
 
 class UndecodedKey(NamedTuple):
