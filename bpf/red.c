@@ -518,7 +518,7 @@ struct h2_large {
 };
 
 BPF_HASH(h2_conns, struct conn_key, struct h2_conn, 2 * 16384);  // two directions a connection
-BPF_RINGBUF_OUTPUT(h2_events, 4096);  // pages: 16 MiB, drained every 0.1 s by user space (sources/red.py)
+BPF_RINGBUF_OUTPUT(h2_events, 4096);  // pages: 16 MiB, drained every 0.25 s by user space (sources/red.py)
 BPF_PERCPU_ARRAY(h2_walks, struct h2_walk, 1);
 
 static __always_inline struct conn_key h2_key(struct conn_key *key, u8 dir) {

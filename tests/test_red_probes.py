@@ -13,7 +13,7 @@ import time
 import pytest
 
 from obs_tui.analysis.red import red_section
-from obs_tui.sources.red import RedSource
+from obs_tui.sources.red import H2_DRAIN_S, RedSource
 from tests import servers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF probes need root")
@@ -61,14 +61,15 @@ class Window:
     def result(self, expected):
         # A response is counted at the exit of the server's write, which may come a moment
         # after the client has read it: wait for the expected count, then once more to be
-        # sure nothing extra arrives.
+        # sure nothing extra arrives (past one drain of the HTTP/2 events, which reach the
+        # counts a drain at a time).
         deadline = time.time() + 5
         while True:
             section = red_section(self.prev, self.source.sample(time.time()), time.time() - self.t0)
             svc = next((s for s in section.services if s.pid == self.pid), None)
             done = svc is not None and svc.requests + svc.aborted >= expected
             if done or time.time() > deadline:
-                time.sleep(0.1)
+                time.sleep(H2_DRAIN_S + 0.05)
                 section = red_section(self.prev, self.source.sample(time.time()), time.time() - self.t0)
                 svc = next((s for s in section.services if s.pid == self.pid), None)
                 return section, svc
