@@ -1,6 +1,7 @@
 """Replay and compare in the console (Textual Pilot) over a real store, and compare's maths."""
 
 import dataclasses
+import gc
 import time
 
 from obs_tui.analysis.compare import METRICS, compare
@@ -94,22 +95,25 @@ async def test_steps_minutes_goto_and_live(tmp_path):
 async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
     """Neither the `g` prompt closing nor a live frame arriving while the seek reads repaints
     the panes (that work would share the CPU with the seek): from Enter on, the panes are
-    painted with the recorded frame, then once more with its sparklines' history."""
+    painted with the recorded frame, then once more with its sparklines' history. The
+    garbage collector is off from Enter until that first paint."""
     store, now = _replay_store(tmp_path)
     app = ObsApp(lambda: Live(store))
     async with app.run_test(size=(160, 48)) as pilot:
         await _until(pilot, lambda: app.live_frame is not None)
-        shown = []
+        shown, collecting = [], []
         show_frame = app.main.show_frame
 
         def counted(frame, history):
             shown.append(frame)
+            collecting.append(gc.isenabled())
             show_frame(frame, history)
 
         app.main.show_frame = counted
         target = int(now - 3630)
         await pilot.press("g", *time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(target)))
         shown.clear()
+        collecting.clear()
         await pilot.press("enter")
         await _until(pilot, lambda: app.replaying)
         await _until(pilot, lambda: app.history is not app.live_history)  # the sparklines' repaint
@@ -118,6 +122,8 @@ async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
         # twice: the frame found, then with its sparklines' history
         assert shown == [app.frame, app.frame], [label_time(f) for f in shown]
         assert not app.main.seeking
+        # no collector pass from Enter to the found frame's paint; collecting again after it
+        assert collecting == [False, True] and gc.isenabled()
     store.close()
 
 

@@ -10,6 +10,7 @@ behind a maximised one, and inside a table only the cells whose text changed (Ke
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -197,6 +198,7 @@ class ObsApp(App[int]):
 
     def on_unmount(self) -> None:
         self._closing = True
+        gc.enable()  # (a seek in flight turned the collector off until its paint)
         if self._timer is not None:
             self._timer.stop()
         with self._engine_lock:

@@ -11,6 +11,7 @@ thread workers, never on the UI thread.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, cast
@@ -295,6 +296,11 @@ class ReplayMixin(Screen[None]):
         self.workers.cancel_group(self, "replay-history")
         self.history_on_hold = False
         self.seeking = True
+        # No collector pass from here until the frame found is drawn: decoding a chunk makes
+        # tens of thousands of objects, and a full pass that their count sets off walks all
+        # the console's (tens of milliseconds, in the seek). What they leave is collected
+        # after the paint (on_replay_frame).
+        gc.disable()
         self._seek_worker(timeline, find, after, ticks)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
@@ -311,6 +317,7 @@ class ReplayMixin(Screen[None]):
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
         self.seeking = False
+        self.call_after_refresh(gc.enable)
         if self._time_answer is None:  # not a prompt opened again since
             self.close_time_prompt()
         frame = message.frame
