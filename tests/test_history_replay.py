@@ -116,7 +116,7 @@ async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
         collecting.clear()
         await pilot.press("enter")
         await _until(pilot, lambda: app.replaying)
-        await _until(pilot, lambda: app.history is not app.live_history)  # the sparklines' repaint
+        await _until(pilot, lambda: app.main.history_of is app.frame and app.history.frames > 0)  # read
         await pilot.pause(0.2)
         assert label_time(app.frame) >= target
         # twice: the frame found, then with its sparklines' history
