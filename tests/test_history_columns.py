@@ -293,3 +293,46 @@ def test_real_process_tables_come_back_exactly():
         encoder.add(frame)
     want = [(f.taken_at, frame_to_json(f)) for f in frames]
     assert decode_chunk(encoder.encode(final=True)) == want
+
+
+def test_the_sort_kept_from_frame_to_frame_is_the_one_sort():
+    """A table of the frame with few rows changing (most processes idle): its sorted keys are
+    kept and mended frame to frame (rows that moved, came and went), and are at every frame
+    exactly _sorted's one sort of all the rows, ties, ints among floats, and a NaN
+    (which sends it back to sort_slots) included; every frame decodes exactly."""
+    rng = random.Random(7)
+    base = fake_frames.full_frame(0)
+    idle = [
+        replace(
+            base.processes[-1], pid=60_000 + k, comm=f"idle{k}", cpu_seconds=float(k % 5), cpu_percent=0.0
+        )
+        for k in range(150)
+    ]
+    frames = []
+    for i in range(30):
+        procs = list(idle)
+        for _ in range(6):  # a few move: some tie, some become ints
+            k = rng.randrange(len(procs))
+            pct = rng.choice([0.0, 1.5, 1.5, 3, rng.random()])
+            procs[k] = replace(procs[k], cpu_percent=pct, cpu_seconds=procs[k].cpu_seconds + 1.0)
+            idle[k] = procs[k]
+        if i % 4 == 1:
+            procs.pop(rng.randrange(len(procs)))  # one goes for a frame, then comes back
+        if i == 17:
+            procs[3] = replace(procs[3], cpu_percent=float("nan"))
+        procs.sort(key=lambda p: (-p.cpu_percent, -p.cpu_seconds, p.pid))
+        frames.append(replace(base, processes=tuple(procs), taken_at=fake_frames.T0 + i, duration_s=1.0))
+    encoder = ChunkEncoder()
+    kept = 0
+    for frame in frames:
+        table = encoder._tables.get("processes")
+        before = table._ranked if table is not None else None
+        encoder.add(frame)
+        table = encoder._tables["processes"]
+        kept += before is not None and table._ranked is before
+        if table._ranked is not None:
+            assert [key[-1] for key in table._ranked] == table._sorted(table.order, ())
+    assert kept >= 20
+    back = decode_chunk(encoder.encode(final=True))
+    same = json.dumps([(f.taken_at, frame_to_json(f)) for f in frames], sort_keys=True)  # NaN == NaN
+    assert json.dumps(back, sort_keys=True) == same

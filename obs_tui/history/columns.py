@@ -22,7 +22,8 @@ codec.diff. "cols+zstd/1" (carbon rows stored, against a prediction) still reads
 The encoder reads the Frame's dataclasses directly (one tuple per row, compared in C with the
 slot's previous one), never building the whole document, and works a column at a time: the
 cells that moved in a column are made together (all floats or all counters: by C-level maps,
-not a call a cell), and so are the predictions and the check of the rows against their sort.
+not a call a cell), and so are the predictions and the check of the rows against their sort
+(a table's sorted keys are kept from frame to frame and mended by the rows that moved).
 That is what makes recording cheap; the decoder steps through a frame's changes the same way.
 Each column-at-a-time path gives exactly what its cell-at-a-time rule (_change, _changed,
 sort_slots) gives, or hands the column to that rule.
@@ -40,6 +41,7 @@ import dataclasses
 import json
 import threading
 import typing
+from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from itertools import accumulate, chain, compress, repeat
 from math import isclose
@@ -684,6 +686,11 @@ class _TableEncoder(_Table):
         self.order = []
         self.present: set[int] = set()
         self._fixes: list[int] | None = None  # the last order written was the slots
+        # a table of the frame's sort keys (_key_columns) of its present rows, sorted, and each
+        # slot's key: kept from frame to frame while every key keeps to its column's kind
+        self._ranked: list[tuple] | None = None
+        self._key_of: dict[int, tuple] = {}
+        self._numeric: list[bool] = []  # per sort column: numbers (else strings, ascending)
         # per frame: how many rows changed, their slots, their cells per column, the order;
         # a table that appears after the chunk's first frame was empty before
         self.counts: list[int] = [0] * frames
@@ -773,42 +780,103 @@ class _TableEncoder(_Table):
             nows = list(map(values.__getitem__, slots))
             new = [NEW] * len(self.cols)
             self._encode_predicted(nows, [new if prev is None else prev for prev in prevs], columns, around)
+        changed_slots = slots
         slots = list(map(sub, slots, [0, *slots]))  # ascending: the gaps are small numbers
         self.counts.append(len(slots))
         if slots:
             self.changed_slots.append(",".join(map(str, slots)))
             for pieces, column in zip(self.cells, columns):
                 pieces.append(_cells_text(column))
-        self.orders.append(self._order(order, parent_order))
+        self.orders.append(self._order(order, parent_order, changed_slots))
         return order
 
-    def _sorted(self, order: list[int], parent_order: Sequence[int]) -> list[int]:
-        """sort_slots' order of the rows (of their stored values), [] when they do not sort.
-        When every sort column holds numbers (or, sorted ascending, strings), by one sort of
-        key tuples (a descending column negated, a child's parent's place first, the slot
-        last: a total order, so the same list as sort_slots' stable sorts), started from the
-        frame's own order, which is nearly sorted: a few comparisons a row."""
+    def _key_columns(self, order: list[int], parent_order: Sequence[int]) -> list[list] | None:
+        """The rows' sort keys by column (a descending column negated, a child's parent's
+        place first), None when they are not all numbers (or, sorted ascending, strings)."""
         rows = list(map(self.values.__getitem__, order))
         keys = []
         for i, descending in self.sort:
             key = list(map(itemgetter(i), rows))
             kinds = set(map(type, key))
             if not (kinds <= _NUMBERS or (kinds == {str} and not descending)) or any(map(ne, key, key)):
-                break  # None, NaN, a descending string, a list...: sort_slots says
+                return None  # None, NaN, a descending string, a list...: sort_slots says
             keys.append(list(map(neg, key)) if descending else key)
-        else:
-            if self.of:
-                where = {slot: k for k, slot in enumerate(parent_order)}
-                if where:
-                    keys.insert(0, list(map(where.get, map(self.parent_slots.__getitem__, order))))
-            if None not in (keys[0] if keys else ()):
-                return list(map(itemgetter(-1), sorted(zip(*keys, order))))
+        if self.of:
+            where = {slot: k for k, slot in enumerate(parent_order)}
+            if where:
+                keys.insert(0, list(map(where.get, map(self.parent_slots.__getitem__, order))))
+        return None if None in (keys[0] if keys else ()) else keys
+
+    def _sorted(self, order: list[int], parent_order: Sequence[int]) -> list[int]:
+        """sort_slots' order of the rows (of their stored values), [] when they do not sort.
+        When every sort column holds numbers (or, sorted ascending, strings), by one sort of
+        key tuples (_key_columns, the slot last: a total order, so the same list as
+        sort_slots' stable sorts), started from the frame's own order, which is nearly
+        sorted: a few comparisons a row."""
+        keys = self._key_columns(order, parent_order)
+        if keys is not None:
+            return list(map(itemgetter(-1), sorted(zip(*keys, order))))
         try:
             return sort_slots(order, self.sort, self.values, self.parent_slots, parent_order)
         except (TypeError, KeyError):  # a None among the sorted columns
             return []
 
-    def _order(self, order: list[int], parent_order: Sequence[int]) -> str:
+    def _sorted_since(self, order: list[int], was: set[int], changed: list[int]) -> list[int]:
+        """_sorted's order of a table of the frame (not a child: its key has its parents'
+        places, which move), from the one before: the keys of the rows that changed, came or
+        went taken out of the sorted keys and put back in (the order of key tuples is total,
+        so it is the same list), while few did and every key keeps to its column's kind;
+        else by _sorted's one sort, which starts the sorted keys again."""
+        ranked, key_of = self._ranked, self._key_of
+        now = self.present
+        came, gone = now - was, was - now
+        if ranked is not None and 8 * (len(changed) + len(came) + len(gone)) <= len(order):
+            moved = came.union(changed)
+            new = self._keys_of(sorted(moved))
+            if new is not None and self._take_out(gone.union(moved & was)):
+                for key in new:
+                    insort(ranked, key)
+                    key_of[key[-1]] = key
+                return list(map(itemgetter(-1), ranked))
+        self._ranked = None
+        keys = self._key_columns(order, ())
+        if keys is None:
+            return self._sorted(order, ())
+        self._ranked = ranked = sorted(zip(*keys, order))
+        self._key_of = {key[-1]: key for key in ranked}
+        self._numeric = [type(column[0]) is not str if column else True for column in keys]
+        return list(map(itemgetter(-1), ranked))
+
+    def _take_out(self, slots: set[int]) -> bool:
+        """These rows' keys out of the sorted keys; False (nothing is left as it was) when
+        one is not where it should be."""
+        ranked, key_of = self._ranked, self._key_of
+        assert ranked is not None
+        for slot in slots:
+            old = key_of.pop(slot, None)
+            at = bisect_left(ranked, old) if old is not None else len(ranked)
+            if at == len(ranked) or ranked[at] is not old:
+                return False
+            del ranked[at]
+        return True
+
+    def _keys_of(self, slots: list[int]) -> list[tuple] | None:
+        """The sort keys of these rows as _key_columns makes them, None when one is not of
+        its column's kind as the sorted keys hold it (or is NaN)."""
+        values, numeric = self.values, self._numeric
+        keys = []
+        for slot in slots:
+            row, key = values[slot], []
+            for (i, descending), number in zip(self.sort, numeric):
+                value = row[i]
+                if (type(value) in _NUMBERS if number else type(value) is str) and value == value:
+                    key.append(-value if descending else value)
+                else:
+                    return None
+            keys.append((*key, slot))
+        return keys
+
+    def _order(self, order: list[int], parent_order: Sequence[int], changed: list[int]) -> str:
         """The frame's order of rows. For a table the analysis sorts by its own columns: the
         rows come ("a") and gone ("g") and the places ("x": place, offset) where the order
         differs from that sort of the stored values (rounded to six decimals, they can tie
@@ -819,7 +887,7 @@ class _TableEncoder(_Table):
         now, was = set(order), self.present
         self.present = now
         if self.sort:
-            guess = self._sorted(order, parent_order)
+            guess = self._sorted(order, parent_order) if self.of else self._sorted_since(order, was, changed)
             if len(guess) == len(order):
                 fixes: list[int] = []
                 if guess != order:
