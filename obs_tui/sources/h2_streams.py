@@ -43,6 +43,11 @@ from obs_tui.probe_constants import (
     PATH_LEN,
 )
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
+from obs_tui.sources.ringbuf import BUSY as RING_BUSY
+from obs_tui.sources.ringbuf import DISCARD as RING_DISCARD
+from obs_tui.sources.ringbuf import FLAGS as RING_FLAGS
+from obs_tui.sources.ringbuf import HEADER as RING_HEADER
+from obs_tui.sources.ringbuf import record
 
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
@@ -437,20 +442,34 @@ class H2Streams:
 
     def feed(self, data: bytes) -> None:
         """One event."""
-        self.feed_batch(data, [0])
+        ring = record(data)
+        with memoryview(ring) as view, view.cast("I") as words:
+            self.feed_batch(ring, words, 0, len(ring))
 
-    def feed_batch(self, chunk: Buffer, offsets: list[int]) -> None:
-        """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk (the ring's own memory), under one hold of the lock. Written for the usual event,
-        a whole header block in one event, whose block was met before in the same table
-        state: per event, one unpack, one lookup of the connection, one of the block and one
-        of its stream, and no call (what a block means for its stream is read here, not in a
-        method of its own)."""
+    def feed_batch(self, chunk: Buffer, words: memoryview, start: int, stop: int) -> int:
+        """The events of one ring buffer drain (sources/ringbuf.py's RingReader.drain: chunk is
+        the ring's own memory, words the same as 32-bit words, its records from start up to
+        stop) under one hold of the lock; the offset where the walk stopped. One loop over the
+        records, each record's header read (ringbuf.records' walk, here for the cost of a
+        second loop per event) and then its event handled. Written for the usual event, a
+        whole header block in one event, whose block was met before in the same table state:
+        per event, one unpack, one lookup of the connection, one of the block and one of its
+        stream, and no call (what a block means for its stream is read here, not in a method
+        of its own)."""
         unpack = FRAME.unpack_from
         conns = self._conns
         observe = self.observe
+        next_at = start
         with self._lock:
-            for at in offsets:
+            while next_at < stop:
+                length = words[next_at >> 2]  # the record's header (records are 8-byte aligned)
+                if length & RING_FLAGS:
+                    if length & RING_BUSY:
+                        break
+                    next_at += ((length & ~RING_DISCARD) + RING_HEADER + 7) & ~7
+                    continue
+                at = next_at + RING_HEADER
+                next_at = at + ((length + 7) & ~7)
                 conn_ptr, ts, stream, seq, key_tgid, length, kind_type, flags, direction, kind, odd, last = (
                     unpack(chunk, at)
                 )
@@ -510,6 +529,7 @@ class H2Streams:
                     elif not flags & END_STREAM:
                         continue  # the trailers carry grpc-status
                 self._finish(conn, stream, s, grpc_status)
+        return next_at
 
     def _pseudo(self, data: Buffer, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""
