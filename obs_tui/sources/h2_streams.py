@@ -459,6 +459,11 @@ class H2Streams:
         unpack = FRAME.unpack_from
         conns = self._conns
         observe = self.observe
+        event_size = EVENT_SIZE
+        # the last event's connection, kept: most events are on the same one as the event
+        # before them (a server writes its responses to a connection in a burst)
+        last_ptr = last_tgid = last_kind = -1
+        last_conn: Any = None
         next_at = start
         with self._lock:
             while next_at < stop:
@@ -475,10 +480,15 @@ class H2Streams:
                 )
                 if kind_type >= PSEUDO:
                     self._pseudo(chunk, at)
+                    last_ptr = -1  # (it may have ended or replaced that connection)
                     continue
-                conn = conns.get((conn_ptr, key_tgid, kind))
-                if conn is None:
-                    continue
+                if conn_ptr != last_ptr or key_tgid != last_tgid or kind != last_kind:
+                    conn = conns.get((conn_ptr, key_tgid, kind))
+                    if conn is None:
+                        continue
+                    last_ptr, last_tgid, last_kind, last_conn = conn_ptr, key_tgid, kind, conn
+                else:
+                    conn = last_conn
                 direction &= 1
                 side = conn.sides[direction]
                 if seq != side.seq + 1:
@@ -493,10 +503,8 @@ class H2Streams:
                     # a whole header block, unpadded, in one event (neither continuing a frame
                     # nor cut): most events
                     side.frame = side.block = None
-                    start = at + EVENT_SIZE
-                    if flags & PRIORITY:
-                        start += 5
-                    block = chunk[start : at + EVENT_SIZE + length]
+                    begin = at + event_size
+                    block = chunk[begin + 5 if flags & PRIORITY else begin : begin + length]
                     hit = side.now.get(block)
                     outcome: Any = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
                 else:  # RST_STREAM, a padded or CONTINUATION'd header block, a frame in pieces or cut
