@@ -38,6 +38,7 @@ import zstandard  # noqa: E402
 
 from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE  # noqa: E402
 from obs_tui.sources.red import RedSource  # noqa: E402
+from obs_tui.sources.ringbuf import records  # noqa: E402
 from tests import servers  # noqa: E402
 from tests.test_red_tls import wait_looked_at  # noqa: E402
 
@@ -53,10 +54,11 @@ class Recorder:
         self.events: list[bytes] = []
         feed = red.h2.feed_batch
 
-        def recorded(buffer, offsets):
-            for at in offsets:
+        def recorded(buffer, words, start, stop):
+            end = feed(buffer, words, start, stop)
+            for at in records(words, start, end)[0]:
                 self.events.append(bytes(buffer[at : at + EVENT_SIZE + EVENT.unpack_from(buffer, at)[8]]))
-            feed(buffer, offsets)
+            return end
 
         red.h2.feed_batch = recorded  # type: ignore[method-assign]
 

@@ -28,7 +28,6 @@ sent. A loaded host inflates the figures.
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from obs_tui.sources.h2_streams import H2Streams  # noqa: E402
+from obs_tui.sources.ringbuf import record  # noqa: E402
 from tests.test_h2_streams import Conn  # noqa: E402
 
 
@@ -123,17 +123,13 @@ def main() -> int:
     events, sent = build(args.calls, args.conns, args.methods, args.churn)
     batches = []  # as the ring holds them: 8-byte header, record, padding to 8 bytes
     for first in range(0, len(events), args.batch):
-        chunk, offsets = bytearray(), []
-        for e in events[first : first + args.batch]:
-            chunk += struct.pack("<II", len(e), 0)
-            offsets.append(len(chunk))
-            chunk += e + bytes(-len(e) % 8)
-        batches.append((bytes(chunk), offsets))
+        chunk = b"".join(record(e) for e in events[first : first + args.batch])
+        batches.append((chunk, memoryview(chunk).cast("I")))
     streams = H2Streams()
     read_every = max(1, len(batches) * 1000 // args.calls)
     wall, cpu = time.perf_counter(), time.thread_time()
-    for i, (chunk, offsets) in enumerate(batches):
-        streams.feed_batch(chunk, offsets)
+    for i, (chunk, words) in enumerate(batches):
+        streams.feed_batch(chunk, words, 0, len(chunk))
         if i % read_every == 0:
             streams.entries()
     entries = streams.entries()

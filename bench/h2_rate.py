@@ -20,8 +20,9 @@ what h2load reports (requests done) and what the server reports (grpc_server.py'
 per method and status code; nginx's status per path is fixed), and gives the rate h2load
 reached. Reported per request, the runs side by side: the CPU time of the drain thread
 (`red-h2`: the ring buffer read, the events' unpacking and HPACK decoding, the streams'
-counters), split into the ring read (sources/ringbuf.py, the records' headers walked in
-place), the decoding (H2Streams.feed_batch) and the rest (the thread's waits and wakeups,
+counters), split into the ring read (sources/ringbuf.py: its positions read and written
+back), the decoding (H2Streams.feed_batch: the records' headers walked in place, the events
+decoded) and the rest (the thread's waits and wakeups,
 H2_DRAIN_S apart; of it, the collector's passes run on that thread); and the sampling
 thread's CPU (sample() once a second, as the console does). Beside them, what may make live
 cost more than a replay: the drain thread's batches and context switches (forced ones: the
@@ -68,6 +69,7 @@ from obs_tui.analysis.red import red_section
 from obs_tui.sources import h2_streams
 from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE, H2Streams
 from obs_tui.sources.red import H2_DRAIN_S, RedSource
+from obs_tui.sources.ringbuf import record, records
 from tests import servers
 
 GRPC_METHODS = {"/test.Echo/Unary": "0", "/test.Echo/Stream": "5", "/test.Echo/Missing": "12"}
@@ -76,6 +78,22 @@ NGINX_PATHS = {"/": 200, "/missing": 404, "/fail": 500}
 # one gRPC message (uncompressed, 15 bytes): Stream answers one message, then NOT_FOUND
 GRPC_BODY = b"\x00\x00\x00\x00\x0f\x01fail:NOT_FOUND"
 GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
+
+
+Chunk = tuple[bytes, memoryview]  # a drain's records, as the ring held them, and as words
+
+
+def chunk_of(data: bytes) -> Chunk:
+    return data, memoryview(data).cast("I")
+
+
+def offsets_of(chunk: Chunk) -> list[int]:
+    """Where a chunk's events are."""
+    return records(chunk[1], 0, len(chunk[0]))[0]
+
+
+def feed(streams: H2Streams, chunk: Chunk) -> None:
+    streams.feed_batch(chunk[0], chunk[1], 0, len(chunk[0]))
 
 
 @dataclass
@@ -95,7 +113,7 @@ class Run:
     switches: tuple[int, int]  # the drain thread's context switches: (voluntary, forced)
     steal: float  # the host's CPU time stolen by the hypervisor, share of all
     loaded_us: float  # us per event of the replay made during this run (Replay), 0 if none
-    chunks: list[tuple[bytes, list[int]]]  # every event drained during the run
+    chunks: list[Chunk]  # every event drained during the run
     pid: int  # the server's: its events alone are replayed
 
 
@@ -111,7 +129,7 @@ class Stages:
         self.gc_s = 0.0
         self.gc_passes = [0, 0, 0]
         self.batches = 0
-        self.chunks: list[tuple[bytes, list[int]]] = []
+        self.chunks: list[Chunk] = []
         self._gc_start = 0.0
         assert red._h2_thread is not None
         drain_thread = red._h2_thread.ident
@@ -138,17 +156,16 @@ class Stages:
             self.ring_s += time.thread_time() - t - self._inside
             return n
 
-        def timed_feed(buffer, offsets):
+        def timed_feed(buffer, words, start, stop):
             t = time.thread_time()
-            feed(buffer, offsets)
+            end = feed(buffer, words, start, stop)
             fed = time.thread_time()
             self.batches += 1
             self.decode_s += fed - t
-            low = offsets[0]
-            high = offsets[-1] + EVENT_SIZE + EVENT.unpack_from(buffer, offsets[-1])[8]
-            self.chunks.append((bytes(buffer[low:high]), [at - low for at in offsets]))
+            self.chunks.append(chunk_of(bytes(buffer[start:end])))
             self._inside += time.thread_time() - t
             self.copy_s += time.thread_time() - fed
+            return end
 
         ring.drain = timed_drain  # type: ignore[method-assign]
         h2.feed_batch = timed_feed  # type: ignore[method-assign]
@@ -186,8 +203,8 @@ class Replay:
     the drain thread feeds them, on the calling thread: during a run, under the same load
     as the drain thread (the CPU of the feeds only)."""
 
-    def __init__(self, chunks: list[tuple[bytes, list[int]]]) -> None:
-        self.chunks = [c for c in chunks if c[1]]
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self.chunks = [c for c in chunks if c[0]]
         self.streams = H2Streams()
         self.cpu_s = 0.0
         self.events = 0
@@ -196,11 +213,11 @@ class Replay:
         end = time.monotonic() + seconds
         while self.chunks and runner.is_alive() and time.monotonic() < end:
             time.sleep(H2_DRAIN_S)
-            chunk, offsets = self.chunks.pop(0)
+            chunk = self.chunks.pop(0)
             t = time.thread_time()
-            self.streams.feed_batch(chunk, offsets)
+            feed(self.streams, chunk)
             self.cpu_s += time.thread_time() - t
-            self.events += len(offsets)
+            self.events += len(offsets_of(chunk))
         if not self.chunks or not runner.is_alive():
             runner.join(max(end - time.monotonic(), 0))
 
@@ -212,7 +229,7 @@ def measure(
     name: str,
     load: list[str],
     expect,
-    replay: list[tuple[bytes, list[int]]] | None = None,
+    replay: list[Chunk] | None = None,
 ) -> Run:
     """One h2load run against one server; expect(routes, done) says whether the counts are
     exact. replay: an earlier run's events, replayed meanwhile (Replay)."""
@@ -320,12 +337,15 @@ class Floors:
     failed: int
 
 
-def of_server(run: Run) -> list[tuple[bytes, list[int]]]:
+def of_server(run: Run) -> list[Chunk]:
     """The run's events of its server (the probe sees the host's every HTTP/2 connection)."""
     unpack = EVENT.unpack_from
-    return [
-        (chunk, [at for at in offsets if unpack(chunk, at)[2] == run.pid]) for chunk, offsets in run.chunks
-    ]
+    out = []
+    for chunk in run.chunks:
+        data = chunk[0]
+        events = [data[at : at + EVENT_SIZE + unpack(data, at)[8]] for at in offsets_of(chunk)]
+        out.append(chunk_of(b"".join(record(e) for e in events if unpack(e)[2] == run.pid)))
+    return out
 
 
 def floors(run: Run, profile: bool) -> Floors:
@@ -334,28 +354,29 @@ def floors(run: Run, profile: bool) -> Floors:
     n = max(run.requests, 1)
     unpack = EVENT.unpack_from
     chunks = of_server(run)
-    events = sum(len(offsets) for _, offsets in chunks)
-    others = sum(len(offsets) for _, offsets in run.chunks) - events
+    located = [(chunk[0], offsets_of(chunk)) for chunk in chunks]
+    events = sum(len(offsets) for _, offsets in located)
+    others = sum(len(offsets_of(chunk)) for chunk in run.chunks) - events
 
     def unpack_all():
-        for chunk, offsets in chunks:
+        for data, offsets in located:
             for at in offsets:
-                unpack(chunk, at)
+                unpack(data, at)
 
     least = best(unpack_all)
     kinds: dict[str, int] = {}  # events by frame type (a frame split over calls: "+cont")
     names = {1: "HEADERS", 3: "RST_STREAM", 9: "CONTINUATION", 0xF0: "open", 0xF1: "close", 0xF3: "upgrade"}
-    for chunk, offsets in chunks:
+    for data, offsets in located:
         for at in offsets:
-            f = unpack(chunk, at)
+            f = unpack(data, at)
             name = names.get(f[9], str(f[9])) + ("+cont" if f[13] else "")
             kinds[name] = kinds.get(name, 0) + 1
 
     def replay(remember: bool):
         def run():
             streams = H2Streams(remember)
-            for chunk, offsets in chunks:
-                streams.feed_batch(chunk, offsets)
+            for chunk in chunks:
+                feed(streams, chunk)
 
         return run
 
@@ -365,11 +386,11 @@ def floors(run: Run, profile: bool) -> Floors:
         """The batches as the drain thread had them, as far apart: between two, the host's
         other work takes the CPU's caches as it does live (the CPU of the feeds only)."""
         streams, cpu = H2Streams(), 0.0
-        for chunk, offsets in chunks:
-            if offsets:
+        for chunk in chunks:
+            if chunk[0]:
                 time.sleep(H2_DRAIN_S)
                 t = time.thread_time()
-                streams.feed_batch(chunk, offsets)
+                feed(streams, chunk)
                 cpu += time.thread_time() - t
         return cpu
 
@@ -394,8 +415,8 @@ def floors(run: Run, profile: bool) -> Floors:
     h2_streams._Side._decode = recorded  # type: ignore[method-assign]
     try:
         streams = H2Streams(remember=False)
-        for chunk, offsets in chunks:
-            streams.feed_batch(chunk, offsets)
+        for chunk in chunks:
+            feed(streams, chunk)
     finally:
         h2_streams._Side._decode = decode  # type: ignore[method-assign]
     decoders: dict[object, Decoder] = {}
@@ -449,7 +470,7 @@ def report(runs: list[Run], profile: bool) -> None:
     row("  drains with events", [str(r.batches) for r in runs])
     row(
         "  events per drain",
-        [f"{len(r.chunks) and sum(len(o) for _, o in r.chunks) / len(r.chunks):.0f}" for r in runs],
+        [f"{len(r.chunks) and sum(len(offsets_of(c)) for c in r.chunks) / len(r.chunks):.0f}" for r in runs],
     )
     row(
         "  context switches per drain",

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from obs_tui.probe_constants import H2_EV_CLOSE, H2_EV_OPEN
 from obs_tui.raw import UNPARSED_METHOD
 from obs_tui.sources.h2_streams import EVENT, UNKNOWN_ROUTE, UNKNOWN_STATUS, H2Streams
+from obs_tui.sources.ringbuf import BUSY, DISCARD, record
 
 HEADERS, RST = 1, 3
 END_STREAM, END_HEADERS = 1, 4
@@ -46,6 +47,13 @@ class Conn:
 
     def close(self, ts):
         self.event(H2_EV_CLOSE, 0, 0, 0, ts, b"")
+
+
+class Recorder:
+    """Takes a Conn's events in place of H2Streams."""
+
+    def __init__(self, events: list[bytes]) -> None:
+        self.feed = events.append
 
 
 def grpc_call(c: Conn, stream: int, method: str, status: int, t0: int) -> None:
@@ -127,6 +135,35 @@ def test_close_counts_unanswered_streams_as_aborted():
     c.headers(0, 1, [(":method", "GET"), (":path", "/a")], 0, end=True)
     c.close(10)
     assert counts(s) == {("GET", "/a", 0, "h2", -1): 1}
+
+
+def test_a_drain_walks_the_rings_records_to_one_still_being_written():
+    """feed_batch reads each record's header in the ring's layout (sources/ringbuf.py): a
+    discarded record is skipped, a record still being written ends the walk (where it
+    stopped is returned, for the next drain to begin at), and the records after it are left
+    for that drain."""
+    events: list[bytes] = []
+    c = Conn(Recorder(events))  # type: ignore[arg-type]
+    grpc_call(c, 1, "/test.Echo/Unary", 0, 0)
+    grpc_call(c, 3, "/test.Echo/Unary", 5, 10_000_000)
+    records = [record(e) for e in events]  # open, then three header blocks per call
+    discarded = bytearray(record(b"\xff" * 60))
+    discarded[3] |= DISCARD >> 24
+    busy = bytearray(records[5])
+    busy[3] |= BUSY >> 24
+    ring = b"".join([*records[:2], bytes(discarded), *records[2:5], bytes(busy), records[6]])
+    s = H2Streams()
+    with memoryview(ring) as view, view.cast("I") as words:
+        stopped = s.feed_batch(ring, words, 0, len(ring))
+        assert stopped == ring.index(bytes(busy))
+        assert counts(s) == {("POST", "/test.Echo/Unary", 200, "grpc", 0): 1}  # the second not yet
+    rest = b"".join(records[5:])
+    with memoryview(rest) as view, view.cast("I") as words:
+        assert s.feed_batch(rest, words, 0, len(rest)) == len(rest)
+    assert counts(s) == {
+        ("POST", "/test.Echo/Unary", 200, "grpc", 0): 1,
+        ("POST", "/test.Echo/Unary", 200, "grpc", 5): 1,
+    }
 
 
 def test_blocks_remembered_per_table_state_decode_as_that_state_says():
@@ -278,12 +315,7 @@ def test_remembered_blocks_say_what_hpack_decodes_whatever_the_encoder_does(resp
     bad index is decoded as the library decodes it too). Each block says the same, and the
     tables end the same, as when the library decodes every one."""
     events: list[bytes] = []
-
-    class Recorder:
-        def feed(self, data: bytes) -> None:
-            events.append(data)
-
-    c = Conn(Recorder())  # type: ignore[arg-type]
+    c = Conn(Recorder(events))  # type: ignore[arg-type]
     c.headers(0, 1, [(":method", "GET"), (":path", "/")], 0)
     for i, (status, fields, size, fresh) in enumerate(responses):
         if size is not None:
@@ -303,12 +335,7 @@ def test_a_block_that_sets_the_table_size_acts_on_the_table_each_time():
     again, and the entry a later block names (index 62) is the library's answer, not the one
     added before it."""
     events: list[bytes] = []
-
-    class Recorder:
-        def feed(self, data: bytes) -> None:
-            events.append(data)
-
-    c = Conn(Recorder())  # type: ignore[arg-type]
+    c = Conn(Recorder(events))  # type: ignore[arg-type]
     resize = b"\x20\x3f\xe1\x1f\x88"  # size 0, size 4096, :status 200
     blocks = [Encoder().encode([(":status", "200"), ("server", "a")]), resize]
     blocks += [Encoder().encode([(":status", "404"), ("server", "b")]), resize, b"\x88\xbe"]

@@ -32,6 +32,7 @@ from obs_tui.probe_constants import H2_FRAMES, H2_TAILS, LOST_H2_SYNC
 from obs_tui.raw import UNPARSED_METHOD
 from obs_tui.sources.h2_streams import EVENT, HEADERS, UNKNOWN_ROUTE
 from obs_tui.sources.red import H2_IDLE_DRAIN_S, RedSource
+from obs_tui.sources.ringbuf import records
 from tests import servers
 from tests.test_red_probes import Window, lost_but_others_http1
 
@@ -138,15 +139,16 @@ def test_a_header_block_written_in_pieces_is_one_event(env):
     seen = []
     feed = env.red.h2.feed_batch
 
-    def observe(chunk: bytes, offsets: list[int]) -> None:
-        for at in offsets:
+    def observe(chunk: bytes, words: memoryview, start: int, stop: int) -> int:
+        end = feed(chunk, words, start, stop)
+        for at in records(words, start, end)[0]:
             event = EVENT.unpack_from(chunk, at)
             tgid, stream, frame_len, length, kind, direction, cont, missed, last = (
                 event[i] for i in (2, 4, 5, 8, 9, 11, 13, 14, 15)
             )
             if tgid == env.grpc.pid and direction == 1 and kind == HEADERS and stream > 1:
                 seen.append(length == frame_len and not cont and not missed and last == 1)
-        feed(chunk, offsets)
+        return end
 
     with _channel(env.grpc.port) as ch:
         unary = ch.unary_unary(UNARY)

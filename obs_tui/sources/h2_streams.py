@@ -43,6 +43,11 @@ from obs_tui.probe_constants import (
     PATH_LEN,
 )
 from obs_tui.raw import METHODS, UNPARSED_METHOD, StatEntry, StatKey, bucket_of
+from obs_tui.sources.ringbuf import BUSY as RING_BUSY
+from obs_tui.sources.ringbuf import DISCARD as RING_DISCARD
+from obs_tui.sources.ringbuf import FLAGS as RING_FLAGS
+from obs_tui.sources.ringbuf import HEADER as RING_HEADER
+from obs_tui.sources.ringbuf import record
 
 # struct h2_event in bpf/red.c, up to its data[]
 EVENT = struct.Struct("<QQIIIIIIHBBBBBBB7x")
@@ -437,29 +442,53 @@ class H2Streams:
 
     def feed(self, data: bytes) -> None:
         """One event."""
-        self.feed_batch(data, [0])
+        ring = record(data)
+        with memoryview(ring) as view, view.cast("I") as words:
+            self.feed_batch(ring, words, 0, len(ring))
 
-    def feed_batch(self, chunk: Buffer, offsets: list[int]) -> None:
-        """The events of one ring buffer drain (sources/ringbuf.py), each at its offset in
-        chunk (the ring's own memory), under one hold of the lock. Written for the usual event,
-        a whole header block in one event, whose block was met before in the same table
-        state: per event, one unpack, one lookup of the connection, one of the block and one
-        of its stream, and no call (what a block means for its stream is read here, not in a
-        method of its own)."""
+    def feed_batch(self, chunk: Buffer, words: memoryview, start: int, stop: int) -> int:
+        """The events of one ring buffer drain (sources/ringbuf.py's RingReader.drain: chunk is
+        the ring's own memory, words the same as 32-bit words, its records from start up to
+        stop) under one hold of the lock; the offset where the walk stopped. One loop over the
+        records, each record's header read (ringbuf.records' walk, here for the cost of a
+        second loop per event) and then its event handled. Written for the usual event, a
+        whole header block in one event, whose block was met before in the same table state:
+        per event, one unpack, one lookup of the connection, one of the block and one of its
+        stream, and no call (what a block means for its stream is read here, not in a method
+        of its own)."""
         unpack = FRAME.unpack_from
         conns = self._conns
         observe = self.observe
+        event_size = EVENT_SIZE
+        # the last event's connection, kept: most events are on the same one as the event
+        # before them (a server writes its responses to a connection in a burst)
+        last_ptr = last_tgid = last_kind = -1
+        last_conn: Any = None
+        next_at = start
         with self._lock:
-            for at in offsets:
+            while next_at < stop:
+                length = words[next_at >> 2]  # the record's header (records are 8-byte aligned)
+                if length & RING_FLAGS:
+                    if length & RING_BUSY:
+                        break
+                    next_at += ((length & ~RING_DISCARD) + RING_HEADER + 7) & ~7
+                    continue
+                at = next_at + RING_HEADER
+                next_at = at + ((length + 7) & ~7)
                 conn_ptr, ts, stream, seq, key_tgid, length, kind_type, flags, direction, kind, odd, last = (
                     unpack(chunk, at)
                 )
                 if kind_type >= PSEUDO:
                     self._pseudo(chunk, at)
+                    last_ptr = -1  # (it may have ended or replaced that connection)
                     continue
-                conn = conns.get((conn_ptr, key_tgid, kind))
-                if conn is None:
-                    continue
+                if conn_ptr != last_ptr or key_tgid != last_tgid or kind != last_kind:
+                    conn = conns.get((conn_ptr, key_tgid, kind))
+                    if conn is None:
+                        continue
+                    last_ptr, last_tgid, last_kind, last_conn = conn_ptr, key_tgid, kind, conn
+                else:
+                    conn = last_conn
                 direction &= 1
                 side = conn.sides[direction]
                 if seq != side.seq + 1:
@@ -474,10 +503,8 @@ class H2Streams:
                     # a whole header block, unpadded, in one event (neither continuing a frame
                     # nor cut): most events
                     side.frame = side.block = None
-                    start = at + EVENT_SIZE
-                    if flags & PRIORITY:
-                        start += 5
-                    block = chunk[start : at + EVENT_SIZE + length]
+                    begin = at + event_size
+                    block = chunk[begin + 5 if flags & PRIORITY else begin : begin + length]
                     hit = side.now.get(block)
                     outcome: Any = hit[0] if hit is not None and hit[1] == side.state else side.decode(block)
                 else:  # RST_STREAM, a padded or CONTINUATION'd header block, a frame in pieces or cut
@@ -510,6 +537,7 @@ class H2Streams:
                     elif not flags & END_STREAM:
                         continue  # the trailers carry grpc-status
                 self._finish(conn, stream, s, grpc_status)
+        return next_at
 
     def _pseudo(self, data: Buffer, at: int) -> None:
         """The probe's own events: a connection's start, end, lost frames, or upgrade."""

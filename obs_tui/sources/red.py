@@ -310,8 +310,8 @@ class RedSource:
         self._drain_h2_once()
 
     def _drain_h2_once(self) -> int:
-        """Decodes what the ring holds, a batch at a time (sources/ringbuf.py); the events
-        decoded."""
+        """Decodes what the ring holds, a batch at a time (sources/ringbuf.py); the bytes of
+        events handed over (0: none came)."""
         assert self._h2_ring is not None
         return self._h2_ring.drain(self.h2.feed_batch)
 

@@ -6,11 +6,15 @@ The ring's memory is mapped here instead, as libbpf's ringbuf.c maps it: the con
 position's page read-write at offset 0; the producer position's page, then the data pages
 twice in a row (so a record that wraps reads contiguously), read-only from one page on. Each
 record is an 8-byte header (its length, whose top bits say busy: still being written, and
-discarded) and the record, padded to 8 bytes. A drain hands the records between the consumer
-and producer positions (up to a record still being written) to its caller in place, in the
-mapped memory, then hands the consumer position back to the kernel: the kernel writes no
-record where the consumer has not passed, so they stay as they are while read, and nothing
-is copied (a record's unused bytes are never touched).
+discarded) and the record, padded to 8 bytes. A drain hands the bytes between the consumer
+and producer positions to its caller in place, in the mapped memory; the caller walks the
+records itself (one loop that reads each record's header and then the record: records(),
+below, is that walk on its own), up to a record still being written, and says where it
+stopped; then the consumer position is handed back to the kernel there: the kernel writes
+no record where the consumer has not passed, so they stay as they are while read, and
+nothing is copied (a record's unused bytes are never touched). A record whose header says
+committed was written whole before (the kernel clears the busy bit last), so reading it
+after its header finds it whole.
 
 x86-64 orders these loads and stores as the kernel's acquire/release pairs need, so plain
 reads of the mapped words are enough here.
@@ -42,41 +46,54 @@ class RingReader:
         self._producer = mmap.mmap(map_fd, self.page + 2 * size, shared, mmap.PROT_READ, offset=self.page)
         self._words = memoryview(self._producer).cast("I")  # where the record headers are read
 
-    def drain(self, consume: Callable[[mmap.mmap, list[int]], object]) -> int:
-        """Calls consume(buffer, offsets) with the records committed since the last drain:
-        the ring's mapped memory and each record's offset in it (its length is the event's own
-        business), in the order they were reserved; then gives their room back to the kernel.
-        A record still being written ends the batch; it and those after it come with the next
-        drain. The number of records."""
+    def drain(self, consume: Callable[[mmap.mmap, memoryview, int, int], int]) -> int:
+        """Calls consume(buffer, words, start, stop) with what was written since the last
+        drain: the ring's mapped memory, the same as 32-bit words (for the record headers), and
+        the offsets where the records begin and the written bytes end. consume walks the
+        records as records() does, up to a record still being written (it and those after it
+        come with the next drain), and returns the offset where it stopped; their room is
+        then given back to the kernel. The bytes handed over (0: none came)."""
         consumer = POSITION.unpack_from(self._consumer, 0)[0]
         producer = POSITION.unpack_from(self._producer, 0)[0]
         if consumer >= producer:
             return 0
         start = self.page + (consumer & self.mask)
         stop = start + producer - consumer
-        words = self._words
-        # Headers first: a record whose header says committed was written whole before (the
-        # kernel clears the busy bit last), so reading it after finds it whole.
-        offsets: list[int] = []
-        append = offsets.append
-        at = start
-        while at < stop:
-            length = words[at >> 2]  # (records are 8-byte aligned)
-            if length & FLAGS:
-                if length & BUSY:
-                    break
-                length &= ~DISCARD
-            else:
-                append(at + HEADER)
-            at += (length + HEADER + 7) & ~7
         try:
-            if offsets:
-                consume(self._producer, offsets)
-        finally:  # (a record that made consume fail is not handed over again)
-            POSITION.pack_into(self._consumer, 0, consumer + at - start)
-        return len(offsets)
+            end = consume(self._producer, self._words, start, stop)
+        except BaseException:
+            end = records(self._words, start, stop)[
+                1
+            ]  # (records that made consume fail are not handed over again)
+            raise
+        finally:
+            POSITION.pack_into(self._consumer, 0, consumer + end - start)
+        return end - start
 
     def close(self) -> None:
         self._words.release()
         self._consumer.close()
         self._producer.close()
+
+
+def records(words: memoryview, start: int, stop: int) -> tuple[list[int], int]:
+    """The walk of a drain's records (RingReader.drain) on its own: the offsets of the
+    committed records' bytes between start and stop (discarded ones skipped), and the offset
+    where the walk stopped (stop, or a record still being written)."""
+    offsets: list[int] = []
+    at = start
+    while at < stop:
+        length = words[at >> 2]  # (records are 8-byte aligned)
+        if length & FLAGS:
+            if length & BUSY:
+                break
+            length &= ~DISCARD
+        else:
+            offsets.append(at + HEADER)
+        at += (length + HEADER + 7) & ~7
+    return offsets, at
+
+
+def record(event: bytes) -> bytes:
+    """One event as the ring holds it (its header, the event, padding to 8 bytes)."""
+    return struct.pack("<II", len(event), 0) + event + bytes(-len(event) % 8)
