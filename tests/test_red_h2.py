@@ -34,7 +34,7 @@ from obs_tui.sources.h2_streams import EVENT, HEADERS, UNKNOWN_ROUTE
 from obs_tui.sources.red import H2_IDLE_DRAIN_S, RedSource
 from obs_tui.sources.ringbuf import records
 from tests import servers
-from tests.test_red_probes import Window, lost_but_others_http1
+from tests.test_red_probes import Window
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="eBPF probes need root"),
@@ -127,7 +127,7 @@ def test_grpc_requests_errors_and_statuses_per_method(env):
         ("POST", STREAM): (6, 2, {"0": 4, "14": 2}),
     }
     assert (svc.requests, svc.errors, svc.protocol) == (34, 10, "grpc")
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_a_header_block_written_in_pieces_is_one_event(env):
@@ -166,7 +166,7 @@ def test_a_header_block_written_in_pieces_is_one_event(env):
             del env.red.h2.feed_batch
     assert svc is not None, section
     assert seen == [True] * 30
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def _grpc_call_in_pieces(port: int, piece: int) -> int:
@@ -216,7 +216,7 @@ def test_requests_cut_anywhere_by_reads_are_counted(env):
     section, svc = w.result(3)
     assert svc is not None, section
     assert per_route(svc) == {("POST", UNARY): (3, 0, {"0": 3})}
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_100_calls_in_flight_on_one_connection(env):
@@ -232,7 +232,7 @@ def test_100_calls_in_flight_on_one_connection(env):
     section, svc = w.result(200)
     assert svc is not None, section
     assert per_route(svc) == {("POST", UNARY): (200, 0, {"0": 200})}
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_call_cancelled_mid_request_is_aborted(env):
@@ -250,7 +250,7 @@ def test_call_cancelled_mid_request_is_aborted(env):
     assert svc is not None, section
     route = next(r for r in svc.routes if r.route == SLOW)
     assert (route.requests, route.aborted, dict(route.grpc_status)) == (1, 1, {"0": 1})
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_connection_opened_before_the_probe_counts_under_method_unknown(env):
@@ -264,7 +264,7 @@ def test_connection_opened_before_the_probe_counts_under_method_unknown(env):
     section, svc = w.result(10)
     assert svc is not None, section
     assert [(r.method, r.route, r.requests) for r in svc.routes] == [(UNPARSED_METHOD, UNKNOWN_ROUTE, 10)]
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 # ---- nginx, h2c and h2 over TLS, h2load ------------------------------------------------------
@@ -290,7 +290,7 @@ def test_nginx_h2load_100_streams_on_one_connection(env, tls):
     }
     assert dict(svc.status_classes) == {"2xx": 500, "5xx": 300}
     assert svc.protocol == "h2" and svc.undecoded == ()
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_read_with_more_frames_than_the_walk_is_a_lost_event(env):
@@ -357,7 +357,7 @@ def test_h2c_upgrade_counts_the_upgraded_request_once(env, upgrading):
     assert dict(svc.status_classes) == {"2xx": 1, "4xx": 1, "5xx": 2}
     assert (svc.requests, svc.aborted, svc.protocol) == (4, 0, "h2")
     assert next(r for r in svc.routes if r.route == "/").p50_ms > 0
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 def test_websocket_101_is_not_taken_for_h2c(env):

@@ -71,17 +71,24 @@ class Window:
             done = svc is not None and svc.requests + svc.aborted >= expected
             if done or time.time() > deadline:
                 time.sleep(H2_DRAIN_S + 0.05)
-                section = red_section(self.prev, self.source.sample(time.time()), time.time() - self.t0)
+                self.last = self.source.sample(time.time())
+                section = red_section(self.prev, self.last, time.time() - self.t0)
                 svc = next((s for s in section.services if s.pid == self.pid), None)
                 return section, svc
 
-
-def lost_but_others_http1(section):
-    """The section's lost events, less the one reason that other tests' HTTP/1 servers give
-    while they start (lost events are counted host-wide): a response on a connection whose
-    request was read before the probe knew its server. HTTP/2 and TLS tests check the rest:
-    none of their servers' events can carry that reason (it is the HTTP/1 parser's)."""
-    return tuple((why, n) for why, n in section.lost_reasons if why != LOST_REASONS[LOST_UNPARSED])
+    def lost_but_others_http1(self) -> tuple[tuple[str, int], ...]:
+        """The events lost in the window by reason (after result()), less the one reason
+        other tests' HTTP/1 servers give while they start (lost events are counted
+        host-wide): a response on a connection whose request was read before the probe knew
+        its server. HTTP/2 and TLS tests check the rest; none of their servers' events can
+        carry that reason (it is the HTTP/1 parser's)."""
+        before, after = self.prev.lost_by_slot, self.last.lost_by_slot
+        assert len(before) == len(after) == len(LOST_REASONS)
+        return tuple(
+            (why, n - m)
+            for slot, (why, n, m) in enumerate(zip(LOST_REASONS, after, before))
+            if n > m and slot != LOST_UNPARSED
+        )
 
 
 def _classes(svc):

@@ -16,7 +16,7 @@ import pytest
 from obs_tui.model import ServiceStats
 from tests import servers
 from tests.test_faults import as_root
-from tests.test_red_probes import Window, lost_but_others_http1
+from tests.test_red_probes import Window
 from tests.test_red_tls import go_binaries, traced, wait_looked_at  # noqa: F401 (fixture)
 
 pytestmark = [
@@ -49,7 +49,7 @@ def _check(red, srv, paths: list[str], classes: dict[str, int], routes: dict[str
     assert (svc.requests, dict(svc.status_classes)) == (len(paths), classes), (svc, section.lost_reasons)
     assert {(r.method, r.route): r.requests for r in svc.routes} == {("GET", r): n for r, n in routes.items()}
     assert svc.protocol == "h2" and svc.undecoded_total == ()
-    assert not lost_but_others_http1(section), section.lost_reasons
+    assert not w.lost_but_others_http1(), w.lost_but_others_http1()
 
 
 PATHS = ["/"] * 12 + ["/status/503"] * 3 + ["/status/404"] * 2 + [f"/users/{i}" for i in range(4)]
