@@ -32,9 +32,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import grpc  # noqa: E402
 import zstandard  # noqa: E402
+from h2_rate import red_probe  # noqa: E402
 
 from obs_tui.sources.h2_streams import EVENT, EVENT_SIZE  # noqa: E402
 from obs_tui.sources.red import RedSource  # noqa: E402
@@ -119,40 +121,31 @@ def main() -> int:
             servers.nginx(tmp / "n", tls=True, http2=True) as web,
             servers.node_h2_server(tmp / "node") as node,
             servers.go_server(tmp / "go", binary) as go,
+            red_probe("h2_capture") as red,
         ):
-            red = RedSource()
-            cap = red.available()
-            if not cap.ok:
-                print(f"h2_capture: RED probe unavailable: {cap.reason}", file=sys.stderr)
-                return 1
-            try:
-                for pid in (node.pid, go.pid):
-                    wait_looked_at(red, pid)
-                rec = Recorder(red)
-                grpc_uris = [
-                    f"http://127.0.0.1:{g.port}/test.Echo/{m}" for m in ("Unary", "Stream", "Missing")
-                ]
-                grpc_load = ["-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body)]
-                nginx_uris = [f"http://127.0.0.1:{web.h2c_port}{p}" for p in ("/", "/missing", "/fail")]
-                captures = {
-                    "grpcio-h2load": (
-                        g.pid,
-                        lambda: h2load("-n", "1500", "-c", "4", "-m", "32", *grpc_load, *grpc_uris),
-                    ),
-                    "nginx-h2load": (
-                        web.pid,
-                        lambda: h2load("-n", "1500", "-c", "4", "-m", "32", *nginx_uris),
-                    ),
-                    "grpcio-client": (g.pid, lambda: grpc_calls(g.port)),
-                    "nginx-curl": (web.pid, lambda: curl(web.h2_tls_port)),
-                    "node-curl": (node.pid, lambda: curl(node.port)),
-                    "go-curl": (go.pid, lambda: curl(go.port)),
-                }
-                for name, (pid, run) in captures.items():
-                    if not wanted or name in wanted:
-                        write(name, rec.of(pid, run))
-            finally:
-                red.close()
+            for pid in (node.pid, go.pid):
+                wait_looked_at(red, pid)
+            rec = Recorder(red)
+            grpc_uris = [f"http://127.0.0.1:{g.port}/test.Echo/{m}" for m in ("Unary", "Stream", "Missing")]
+            grpc_load = ["-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body)]
+            nginx_uris = [f"http://127.0.0.1:{web.h2c_port}{p}" for p in ("/", "/missing", "/fail")]
+            captures = {
+                "grpcio-h2load": (
+                    g.pid,
+                    lambda: h2load("-n", "1500", "-c", "4", "-m", "32", *grpc_load, *grpc_uris),
+                ),
+                "nginx-h2load": (
+                    web.pid,
+                    lambda: h2load("-n", "1500", "-c", "4", "-m", "32", *nginx_uris),
+                ),
+                "grpcio-client": (g.pid, lambda: grpc_calls(g.port)),
+                "nginx-curl": (web.pid, lambda: curl(web.h2_tls_port)),
+                "node-curl": (node.pid, lambda: curl(node.port)),
+                "go-curl": (go.pid, lambda: curl(go.port)),
+            }
+            for name, (pid, run) in captures.items():
+                if not wanted or name in wanted:
+                    write(name, rec.of(pid, run))
     return 0
 
 

@@ -48,6 +48,7 @@ counts must be exact on any host.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -58,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -512,6 +514,20 @@ def report(runs: list[Run], profile: bool) -> None:
         print(f"{r.name} events per request: {fl[r.name].kinds}; hpack failed on {fl[r.name].failed} blocks")
 
 
+@contextlib.contextmanager
+def red_probe(bench: str) -> Iterator[RedSource]:
+    """The real RED probe, loaded, and closed after; a one-line reason and exit 1 when it
+    cannot load."""
+    red = RedSource()
+    cap = red.available()
+    if not cap.ok:
+        raise SystemExit(f"{bench}: RED probe unavailable: {cap.reason}")
+    try:
+        yield red
+    finally:
+        red.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20000, help="per run (gRPC: a third of it)")
@@ -534,15 +550,8 @@ def main() -> int:
         body = tmp / "body.bin"
         body.write_bytes(GRPC_BODY)
         with servers.grpc_server(tmp / "g") as g, servers.nginx(tmp / "n", http2=True) as web:
-            red = RedSource()
-            cap = red.available()
-            if not cap.ok:
-                print(f"h2_rate: RED probe unavailable: {cap.reason}", file=sys.stderr)
-                return 1
-            try:
+            with red_probe("h2_rate") as red:
                 return bench(red, args, g, web, tmp, body)
-            finally:
-                red.close()
 
 
 def bench(red: RedSource, args, g: servers.Server, web: servers.Server, tmp: Path, body: Path) -> int:

@@ -62,9 +62,8 @@ class RingReader:
         try:
             end = consume(self._producer, self._words, start, stop)
         except BaseException:
-            end = records(self._words, start, stop)[
-                1
-            ]  # (records that made consume fail are not handed over again)
+            # the records that made consume fail are not handed over again
+            end = records(self._words, start, stop)[1]
             raise
         finally:
             POSITION.pack_into(self._consumer, 0, consumer + end - start)
