@@ -2,6 +2,7 @@
 
 import dataclasses
 import gc
+import threading
 import time
 
 from obs_tui.analysis.compare import METRICS, compare
@@ -124,6 +125,34 @@ async def test_a_seek_repaints_the_panes_only_with_the_frame_it_found(tmp_path):
         assert not app.main.seeking
         # no collector pass from Enter to the found frame's paint; collecting again after it
         assert collecting == [False, True] and gc.isenabled()
+    store.close()
+
+
+@aio
+async def test_live_during_a_seek_stays_live_and_the_seek_is_dropped(tmp_path):
+    """L while a step is being read: live it is, the step's frame is not shown when it comes
+    (a thread worker cannot be stopped), and the collector is on again."""
+    store, now = _replay_store(tmp_path)
+    app = ObsApp(lambda: Live(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _back_one_tick(pilot, app)
+        timeline = app.main.timeline()
+        step, release = timeline.step, threading.Event()
+
+        def held(*args):
+            release.wait(10)
+            return step(*args)
+
+        timeline.step = held
+        await pilot.press("left_square_bracket")
+        await _until(pilot, lambda: app.main.seeking)
+        assert not gc.isenabled()
+        await pilot.press("L")
+        assert not app.replaying and not app.main.seeking and gc.isenabled()
+        release.set()
+        await _until(pilot, lambda: not any(w.is_running for w in app.main.workers))
+        await pilot.pause(0.2)
+        assert not app.replaying and app.frame is app.live_frame
     store.close()
 
 

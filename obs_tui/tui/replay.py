@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 COMPARE_BEFORE_S = 3600.0
 HISTORY_DELAY_S = 0.3
+SEEK_GC_BACKSTOP_S = 1.0
 # Recorded frames read for the sparklines before a replayed one: twice what a row's sparkline
 # draws (10 cells of 3 ticks), no more, since reading them competes with the next seek.
 HISTORY_FRAMES = 60
@@ -59,9 +60,10 @@ BINDINGS = [
 
 class ReplayFrame(Message):
     def __init__(
-        self, frame: Frame | None, why: str = "", after: Frame | None = None, ticks: int = 0
+        self, seek: int, frame: Frame | None, why: str = "", after: Frame | None = None, ticks: int = 0
     ) -> None:
         super().__init__()
+        self.seek = seek  # which seek found it (a later one, or L, makes it stale)
         self.frame = frame
         self.why = why
         self.after, self.ticks = after, ticks  # a step: `ticks` recorded ticks from `after`
@@ -114,6 +116,8 @@ class ReplayMixin(Screen[None]):
     # the UI thread, and the GIL, from the reading)
     seeking = False
     seeks_shown = 0  # how many seeks' frames were painted (a repaint they made obsolete is skipped)
+    seeks_asked = 0  # the number of the latest seek: a thread worker cannot be stopped, so an
+    # earlier seek's frame still arrives, and is dropped
     history_of: Frame | None = None  # the replayed frame whose history app.history holds
     history_on_hold = False  # its reading stopped while the `g` prompt is open
 
@@ -240,6 +244,12 @@ class ReplayMixin(Screen[None]):
             self._seek(lambda timeline: timeline.frame_at(target))
 
     def action_live(self) -> None:
+        if self.seeking:  # the seek's frame, when it comes, is not shown
+            self.seeks_asked += 1
+            self._seek_over()
+            self.close_time_prompt()
+            if not self.console.replaying:
+                self.console.render_frame()  # what a repaint skipped while seeking
         if not self.console.replaying:
             return
         self.history_of = None
@@ -296,28 +306,47 @@ class ReplayMixin(Screen[None]):
         self.workers.cancel_group(self, "replay-history")
         self.history_on_hold = False
         self.seeking = True
+        self.seeks_asked += 1
         # No collector pass from here until the frame found is drawn: decoding a chunk makes
         # tens of thousands of objects, and a full pass that their count sets off walks all
         # the console's (tens of milliseconds, in the seek). What they leave is collected
         # after the paint (on_replay_frame).
         gc.disable()
-        self._seek_worker(timeline, find, after, ticks)
+        self._seek_worker(self.seeks_asked, timeline, find, after, ticks)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _seek_worker(
-        self, timeline: Timeline, find: Callable[[Timeline], Frame | None], after: Frame | None, ticks: int
+        self,
+        seek: int,
+        timeline: Timeline,
+        find: Callable[[Timeline], Frame | None],
+        after: Frame | None,
+        ticks: int,
     ) -> None:
         try:
             frame = find(timeline)
         except Exception as exc:  # a store that fails to read says so; the console stays up
-            self.post_message(ReplayFrame(None, f"{type(exc).__name__}: {exc}"))
+            self.post_message(ReplayFrame(seek, None, f"{type(exc).__name__}: {exc}"))
             return
         why = "" if frame is not None else "nothing recorded there"
-        self.post_message(ReplayFrame(frame, why, after, ticks))
+        self.post_message(ReplayFrame(seek, frame, why, after, ticks))
+
+    def _seek_over(self) -> None:
+        self.seeking = False
+        # the collector back on after the paint; and, should that callback be lost (it goes
+        # to whichever screen is on top, and a screen closed first drops it), by the app's
+        # own timer a moment later, unless another seek has begun
+        self.call_after_refresh(gc.enable)
+        self.app.set_timer(SEEK_GC_BACKSTOP_S, self._collector_back)
+
+    def _collector_back(self) -> None:
+        if not self.seeking:
+            gc.enable()
 
     def on_replay_frame(self, message: ReplayFrame) -> None:
-        self.seeking = False
-        self.call_after_refresh(gc.enable)
+        if message.seek != self.seeks_asked:  # a later seek, or L, took its place
+            return
+        self._seek_over()
         if self._time_answer is None:  # not a prompt opened again since
             self.close_time_prompt()
         frame = message.frame
